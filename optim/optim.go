@@ -1,0 +1,209 @@
+package optim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gorgonia.org/tensor"
+)
+
+// Param is one named parameter tensor and the gradient of the current batch's
+// loss with respect to it. An optimizer's Step updates Value in place and only
+// reads Grad. Value and Grad must have the same shape and dtype (float32 or
+// float64) and be dense, contiguous tensors.
+type Param struct {
+	Name  string
+	Value *tensor.Dense
+	Grad  *tensor.Dense
+}
+
+// Needs says which curvature queries an optimizer will make, so that a
+// curvature engine builds only the graphs it requires: an Adam run never pays
+// for a Hessian-vector-product graph. It plays the role of gonum/optimize's
+// Method.Uses.
+type Needs struct {
+	// HVP: the optimizer calls Oracle.HVP.
+	HVP bool
+	// SampledGrad: the optimizer calls Oracle.SampledGrad.
+	SampledGrad bool
+}
+
+// Oracle answers curvature queries for the current batch at the current
+// parameter values (the values in Param.Value at the time of the call, so a
+// query made after an in-place update sees the updated parameters).
+//
+// Both methods take and fill one tensor per parameter, in the order of the
+// params slice given to Step, each with its parameter's shape and dtype.
+type Oracle interface {
+	// HVP sets out = H·v, where H is the Hessian of the batch loss with
+	// respect to all parameters (exact, by double backprop in the hessian
+	// package).
+	HVP(v, out []*tensor.Dense) error
+	// SampledGrad sets out to the gradient of the batch loss taken against
+	// labels drawn from the model's own predictive distribution (softmax of
+	// the logits): the Gauss-Newton-Bartlett estimator's ĝ, whose square
+	// ĝ⊙ĝ estimates diag of the Gauss-Newton matrix divided by the batch size.
+	SampledGrad(out []*tensor.Dense) error
+}
+
+// ErrNotProvided is returned (wrapped) by an Oracle that cannot answer a
+// query, for example because it was built without the HVP graph.
+var ErrNotProvided = errors.New("curvature query not provided by this oracle")
+
+// NoCurvature is an Oracle that answers no query. Pass it (or nil) to
+// first-order optimizers.
+type NoCurvature struct{}
+
+// HVP returns ErrNotProvided.
+func (NoCurvature) HVP(v, out []*tensor.Dense) error {
+	return fmt.Errorf("HVP: %w", ErrNotProvided)
+}
+
+// SampledGrad returns ErrNotProvided.
+func (NoCurvature) SampledGrad(out []*tensor.Dense) error {
+	return fmt.Errorf("SampledGrad: %w", ErrNotProvided)
+}
+
+// Optimizer is what every curvopt optimizer implements.
+type Optimizer interface {
+	// Name is the optimizer's short name ("sgd", "adam", "sophiag", ...),
+	// recorded in exported state.
+	Name() string
+	// Needs declares the curvature queries Step will make.
+	Needs() Needs
+	// Step updates params[i].Value in place from params[i].Grad and, where
+	// Needs says so, curvature from o. The parameter list must be the same
+	// (names, shapes, dtypes, order) at every call. On error no parameter
+	// value has changed unless the error says otherwise.
+	Step(params []Param, o Oracle) error
+	// State exports the optimizer's state (moments, step counter, random
+	// state) for a checkpoint. The result shares no memory with the
+	// optimizer.
+	State() (*State, error)
+	// LoadState replaces the optimizer's state with s, after checking that s
+	// was exported by an optimizer of the same kind for the same parameters
+	// (names, shapes and dtypes); otherwise it returns an error saying what
+	// does not match and changes nothing.
+	LoadState(params []Param, s *State) error
+}
+
+// Diagnostics is implemented by optimizers that report per-step
+// diagnostics, such as Sophia's win rate. The map is keyed by metric name;
+// it reflects the most recent Step.
+type Diagnostics interface {
+	Diagnostics() map[string]float64
+}
+
+// Prober is implemented by optimizers that query H·z at a random probe z
+// they draw themselves (AdaHessian, SophiaH). A curvature engine that knows
+// the probe before it runs the graph can compute the loss, the gradient and
+// H·z in one run: it calls NextProbe before the run and later answers the
+// optimizer's HVP call for the same tensors from that run. NextProbe returns
+// nil when the coming Step will not query an HVP. The returned tensors are
+// owned by the optimizer and valid until the following Step returns.
+type Prober interface {
+	NextProbe(params []Param) ([]*tensor.Dense, error)
+}
+
+// CheckParams verifies that every parameter is usable by an optimizer: a
+// name, a float32 or float64 value, a gradient of the same shape and dtype,
+// and a gradient with only finite entries. The error names the parameter.
+// Optimizers call it before changing anything, so a bad gradient leaves all
+// parameters unchanged.
+func CheckParams(prefix string, params []Param) error {
+	if len(params) == 0 {
+		return fmt.Errorf("%s: no parameters", prefix)
+	}
+	for i, p := range params {
+		if err := checkParam(p); err != nil {
+			name := p.Name
+			if name == "" {
+				name = fmt.Sprintf("#%d", i)
+			}
+			return fmt.Errorf("%s: param %q: %w", prefix, name, err)
+		}
+	}
+	return nil
+}
+
+func checkParam(p Param) error {
+	if p.Value == nil {
+		return errors.New("nil value")
+	}
+	if p.Grad == nil {
+		return errors.New("nil gradient")
+	}
+	if p.Value.Dtype() != p.Grad.Dtype() {
+		return fmt.Errorf("value dtype %v but gradient dtype %v", p.Value.Dtype(), p.Grad.Dtype())
+	}
+	if !p.Value.Shape().Eq(p.Grad.Shape()) {
+		return fmt.Errorf("value shape %v but gradient shape %v", p.Value.Shape(), p.Grad.Shape())
+	}
+	switch g := p.Grad.Data().(type) {
+	case []float64:
+		if i := NonFinite(g); i >= 0 {
+			return fmt.Errorf("gradient entry %d is %v", i, g[i])
+		}
+	case []float32:
+		if i := NonFinite(g); i >= 0 {
+			return fmt.Errorf("gradient entry %d is %v", i, g[i])
+		}
+	default:
+		return fmt.Errorf("unsupported dtype %v (want float32 or float64)", p.Value.Dtype())
+	}
+	return nil
+}
+
+// CheckFinite returns an error naming the parameter and entry of the first
+// non-finite value among ts (one tensor per parameter, same order as params).
+// what describes the tensors ("Hutchinson estimate", "sampled gradient").
+func CheckFinite(prefix, what string, params []Param, ts []*tensor.Dense) error {
+	for i, t := range ts {
+		var j int
+		switch d := t.Data().(type) {
+		case []float64:
+			j = NonFinite(d)
+		case []float32:
+			j = NonFinite(d)
+		default:
+			return fmt.Errorf("%s: %s for param %q: unsupported dtype %v", prefix, what, params[i].Name, t.Dtype())
+		}
+		if j >= 0 {
+			return fmt.Errorf("%s: %s for param %q: entry %d is not finite", prefix, what, params[i].Name, j)
+		}
+	}
+	return nil
+}
+
+// Float is the element type of parameter tensors.
+type Float interface{ ~float32 | ~float64 }
+
+// NonFinite returns the index of the first NaN or ±Inf in x, or -1.
+func NonFinite[T Float](x []T) int {
+	for i, v := range x {
+		f := float64(v)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// Like allocates one zero tensor per parameter with its shape and dtype.
+func Like(params []Param) []*tensor.Dense {
+	out := make([]*tensor.Dense, len(params))
+	for i, p := range params {
+		out[i] = tensor.New(tensor.Of(p.Value.Dtype()), tensor.WithShape(p.Value.Shape().Clone()...))
+	}
+	return out
+}
+
+// NumEl returns the total number of scalar parameters.
+func NumEl(params []Param) int {
+	n := 0
+	for _, p := range params {
+		n += p.Value.Shape().TotalSize()
+	}
+	return n
+}
