@@ -1,0 +1,186 @@
+// Package adam implements Adam and AdamW with the semantics of
+// torch.optim.Adam and torch.optim.AdamW (amsgrad off).
+//
+// At step t, with gradient g, parameters θ, learning rate η, decay rates β1,
+// β2, epsilon ε and weight decay λ:
+//
+//	Adam (coupled L2):   g ← g + λ·θ
+//	AdamW (decoupled):   θ ← θ·(1 − η·λ)
+//	m ← β1·m + (1 − β1)·g
+//	v ← β2·v + (1 − β2)·g⊙g
+//	θ ← θ − η/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
+//
+// Cost: one pass over the parameters; state: two buffers per parameter.
+package adam
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/curvopt/curvopt/optim"
+)
+
+// Config holds the hyperparameters of Adam and AdamW.
+type Config struct {
+	LR          float64 // learning rate η > 0
+	Beta1       float64 // first-moment decay β1 in [0, 1)
+	Beta2       float64 // second-moment decay β2 in [0, 1)
+	Eps         float64 // ε > 0, added to the denominator
+	WeightDecay float64 // λ ≥ 0
+	// Decoupled selects AdamW's decoupled weight decay θ ← θ·(1 − η·λ)
+	// instead of Adam's coupled L2 term g ← g + λ·θ.
+	Decoupled bool
+}
+
+// Default returns Adam's defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8,
+// no weight decay.
+func Default() Config {
+	return Config{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+}
+
+// DefaultW returns AdamW's defaults: as Default with decoupled weight decay
+// 1e-2 (torch.optim.AdamW's default).
+func DefaultW() Config {
+	c := Default()
+	c.WeightDecay = 1e-2
+	c.Decoupled = true
+	return c
+}
+
+func (c Config) name() string {
+	if c.Decoupled {
+		return "adamw"
+	}
+	return "adam"
+}
+
+// Validate reports the first invalid hyperparameter.
+func (c Config) Validate() error {
+	v := optim.Validator{Optimizer: c.name()}
+	v.Positive("lr", c.LR)
+	v.Unit("beta1", c.Beta1)
+	v.Unit("beta2", c.Beta2)
+	v.Positive("eps", c.Eps)
+	v.NonNegative("weight_decay", c.WeightDecay)
+	return v.Err()
+}
+
+// Adam is the Adam or AdamW optimizer. Create it with New.
+type Adam struct {
+	cfg  Config
+	step int64
+	buf  optim.Buffers // "exp_avg", "exp_avg_sq"
+}
+
+// New returns an Adam (or, with Decoupled, AdamW) optimizer, or an error
+// naming an invalid hyperparameter.
+func New(c Config) (*Adam, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &Adam{cfg: c, buf: optim.NewBuffers("exp_avg", "exp_avg_sq")}, nil
+}
+
+// Name returns "adam" or "adamw".
+func (a *Adam) Name() string { return a.cfg.name() }
+
+// Needs returns no curvature queries.
+func (*Adam) Needs() optim.Needs { return optim.Needs{} }
+
+// Config returns the hyperparameters.
+func (a *Adam) Config() Config { return a.cfg }
+
+// SetLR changes the learning rate (for schedules).
+func (a *Adam) SetLR(lr float64) error {
+	c := a.cfg
+	c.LR = lr
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	a.cfg = c
+	return nil
+}
+
+// Step applies one update. The oracle is not used and may be nil.
+func (a *Adam) Step(params []optim.Param, _ optim.Oracle) error {
+	if err := optim.CheckParams(a.Name(), params); err != nil {
+		return err
+	}
+	if err := a.buf.Ensure(a.Name(), params); err != nil {
+		return err
+	}
+	a.step++
+	c := a.cfg
+	t := float64(a.step)
+	k := coeffs{
+		lr:       c.LR,
+		b1:       c.Beta1,
+		b2:       c.Beta2,
+		eps:      c.Eps,
+		stepSize: c.LR / (1 - math.Pow(c.Beta1, t)),
+		bc2Sqrt:  math.Sqrt(1 - math.Pow(c.Beta2, t)),
+	}
+	if c.Decoupled {
+		k.decay = 1 - c.LR*c.WeightDecay
+	} else {
+		k.decay = 1
+		k.l2 = c.WeightDecay
+	}
+	m, v := a.buf.Slot(0), a.buf.Slot(1)
+	for i, p := range params {
+		switch th := p.Value.Data().(type) {
+		case []float64:
+			update(k, th, p.Grad.Data().([]float64), m[i].Data().([]float64), v[i].Data().([]float64))
+		case []float32:
+			update(k, th, p.Grad.Data().([]float32), m[i].Data().([]float32), v[i].Data().([]float32))
+		}
+	}
+	return nil
+}
+
+type coeffs struct {
+	lr, b1, b2, eps, stepSize, bc2Sqrt, decay, l2 float64
+}
+
+func update[T optim.Float](k coeffs, theta, g, m, v []T) {
+	b1, b2 := T(k.b1), T(k.b2)
+	c1, c2 := T(1-k.b1), T(1-k.b2)
+	decay, l2, eps := T(k.decay), T(k.l2), T(k.eps)
+	stepSize, bc2 := T(k.stepSize), T(k.bc2Sqrt)
+	n := len(theta)
+	g, m, v = g[:n], m[:n], v[:n]
+	for j := range theta {
+		th := theta[j]
+		gj := g[j]
+		if l2 != 0 {
+			gj += l2 * th
+		}
+		th *= decay
+		mj := b1*m[j] + c1*gj
+		vj := b2*v[j] + c2*gj*gj
+		m[j], v[j] = mj, vj
+		theta[j] = th - stepSize*mj/(sqrt(vj)/bc2+eps)
+	}
+}
+
+func sqrt[T optim.Float](x T) T { return T(math.Sqrt(float64(x))) }
+
+// State exports the step counter and both moment buffers.
+func (a *Adam) State() (*optim.State, error) {
+	st := &optim.State{Optimizer: a.Name(), Step: a.step}
+	a.buf.Export(st)
+	return st, nil
+}
+
+// LoadState restores a state exported by the same kind of optimizer for the
+// same parameters.
+func (a *Adam) LoadState(params []optim.Param, st *optim.State) error {
+	if err := st.CheckHeader(a.Name()); err != nil {
+		return err
+	}
+	if err := a.buf.Import(a.Name(), params, st); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	a.step = st.Step
+	return nil
+}

@@ -1,0 +1,118 @@
+package optim
+
+import (
+	"fmt"
+
+	"gorgonia.org/tensor"
+)
+
+// Buffers is per-parameter optimizer state: for each named slot (such as
+// "exp_avg"), one zero-initialised tensor per parameter with the parameter's
+// shape and dtype. It is allocated on the first Ensure and reused on every
+// later step, and it checks that the parameter list does not change between
+// steps. Optimizers embed it instead of writing their own bookkeeping.
+type Buffers struct {
+	slots  []string
+	bufs   [][]*tensor.Dense // bufs[slot][param]
+	names  []string
+	shapes []tensor.Shape
+	dtypes []tensor.Dtype
+}
+
+// NewBuffers returns empty state with the given slot names.
+func NewBuffers(slots ...string) Buffers {
+	return Buffers{slots: slots}
+}
+
+// Ready reports whether the buffers have been allocated.
+func (b *Buffers) Ready() bool { return b.names != nil }
+
+// Slot returns the tensors of slot i (in the order given to NewBuffers), one
+// per parameter.
+func (b *Buffers) Slot(i int) []*tensor.Dense { return b.bufs[i] }
+
+// Ensure allocates the buffers for params on the first call; on later calls
+// it checks that params has the same names, shapes and dtypes as before and
+// returns an error naming the first difference.
+func (b *Buffers) Ensure(prefix string, params []Param) error {
+	if b.names == nil {
+		b.names = make([]string, len(params))
+		b.shapes = make([]tensor.Shape, len(params))
+		b.dtypes = make([]tensor.Dtype, len(params))
+		for i, p := range params {
+			b.names[i] = p.Name
+			b.shapes[i] = p.Value.Shape().Clone()
+			b.dtypes[i] = p.Value.Dtype()
+		}
+		b.bufs = make([][]*tensor.Dense, len(b.slots))
+		for s := range b.slots {
+			b.bufs[s] = Like(params)
+		}
+		return nil
+	}
+	return b.Match(prefix, params)
+}
+
+// Match checks params against the parameters the buffers were made for.
+func (b *Buffers) Match(prefix string, params []Param) error {
+	if len(params) != len(b.names) {
+		return fmt.Errorf("%s: %d parameters, but the optimizer state is for %d", prefix, len(params), len(b.names))
+	}
+	for i, p := range params {
+		switch {
+		case p.Name != b.names[i]:
+			return fmt.Errorf("%s: parameter %d is %q, but the optimizer state is for %q", prefix, i, p.Name, b.names[i])
+		case !p.Value.Shape().Eq(b.shapes[i]):
+			return fmt.Errorf("%s: param %q has shape %v, but the optimizer state has %v", prefix, p.Name, p.Value.Shape(), b.shapes[i])
+		case p.Value.Dtype() != b.dtypes[i]:
+			return fmt.Errorf("%s: param %q has dtype %v, but the optimizer state has %v", prefix, p.Name, p.Value.Dtype(), b.dtypes[i])
+		}
+	}
+	return nil
+}
+
+// Export appends every slot's tensors to s. Before the first step there is
+// nothing to export.
+func (b *Buffers) Export(s *State) {
+	if !b.Ready() || len(b.slots) == 0 {
+		return
+	}
+	params := b.params()
+	for i, slot := range b.slots {
+		s.ExportSlot(slot, params, b.bufs[i])
+	}
+}
+
+// Import replaces the buffers with the slots found in s, after checking
+// every one against params. A state exported before the first step (with no
+// tensors) resets the buffers. On error nothing changes.
+func (b *Buffers) Import(prefix string, params []Param, s *State) error {
+	if len(s.Tensors) == 0 && s.Step == 0 {
+		*b = Buffers{slots: b.slots}
+		return nil
+	}
+	bufs := make([][]*tensor.Dense, len(b.slots))
+	for i, slot := range b.slots {
+		t, err := s.ImportSlot(prefix, slot, params)
+		if err != nil {
+			return err
+		}
+		bufs[i] = t
+	}
+	nb := Buffers{slots: b.slots}
+	if err := nb.Ensure(prefix, params); err != nil {
+		return err
+	}
+	nb.bufs = bufs
+	*b = nb
+	return nil
+}
+
+// params rebuilds a parameter list (names and shapes only) from the buffers.
+func (b *Buffers) params() []Param {
+	ps := make([]Param, len(b.names))
+	for i := range b.names {
+		ps[i] = Param{Name: b.names[i], Value: b.bufs[0][i]}
+	}
+	return ps
+}
