@@ -121,10 +121,10 @@ func runTrajectory(t *testing.T, tr *golden.Trajectory, factory goldenFactory, f
 // goldenOracle answers curvature queries from the file (replay) or from the
 // quadratic itself (full).
 type goldenOracle struct {
-	tr                               *golden.Trajectory
-	params                           []optim.Param
-	full                             bool
-	step                             int
+	tr                              *golden.Trajectory
+	params                          []optim.Param
+	full                            bool
+	step                            int
 	usedHZ, usedHessGrad, usedProbe bool
 }
 
