@@ -1,0 +1,28 @@
+// Package data turns image-classification datasets into training batches.
+//
+// Datasets ([Dataset]) are held in memory as raw bytes, one byte per pixel
+// and channel, in (C, H, W) order, with integer labels. They come from
+//
+//   - [Synthetic]: the built-in default, a deterministic CIFAR-style set of
+//     3×32×32 images in 10 shape and texture classes (see its documentation
+//     for the generative process and why it separates convolutional nets
+//     from pixel-space MLPs);
+//   - [LoadCIFAR10] and [LoadCIFAR100]: the CIFAR binary formats;
+//   - [LoadMNIST] and [LoadIDX]: IDX files (MNIST, Fashion-MNIST), raw or
+//     gzip'd; [FashionMNISTDir] is where the dataset-fashion-mnist package
+//     installs Fashion-MNIST;
+//   - [Load]: a one-string entry point for command lines, e.g.
+//     "synthetic", "cifar10 DIR", "cifar100 DIR coarse", "fashion-mnist".
+//
+// An [Iterator] cuts a dataset into batches: seeded shuffling from PCG
+// generators it owns or is given (never the global generator), optional
+// drop-last, per-channel normalisation with [Stats] computed on the training
+// split, optional random-crop and horizontal-flip augmentation, and float32
+// or float64 gorgonia tensors of shape [B, C, H, W] together with a [B, C*H*W]
+// view of the same memory. Batch buffers are allocated once and reused. Its
+// position can be exported ([Iterator.State]) and restored
+// ([Iterator.Restore]) so that a resumed run sees bit-identical batches.
+//
+// Malformed files are reported as [*FormatError] values naming the file and,
+// where one applies, the byte offset.
+package data
