@@ -207,7 +207,7 @@ func add(a, b []float64) []float64 {
 func flatten(ps []optim.Param) []float64 {
 	var out []float64
 	for _, p := range ps {
-		out = append(out, p.Value.Data().([]float64)...)
+		out = append(out, p.Value.Float64s()...)
 	}
 	return out
 }
@@ -223,7 +223,7 @@ func flattenT(ts []*tensor.Dense) []float64 {
 func unflatten(ts []*tensor.Dense, x []float64) {
 	off := 0
 	for _, t := range ts {
-		switch d := t.Data().(type) {
+		switch d := optim.Backing(t).(type) {
 		case []float64:
 			off += copy(d, x[off:])
 		case []float32:
@@ -238,6 +238,6 @@ func unflatten(ts []*tensor.Dense, x []float64) {
 func unflattenGrad(ps []optim.Param, g []float64) {
 	off := 0
 	for _, p := range ps {
-		off += copy(p.Grad.Data().([]float64), g[off:])
+		off += copy(p.Grad.Float64s(), g[off:])
 	}
 }

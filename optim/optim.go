@@ -140,12 +140,14 @@ func checkParam(p Param) error {
 	if !p.Value.Shape().Eq(p.Grad.Shape()) {
 		return fmt.Errorf("value shape %v but gradient shape %v", p.Value.Shape(), p.Grad.Shape())
 	}
-	switch g := p.Grad.Data().(type) {
-	case []float64:
+	switch p.Grad.Dtype() {
+	case tensor.Float64:
+		g := p.Grad.Float64s()
 		if i := NonFinite(g); i >= 0 {
 			return fmt.Errorf("gradient entry %d is %v", i, g[i])
 		}
-	case []float32:
+	case tensor.Float32:
+		g := p.Grad.Float32s()
 		if i := NonFinite(g); i >= 0 {
 			return fmt.Errorf("gradient entry %d is %v", i, g[i])
 		}
@@ -161,11 +163,11 @@ func checkParam(p Param) error {
 func CheckFinite(prefix, what string, params []Param, ts []*tensor.Dense) error {
 	for i, t := range ts {
 		var j int
-		switch d := t.Data().(type) {
-		case []float64:
-			j = NonFinite(d)
-		case []float32:
-			j = NonFinite(d)
+		switch t.Dtype() {
+		case tensor.Float64:
+			j = NonFinite(t.Float64s())
+		case tensor.Float32:
+			j = NonFinite(t.Float32s())
 		default:
 			return fmt.Errorf("%s: %s for param %q: unsupported dtype %v", prefix, what, params[i].Name, t.Dtype())
 		}
@@ -206,4 +208,19 @@ func NumEl(params []Param) int {
 		n += p.Value.Shape().TotalSize()
 	}
 	return n
+}
+
+// Backing returns a float32 or float64 tensor's backing slice ([]float32 or
+// []float64), also for a scalar (0-d) tensor, whose Data method returns a bare
+// number instead; it returns nil for other dtypes. Optimizers switch on it
+// instead of on Data outside hot loops (boxing the slice allocates; a hot
+// path switches on Dtype and calls Float64s or Float32s).
+func Backing(t *tensor.Dense) any {
+	switch t.Dtype() {
+	case tensor.Float64:
+		return t.Float64s()
+	case tensor.Float32:
+		return t.Float32s()
+	}
+	return nil
 }

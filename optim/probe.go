@@ -53,7 +53,7 @@ func NewRandomProbes(kind ProbeKind, seed uint64) *RandomProbes {
 // Fill draws a fresh probe into each tensor of out.
 func (r *RandomProbes) Fill(out []*tensor.Dense) error {
 	for _, t := range out {
-		switch d := t.Data().(type) {
+		switch d := Backing(t).(type) {
 		case []float64:
 			fillProbe(r, d)
 		case []float32:

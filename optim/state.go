@@ -129,7 +129,7 @@ func (st *StateTensor) Tensor() *tensor.Dense {
 
 // ToFloat64 copies a float32 or float64 tensor's values into a new []float64.
 func ToFloat64(t *tensor.Dense) []float64 {
-	switch d := t.Data().(type) {
+	switch d := Backing(t).(type) {
 	case []float64:
 		return append([]float64(nil), d...)
 	case []float32:
@@ -144,10 +144,10 @@ func ToFloat64(t *tensor.Dense) []float64 {
 
 // CopyInto copies src's values into dst (same dtype and size).
 func CopyInto(dst, src *tensor.Dense) {
-	switch d := dst.Data().(type) {
+	switch d := Backing(dst).(type) {
 	case []float64:
-		copy(d, src.Data().([]float64))
+		copy(d, src.Float64s())
 	case []float32:
-		copy(d, src.Data().([]float32))
+		copy(d, src.Float32s())
 	}
 }

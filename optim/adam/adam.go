@@ -18,6 +18,7 @@ import (
 	"math"
 
 	"github.com/curvopt/curvopt/optim"
+	"gorgonia.org/tensor"
 )
 
 // Config holds the hyperparameters of Adam and AdamW.
@@ -128,11 +129,11 @@ func (a *Adam) Step(params []optim.Param, _ optim.Oracle) error {
 	}
 	m, v := a.buf.Slot(0), a.buf.Slot(1)
 	for i, p := range params {
-		switch th := p.Value.Data().(type) {
-		case []float64:
-			update(k, th, p.Grad.Data().([]float64), m[i].Data().([]float64), v[i].Data().([]float64))
-		case []float32:
-			update(k, th, p.Grad.Data().([]float32), m[i].Data().([]float32), v[i].Data().([]float32))
+		switch p.Value.Dtype() {
+		case tensor.Float64:
+			update(k, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s())
+		case tensor.Float32:
+			update(k, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s())
 		}
 	}
 	return nil

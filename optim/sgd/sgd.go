@@ -104,21 +104,22 @@ func (s *SGD) Step(params []optim.Param, _ optim.Oracle) error {
 		if s.cfg.Momentum > 0 {
 			b = s.buf.Slot(0)[i]
 		}
-		switch v := p.Value.Data().(type) {
-		case []float64:
-			update(s.cfg, first, v, p.Grad.Data().([]float64), bufData[float64](b))
-		case []float32:
-			update(s.cfg, first, v, p.Grad.Data().([]float32), bufData[float32](b))
+		switch p.Value.Dtype() {
+		case tensor.Float64:
+			var buf []float64
+			if b != nil {
+				buf = b.Float64s()
+			}
+			update(s.cfg, first, p.Value.Float64s(), p.Grad.Float64s(), buf)
+		case tensor.Float32:
+			var buf []float32
+			if b != nil {
+				buf = b.Float32s()
+			}
+			update(s.cfg, first, p.Value.Float32s(), p.Grad.Float32s(), buf)
 		}
 	}
 	return nil
-}
-
-func bufData[T optim.Float](b *tensor.Dense) []T {
-	if b == nil {
-		return nil
-	}
-	return b.Data().([]T)
 }
 
 func update[T optim.Float](c Config, first bool, theta, g, buf []T) {
