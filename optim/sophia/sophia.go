@@ -1,0 +1,516 @@
+package sophia
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/curvopt/curvopt/optim"
+	"gorgonia.org/tensor"
+)
+
+// Estimator selects how Sophia estimates the diagonal of the Hessian.
+type Estimator int
+
+const (
+	// GNB is the Gauss-Newton-Bartlett estimator ĥ = ĝ⊙ĝ, where ĝ is the
+	// gradient against labels sampled from the model (Oracle.SampledGrad):
+	// SophiaG.
+	GNB Estimator = iota
+	// Hutchinson is the estimator ĥ = u⊙(H·u) with a random probe u
+	// (Oracle.HVP): SophiaH.
+	Hutchinson
+)
+
+// String returns "gnb" or "hutchinson".
+func (e Estimator) String() string {
+	switch e {
+	case GNB:
+		return "gnb"
+	case Hutchinson:
+		return "hutchinson"
+	}
+	return fmt.Sprintf("Estimator(%d)", int(e))
+}
+
+// Config holds Sophia's hyperparameters. The field comments give the
+// reference's names in parentheses.
+type Config struct {
+	// Estimator selects SophiaG (GNB) or SophiaH (Hutchinson).
+	Estimator Estimator
+	// LR is the learning rate η > 0 (lr): the largest per-coordinate step.
+	LR float64
+	// Beta1 is the momentum decay β1 in [0, 1) (betas[0]).
+	Beta1 float64
+	// Beta2 is the Hessian-EMA decay β2 in [0, 1) (betas[1]), applied once
+	// per Hessian refresh, not per step.
+	Beta2 float64
+	// Rho is the clipping scale ρ > 0 (rho; γ in the paper).
+	Rho float64
+	// WeightDecay is the decoupled weight decay λ ≥ 0 (weight_decay).
+	WeightDecay float64
+	// BatchSize is bs ≥ 1 (bs): the number of predictions per batch (tokens
+	// for language models, examples for image classification). The
+	// denominator is ρ·bs·h.
+	BatchSize int
+	// Interval is k ≥ 1 (hessian_interval): the Hessian estimate is
+	// refreshed every k steps.
+	Interval int
+	// Eps is ε > 0 added to the denominator (1e-15 in the SophiaG code).
+	Eps float64
+	// Probe is the distribution of the Hutchinson probes u when Probes is
+	// nil (Hutchinson only; DefaultH sets Gaussian).
+	Probe optim.ProbeKind
+	// Seed seeds the default probe source (Hutchinson only).
+	Seed uint64
+	// Probes, if not nil, supplies the Hutchinson probes instead of
+	// optim.NewRandomProbes(Probe, Seed). If it implements
+	// encoding.BinaryMarshaler and encoding.BinaryUnmarshaler its state is
+	// saved and restored with the optimizer's.
+	Probes optim.ProbeSource
+}
+
+// DefaultG returns the SophiaG class defaults of the reference
+// (Liuhong99/Sophia sophia.py): lr 1e-4, betas (0.965, 0.99), rho 0.04,
+// weight decay 0.1, bs 5120, with k = 10 (train_sophiag.py) and ε = 1e-15.
+// For image classification set BatchSize to the batch size (Sophia#48); for
+// GPT-2 the reference runs use 480·1024 tokens.
+func DefaultG() Config {
+	return Config{
+		Estimator: GNB, LR: 1e-4, Beta1: 0.965, Beta2: 0.99, Rho: 0.04,
+		WeightDecay: 0.1, BatchSize: 5120, Interval: 10, Eps: 1e-15,
+	}
+}
+
+// DefaultH returns SophiaH defaults after the old official SophiaH
+// (Liuhong99/Sophia@c503211): lr 1e-3, betas (0.9, 0.99), γ = ρ = 10 with
+// bs = 1 (the Hutchinson estimate already estimates the Hessian of the mean
+// loss), weight decay 1e-2, ε = 1e-12, k = 10, Gaussian probes, seed 0. The
+// reference's β1 bias correction is not applied (see the package doc).
+func DefaultH() Config {
+	return Config{
+		Estimator: Hutchinson, LR: 1e-3, Beta1: 0.9, Beta2: 0.99, Rho: 10,
+		WeightDecay: 1e-2, BatchSize: 1, Interval: 10, Eps: 1e-12, Probe: optim.Gaussian,
+	}
+}
+
+func (c Config) name() string {
+	if c.Estimator == Hutchinson {
+		return "sophiah"
+	}
+	return "sophiag"
+}
+
+// Validate reports the first invalid hyperparameter, naming the field and
+// its value.
+func (c Config) Validate() error {
+	v := optim.Validator{Optimizer: c.name()}
+	v.Require(c.Estimator == GNB || c.Estimator == Hutchinson, "estimator", float64(c.Estimator), "GNB (0) or Hutchinson (1)")
+	v.Positive("lr", c.LR)
+	v.Unit("beta1", c.Beta1)
+	v.Unit("beta2", c.Beta2)
+	v.Positive("rho", c.Rho)
+	v.NonNegative("weight_decay", c.WeightDecay)
+	v.PositiveInt("bs", c.BatchSize)
+	v.PositiveInt("hessian_interval", c.Interval)
+	v.Positive("eps", c.Eps)
+	if c.Estimator == Hutchinson && c.Probes == nil {
+		v.Require(c.Probe == optim.Rademacher || c.Probe == optim.Gaussian, "probe", float64(c.Probe), "Rademacher (0) or Gaussian (1)")
+	}
+	return v.Err()
+}
+
+// Sophia is the SophiaG or SophiaH optimizer. Create it with New.
+type Sophia struct {
+	cfg    Config
+	probes optim.ProbeSource // Hutchinson only
+	step   int64
+	buf    optim.Buffers // "exp_avg" (m), "hessian" (h)
+	// work holds the estimator's scratch tensors: "sampled_grad" (GNB) or
+	// "probe", "hvp" (Hutchinson). They are not part of the state.
+	work    optim.Buffers
+	pending bool // a probe was drawn (NextProbe or a failed Step) and not yet used
+	wins    int  // unclipped coordinates in the last Step
+	total   int  // coordinates in the last Step
+}
+
+// Slot names of the exported state (the reference's).
+const (
+	slotExpAvg  = "exp_avg"
+	slotHessian = "hessian"
+	blobProbes  = "probes"
+)
+
+// New returns a Sophia optimizer, or an error naming an invalid
+// hyperparameter.
+func New(c Config) (*Sophia, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Sophia{cfg: c, buf: optim.NewBuffers(slotExpAvg, slotHessian)}
+	if c.Estimator == Hutchinson {
+		s.probes = c.Probes
+		if s.probes == nil {
+			s.probes = optim.NewRandomProbes(c.Probe, c.Seed)
+		}
+		s.work = optim.NewBuffers("probe", "hvp")
+	} else {
+		s.work = optim.NewBuffers("sampled_grad")
+	}
+	return s, nil
+}
+
+// Name returns "sophiag" (GNB) or "sophiah" (Hutchinson).
+func (s *Sophia) Name() string { return s.cfg.name() }
+
+// Needs returns SampledGrad for SophiaG and HVP for SophiaH.
+func (s *Sophia) Needs() optim.Needs {
+	if s.cfg.Estimator == Hutchinson {
+		return optim.Needs{HVP: true}
+	}
+	return optim.Needs{SampledGrad: true}
+}
+
+// Config returns the hyperparameters.
+func (s *Sophia) Config() Config { return s.cfg }
+
+// SetLR changes the learning rate (for schedules).
+func (s *Sophia) SetLR(lr float64) error {
+	c := s.cfg
+	c.LR = lr
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	s.cfg = c
+	return nil
+}
+
+// Steps returns the number of completed steps.
+func (s *Sophia) Steps() int64 { return s.step }
+
+// WinRate returns the fraction of coordinates that were not clipped in the
+// most recent Step, |m| < ρ·bs·h (0 before the first step). The Sophia
+// README suggests tuning ρ to keep it in 0.1–0.5.
+func (s *Sophia) WinRate() float64 {
+	if s.total == 0 {
+		return 0
+	}
+	return float64(s.wins) / float64(s.total)
+}
+
+// Diagnostics returns {"win_rate": WinRate()}.
+func (s *Sophia) Diagnostics() map[string]float64 {
+	return map[string]float64{"win_rate": s.WinRate()}
+}
+
+// refreshBefore reports whether SophiaH refreshes h at the start of step t
+// (t = 1, k+1, 2k+1, ...: the paper's t mod k = 1).
+func (s *Sophia) refreshBefore(t int64) bool {
+	return s.cfg.Estimator == Hutchinson && (t-1)%int64(s.cfg.Interval) == 0
+}
+
+// refreshAfter reports whether SophiaG refreshes h after the update of step
+// t (t = k, 2k, ...: train_sophiag.py).
+func (s *Sophia) refreshAfter(t int64) bool {
+	return s.cfg.Estimator == GNB && t%int64(s.cfg.Interval) == 0
+}
+
+// NextProbe implements optim.Prober for SophiaH: it returns the probe u the
+// coming Step will use for its HVP query, or nil when that Step makes no HVP
+// query (SophiaG, or a step between Hessian refreshes). Calling it again
+// before that Step returns the same probe.
+func (s *Sophia) NextProbe(params []optim.Param) ([]*tensor.Dense, error) {
+	if !s.refreshBefore(s.step + 1) {
+		return nil, nil
+	}
+	if err := s.drawProbe(params); err != nil {
+		return nil, err
+	}
+	return s.work.Slot(0), nil
+}
+
+// drawProbe makes sure a probe for the coming step is in work slot 0.
+func (s *Sophia) drawProbe(params []optim.Param) error {
+	if err := s.work.Ensure(s.Name(), params); err != nil {
+		return err
+	}
+	if s.pending {
+		return nil
+	}
+	if err := s.probes.Fill(s.work.Slot(0)); err != nil {
+		return fmt.Errorf("%s: drawing the Hutchinson probe: %w", s.Name(), err)
+	}
+	s.pending = true
+	return nil
+}
+
+// noOracle reports whether o cannot answer any query at all.
+func noOracle(o optim.Oracle) bool {
+	switch o.(type) {
+	case nil, optim.NoCurvature, *optim.NoCurvature:
+		return true
+	}
+	return false
+}
+
+// Step applies one Sophia update (see the package documentation).
+//
+// Errors: a bad parameter list, or an oracle that is nil or
+// optim.NoCurvature, is reported before anything changes. SophiaH queries
+// the oracle before the update, so an HVP error or a non-finite estimate
+// leaves parameters and state unchanged (the drawn probe is kept and reused
+// by the next call). SophiaG queries the oracle after the update: if
+// SampledGrad fails or returns non-finite values, the error says so and the
+// parameters, m and the step counter hold step t's update while h keeps its
+// previous (finite) value, exactly as if this refresh had been skipped.
+func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
+	name := s.Name()
+	if err := optim.CheckParams(name, params); err != nil {
+		return err
+	}
+	if noOracle(o) {
+		if s.cfg.Estimator == Hutchinson {
+			return fmt.Errorf("%s: Step needs an oracle that answers HVP (Hessian-vector products for the Hutchinson estimate), got %T: %w", name, o, optim.ErrNotProvided)
+		}
+		return fmt.Errorf("%s: Step needs an oracle that answers SampledGrad (sampled-label gradients for the GNB estimate), got %T: %w", name, o, optim.ErrNotProvided)
+	}
+	if err := s.buf.Ensure(name, params); err != nil {
+		return err
+	}
+	t := s.step + 1
+	if s.refreshBefore(t) {
+		if err := s.hutchinson(params, o, t); err != nil {
+			return err
+		}
+	}
+	s.update(params)
+	s.step = t
+	if s.refreshAfter(t) {
+		if err := s.gnb(params, o, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hutchinson refreshes h from ĥ = u⊙(H·u) at the current parameters.
+func (s *Sophia) hutchinson(params []optim.Param, o optim.Oracle, t int64) error {
+	name := s.Name()
+	if err := s.drawProbe(params); err != nil {
+		return err
+	}
+	u, hu := s.work.Slot(0), s.work.Slot(1)
+	if err := o.HVP(u, hu); err != nil {
+		return fmt.Errorf("%s: step %d: HVP query for the Hutchinson estimate failed: %w", name, t, err)
+	}
+	if err := optim.CheckFinite(name, fmt.Sprintf("step %d: Hutchinson product H·u", t), params, hu); err != nil {
+		return err
+	}
+	if err := s.refresh(params, u, hu, t, "Hutchinson estimate"); err != nil {
+		return err
+	}
+	s.pending = false
+	return nil
+}
+
+// gnb refreshes h from ĥ = ĝ⊙ĝ at the (updated) current parameters.
+func (s *Sophia) gnb(params []optim.Param, o optim.Oracle, t int64) error {
+	name := s.Name()
+	if err := s.work.Ensure(name, params); err != nil {
+		return err
+	}
+	g := s.work.Slot(0)
+	if err := o.SampledGrad(g); err != nil {
+		return fmt.Errorf("%s: step %d: SampledGrad query for the GNB estimate failed (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", name, t, err)
+	}
+	if err := optim.CheckFinite(name, fmt.Sprintf("step %d: sampled gradient (parameters and exp_avg hold this step's update, hessian is not refreshed)", t), params, g); err != nil {
+		return err
+	}
+	return s.refresh(params, g, g, t, "GNB estimate")
+}
+
+// refresh sets h ← β2·h + (1−β2)·a⊙b for every parameter, after checking
+// that every new value is finite; on error h is unchanged.
+func (s *Sophia) refresh(params []optim.Param, a, b []*tensor.Dense, t int64, what string) error {
+	h := s.buf.Slot(1)
+	b2, c2 := s.cfg.Beta2, 1-s.cfg.Beta2
+	for i := range params {
+		j := -1
+		switch hd := h[i].Data().(type) {
+		case []float64:
+			j = emaCheck(hd, a[i].Data().([]float64), b[i].Data().([]float64), b2, c2)
+		case []float32:
+			j = emaCheck(hd, a[i].Data().([]float32), b[i].Data().([]float32), b2, c2)
+		}
+		if j >= 0 {
+			return fmt.Errorf("%s: step %d: %s for param %q: entry %d makes the Hessian EMA non-finite (hessian not refreshed)", s.Name(), t, what, params[i].Name, j)
+		}
+	}
+	for i := range params {
+		switch hd := h[i].Data().(type) {
+		case []float64:
+			emaApply(hd, a[i].Data().([]float64), b[i].Data().([]float64), b2, c2)
+		case []float32:
+			emaApply(hd, a[i].Data().([]float32), b[i].Data().([]float32), b2, c2)
+		}
+	}
+	return nil
+}
+
+func emaCheck[T optim.Float](h, a, b []T, b2, c2 float64) int {
+	B2, C2 := T(b2), T(c2)
+	n := len(h)
+	a, b = a[:n], b[:n]
+	for j := range h {
+		v := float64(h[j]*B2 + C2*a[j]*b[j])
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return j
+		}
+	}
+	return -1
+}
+
+func emaApply[T optim.Float](h, a, b []T, b2, c2 float64) {
+	B2, C2 := T(b2), T(c2)
+	n := len(h)
+	a, b = a[:n], b[:n]
+	for j := range h {
+		h[j] = h[j]*B2 + C2*a[j]*b[j]
+	}
+}
+
+// coeffs are the per-step scalars of the update kernel.
+type coeffs struct {
+	lr, b1, c1, decay, rb, eps float64
+}
+
+// update applies weight decay, the momentum EMA and the clipped step to
+// every parameter, and records the win rate.
+func (s *Sophia) update(params []optim.Param) {
+	c := s.cfg
+	k := coeffs{
+		lr: c.LR, b1: c.Beta1, c1: 1 - c.Beta1, decay: 1 - c.LR*c.WeightDecay,
+		rb: c.Rho * float64(c.BatchSize), eps: c.Eps,
+	}
+	m, h := s.buf.Slot(0), s.buf.Slot(1)
+	wins, total := 0, 0
+	for i, p := range params {
+		switch th := p.Value.Data().(type) {
+		case []float64:
+			wins += kernel(k, th, p.Grad.Data().([]float64), m[i].Data().([]float64), h[i].Data().([]float64))
+			total += len(th)
+		case []float32:
+			wins += kernel(k, th, p.Grad.Data().([]float32), m[i].Data().([]float32), h[i].Data().([]float32))
+			total += len(th)
+		}
+	}
+	s.wins, s.total = wins, total
+}
+
+// kernel is the per-coordinate Sophia update; it returns the number of
+// unclipped coordinates (|m| < ρ·bs·h).
+//
+//	θ ← θ·(1 − η·λ); m ← β1·m + (1−β1)·g
+//	θ ← θ − η·sign(m)·min(|m| / (ρ·bs·max(h, 0) + ε), 1)
+func kernel[T optim.Float](k coeffs, theta, g, m, h []T) int {
+	lr, b1, c1 := T(k.lr), T(k.b1), T(k.c1)
+	decay, rb, eps := T(k.decay), T(k.rb), T(k.eps)
+	n := len(theta)
+	g, m, h = g[:n], m[:n], h[:n]
+	wins := 0
+	for j := range theta {
+		mj := m[j]*b1 + c1*g[j]
+		m[j] = mj
+		hj := h[j]
+		if !(hj > 0) { // relu: negative curvature cannot escape the clip (Sophia#34)
+			hj = 0
+		}
+		scaled := rb * hj
+		a := mj
+		step := lr
+		if mj < 0 {
+			a = -mj
+			step = -lr
+		} else if mj == 0 {
+			step = 0
+		}
+		if a < scaled {
+			wins++
+		}
+		r := a / (scaled + eps)
+		if r > 1 {
+			r = 1
+		}
+		theta[j] = theta[j]*decay - step*r
+	}
+	return wins
+}
+
+// State exports the step counter, exp_avg (m), hessian (h) and, for SophiaH
+// with a probe source that implements encoding.BinaryMarshaler, the probe
+// source's state (Blobs["probes"]). Call it between steps: a probe drawn by
+// NextProbe for a step not yet taken is not part of the state.
+func (s *Sophia) State() (*optim.State, error) {
+	st := &optim.State{Optimizer: s.Name(), Step: s.step}
+	s.buf.Export(st)
+	if m, ok := s.probes.(encoding.BinaryMarshaler); ok {
+		b, err := m.MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("%s: saving the probe source: %w", s.Name(), err)
+		}
+		st.Blobs = map[string][]byte{blobProbes: b}
+	}
+	return st, nil
+}
+
+// LoadState restores a state exported by the same kind of optimizer for the
+// same parameters. It checks the optimizer name, every tensor's parameter
+// name, shape and dtype, and (SophiaH) restores the probe source's state
+// when both the state and the source carry one. On error nothing changes.
+func (s *Sophia) LoadState(params []optim.Param, st *optim.State) error {
+	if err := st.CheckHeader(s.Name()); err != nil {
+		return err
+	}
+	if err := checkValues(s.Name(), params); err != nil {
+		return err
+	}
+	nb := s.buf
+	if err := nb.Import(s.Name(), params, st); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	blob, hasBlob := st.Blobs[blobProbes]
+	if hasBlob {
+		u, ok := s.probes.(encoding.BinaryUnmarshaler)
+		if !ok || s.probes == nil {
+			return fmt.Errorf("%s: load state: the state holds a probe-source state but this optimizer's probe source (%T) cannot restore one", s.Name(), s.probes)
+		}
+		if err := u.UnmarshalBinary(blob); err != nil {
+			return fmt.Errorf("%s: load state: %w", s.Name(), err)
+		}
+	} else if _, ok := s.probes.(encoding.BinaryUnmarshaler); ok && st.Step > 0 {
+		return errors.New(s.Name() + ": load state: the state has no probe-source state (Blobs[\"probes\"]), so the probes after resuming would differ")
+	}
+	s.buf = nb
+	s.step = st.Step
+	s.pending = false
+	s.wins, s.total = 0, 0
+	return nil
+}
+
+// checkValues verifies that every parameter has a float32 or float64 value
+// (LoadState needs names, shapes and dtypes but no gradients).
+func checkValues(prefix string, params []optim.Param) error {
+	if len(params) == 0 {
+		return fmt.Errorf("%s: no parameters", prefix)
+	}
+	for _, p := range params {
+		if p.Value == nil {
+			return fmt.Errorf("%s: param %q: nil value", prefix, p.Name)
+		}
+		if dt := p.Value.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
+			return fmt.Errorf("%s: param %q: unsupported dtype %v (want float32 or float64)", prefix, p.Name, dt)
+		}
+	}
+	return nil
+}
