@@ -210,18 +210,18 @@ func (a *AdaHessian) estimate(params []optim.Param, o optim.Oracle, t int64) err
 	if err := o.HVP(z, hz); err != nil {
 		return fmt.Errorf("adahessian: step %d: HVP query failed: %w", t, err)
 	}
-	if err := optim.CheckFinite("adahessian", fmt.Sprintf("step %d: Hessian-vector product H·z", t), params, hz); err != nil {
-		return err
+	if err := optim.CheckFinite("adahessian", "Hessian-vector product H·z", params, hz); err != nil {
+		return fmt.Errorf("step %d (nothing changed): %w", t, err)
 	}
 	for i, p := range params {
 		shape := p.Value.Shape()
 		block := BlockSize(shape)
 		j := -1
-		switch d := hz[i].Data().(type) {
-		case []float64:
-			j = absAverage(d, z[i].Data().([]float64), block)
-		case []float32:
-			j = absAverage(d, z[i].Data().([]float32), block)
+		switch hz[i].Dtype() {
+		case tensor.Float64:
+			j = absAverage(hz[i].Float64s(), z[i].Float64s(), block)
+		case tensor.Float32:
+			j = absAverage(hz[i].Float32s(), z[i].Float32s(), block)
 		}
 		if j >= 0 {
 			return fmt.Errorf("adahessian: step %d: Hessian diagonal estimate for param %q: entry %d is too large (D or D⊙D is not finite)", t, p.Name, j)
@@ -307,11 +307,11 @@ func (a *AdaHessian) update(params []optim.Param, t int64) {
 	}
 	m, v, d := a.buf.Slot(0), a.buf.Slot(1), a.diag()
 	for i, p := range params {
-		switch th := p.Value.Data().(type) {
-		case []float64:
-			kernel(k, th, p.Grad.Data().([]float64), m[i].Data().([]float64), v[i].Data().([]float64), d[i].Data().([]float64))
-		case []float32:
-			kernel(k, th, p.Grad.Data().([]float32), m[i].Data().([]float32), v[i].Data().([]float32), d[i].Data().([]float32))
+		switch p.Value.Dtype() {
+		case tensor.Float64:
+			kernel(k, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s(), d[i].Float64s())
+		case tensor.Float32:
+			kernel(k, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s(), d[i].Float32s())
 		}
 	}
 }

@@ -304,8 +304,8 @@ func (s *Sophia) hutchinson(params []optim.Param, o optim.Oracle, t int64) error
 	if err := o.HVP(u, hu); err != nil {
 		return fmt.Errorf("%s: step %d: HVP query for the Hutchinson estimate failed: %w", name, t, err)
 	}
-	if err := optim.CheckFinite(name, fmt.Sprintf("step %d: Hutchinson product H·u", t), params, hu); err != nil {
-		return err
+	if err := optim.CheckFinite(name, "Hutchinson product H·u", params, hu); err != nil {
+		return fmt.Errorf("step %d (nothing changed): %w", t, err)
 	}
 	if err := s.refresh(params, u, hu, t, "Hutchinson estimate"); err != nil {
 		return err
@@ -324,8 +324,8 @@ func (s *Sophia) gnb(params []optim.Param, o optim.Oracle, t int64) error {
 	if err := o.SampledGrad(g); err != nil {
 		return fmt.Errorf("%s: step %d: SampledGrad query for the GNB estimate failed (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", name, t, err)
 	}
-	if err := optim.CheckFinite(name, fmt.Sprintf("step %d: sampled gradient (parameters and exp_avg hold this step's update, hessian is not refreshed)", t), params, g); err != nil {
-		return err
+	if err := optim.CheckFinite(name, "sampled gradient", params, g); err != nil {
+		return fmt.Errorf("step %d (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", t, err)
 	}
 	return s.refresh(params, g, g, t, "GNB estimate")
 }
@@ -337,22 +337,22 @@ func (s *Sophia) refresh(params []optim.Param, a, b []*tensor.Dense, t int64, wh
 	b2, c2 := s.cfg.Beta2, 1-s.cfg.Beta2
 	for i := range params {
 		j := -1
-		switch hd := h[i].Data().(type) {
-		case []float64:
-			j = emaCheck(hd, a[i].Data().([]float64), b[i].Data().([]float64), b2, c2)
-		case []float32:
-			j = emaCheck(hd, a[i].Data().([]float32), b[i].Data().([]float32), b2, c2)
+		switch h[i].Dtype() {
+		case tensor.Float64:
+			j = emaCheck(h[i].Float64s(), a[i].Float64s(), b[i].Float64s(), b2, c2)
+		case tensor.Float32:
+			j = emaCheck(h[i].Float32s(), a[i].Float32s(), b[i].Float32s(), b2, c2)
 		}
 		if j >= 0 {
 			return fmt.Errorf("%s: step %d: %s for param %q: entry %d makes the Hessian EMA non-finite (hessian not refreshed)", s.Name(), t, what, params[i].Name, j)
 		}
 	}
 	for i := range params {
-		switch hd := h[i].Data().(type) {
-		case []float64:
-			emaApply(hd, a[i].Data().([]float64), b[i].Data().([]float64), b2, c2)
-		case []float32:
-			emaApply(hd, a[i].Data().([]float32), b[i].Data().([]float32), b2, c2)
+		switch h[i].Dtype() {
+		case tensor.Float64:
+			emaApply(h[i].Float64s(), a[i].Float64s(), b[i].Float64s(), b2, c2)
+		case tensor.Float32:
+			emaApply(h[i].Float32s(), a[i].Float32s(), b[i].Float32s(), b2, c2)
 		}
 	}
 	return nil
@@ -396,13 +396,13 @@ func (s *Sophia) update(params []optim.Param) {
 	m, h := s.buf.Slot(0), s.buf.Slot(1)
 	wins, total := 0, 0
 	for i, p := range params {
-		switch th := p.Value.Data().(type) {
-		case []float64:
-			wins += kernel(k, th, p.Grad.Data().([]float64), m[i].Data().([]float64), h[i].Data().([]float64))
-			total += len(th)
-		case []float32:
-			wins += kernel(k, th, p.Grad.Data().([]float32), m[i].Data().([]float32), h[i].Data().([]float32))
-			total += len(th)
+		switch p.Value.Dtype() {
+		case tensor.Float64:
+			wins += kernel(k, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), h[i].Float64s())
+			total += p.Value.Shape().TotalSize()
+		case tensor.Float32:
+			wins += kernel(k, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), h[i].Float32s())
+			total += p.Value.Shape().TotalSize()
 		}
 	}
 	s.wins, s.total = wins, total
