@@ -18,6 +18,8 @@
 //
 //	h ← β2·h + (1−β2)·ĥ
 //
+// The estimate ĥ and when it is taken depend on the estimator:
+//
 //   - SophiaG ([GNB], Needs SampledGrad): ĥ = ĝ⊙ĝ with ĝ = Oracle.SampledGrad,
 //     queried after the parameter update of steps t = k, 2k, 3k, ... at the
 //     updated θ (train_sophiag.py calls update_hessian after optimizer.step
