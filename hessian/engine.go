@@ -1,0 +1,891 @@
+package hessian
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/curvopt/curvopt/nn"
+	"github.com/curvopt/curvopt/optim"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Block locates one parameter inside the flat vector used by Dim, HVPFlat
+// and the spectrum tools: the concatenation of all parameters, each
+// flattened row-major, in model order.
+type Block struct {
+	Name   string
+	Offset int
+	Size   int
+	Shape  []int
+}
+
+// Option configures an Engine.
+type Option func(*config) error
+
+type config struct {
+	probes  optim.ProbeSource
+	sampler nn.LabelSampler
+}
+
+// WithProbes sets the probe source Hutchinson draws z from (default:
+// Rademacher probes seeded with 1).
+func WithProbes(src optim.ProbeSource) Option {
+	return func(c *config) error {
+		if src == nil {
+			return errors.New("hessian: WithProbes(nil)")
+		}
+		c.probes = src
+		return nil
+	}
+}
+
+// WithSampler sets the sampler that draws labels from the model's softmax
+// for SampledGrad (default: RandSampler seeded with 1).
+func WithSampler(s nn.LabelSampler) Option {
+	return func(c *config) error {
+		if s == nil {
+			return errors.New("hessian: WithSampler(nil)")
+		}
+		c.sampler = s
+		return nil
+	}
+}
+
+// WithRand makes SampledGrad draw labels with r (a RandSampler).
+func WithRand(r *rand.Rand) Option {
+	return func(c *config) error {
+		if r == nil {
+			return errors.New("hessian: WithRand(nil)")
+		}
+		c.sampler = RandSampler{R: r}
+		return nil
+	}
+}
+
+// Engine is the curvature engine of one model. It compiles, per batch size,
+// one Gorgonia graph holding the training-mode forward pass, the loss and
+// its gradient, and — only where the declared optim.Needs ask for them —
+// the Hessian-vector product (double backprop) and the gradient against
+// labels sampled from the model's softmax, and reuses it for every batch of
+// that size. It implements optim.Oracle for the current batch at the current
+// parameter values: the tensors in Params()[i].Value are the values bound to
+// the graph's parameter nodes, so in-place updates by an optimizer are seen
+// by the next query.
+//
+// An Engine is not safe for concurrent use.
+type Engine struct {
+	model  *nn.Model
+	needs  optim.Needs
+	cfg    config
+	dt     tensor.Dtype
+	params []optim.Param
+	blocks []Block
+	dim    int
+
+	progs map[int]*trainProg
+	evals map[int]*evalProg
+	cur   *trainProg
+	// labels of the current batch
+	labels []int
+
+	// hvCache: the last mHVP run was for these probe tensors (by identity).
+	hvFor  []*tensor.Dense
+	hvOK   bool
+	logits *tensor.Dense
+	ran    bool
+	zbuf   []*tensor.Dense
+}
+
+type trainProg struct {
+	n      int
+	g      *gorgonia.ExprGraph
+	net    *nn.Net
+	x, y   *tensor.Dense
+	loss   *gorgonia.Node
+	grads  []*gorgonia.Node
+	v      []*tensor.Dense
+	hv     []*gorgonia.Node
+	sLoss  *gorgonia.Node
+	sTgt   *gorgonia.Node
+	sGrads []*gorgonia.Node
+	mGrad  gorgonia.VM
+	mHVP   gorgonia.VM
+	mGNB   gorgonia.VM
+}
+
+type evalProg struct {
+	x   *tensor.Dense
+	net *nn.Net
+	m   gorgonia.VM
+}
+
+// New returns an engine for model that provides the curvature queries of
+// needs (an engine built for optim.Needs{} answers loss and gradient only).
+// Graphs are compiled lazily, per batch size, at the first SetBatch of that
+// size.
+func New(model *nn.Model, needs optim.Needs, opts ...Option) (*Engine, error) {
+	if model == nil {
+		return nil, errors.New("hessian: nil model")
+	}
+	cfg := config{probes: optim.NewRandomProbes(optim.Rademacher, 1)}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.sampler == nil {
+		cfg.sampler = RandSampler{R: rand.New(rand.NewPCG(1, 2))}
+	}
+	e := &Engine{model: model, needs: needs, cfg: cfg, dt: model.Dtype(),
+		progs: map[int]*trainProg{}, evals: map[int]*evalProg{}}
+	off := 0
+	for _, p := range model.Params() {
+		sh := p.Value.Shape().Clone()
+		e.params = append(e.params, optim.Param{Name: p.Name, Value: p.Value,
+			Grad: tensor.New(tensor.Of(e.dt), tensor.WithShape(sh...))})
+		e.blocks = append(e.blocks, Block{Name: p.Name, Offset: off, Size: sh.TotalSize(), Shape: []int(sh)})
+		off += sh.TotalSize()
+	}
+	e.dim = off
+	return e, nil
+}
+
+// Model returns the engine's model.
+func (e *Engine) Model() *nn.Model { return e.model }
+
+// Needs returns the curvature queries the engine was built for.
+func (e *Engine) Needs() optim.Needs { return e.needs }
+
+// Params returns the parameters in model order: Value is the model's tensor
+// (bound to the graphs), Grad is filled by LossGrad. The slice is shared.
+func (e *Engine) Params() []optim.Param { return e.params }
+
+// Dim returns the total number of scalar parameters.
+func (e *Engine) Dim() int { return e.dim }
+
+// ParamBlocks returns where each parameter lies in the flat vector.
+func (e *Engine) ParamBlocks() []Block {
+	out := make([]Block, len(e.blocks))
+	for i, b := range e.blocks {
+		out[i] = b
+		out[i].Shape = append([]int{}, b.Shape...)
+	}
+	return out
+}
+
+func (e *Engine) build(n int) (*trainProg, error) {
+	m := e.model
+	g := gorgonia.NewGraph()
+	net, err := m.Build(g, n, true)
+	if err != nil {
+		return nil, err
+	}
+	p := &trainProg{n: n, g: g, net: net}
+	p.x = tensor.New(tensor.Of(e.dt), tensor.WithShape(net.X.Shape()...))
+	if err := gorgonia.Let(net.X, p.x); err != nil {
+		return nil, fmt.Errorf("hessian: binding input: %w", err)
+	}
+	c := m.Classes()
+	p.y = tensor.New(tensor.Of(e.dt), tensor.WithShape(n, c))
+	yn := gorgonia.NewTensor(g, e.dt, 2, gorgonia.WithShape(n, c), gorgonia.WithName("targets"), gorgonia.WithValue(p.y))
+	if p.loss, err = nn.CrossEntropy(net.Logits, yn); err != nil {
+		return nil, err
+	}
+	one := tensor.New(tensor.Of(e.dt), tensor.WithShape(1))
+	fillConst(one, 1)
+	seed := gorgonia.NewTensor(g, e.dt, 1, gorgonia.WithShape(1), gorgonia.WithName("one"), gorgonia.WithValue(one))
+	if p.grads, err = nn.Backprop([]*gorgonia.Node{p.loss}, []*gorgonia.Node{seed}, net.Params); err != nil {
+		return nil, fmt.Errorf("hessian: gradient graph: %w", err)
+	}
+	roots := append([]*gorgonia.Node{p.loss, net.Logits}, nonNil(p.grads)...)
+	if p.mGrad, err = machine(g, roots); err != nil {
+		return nil, err
+	}
+	if e.needs.HVP {
+		outs, vs := []*gorgonia.Node{}, []*gorgonia.Node{}
+		p.v = make([]*tensor.Dense, len(net.Params))
+		for i, pn := range net.Params {
+			p.v[i] = tensor.New(tensor.Of(e.dt), tensor.WithShape(pn.Shape()...))
+			if p.grads[i] == nil {
+				continue
+			}
+			vn := gorgonia.NewTensor(g, e.dt, pn.Dims(), gorgonia.WithShape(pn.Shape()...), gorgonia.WithName("v:"+pn.Name()), gorgonia.WithValue(p.v[i]))
+			outs, vs = append(outs, p.grads[i]), append(vs, vn)
+		}
+		if err := nn.AuditSecondOrder(outs, net.Params); err != nil {
+			return nil, fmt.Errorf("hessian: HVP graph: %w", err)
+		}
+		if p.hv, err = nn.Backprop(outs, vs, net.Params); err != nil {
+			return nil, fmt.Errorf("hessian: HVP graph: %w", err)
+		}
+		if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
+			return nil, err
+		}
+	}
+	if e.needs.SampledGrad {
+		if p.sTgt, err = nn.SampledTargets(net.Logits, e.cfg.sampler); err != nil {
+			return nil, err
+		}
+		if p.sLoss, err = nn.CrossEntropy(net.Logits, p.sTgt); err != nil {
+			return nil, err
+		}
+		if p.sGrads, err = nn.Backprop([]*gorgonia.Node{p.sLoss}, []*gorgonia.Node{seed}, net.Params); err != nil {
+			return nil, fmt.Errorf("hessian: sampled-gradient graph: %w", err)
+		}
+		if p.mGNB, err = machine(g, append([]*gorgonia.Node{p.sLoss}, nonNil(p.sGrads)...)); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func nonNil(ns []*gorgonia.Node) []*gorgonia.Node {
+	var out []*gorgonia.Node
+	for _, n := range ns {
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func machine(g *gorgonia.ExprGraph, roots []*gorgonia.Node) (vm gorgonia.VM, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("hessian: compiling graph: %v", r)
+		}
+	}()
+	return gorgonia.NewTapeMachine(g.SubgraphRoots(roots...)), nil
+}
+
+func runVM(vm gorgonia.VM) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("hessian: running graph: %v", r)
+		}
+	}()
+	vm.Reset()
+	if err := vm.RunAll(); err != nil {
+		return fmt.Errorf("hessian: running graph: %w", err)
+	}
+	return nil
+}
+
+// SetBatch makes (x, labels) the current batch. x has shape [N,
+// input_shape...] (or [N, Π input_shape]) and the model's dtype; labels has N
+// entries in [0, classes). Both are copied. The first batch of each size N
+// compiles that size's graphs.
+func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
+	if x == nil {
+		return errors.New("hessian: SetBatch: nil input")
+	}
+	if x.Dtype() != e.dt {
+		return fmt.Errorf("hessian: SetBatch: input dtype %v, model dtype %v", x.Dtype(), e.dt)
+	}
+	xs := x.Shape()
+	per := 1
+	for _, d := range e.model.InputShape() {
+		per *= d
+	}
+	if xs.Dims() < 2 || xs[0] < 1 || xs.TotalSize() != xs[0]*per {
+		return fmt.Errorf("hessian: SetBatch: input shape %v, want [N %v]", xs, e.model.InputShape())
+	}
+	n := xs[0]
+	if len(labels) != n {
+		return fmt.Errorf("hessian: SetBatch: %d labels for a batch of %d", len(labels), n)
+	}
+	c := e.model.Classes()
+	for i, l := range labels {
+		if l < 0 || l >= c {
+			return fmt.Errorf("hessian: SetBatch: label %d at row %d out of range [0, %d)", l, i, c)
+		}
+	}
+	p, ok := e.progs[n]
+	if !ok {
+		var err error
+		if p, err = e.build(n); err != nil {
+			return fmt.Errorf("hessian: compiling graphs for batch size %d: %w", n, err)
+		}
+		e.progs[n] = p
+	}
+	if err := copyDense(p.x, x); err != nil {
+		return fmt.Errorf("hessian: SetBatch: %w", err)
+	}
+	switch y := p.y.Data().(type) {
+	case []float64:
+		oneHot(y, labels, c)
+	case []float32:
+		oneHot(y, labels, c)
+	}
+	e.cur = p
+	e.labels = append(e.labels[:0], labels...)
+	e.hvOK, e.ran = false, false
+	return nil
+}
+
+func oneHot[T nn.Float](y []T, labels []int, c int) {
+	clear(y)
+	for r, l := range labels {
+		y[r*c+l] = 1
+	}
+}
+
+func (e *Engine) current() (*trainProg, error) {
+	if e.cur == nil {
+		return nil, errors.New("hessian: no batch set (call SetBatch first)")
+	}
+	return e.cur, nil
+}
+
+// lossValue reads the scalar loss node and checks it is finite.
+func lossValue(n *gorgonia.Node, what string) (float64, error) {
+	d, ok := n.Value().(*tensor.Dense)
+	if !ok {
+		return 0, fmt.Errorf("hessian: %s not computed", what)
+	}
+	var l float64
+	switch v := d.Data().(type) {
+	case []float64:
+		l = v[0]
+	case []float32:
+		l = float64(v[0])
+	}
+	if math.IsNaN(l) || math.IsInf(l, 0) {
+		return l, fmt.Errorf("hessian: %s is %v", what, l)
+	}
+	return l, nil
+}
+
+// readInto checks the node values for non-finite entries and copies them
+// into out (nil nodes give zeros).
+func (e *Engine) readInto(nodes []*gorgonia.Node, out []*tensor.Dense, what string) error {
+	for i, n := range nodes {
+		if n == nil {
+			continue
+		}
+		d, ok := n.Value().(*tensor.Dense)
+		if !ok {
+			return fmt.Errorf("hessian: %s of %q not computed", what, e.params[i].Name)
+		}
+		if err := finite(d); err != nil {
+			return fmt.Errorf("hessian: %s of %q: %w", what, e.params[i].Name, err)
+		}
+	}
+	for i, n := range nodes {
+		if n == nil {
+			fillConst(out[i], 0)
+			continue
+		}
+		if err := copyDense(out[i], n.Value().(*tensor.Dense)); err != nil {
+			return fmt.Errorf("hessian: %s of %q: %w", what, e.params[i].Name, err)
+		}
+	}
+	return nil
+}
+
+// LossGrad runs the forward and backward pass on the current batch at the
+// current parameters, fills Params()[i].Grad with ∇L and returns the loss
+// L = (1/N) Σₙ [log Σⱼ exp(zₙⱼ) − zₙ,labelₙ]. Batch-norm running statistics
+// are updated. A non-finite loss or gradient is an error naming it, and then
+// the gradients are left unchanged.
+func (e *Engine) LossGrad() (float64, error) {
+	p, err := e.current()
+	if err != nil {
+		return 0, err
+	}
+	return e.trainRun(p, p.mGrad)
+}
+
+func (e *Engine) trainRun(p *trainProg, vm gorgonia.VM) (float64, error) {
+	e.hvOK = false
+	if err := runVM(vm); err != nil {
+		return 0, err
+	}
+	loss, err := lossValue(p.loss, "loss")
+	if err != nil {
+		return loss, err
+	}
+	grads := make([]*tensor.Dense, len(e.params))
+	for i := range e.params {
+		grads[i] = e.params[i].Grad
+	}
+	if err := e.readInto(p.grads, grads, "gradient"); err != nil {
+		return loss, err
+	}
+	if err := e.model.UpdateRunningStats(p.net); err != nil {
+		return loss, fmt.Errorf("hessian: %w", err)
+	}
+	e.ran = true
+	return loss, nil
+}
+
+// LossGradHVP is LossGrad that also computes H·probe in the same run of the
+// graph. A following HVP call whose v holds the same tensors as probe (by
+// identity, with unchanged contents) is answered from this run without
+// running the graph again. It needs an engine built with Needs.HVP.
+func (e *Engine) LossGradHVP(probe []*tensor.Dense) (float64, error) {
+	p, err := e.current()
+	if err != nil {
+		return 0, err
+	}
+	if p.mHVP == nil {
+		return 0, fmt.Errorf("hessian: LossGradHVP: %w (engine built without Needs.HVP)", optim.ErrNotProvided)
+	}
+	if err := e.checkTensors(probe, "probe"); err != nil {
+		return 0, err
+	}
+	for i := range probe {
+		if err := copyDense(p.v[i], probe[i]); err != nil {
+			return 0, err
+		}
+	}
+	loss, err := e.trainRun(p, p.mHVP)
+	if err != nil {
+		return loss, err
+	}
+	e.hvFor = append(e.hvFor[:0], probe...)
+	e.hvOK = true
+	return loss, nil
+}
+
+// Prepare computes the loss and gradient for the step opt is about to take.
+// When opt is an optim.Prober that wants a probe for this step (AdaHessian,
+// SophiaH), it draws the probe first and computes loss, gradient and H·z in
+// one run, so that opt's HVP call during Step is answered from that run.
+func (e *Engine) Prepare(opt optim.Optimizer) (float64, error) {
+	if pr, ok := opt.(optim.Prober); ok && e.needs.HVP {
+		probe, err := pr.NextProbe(e.params)
+		if err != nil {
+			return 0, fmt.Errorf("hessian: drawing probe: %w", err)
+		}
+		if probe != nil {
+			return e.LossGradHVP(probe)
+		}
+	}
+	return e.LossGrad()
+}
+
+// TrainStep is one optimization step on the current batch: Prepare, then
+// opt.Step(Params(), e). It returns the loss before the step.
+func (e *Engine) TrainStep(opt optim.Optimizer) (float64, error) {
+	loss, err := e.Prepare(opt)
+	if err != nil {
+		return loss, err
+	}
+	if err := opt.Step(e.params, e); err != nil {
+		return loss, fmt.Errorf("hessian: %s step: %w", opt.Name(), err)
+	}
+	return loss, nil
+}
+
+// Logits returns the logits [N, classes] of the last LossGrad (or
+// LossGradHVP) run, as a copy owned by the engine and overwritten by the
+// next call; nil before the first run.
+func (e *Engine) Logits() *tensor.Dense {
+	if e.cur == nil || !e.ran {
+		return nil
+	}
+	v, ok := e.cur.net.Logits.Value().(*tensor.Dense)
+	if !ok {
+		return nil
+	}
+	if e.logits == nil || !e.logits.Shape().Eq(v.Shape()) {
+		e.logits = tensor.New(tensor.Of(e.dt), tensor.WithShape(v.Shape().Clone()...))
+	}
+	_ = copyDense(e.logits, v)
+	return e.logits
+}
+
+// Labels returns the labels of the current batch (shared; do not modify).
+func (e *Engine) Labels() []int { return e.labels }
+
+func (e *Engine) checkTensors(ts []*tensor.Dense, what string) error {
+	if len(ts) != len(e.params) {
+		return fmt.Errorf("hessian: %d %s tensors for %d parameters", len(ts), what, len(e.params))
+	}
+	for i, t := range ts {
+		p := e.params[i]
+		if t == nil {
+			return fmt.Errorf("hessian: %s for %q is nil", what, p.Name)
+		}
+		if t.Dtype() != e.dt || !t.Shape().Eq(p.Value.Shape()) {
+			return fmt.Errorf("hessian: %s for %q has %v %v, want %v %v", what, p.Name, t.Dtype(), t.Shape(), e.dt, p.Value.Shape())
+		}
+	}
+	return nil
+}
+
+// HVP sets out = H·v, H the Hessian of the current batch's loss at the
+// current parameters, exactly (double backprop through the graph). It
+// implements optim.Oracle; without Needs.HVP it returns optim.ErrNotProvided.
+func (e *Engine) HVP(v, out []*tensor.Dense) error {
+	p, err := e.current()
+	if err != nil {
+		return err
+	}
+	if p.mHVP == nil {
+		return fmt.Errorf("hessian: HVP: %w (engine built without Needs.HVP)", optim.ErrNotProvided)
+	}
+	if err := e.checkTensors(v, "direction"); err != nil {
+		return err
+	}
+	if err := e.checkTensors(out, "output"); err != nil {
+		return err
+	}
+	if !e.cached(p, v) {
+		for i := range v {
+			if err := copyDense(p.v[i], v[i]); err != nil {
+				return err
+			}
+		}
+		e.hvOK = false
+		if err := runVM(p.mHVP); err != nil {
+			return err
+		}
+		if _, err := lossValue(p.loss, "loss"); err != nil {
+			return err
+		}
+	}
+	return e.readInto(p.hv, out, "Hessian-vector product")
+}
+
+func (e *Engine) cached(p *trainProg, v []*tensor.Dense) bool {
+	if !e.hvOK || len(e.hvFor) != len(v) {
+		return false
+	}
+	for i := range v {
+		if v[i] != e.hvFor[i] || !equalDense(v[i], p.v[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// SampledGrad sets out to the gradient of the mean cross-entropy of the
+// current batch against labels drawn from softmax(logits) at the current
+// parameters (Sophia's Gauss-Newton-Bartlett ĝ), sampling and
+// differentiating in one run. It implements optim.Oracle; without
+// Needs.SampledGrad it returns optim.ErrNotProvided.
+func (e *Engine) SampledGrad(out []*tensor.Dense) error {
+	p, err := e.current()
+	if err != nil {
+		return err
+	}
+	if p.mGNB == nil {
+		return fmt.Errorf("hessian: SampledGrad: %w (engine built without Needs.SampledGrad)", optim.ErrNotProvided)
+	}
+	if err := e.checkTensors(out, "output"); err != nil {
+		return err
+	}
+	if err := runVM(p.mGNB); err != nil {
+		return err
+	}
+	if _, err := lossValue(p.sLoss, "sampled-label loss"); err != nil {
+		return err
+	}
+	return e.readInto(p.sGrads, out, "sampled gradient")
+}
+
+// SampledLabels returns the labels drawn by the last SampledGrad (shared,
+// overwritten by the next call); nil if there was none.
+func (e *Engine) SampledLabels() []int {
+	if e.cur == nil || e.cur.sTgt == nil {
+		return nil
+	}
+	l, err := nn.SampledLabels(e.cur.sTgt)
+	if err != nil {
+		return nil
+	}
+	return l
+}
+
+// Hutchinson sets out = z⊙(H·z) for a probe z drawn from the engine's probe
+// source (WithProbes), a one-sample unbiased estimate of diag(H) when z has
+// independent entries of mean 0 and variance 1.
+func (e *Engine) Hutchinson(out []*tensor.Dense) error {
+	if err := e.checkTensors(out, "output"); err != nil {
+		return err
+	}
+	if e.zbuf == nil {
+		e.zbuf = optim.Like(e.params)
+	}
+	if err := e.cfg.probes.Fill(e.zbuf); err != nil {
+		return fmt.Errorf("hessian: drawing probe: %w", err)
+	}
+	if err := e.HVP(e.zbuf, out); err != nil {
+		return err
+	}
+	for i := range out {
+		switch o := out[i].Data().(type) {
+		case []float64:
+			mulInto(o, e.zbuf[i].Data().([]float64))
+		case []float32:
+			mulInto(o, e.zbuf[i].Data().([]float32))
+		}
+	}
+	return nil
+}
+
+func mulInto[T nn.Float](o, z []T) {
+	for i := range o {
+		o[i] *= z[i]
+	}
+}
+
+// HVPFlat sets out = H·v over the flat parameter vector (length Dim(), the
+// concatenation of all parameters in model order; see ParamBlocks). Values
+// are converted to and from the model's dtype.
+func (e *Engine) HVPFlat(v, out []float64) error {
+	if len(v) != e.dim || len(out) != e.dim {
+		return fmt.Errorf("hessian: HVPFlat: lengths %d and %d, want Dim() = %d", len(v), len(out), e.dim)
+	}
+	vt, ot := optim.Like(e.params), optim.Like(e.params)
+	e.unflatten(v, vt)
+	if err := e.HVP(vt, ot); err != nil {
+		return err
+	}
+	e.flatten(ot, out)
+	return nil
+}
+
+// GradFlat copies the gradient of the last LossGrad into out (length Dim()).
+func (e *Engine) GradFlat(out []float64) error {
+	if len(out) != e.dim {
+		return fmt.Errorf("hessian: GradFlat: length %d, want Dim() = %d", len(out), e.dim)
+	}
+	gs := make([]*tensor.Dense, len(e.params))
+	for i, p := range e.params {
+		gs[i] = p.Grad
+	}
+	e.flatten(gs, out)
+	return nil
+}
+
+func (e *Engine) flatten(ts []*tensor.Dense, out []float64) {
+	for i, b := range e.blocks {
+		dst := out[b.Offset : b.Offset+b.Size]
+		switch d := ts[i].Data().(type) {
+		case []float64:
+			copy(dst, d)
+		case []float32:
+			for j, x := range d {
+				dst[j] = float64(x)
+			}
+		}
+	}
+}
+
+func (e *Engine) unflatten(v []float64, ts []*tensor.Dense) {
+	for i, b := range e.blocks {
+		src := v[b.Offset : b.Offset+b.Size]
+		switch d := ts[i].Data().(type) {
+		case []float64:
+			copy(d, src)
+		case []float32:
+			for j, x := range src {
+				d[j] = float32(x)
+			}
+		}
+	}
+}
+
+// gradFlatNow runs the gradient graph at the current parameters and
+// flattens ∇L into out without touching Params' gradients or running stats.
+func (e *Engine) gradFlatNow(out []float64) (float64, error) {
+	p, err := e.current()
+	if err != nil {
+		return 0, err
+	}
+	e.hvOK = false
+	if err := runVM(p.mGrad); err != nil {
+		return 0, err
+	}
+	loss, err := lossValue(p.loss, "loss")
+	if err != nil {
+		return loss, err
+	}
+	tmp := optim.Like(e.params)
+	if err := e.readInto(p.grads, tmp, "gradient"); err != nil {
+		return loss, err
+	}
+	e.flatten(tmp, out)
+	return loss, nil
+}
+
+// FiniteDiffHVP sets out ≈ H·v by central differences of the gradient,
+// (∇L(θ + εv) − ∇L(θ − εv)) / 2ε, restoring θ afterwards. It is a
+// cross-check for HVP, meaningful in float64 (ε ≈ 1e-5 gives ~1e-8 relative
+// error); batch-norm running statistics are not updated.
+func (e *Engine) FiniteDiffHVP(v, out []float64, eps float64) error {
+	if len(v) != e.dim || len(out) != e.dim {
+		return fmt.Errorf("hessian: FiniteDiffHVP: lengths %d and %d, want Dim() = %d", len(v), len(out), e.dim)
+	}
+	if !(eps > 0) {
+		return fmt.Errorf("hessian: FiniteDiffHVP: step %v must be positive", eps)
+	}
+	theta := make([]float64, e.dim)
+	vals := make([]*tensor.Dense, len(e.params))
+	for i, p := range e.params {
+		vals[i] = p.Value
+	}
+	e.flatten(vals, theta)
+	defer e.unflatten(theta, vals)
+	shifted := make([]float64, e.dim)
+	gp, gm := make([]float64, e.dim), make([]float64, e.dim)
+	for i := range shifted {
+		shifted[i] = theta[i] + eps*v[i]
+	}
+	e.unflatten(shifted, vals)
+	if _, err := e.gradFlatNow(gp); err != nil {
+		return err
+	}
+	for i := range shifted {
+		shifted[i] = theta[i] - eps*v[i]
+	}
+	e.unflatten(shifted, vals)
+	if _, err := e.gradFlatNow(gm); err != nil {
+		return err
+	}
+	for i := range out {
+		out[i] = (gp[i] - gm[i]) / (2 * eps)
+	}
+	return nil
+}
+
+// Loss evaluates the training-mode loss of the current batch at the current
+// parameters without computing or storing anything else of note (batch-norm
+// running statistics are not updated).
+func (e *Engine) Loss() (float64, error) {
+	tmp := make([]float64, e.dim)
+	return e.gradFlatNow(tmp)
+}
+
+func (e *Engine) evalProg(n int) (*evalProg, error) {
+	if p, ok := e.evals[n]; ok {
+		return p, nil
+	}
+	g := gorgonia.NewGraph()
+	net, err := e.model.Build(g, n, false)
+	if err != nil {
+		return nil, err
+	}
+	p := &evalProg{net: net, x: tensor.New(tensor.Of(e.dt), tensor.WithShape(net.X.Shape()...))}
+	if err := gorgonia.Let(net.X, p.x); err != nil {
+		return nil, fmt.Errorf("hessian: binding input: %w", err)
+	}
+	if p.m, err = machine(g, []*gorgonia.Node{net.Logits}); err != nil {
+		return nil, err
+	}
+	e.evals[n] = p
+	return p, nil
+}
+
+// EvalLogits runs the model in evaluation mode (batch norm with running
+// statistics) on x [N, input_shape...] of any batch size and returns the
+// logits [N, classes] (a new tensor). The forward-only graph of each batch
+// size is compiled once and cached.
+func (e *Engine) EvalLogits(x *tensor.Dense) (*tensor.Dense, error) {
+	if x == nil {
+		return nil, errors.New("hessian: EvalLogits: nil input")
+	}
+	if x.Dtype() != e.dt {
+		return nil, fmt.Errorf("hessian: EvalLogits: input dtype %v, model dtype %v", x.Dtype(), e.dt)
+	}
+	xs := x.Shape()
+	per := 1
+	for _, d := range e.model.InputShape() {
+		per *= d
+	}
+	if xs.Dims() < 2 || xs[0] < 1 || xs.TotalSize() != xs[0]*per {
+		return nil, fmt.Errorf("hessian: EvalLogits: input shape %v, want [N %v]", xs, e.model.InputShape())
+	}
+	p, err := e.evalProg(xs[0])
+	if err != nil {
+		return nil, fmt.Errorf("hessian: compiling evaluation graph for batch size %d: %w", xs[0], err)
+	}
+	if err := copyDense(p.x, x); err != nil {
+		return nil, err
+	}
+	if err := runVM(p.m); err != nil {
+		return nil, err
+	}
+	v, ok := p.net.Logits.Value().(*tensor.Dense)
+	if !ok {
+		return nil, errors.New("hessian: EvalLogits: logits not computed")
+	}
+	out := tensor.New(tensor.Of(e.dt), tensor.WithShape(v.Shape().Clone()...))
+	if err := copyDense(out, v); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Predict returns the arg-max class of each row of EvalLogits(x).
+func (e *Engine) Predict(x *tensor.Dense) ([]int, error) {
+	z, err := e.EvalLogits(x)
+	if err != nil {
+		return nil, err
+	}
+	n, c := z.Shape()[0], z.Shape()[1]
+	out := make([]int, n)
+	switch d := z.Data().(type) {
+	case []float64:
+		argmaxRows(d, c, out)
+	case []float32:
+		argmaxRows(d, c, out)
+	}
+	return out, nil
+}
+
+// Accuracy returns the fraction of rows of x whose predicted class equals
+// the label.
+func (e *Engine) Accuracy(x *tensor.Dense, labels []int) (float64, error) {
+	pred, err := e.Predict(x)
+	if err != nil {
+		return 0, err
+	}
+	if len(labels) != len(pred) {
+		return 0, fmt.Errorf("hessian: Accuracy: %d labels for %d rows", len(labels), len(pred))
+	}
+	ok := 0
+	for i, p := range pred {
+		if p == labels[i] {
+			ok++
+		}
+	}
+	return float64(ok) / float64(len(pred)), nil
+}
+
+func argmaxRows[T nn.Float](z []T, c int, out []int) {
+	for r := range out {
+		row := z[r*c : (r+1)*c]
+		best := 0
+		for j, v := range row {
+			if v > row[best] {
+				best = j
+			}
+		}
+		out[r] = best
+	}
+}
+
+// Close releases the compiled machines.
+func (e *Engine) Close() error {
+	for _, p := range e.progs {
+		for _, m := range []gorgonia.VM{p.mGrad, p.mHVP, p.mGNB} {
+			if m != nil {
+				m.Close()
+			}
+		}
+	}
+	for _, p := range e.evals {
+		p.m.Close()
+	}
+	e.progs, e.evals, e.cur = map[int]*trainProg{}, map[int]*evalProg{}, nil
+	return nil
+}
+
+var _ optim.Oracle = (*Engine)(nil)

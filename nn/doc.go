@@ -1,0 +1,39 @@
+// Package nn provides neural-network layers as pieces of a Gorgonia graph
+// whose first and second derivatives are exact, and builds models from a
+// layer-list Spec.
+//
+// Stock Gorgonia v0.9.18 cannot be differentiated twice beyond simple MLPs
+// (its pooling, convolution, softmax and batch-norm backward ops are wrong or
+// crash under a second Grad, and its Backpropagate skips nodes whose
+// derivative is already set). This package therefore owns every op it uses.
+// Each op implements gorgonia.Op and gorgonia.SDOp; its SymDiff emits
+// backward ops that are themselves SDOps with correct SymDiffs, so a second
+// reverse pass (Backprop applied to gradient nodes) yields exact
+// Hessian-vector products. Most families are closed under differentiation:
+//
+//	MatMul(a, b, tA, tB)           bilinear: derivatives are MatMuls
+//	Conv2d / its two adjoints      trilinear form ⟨G, conv(x, W)⟩: each
+//	                               derivative is one of the three
+//	MaxPool2d, gather, scatter     linear maps selected by the argmax
+//	ReLU = MaskMul(x, x)           zero curvature, derivative MaskMul(x, G)
+//	BiasAdd, ChanSum, ChanBcast    linear
+//	Tanh, Rsqrt, Mul, Scale, AddN  with explicit backward ops
+//	CrossEntropy                   fused softmax cross-entropy
+//
+// Backprop is the reverse-mode driver (it replaces gorgonia.Grad, which cannot
+// be used twice on one graph), and AuditSecondOrder refuses, before a second
+// differentiation, any op not known to be correct under it (for example a
+// stock gorgonia.SoftMax node).
+//
+// Kernels are generic over float32 and float64, work on the tensors'
+// backing slices, write into buffers each op allocates once, and split large
+// loops (im2col, pooling, element-wise) over GOMAXPROCS goroutines.
+// Matrix products use gonum's pure-Go BLAS, or OpenBLAS when built with the
+// openblas tag.
+//
+// Models: Spec (JSON-tagged, the curvature golden files' format), MLP and
+// CNN spec constructors, New (Kaiming-uniform initialisation from an
+// injected *rand.Rand) and Model.Build, which adds the forward graph for one
+// batch size in training or evaluation mode. The hessian package compiles
+// and runs these graphs.
+package nn

@@ -1,0 +1,254 @@
+package nn
+
+import (
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// matMulOp computes C = op(A)·op(B) for matrices, op(X) = X or Xᵀ.
+//
+// It is bilinear, so its derivatives are again matMulOps: for C = A·B with
+// upstream G, ∂/∂A = G·Bᵀ and ∂/∂B = Aᵀ·G (the transposed variants follow by
+// transposing these identities).
+type matMulOp struct {
+	base
+	tA, tB  bool
+	m, n, k int
+}
+
+// MatMul returns op(a)·op(b), where op transposes when tA (tB) is set.
+func MatMul(a, b *gorgonia.Node, tA, tB bool) (*gorgonia.Node, error) {
+	sa, sb := shapeOf(a), shapeOf(b)
+	if sa.Dims() != 2 || sb.Dims() != 2 {
+		return nil, fmt.Errorf("nn: MatMul wants matrices, got shapes %v and %v", sa, sb)
+	}
+	if dtypeOf(a) != dtypeOf(b) {
+		return nil, fmt.Errorf("nn: MatMul dtypes %v and %v differ", dtypeOf(a), dtypeOf(b))
+	}
+	m, ka := sa[0], sa[1]
+	if tA {
+		m, ka = ka, m
+	}
+	kb, n := sb[0], sb[1]
+	if tB {
+		kb, n = n, kb
+	}
+	if ka != kb {
+		return nil, fmt.Errorf("nn: MatMul inner dimensions differ: %v (transposed %v) and %v (transposed %v)", sa, tA, sb, tB)
+	}
+	op := &matMulOp{base: newBase(fmt.Sprintf("MatMul(%v,%v)", tA, tB), dtypeOf(a), tensor.Shape{m, n}, sa, sb), tA: tA, tB: tB, m: m, n: n, k: ka}
+	return apply(op, a, b)
+}
+
+func (op *matMulOp) twiceDifferentiable() {}
+
+func (op *matMulOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	lda, ldb := op.ins[0][1], op.ins[1][1]
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) {
+			gemm(op.tA, op.tB, op.m, op.n, op.k, 1, in[0], lda, in[1], ldb, 0, out, op.n)
+		},
+		func(in [][]float32, out []float32) {
+			gemm(op.tA, op.tB, op.m, op.n, op.k, 1, in[0], lda, in[1], ldb, 0, out, op.n)
+		})
+}
+
+func (op *matMulOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *matMulOp) SymDiff(in gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	a, b := in[0], in[1]
+	var da, db *gorgonia.Node
+	var err error
+	switch {
+	case !op.tA && !op.tB: // C = A B: dA = G Bᵀ, dB = Aᵀ G
+		if da, err = MatMul(g, b, false, true); err == nil {
+			db, err = MatMul(a, g, true, false)
+		}
+	case !op.tA && op.tB: // C = A Bᵀ: dA = G B, dB = Gᵀ A
+		if da, err = MatMul(g, b, false, false); err == nil {
+			db, err = MatMul(g, a, true, false)
+		}
+	case op.tA && !op.tB: // C = Aᵀ B: dA = B Gᵀ, dB = A G
+		if da, err = MatMul(b, g, false, true); err == nil {
+			db, err = MatMul(a, g, false, false)
+		}
+	default: // C = Aᵀ Bᵀ: dA = Bᵀ Gᵀ, dB = Gᵀ Aᵀ
+		if da, err = MatMul(b, g, true, true); err == nil {
+			db, err = MatMul(g, a, true, true)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{da, db}, nil
+}
+
+// channelLayout views a shape as [outer, channels, inner] with the channel
+// axis at index 1: [N, C] (inner 1) or [N, C, H, W] (inner H·W).
+func channelLayout(s tensor.Shape) (outer, c, inner int, err error) {
+	if s.Dims() < 2 {
+		return 0, 0, 0, fmt.Errorf("nn: channel ops want at least 2 dimensions, got shape %v", s)
+	}
+	inner = 1
+	for _, d := range s[2:] {
+		inner *= d
+	}
+	return s[0], s[1], inner, nil
+}
+
+// biasAddOp computes y = x + b broadcast along axis 1 (the channel or feature
+// axis). ∂/∂x = G, ∂/∂b = Σ over all axes but 1 of G (chanSumOp).
+type biasAddOp struct {
+	base
+	outer, c, inner int
+}
+
+// BiasAdd returns x + b, with b of shape [x.shape[1]] broadcast over the
+// other axes of x.
+func BiasAdd(x, b *gorgonia.Node) (*gorgonia.Node, error) {
+	sx, sb := shapeOf(x), shapeOf(b)
+	outer, c, inner, err := channelLayout(sx)
+	if err != nil {
+		return nil, err
+	}
+	if sb.TotalSize() != c || sb.Dims() != 1 {
+		return nil, fmt.Errorf("nn: BiasAdd: bias shape %v does not match axis 1 of %v", sb, sx)
+	}
+	op := &biasAddOp{base: newBase("BiasAdd", dtypeOf(x), sx, sx, sb), outer: outer, c: c, inner: inner}
+	return apply(op, x, b)
+}
+
+func (op *biasAddOp) twiceDifferentiable() {}
+
+func (op *biasAddOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { biasAdd(in[0], in[1], out, op.outer, op.c, op.inner) },
+		func(in [][]float32, out []float32) { biasAdd(in[0], in[1], out, op.outer, op.c, op.inner) })
+}
+
+func biasAdd[T Float](x, b, y []T, outer, c, inner int) {
+	parallelFor(outer, numWorkers(), 8, func(_, lo, hi int) {
+		for o := lo; o < hi; o++ {
+			for ch := 0; ch < c; ch++ {
+				off := (o*c + ch) * inner
+				bv := b[ch]
+				xs, ys := x[off:off+inner], y[off:off+inner]
+				for i := range xs {
+					ys[i] = xs[i] + bv
+				}
+			}
+		}
+	})
+}
+
+func (op *biasAddOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *biasAddOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	db, err := ChanSum(g)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{g, db}, nil
+}
+
+// chanSumOp reduces [outer, C, inner] to [C] by summing (in float64).
+// It is linear; its derivative broadcasts the upstream [C] back (chanBcastOp).
+type chanSumOp struct {
+	base
+	outer, c, inner int
+}
+
+// ChanSum returns s[c] = Σ over all axes but axis 1 of x.
+func ChanSum(x *gorgonia.Node) (*gorgonia.Node, error) {
+	sx := shapeOf(x)
+	outer, c, inner, err := channelLayout(sx)
+	if err != nil {
+		return nil, err
+	}
+	op := &chanSumOp{base: newBase("ChanSum", dtypeOf(x), tensor.Shape{c}, sx), outer: outer, c: c, inner: inner}
+	return apply(op, x)
+}
+
+func (op *chanSumOp) twiceDifferentiable() {}
+
+func (op *chanSumOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { chanSum(in[0], out, op.outer, op.c, op.inner) },
+		func(in [][]float32, out []float32) { chanSum(in[0], out, op.outer, op.c, op.inner) })
+}
+
+func chanSum[T Float](x, s []T, outer, c, inner int) {
+	for ch := 0; ch < c; ch++ {
+		var acc float64
+		for o := 0; o < outer; o++ {
+			off := (o*c + ch) * inner
+			for _, v := range x[off : off+inner] {
+				acc += float64(v)
+			}
+		}
+		s[ch] = T(acc)
+	}
+}
+
+func (op *chanSumOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *chanSumOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	d, err := ChanBcast(g, op.ins[0])
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{d}, nil
+}
+
+// chanBcastOp broadcasts b [C] to a shape [outer, C, inner] along axis 1.
+// Its derivative is chanSumOp.
+type chanBcastOp struct {
+	base
+	outer, c, inner int
+}
+
+// ChanBcast returns b broadcast along axis 1 of shape.
+func ChanBcast(b *gorgonia.Node, shape tensor.Shape) (*gorgonia.Node, error) {
+	outer, c, inner, err := channelLayout(shape)
+	if err != nil {
+		return nil, err
+	}
+	if sb := shapeOf(b); sb.Dims() != 1 || sb[0] != c {
+		return nil, fmt.Errorf("nn: ChanBcast: shape %v does not match axis 1 of %v", sb, shape)
+	}
+	op := &chanBcastOp{base: newBase("ChanBcast", dtypeOf(b), shape, shapeOf(b)), outer: outer, c: c, inner: inner}
+	return apply(op, b)
+}
+
+func (op *chanBcastOp) twiceDifferentiable() {}
+
+func (op *chanBcastOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { chanBcast(in[0], out, op.outer, op.c, op.inner) },
+		func(in [][]float32, out []float32) { chanBcast(in[0], out, op.outer, op.c, op.inner) })
+}
+
+func chanBcast[T Float](b, y []T, outer, c, inner int) {
+	for o := 0; o < outer; o++ {
+		for ch := 0; ch < c; ch++ {
+			off := (o*c + ch) * inner
+			v := b[ch]
+			ys := y[off : off+inner]
+			for i := range ys {
+				ys[i] = v
+			}
+		}
+	}
+}
+
+func (op *chanBcastOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *chanBcastOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	d, err := ChanSum(g)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{d}, nil
+}

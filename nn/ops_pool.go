@@ -1,0 +1,182 @@
+package nn
+
+import (
+	"fmt"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// poolState is shared by a max-pool forward op and the gather/scatter ops
+// derived from it: the forward op records, for every output cell, the flat
+// index (h·W + w) of its window's first maximum in row-major window order,
+// and the derived ops, which always run later in the same pass (they depend
+// on the forward output through the loss), route values through it.
+type poolState struct {
+	n, c, h, w int
+	k, s       int
+	oh, ow     int
+	idx        []int32 // [N·C·OH·OW]
+}
+
+func (st *poolState) xShape() tensor.Shape { return tensor.Shape{st.n, st.c, st.h, st.w} }
+func (st *poolState) yShape() tensor.Shape { return tensor.Shape{st.n, st.c, st.oh, st.ow} }
+
+// argmax fills st.idx from x and writes the maxima to y.
+func poolFwd[T Float](st *poolState, x, y []T) {
+	planes, plen, olen := st.n*st.c, st.h*st.w, st.oh*st.ow
+	parallelFor(planes, numWorkers(), 4, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			xp := x[pl*plen : (pl+1)*plen]
+			yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+			for i := 0; i < st.oh; i++ {
+				for j := 0; j < st.ow; j++ {
+					h0, w0 := i*st.s, j*st.s
+					best := h0*st.w + w0
+					bv := xp[best]
+					for p := 0; p < st.k; p++ {
+						row := (h0+p)*st.w + w0
+						for q, v := range xp[row : row+st.k] {
+							if v > bv {
+								bv, best = v, row+q
+							}
+						}
+					}
+					yp[i*st.ow+j], ip[i*st.ow+j] = bv, int32(best)
+				}
+			}
+		}
+	})
+}
+
+// poolGather: y[o] = h[argmax(o)] (h has the input's shape).
+func poolGather[T Float](st *poolState, h, y []T) {
+	planes, plen, olen := st.n*st.c, st.h*st.w, st.oh*st.ow
+	parallelFor(planes, numWorkers(), 4, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			hp, yp, ip := h[pl*plen:(pl+1)*plen], y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+			for o, i := range ip {
+				yp[o] = hp[i]
+			}
+		}
+	})
+}
+
+// poolScatter: dx = 0; dx[argmax(o)] += g[o] (overlapping windows add up).
+func poolScatter[T Float](st *poolState, g, dx []T) {
+	planes, plen, olen := st.n*st.c, st.h*st.w, st.oh*st.ow
+	parallelFor(planes, numWorkers(), 4, func(_, lo, hi int) {
+		for pl := lo; pl < hi; pl++ {
+			dp, gp, ip := dx[pl*plen:(pl+1)*plen], g[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+			clear(dp)
+			for o, i := range ip {
+				dp[i] += gp[o]
+			}
+		}
+	})
+}
+
+type poolKind int
+
+const (
+	poolKindFwd     poolKind = iota // MaxPool(x): inputs (x)
+	poolKindGather                  // inputs (x, h): h at x's argmax positions
+	poolKindScatter                 // inputs (x, g): g routed to x's argmax positions
+)
+
+// poolOp implements max pooling as a pair of linear maps selected by the
+// argmax of x: gather (input-shaped → output-shaped) and its adjoint scatter.
+// MaxPool(x) = gather_x(x) with a zero derivative through the argmax, so
+// ∂MaxPool/∂x = scatter_x(G), ∂scatter_x(g)/∂g = gather_x(U) and
+// ∂gather_x(h)/∂h = scatter_x(U): closed under differentiation, and the
+// argmax contributes no curvature (as in torch).
+type poolOp struct {
+	base
+	kind poolKind
+	st   *poolState
+}
+
+// MaxPool2d returns the max pooling of x [N, C, H, W] over K×K windows at
+// stride S without padding; the output is [N, C, ⌊(H−K)/S⌋+1, ⌊(W−K)/S⌋+1].
+// Windows may overlap (S < K). The gradient goes to each window's first
+// maximum in row-major window order.
+func MaxPool2d(x *gorgonia.Node, k, s int) (*gorgonia.Node, error) {
+	xs := shapeOf(x)
+	if xs.Dims() != 4 {
+		return nil, fmt.Errorf("nn: MaxPool2d wants a 4-D input, got %v", xs)
+	}
+	if k < 1 || s < 1 || k > xs[2] || k > xs[3] {
+		return nil, fmt.Errorf("nn: MaxPool2d kernel %d stride %d invalid for input %v", k, s, xs)
+	}
+	st := &poolState{n: xs[0], c: xs[1], h: xs[2], w: xs[3], k: k, s: s}
+	st.oh, st.ow = (st.h-k)/s+1, (st.w-k)/s+1
+	st.idx = make([]int32, st.n*st.c*st.oh*st.ow)
+	op := &poolOp{base: newBase(fmt.Sprintf("MaxPool2d(k%d s%d)", k, s), dtypeOf(x), st.yShape(), xs), kind: poolKindFwd, st: st}
+	return apply(op, x)
+}
+
+func newPoolDerived(kind poolKind, st *poolState, dt tensor.Dtype, x, a *gorgonia.Node) (*gorgonia.Node, error) {
+	var out, sa tensor.Shape
+	name := "MaxPoolGather"
+	if kind == poolKindGather {
+		out, sa = st.yShape(), st.xShape()
+	} else {
+		out, sa, name = st.xShape(), st.yShape(), "MaxPoolScatter"
+	}
+	if !shapeOf(a).Eq(sa) {
+		return nil, fmt.Errorf("nn: %s: input shape %v, want %v", name, shapeOf(a), sa)
+	}
+	op := &poolOp{base: newBase(fmt.Sprintf("%s(k%d s%d)", name, st.k, st.s), dt, out, st.xShape(), sa), kind: kind, st: st}
+	return apply(op, x, a)
+}
+
+func (op *poolOp) twiceDifferentiable() {}
+
+func (op *poolOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	st := op.st
+	switch op.kind {
+	case poolKindFwd:
+		return run(&op.base, vs,
+			func(in [][]float64, out []float64) { poolFwd(st, in[0], out) },
+			func(in [][]float32, out []float32) { poolFwd(st, in[0], out) })
+	case poolKindGather:
+		return run(&op.base, vs,
+			func(in [][]float64, out []float64) { poolGather(st, in[1], out) },
+			func(in [][]float32, out []float32) { poolGather(st, in[1], out) })
+	default:
+		return run(&op.base, vs,
+			func(in [][]float64, out []float64) { poolScatter(st, in[1], out) },
+			func(in [][]float32, out []float32) { poolScatter(st, in[1], out) })
+	}
+}
+
+func (op *poolOp) DiffWRT(n int) []bool {
+	if op.kind == poolKindFwd {
+		return []bool{true}
+	}
+	return []bool{false, true}
+}
+
+func (op *poolOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Nodes, error) {
+	x := in[0]
+	switch op.kind {
+	case poolKindFwd:
+		d, err := newPoolDerived(poolKindScatter, op.st, op.dt, x, u)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.Nodes{d}, nil
+	case poolKindGather:
+		d, err := newPoolDerived(poolKindScatter, op.st, op.dt, x, u)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.Nodes{nil, d}, nil
+	default:
+		d, err := newPoolDerived(poolKindGather, op.st, op.dt, x, u)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.Nodes{nil, d}, nil
+	}
+}

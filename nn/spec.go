@@ -1,0 +1,253 @@
+package nn
+
+import (
+	"fmt"
+)
+
+// Layer types understood by Spec.
+const (
+	LayerLinear      = "linear"
+	LayerConv2d      = "conv2d"
+	LayerReLU        = "relu"
+	LayerTanh        = "tanh"
+	LayerMaxPool2d   = "maxpool2d"
+	LayerFlatten     = "flatten"
+	LayerBatchNorm2d = "batchnorm2d"
+)
+
+// Spec describes a feed-forward model as a list of layers, in the format of
+// the curvature golden files (and of cmd/train spec files):
+//
+//	{"input_shape":[3,8,8],"layers":[{"type":"conv2d","name":"c1","in":3,"out":4,"kernel":3,"stride":1,"pad":1},
+//	  {"type":"relu"},{"type":"maxpool2d","kernel":2,"stride":2},{"type":"flatten"},
+//	  {"type":"linear","name":"fc","in":64,"out":10}],"loss":"cross_entropy"}
+//
+// InputShape is the shape of one example ([features] or [C, H, W]) or, as in
+// the golden files, of a whole batch ([N, features] or [N, C, H, W]); the
+// batch axis is recognised from the rank the first linear (rank 1) or
+// spatial (rank 3) layer expects, and N is then informational only — graphs
+// are built for any batch size. Parameters are named "<name>.weight" and
+// "<name>.bias".
+type Spec struct {
+	InputShape []int       `json:"input_shape"`
+	Layers     []LayerSpec `json:"layers"`
+	// Loss is "cross_entropy" (the default when empty): the mean softmax
+	// cross-entropy over the batch on integer labels.
+	Loss string `json:"loss,omitempty"`
+}
+
+// LayerSpec is one layer of a Spec. Which fields matter depends on Type:
+//
+//	linear:      Name, In, Out          weight [In, Out], bias [Out]; y = x·W + b
+//	conv2d:      Name, In, Out, Kernel, Stride (default 1), Pad
+//	             weight [Out, In, Kernel, Kernel], bias [Out]; NCHW cross-correlation
+//	relu, tanh:  –
+//	maxpool2d:   Kernel, Stride (default Kernel); no padding, floor output size
+//	flatten:     –                      [N, C, H, W] → [N, C·H·W]
+//	batchnorm2d: Name, Channels, Eps (default 1e-5), Momentum (default 0.1)
+//	             weight γ [C], bias β [C]
+type LayerSpec struct {
+	Type     string  `json:"type"`
+	Name     string  `json:"name,omitempty"`
+	In       int     `json:"in,omitempty"`
+	Out      int     `json:"out,omitempty"`
+	Kernel   int     `json:"kernel,omitempty"`
+	Stride   int     `json:"stride,omitempty"`
+	Pad      int     `json:"pad,omitempty"`
+	Channels int     `json:"channels,omitempty"`
+	Eps      float64 `json:"eps,omitempty"`
+	Momentum float64 `json:"momentum,omitempty"`
+}
+
+// ParamInfo names one parameter of a model and gives its shape and fan-in
+// (the number of inputs of one output unit, used for initialisation).
+type ParamInfo struct {
+	Name  string
+	Shape []int
+	FanIn int
+	// Kind is "weight", "bias", "bn_weight" or "bn_bias".
+	Kind string
+}
+
+func (l LayerSpec) stride() int {
+	if l.Stride > 0 {
+		return l.Stride
+	}
+	if l.Type == LayerMaxPool2d {
+		return l.Kernel
+	}
+	return 1
+}
+
+func (l LayerSpec) eps() float64 {
+	if l.Eps > 0 {
+		return l.Eps
+	}
+	return 1e-5
+}
+
+func (l LayerSpec) momentum() float64 {
+	if l.Momentum > 0 {
+		return l.Momentum
+	}
+	return 0.1
+}
+
+// Check validates the spec by propagating shapes through the layers. It
+// returns the parameters in model order and the number of classes (the
+// width of the final [N, classes] output).
+func (s Spec) Check() ([]ParamInfo, int, error) {
+	if s.Loss != "" && s.Loss != "cross_entropy" {
+		return nil, 0, fmt.Errorf("nn: spec: unsupported loss %q (want cross_entropy)", s.Loss)
+	}
+	for _, d := range s.InputShape {
+		if d < 1 {
+			return nil, 0, fmt.Errorf("nn: spec: input_shape %v has a non-positive dimension", s.InputShape)
+		}
+	}
+	if len(s.Layers) == 0 {
+		return nil, 0, fmt.Errorf("nn: spec: no layers")
+	}
+	shape, err := s.ExampleShape()
+	if err != nil {
+		return nil, 0, err
+	}
+	var ps []ParamInfo
+	names := map[string]bool{}
+	for i, l := range s.Layers {
+		where := fmt.Sprintf("nn: spec: layer %d (%s %q)", i, l.Type, l.Name)
+		needName := func() error {
+			if l.Name == "" {
+				return fmt.Errorf("%s: needs a name", where)
+			}
+			if names[l.Name] {
+				return fmt.Errorf("%s: duplicate name", where)
+			}
+			names[l.Name] = true
+			return nil
+		}
+		switch l.Type {
+		case LayerLinear:
+			if err := needName(); err != nil {
+				return nil, 0, err
+			}
+			if len(shape) != 1 || shape[0] != l.In || l.Out < 1 {
+				return nil, 0, fmt.Errorf("%s: input shape %v, layer wants [%d] and out ≥ 1 (got %d)", where, shape, l.In, l.Out)
+			}
+			ps = append(ps, ParamInfo{Name: l.Name + ".weight", Shape: []int{l.In, l.Out}, FanIn: l.In, Kind: "weight"},
+				ParamInfo{Name: l.Name + ".bias", Shape: []int{l.Out}, FanIn: l.In, Kind: "bias"})
+			shape = []int{l.Out}
+		case LayerConv2d:
+			if err := needName(); err != nil {
+				return nil, 0, err
+			}
+			if len(shape) != 3 || shape[0] != l.In || l.Out < 1 || l.Kernel < 1 || l.Pad < 0 || l.Stride < 0 {
+				return nil, 0, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W], out ≥ 1, kernel ≥ 1, pad ≥ 0", where, shape, l.In)
+			}
+			st := l.stride()
+			h, w := shape[1]+2*l.Pad, shape[2]+2*l.Pad
+			if h < l.Kernel || w < l.Kernel {
+				return nil, 0, fmt.Errorf("%s: kernel %d larger than padded input %dx%d", where, l.Kernel, h, w)
+			}
+			fan := l.In * l.Kernel * l.Kernel
+			ps = append(ps, ParamInfo{Name: l.Name + ".weight", Shape: []int{l.Out, l.In, l.Kernel, l.Kernel}, FanIn: fan, Kind: "weight"},
+				ParamInfo{Name: l.Name + ".bias", Shape: []int{l.Out}, FanIn: fan, Kind: "bias"})
+			shape = []int{l.Out, (h-l.Kernel)/st + 1, (w-l.Kernel)/st + 1}
+		case LayerReLU, LayerTanh:
+		case LayerMaxPool2d:
+			if len(shape) != 3 || l.Kernel < 1 || l.Stride < 0 || l.Kernel > shape[1] || l.Kernel > shape[2] {
+				return nil, 0, fmt.Errorf("%s: input shape %v does not fit kernel %d", where, shape, l.Kernel)
+			}
+			st := l.stride()
+			shape = []int{shape[0], (shape[1]-l.Kernel)/st + 1, (shape[2]-l.Kernel)/st + 1}
+		case LayerFlatten:
+			n := 1
+			for _, d := range shape {
+				n *= d
+			}
+			shape = []int{n}
+		case LayerBatchNorm2d:
+			if err := needName(); err != nil {
+				return nil, 0, err
+			}
+			if len(shape) != 3 || shape[0] != l.Channels {
+				return nil, 0, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W]", where, shape, l.Channels)
+			}
+			ps = append(ps, ParamInfo{Name: l.Name + ".weight", Shape: []int{l.Channels}, FanIn: 1, Kind: "bn_weight"},
+				ParamInfo{Name: l.Name + ".bias", Shape: []int{l.Channels}, FanIn: 1, Kind: "bn_bias"})
+		default:
+			return nil, 0, fmt.Errorf("%s: unknown layer type", where)
+		}
+	}
+	if len(shape) != 1 {
+		return nil, 0, fmt.Errorf("nn: spec: output shape %v, want [classes] (add flatten and linear layers)", shape)
+	}
+	return ps, shape[0], nil
+}
+
+// ExampleShape returns the shape of one input example: InputShape without
+// its batch axis, if it has one (see Spec).
+func (s Spec) ExampleShape() ([]int, error) {
+	want := 0
+	for _, l := range s.Layers {
+		switch l.Type {
+		case LayerLinear:
+			want = 1
+		case LayerConv2d, LayerMaxPool2d, LayerBatchNorm2d:
+			want = 3
+		case LayerFlatten:
+			// [N, ...] → [N, Π ...]: any rank ≥ 1 works; assume no batch axis.
+			want = -1
+		default:
+			continue
+		}
+		break
+	}
+	n := len(s.InputShape)
+	switch {
+	case n == 0:
+		return nil, fmt.Errorf("nn: spec: empty input_shape")
+	case want > 0 && n == want+1:
+		return append([]int{}, s.InputShape[1:]...), nil
+	case want > 0 && n != want:
+		return nil, fmt.Errorf("nn: spec: input_shape %v has rank %d, first layer wants rank %d (or %d with a batch axis)", s.InputShape, n, want, want+1)
+	}
+	return append([]int{}, s.InputShape...), nil
+}
+
+// MLP returns the spec of a multilayer perceptron in → hidden[0] → … →
+// classes with ReLU between linear layers (named fc1, fc2, …). MLP(784,
+// []int{128}, 10) is the 784-128-10 network of the benchmarks.
+func MLP(in int, hidden []int, classes int) Spec {
+	s := Spec{InputShape: []int{in}, Loss: "cross_entropy"}
+	prev := in
+	for i, h := range hidden {
+		s.Layers = append(s.Layers, LayerSpec{Type: LayerLinear, Name: fmt.Sprintf("fc%d", i+1), In: prev, Out: h}, LayerSpec{Type: LayerReLU})
+		prev = h
+	}
+	s.Layers = append(s.Layers, LayerSpec{Type: LayerLinear, Name: fmt.Sprintf("fc%d", len(hidden)+1), In: prev, Out: classes})
+	return s
+}
+
+// CNN returns the spec of the small CIFAR-style network of the benchmarks for
+// channels×size×size inputs: conv 3×3 pad 1 (channels→32) → ReLU → maxpool
+// 2 → conv 3×3 pad 1 (32→64) → ReLU → maxpool 2 → flatten → linear →
+// classes. CNN(3, 32, 10) takes CIFAR images (linear 4096→10), CNN(1, 28,
+// 10) MNIST-style ones (linear 3136→10).
+func CNN(channels, size, classes int) Spec {
+	s4 := size / 2 / 2
+	return Spec{
+		InputShape: []int{channels, size, size},
+		Layers: []LayerSpec{
+			{Type: LayerConv2d, Name: "conv1", In: channels, Out: 32, Kernel: 3, Stride: 1, Pad: 1},
+			{Type: LayerReLU},
+			{Type: LayerMaxPool2d, Kernel: 2, Stride: 2},
+			{Type: LayerConv2d, Name: "conv2", In: 32, Out: 64, Kernel: 3, Stride: 1, Pad: 1},
+			{Type: LayerReLU},
+			{Type: LayerMaxPool2d, Kernel: 2, Stride: 2},
+			{Type: LayerFlatten},
+			{Type: LayerLinear, Name: "fc", In: 64 * s4 * s4, Out: classes},
+		},
+		Loss: "cross_entropy",
+	}
+}
