@@ -20,16 +20,33 @@ func children(n *gorgonia.Node) []*gorgonia.Node {
 	return cs
 }
 
-func diffWRT(n *gorgonia.Node, nc int) ([]bool, bool) {
-	op, ok := n.Op().(gorgonia.SDOp)
-	if !ok {
+// diffWRT returns which inputs of n are differentiable; ok is false when n's
+// op is not an SDOp or misbehaves (some stock backward ops panic here).
+func diffWRT(n *gorgonia.Node, nc int) (d []bool, ok bool) {
+	op, isSD := n.Op().(gorgonia.SDOp)
+	if !isSD {
 		return nil, false
 	}
-	d := op.DiffWRT(nc)
+	defer func() {
+		if r := recover(); r != nil {
+			d, ok = nil, false
+		}
+	}()
+	d = op.DiffWRT(nc)
 	if len(d) != nc {
 		return nil, false
 	}
 	return d, true
+}
+
+// symDiff calls op.SymDiff, turning a panic into an error.
+func symDiff(op gorgonia.SDOp, ch gorgonia.Nodes, n, g *gorgonia.Node) (grads gorgonia.Nodes, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return op.SymDiff(ch, n, g)
 }
 
 // activeSet returns the nodes through which derivatives of outputs flow to
@@ -141,18 +158,18 @@ func Backprop(outputs, seeds, wrt []*gorgonia.Node) ([]*gorgonia.Node, error) {
 			continue
 		}
 		op, ok := n.Op().(gorgonia.SDOp)
-		if !ok {
+		ch := children(n)
+		d, dok := diffWRT(n, len(ch))
+		if !ok || !dok {
 			return nil, fmt.Errorf("nn: op %v (%T) of node %q is not differentiable", n.Op(), n.Op(), n.Name())
 		}
-		ch := children(n)
-		grads, err := op.SymDiff(ch, n, sum)
+		grads, err := symDiff(op, ch, n, sum)
 		if err != nil {
 			return nil, fmt.Errorf("nn: differentiating op %v of node %q: %w", n.Op(), n.Name(), err)
 		}
 		if len(grads) != len(ch) {
 			return nil, fmt.Errorf("nn: op %v returned %d derivatives for %d inputs", n.Op(), len(grads), len(ch))
 		}
-		d := op.DiffWRT(len(ch))
 		for j, c := range ch {
 			if !d[j] || !active[c] {
 				continue

@@ -176,7 +176,8 @@ func (op *mulOp) SymDiff(in gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes
 	return gorgonia.Nodes{da, db}, nil
 }
 
-// maskMulOp computes y = g⊙[x > 0]. ReLU is maskMul(x, x): its derivative
+// maskMulOp computes y = g⊙[x > 0] (a NaN in x passes g through, so ReLU
+// propagates NaN). ReLU is maskMul(x, x): its derivative
 // with respect to the mask input is zero (the step function is flat, so the
 // ReLU has no curvature), and with respect to g it is maskMul(x, G).
 type maskMulOp struct{ base }
@@ -204,7 +205,7 @@ func maskMul[T Float](in [][]T, out []T) {
 	forEach(len(out), func(lo, hi int) {
 		xs, gs, os := x[lo:hi], g[lo:hi], out[lo:hi]
 		for i, v := range xs {
-			if v > 0 {
+			if !(v <= 0) { // x > 0, or NaN (propagated as torch does)
 				os[i] = gs[i]
 			} else {
 				os[i] = 0

@@ -24,6 +24,7 @@ const (
 	LargestMagnitude
 )
 
+// String returns the name of w, e.g. "largest-algebraic".
 func (w Which) String() string {
 	switch w {
 	case LargestAlgebraic:

@@ -19,6 +19,9 @@ import (
 	"github.com/curvopt/curvopt/optim"
 )
 
+// The hessian engine is an Operator.
+var _ spectrum.Operator = (*hessian.Engine)(nil)
+
 // curvFile is the part of a curv_*.json file this test uses.
 type curvFile struct {
 	Kind   string  `json:"kind"`

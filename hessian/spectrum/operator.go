@@ -73,6 +73,7 @@ type NotConvergedError struct {
 	Residual float64
 }
 
+// Error describes the method, the iterations done and the last estimate.
 func (e *NotConvergedError) Error() string {
 	idx := ""
 	if e.Index >= 0 {

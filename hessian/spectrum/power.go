@@ -53,8 +53,10 @@ type affine struct {
 	s, c float64
 }
 
+// Dim returns the wrapped dimension.
 func (a affine) Dim() int { return a.op.Dim() }
 
+// HVPFlat sets out = s·H·v + c·v.
 func (a affine) HVPFlat(v, out []float64) error {
 	if err := apply(a.op, v, out); err != nil {
 		return err
