@@ -12,7 +12,7 @@ type LanczosConfig struct {
 	// Which selects the end of the spectrum (LargestAlgebraic,
 	// SmallestAlgebraic or LargestMagnitude).
 	Which Which
-	// MaxIter is the budget of Lanczos steps (> 0); it is capped at Dim,
+	// MaxIter is the budget of Lanczos steps (≥ K); it is capped at Dim,
 	// where the Krylov space is the whole space and the answer is exact up
 	// to rounding. The method stores MaxIter vectors of length Dim.
 	MaxIter int
@@ -41,6 +41,8 @@ func (c LanczosConfig) validate(d int) error {
 		return invalidf("lanczos: k = %d exceeds the dimension %d", c.K, d)
 	case c.MaxIter <= 0:
 		return invalidf("lanczos: MaxIter = %d, want > 0", c.MaxIter)
+	case c.MaxIter < c.K:
+		return invalidf("lanczos: MaxIter = %d is less than k = %d", c.MaxIter, c.K)
 	case !(c.Tol > 0):
 		return invalidf("lanczos: Tol = %v, want > 0", c.Tol)
 	case !(c.ResidualTol > 0):

@@ -512,6 +512,7 @@ func TestBadInput(t *testing.T) {
 		{"lanczos k=0", func() error { c := good; c.K = 0; _, err := Lanczos(op, c, rng); return err }, ErrInvalid},
 		{"lanczos k<0", func() error { c := good; c.K = -1; _, err := Lanczos(op, c, rng); return err }, ErrInvalid},
 		{"lanczos iter", func() error { c := good; c.MaxIter = 0; _, err := Lanczos(op, c, rng); return err }, ErrInvalid},
+		{"lanczos iter<k", func() error { c := good; c.K, c.MaxIter = 3, 2; _, err := Lanczos(op, c, rng); return err }, ErrInvalid},
 		{"lanczos tol", func() error { c := good; c.Tol = 0; _, err := Lanczos(op, c, rng); return err }, ErrInvalid},
 		{"lanczos nan tol", func() error { c := good; c.Tol = math.NaN(); _, err := Lanczos(op, c, rng); return err }, ErrInvalid},
 		{"lanczos restol", func() error { c := good; c.ResidualTol = -1; _, err := Lanczos(op, c, rng); return err }, ErrInvalid},
@@ -578,4 +579,37 @@ func TestBadInput(t *testing.T) {
 			assert.NotEmpty(t, err.Error())
 		})
 	}
+}
+
+// TestTinyAndZero covers dimension 1 and the zero operator.
+func TestTinyAndZero(t *testing.T) {
+	one, err := NewDense(1, []float64{-2.5})
+	require.NoError(t, err)
+	zero, err := NewDense(3, make([]float64, 9))
+	require.NoError(t, err)
+	for _, w := range []Which{LargestAlgebraic, SmallestAlgebraic, LargestMagnitude} {
+		l, err := Lanczos(one, DefaultLanczosConfig(1, w), seeded(1))
+		require.NoError(t, err)
+		assert.InDelta(t, -2.5, l.Values()[0], 1e-15)
+		p, err := PowerIteration(one, DefaultPowerConfig(1, w), seeded(1))
+		require.NoError(t, err)
+		assert.InDelta(t, -2.5, p.Values()[0], 1e-15)
+		l, err = Lanczos(zero, DefaultLanczosConfig(2, w), seeded(1))
+		require.NoError(t, err)
+		assert.Equal(t, []float64{0, 0}, l.Values())
+		p, err = PowerIteration(zero, DefaultPowerConfig(2, w), seeded(1))
+		require.NoError(t, err)
+		assert.Equal(t, []float64{0, 0}, p.Values())
+	}
+	s, err := SLQ(one, SLQConfig{Probes: 2, Steps: 5}, seeded(1))
+	require.NoError(t, err)
+	assert.Equal(t, [][]float64{{-2.5}, {-2.5}}, s.Nodes)
+	assert.Equal(t, [][]float64{{1}, {1}}, s.Weights)
+	den, err := s.Density(DensityConfig{Points: 101, SigmaSquared: 1e-3, Pad: 0.5})
+	require.NoError(t, err)
+	assert.InDelta(t, 1, den.Integral(), 1e-12)
+	assert.InDelta(t, -2.5, den.Mean(), 1e-9)
+	tr, err := Hutchinson(zero, TraceConfig{MinSamples: 2, MaxSamples: 3, Tol: 1e-3}, seeded(1))
+	require.NoError(t, err) // SE = 0 ≤ Tol·|0|
+	assert.Equal(t, 0.0, tr.Mean)
 }
