@@ -86,7 +86,7 @@ func WriteDensityPlot(path string, opt PlotOptions, curves ...Curve) error {
 		if err != nil {
 			return fmt.Errorf("spectrum: plot: curve %d: %w", i, err)
 		}
-		line.Color = palette[i%len(palette)]
+		line.Color = curveColor(i)
 		line.Width = vg.Points(1.2)
 		p.Add(line)
 		if c.Label != "" {
@@ -101,13 +101,17 @@ func WriteDensityPlot(path string, opt PlotOptions, curves ...Curve) error {
 	return writeAtomic(path, wt)
 }
 
-var palette = []color.Color{
-	color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
-	color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
-	color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
-	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
-	color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
-	color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
+// curveColor returns the i-th colour of a fixed six-colour cycle.
+func curveColor(i int) color.Color {
+	palette := [...]color.RGBA{
+		{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
+		{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+		{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
+		{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
+		{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+		{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
+	}
+	return palette[i%len(palette)]
 }
 
 // writeAtomic writes wt to a temporary file in path's directory, syncs it
