@@ -1,0 +1,17 @@
+package main
+
+import (
+	"io"
+
+	"github.com/curvopt/curvopt/train"
+)
+
+type analyzeOptions struct {
+	batches, top, slq, probes int
+	perLayer                  bool
+}
+
+func analyze(cfg train.Config, o analyzeOptions, w io.Writer) error {
+	_, err := train.Analyze(cfg, train.AnalyzeConfig{Batches: o.batches, Top: o.top, SLQSteps: o.slq, Probes: o.probes, PerLayer: o.perLayer}, w)
+	return err
+}
