@@ -1,0 +1,251 @@
+package train
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/nn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorgonia.org/tensor"
+)
+
+// tinyData is a small synthetic dataset shared by the tests.
+func tinyData(t *testing.T) (*data.Dataset, *data.Dataset) {
+	t.Helper()
+	tr, te, err := data.Synthetic(data.SyntheticConfig{Train: 96, Test: 40, Seed: 3})
+	require.NoError(t, err)
+	return tr, te
+}
+
+func tinyConfig(t *testing.T, optName string, h Hyper) Config {
+	tr, te := tinyData(t)
+	return Config{
+		Model:     nn.MLP(3*32*32, []int{12}, 10),
+		Train:     tr,
+		Test:      te,
+		Optimizer: optName,
+		Hyper:     h,
+		BatchSize: 16,
+		EvalBatch: 20,
+		Seed:      5,
+		Dtype:     tensor.Float64,
+		Normalize: true,
+	}
+}
+
+// testHypers gives every optimizer settings that exercise its curvature
+// queries within a few steps.
+var testHypers = map[string]Hyper{
+	"sgd":        {"lr": 0.05},
+	"adam":       {},
+	"adamw":      {},
+	"sophiag":    {"lr": 1e-3, "k": 2},
+	"sophiah":    {"lr": 1e-3, "k": 2},
+	"adahessian": {"lr": 0.05},
+	"mfac":       {"m": 4},
+}
+
+// TestResumeBitIdentical trains N steps in one go and k steps, stop, resume
+// to N, for every optimizer, and requires bit-identical parameters.
+func TestResumeBitIdentical(t *testing.T) {
+	const n, k = 8, 3 // 6 batches per epoch: the resume crosses an epoch
+	for _, name := range Optimizers() {
+		t.Run(name, func(t *testing.T) {
+			if _, err := NewOptimizer(name, testHypers[name], 16, 1); err != nil {
+				t.Skipf("optimizer %s is not available: %v", name, err)
+			}
+			straight := tinyConfig(t, name, testHypers[name])
+			straight.Steps = n
+			straight.OutDir = t.TempDir()
+			a, err := Run(context.Background(), straight)
+			require.NoError(t, err)
+
+			split := tinyConfig(t, name, testHypers[name])
+			split.OutDir = t.TempDir()
+			split.Steps = k
+			_, err = Run(context.Background(), split)
+			require.NoError(t, err)
+			split.Steps = n
+			split.Resume = true
+			b, err := Run(context.Background(), split)
+			require.NoError(t, err)
+
+			pa := checkpointParams(t, straight.OutDir)
+			pb := checkpointParams(t, split.OutDir)
+			require.Equal(t, len(pa), len(pb))
+			for i := range pa {
+				require.Equal(t, math.Float64bits(pa[i]), math.Float64bits(pb[i]), "parameter entry %d", i)
+			}
+			assert.Equal(t, a.FinalTestAcc, b.FinalTestAcc)
+			assert.Equal(t, n, b.Steps)
+
+			// The resumed run's step log continues the first one's: steps 1..n.
+			lines := readLines(t, filepath.Join(split.OutDir, "steps.jsonl"))
+			require.Len(t, lines, n)
+			assert.Contains(t, lines[n-1], `"step":8`)
+		})
+	}
+}
+
+func checkpointParams(t *testing.T, dir string) []float64 {
+	c, err := LoadCheckpoint(filepath.Join(dir, checkpointFile))
+	require.NoError(t, err)
+	var out []float64
+	for _, p := range c.Params {
+		if p.Slot == "value" {
+			out = append(out, p.Data...)
+		}
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+func readLines(t *testing.T, path string) []string {
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+func TestLossFalls(t *testing.T) {
+	cfg := tinyConfig(t, "adam", Hyper{"lr": 3e-3})
+	cfg.Epochs = 4
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.Len(t, res.EpochLog, 4)
+	first, last := res.EpochLog[0], res.EpochLog[3]
+	assert.Less(t, last.TrainLoss, first.TrainLoss)
+	assert.Greater(t, res.MeanStepMS, 0.0)
+	assert.Greater(t, res.StateBytes, int64(0))
+}
+
+func TestNaNStopsWithStepAndKeepsCheckpoint(t *testing.T) {
+	cfg := tinyConfig(t, "sgd", Hyper{"lr": 0.05, "momentum": 0})
+	cfg.OutDir = t.TempDir()
+	cfg.Steps = 6 // one epoch: a checkpoint at its end
+	_, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	good, err := os.ReadFile(filepath.Join(cfg.OutDir, checkpointFile))
+	require.NoError(t, err)
+
+	cfg.Resume = true
+	cfg.Steps = 20
+	cfg.CheckpointEvery = -1 // only at the end, which the run never reaches
+	cfg.Hyper = Hyper{"lr": 1e30, "momentum": 0}
+	_, err = Run(context.Background(), cfg)
+	require.Error(t, err)
+	assert.Regexp(t, `step \d+`, err.Error())
+	assert.Regexp(t, `NaN|Inf|not finite`, err.Error())
+	after, err := os.ReadFile(filepath.Join(cfg.OutDir, checkpointFile))
+	require.NoError(t, err)
+	assert.True(t, string(good) == string(after), "the last good checkpoint must stay intact")
+	_, err = LoadCheckpoint(filepath.Join(cfg.OutDir, checkpointFile))
+	require.NoError(t, err)
+}
+
+func TestResumeRefusesOtherModelOrOptimizer(t *testing.T) {
+	cfg := tinyConfig(t, "adam", nil)
+	cfg.OutDir = t.TempDir()
+	cfg.Steps = 2
+	_, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+
+	other := cfg
+	other.Resume, other.Steps = true, 4
+	other.Optimizer = "sgd"
+	_, err = Run(context.Background(), other)
+	require.ErrorContains(t, err, "optimizer adam")
+
+	other = cfg
+	other.Resume, other.Steps = true, 4
+	other.Model = nn.MLP(3*32*32, []int{7}, 10)
+	_, err = Run(context.Background(), other)
+	require.ErrorContains(t, err, "another model")
+
+	other = cfg
+	other.Resume, other.Steps = true, 4
+	other.Dtype = tensor.Float32
+	_, err = Run(context.Background(), other)
+	require.ErrorContains(t, err, "float64")
+
+	missing := cfg
+	missing.Resume = true
+	missing.OutDir = t.TempDir()
+	_, err = Run(context.Background(), missing)
+	require.ErrorContains(t, err, "checkpoint")
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Optimizer = "lbfgs" }, `unknown optimizer "lbfgs"`},
+		{func(c *Config) { c.Hyper = Hyper{"rho": 1} }, `no hyperparameter "rho"`},
+		{func(c *Config) { c.Hyper = Hyper{"lr": -1} }, "lr"},
+		{func(c *Config) { c.BatchSize = -3 }, "batch size"},
+		{func(c *Config) { c.Model = nn.MLP(784, []int{8}, 10) }, "784"},
+		{func(c *Config) { c.Schedule = Schedule{Kind: "step", Gamma: 2} }, "gamma"},
+		{func(c *Config) { c.BatchSize = 500 }, "batch size 500"},
+	}
+	for _, tc := range cases {
+		cfg := tinyConfig(t, "adam", nil)
+		tc.mod(&cfg)
+		_, err := Run(context.Background(), cfg)
+		require.Error(t, err, tc.want)
+		assert.Contains(t, err.Error(), tc.want)
+	}
+}
+
+func TestScheduleFactors(t *testing.T) {
+	s := Schedule{Kind: "step", Milestones: []int{2, 4}, Gamma: 0.5, Warmup: 2}
+	require.NoError(t, s.Validate())
+	assert.Equal(t, []float64{0.5, 1, 0.5, 0.5, 0.25}, []float64{s.Factor(0), s.Factor(1), s.Factor(2), s.Factor(3), s.Factor(4)})
+	c := Schedule{Kind: "cosine", Total: 10, MinFactor: 0.1}
+	assert.InDelta(t, 1, c.Factor(0), 1e-15)
+	assert.InDelta(t, 0.55, c.Factor(5), 1e-15)
+	assert.InDelta(t, 0.1, c.Factor(10), 1e-15)
+	_, err := ParseSchedule("step:10,5")
+	require.ErrorContains(t, err, "increasing")
+	p, err := ParseSchedule("step:10,20:0.2")
+	require.NoError(t, err)
+	assert.Equal(t, Schedule{Kind: "step", Milestones: []int{10, 20}, Gamma: 0.2}, p)
+}
+
+func TestSharpnessAndAnalysis(t *testing.T) {
+	cfg := tinyConfig(t, "sgd", Hyper{"lr": 0.05})
+	cfg.OutDir = t.TempDir()
+	cfg.Steps = 4
+	cfg.HessianEvery = 2
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NotNil(t, res.StepLog[1].HessTop)
+	assert.Nil(t, res.StepLog[0].HessTop)
+	assert.Greater(t, *res.StepLog[1].HessTop, 0.0)
+
+	a, err := Analyze(cfg, AnalyzeConfig{Batches: 2, Top: 2, SLQSteps: 10, Probes: 1, PerLayer: true}, nil)
+	require.NoError(t, err)
+	require.Len(t, a.Blocks, 5) // model + 4 parameters
+	assert.GreaterOrEqual(t, a.Blocks[0].TopEigenvalues[0], a.Blocks[0].TopEigenvalues[1])
+	for _, f := range []string{"spectrum.json", "density.png", "density.svg"} {
+		st, err := os.Stat(filepath.Join(cfg.OutDir, f))
+		require.NoError(t, err, f)
+		assert.Greater(t, st.Size(), int64(100), f)
+	}
+}
+
+func TestGradientClipping(t *testing.T) {
+	cfg := tinyConfig(t, "sgd", Hyper{"lr": 0.05})
+	cfg.Steps = 3
+	cfg.ClipNorm = 1e-3
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	for _, s := range res.StepLog {
+		assert.Greater(t, s.GradNorm, 1e-3, "the recorded norm is the norm before clipping")
+	}
+}
