@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHelpDocumentsEveryFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run([]string{"-h"}, &out, &errb)
+	assert.Equal(t, 0, code)
+	help := errb.String()
+	for _, f := range []string{"-optimizer", "-lr", "-momentum", "-nesterov", "-rho", "-bs", "-k", "-power", "-m", "-damp",
+		"-model", "-data", "-data-dir", "-epochs", "-steps", "-batch", "-seed", "-schedule", "-warmup", "-dtype", "-out",
+		"-resume", "-hessian-every", "-analyze", "-clip", "-augment"} {
+		assert.Regexp(t, "\n  "+f+"[ \n]", help, "usage lacks %s", f)
+	}
+	for _, o := range []string{"sgd", "adamw", "sophiag", "sophiah", "adahessian", "mfac"} {
+		assert.Contains(t, help, "  "+o+" ", "usage lacks %s's defaults", o)
+	}
+}
+
+func TestBadFlagsExit2(t *testing.T) {
+	cases := [][]string{
+		{"-nosuchflag"},
+		{"-lr", "abc"},
+		{"-lr", "-1"},
+		{"-optimizer", "lbfgs"},
+		{"-dtype", "float16"},
+		{"-data", "imagenet"},
+		{"-data", "cifar10"},
+		{"-model", "rnn"},
+		{"-optimizer", "adam", "-rho", "0.1"},
+		{"-schedule", "exp"},
+		{"-batch", "0"},
+		{"extra-arg"},
+	}
+	for _, args := range cases {
+		var out, errb bytes.Buffer
+		code := run(args, &out, &errb)
+		assert.Equal(t, 2, code, "args %v", args)
+		assert.Contains(t, errb.String(), "usage: train", "args %v: usage on stderr", args)
+	}
+}
+
+func TestSpecFileModel(t *testing.T) {
+	dir := t.TempDir()
+	spec := `{"input_shape":[3,32,32],"layers":[{"type":"flatten"},{"type":"linear","name":"fc","in":3072,"out":10}],"loss":"cross_entropy"}`
+	path := filepath.Join(dir, "m.json")
+	require.NoError(t, os.WriteFile(path, []byte(spec), 0o644))
+	var out, errb bytes.Buffer
+	code := run([]string{"-model", path, "-optimizer", "adam", "-steps", "3", "-batch", "16", "-synthetic-train", "64",
+		"-synthetic-test", "32", "-out", filepath.Join(dir, "out")}, &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	assert.Contains(t, out.String(), "test accuracy")
+	for _, f := range []string{"steps.csv", "steps.jsonl", "epochs.csv", "epochs.jsonl", "config.json", "checkpoint.gob"} {
+		_, err := os.Stat(filepath.Join(dir, "out", f))
+		assert.NoError(t, err, f)
+	}
+
+	bad := filepath.Join(dir, "bad.json")
+	require.NoError(t, os.WriteFile(bad, []byte(`{"input_shape":[3,32,32],"layers":[{"type":"lstm"}]}`), 0o644))
+	errb.Reset()
+	code = run([]string{"-model", bad}, &out, &errb)
+	assert.Equal(t, 2, code)
+	assert.True(t, strings.Contains(errb.String(), "lstm"), errb.String())
+}
