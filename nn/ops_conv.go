@@ -178,26 +178,62 @@ func convBwdX[T Float](g *convGeom, s *any, gy, wt, dx []T) {
 	})
 }
 
-// convBwdW: dW = Σₙ gy[n] · im2col(x[n])ᵀ.
+// im2colT writes the transposed patch matrix of one sample:
+// colT[i·OW+j][(c·K+p)·K+q] = xpad[c][i·S+p][j·S+q], so that the weight
+// gradient is a plain (untransposed) product, which pure-Go BLAS runs far
+// faster than one with a transposed operand.
+func im2colT[T Float](g *convGeom, x, colT []T) {
+	for i := 0; i < g.oh; i++ {
+		for j := 0; j < g.ow; j++ {
+			dst := colT[(i*g.ow+j)*g.ckk:][:g.ckk]
+			h0, w0 := i*g.s-g.p, j*g.s-g.p
+			d := 0
+			for c := 0; c < g.c; c++ {
+				xc := x[c*g.plen : (c+1)*g.plen]
+				for p := 0; p < g.k; p++ {
+					h := h0 + p
+					if h < 0 || h >= g.h {
+						clear(dst[d : d+g.k])
+						d += g.k
+						continue
+					}
+					xr := xc[h*g.w : (h+1)*g.w]
+					for q := 0; q < g.k; q++ {
+						w := w0 + q
+						if w >= 0 && w < g.w {
+							dst[d] = xr[w]
+						} else {
+							dst[d] = 0
+						}
+						d++
+					}
+				}
+			}
+		}
+	}
+}
+
+// convBwdW: dW = Σₙ gy[n] · im2colT(x[n]), accumulated per worker.
 func convBwdW[T Float](g *convGeom, s *any, x, gy, dw []T) {
 	sc := getScratch[T](s, g, true)
 	xl, yl := g.c*g.plen, g.o*g.pix
-	used := make([]bool, len(sc.col))
-	parallelFor(g.n, len(sc.col), 2, func(w, lo, hi int) {
-		col, acc := sc.col[w], sc.acc[w]
+	var used [64]bool
+	workers := min(len(sc.col), len(used))
+	parallelFor(g.n, workers, 2, func(w, lo, hi int) {
+		colT, acc := sc.col[w], sc.acc[w]
 		used[w] = true
 		for n := lo; n < hi; n++ {
-			im2col(g, x[n*xl:(n+1)*xl], col)
+			im2colT(g, x[n*xl:(n+1)*xl], colT)
 			var beta T
 			if n > lo {
 				beta = 1
 			}
-			gemm(false, true, g.o, g.ckk, g.pix, 1, gy[n*yl:(n+1)*yl], g.pix, col, g.pix, beta, acc, g.ckk)
+			gemm(false, false, g.o, g.ckk, g.pix, 1, gy[n*yl:(n+1)*yl], g.pix, colT, g.ckk, beta, acc, g.ckk)
 		}
 	})
 	clear(dw)
-	for w, u := range used {
-		if !u {
+	for w := 0; w < workers; w++ {
+		if !used[w] {
 			continue
 		}
 		for i, v := range sc.acc[w] {

@@ -203,15 +203,34 @@ func (op *maskMulOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 func maskMul[T Float](in [][]T, out []T) {
 	x, g := in[0], in[1]
 	forEach(len(out), func(lo, hi int) {
-		xs, gs, os := x[lo:hi], g[lo:hi], out[lo:hi]
-		for i, v := range xs {
-			if !(v <= 0) { // x > 0, or NaN (propagated as torch does)
-				os[i] = gs[i]
-			} else {
-				os[i] = 0
-			}
+		switch xs := any(x[lo:hi]).(type) {
+		case []float32:
+			maskMul32(xs, any(g[lo:hi]).([]float32), any(out[lo:hi]).([]float32))
+		case []float64:
+			maskMul64(xs, any(g[lo:hi]).([]float64), any(out[lo:hi]).([]float64))
 		}
 	})
+}
+
+// maskMul32 sets o = g where x > 0 (or x is a positive NaN) and 0 elsewhere,
+// without branches: for the IEEE bits b of x, (−b & ^b) has its sign bit
+// set exactly when b > 0 as a signed integer, i.e. x > +0.
+func maskMul32(x, g, o []float32) {
+	g, o = g[:len(x)], o[:len(x)]
+	for i, v := range x {
+		b := int32(math.Float32bits(v))
+		m := uint32((-b & ^b) >> 31)
+		o[i] = math.Float32frombits(math.Float32bits(g[i]) & m)
+	}
+}
+
+func maskMul64(x, g, o []float64) {
+	g, o = g[:len(x)], o[:len(x)]
+	for i, v := range x {
+		b := int64(math.Float64bits(v))
+		m := uint64((-b & ^b) >> 63)
+		o[i] = math.Float64frombits(math.Float64bits(g[i]) & m)
+	}
 }
 
 func (op *maskMulOp) DiffWRT(int) []bool { return []bool{false, true} }

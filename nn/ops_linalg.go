@@ -16,6 +16,8 @@ type matMulOp struct {
 	base
 	tA, tB  bool
 	m, n, k int
+	bt64    []float64 // transposed-operand scratch
+	bt32    []float32
 }
 
 // MatMul returns op(a)·op(b), where op transposes when tA (tB) is set.
@@ -45,14 +47,31 @@ func MatMul(a, b *gorgonia.Node, tA, tB bool) (*gorgonia.Node, error) {
 func (op *matMulOp) twiceDifferentiable() {}
 
 func (op *matMulOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	lda, ldb := op.ins[0][1], op.ins[1][1]
 	return run(&op.base, vs,
-		func(in [][]float64, out []float64) {
-			gemm(op.tA, op.tB, op.m, op.n, op.k, 1, in[0], lda, in[1], ldb, 0, out, op.n)
-		},
-		func(in [][]float32, out []float32) {
-			gemm(op.tA, op.tB, op.m, op.n, op.k, 1, in[0], lda, in[1], ldb, 0, out, op.n)
-		})
+		func(in [][]float64, out []float64) { matMulK(op, &op.bt64, in[0], in[1], out) },
+		func(in [][]float32, out []float32) { matMulK(op, &op.bt32, in[0], in[1], out) })
+}
+
+// matMulK computes the product; A·Bᵀ with enough rows goes through a
+// transposed copy of B (kept in bt) because pure-Go BLAS computes A·Bᵀ with
+// dot products, several times slower than the plain product.
+func matMulK[T Float](op *matMulOp, bt *[]T, a, b, out []T) {
+	lda, ldb := op.ins[0][1], op.ins[1][1]
+	if op.tB && !op.tA && op.m >= 8 && BLASBackend == "gonum" {
+		if len(*bt) != op.k*op.n {
+			*bt = make([]T, op.k*op.n)
+		}
+		t := *bt
+		// b is [n, k]; t = bᵀ is [k, n].
+		for r := 0; r < op.n; r++ {
+			for c, v := range b[r*ldb : r*ldb+op.k] {
+				t[c*op.n+r] = v
+			}
+		}
+		gemm(false, false, op.m, op.n, op.k, 1, a, lda, t, op.n, 0, out, op.n)
+		return
+	}
+	gemm(op.tA, op.tB, op.m, op.n, op.k, 1, a, lda, b, ldb, 0, out, op.n)
 }
 
 func (op *matMulOp) DiffWRT(int) []bool { return []bool{true, true} }

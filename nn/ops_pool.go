@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -22,29 +23,84 @@ type poolState struct {
 func (st *poolState) xShape() tensor.Shape { return tensor.Shape{st.n, st.c, st.h, st.w} }
 func (st *poolState) yShape() tensor.Shape { return tensor.Shape{st.n, st.c, st.oh, st.ow} }
 
-// argmax fills st.idx from x and writes the maxima to y.
-func poolFwd[T Float](st *poolState, x, y []T) {
-	planes, plen, olen := st.n*st.c, st.h*st.w, st.oh*st.ow
-	parallelFor(planes, numWorkers(), 4, func(_, lo, hi int) {
-		for pl := lo; pl < hi; pl++ {
-			xp := x[pl*plen : (pl+1)*plen]
-			yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
-			for i := 0; i < st.oh; i++ {
-				for j := 0; j < st.ow; j++ {
-					h0, w0 := i*st.s, j*st.s
-					best := h0*st.w + w0
-					bv := xp[best]
-					for p := 0; p < st.k; p++ {
-						row := (h0+p)*st.w + w0
-						for q, v := range xp[row : row+st.k] {
-							if v > bv {
-								bv, best = v, row+q
-							}
+// poolFwdPlanes32 fills idx with each window's first maximum (row-major
+// window order, strict >) and writes the maxima to y, for planes [lo, hi).
+// Floats are compared through order-preserving integer keys so that the
+// selection compiles to conditional moves instead of mispredicted branches.
+func poolFwdPlanes32(st *poolState, x, y []float32, lo, hi int) {
+	plen, olen := st.h*st.w, st.oh*st.ow
+	for pl := lo; pl < hi; pl++ {
+		xp := x[pl*plen : (pl+1)*plen]
+		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+		for i := 0; i < st.oh; i++ {
+			for j := 0; j < st.ow; j++ {
+				h0, w0 := i*st.s, j*st.s
+				best := h0*st.w + w0
+				b := int32(math.Float32bits(xp[best]))
+				bk := b ^ ((b >> (32 - 1)) & 0x7fffffff)
+				for p := 0; p < st.k; p++ {
+					row := (h0+p)*st.w + w0
+					for q, v := range xp[row : row+st.k] {
+						b := int32(math.Float32bits(v))
+						k, c := b^((b>>(32-1))&0x7fffffff), row+q
+						if k > bk {
+							best = c
+						}
+						if k > bk {
+							bk = k
 						}
 					}
-					yp[i*st.ow+j], ip[i*st.ow+j] = bv, int32(best)
 				}
+				yp[i*st.ow+j], ip[i*st.ow+j] = xp[best], int32(best)
 			}
+		}
+	}
+}
+
+// poolFwdPlanes64 is poolFwdPlanes32 for float64.
+// It fills idx with each window's first maximum (row-major
+// window order, strict >) and writes the maxima to y, for planes [lo, hi).
+// Floats are compared through order-preserving integer keys so that the
+// selection compiles to conditional moves instead of mispredicted branches.
+func poolFwdPlanes64(st *poolState, x, y []float64, lo, hi int) {
+	plen, olen := st.h*st.w, st.oh*st.ow
+	for pl := lo; pl < hi; pl++ {
+		xp := x[pl*plen : (pl+1)*plen]
+		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+		for i := 0; i < st.oh; i++ {
+			for j := 0; j < st.ow; j++ {
+				h0, w0 := i*st.s, j*st.s
+				best := h0*st.w + w0
+				b := int64(math.Float64bits(xp[best]))
+				bk := b ^ ((b >> (64 - 1)) & 0x7fffffffffffffff)
+				for p := 0; p < st.k; p++ {
+					row := (h0+p)*st.w + w0
+					for q, v := range xp[row : row+st.k] {
+						b := int64(math.Float64bits(v))
+						k, c := b^((b>>(64-1))&0x7fffffffffffffff), row+q
+						if k > bk {
+							best = c
+						}
+						if k > bk {
+							bk = k
+						}
+					}
+				}
+				yp[i*st.ow+j], ip[i*st.ow+j] = xp[best], int32(best)
+			}
+		}
+	}
+}
+
+// poolFwd fills st.idx with each window's first maximum and writes the
+// maxima to y, split over planes.
+func poolFwd[T Float](st *poolState, x, y []T) {
+	parallelFor(st.n*st.c, numWorkers(), 4, func(_, lo, hi int) {
+		switch xs := any(x).(type) {
+		case []float32:
+			poolFwdPlanes32(st, xs, any(y).([]float32), lo, hi)
+		case []float64:
+			poolFwdPlanes64(st, xs, any(y).([]float64), lo, hi)
 		}
 	})
 }
