@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/curvopt/curvopt/nn"
@@ -347,4 +348,40 @@ func TestEvaluation(t *testing.T) {
 	acc, err := e.Accuracy(x, labels)
 	require.NoError(t, err)
 	assert.True(t, acc >= 0 && acc <= 1)
+}
+
+// TestNoAllocationGrowth checks that repeated steps allocate only a small,
+// constant amount — bookkeeping of the tape machine, goroutines and gonum's
+// parallel GEMM — and never the op buffers, which together are several
+// megabytes for this model.
+func TestNoAllocationGrowth(t *testing.T) {
+	spec := nn.CNN(3, 16, 10)
+	for _, needs := range []optim.Needs{{}, {HVP: true}} {
+		e, _, _ := newEngine(t, spec, tensor.Float32, 1, 8, needs)
+		v, out := optim.Like(e.Params()), optim.Like(e.Params())
+		step := func() {
+			_, err := e.LossGrad()
+			require.NoError(t, err)
+			if needs.HVP {
+				require.NoError(t, e.HVP(v, out))
+			}
+		}
+		step()
+		perStep := func(runs int) float64 {
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			for i := 0; i < runs; i++ {
+				step()
+			}
+			runtime.ReadMemStats(&ms1)
+			return float64(ms1.TotalAlloc-ms0.TotalAlloc) / float64(runs)
+		}
+		b1, b2 := perStep(5), perStep(20)
+		assert.Less(t, b2, 512.0*1024, "bytes allocated per step (needs %+v)", needs)
+		assert.InDelta(t, b1, b2, 0.25*b1+4096, "bytes per step must not grow")
+		a1 := testing.AllocsPerRun(5, step)
+		a2 := testing.AllocsPerRun(20, step)
+		assert.InDelta(t, a1, a2, 0.1*a1+5, "allocations per step must not grow")
+		t.Logf("needs %+v: %.0f bytes, %.0f allocations per step", needs, b2, a2)
+	}
 }
