@@ -29,6 +29,10 @@ func (st *poolState) yShape() tensor.Shape { return tensor.Shape{st.n, st.c, st.
 // selection compiles to conditional moves instead of mispredicted branches.
 func poolFwdPlanes32(st *poolState, x, y []float32, lo, hi int) {
 	plen, olen := st.h*st.w, st.oh*st.ow
+	if st.k == 2 && st.s == 2 {
+		pool22Planes32(st, x, y, lo, hi)
+		return
+	}
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*plen : (pl+1)*plen]
 		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
@@ -64,6 +68,10 @@ func poolFwdPlanes32(st *poolState, x, y []float32, lo, hi int) {
 // selection compiles to conditional moves instead of mispredicted branches.
 func poolFwdPlanes64(st *poolState, x, y []float64, lo, hi int) {
 	plen, olen := st.h*st.w, st.oh*st.ow
+	if st.k == 2 && st.s == 2 {
+		pool22Planes64(st, x, y, lo, hi)
+		return
+	}
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*plen : (pl+1)*plen]
 		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
@@ -234,5 +242,75 @@ func (op *poolOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Node
 			return nil, err
 		}
 		return gorgonia.Nodes{nil, d}, nil
+	}
+}
+
+// pool22Planes32 is the 2×2, stride-2 case of poolFwdPlanes32.
+func pool22Planes32(st *poolState, x, y []float32, lo, hi int) {
+	w, oh, ow := st.w, st.oh, st.ow
+	plen, olen := st.h*w, oh*ow
+	key := func(v float32) int32 {
+		b := int32(math.Float32bits(v))
+		return b ^ ((b >> (32 - 1)) & 0x7fffffff)
+	}
+	for pl := lo; pl < hi; pl++ {
+		xp := x[pl*plen : (pl+1)*plen]
+		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+		for i := 0; i < oh; i++ {
+			r0 := xp[2*i*w : 2*i*w+w]
+			r1 := xp[(2*i+1)*w : (2*i+1)*w+w]
+			yr, ir := yp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
+			base := int32(2 * i * w)
+			for j := range yr {
+				a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+				best, bk := base+int32(2*j), key(a)
+				if k := key(b); k > bk {
+					best, bk = base+int32(2*j+1), k
+				}
+				if k := key(c); k > bk {
+					best, bk = base+int32(w+2*j), k
+				}
+				if k := key(d); k > bk {
+					best = base + int32(w+2*j+1)
+				}
+				ir[j] = best
+				yr[j] = xp[best]
+			}
+		}
+	}
+}
+
+// pool22Planes64 is the 2×2, stride-2 case of poolFwdPlanes64.
+func pool22Planes64(st *poolState, x, y []float64, lo, hi int) {
+	w, oh, ow := st.w, st.oh, st.ow
+	plen, olen := st.h*w, oh*ow
+	key := func(v float64) int64 {
+		b := int64(math.Float64bits(v))
+		return b ^ ((b >> (64 - 1)) & 0x7fffffffffffffff)
+	}
+	for pl := lo; pl < hi; pl++ {
+		xp := x[pl*plen : (pl+1)*plen]
+		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+		for i := 0; i < oh; i++ {
+			r0 := xp[2*i*w : 2*i*w+w]
+			r1 := xp[(2*i+1)*w : (2*i+1)*w+w]
+			yr, ir := yp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
+			base := int32(2 * i * w)
+			for j := range yr {
+				a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
+				best, bk := base+int32(2*j), key(a)
+				if k := key(b); k > bk {
+					best, bk = base+int32(2*j+1), k
+				}
+				if k := key(c); k > bk {
+					best, bk = base+int32(w+2*j), k
+				}
+				if k := key(d); k > bk {
+					best = base + int32(w+2*j+1)
+				}
+				ir[j] = best
+				yr[j] = xp[best]
+			}
+		}
 	}
 }
