@@ -1,26 +1,55 @@
 // Package hessian is the curvature engine on a Gorgonia graph of an nn.Model:
 // loss and gradient, exact Hessian-vector products by double backprop,
 // Hutchinson's diagonal estimate, the sampled-label (Gauss-Newton-Bartlett)
-// gradient of Sophia, finite-difference cross-checks and evaluation.
+// gradient of Sophia, a finite-difference HVP as a cross-check, and
+// evaluation (predictions, accuracy) on any batch size.
 //
-// An Engine compiles, per batch size, one graph and up to three tape
-// machines over it — gradient; gradient plus H·v; forward plus sampled-label
-// gradient — building only those the optimizer's optim.Needs require. The
-// parameter tensors of the model are bound to the graph by reference, so an
-// optimizer's in-place updates are seen by the next query. The Engine
-// implements optim.Oracle.
+// # Graphs
 //
-// A training step:
+// An Engine compiles, per training batch size, one graph and up to three
+// tape machines over it, building only what the optimizer's optim.Needs
+// require:
 //
-//	eng, err := hessian.New(model, opt.Needs(), hessian.WithRand(rng))
-//	...
-//	for each batch {
-//		err = eng.SetBatch(x, labels)      // x [N, ...], labels in [0, classes)
-//		loss, err := eng.Prepare(opt)      // loss, Params()[i].Grad (and H·z for a Prober)
-//		err = opt.Step(eng.Params(), eng)  // the optimizer queries HVP / SampledGrad
+//	gradient:         forward (training mode) → L → ∇L            always
+//	HVP:              … → ∇L → H·v = ∇(⟨∇L, v⟩)                    Needs.HVP
+//	sampled gradient: forward → ŷ ~ softmax(z) → ∇L(ŷ)             Needs.SampledGrad
+//
+// Before the HVP graph is built, nn.AuditSecondOrder refuses any op not known
+// to be correct under double differentiation, so an HVP is never silently
+// wrong. Evaluation uses a separate forward-only graph per batch size, with
+// batch norm in evaluation mode (running statistics), compiled once and
+// cached.
+//
+// The model's parameter tensors are bound to the graphs by reference: the
+// Value of each optim.Param returned by Params is the tensor the graph reads,
+// so an optimizer's in-place update is seen by the next query. Gradients are
+// copied into Param.Grad, which the engine owns.
+//
+// # A training loop
+//
+//	model, _ := nn.New(nn.MLP(784, []int{128}, 10), tensor.Float32, rand.New(rand.NewPCG(1, 2)))
+//	eng, _ := hessian.New(model, opt.Needs(), hessian.WithRand(rng))
+//	for x, labels := range batches {
+//		if err := eng.SetBatch(x, labels); err != nil { … }  // x [N, …], labels in [0, classes)
+//		loss, err := eng.TrainStep(opt)                       // = Prepare(opt) + opt.Step(eng.Params(), eng)
+//		…
 //	}
-//	acc, err := eng.Accuracy(xTest, yTest) // evaluation mode, any batch size
+//	acc, err := eng.Accuracy(xTest, yTest)                     // evaluation mode, any batch size
 //
-// For spectrum analysis the flat interface Dim, HVPFlat and ParamBlocks
-// works on the concatenation of all parameters in model order.
+// Prepare(opt) runs LossGrad, or, when opt is an optim.Prober that draws a
+// probe z for this step (AdaHessian, SophiaH), LossGradHVP(z): loss,
+// gradient and H·z from one run of the graph; opt's HVP(z) call during Step
+// is then answered from that run. Logits returns the last training run's
+// logits; SampledLabels the labels drawn by the last SampledGrad.
+//
+// # Flat interface
+//
+// Dim, ParamBlocks and HVPFlat (and GradFlat, FiniteDiffHVP) work on the
+// concatenation of all parameters, each flattened row-major, in model order;
+// hessian/spectrum builds on them.
+//
+// Errors: a non-finite loss, gradient or product is an error naming it (and
+// which parameter), never a propagated NaN; bad shapes, dtypes or labels
+// given to SetBatch or the oracle methods are errors naming what is wrong.
+// Queries the engine was not built for return optim.ErrNotProvided.
 package hessian

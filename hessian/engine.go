@@ -418,6 +418,9 @@ func (e *Engine) trainRun(p *trainProg, vm gorgonia.VM) (float64, error) {
 	if err := e.model.UpdateRunningStats(p.net); err != nil {
 		return loss, fmt.Errorf("hessian: %w", err)
 	}
+	if err := e.saveLogits(p); err != nil {
+		return loss, err
+	}
 	e.ran = true
 	return loss, nil
 }
@@ -482,21 +485,25 @@ func (e *Engine) TrainStep(opt optim.Optimizer) (float64, error) {
 }
 
 // Logits returns the logits [N, classes] of the last LossGrad (or
-// LossGradHVP) run, as a copy owned by the engine and overwritten by the
-// next call; nil before the first run.
+// LossGradHVP) run, copied when that run finished; the tensor is owned by
+// the engine and overwritten by the next such run. Nil before the first run.
 func (e *Engine) Logits() *tensor.Dense {
-	if e.cur == nil || !e.ran {
+	if !e.ran {
 		return nil
 	}
-	v, ok := e.cur.net.Logits.Value().(*tensor.Dense)
+	return e.logits
+}
+
+// saveLogits copies the current run's logits.
+func (e *Engine) saveLogits(p *trainProg) error {
+	v, ok := p.net.Logits.Value().(*tensor.Dense)
 	if !ok {
-		return nil
+		return errors.New("hessian: logits not computed")
 	}
 	if e.logits == nil || !e.logits.Shape().Eq(v.Shape()) {
 		e.logits = tensor.New(tensor.Of(e.dt), tensor.WithShape(v.Shape().Clone()...))
 	}
-	_ = copyDense(e.logits, v)
-	return e.logits
+	return copyDense(e.logits, v)
 }
 
 // Labels returns the labels of the current batch (shared; do not modify).
