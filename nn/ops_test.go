@@ -174,8 +174,11 @@ func TestSpecJSONAndChecks(t *testing.T) {
 	raw := `{"input_shape":[4,3,8,8],"layers":[{"type":"conv2d","name":"conv1","in":3,"out":4,"kernel":3,"stride":1,"pad":1},
 		{"type":"relu"},{"type":"maxpool2d","kernel":2,"stride":2},{"type":"flatten"},
 		{"type":"linear","name":"fc","in":64,"out":10}],"loss":"cross_entropy"}`
-	var s Spec
-	require.NoError(t, json.Unmarshal([]byte(raw), &s))
+	s, err := ParseSpec([]byte(raw))
+	require.NoError(t, err)
+	_, err = ParseSpec([]byte(`{"input_shape":[3],"layers":[{"type":"linear","name":"a","in":3,"out":2,"bogus":1}]}`))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "bogus")
 	info, classes, err := s.Check()
 	require.NoError(t, err)
 	assert.Equal(t, 10, classes)

@@ -1,6 +1,8 @@
 package nn
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 )
 
@@ -250,4 +252,20 @@ func CNN(channels, size, classes int) Spec {
 		},
 		Loss: "cross_entropy",
 	}
+}
+
+// ParseSpec decodes a JSON spec (as written by encoding/json from Spec, or
+// the "model" object of a curvature golden file), rejecting unknown fields,
+// and validates it with Check.
+func ParseSpec(data []byte) (Spec, error) {
+	var s Spec
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return Spec{}, fmt.Errorf("nn: parsing spec: %w", err)
+	}
+	if _, _, err := s.Check(); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
 }
