@@ -1,0 +1,214 @@
+package compare
+
+import (
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// PlotNames are the stems of the plot files WritePlots writes (each as .png
+// and .svg).
+var PlotNames = []string{"loss_vs_steps", "acc_vs_steps", "loss_vs_wall", "acc_vs_wall"}
+
+// band is one optimizer's curve over seeds: the mean x and the mean, minimum
+// and maximum y at each point index.
+type band struct {
+	x, mean, lo, hi []float64
+}
+
+// makeBand aligns the seeds' curves by index (up to the shortest) and
+// returns the mean x and the mean and min–max of y.
+func makeBand(xs, ys [][]float64) band {
+	n := math.MaxInt
+	for _, x := range xs {
+		n = min(n, len(x))
+	}
+	if len(xs) == 0 || n == 0 {
+		return band{}
+	}
+	b := band{x: make([]float64, n), mean: make([]float64, n), lo: make([]float64, n), hi: make([]float64, n)}
+	for i := 0; i < n; i++ {
+		b.lo[i], b.hi[i] = math.Inf(1), math.Inf(-1)
+		for k := range xs {
+			b.x[i] += xs[k][i] / float64(len(xs))
+			y := ys[k][i]
+			b.mean[i] += y / float64(len(xs))
+			b.lo[i] = math.Min(b.lo[i], y)
+			b.hi[i] = math.Max(b.hi[i], y)
+		}
+	}
+	return b
+}
+
+// smooth returns the trailing moving average of ys over w points (w ≤ 1:
+// a copy).
+func smooth(ys []float64, w int) []float64 {
+	out := make([]float64, len(ys))
+	if w <= 1 {
+		copy(out, ys)
+		return out
+	}
+	var s float64
+	for i, y := range ys {
+		s += y
+		if i >= w {
+			s -= ys[i-w]
+		}
+		out[i] = s / float64(min(i+1, w))
+	}
+	return out
+}
+
+// curveSet extracts, per run of one optimizer, the x and y series of one
+// plot.
+type curveSet func(r *RunResult) (x, y []float64)
+
+func lossBy(wall bool, window int) curveSet {
+	return func(r *RunResult) ([]float64, []float64) {
+		x, y := make([]float64, len(r.StepLog)), make([]float64, len(r.StepLog))
+		for i, p := range r.StepLog {
+			x[i], y[i] = float64(p.Step), p.Loss
+			if wall {
+				x[i] = p.WallS
+			}
+		}
+		return x, smooth(y, window)
+	}
+}
+
+func accBy(wall bool) curveSet {
+	return func(r *RunResult) ([]float64, []float64) {
+		x, y := make([]float64, len(r.Evals)), make([]float64, len(r.Evals))
+		for i, e := range r.Evals {
+			x[i], y[i] = float64(e.Step), 100*e.TestAcc
+			if wall {
+				x[i] = e.WallS
+			}
+		}
+		return x, y
+	}
+}
+
+// WritePlots writes dir/<name>.png and .svg for each of PlotNames: the
+// training loss (trailing moving average over about 2% of the run) and the
+// test accuracy against steps and against training time, one line per
+// optimizer (the mean over seeds) with a min–max band. Runs are grouped by
+// optimizer in order of first appearance; diverged runs are included up to
+// where they stopped.
+func WritePlots(dir, title string, results []*RunResult) error {
+	var opts []string
+	byOpt := map[string][]*RunResult{}
+	longest := 0
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		if _, ok := byOpt[r.Spec.Optimizer]; !ok {
+			opts = append(opts, r.Spec.Optimizer)
+		}
+		byOpt[r.Spec.Optimizer] = append(byOpt[r.Spec.Optimizer], r)
+		longest = max(longest, len(r.StepLog))
+	}
+	window := max(1, longest/50)
+	specs := []struct {
+		name, xl, yl string
+		set          curveSet
+	}{
+		{"loss_vs_steps", "step", "training loss (moving average)", lossBy(false, window)},
+		{"acc_vs_steps", "step", "test accuracy (%)", accBy(false)},
+		{"loss_vs_wall", "training time (s)", "training loss (moving average)", lossBy(true, window)},
+		{"acc_vs_wall", "training time (s)", "test accuracy (%)", accBy(true)},
+	}
+	for _, sp := range specs {
+		p := plot.New()
+		p.Title.Text = title
+		p.X.Label.Text = sp.xl
+		p.Y.Label.Text = sp.yl
+		p.Legend.Top = sp.name[:3] == "acc"
+		p.Legend.Left = false
+		p.Add(plotter.NewGrid())
+		for i, name := range opts {
+			var xs, ys [][]float64
+			for _, r := range byOpt[name] {
+				x, y := sp.set(r)
+				xs, ys = append(xs, x), append(ys, y)
+			}
+			b := makeBand(xs, ys)
+			if len(b.x) == 0 {
+				continue
+			}
+			c := plotutil.Color(i)
+			if err := addBand(p, b, c); err != nil {
+				return fmt.Errorf("compare: plot %s, %s: %w", sp.name, name, err)
+			}
+			line, err := plotter.NewLine(xy(b.x, b.mean))
+			if err != nil {
+				return fmt.Errorf("compare: plot %s, %s: %w", sp.name, name, err)
+			}
+			line.Color = c
+			line.Width = vg.Points(1.5)
+			if len(b.x) == 1 {
+				sc, err := plotter.NewScatter(xy(b.x, b.mean))
+				if err != nil {
+					return fmt.Errorf("compare: plot %s, %s: %w", sp.name, name, err)
+				}
+				sc.Color = c
+				sc.Shape = draw.CircleGlyph{}
+				p.Add(sc)
+			}
+			p.Add(line)
+			p.Legend.Add(fmt.Sprintf("%s (%d)", name, len(xs)), line)
+		}
+		for _, format := range []string{"png", "svg"} {
+			wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, format)
+			if err != nil {
+				return fmt.Errorf("compare: plot %s.%s: %w", sp.name, format, err)
+			}
+			path := filepath.Join(dir, sp.name+"."+format)
+			if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
+				return fmt.Errorf("compare: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// addBand adds the min–max polygon of b in a translucent c.
+func addBand(p *plot.Plot, b band, c color.Color) error {
+	n := len(b.x)
+	if n < 2 {
+		return nil
+	}
+	pts := make(plotter.XYs, 0, 2*n)
+	for i := 0; i < n; i++ {
+		pts = append(pts, plotter.XY{X: b.x[i], Y: b.hi[i]})
+	}
+	for i := n - 1; i >= 0; i-- {
+		pts = append(pts, plotter.XY{X: b.x[i], Y: b.lo[i]})
+	}
+	poly, err := plotter.NewPolygon(pts)
+	if err != nil {
+		return err
+	}
+	r, g, bl, _ := c.RGBA()
+	poly.Color = color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(bl >> 8), A: 60}
+	poly.LineStyle.Width = 0
+	p.Add(poly)
+	return nil
+}
+
+func xy(x, y []float64) plotter.XYs {
+	pts := make(plotter.XYs, len(x))
+	for i := range x {
+		pts[i] = plotter.XY{X: x[i], Y: y[i]}
+	}
+	return pts
+}

@@ -1,0 +1,158 @@
+package compare
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Report describes the comparison for the Markdown header.
+type Report struct {
+	// Title is the first heading.
+	Title string
+	// Command is the command line that produced the results.
+	Command string
+	// Settings are shown as a key/value list, in order.
+	Settings [][2]string
+	// Target is the test accuracy of the time-to-target columns (0..1).
+	Target float64
+	// Notes are free-form lines appended at the end.
+	Notes []string
+}
+
+// RenderMarkdown writes results.md: the settings, the comparison table, and,
+// when there was a sweep, the sweep table and the chosen learning rates.
+func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry, chosen map[string]float64) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n\n", rep.Title)
+	if rep.Command != "" {
+		fmt.Fprintf(&b, "```\n%s\n```\n\n", rep.Command)
+	}
+	for _, kv := range rep.Settings {
+		fmt.Fprintf(&b, "- %s: %s\n", kv[0], kv[1])
+	}
+	if len(rep.Settings) > 0 {
+		b.WriteString("\n")
+	}
+	b.WriteString("## Comparison (test set; mean ± std over seeds)\n\n")
+	tgt := fmt.Sprintf("%.4g%%", 100*rep.Target)
+	fmt.Fprintf(&b, "| optimizer | lr | seeds | final test acc %% | best test acc %% | steps to %s | train time to %s (s) | reached | ms/step | state bytes |\n", tgt, tgt)
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range sums {
+		seeds := strconv.Itoa(s.Runs)
+		if s.Diverged > 0 {
+			seeds += fmt.Sprintf(" (%d diverged)", s.Diverged)
+		}
+		steps, wall := "—", "—"
+		if s.Reached > 0 {
+			steps = fmt.Sprintf("%.0f", s.StepsToTarget.Mean)
+			wall = fmt.Sprintf("%.2f", s.WallToTarget.Mean)
+		}
+		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %d/%d | %.2f | %d |\n",
+			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, s.StateBytes)
+	}
+	b.WriteString("\nSteps and time to the target average over the seeds that reached it (\"reached\"); " +
+		"train time excludes evaluation. ms/step is the mean wall time of a full step " +
+		"(forward, backward, curvature queries, update) on a shared, noisy machine: compare within one table only.\n")
+	if len(sweep) > 0 {
+		b.WriteString("\n## Learning-rate sweep (validation split; final accuracy, mean ± std over sweep seeds)\n\n")
+		b.WriteString("| optimizer | lr | val acc % | seeds | chosen |\n|---|---|---|---|---|\n")
+		for _, e := range sweep {
+			acc := pct(e.ValAcc)
+			if e.Diverged > 0 {
+				acc += fmt.Sprintf(" (%d diverged)", e.Diverged)
+			}
+			mark := ""
+			if lr, ok := chosen[e.Optimizer]; ok && lr == e.LR {
+				mark = "**✓**"
+			}
+			fmt.Fprintf(&b, "| %s | %g | %s | %d | %s |\n", e.Optimizer, e.LR, acc, e.Runs, mark)
+		}
+	}
+	if len(rep.Notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range rep.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func pct(s Stat) string {
+	if s.N == 0 {
+		return "—"
+	}
+	if s.N == 1 {
+		return fmt.Sprintf("%.2f", 100*s.Mean)
+	}
+	return fmt.Sprintf("%.2f ± %.2f", 100*s.Mean, 100*s.Std)
+}
+
+func ff(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
+
+// CurveColumns are the columns of curves.csv.
+var CurveColumns = []string{"phase", "optimizer", "lr", "seed", "kind", "step", "wall_s", "train_loss", "test_loss", "test_acc"}
+
+// WriteCurvesCSV writes every curve point in long format: one row per
+// training step (kind "step": train_loss is the batch loss) and per
+// evaluation (kind "eval": train_loss is the mean since the previous one,
+// test_loss and test_acc on the evaluation set). Cells that do not apply are
+// empty.
+func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(CurveColumns); err != nil {
+		return err
+	}
+	for _, r := range results {
+		if r == nil {
+			continue
+		}
+		s := r.Spec
+		head := []string{s.Phase, s.Optimizer, ff(s.LR), strconv.FormatUint(s.Seed, 10)}
+		for _, p := range r.StepLog {
+			row := append(append([]string{}, head...), "step", strconv.Itoa(p.Step), ff(p.WallS), ff(p.Loss), "", "")
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+		for _, e := range r.Evals {
+			row := append(append([]string{}, head...), "eval", strconv.Itoa(e.Step), ff(e.WallS), ff(e.TrainLoss), ff(e.TestLoss), ff(e.TestAcc))
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// SummaryColumns are the columns of summary.csv.
+var SummaryColumns = []string{"optimizer", "lr", "seeds", "diverged", "final_acc_mean", "final_acc_std", "best_acc_mean", "best_acc_std",
+	"target", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes"}
+
+// WriteSummaryCSV writes one row per summary (accuracies as fractions;
+// time-to-target cells empty when no seed reached the target).
+func WriteSummaryCSV(w io.Writer, sums []Summary, target float64) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(SummaryColumns); err != nil {
+		return err
+	}
+	for _, s := range sums {
+		steps, wall := "", ""
+		if s.Reached > 0 {
+			steps, wall = ff(s.StepsToTarget.Mean), ff(s.WallToTarget.Mean)
+		}
+		row := []string{s.Optimizer, ff(s.LR), strconv.Itoa(s.Runs), strconv.Itoa(s.Diverged),
+			ff(s.FinalAcc.Mean), ff(s.FinalAcc.Std), ff(s.BestAcc.Mean), ff(s.BestAcc.Std),
+			ff(target), strconv.Itoa(s.Reached), steps, wall, ff(s.StepMS.Mean), ff(s.TrainWallS.Mean),
+			strconv.FormatInt(s.StateBytes, 10)}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}

@@ -1,0 +1,252 @@
+// Package compare runs the convergence comparison of curvopt's optimizers:
+// each optimizer trained on the same model, data and budget over several
+// seeds, optionally after a learning-rate sweep on a validation split, with
+// every finished run stored so that a rerun only trains what is missing. It
+// aggregates the runs (mean ± std over seeds, time to a target accuracy) and
+// writes a Markdown table, CSV curves and plots.
+//
+// The training itself is injected (TrainFunc), so the runner, the aggregation
+// and the reports are tested without training; TrainRunner adapts train.Run.
+package compare
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Phase names the two kinds of run.
+const (
+	// PhaseSweep trains on the training part of a split and evaluates on
+	// its validation part.
+	PhaseSweep = "sweep"
+	// PhaseFinal trains on the full training set and evaluates on the test
+	// set.
+	PhaseFinal = "final"
+)
+
+// RunSpec identifies one training run. LR is always explicit (a default is
+// resolved with train.BaseLR before a spec is made), so every stored run
+// records the learning rate it used.
+type RunSpec struct {
+	Phase     string  `json:"phase"`
+	Optimizer string  `json:"optimizer"`
+	LR        float64 `json:"lr"`
+	Seed      uint64  `json:"seed"`
+}
+
+// Key is the run's file-name stem, e.g. "adam-lr0.001-seed1".
+func (s RunSpec) Key() string {
+	return fmt.Sprintf("%s-lr%s-seed%d", s.Optimizer, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Seed)
+}
+
+// StepPoint is one training step of a curve: the step count (1-based), the
+// training time so far in seconds (evaluation excluded) and the batch loss.
+type StepPoint struct {
+	Step   int     `json:"step"`
+	WallS  float64 `json:"wall_s"`
+	Loss   float64 `json:"loss"`
+	StepMS float64 `json:"step_ms"`
+}
+
+// EvalPoint is one evaluation of a curve (on the test set, or the
+// validation split in a sweep).
+type EvalPoint struct {
+	Step      int     `json:"step"`
+	WallS     float64 `json:"wall_s"`
+	TrainLoss float64 `json:"train_loss"`
+	TestLoss  float64 `json:"test_loss"`
+	TestAcc   float64 `json:"test_acc"`
+}
+
+// RunResult is the stored outcome of one finished run.
+type RunResult struct {
+	Spec RunSpec `json:"spec"`
+	// Fingerprint identifies the settings shared by all runs (model, data,
+	// budget, ...); a stored run is reused only under the same fingerprint.
+	Fingerprint string `json:"fingerprint"`
+	// Diverged is set when training stopped on a non-finite loss or
+	// gradient; Error says where. Accuracies are then those of the last
+	// evaluation before it (zero if none).
+	Diverged     bool        `json:"diverged,omitempty"`
+	Error        string      `json:"error,omitempty"`
+	FinalTestAcc float64     `json:"final_test_acc"`
+	BestTestAcc  float64     `json:"best_test_acc"`
+	Steps        int         `json:"steps"`
+	TrainWallS   float64     `json:"train_wall_s"`
+	MeanStepMS   float64     `json:"mean_step_ms"`
+	StateBytes   int64       `json:"state_bytes"`
+	StepLog      []StepPoint `json:"step_log"`
+	Evals        []EvalPoint `json:"evals"`
+}
+
+// TrainFunc trains the run spec describes. workDir is the run's private
+// directory for checkpoints (it may hold one from an interrupted attempt,
+// to resume from). A run that diverges is a result with Diverged set, not an
+// error; an error means the run did not finish (interrupted, I/O, bad
+// configuration) and is not stored.
+type TrainFunc func(ctx context.Context, spec RunSpec, workDir string) (*RunResult, error)
+
+// Runner trains a list of runs, reusing the stored results of finished ones.
+type Runner struct {
+	// Dir receives one JSON file per finished run: Dir/<phase>/<key>.json.
+	Dir string
+	// WorkDir holds the runs' checkpoints while they train:
+	// WorkDir/<phase>/<key>-<fingerprint>. A finished run's work directory
+	// is removed unless KeepWork is set.
+	WorkDir  string
+	KeepWork bool
+	// Fingerprint is stored with every result; stored results with another
+	// fingerprint are retrained.
+	Fingerprint string
+	// Train trains one run.
+	Train TrainFunc
+	// Progress receives a line per run (nil: none).
+	Progress io.Writer
+	// Now is the clock for the progress ETA (nil: time.Now).
+	Now func() time.Time
+}
+
+// ResultPath returns where the result of spec is stored.
+func (r *Runner) ResultPath(spec RunSpec) string {
+	return filepath.Join(r.Dir, spec.Phase, spec.Key()+".json")
+}
+
+// Load returns the stored result of spec, or nil when there is none usable
+// (missing, unreadable, or made under another fingerprint).
+func (r *Runner) Load(spec RunSpec) *RunResult {
+	b, err := os.ReadFile(r.ResultPath(spec))
+	if err != nil {
+		return nil
+	}
+	var res RunResult
+	if err := json.Unmarshal(b, &res); err != nil || res.Fingerprint != r.Fingerprint || res.Spec != spec {
+		return nil
+	}
+	return &res
+}
+
+// RunAll returns the results of specs, in order: stored ones are reused,
+// missing ones are trained and stored as soon as each finishes. It stops at
+// the first error (the runs finished before it stay stored).
+func (r *Runner) RunAll(ctx context.Context, specs []RunSpec) ([]*RunResult, error) {
+	now := r.Now
+	if now == nil {
+		now = time.Now
+	}
+	out := make([]*RunResult, len(specs))
+	var todo []int
+	for i, s := range specs {
+		if res := r.Load(s); res != nil {
+			out[i] = res
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	r.printf("%d runs: %d stored, %d to train\n", len(specs), len(specs)-len(todo), len(todo))
+	start := now()
+	for n, i := range todo {
+		s := specs[i]
+		work := filepath.Join(r.WorkDir, s.Phase, s.Key()+"-"+shortHash(r.Fingerprint))
+		if err := os.MkdirAll(work, 0o755); err != nil {
+			return out, fmt.Errorf("compare: run %s: %w", s.Key(), err)
+		}
+		t0 := now()
+		res, err := r.Train(ctx, s, work)
+		if err != nil {
+			return out, fmt.Errorf("compare: %s run %s: %w", s.Phase, s.Key(), err)
+		}
+		res.Spec, res.Fingerprint = s, r.Fingerprint
+		if err := writeJSONAtomic(r.ResultPath(s), res); err != nil {
+			return out, fmt.Errorf("compare: storing run %s: %w", s.Key(), err)
+		}
+		if !r.KeepWork {
+			if err := os.RemoveAll(work); err != nil {
+				return out, fmt.Errorf("compare: removing %s: %w", work, err)
+			}
+		}
+		out[i] = res
+		el := now().Sub(start)
+		eta := time.Duration(float64(el) / float64(n+1) * float64(len(todo)-n-1))
+		status := fmt.Sprintf("final %.2f%% best %.2f%%", 100*res.FinalTestAcc, 100*res.BestTestAcc)
+		if res.Diverged {
+			status = "DIVERGED (" + res.Error + ")"
+		}
+		r.printf("[%d/%d] %s %s lr=%g seed=%d: %s, %.1f ms/step, %s (elapsed %s, ETA %s)\n",
+			n+1, len(todo), s.Phase, s.Optimizer, s.LR, s.Seed, status, res.MeanStepMS,
+			now().Sub(t0).Round(100*time.Millisecond), el.Round(time.Second), eta.Round(time.Second))
+	}
+	return out, nil
+}
+
+func (r *Runner) printf(format string, args ...any) {
+	if r.Progress != nil {
+		fmt.Fprintf(r.Progress, format, args...)
+	}
+}
+
+// shortHash is an 8-hex-digit FNV-1a hash of s.
+func shortHash(s string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return fmt.Sprintf("%08x", h)
+}
+
+// IsDivergence reports whether a training error is a stop on a non-finite
+// loss or gradient (train.Run names NaN or Inf in its message; there is no
+// sentinel error for it yet).
+func IsDivergence(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	m := err.Error()
+	return strings.Contains(m, "NaN") || strings.Contains(m, "Inf") || strings.Contains(m, "non-finite")
+}
+
+// writeJSONAtomic writes v as indented JSON to path through a temporary file
+// and a rename, creating the directory.
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// WriteFileAtomic creates path's directory, lets write fill a temporary file
+// beside path, and renames it over path, so that readers never see a partial
+// file.
+func WriteFileAtomic(path string, write func(io.Writer) error) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

@@ -1,0 +1,204 @@
+package compare
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/train"
+)
+
+// TrainRunner adapts train.Run to a TrainFunc. Sweep runs train on SweepTrain
+// and evaluate on Val; final runs train on Train and evaluate on Test.
+type TrainRunner struct {
+	// Base is the configuration shared by every run (model, budget, batch,
+	// dtype, ...). Its Optimizer, Hyper, Seed, data sets, OutDir, Resume and
+	// Progress are set per run.
+	Base train.Config
+	// Hyper holds per-optimizer overrides other than lr (may be nil).
+	Hyper map[string]train.Hyper
+	// The data sets; SweepTrain and Val are needed only for sweep runs.
+	Train, Test, SweepTrain, Val *data.Dataset
+	// EvalEvery > 0 evaluates every so many steps in addition to the ends
+	// of epochs (the run is trained in segments resumed from checkpoints).
+	EvalEvery int
+	// Log receives train.Run's own progress lines (nil: none).
+	Log io.Writer
+}
+
+// Run is a TrainFunc: it trains spec with train.Run in workDir, resuming
+// from a checkpoint left there by an interrupted attempt, and reads the whole
+// curve back from workDir's step and epoch logs.
+func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*RunResult, error) {
+	cfg := t.Base
+	cfg.Optimizer = spec.Optimizer
+	cfg.Seed = spec.Seed
+	cfg.Hyper = train.Hyper{}
+	for k, v := range t.Hyper[spec.Optimizer] {
+		cfg.Hyper[k] = v
+	}
+	cfg.Hyper["lr"] = spec.LR
+	cfg.Train, cfg.Test = t.Train, t.Test
+	if spec.Phase == PhaseSweep {
+		if t.SweepTrain == nil || t.Val == nil {
+			return nil, errors.New("sweep run without a validation split")
+		}
+		cfg.Train, cfg.Test = t.SweepTrain, t.Val
+	}
+	cfg.OutDir = workDir
+	cfg.Progress = t.Log
+	total, err := totalSteps(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ckpt := filepath.Join(workDir, "checkpoint.gob")
+	done := 0
+	if c, err := train.LoadCheckpoint(ckpt); err == nil {
+		done = c.Step
+	}
+	var last *train.Result
+	var runErr error
+	for _, target := range segments(total, t.EvalEvery) {
+		if target <= done {
+			continue
+		}
+		c := cfg
+		c.Steps, c.Epochs = target, 0
+		_, statErr := os.Stat(ckpt)
+		c.Resume = statErr == nil
+		last, runErr = train.Run(ctx, c)
+		if runErr != nil {
+			break
+		}
+		done = target
+	}
+	if runErr != nil && !IsDivergence(runErr) {
+		return nil, runErr
+	}
+	res, err := readLogs(workDir)
+	if err != nil {
+		return nil, err
+	}
+	if runErr != nil {
+		res.Diverged, res.Error = true, runErr.Error()
+	} else if last != nil {
+		res.StateBytes = last.StateBytes
+	}
+	return res, nil
+}
+
+// totalSteps returns the run's budget in steps.
+func totalSteps(cfg train.Config) (int, error) {
+	if cfg.Steps > 0 {
+		return cfg.Steps, nil
+	}
+	if cfg.Train == nil {
+		return 0, errors.New("an epoch budget needs the training set")
+	}
+	batch := cfg.BatchSize
+	if batch == 0 {
+		batch = 128
+	}
+	per := cfg.Train.Len() / batch
+	if per == 0 {
+		return 0, fmt.Errorf("%s has %d images, fewer than one batch of %d", cfg.Train.Name, cfg.Train.Len(), batch)
+	}
+	epochs := cfg.Epochs
+	if epochs == 0 {
+		epochs = 1
+	}
+	return epochs * per, nil
+}
+
+// segments returns the step counts at which a run of total steps stops to
+// evaluate: every `every` steps and at the end (just the end when every ≤ 0).
+func segments(total, every int) []int {
+	var s []int
+	if every > 0 {
+		for k := every; k < total; k += every {
+			s = append(s, k)
+		}
+	}
+	return append(s, total)
+}
+
+// readLogs builds a result from a run directory's steps.jsonl and
+// epochs.jsonl: the whole curve, also across resumed segments. Evaluations
+// repeated at one step (a segment ending on an epoch boundary) keep the
+// last.
+func readLogs(dir string) (*RunResult, error) {
+	steps, err := readJSONL[train.StepRecord](filepath.Join(dir, "steps.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	epochs, err := readJSONL[train.EpochRecord](filepath.Join(dir, "epochs.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	res := &RunResult{}
+	wall, sumMS := 0.0, 0.0
+	for _, s := range steps {
+		wall += s.StepMS / 1e3
+		sumMS += s.StepMS
+		res.StepLog = append(res.StepLog, StepPoint{Step: s.Step, WallS: wall, Loss: s.Loss, StepMS: s.StepMS})
+	}
+	if n := len(steps); n > 0 {
+		res.Steps = steps[n-1].Step
+		res.MeanStepMS = sumMS / float64(n)
+	}
+	for _, e := range epochs {
+		p := EvalPoint{Step: e.Step, WallS: e.WallS, TrainLoss: e.TrainLoss, TestLoss: e.TestLoss, TestAcc: e.TestAcc}
+		if n := len(res.Evals); n > 0 && res.Evals[n-1].Step == e.Step {
+			if e.TrainLoss == 0 {
+				p.TrainLoss = res.Evals[n-1].TrainLoss
+			}
+			res.Evals[n-1] = p
+			continue
+		}
+		res.Evals = append(res.Evals, p)
+	}
+	res.TrainWallS = wall
+	for _, e := range res.Evals {
+		res.BestTestAcc = max(res.BestTestAcc, e.TestAcc)
+	}
+	if n := len(res.Evals); n > 0 {
+		res.FinalTestAcc = res.Evals[n-1].TestAcc
+		res.TrainWallS = max(res.TrainWallS, res.Evals[n-1].WallS)
+	}
+	return res, nil
+}
+
+// readJSONL decodes one R per line of path (a missing file is empty).
+func readJSONL[R any](path string) ([]R, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []R
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for line := 1; sc.Scan(); line++ {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var r R
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}
