@@ -356,7 +356,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep := compare.Report{
 		Title:   fmt.Sprintf("Optimizer comparison: %s on %s", o.model, o.data),
-		Command: "go run ./benchmarks/cmd/compare " + strings.Join(args, " "),
+		Command: strings.TrimSpace("go run ./benchmarks/cmd/compare " + strings.Join(args, " ")),
 		Settings: [][2]string{
 			{"model", fmt.Sprintf("%s (%d layers), %s", o.model, len(model.Layers), o.dtype)},
 			{"data", fmt.Sprintf("%s: %d train / %d test images, normalize=%v", trainDS.Name, trainDS.Len(), testDS.Len(), o.normalize)},
