@@ -94,3 +94,9 @@ func TestStateImportMismatch(t *testing.T) {
 	_, err = s.ImportSlot("x", "m", extra)
 	require.ErrorContains(t, err, `"u"`)
 }
+
+func TestRandomProbesNoAllocation(t *testing.T) {
+	r := optim.NewRandomProbes(optim.Rademacher, 1)
+	ts := []*tensor.Dense{tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(64))}
+	assert.Zero(t, testing.AllocsPerRun(10, func() { _ = r.Fill(ts) }))
+}

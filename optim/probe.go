@@ -53,11 +53,11 @@ func NewRandomProbes(kind ProbeKind, seed uint64) *RandomProbes {
 // Fill draws a fresh probe into each tensor of out.
 func (r *RandomProbes) Fill(out []*tensor.Dense) error {
 	for _, t := range out {
-		switch d := Backing(t).(type) {
-		case []float64:
-			fillProbe(r, d)
-		case []float32:
-			fillProbe(r, d)
+		switch t.Dtype() {
+		case tensor.Float64:
+			fillProbe(r, t.Float64s())
+		case tensor.Float32:
+			fillProbe(r, t.Float32s())
 		default:
 			return fmt.Errorf("probe: unsupported dtype %v", t.Dtype())
 		}

@@ -37,9 +37,11 @@ type Config struct {
 	// Steps is the budget in optimizer steps; when 0, Epochs (default 1)
 	// full epochs are run.
 	Steps, Epochs int
-	// BatchSize is the training batch size (default 128). Training drops
-	// an epoch's incomplete last batch.
+	// BatchSize is the training batch size (default 128).
 	BatchSize int
+	// DropLast drops an epoch's incomplete last batch (by default it is
+	// trained on, as torch's DataLoader does).
+	DropLast bool
 	// EvalBatch is the evaluation batch size (default 500).
 	EvalBatch int
 	// Seed seeds the model initialisation, the data order and augmentation,
@@ -229,7 +231,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 		r.norm = &st
 	}
 	r.it, err = data.NewIterator(trainDS, data.IterConfig{
-		BatchSize: cfg.BatchSize, Shuffle: true, DropLast: true, Seed: cfg.Seed,
+		BatchSize: cfg.BatchSize, Shuffle: true, DropLast: cfg.DropLast, Seed: cfg.Seed,
 		Dtype: cfg.Dtype, Norm: r.norm, Augment: cfg.Augment,
 	})
 	if err != nil {
