@@ -51,9 +51,43 @@ type Oracle interface {
 // query, for example because it was built without the HVP graph.
 var ErrNotProvided = errors.New("curvature query not provided by this oracle")
 
+// Provider is implemented by oracles that know in advance which queries they
+// answer (the hessian engine builds only the graphs its Needs require).
+type Provider interface {
+	Provides() Needs
+}
+
+// CheckOracle reports, before anything changes, whether o can answer the
+// queries in needs: a nil oracle cannot answer any, and a Provider answers
+// only what it Provides. The error names the missing query and wraps
+// ErrNotProvided. Oracles that are not Providers are trusted until they fail.
+func CheckOracle(prefix string, needs Needs, o Oracle) error {
+	if !needs.HVP && !needs.SampledGrad {
+		return nil
+	}
+	var have Needs
+	switch p := o.(type) {
+	case nil:
+	case Provider:
+		have = p.Provides()
+	default:
+		return nil
+	}
+	switch {
+	case needs.HVP && !have.HVP:
+		return fmt.Errorf("%s: Step needs an oracle that answers HVP (Hessian-vector products), got %T: %w", prefix, o, ErrNotProvided)
+	case needs.SampledGrad && !have.SampledGrad:
+		return fmt.Errorf("%s: Step needs an oracle that answers SampledGrad (gradients against labels sampled from the model), got %T: %w", prefix, o, ErrNotProvided)
+	}
+	return nil
+}
+
 // NoCurvature is an Oracle that answers no query. Pass it (or nil) to
 // first-order optimizers.
 type NoCurvature struct{}
+
+// Provides returns no queries.
+func (NoCurvature) Provides() Needs { return Needs{} }
 
 // HVP returns ErrNotProvided.
 func (NoCurvature) HVP(v, out []*tensor.Dense) error {

@@ -172,16 +172,15 @@ func (a *AdaHessian) diag() []*tensor.Dense {
 
 // Step applies one AdaHessian update (see the package documentation). All
 // checks and the HVP query come before any change: on error (bad
-// parameters; a nil oracle, optim.NoCurvature or an HVP error; a non-finite
+// parameters; an oracle that is nil or does not provide HVP (optim.CheckOracle) or an HVP error; a non-finite
 // H·z or D) parameters and state are unchanged, and a drawn probe is kept
 // for the next call.
 func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 	if err := optim.CheckParams("adahessian", params); err != nil {
 		return err
 	}
-	switch o.(type) {
-	case nil, optim.NoCurvature, *optim.NoCurvature:
-		return fmt.Errorf("adahessian: Step needs an oracle that answers HVP (Hessian-vector products H·z), got %T: %w", o, optim.ErrNotProvided)
+	if err := optim.CheckOracle("adahessian", a.Needs(), o); err != nil {
+		return err
 	}
 	if err := a.buf.Ensure("adahessian", params); err != nil {
 		return err

@@ -245,19 +245,11 @@ func (s *Sophia) drawProbe(params []optim.Param) error {
 	return nil
 }
 
-// noOracle reports whether o cannot answer any query at all.
-func noOracle(o optim.Oracle) bool {
-	switch o.(type) {
-	case nil, optim.NoCurvature, *optim.NoCurvature:
-		return true
-	}
-	return false
-}
-
 // Step applies one Sophia update (see the package documentation).
 //
-// Errors: a bad parameter list, or an oracle that is nil or
-// optim.NoCurvature, is reported before anything changes. SophiaH queries
+// Errors: a bad parameter list, or an oracle that is nil or does not
+// provide the estimator's query (optim.CheckOracle), is reported before
+// anything changes. SophiaH queries
 // the oracle before the update, so an HVP error or a non-finite estimate
 // leaves parameters and state unchanged (the drawn probe is kept and reused
 // by the next call). SophiaG queries the oracle after the update: if
@@ -269,11 +261,8 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 	if err := optim.CheckParams(name, params); err != nil {
 		return err
 	}
-	if noOracle(o) {
-		if s.cfg.Estimator == Hutchinson {
-			return fmt.Errorf("%s: Step needs an oracle that answers HVP (Hessian-vector products for the Hutchinson estimate), got %T: %w", name, o, optim.ErrNotProvided)
-		}
-		return fmt.Errorf("%s: Step needs an oracle that answers SampledGrad (sampled-label gradients for the GNB estimate), got %T: %w", name, o, optim.ErrNotProvided)
+	if err := optim.CheckOracle(name, s.Needs(), o); err != nil {
+		return err
 	}
 	if err := s.buf.Ensure(name, params); err != nil {
 		return err
