@@ -100,3 +100,20 @@ func TestRandomProbesNoAllocation(t *testing.T) {
 	ts := []*tensor.Dense{tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(64))}
 	assert.Zero(t, testing.AllocsPerRun(10, func() { _ = r.Fill(ts) }))
 }
+
+type provider struct {
+	optim.NoCurvature
+	n optim.Needs
+}
+
+func (p provider) Provides() optim.Needs { return p.n }
+
+func TestCheckOracle(t *testing.T) {
+	hvp := optim.Needs{HVP: true}
+	gnb := optim.Needs{SampledGrad: true}
+	require.NoError(t, optim.CheckOracle("x", optim.Needs{}, nil))
+	require.ErrorIs(t, optim.CheckOracle("x", hvp, nil), optim.ErrNotProvided)
+	require.ErrorContains(t, optim.CheckOracle("x", hvp, optim.NoCurvature{}), "HVP")
+	require.ErrorContains(t, optim.CheckOracle("x", gnb, provider{n: hvp}), "SampledGrad")
+	require.NoError(t, optim.CheckOracle("x", gnb, provider{n: optim.Needs{HVP: true, SampledGrad: true}}))
+}
