@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"unsafe"
 
 	"github.com/curvopt/curvopt/optim"
 )
@@ -42,6 +43,7 @@ type core[T optim.Float] struct {
 	damp   float64
 	mdamp  float64
 	g      []T       // m×d window, row-major; row i is slot i
+	g32    []float32 // g, when T is float32 and the AVX2 kernels run
 	k      []float64 // m×m Gram matrix G·Gᵀ (row-major, symmetric)
 	l      []float64 // m×m Cholesky factor, by slot (see chol.go)
 	s      int       // next slot to overwrite (the oldest row)
@@ -86,6 +88,9 @@ func NewWindow[T optim.Float](d, m int, damp float64) (*Window[T], error) {
 	}
 	c := &core[T]{d: d, m: m, damp: damp, mdamp: float64(m) * damp}
 	c.g = make([]T, m*d)
+	if g32, ok := any(c.g).([]float32); ok && useAsm {
+		c.g32 = g32
+	}
 	c.k = make([]float64, m*m)
 	c.l = make([]float64, m*m)
 	for _, p := range []*[]float64{&c.x, &c.a, &c.c, &c.y, &c.z, &c.part[0], &c.part[1]} {
@@ -285,20 +290,33 @@ func (c *core[T]) half(h int) {
 		clear(p)
 		for c0 := lo; c0 < hi; c0 += chunk {
 			c1 := min(c0+chunk, hi)
-			dotRows(c.g, d, c.rows, c0, c.in[c0:c1], p)
+			if c.g32 != nil {
+				dotRowsF32(c.g32, d, c.rows, c0, asF32(c.in[c0:c1]), p)
+			} else {
+				dotRows(c.g, d, c.rows, c0, c.in[c0:c1], p)
+			}
 		}
 	case opApply:
 		inv := c.damp
 		for c0 := lo; c0 < hi; c0 += chunk {
 			c1 := min(c0+chunk, hi)
 			acc := c.acc[h][:c1-c0]
-			axpyRows(c.g, d, c.rows, c0, c.y, acc)
+			if c.g32 != nil {
+				axpyRowsF32(c.g32, d, c.rows, c0, c.y, acc)
+			} else {
+				axpyRows(c.g, d, c.rows, c0, c.y, acc)
+			}
 			x, out := c.in[c0:c1], c.out[c0:c1]
 			for j, v := range acc {
 				out[j] = T((float64(x[j]) - v) / inv)
 			}
 		}
 	}
+}
+
+// asF32 reinterprets x as []float32; only called when T is float32.
+func asF32[T optim.Float](x []T) []float32 {
+	return unsafe.Slice((*float32)(unsafe.Pointer(unsafe.SliceData(x))), len(x))
 }
 
 // team is the helper goroutine: it runs half 1 of each pass.
