@@ -26,8 +26,9 @@ type Block struct {
 type Option func(*config) error
 
 type config struct {
-	probes  optim.ProbeSource
-	sampler nn.LabelSampler
+	probes   optim.ProbeSource
+	sampler  nn.LabelSampler
+	gnbBatch int
 }
 
 // WithProbes sets the probe source Hutchinson draws z from (default:
@@ -65,6 +66,30 @@ func WithRand(r *rand.Rand) Option {
 	}
 }
 
+// WithGNBBatch makes SampledGrad use only the first n rows of the current
+// batch, as Sophia's paper computes the Gauss-Newton-Bartlett estimate on a
+// sub-batch: the result is then the gradient of the mean cross-entropy over
+// those n rows against labels sampled from their softmax, and SophiaG's
+// BatchSize (bs) should be n, not the training batch size. The sampler sees
+// n rows. Every batch given to SetBatch must have at least n rows.
+//
+// On an engine from New the sampled gradient runs on its own graph of n
+// rows, compiled once at the first SetBatch, so it costs a forward and a
+// backward pass over n rows only (with batch norm, its statistics are those
+// of the n rows). On an engine from NewGraph, whose one graph has a fixed
+// batch size, the first n rows of the logits are selected inside that graph:
+// the estimate is the same for a graph whose rows do not interact, but the
+// pass still runs over the whole batch.
+func WithGNBBatch(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return fmt.Errorf("hessian: WithGNBBatch(%d): want n ≥ 1", n)
+		}
+		c.gnbBatch = n
+		return nil
+	}
+}
+
 // Engine is the curvature engine of one model. It compiles, per batch size,
 // one Gorgonia graph holding the training-mode forward pass, the loss and
 // its gradient, and — only where the declared optim.Needs ask for them —
@@ -73,23 +98,35 @@ func WithRand(r *rand.Rand) Option {
 // that size. It implements optim.Oracle for the current batch at the current
 // parameter values: the tensors in Params()[i].Value are the values bound to
 // the graph's parameter nodes, so in-place updates by an optimizer are seen
-// by the next query.
+// by the next query. It implements optim.Provider, so an optimizer whose
+// Needs the engine was not built for refuses it at its first Step.
+//
+// An engine made by New builds its graphs from an nn.Model, for any batch
+// size; one made by NewGraph wraps a single user-built graph of a fixed
+// batch size.
 //
 // An Engine is not safe for concurrent use.
 type Engine struct {
-	model  *nn.Model
-	needs  optim.Needs
-	cfg    config
-	dt     tensor.Dtype
-	params []optim.Param
-	blocks []Block
-	dim    int
+	model   *nn.Model // nil for a NewGraph engine
+	needs   optim.Needs
+	cfg     config
+	dt      tensor.Dtype
+	classes int
+	example []int // shape of one input example
+	params  []optim.Param
+	grads   []*tensor.Dense // Params()[i].Grad
+	blocks  []Block
+	dim     int
 
-	progs map[int]*trainProg
+	fixed *trainProg         // NewGraph: the one graph
+	progs map[int]*trainProg // New: per batch size
 	evals map[int]*evalProg
+	gnb   *trainProg // New with WithGNBBatch: the sampled gradient's graph
 	cur   *trainProg
 	// labels of the current batch
 	labels []int
+	// lastGNB: the graph part of the last SampledGrad (for SampledLabels).
+	lastGNB *gnbPart
 
 	// hvCache: the last mHVP run was for these probe tensors (by identity).
 	hvFor  []*tensor.Dense
@@ -97,29 +134,68 @@ type Engine struct {
 	logits *tensor.Dense
 	ran    bool
 	zbuf   []*tensor.Dense
+	// scratch for HVPFlat, gradFlatNow and Loss
+	fv, fo, ftmp []*tensor.Dense
+	flat         []float64
+	xsave        *tensor.Dense
 }
 
+// trainProg is one compiled training-mode graph and its machines.
 type trainProg struct {
 	n      int
 	g      *gorgonia.ExprGraph
-	net    *nn.Net
+	net    *nn.Net // New engines only (running statistics)
+	logitN *gorgonia.Node
 	x, y   *tensor.Dense
 	loss   *gorgonia.Node
 	grads  []*gorgonia.Node
 	v      []*tensor.Dense
 	hv     []*gorgonia.Node
-	sLoss  *gorgonia.Node
-	sTgt   *gorgonia.Node
-	sGrads []*gorgonia.Node
+	gnb    *gnbPart
 	mGrad  gorgonia.VM
 	mHVP   gorgonia.VM
-	mGNB   gorgonia.VM
+	mEval  gorgonia.VM // NewGraph: forward only, compiled by the first EvalLogits
+}
+
+// gnbPart is the sampled-label gradient inside a trainProg.
+type gnbPart struct {
+	rows   int
+	tgt    *gorgonia.Node
+	loss   *gorgonia.Node
+	grads  []*gorgonia.Node
+	m      gorgonia.VM
+	labels []int // the sampled labels, shared with the sampling op
 }
 
 type evalProg struct {
 	x   *tensor.Dense
 	net *nn.Net
 	m   gorgonia.VM
+}
+
+// newBaseEngine applies the options and records the parameters.
+func newBaseEngine(dt tensor.Dtype, needs optim.Needs, names []string, values []*tensor.Dense, opts []Option) (*Engine, error) {
+	cfg := config{probes: optim.NewRandomProbes(optim.Rademacher, 1)}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.sampler == nil {
+		cfg.sampler = RandSampler{R: rand.New(rand.NewPCG(1, 2))}
+	}
+	e := &Engine{needs: needs, cfg: cfg, dt: dt, progs: map[int]*trainProg{}, evals: map[int]*evalProg{}}
+	off := 0
+	for i, v := range values {
+		sh := v.Shape().Clone()
+		g := tensor.New(tensor.Of(dt), tensor.WithShape(sh...))
+		e.params = append(e.params, optim.Param{Name: names[i], Value: v, Grad: g})
+		e.grads = append(e.grads, g)
+		e.blocks = append(e.blocks, Block{Name: names[i], Offset: off, Size: sh.TotalSize(), Shape: []int(sh)})
+		off += sh.TotalSize()
+	}
+	e.dim = off
+	return e, nil
 }
 
 // New returns an engine for model that provides the curvature queries of
@@ -130,33 +206,30 @@ func New(model *nn.Model, needs optim.Needs, opts ...Option) (*Engine, error) {
 	if model == nil {
 		return nil, errors.New("hessian: nil model")
 	}
-	cfg := config{probes: optim.NewRandomProbes(optim.Rademacher, 1)}
-	for _, o := range opts {
-		if err := o(&cfg); err != nil {
-			return nil, err
-		}
-	}
-	if cfg.sampler == nil {
-		cfg.sampler = RandSampler{R: rand.New(rand.NewPCG(1, 2))}
-	}
-	e := &Engine{model: model, needs: needs, cfg: cfg, dt: model.Dtype(),
-		progs: map[int]*trainProg{}, evals: map[int]*evalProg{}}
-	off := 0
+	var names []string
+	var values []*tensor.Dense
 	for _, p := range model.Params() {
-		sh := p.Value.Shape().Clone()
-		e.params = append(e.params, optim.Param{Name: p.Name, Value: p.Value,
-			Grad: tensor.New(tensor.Of(e.dt), tensor.WithShape(sh...))})
-		e.blocks = append(e.blocks, Block{Name: p.Name, Offset: off, Size: sh.TotalSize(), Shape: []int(sh)})
-		off += sh.TotalSize()
+		names, values = append(names, p.Name), append(values, p.Value)
 	}
-	e.dim = off
+	e, err := newBaseEngine(model.Dtype(), needs, names, values, opts)
+	if err != nil {
+		return nil, err
+	}
+	e.model, e.classes, e.example = model, model.Classes(), model.InputShape()
 	return e, nil
 }
 
-// Model returns the engine's model.
+// Model returns the engine's model (nil for an engine made by NewGraph).
 func (e *Engine) Model() *nn.Model { return e.model }
 
-// Needs returns the curvature queries the engine was built for.
+// Provides returns the curvature queries the engine answers: those of the
+// optim.Needs it was built for. It implements optim.Provider, so
+// optim.CheckOracle (called by the optimizers at every Step) refuses an
+// engine that lacks the optimizer's query before anything changes.
+func (e *Engine) Provides() optim.Needs { return e.needs }
+
+// Needs returns the curvature queries the engine was built for; it is the
+// same as Provides, kept for existing callers.
 func (e *Engine) Needs() optim.Needs { return e.needs }
 
 // Params returns the parameters in model order: Value is the model's tensor
@@ -176,69 +249,175 @@ func (e *Engine) ParamBlocks() []Block {
 	return out
 }
 
-func (e *Engine) build(n int) (*trainProg, error) {
-	m := e.model
-	g := gorgonia.NewGraph()
-	net, err := m.Build(g, n, true)
-	if err != nil {
-		return nil, err
-	}
-	p := &trainProg{n: n, g: g, net: net}
-	p.x = tensor.New(tensor.Of(e.dt), tensor.WithShape(net.X.Shape()...))
-	if err := gorgonia.Let(net.X, p.x); err != nil {
+// graphIn is one graph for compile: its nodes and, for New engines, the
+// nn.Net they came from.
+type graphIn struct {
+	g       *gorgonia.ExprGraph
+	n       int
+	x       *gorgonia.Node
+	targets *gorgonia.Node // nil: compile adds one
+	logits  *gorgonia.Node
+	loss    *gorgonia.Node // nil: nn.CrossEntropy(logits, targets)
+	params  []*gorgonia.Node
+	net     *nn.Net
+}
+
+// parts selects what compile builds.
+type parts struct {
+	grad, hvp, gnb bool
+	gnbRows        int // rows of the sampled loss (≤ n); 0 means n
+}
+
+// compile binds the engine's input and target tensors to the graph, adds
+// the derivative graphs that what asks for and compiles their machines.
+func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
+	g, n := in.g, in.n
+	p := &trainProg{n: n, g: g, net: in.net, logitN: in.logits}
+	p.x = tensor.New(tensor.Of(e.dt), tensor.WithShape(in.x.Shape().Clone()...))
+	if err := gorgonia.Let(in.x, p.x); err != nil {
 		return nil, fmt.Errorf("hessian: binding input: %w", err)
-	}
-	c := m.Classes()
-	p.y = tensor.New(tensor.Of(e.dt), tensor.WithShape(n, c))
-	yn := gorgonia.NewTensor(g, e.dt, 2, gorgonia.WithShape(n, c), gorgonia.WithName("targets"), gorgonia.WithValue(p.y))
-	if p.loss, err = nn.CrossEntropy(net.Logits, yn); err != nil {
-		return nil, err
 	}
 	one := tensor.New(tensor.Of(e.dt), tensor.WithShape(1))
 	fillConst(one, 1)
-	seed := gorgonia.NewTensor(g, e.dt, 1, gorgonia.WithShape(1), gorgonia.WithName("one"), gorgonia.WithValue(one))
-	if p.grads, err = nn.Backprop([]*gorgonia.Node{p.loss}, []*gorgonia.Node{seed}, net.Params); err != nil {
-		return nil, fmt.Errorf("hessian: gradient graph: %w", err)
-	}
-	roots := append([]*gorgonia.Node{p.loss, net.Logits}, nonNil(p.grads)...)
-	if p.mGrad, err = machine(g, roots); err != nil {
-		return nil, err
-	}
-	if e.needs.HVP {
-		outs, vs := []*gorgonia.Node{}, []*gorgonia.Node{}
-		p.v = make([]*tensor.Dense, len(net.Params))
-		for i, pn := range net.Params {
-			p.v[i] = tensor.New(tensor.Of(e.dt), tensor.WithShape(pn.Shape()...))
-			if p.grads[i] == nil {
-				continue
+	seed := gorgonia.NewTensor(g, e.dt, 1, gorgonia.WithShape(1), gorgonia.WithName("hessian.one"), gorgonia.WithValue(one))
+	var err error
+	if what.grad {
+		ln, err := e.lossNode(in, p)
+		if err != nil {
+			return nil, err
+		}
+		p.loss = ln
+		if p.grads, err = nn.Backprop([]*gorgonia.Node{ln}, []*gorgonia.Node{seed}, in.params); err != nil {
+			return nil, fmt.Errorf("hessian: gradient graph: %w", err)
+		}
+		roots := append([]*gorgonia.Node{ln, in.logits}, nonNil(p.grads)...)
+		if p.mGrad, err = machine(g, roots); err != nil {
+			return nil, err
+		}
+		if what.hvp {
+			outs, vs := []*gorgonia.Node{}, []*gorgonia.Node{}
+			p.v = make([]*tensor.Dense, len(in.params))
+			for i, pn := range in.params {
+				p.v[i] = tensor.New(tensor.Of(e.dt), tensor.WithShape(pn.Shape().Clone()...))
+				if p.grads[i] == nil {
+					continue
+				}
+				vn := gorgonia.NewTensor(g, e.dt, pn.Dims(), gorgonia.WithShape(pn.Shape().Clone()...), gorgonia.WithName("hessian.v:"+e.params[i].Name), gorgonia.WithValue(p.v[i]))
+				outs, vs = append(outs, p.grads[i]), append(vs, vn)
 			}
-			vn := gorgonia.NewTensor(g, e.dt, pn.Dims(), gorgonia.WithShape(pn.Shape()...), gorgonia.WithName("v:"+pn.Name()), gorgonia.WithValue(p.v[i]))
-			outs, vs = append(outs, p.grads[i]), append(vs, vn)
-		}
-		if err := nn.AuditSecondOrder(outs, net.Params); err != nil {
-			return nil, fmt.Errorf("hessian: HVP graph: %w", err)
-		}
-		if p.hv, err = nn.Backprop(outs, vs, net.Params); err != nil {
-			return nil, fmt.Errorf("hessian: HVP graph: %w", err)
-		}
-		if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
-			return nil, err
+			if err := nn.AuditSecondOrder(outs, in.params); err != nil {
+				return nil, fmt.Errorf("hessian: HVP graph: %w", err)
+			}
+			if p.hv, err = nn.Backprop(outs, vs, in.params); err != nil {
+				return nil, fmt.Errorf("hessian: HVP graph: %w", err)
+			}
+			if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
+				return nil, err
+			}
 		}
 	}
-	if e.needs.SampledGrad {
-		if p.sTgt, err = nn.SampledTargets(net.Logits, e.cfg.sampler); err != nil {
-			return nil, err
-		}
-		if p.sLoss, err = nn.CrossEntropy(net.Logits, p.sTgt); err != nil {
-			return nil, err
-		}
-		if p.sGrads, err = nn.Backprop([]*gorgonia.Node{p.sLoss}, []*gorgonia.Node{seed}, net.Params); err != nil {
+	if what.gnb {
+		if p.gnb, err = e.gnbGraph(in, seed, what.gnbRows); err != nil {
 			return nil, fmt.Errorf("hessian: sampled-gradient graph: %w", err)
 		}
-		if p.mGNB, err = machine(g, append([]*gorgonia.Node{p.sLoss}, nonNil(p.sGrads)...)); err != nil {
+	}
+	return p, nil
+}
+
+// lossNode returns the training loss of in, binding the engine's one-hot
+// target tensor p.y to the targets node (added when in has none).
+func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
+	p.y = tensor.New(tensor.Of(e.dt), tensor.WithShape(in.n, e.classes))
+	tn := in.targets
+	if tn == nil {
+		tn = gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(in.n, e.classes), gorgonia.WithName("hessian.targets"))
+	}
+	if err := gorgonia.Let(tn, p.y); err != nil {
+		return nil, fmt.Errorf("hessian: binding targets: %w", err)
+	}
+	if in.loss != nil {
+		return in.loss, nil
+	}
+	return nn.CrossEntropy(in.logits, tn)
+}
+
+// gnbGraph adds the sampled-label cross-entropy of the first rows rows of
+// the logits and its gradient.
+func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, error) {
+	if rows == 0 {
+		rows = in.n
+	}
+	z := in.logits
+	if rows < in.n {
+		// z[:rows] = S·z with S = [I_rows 0]: exact (products by 1, sums with 0).
+		sel := tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, in.n))
+		for r := 0; r < rows; r++ {
+			switch d := sel.Data().(type) {
+			case []float64:
+				d[r*in.n+r] = 1
+			case []float32:
+				d[r*in.n+r] = 1
+			}
+		}
+		sn := gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, in.n), gorgonia.WithName("hessian.gnb_rows"), gorgonia.WithValue(sel))
+		var err error
+		if z, err = nn.MatMul(sn, z, false, false); err != nil {
 			return nil, err
 		}
 	}
+	s := &gnbPart{rows: rows}
+	var err error
+	if s.tgt, err = nn.SampledTargets(z, e.cfg.sampler); err != nil {
+		return nil, err
+	}
+	if s.labels, err = nn.SampledLabels(s.tgt); err != nil {
+		return nil, err
+	}
+	if s.loss, err = nn.CrossEntropy(z, s.tgt); err != nil {
+		return nil, err
+	}
+	if s.grads, err = nn.Backprop([]*gorgonia.Node{s.loss}, []*gorgonia.Node{seed}, in.params); err != nil {
+		return nil, err
+	}
+	if s.m, err = machine(in.g, append([]*gorgonia.Node{s.loss}, nonNil(s.grads)...)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// buildModel compiles the training graph of the model for batch size n.
+func (e *Engine) buildModel(n int, what parts) (*trainProg, error) {
+	g := gorgonia.NewGraph()
+	net, err := e.model.Build(g, n, true)
+	if err != nil {
+		return nil, err
+	}
+	return e.compile(graphIn{g: g, n: n, x: net.X, logits: net.Logits, params: net.Params, net: net}, what)
+}
+
+// prog returns the compiled training graph for batch size n.
+func (e *Engine) prog(n int) (*trainProg, error) {
+	if e.fixed != nil {
+		if n != e.fixed.n {
+			return nil, fmt.Errorf("batch of %d rows, but the graph was built for %d", n, e.fixed.n)
+		}
+		return e.fixed, nil
+	}
+	if k := e.cfg.gnbBatch; e.needs.SampledGrad && k > 0 && e.gnb == nil {
+		p, err := e.buildModel(k, parts{gnb: true})
+		if err != nil {
+			return nil, fmt.Errorf("compiling the sampled-gradient graph for %d rows: %w", k, err)
+		}
+		e.gnb = p
+	}
+	if p, ok := e.progs[n]; ok {
+		return p, nil
+	}
+	p, err := e.buildModel(n, parts{grad: true, hvp: e.needs.HVP, gnb: e.needs.SampledGrad && e.cfg.gnbBatch == 0})
+	if err != nil {
+		return nil, fmt.Errorf("compiling graphs for batch size %d: %w", n, err)
+	}
+	e.progs[n] = p
 	return p, nil
 }
 
@@ -274,42 +453,51 @@ func runVM(vm gorgonia.VM) (err error) {
 	return nil
 }
 
-// SetBatch makes (x, labels) the current batch. x has shape [N,
-// input_shape...] (or [N, Π input_shape]) and the model's dtype; labels has N
-// entries in [0, classes). Both are copied. The first batch of each size N
-// compiles that size's graphs.
-func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
+// checkInput checks that x is a batch [N, example...] (or [N, Π example])
+// of the engine's dtype and returns N.
+func (e *Engine) checkInput(x *tensor.Dense, what string) (int, error) {
 	if x == nil {
-		return errors.New("hessian: SetBatch: nil input")
+		return 0, fmt.Errorf("hessian: %s: nil input", what)
 	}
 	if x.Dtype() != e.dt {
-		return fmt.Errorf("hessian: SetBatch: input dtype %v, model dtype %v", x.Dtype(), e.dt)
+		return 0, fmt.Errorf("hessian: %s: input dtype %v, model dtype %v", what, x.Dtype(), e.dt)
 	}
 	xs := x.Shape()
 	per := 1
-	for _, d := range e.model.InputShape() {
+	for _, d := range e.example {
 		per *= d
 	}
 	if xs.Dims() < 2 || xs[0] < 1 || xs.TotalSize() != xs[0]*per {
-		return fmt.Errorf("hessian: SetBatch: input shape %v, want [N %v]", xs, e.model.InputShape())
+		return 0, fmt.Errorf("hessian: %s: input shape %v, want [N %v]", what, xs, e.example)
 	}
-	n := xs[0]
+	return xs[0], nil
+}
+
+// SetBatch makes (x, labels) the current batch. x has shape [N,
+// input_shape...] (or [N, Π input_shape]) and the model's dtype; labels has N
+// entries in [0, classes). Both are copied. On an engine from New, the first
+// batch of each size N compiles that size's graphs; on one from NewGraph, N
+// must be the graph's batch size.
+func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
+	n, err := e.checkInput(x, "SetBatch")
+	if err != nil {
+		return err
+	}
 	if len(labels) != n {
 		return fmt.Errorf("hessian: SetBatch: %d labels for a batch of %d", len(labels), n)
 	}
-	c := e.model.Classes()
+	c := e.classes
 	for i, l := range labels {
 		if l < 0 || l >= c {
 			return fmt.Errorf("hessian: SetBatch: label %d at row %d out of range [0, %d)", l, i, c)
 		}
 	}
-	p, ok := e.progs[n]
-	if !ok {
-		var err error
-		if p, err = e.build(n); err != nil {
-			return fmt.Errorf("hessian: compiling graphs for batch size %d: %w", n, err)
-		}
-		e.progs[n] = p
+	if k := e.cfg.gnbBatch; e.needs.SampledGrad && n < k {
+		return fmt.Errorf("hessian: SetBatch: batch of %d rows is smaller than the sampled-gradient batch %d (WithGNBBatch)", n, k)
+	}
+	p, err := e.prog(n)
+	if err != nil {
+		return fmt.Errorf("hessian: SetBatch: %w", err)
 	}
 	if err := copyDense(p.x, x); err != nil {
 		return fmt.Errorf("hessian: SetBatch: %w", err)
@@ -408,15 +596,13 @@ func (e *Engine) trainRun(p *trainProg, vm gorgonia.VM) (float64, error) {
 	if err != nil {
 		return loss, err
 	}
-	grads := make([]*tensor.Dense, len(e.params))
-	for i := range e.params {
-		grads[i] = e.params[i].Grad
-	}
-	if err := e.readInto(p.grads, grads, "gradient"); err != nil {
+	if err := e.readInto(p.grads, e.grads, "gradient"); err != nil {
 		return loss, err
 	}
-	if err := e.model.UpdateRunningStats(p.net); err != nil {
-		return loss, fmt.Errorf("hessian: %w", err)
+	if p.net != nil {
+		if err := e.model.UpdateRunningStats(p.net); err != nil {
+			return loss, fmt.Errorf("hessian: %w", err)
+		}
 	}
 	if err := e.saveLogits(p); err != nil {
 		return loss, err
@@ -496,7 +682,7 @@ func (e *Engine) Logits() *tensor.Dense {
 
 // saveLogits copies the current run's logits.
 func (e *Engine) saveLogits(p *trainProg) error {
-	v, ok := p.net.Logits.Value().(*tensor.Dense)
+	v, ok := p.logitN.Value().(*tensor.Dense)
 	if !ok {
 		return errors.New("hessian: logits not computed")
 	}
@@ -574,39 +760,49 @@ func (e *Engine) cached(p *trainProg, v []*tensor.Dense) bool {
 // SampledGrad sets out to the gradient of the mean cross-entropy of the
 // current batch against labels drawn from softmax(logits) at the current
 // parameters (Sophia's Gauss-Newton-Bartlett ĝ), sampling and
-// differentiating in one run. It implements optim.Oracle; without
+// differentiating in one run. With WithGNBBatch(n) only the first n rows of
+// the batch are used: ĝ is then the gradient of the mean cross-entropy over
+// those n rows (set SophiaG's BatchSize to n). The run includes a forward
+// pass, since the parameters usually changed since the last LossGrad
+// (SophiaG queries after its update). It implements optim.Oracle; without
 // Needs.SampledGrad it returns optim.ErrNotProvided.
 func (e *Engine) SampledGrad(out []*tensor.Dense) error {
 	p, err := e.current()
 	if err != nil {
 		return err
 	}
-	if p.mGNB == nil {
+	if !e.needs.SampledGrad {
 		return fmt.Errorf("hessian: SampledGrad: %w (engine built without Needs.SampledGrad)", optim.ErrNotProvided)
 	}
 	if err := e.checkTensors(out, "output"); err != nil {
 		return err
 	}
-	if err := runVM(p.mGNB); err != nil {
+	s := p.gnb
+	if s == nil {
+		// New with WithGNBBatch: the first rows of the batch on their own graph.
+		s = e.gnb.gnb
+		xs := e.gnb.x
+		if err := copyPrefix(xs, p.x); err != nil {
+			return fmt.Errorf("hessian: SampledGrad: %w", err)
+		}
+	}
+	e.lastGNB = s
+	if err := runVM(s.m); err != nil {
 		return err
 	}
-	if _, err := lossValue(p.sLoss, "sampled-label loss"); err != nil {
+	if _, err := lossValue(s.loss, "sampled-label loss"); err != nil {
 		return err
 	}
-	return e.readInto(p.sGrads, out, "sampled gradient")
+	return e.readInto(s.grads, out, "sampled gradient")
 }
 
-// SampledLabels returns the labels drawn by the last SampledGrad (shared,
-// overwritten by the next call); nil if there was none.
+// SampledLabels returns the labels drawn by the last SampledGrad, one per
+// row it used (shared, overwritten by the next call); nil if there was none.
 func (e *Engine) SampledLabels() []int {
-	if e.cur == nil || e.cur.sTgt == nil {
+	if e.lastGNB == nil {
 		return nil
 	}
-	l, err := nn.SampledLabels(e.cur.sTgt)
-	if err != nil {
-		return nil
-	}
-	return l
+	return e.lastGNB.labels
 }
 
 // Hutchinson sets out = z⊙(H·z) for a probe z drawn from the engine's probe
@@ -649,12 +845,14 @@ func (e *Engine) HVPFlat(v, out []float64) error {
 	if len(v) != e.dim || len(out) != e.dim {
 		return fmt.Errorf("hessian: HVPFlat: lengths %d and %d, want Dim() = %d", len(v), len(out), e.dim)
 	}
-	vt, ot := optim.Like(e.params), optim.Like(e.params)
-	e.unflatten(v, vt)
-	if err := e.HVP(vt, ot); err != nil {
+	if e.fv == nil {
+		e.fv, e.fo = optim.Like(e.params), optim.Like(e.params)
+	}
+	e.unflatten(v, e.fv)
+	if err := e.HVP(e.fv, e.fo); err != nil {
 		return err
 	}
-	e.flatten(ot, out)
+	e.flatten(e.fo, out)
 	return nil
 }
 
@@ -663,11 +861,7 @@ func (e *Engine) GradFlat(out []float64) error {
 	if len(out) != e.dim {
 		return fmt.Errorf("hessian: GradFlat: length %d, want Dim() = %d", len(out), e.dim)
 	}
-	gs := make([]*tensor.Dense, len(e.params))
-	for i, p := range e.params {
-		gs[i] = p.Grad
-	}
-	e.flatten(gs, out)
+	e.flatten(e.grads, out)
 	return nil
 }
 
@@ -714,11 +908,13 @@ func (e *Engine) gradFlatNow(out []float64) (float64, error) {
 	if err != nil {
 		return loss, err
 	}
-	tmp := optim.Like(e.params)
-	if err := e.readInto(p.grads, tmp, "gradient"); err != nil {
+	if e.ftmp == nil {
+		e.ftmp = optim.Like(e.params)
+	}
+	if err := e.readInto(p.grads, e.ftmp, "gradient"); err != nil {
 		return loss, err
 	}
-	e.flatten(tmp, out)
+	e.flatten(e.ftmp, out)
 	return loss, nil
 }
 
@@ -766,8 +962,10 @@ func (e *Engine) FiniteDiffHVP(v, out []float64, eps float64) error {
 // parameters without computing or storing anything else of note (batch-norm
 // running statistics are not updated).
 func (e *Engine) Loss() (float64, error) {
-	tmp := make([]float64, e.dim)
-	return e.gradFlatNow(tmp)
+	if e.flat == nil {
+		e.flat = make([]float64, e.dim)
+	}
+	return e.gradFlatNow(e.flat)
 }
 
 func (e *Engine) evalProg(n int) (*evalProg, error) {
@@ -793,25 +991,34 @@ func (e *Engine) evalProg(n int) (*evalProg, error) {
 // EvalLogits runs the model in evaluation mode (batch norm with running
 // statistics) on x [N, input_shape...] of any batch size and returns the
 // logits [N, classes] (a new tensor). The forward-only graph of each batch
-// size is compiled once and cached.
+// size is compiled once and cached. On an engine from NewGraph, N must be
+// the graph's batch size and the forward pass is that of the user's graph
+// (it has no separate evaluation mode); the current batch is kept.
 func (e *Engine) EvalLogits(x *tensor.Dense) (*tensor.Dense, error) {
-	if x == nil {
-		return nil, errors.New("hessian: EvalLogits: nil input")
-	}
-	if x.Dtype() != e.dt {
-		return nil, fmt.Errorf("hessian: EvalLogits: input dtype %v, model dtype %v", x.Dtype(), e.dt)
-	}
-	xs := x.Shape()
-	per := 1
-	for _, d := range e.model.InputShape() {
-		per *= d
-	}
-	if xs.Dims() < 2 || xs[0] < 1 || xs.TotalSize() != xs[0]*per {
-		return nil, fmt.Errorf("hessian: EvalLogits: input shape %v, want [N %v]", xs, e.model.InputShape())
-	}
-	p, err := e.evalProg(xs[0])
+	n, err := e.checkInput(x, "EvalLogits")
 	if err != nil {
-		return nil, fmt.Errorf("hessian: compiling evaluation graph for batch size %d: %w", xs[0], err)
+		return nil, err
+	}
+	var v *tensor.Dense
+	if e.fixed != nil {
+		v, err = e.evalFixed(x, n)
+	} else {
+		v, err = e.evalModel(x, n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := tensor.New(tensor.Of(e.dt), tensor.WithShape(v.Shape().Clone()...))
+	if err := copyDense(out, v); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (e *Engine) evalModel(x *tensor.Dense, n int) (*tensor.Dense, error) {
+	p, err := e.evalProg(n)
+	if err != nil {
+		return nil, fmt.Errorf("hessian: compiling evaluation graph for batch size %d: %w", n, err)
 	}
 	if err := copyDense(p.x, x); err != nil {
 		return nil, err
@@ -823,11 +1030,42 @@ func (e *Engine) EvalLogits(x *tensor.Dense) (*tensor.Dense, error) {
 	if !ok {
 		return nil, errors.New("hessian: EvalLogits: logits not computed")
 	}
-	out := tensor.New(tensor.Of(e.dt), tensor.WithShape(v.Shape().Clone()...))
-	if err := copyDense(out, v); err != nil {
+	return v, nil
+}
+
+// evalFixed runs the forward pass of a NewGraph engine's graph on x,
+// restoring the current batch's input afterwards.
+func (e *Engine) evalFixed(x *tensor.Dense, n int) (*tensor.Dense, error) {
+	p := e.fixed
+	if n != p.n {
+		return nil, fmt.Errorf("hessian: EvalLogits: batch of %d rows, but the graph was built for %d", n, p.n)
+	}
+	if p.mEval == nil {
+		m, err := machine(p.g, []*gorgonia.Node{p.logitN})
+		if err != nil {
+			return nil, err
+		}
+		p.mEval = m
+	}
+	if e.xsave == nil {
+		e.xsave = tensor.New(tensor.Of(e.dt), tensor.WithShape(p.x.Shape().Clone()...))
+	}
+	if err := copyDense(e.xsave, p.x); err != nil {
 		return nil, err
 	}
-	return out, nil
+	defer copyDense(p.x, e.xsave) //nolint:errcheck // same shapes
+	if err := copyDense(p.x, x); err != nil {
+		return nil, err
+	}
+	e.hvOK = false
+	if err := runVM(p.mEval); err != nil {
+		return nil, err
+	}
+	v, ok := p.logitN.Value().(*tensor.Dense)
+	if !ok {
+		return nil, errors.New("hessian: EvalLogits: logits not computed")
+	}
+	return v, nil
 }
 
 // Predict returns the arg-max class of each row of EvalLogits(x).
@@ -881,8 +1119,19 @@ func argmaxRows[T nn.Float](z []T, c int, out []int) {
 
 // Close releases the compiled machines.
 func (e *Engine) Close() error {
+	progs := []*trainProg{e.fixed, e.gnb}
 	for _, p := range e.progs {
-		for _, m := range []gorgonia.VM{p.mGrad, p.mHVP, p.mGNB} {
+		progs = append(progs, p)
+	}
+	for _, p := range progs {
+		if p == nil {
+			continue
+		}
+		ms := []gorgonia.VM{p.mGrad, p.mHVP, p.mEval}
+		if p.gnb != nil {
+			ms = append(ms, p.gnb.m)
+		}
+		for _, m := range ms {
 			if m != nil {
 				m.Close()
 			}
@@ -891,8 +1140,11 @@ func (e *Engine) Close() error {
 	for _, p := range e.evals {
 		p.m.Close()
 	}
-	e.progs, e.evals, e.cur = map[int]*trainProg{}, map[int]*evalProg{}, nil
+	e.progs, e.evals, e.cur, e.fixed, e.gnb, e.lastGNB = map[int]*trainProg{}, map[int]*evalProg{}, nil, nil, nil, nil
 	return nil
 }
 
-var _ optim.Oracle = (*Engine)(nil)
+var (
+	_ optim.Oracle   = (*Engine)(nil)
+	_ optim.Provider = (*Engine)(nil)
+)

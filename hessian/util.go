@@ -89,3 +89,20 @@ func finiteSlice[T nn.Float](d []T) error {
 	}
 	return nil
 }
+
+// copyPrefix fills dst with the first elements of src (same dtype, src at
+// least as large): the first rows of a row-major batch.
+func copyPrefix(dst, src *tensor.Dense) error {
+	if dst.Dtype() != src.Dtype() || dst.Shape().TotalSize() > src.Shape().TotalSize() {
+		return fmt.Errorf("cannot copy the first %v of %v %v", dst.Shape(), src.Dtype(), src.Shape())
+	}
+	switch d := dst.Data().(type) {
+	case []float64:
+		copy(d, src.Data().([]float64))
+	case []float32:
+		copy(d, src.Data().([]float32))
+	default:
+		return fmt.Errorf("unsupported dtype %v", dst.Dtype())
+	}
+	return nil
+}
