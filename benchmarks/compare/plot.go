@@ -9,7 +9,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -132,7 +131,8 @@ func WritePlots(dir, title string, results []*RunResult) error {
 		p.Title.Text = title
 		p.X.Label.Text = sp.xl
 		p.Y.Label.Text = sp.yl
-		p.Legend.Top = sp.name[:3] == "acc"
+		isLoss := sp.name[:4] == "loss"
+		p.Legend.Top = isLoss // accuracy rises to the top right, the loss falls from it
 		p.Legend.Left = false
 		p.Add(plotter.NewGrid())
 		for i, name := range opts {
@@ -145,7 +145,7 @@ func WritePlots(dir, title string, results []*RunResult) error {
 			if len(b.x) == 0 {
 				continue
 			}
-			c := plotutil.Color(i)
+			c := palette(i)
 			if err := addBand(p, b, c); err != nil {
 				return fmt.Errorf("compare: plot %s, %s: %w", sp.name, name, err)
 			}
@@ -166,6 +166,12 @@ func WritePlots(dir, title string, results []*RunResult) error {
 			}
 			p.Add(line)
 			p.Legend.Add(fmt.Sprintf("%s (%d)", name, len(xs)), line)
+		}
+		if isLoss {
+			// A diverged run's loss would set the scale: cap the axis at
+			// 1.5× the largest loss at initialisation (lines are clipped to it).
+			// Set after Add, which widens the axes to the data.
+			p.Y.Min, p.Y.Max = 0, 1.5*startLoss(results)
 		}
 		for _, format := range []string{"png", "svg"} {
 			wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, format)
@@ -211,4 +217,26 @@ func xy(x, y []float64) plotter.XYs {
 		pts[i] = plotter.XY{X: x[i], Y: y[i]}
 	}
 	return pts
+}
+
+// startLoss returns the largest first-step training loss of the runs (the
+// loss at initialisation, before any update; at least 1e-3).
+func startLoss(results []*RunResult) float64 {
+	m := 1e-3
+	for _, r := range results {
+		if r == nil || len(r.StepLog) == 0 {
+			continue
+		}
+		if v := r.StepLog[0].Loss; v > m && !math.IsInf(v, 0) {
+			m = v
+		}
+	}
+	return m
+}
+
+// palette returns the i-th of ten well-separated colours (Tableau 10).
+func palette(i int) color.Color {
+	cs := [...]uint32{0x4e79a7, 0xf28e2b, 0xe15759, 0x76b7b2, 0x59a14f, 0xedc948, 0xb07aa1, 0xff9da7, 0x9c755f, 0xbab0ac}
+	c := cs[i%len(cs)]
+	return color.NRGBA{R: uint8(c >> 16), G: uint8(c >> 8), B: uint8(c), A: 255}
 }

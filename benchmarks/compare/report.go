@@ -50,8 +50,12 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 			steps = fmt.Sprintf("%.0f", s.StepsToTarget.Mean)
 			wall = fmt.Sprintf("%.2f", s.WallToTarget.Mean)
 		}
-		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %d/%d | %.2f | %d |\n",
-			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, s.StateBytes)
+		state := strconv.FormatInt(s.StateBytes, 10)
+		if s.StateBytes == 0 && s.Diverged > 0 {
+			state = "—" // not measured: every run stopped before the end
+		}
+		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |\n",
+			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
 	}
 	b.WriteString("\nSteps and time to the target average over the seeds that reached it (\"reached\"); " +
 		"train time excludes evaluation. ms/step is the mean wall time of a full step " +

@@ -343,8 +343,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.steps > 0 {
 		budget = fmt.Sprintf("%d steps", o.steps)
 	}
-	if results[0] != nil {
-		budget += fmt.Sprintf(" (%d steps)", results[0].Steps)
+	maxSteps := 0
+	for _, r := range results {
+		if !r.Diverged {
+			maxSteps = max(maxSteps, r.Steps)
+		}
+	}
+	if maxSteps > 0 && o.steps == 0 {
+		budget += fmt.Sprintf(" (%d steps)", maxSteps)
 	}
 	eval := "at the end of each epoch"
 	if o.evalEvery > 0 {
