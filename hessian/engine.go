@@ -275,7 +275,7 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 	p := &trainProg{n: n, g: g, net: in.net, logitN: in.logits}
 	p.x = tensor.New(tensor.Of(e.dt), tensor.WithShape(in.x.Shape().Clone()...))
 	if err := gorgonia.Let(in.x, p.x); err != nil {
-		return nil, fmt.Errorf("hessian: binding input: %w", err)
+		return nil, fmt.Errorf("binding input: %w", err)
 	}
 	one := tensor.New(tensor.Of(e.dt), tensor.WithShape(1))
 	fillConst(one, 1)
@@ -288,7 +288,7 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 		}
 		p.loss = ln
 		if p.grads, err = nn.Backprop([]*gorgonia.Node{ln}, []*gorgonia.Node{seed}, in.params); err != nil {
-			return nil, fmt.Errorf("hessian: gradient graph: %w", err)
+			return nil, fmt.Errorf("gradient graph: %w", err)
 		}
 		roots := append([]*gorgonia.Node{ln, in.logits}, nonNil(p.grads)...)
 		if p.mGrad, err = machine(g, roots); err != nil {
@@ -305,11 +305,16 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 				vn := gorgonia.NewTensor(g, e.dt, pn.Dims(), gorgonia.WithShape(pn.Shape().Clone()...), gorgonia.WithName("hessian.v:"+e.params[i].Name), gorgonia.WithValue(p.v[i]))
 				outs, vs = append(outs, p.grads[i]), append(vs, vn)
 			}
+			// The forward graph first, so that a refused op is named as the
+			// user wrote it (SoftMax rather than its backward op).
+			if err := nn.AuditSecondOrder([]*gorgonia.Node{ln}, in.params); err != nil {
+				return nil, fmt.Errorf("HVP graph: %w", err)
+			}
 			if err := nn.AuditSecondOrder(outs, in.params); err != nil {
-				return nil, fmt.Errorf("hessian: HVP graph: %w", err)
+				return nil, fmt.Errorf("HVP graph: %w", err)
 			}
 			if p.hv, err = nn.Backprop(outs, vs, in.params); err != nil {
-				return nil, fmt.Errorf("hessian: HVP graph: %w", err)
+				return nil, fmt.Errorf("HVP graph: %w", err)
 			}
 			if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
 				return nil, err
@@ -318,7 +323,7 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 	}
 	if what.gnb {
 		if p.gnb, err = e.gnbGraph(in, seed, what.gnbRows); err != nil {
-			return nil, fmt.Errorf("hessian: sampled-gradient graph: %w", err)
+			return nil, fmt.Errorf("sampled-gradient graph: %w", err)
 		}
 	}
 	return p, nil
@@ -333,7 +338,7 @@ func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
 		tn = gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(in.n, e.classes), gorgonia.WithName("hessian.targets"))
 	}
 	if err := gorgonia.Let(tn, p.y); err != nil {
-		return nil, fmt.Errorf("hessian: binding targets: %w", err)
+		return nil, fmt.Errorf("binding targets: %w", err)
 	}
 	if in.loss != nil {
 		return in.loss, nil
@@ -979,7 +984,7 @@ func (e *Engine) evalProg(n int) (*evalProg, error) {
 	}
 	p := &evalProg{net: net, x: tensor.New(tensor.Of(e.dt), tensor.WithShape(net.X.Shape()...))}
 	if err := gorgonia.Let(net.X, p.x); err != nil {
-		return nil, fmt.Errorf("hessian: binding input: %w", err)
+		return nil, fmt.Errorf("binding input: %w", err)
 	}
 	if p.m, err = machine(g, []*gorgonia.Node{net.Logits}); err != nil {
 		return nil, err
