@@ -54,28 +54,40 @@ func benchWindow(b *testing.B, d, m int) {
 	}
 }
 
-// BenchmarkFactor times the O(m²) side alone (factor row replacement and one
-// solve), float64, at the sizes of BenchmarkWindow.
+// BenchmarkFloor is the memory-bandwidth floor measured side by side: ONE
+// pass over the same m×d float32 window (m dot products with a vector, two
+// goroutines, the same kernel). UpdateIHVP needs two such passes, so compare
+// BenchmarkWindow with twice this.
+func BenchmarkFloor(b *testing.B) {
+	for _, d := range []int{100000, 270000} {
+		for _, m := range []int{32, 256, 1024} {
+			b.Run(fmt.Sprintf("d=%d/m=%d", d, m), func(b *testing.B) {
+				w, err := NewWindow[float32](d, m, 1e-5)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer w.Close()
+				for i := range w.g {
+					w.g[i] = 1e-3
+				}
+				x := make([]float32, d)
+				w.filled = m
+				b.SetBytes(int64(m * d * 4))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					w.pass(opDot, x, nil, m, 0)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkFactor times the O(m²) side alone: UpdateIHVP with d = 8, where
+// the passes over the window cost nothing.
 func BenchmarkFactor(b *testing.B) {
 	for _, m := range []int{32, 256, 1024} {
 		b.Run(fmt.Sprintf("m=%d", m), func(b *testing.B) {
-			w, _ := NewWindow[float32](1, m, 1e-5)
-			rng := rand.New(rand.NewPCG(2, 3))
-			c := make([]float64, m)
-			for i := range c {
-				c[i] = rng.NormFloat64()
-			}
-			c[0] = float64(m) * 10 // keep it SPD: diagonally dominant
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				s := i % m
-				c[s], c[0] = c[0], c[s]
-				if err := w.factorReplace(s, c); err != nil {
-					b.Fatal(err)
-				}
-				w.solve((s+1)%m, c, w.y, w.z)
-				c[s], c[0] = c[0], c[s]
-			}
+			benchWindow(b, 8, m)
 		})
 	}
 }
