@@ -88,3 +88,45 @@ func BenchmarkCNNGrad32(b *testing.B) { benchGrad(b, cnnSpec, tensor.Float32, 64
 func BenchmarkCNNGrad64(b *testing.B) { benchGrad(b, cnnSpec, tensor.Float64, 64) }
 func BenchmarkCNNHVP32(b *testing.B)  { benchHVP(b, cnnSpec, tensor.Float32, 64) }
 func BenchmarkCNNHVP64(b *testing.B)  { benchHVP(b, cnnSpec, tensor.Float64, 64) }
+
+// benchSampled times one SampledGrad (forward, sampling, backward), on the
+// whole batch or, with gnb > 0, on its first gnb rows (WithGNBBatch).
+func benchSampled(b *testing.B, spec nn.Spec, n, gnb int) {
+	dt := tensor.Float32
+	rng := rand.New(rand.NewPCG(1, 2))
+	m, err := nn.New(spec, dt, rng)
+	if err != nil {
+		b.Fatal(err)
+	}
+	opts := []Option{WithRand(rand.New(rand.NewPCG(3, 4)))}
+	if gnb > 0 {
+		opts = append(opts, WithGNBBatch(gnb))
+	}
+	e, err := New(m, optim.Needs{SampledGrad: true}, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	shape := append([]int{n}, m.InputShape()...)
+	x := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+	for i := range x.Float32s() {
+		x.Float32s()[i] = rng.Float32()
+	}
+	labels := make([]int, n)
+	if err := e.SetBatch(x, labels); err != nil {
+		b.Fatal(err)
+	}
+	out := optim.Like(e.Params())
+	if err := e.SampledGrad(out); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := e.SampledGrad(out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMLPSampledGrad32(b *testing.B)     { benchSampled(b, mlpSpec, 128, 0) }
+func BenchmarkMLPSampledGradHalf32(b *testing.B) { benchSampled(b, mlpSpec, 128, 64) }

@@ -357,11 +357,10 @@ func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, 
 		// z[:rows] = S·z with S = [I_rows 0]: exact (products by 1, sums with 0).
 		sel := tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, in.n))
 		for r := 0; r < rows; r++ {
-			switch d := sel.Data().(type) {
-			case []float64:
-				d[r*in.n+r] = 1
-			case []float32:
-				d[r*in.n+r] = 1
+			if e.dt == tensor.Float64 {
+				sel.Float64s()[r*in.n+r] = 1
+			} else {
+				sel.Float32s()[r*in.n+r] = 1
 			}
 		}
 		sn := gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, in.n), gorgonia.WithName("hessian.gnb_rows"), gorgonia.WithValue(sel))
@@ -507,11 +506,10 @@ func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
 	if err := copyDense(p.x, x); err != nil {
 		return fmt.Errorf("hessian: SetBatch: %w", err)
 	}
-	switch y := p.y.Data().(type) {
-	case []float64:
-		oneHot(y, labels, c)
-	case []float32:
-		oneHot(y, labels, c)
+	if e.dt == tensor.Float64 {
+		oneHot(p.y.Float64s(), labels, c)
+	} else {
+		oneHot(p.y.Float32s(), labels, c)
 	}
 	e.cur = p
 	e.labels = append(e.labels[:0], labels...)
@@ -539,13 +537,7 @@ func lossValue(n *gorgonia.Node, what string) (float64, error) {
 	if !ok {
 		return 0, fmt.Errorf("hessian: %s not computed", what)
 	}
-	var l float64
-	switch v := d.Data().(type) {
-	case []float64:
-		l = v[0]
-	case []float32:
-		l = float64(v[0])
-	}
+	l := first(d)
 	if math.IsNaN(l) || math.IsInf(l, 0) {
 		return l, fmt.Errorf("hessian: %s is %v", what, l)
 	}
@@ -827,11 +819,10 @@ func (e *Engine) Hutchinson(out []*tensor.Dense) error {
 		return err
 	}
 	for i := range out {
-		switch o := out[i].Data().(type) {
-		case []float64:
-			mulInto(o, e.zbuf[i].Data().([]float64))
-		case []float32:
-			mulInto(o, e.zbuf[i].Data().([]float32))
+		if e.dt == tensor.Float64 {
+			mulInto(out[i].Float64s(), e.zbuf[i].Float64s())
+		} else {
+			mulInto(out[i].Float32s(), e.zbuf[i].Float32s())
 		}
 	}
 	return nil
@@ -873,13 +864,12 @@ func (e *Engine) GradFlat(out []float64) error {
 func (e *Engine) flatten(ts []*tensor.Dense, out []float64) {
 	for i, b := range e.blocks {
 		dst := out[b.Offset : b.Offset+b.Size]
-		switch d := ts[i].Data().(type) {
-		case []float64:
-			copy(dst, d)
-		case []float32:
-			for j, x := range d {
-				dst[j] = float64(x)
-			}
+		if ts[i].Dtype() == tensor.Float64 {
+			copy(dst, ts[i].Float64s())
+			continue
+		}
+		for j, x := range ts[i].Float32s() {
+			dst[j] = float64(x)
 		}
 	}
 }
@@ -887,13 +877,13 @@ func (e *Engine) flatten(ts []*tensor.Dense, out []float64) {
 func (e *Engine) unflatten(v []float64, ts []*tensor.Dense) {
 	for i, b := range e.blocks {
 		src := v[b.Offset : b.Offset+b.Size]
-		switch d := ts[i].Data().(type) {
-		case []float64:
-			copy(d, src)
-		case []float32:
-			for j, x := range src {
-				d[j] = float32(x)
-			}
+		if ts[i].Dtype() == tensor.Float64 {
+			copy(ts[i].Float64s(), src)
+			continue
+		}
+		d := ts[i].Float32s()
+		for j, x := range src {
+			d[j] = float32(x)
 		}
 	}
 }

@@ -139,8 +139,8 @@ func checkGraphSpec(g *gorgonia.ExprGraph, spec GraphSpec) (graphIn, []string, [
 		if err := node(spec.Loss, "Loss"); err != nil {
 			return in, nil, nil, err
 		}
-		if spec.Loss.Shape().TotalSize() != 1 || spec.Loss.Dtype() != dt {
-			return in, nil, nil, fmt.Errorf("loss %q is %v %v, want one %v value", spec.Loss.Name(), spec.Loss.Dtype(), spec.Loss.Shape(), dt)
+		if !spec.Loss.Shape().Eq(tensor.Shape{1}) || spec.Loss.Dtype() != dt {
+			return in, nil, nil, fmt.Errorf("loss %q is %v %v, want %v (1)", spec.Loss.Name(), spec.Loss.Dtype(), spec.Loss.Shape(), dt)
 		}
 	}
 	if len(spec.Params) == 0 {

@@ -8,16 +8,19 @@ import (
 	"gorgonia.org/tensor"
 )
 
+// The helpers below switch on the dtype and use Float64s/Float32s, which
+// do not allocate, instead of Data, which boxes the backing slice.
+
 // copyDense copies src into dst (same dtype and number of elements).
 func copyDense(dst, src *tensor.Dense) error {
 	if dst.Dtype() != src.Dtype() || dst.Shape().TotalSize() != src.Shape().TotalSize() {
 		return fmt.Errorf("cannot copy %v %v into %v %v", src.Dtype(), src.Shape(), dst.Dtype(), dst.Shape())
 	}
-	switch d := dst.Data().(type) {
-	case []float64:
-		copy(d, src.Data().([]float64))
-	case []float32:
-		copy(d, src.Data().([]float32))
+	switch dst.Dtype() {
+	case tensor.Float64:
+		copy(dst.Float64s(), src.Float64s())
+	case tensor.Float32:
+		copy(dst.Float32s(), src.Float32s())
 	default:
 		return fmt.Errorf("unsupported dtype %v", dst.Dtype())
 	}
@@ -25,13 +28,14 @@ func copyDense(dst, src *tensor.Dense) error {
 }
 
 func equalDense(a, b *tensor.Dense) bool {
-	switch x := a.Data().(type) {
-	case []float64:
-		y, ok := b.Data().([]float64)
-		return ok && equalSlices(x, y)
-	case []float32:
-		y, ok := b.Data().([]float32)
-		return ok && equalSlices(x, y)
+	if a.Dtype() != b.Dtype() {
+		return false
+	}
+	switch a.Dtype() {
+	case tensor.Float64:
+		return equalSlices(a.Float64s(), b.Float64s())
+	case tensor.Float32:
+		return equalSlices(a.Float32s(), b.Float32s())
 	}
 	return false
 }
@@ -49,24 +53,37 @@ func equalSlices[T nn.Float](a, b []T) bool {
 }
 
 func fillConst(t *tensor.Dense, v float64) {
-	switch d := t.Data().(type) {
-	case []float64:
+	switch t.Dtype() {
+	case tensor.Float64:
+		d := t.Float64s()
 		for i := range d {
 			d[i] = v
 		}
-	case []float32:
+	case tensor.Float32:
+		d := t.Float32s()
 		for i := range d {
 			d[i] = float32(v)
 		}
 	}
 }
 
+// first returns t's first entry as a float64.
+func first(t *tensor.Dense) float64 {
+	switch t.Dtype() {
+	case tensor.Float64:
+		return t.Float64s()[0]
+	case tensor.Float32:
+		return float64(t.Float32s()[0])
+	}
+	return math.NaN()
+}
+
 func finite(t *tensor.Dense) error {
-	switch d := t.Data().(type) {
-	case []float64:
-		return finiteSlice(d)
-	case []float32:
-		return finiteSlice(d)
+	switch t.Dtype() {
+	case tensor.Float64:
+		return finiteSlice(t.Float64s())
+	case tensor.Float32:
+		return finiteSlice(t.Float32s())
 	}
 	return fmt.Errorf("unsupported dtype %v", t.Dtype())
 }
@@ -96,11 +113,11 @@ func copyPrefix(dst, src *tensor.Dense) error {
 	if dst.Dtype() != src.Dtype() || dst.Shape().TotalSize() > src.Shape().TotalSize() {
 		return fmt.Errorf("cannot copy the first %v of %v %v", dst.Shape(), src.Dtype(), src.Shape())
 	}
-	switch d := dst.Data().(type) {
-	case []float64:
-		copy(d, src.Data().([]float64))
-	case []float32:
-		copy(d, src.Data().([]float32))
+	switch dst.Dtype() {
+	case tensor.Float64:
+		copy(dst.Float64s(), src.Float64s())
+	case tensor.Float32:
+		copy(dst.Float32s(), src.Float32s())
 	default:
 		return fmt.Errorf("unsupported dtype %v", dst.Dtype())
 	}
