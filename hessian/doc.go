@@ -1,4 +1,5 @@
-// Package hessian is the curvature engine on a Gorgonia graph of an nn.Model:
+// Package hessian is the curvature engine on a Gorgonia graph — of an
+// nn.Model (New) or one the user built (NewGraph):
 // loss and gradient, exact Hessian-vector products by double backprop,
 // Hutchinson's diagonal estimate, the sampled-label (Gauss-Newton-Bartlett)
 // gradient of Sophia, a finite-difference HVP as a cross-check, and
@@ -16,7 +17,9 @@
 //
 // Before the HVP graph is built, nn.AuditSecondOrder refuses any op not known
 // to be correct under double differentiation, so an HVP is never silently
-// wrong. Evaluation uses a separate forward-only graph per batch size, with
+// wrong. WithGNBBatch(n) makes the sampled gradient use only the first n
+// rows of each batch, as Sophia's paper does (SophiaG's bs is then n); an
+// engine from New compiles a separate n-row graph for it, once. Evaluation uses a separate forward-only graph per batch size, with
 // batch norm in evaluation mode (running statistics), compiled once and
 // cached.
 //
@@ -41,6 +44,23 @@
 // gradient and H·z from one run of the graph; opt's HVP(z) call during Step
 // is then answered from that run. Logits returns the last training run's
 // logits; SampledLabels the labels drawn by the last SampledGrad.
+//
+// # Your own graph
+//
+// NewGraph wraps a Gorgonia graph the user built for one batch size, from
+// nn's twice-differentiable ops, given its input, logits, optional targets
+// and loss, and its parameter nodes with their tensors (GraphSpec); the
+// engine adds the gradient, HVP and sampled-gradient graphs that the
+// optimizer's Needs ask for. See ExampleNewGraph:
+//
+//	eng, _ := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Logits: logits,
+//		Params: []hessian.GraphParam{{Node: w1}, {Node: b1}, {Node: w2}, {Node: b2}}}, opt.Needs())
+//	eng.SetBatch(xs, labels)
+//	loss, err := eng.TrainStep(opt)
+//
+// An engine is an optim.Provider: Provides returns the Needs it was built
+// for, and an optimizer whose queries it lacks refuses it at its first Step
+// (optim.CheckOracle) with an error wrapping optim.ErrNotProvided.
 //
 // # Flat interface
 //

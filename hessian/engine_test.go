@@ -356,7 +356,7 @@ func TestEvaluation(t *testing.T) {
 // megabytes for this model.
 func TestNoAllocationGrowth(t *testing.T) {
 	spec := nn.CNN(3, 16, 10)
-	for _, needs := range []optim.Needs{{}, {HVP: true}} {
+	for _, needs := range []optim.Needs{{}, {HVP: true}, {SampledGrad: true}} {
 		e, _, _ := newEngine(t, spec, tensor.Float32, 1, 8, needs)
 		v, out := optim.Like(e.Params()), optim.Like(e.Params())
 		step := func() {
@@ -364,6 +364,9 @@ func TestNoAllocationGrowth(t *testing.T) {
 			require.NoError(t, err)
 			if needs.HVP {
 				require.NoError(t, e.HVP(v, out))
+			}
+			if needs.SampledGrad {
+				require.NoError(t, e.SampledGrad(out))
 			}
 		}
 		step()
