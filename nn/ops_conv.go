@@ -1,7 +1,9 @@
 package nn
 
 import (
+	"bytes"
 	"fmt"
+	"unsafe"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -124,51 +126,122 @@ func col2im[T Float](g *convGeom, col, x []T) {
 	}
 }
 
+// colCache holds the im2col columns of every sample of one conv input,
+// [N][C·K·K × OH·OW], together with a copy of the input they were built
+// from. It is shared by the ops of one convolution family whose first
+// operand is the same node (Conv2d(x, W) and Conv2dBwdW(x, G), or the
+// Conv2d(u, ·) and Conv2dBwdW(u, ·) a second differentiation creates), so
+// the weight gradient reuses the forward pass's columns.
+//
+// Reuse is exact whatever order a machine runs the ops in: an op uses the
+// columns only when its input is bitwise equal to the saved copy (im2col is
+// a pure function of the input's bits); otherwise it rebuilds them.
+type colCache[T Float] struct {
+	x   []T
+	col []T
+	ok  bool
+}
+
+// colShare is the type-erased handle the ops of one family share.
+type colShare struct{ c any }
+
+func cacheOf[T Float](s *colShare, g *convGeom) *colCache[T] {
+	if c, ok := s.c.(*colCache[T]); ok {
+		return c
+	}
+	c := &colCache[T]{x: make([]T, g.n*g.c*g.plen), col: make([]T, g.n*g.ckk*g.pix)}
+	s.c = c
+	return c
+}
+
+// equalBits reports whether a and b hold the same bits.
+func equalBits[T Float](a, b []T) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 {
+		return true
+	}
+	sz := int(unsafe.Sizeof(a[0]))
+	ab := unsafe.Slice((*byte)(unsafe.Pointer(&a[0])), len(a)*sz)
+	bb := unsafe.Slice((*byte)(unsafe.Pointer(&b[0])), len(b)*sz)
+	return bytes.Equal(ab, bb)
+}
+
+// columns returns the columns of x, rebuilding them (in parallel over
+// samples) unless x equals the input they were built from.
+func columns[T Float](s *colShare, g *convGeom, x []T) []T {
+	c := cacheOf[T](s, g)
+	if c.ok && equalBits(c.x, x) {
+		return c.col
+	}
+	c.ok = false
+	xl, cl := g.c*g.plen, g.ckk*g.pix
+	parallelFor(g.n, numWorkers(), 2, func(_, lo, hi int) {
+		for n := lo; n < hi; n++ {
+			im2col(g, x[n*xl:(n+1)*xl], c.col[n*cl:(n+1)*cl])
+		}
+		copy(c.x[lo*xl:hi*xl], x[lo*xl:hi*xl])
+	})
+	c.ok = true
+	return c.col
+}
+
 // convScratch holds per-worker buffers of one conv op, allocated on first use
 // and reused by every later run.
 type convScratch[T Float] struct {
-	col [][]T // per worker, C·K·K × OH·OW
-	acc [][]T // per worker, O × C·K·K (weight gradient only)
+	col [][]T // per worker, C·K·K × OH·OW (backward-input columns)
+	acc [][]T // per worker, O × C·K·K (weight gradient)
+	gyT [][]T // per worker, OH·OW × O (pure-Go weight gradient)
 }
 
-func getScratch[T Float](s *any, g *convGeom, withAcc bool) *convScratch[T] {
+func getScratch[T Float](s *any) *convScratch[T] {
 	if sc, ok := (*s).(*convScratch[T]); ok {
 		return sc
 	}
 	w := numWorkers()
-	sc := &convScratch[T]{col: make([][]T, w)}
-	for i := range sc.col {
-		sc.col[i] = make([]T, g.ckk*g.pix)
-	}
-	if withAcc {
-		sc.acc = make([][]T, w)
-		for i := range sc.acc {
-			sc.acc[i] = make([]T, g.o*g.ckk)
-		}
-	}
+	sc := &convScratch[T]{col: make([][]T, w), acc: make([][]T, w), gyT: make([][]T, w)}
 	*s = sc
 	return sc
 }
 
-// convFwd: y[n] = W[O, CKK] · im2col(x[n]).
-func convFwd[T Float](g *convGeom, s *any, x, wt, y []T) {
-	sc := getScratch[T](s, g, false)
-	xl, yl := g.c*g.plen, g.o*g.pix
-	parallelFor(g.n, len(sc.col), 2, func(w, lo, hi int) {
-		col := sc.col[w]
+func grow[T Float](b *[]T, n int) []T {
+	if len(*b) < n {
+		*b = make([]T, n)
+	}
+	return (*b)[:n]
+}
+
+// convFwd: y[n] = W[O, CKK] · im2col(x[n]). The columns go into the
+// family's cache, each sample's built right before its product (while they
+// are in cache), unless the cache already holds them for this input (the
+// producer, Conv2d's own forward op, always rebuilds them).
+func convFwd[T Float](g *convGeom, share *colShare, producer bool, x, wt, y []T) {
+	c := cacheOf[T](share, g)
+	xl, yl, cl := g.c*g.plen, g.o*g.pix, g.ckk*g.pix
+	fresh := !producer && c.ok && equalBits(c.x, x)
+	c.ok = false
+	parallelFor(g.n, numWorkers(), 2, func(_, lo, hi int) {
 		for n := lo; n < hi; n++ {
-			im2col(g, x[n*xl:(n+1)*xl], col)
+			col := c.col[n*cl : (n+1)*cl]
+			if !fresh {
+				im2col(g, x[n*xl:(n+1)*xl], col)
+			}
 			gemm(false, false, g.o, g.pix, g.ckk, 1, wt, g.ckk, col, g.pix, 0, y[n*yl:(n+1)*yl], g.pix)
 		}
+		if !fresh {
+			copy(c.x[lo*xl:hi*xl], x[lo*xl:hi*xl])
+		}
 	})
+	c.ok = true
 }
 
 // convBwdX: dx[n] = col2im(Wᵀ · gy[n]).
 func convBwdX[T Float](g *convGeom, s *any, gy, wt, dx []T) {
-	sc := getScratch[T](s, g, false)
+	sc := getScratch[T](s)
 	xl, yl := g.c*g.plen, g.o*g.pix
 	parallelFor(g.n, len(sc.col), 2, func(w, lo, hi int) {
-		col := sc.col[w]
+		col := grow(&sc.col[w], g.ckk*g.pix)
 		for n := lo; n < hi; n++ {
 			gemm(true, false, g.ckk, g.pix, g.o, 1, wt, g.ckk, gy[n*yl:(n+1)*yl], g.pix, 0, col, g.pix)
 			d := dx[n*xl : (n+1)*xl]
@@ -178,57 +251,34 @@ func convBwdX[T Float](g *convGeom, s *any, gy, wt, dx []T) {
 	})
 }
 
-// im2colT writes the transposed patch matrix of one sample:
-// colT[i·OW+j][(c·K+p)·K+q] = xpad[c][i·S+p][j·S+q], so that the weight
-// gradient is a plain (untransposed) product, which pure-Go BLAS runs far
-// faster than one with a transposed operand.
-func im2colT[T Float](g *convGeom, x, colT []T) {
-	for i := 0; i < g.oh; i++ {
-		for j := 0; j < g.ow; j++ {
-			dst := colT[(i*g.ow+j)*g.ckk:][:g.ckk]
-			h0, w0 := i*g.s-g.p, j*g.s-g.p
-			d := 0
-			for c := 0; c < g.c; c++ {
-				xc := x[c*g.plen : (c+1)*g.plen]
-				for p := 0; p < g.k; p++ {
-					h := h0 + p
-					if h < 0 || h >= g.h {
-						clear(dst[d : d+g.k])
-						d += g.k
-						continue
-					}
-					xr := xc[h*g.w : (h+1)*g.w]
-					for q := 0; q < g.k; q++ {
-						w := w0 + q
-						if w >= 0 && w < g.w {
-							dst[d] = xr[w]
-						} else {
-							dst[d] = 0
-						}
-						d++
-					}
-				}
-			}
-		}
-	}
-}
-
-// convBwdW: dW = Σₙ gy[n] · im2colT(x[n]), accumulated per worker.
-func convBwdW[T Float](g *convGeom, s *any, x, gy, dw []T) {
-	sc := getScratch[T](s, g, true)
-	xl, yl := g.c*g.plen, g.o*g.pix
+// convBwdW: dW = Σₙ gy[n] · im2col(x[n])ᵀ, accumulated per worker, with the
+// columns from the family's cache. OpenBLAS takes the transposed operand
+// directly; for pure-Go BLAS, which computes A·Bᵀ with slow dot products,
+// the (small) gy[n] is transposed instead and dWᵀ = Σₙ im2col(x[n])·gy[n]ᵀ
+// is accumulated as a plain product.
+func convBwdW[T Float](g *convGeom, s *any, share *colShare, x, gy, dw []T) {
+	sc := getScratch[T](s)
+	cols := columns(share, g, x)
+	yl, cl := g.o*g.pix, g.ckk*g.pix
 	var used [64]bool
-	workers := min(len(sc.col), len(used))
+	workers := min(len(sc.acc), len(used))
+	trans := BLASBackend == "gonum"
 	parallelFor(g.n, workers, 2, func(w, lo, hi int) {
-		colT, acc := sc.col[w], sc.acc[w]
+		acc := grow(&sc.acc[w], g.o*g.ckk)
 		used[w] = true
 		for n := lo; n < hi; n++ {
-			im2colT(g, x[n*xl:(n+1)*xl], colT)
 			var beta T
 			if n > lo {
 				beta = 1
 			}
-			gemm(false, false, g.o, g.ckk, g.pix, 1, gy[n*yl:(n+1)*yl], g.pix, colT, g.ckk, beta, acc, g.ckk)
+			col, gyn := cols[n*cl:(n+1)*cl], gy[n*yl:(n+1)*yl]
+			if !trans {
+				gemm(false, true, g.o, g.ckk, g.pix, 1, gyn, g.pix, col, g.pix, beta, acc, g.ckk)
+				continue
+			}
+			t := grow(&sc.gyT[w], g.pix*g.o)
+			transpose(gyn, t, g.o, g.pix)
+			gemm(false, false, g.ckk, g.o, g.pix, 1, col, g.pix, t, g.o, beta, acc, g.o)
 		}
 	})
 	clear(dw)
@@ -236,8 +286,36 @@ func convBwdW[T Float](g *convGeom, s *any, x, gy, dw []T) {
 		if !used[w] {
 			continue
 		}
-		for i, v := range sc.acc[w] {
-			dw[i] += v
+		a := sc.acc[w][:g.o*g.ckk]
+		if !trans {
+			for i, v := range a {
+				dw[i] += v
+			}
+			continue
+		}
+		// a is dWᵀ [CKK, O].
+		for o := 0; o < g.o; o++ {
+			row := dw[o*g.ckk : (o+1)*g.ckk]
+			for k := range row {
+				row[k] += a[k*g.o+o]
+			}
+		}
+	}
+}
+
+// transpose writes the transpose of a [rows, cols] into t [cols, rows].
+func transpose[T Float](a, t []T, rows, cols int) {
+	const b = 32
+	for r0 := 0; r0 < rows; r0 += b {
+		r1 := min(r0+b, rows)
+		for c0 := 0; c0 < cols; c0 += b {
+			c1 := min(c0+b, cols)
+			for r := r0; r < r1; r++ {
+				ar := a[r*cols : r*cols+cols]
+				for c := c0; c < c1; c++ {
+					t[c*rows+r] = ar[c]
+				}
+			}
 		}
 	}
 }
@@ -264,9 +342,15 @@ type convOp struct {
 	kind    convKind
 	g       convGeom
 	scratch any
+	// share is the column cache of the first operand (fwd, bwdW), shared
+	// with the other ops of the family built on the same node.
+	share *colShare
+	// producer marks the forward op Conv2d builds: it always rebuilds the
+	// columns (its input normally changes every run); derived ops reuse them.
+	producer bool
 }
 
-func newConv(kind convKind, g convGeom, dt tensor.Dtype, a, b *gorgonia.Node) (*gorgonia.Node, error) {
+func newConv(kind convKind, g convGeom, dt tensor.Dtype, share *colShare, a, b *gorgonia.Node) (*gorgonia.Node, error) {
 	var out, sa, sb tensor.Shape
 	var name string
 	switch kind {
@@ -280,7 +364,10 @@ func newConv(kind convKind, g convGeom, dt tensor.Dtype, a, b *gorgonia.Node) (*
 	if !shapeOf(a).Eq(sa) || !shapeOf(b).Eq(sb) {
 		return nil, fmt.Errorf("nn: %s: input shapes %v, %v, want %v, %v", name, shapeOf(a), shapeOf(b), sa, sb)
 	}
-	op := &convOp{base: newBase(fmt.Sprintf("%s(%v)", name, g), dt, out, sa, sb), kind: kind, g: g}
+	if share == nil && kind != convKindBwdX {
+		share = &colShare{}
+	}
+	op := &convOp{base: newBase(fmt.Sprintf("%s(%v)", name, g), dt, out, sa, sb), kind: kind, g: g, share: share}
 	return apply(op, a, b)
 }
 
@@ -295,7 +382,12 @@ func Conv2d(x, w *gorgonia.Node, stride, pad int) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newConv(convKindFwd, g, dtypeOf(x), x, w)
+	y, err := newConv(convKindFwd, g, dtypeOf(x), nil, x, w)
+	if err != nil {
+		return nil, err
+	}
+	y.Op().(*convOp).producer = true
+	return y, nil
 }
 
 func (op *convOp) twiceDifferentiable() {}
@@ -305,16 +397,16 @@ func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	switch op.kind {
 	case convKindFwd:
 		return run(&op.base, vs,
-			func(in [][]float64, out []float64) { convFwd(g, &op.scratch, in[0], in[1], out) },
-			func(in [][]float32, out []float32) { convFwd(g, &op.scratch, in[0], in[1], out) })
+			func(in [][]float64, out []float64) { convFwd(g, op.share, op.producer, in[0], in[1], out) },
+			func(in [][]float32, out []float32) { convFwd(g, op.share, op.producer, in[0], in[1], out) })
 	case convKindBwdX:
 		return run(&op.base, vs,
 			func(in [][]float64, out []float64) { convBwdX(g, &op.scratch, in[0], in[1], out) },
 			func(in [][]float32, out []float32) { convBwdX(g, &op.scratch, in[0], in[1], out) })
 	default:
 		return run(&op.base, vs,
-			func(in [][]float64, out []float64) { convBwdW(g, &op.scratch, in[0], in[1], out) },
-			func(in [][]float32, out []float32) { convBwdW(g, &op.scratch, in[0], in[1], out) })
+			func(in [][]float64, out []float64) { convBwdW(g, &op.scratch, op.share, in[0], in[1], out) },
+			func(in [][]float32, out []float32) { convBwdW(g, &op.scratch, op.share, in[0], in[1], out) })
 	}
 }
 
@@ -327,16 +419,17 @@ func (op *convOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Node
 	var err error
 	switch op.kind {
 	case convKindFwd: // a = x, b = W, u ~ y
-		if da, err = newConv(convKindBwdX, op.g, dt, u, b); err == nil {
-			db, err = newConv(convKindBwdW, op.g, dt, a, u)
+		if da, err = newConv(convKindBwdX, op.g, dt, nil, u, b); err == nil {
+			db, err = newConv(convKindBwdW, op.g, dt, op.share, a, u)
 		}
-	case convKindBwdX: // a = G, b = W, u ~ x
-		if da, err = newConv(convKindFwd, op.g, dt, u, b); err == nil {
-			db, err = newConv(convKindBwdW, op.g, dt, u, a)
+	case convKindBwdX: // a = G, b = W, u ~ x: both derivatives take columns of u
+		sh := &colShare{}
+		if da, err = newConv(convKindFwd, op.g, dt, sh, u, b); err == nil {
+			db, err = newConv(convKindBwdW, op.g, dt, sh, u, a)
 		}
 	default: // a = x, b = G, u ~ W
-		if da, err = newConv(convKindBwdX, op.g, dt, b, u); err == nil {
-			db, err = newConv(convKindFwd, op.g, dt, a, u)
+		if da, err = newConv(convKindBwdX, op.g, dt, nil, b, u); err == nil {
+			db, err = newConv(convKindFwd, op.g, dt, op.share, a, u)
 		}
 	}
 	if err != nil {
