@@ -22,7 +22,7 @@ var e2eHypers = map[string]Hyper{
 	"sophiag":    {"lr": 3e-4, "k": 5},
 	"sophiah":    {"lr": 3e-4, "k": 5},
 	"adahessian": {"lr": 0.05},
-	"mfac":       {"lr": 1e-3, "m": 16},
+	"mfac":       {"lr": 0.03, "m": 16},
 }
 
 // TestEndToEndLossFalls trains the MLP and the small CNN with every

@@ -1,16 +1,25 @@
 package train
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/mfac"
 )
 
-// newMFAC is replaced when the M-FAC optimizer lands.
 func newMFAC(h Hyper, set func(string, *float64), setInt func(string, *int)) (optim.Optimizer, error) {
-	return nil, errors.New("mfac: not available in this build yet")
+	c := mfac.Default()
+	set("lr", &c.LR)
+	set("momentum", &c.Momentum)
+	set("wd", &c.WeightDecay)
+	set("damp", &c.Damp)
+	setInt("m", &c.NGrads)
+	return mfac.New(c)
 }
 
-func mfacDefaultsLine() string { return "(not available yet)" }
+func mfacDefaultsLine() string {
+	c := mfac.Default()
+	return fmt.Sprintf("lr %g, momentum %g, wd %g (coupled L2), m %d gradients, damp %g", c.LR, c.Momentum, c.WeightDecay, c.NGrads, c.Damp)
+}
 
-func mfacDefaultLR() float64 { return 1e-3 }
+func mfacDefaultLR() float64 { return mfac.Default().LR }
