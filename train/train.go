@@ -42,6 +42,10 @@ type Config struct {
 	// DropLast drops an epoch's incomplete last batch (by default it is
 	// trained on, as torch's DataLoader does).
 	DropLast bool
+	// GNBBatch > 0 computes Sophia's sampled-label (GNB) gradient on the
+	// first GNBBatch rows of each batch, as the Sophia paper does with a
+	// sub-batch; SophiaG's bs then defaults to GNBBatch. It implies DropLast.
+	GNBBatch int
 	// EvalBatch is the evaluation batch size (default 500).
 	EvalBatch int
 	// Seed seeds the model initialisation, the data order and augmentation,
@@ -173,6 +177,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: epochs %d: must be >= 0", c.Epochs)
 	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm):
 		return fmt.Errorf("train: clip norm %v: must be >= 0", c.ClipNorm)
+	case c.GNBBatch < 0 || c.GNBBatch > c.BatchSize:
+		return fmt.Errorf("train: GNB batch %d: must be in [0, batch size %d]", c.GNBBatch, c.BatchSize)
 	case c.HessianEvery < 0:
 		return fmt.Errorf("train: hessian-every %d: must be >= 0", c.HessianEvery)
 	case c.Dtype != tensor.Float32 && c.Dtype != tensor.Float64:
@@ -212,7 +218,14 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if model.Classes() < trainDS.Classes {
 		return nil, fmt.Errorf("train: the model has %d outputs but %s has %d classes", model.Classes(), trainDS.Name, trainDS.Classes)
 	}
-	opt, err := NewOptimizer(cfg.Optimizer, cfg.Hyper, cfg.BatchSize, cfg.Seed)
+	predictions := cfg.BatchSize
+	engOpts := []hessian.Option{}
+	if cfg.GNBBatch > 0 {
+		predictions = cfg.GNBBatch
+		cfg.DropLast = true // every batch must hold the GNB rows
+		engOpts = append(engOpts, hessian.WithGNBBatch(cfg.GNBBatch))
+	}
+	opt, err := NewOptimizer(cfg.Optimizer, cfg.Hyper, predictions, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -223,7 +236,8 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if cfg.HessianEvery > 0 || !logs {
 		needs.HVP = true // sharpness tracking and analysis use H·v
 	}
-	if r.eng, err = hessian.New(model, needs, hessian.WithRand(rand.New(r.samplerPCG))); err != nil {
+	engOpts = append(engOpts, hessian.WithRand(rand.New(r.samplerPCG)))
+	if r.eng, err = hessian.New(model, needs, engOpts...); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if cfg.Normalize {
@@ -601,5 +615,6 @@ func configSummary(c Config) map[string]any {
 		"steps": c.Steps, "epochs": c.Epochs, "batch_size": c.BatchSize, "seed": c.Seed,
 		"dtype": c.Dtype.String(), "schedule": c.Schedule, "clip_norm": c.ClipNorm,
 		"normalize": c.Normalize, "augment": c.Augment, "hessian_every": c.HessianEvery,
+		"gnb_batch": c.GNBBatch, "drop_last": c.DropLast,
 	}
 }

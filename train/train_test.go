@@ -191,7 +191,6 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.BatchSize = -3 }, "batch size"},
 		{func(c *Config) { c.Model = nn.MLP(784, []int{8}, 10) }, "784"},
 		{func(c *Config) { c.Schedule = Schedule{Kind: "step", Gamma: 2} }, "gamma"},
-		{func(c *Config) { c.BatchSize = 500 }, "batch size 500"},
 	}
 	for _, tc := range cases {
 		cfg := tinyConfig(t, "adam", nil)
@@ -248,4 +247,17 @@ func TestGradientClipping(t *testing.T) {
 	for _, s := range res.StepLog {
 		assert.Greater(t, s.GradNorm, 1e-3, "the recorded norm is the norm before clipping")
 	}
+}
+
+func TestGNBBatch(t *testing.T) {
+	cfg := tinyConfig(t, "sophiag", Hyper{"lr": 1e-3, "k": 2})
+	cfg.Steps = 4
+	cfg.GNBBatch = 8
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Len(t, res.StepLog, 4)
+
+	cfg.GNBBatch = 17
+	_, err = Run(context.Background(), cfg)
+	require.ErrorContains(t, err, "GNB batch 17")
 }

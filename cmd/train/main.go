@@ -102,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.cfg.Steps, "steps", 0, "training steps (overrides -epochs)")
 	fs.IntVar(&o.cfg.BatchSize, "batch", 64, "training batch size")
 	fs.IntVar(&o.cfg.EvalBatch, "eval-batch", 500, "evaluation batch size")
+	fs.IntVar(&o.cfg.GNBBatch, "gnb-batch", 0, "sophiag: compute the GNB estimate on the first N rows of each batch (0: the whole batch); bs defaults to N")
+	fs.BoolVar(&o.cfg.DropLast, "drop-last", false, "drop each epoch's incomplete last batch")
 	var seed uint64
 	fs.Uint64Var(&seed, "seed", 1, "random seed (model, data order, probes, sampled labels)")
 	fs.StringVar(&o.dtype, "dtype", "float32", "float32 or float64")
@@ -210,6 +212,9 @@ func (o *options) finish() error {
 	}
 	if o.cfg.BatchSize < 1 {
 		return fmt.Errorf("-batch %d: must be >= 1", o.cfg.BatchSize)
+	}
+	if o.cfg.GNBBatch < 0 || o.cfg.GNBBatch > o.cfg.BatchSize {
+		return fmt.Errorf("-gnb-batch %d: must be in [0, -batch %d]", o.cfg.GNBBatch, o.cfg.BatchSize)
 	}
 	if o.cfg.ClipNorm < 0 {
 		return fmt.Errorf("-clip %v: must be >= 0", o.cfg.ClipNorm)
