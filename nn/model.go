@@ -168,7 +168,9 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 	h := net.X
 	var err error
 	pi, bi := 0, 0
-	for i, l := range m.spec.Layers {
+	layers := m.spec.Layers
+	for i := 0; i < len(layers); i++ {
+		l := layers[i]
 		wrap := func(e error) error { return fmt.Errorf("nn: layer %d (%s %q): %w", i, l.Type, l.Name, e) }
 		switch l.Type {
 		case LayerLinear:
@@ -184,6 +186,14 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 				h, err = BiasAdd(h, b)
 			}
 		case LayerReLU:
+			if i+1 < len(layers) && layers[i+1].Type == LayerMaxPool2d {
+				// ReLU then max pooling: one fused op (same values and
+				// derivatives of both orders, fewer passes over memory).
+				p := layers[i+1]
+				h, err = ReLUMaxPool2d(h, p.Kernel, p.stride())
+				i++
+				break
+			}
 			h, err = ReLU(h)
 		case LayerTanh:
 			h, err = Tanh(h)

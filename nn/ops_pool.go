@@ -17,7 +17,11 @@ type poolState struct {
 	n, c, h, w int
 	k, s       int
 	oh, ow     int
-	idx        []int32 // [N·C·OH·OW]
+	// relu: the op is MaxPool(ReLU(x)), fused. A window whose maximum is
+	// not > 0 (ReLU maps it to 0 with zero derivative) gets index −1:
+	// gather yields 0 there and scatter routes nothing.
+	relu bool
+	idx  []int32 // [N·C·OH·OW]
 }
 
 func (st *poolState) xShape() tensor.Shape { return tensor.Shape{st.n, st.c, st.h, st.w} }
@@ -55,7 +59,13 @@ func poolFwdPlanes32(st *poolState, x, y []float32, lo, hi int) {
 						}
 					}
 				}
-				yp[i*st.ow+j], ip[i*st.ow+j] = xp[best], int32(best)
+				// The key is > 0 exactly when the bits are, i.e. when the
+				// ReLU's mask (maskMul) passes the value.
+				if st.relu && bk <= 0 {
+					yp[i*st.ow+j], ip[i*st.ow+j] = 0, -1
+				} else {
+					yp[i*st.ow+j], ip[i*st.ow+j] = xp[best], int32(best)
+				}
 			}
 		}
 	}
@@ -94,7 +104,13 @@ func poolFwdPlanes64(st *poolState, x, y []float64, lo, hi int) {
 						}
 					}
 				}
-				yp[i*st.ow+j], ip[i*st.ow+j] = xp[best], int32(best)
+				// The key is > 0 exactly when the bits are, i.e. when the
+				// ReLU's mask (maskMul) passes the value.
+				if st.relu && bk <= 0 {
+					yp[i*st.ow+j], ip[i*st.ow+j] = 0, -1
+				} else {
+					yp[i*st.ow+j], ip[i*st.ow+j] = xp[best], int32(best)
+				}
 			}
 		}
 	}
@@ -113,31 +129,90 @@ func poolFwd[T Float](st *poolState, x, y []T) {
 	})
 }
 
-// poolGather: y[o] = h[argmax(o)] (h has the input's shape).
+// poolGather: y[o] = h[argmax(o)] (h has the input's shape; 0 where the
+// index is −1).
 func poolGather[T Float](st *poolState, h, y []T) {
 	planes, plen, olen := st.n*st.c, st.h*st.w, st.oh*st.ow
 	parallelFor(planes, numWorkers(), 4, func(_, lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			hp, yp, ip := h[pl*plen:(pl+1)*plen], y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+			yp = yp[:len(ip)]
+			if !st.relu {
+				for o, i := range ip {
+					yp[o] = hp[i]
+				}
+				continue
+			}
 			for o, i := range ip {
-				yp[o] = hp[i]
+				var v T
+				if i >= 0 {
+					v = hp[i]
+				}
+				yp[o] = v
 			}
 		}
 	})
 }
 
-// poolScatter: dx = 0; dx[argmax(o)] += g[o] (overlapping windows add up).
+// poolScatter: dx = 0; dx[argmax(o)] += g[o] (overlapping windows add up;
+// index −1 routes nothing).
 func poolScatter[T Float](st *poolState, g, dx []T) {
 	planes, plen, olen := st.n*st.c, st.h*st.w, st.oh*st.ow
+	tiled := st.k == 2 && st.s == 2 && 2*st.oh == st.h && 2*st.ow == st.w
 	parallelFor(planes, numWorkers(), 4, func(_, lo, hi int) {
 		for pl := lo; pl < hi; pl++ {
 			dp, gp, ip := dx[pl*plen:(pl+1)*plen], g[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
+			if tiled {
+				scatter22(st, gp, ip, dp)
+				continue
+			}
 			clear(dp)
+			if !st.relu {
+				for o, i := range ip {
+					dp[i] += gp[o]
+				}
+				continue
+			}
 			for o, i := range ip {
-				dp[i] += gp[o]
+				if i >= 0 {
+					dp[i] += gp[o]
+				}
 			}
 		}
 	})
+}
+
+// scatter22 is poolScatter for one plane of 2×2, stride-2 windows that tile
+// the input exactly: every input cell is written once (the window's value at
+// its argmax, 0 elsewhere), so no separate clearing pass is needed.
+func scatter22[T Float](st *poolState, gp []T, ip []int32, dp []T) {
+	w, ow := st.w, st.ow
+	for i := 0; i < st.oh; i++ {
+		d0 := dp[2*i*w : 2*i*w+2*ow]
+		d1 := dp[(2*i+1)*w : (2*i+1)*w+2*ow]
+		gr, ir := gp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
+		base := int32(2 * i * w)
+		for j, b := range ir {
+			v := gr[j]
+			// Position of the argmax inside the window: 0..3, or none.
+			off := b - base - int32(2*j)
+			var v0, v1, v2, v3 T
+			if off == 0 {
+				v0 = v
+			}
+			if off == 1 {
+				v1 = v
+			}
+			if off == int32(w) {
+				v2 = v
+			}
+			if off == int32(w)+1 {
+				v3 = v
+			}
+			d0[2*j], d0[2*j+1] = v0, v1
+			d1[2*j], d1[2*j+1] = v2, v3
+		}
+	}
 }
 
 type poolKind int
@@ -165,6 +240,17 @@ type poolOp struct {
 // Windows may overlap (S < K). The gradient goes to each window's first
 // maximum in row-major window order.
 func MaxPool2d(x *gorgonia.Node, k, s int) (*gorgonia.Node, error) {
+	return maxPool2d(x, k, s, false)
+}
+
+// ReLUMaxPool2d returns MaxPool2d(ReLU(x), k, s) as one op: the same values,
+// gradients and Hessian-vector products (both maps are piecewise linear with
+// zero curvature, and ReLU commutes with the maximum), in fewer passes.
+func ReLUMaxPool2d(x *gorgonia.Node, k, s int) (*gorgonia.Node, error) {
+	return maxPool2d(x, k, s, true)
+}
+
+func maxPool2d(x *gorgonia.Node, k, s int, relu bool) (*gorgonia.Node, error) {
 	xs := shapeOf(x)
 	if xs.Dims() != 4 {
 		return nil, fmt.Errorf("nn: MaxPool2d wants a 4-D input, got %v", xs)
@@ -172,10 +258,14 @@ func MaxPool2d(x *gorgonia.Node, k, s int) (*gorgonia.Node, error) {
 	if k < 1 || s < 1 || k > xs[2] || k > xs[3] {
 		return nil, fmt.Errorf("nn: MaxPool2d kernel %d stride %d invalid for input %v", k, s, xs)
 	}
-	st := &poolState{n: xs[0], c: xs[1], h: xs[2], w: xs[3], k: k, s: s}
+	st := &poolState{n: xs[0], c: xs[1], h: xs[2], w: xs[3], k: k, s: s, relu: relu}
 	st.oh, st.ow = (st.h-k)/s+1, (st.w-k)/s+1
 	st.idx = make([]int32, st.n*st.c*st.oh*st.ow)
-	op := &poolOp{base: newBase(fmt.Sprintf("MaxPool2d(k%d s%d)", k, s), dtypeOf(x), st.yShape(), xs), kind: poolKindFwd, st: st}
+	name := "MaxPool2d"
+	if relu {
+		name = "ReLUMaxPool2d"
+	}
+	op := &poolOp{base: newBase(fmt.Sprintf("%s(k%d s%d)", name, k, s), dtypeOf(x), st.yShape(), xs), kind: poolKindFwd, st: st}
 	return apply(op, x)
 }
 
@@ -189,6 +279,9 @@ func newPoolDerived(kind poolKind, st *poolState, dt tensor.Dtype, x, a *gorgoni
 	}
 	if !shapeOf(a).Eq(sa) {
 		return nil, fmt.Errorf("nn: %s: input shape %v, want %v", name, shapeOf(a), sa)
+	}
+	if st.relu {
+		name = "ReLU" + name
 	}
 	op := &poolOp{base: newBase(fmt.Sprintf("%s(k%d s%d)", name, st.k, st.s), dt, out, st.xShape(), sa), kind: kind, st: st}
 	return apply(op, x, a)
@@ -249,32 +342,37 @@ func (op *poolOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Node
 func pool22Planes32(st *poolState, x, y []float32, lo, hi int) {
 	w, oh, ow := st.w, st.oh, st.ow
 	plen, olen := st.h*w, oh*ow
-	key := func(v float32) int32 {
-		b := int32(math.Float32bits(v))
-		return b ^ ((b >> (32 - 1)) & 0x7fffffff)
-	}
+	relu := st.relu
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*plen : (pl+1)*plen]
 		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
 		for i := 0; i < oh; i++ {
-			r0 := xp[2*i*w : 2*i*w+w]
-			r1 := xp[(2*i+1)*w : (2*i+1)*w+w]
+			r0 := xp[2*i*w : 2*i*w+2*ow]
+			r1 := xp[(2*i+1)*w : (2*i+1)*w+2*ow]
 			yr, ir := yp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
 			base := int32(2 * i * w)
 			for j := range yr {
-				a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
-				best, bk := base+int32(2*j), key(a)
-				if k := key(b); k > bk {
-					best, bk = base+int32(2*j+1), k
+				a0, a1 := int32(math.Float32bits(r0[2*j])), int32(math.Float32bits(r0[2*j+1]))
+				c0, c1 := int32(math.Float32bits(r1[2*j])), int32(math.Float32bits(r1[2*j+1]))
+				k0 := a0 ^ ((a0 >> (32 - 1)) & 0x7fffffff)
+				k1 := a1 ^ ((a1 >> (32 - 1)) & 0x7fffffff)
+				k2 := c0 ^ ((c0 >> (32 - 1)) & 0x7fffffff)
+				k3 := c1 ^ ((c1 >> (32 - 1)) & 0x7fffffff)
+				best, bk, bv := base+int32(2*j), k0, r0[2*j]
+				if k1 > bk {
+					best, bk, bv = base+int32(2*j+1), k1, r0[2*j+1]
 				}
-				if k := key(c); k > bk {
-					best, bk = base+int32(w+2*j), k
+				if k2 > bk {
+					best, bk, bv = base+int32(w+2*j), k2, r1[2*j]
 				}
-				if k := key(d); k > bk {
-					best = base + int32(w+2*j+1)
+				if k3 > bk {
+					best, bk, bv = base+int32(w+2*j+1), k3, r1[2*j+1]
+				}
+				if relu && bk <= 0 {
+					best, bv = -1, 0
 				}
 				ir[j] = best
-				yr[j] = xp[best]
+				yr[j] = bv
 			}
 		}
 	}
@@ -284,32 +382,37 @@ func pool22Planes32(st *poolState, x, y []float32, lo, hi int) {
 func pool22Planes64(st *poolState, x, y []float64, lo, hi int) {
 	w, oh, ow := st.w, st.oh, st.ow
 	plen, olen := st.h*w, oh*ow
-	key := func(v float64) int64 {
-		b := int64(math.Float64bits(v))
-		return b ^ ((b >> (64 - 1)) & 0x7fffffffffffffff)
-	}
+	relu := st.relu
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*plen : (pl+1)*plen]
 		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
 		for i := 0; i < oh; i++ {
-			r0 := xp[2*i*w : 2*i*w+w]
-			r1 := xp[(2*i+1)*w : (2*i+1)*w+w]
+			r0 := xp[2*i*w : 2*i*w+2*ow]
+			r1 := xp[(2*i+1)*w : (2*i+1)*w+2*ow]
 			yr, ir := yp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
 			base := int32(2 * i * w)
 			for j := range yr {
-				a, b, c, d := r0[2*j], r0[2*j+1], r1[2*j], r1[2*j+1]
-				best, bk := base+int32(2*j), key(a)
-				if k := key(b); k > bk {
-					best, bk = base+int32(2*j+1), k
+				a0, a1 := int64(math.Float64bits(r0[2*j])), int64(math.Float64bits(r0[2*j+1]))
+				c0, c1 := int64(math.Float64bits(r1[2*j])), int64(math.Float64bits(r1[2*j+1]))
+				k0 := a0 ^ ((a0 >> (64 - 1)) & 0x7fffffffffffffff)
+				k1 := a1 ^ ((a1 >> (64 - 1)) & 0x7fffffffffffffff)
+				k2 := c0 ^ ((c0 >> (64 - 1)) & 0x7fffffffffffffff)
+				k3 := c1 ^ ((c1 >> (64 - 1)) & 0x7fffffffffffffff)
+				best, bk, bv := base+int32(2*j), k0, r0[2*j]
+				if k1 > bk {
+					best, bk, bv = base+int32(2*j+1), k1, r0[2*j+1]
 				}
-				if k := key(c); k > bk {
-					best, bk = base+int32(w+2*j), k
+				if k2 > bk {
+					best, bk, bv = base+int32(w+2*j), k2, r1[2*j]
 				}
-				if k := key(d); k > bk {
-					best = base + int32(w+2*j+1)
+				if k3 > bk {
+					best, bk, bv = base+int32(w+2*j+1), k3, r1[2*j+1]
+				}
+				if relu && bk <= 0 {
+					best, bv = -1, 0
 				}
 				ir[j] = best
-				yr[j] = xp[best]
+				yr[j] = bv
 			}
 		}
 	}

@@ -1,0 +1,81 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// TestReLUMaxPoolMatchesComposition checks that the fused op gives the same
+// bits as MaxPool2d(ReLU(x)) for the value, the gradient with respect to x
+// (scatter) and a second differentiation with respect to the seed (gather),
+// on inputs with ties, signed zeros and all-negative windows, for tiled,
+// ragged and overlapping windows in both dtypes.
+func TestReLUMaxPoolMatchesComposition(t *testing.T) {
+	cases := []struct{ n, c, h, w, k, s int }{
+		{2, 3, 8, 8, 2, 2}, {1, 2, 7, 9, 2, 2}, {2, 2, 7, 7, 3, 2}, {1, 3, 5, 6, 2, 1}, {1, 1, 6, 6, 3, 3},
+	}
+	pool := []float64{-2, -1, -0.5, 0, math.Copysign(0, -1), 0.5, 1, 1, 2}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		for _, tc := range cases {
+			rng := rand.New(rand.NewPCG(uint64(tc.h), uint64(tc.k)))
+			xv := make([]float64, tc.n*tc.c*tc.h*tc.w)
+			for i := range xv {
+				xv[i] = pool[rng.IntN(len(pool))]
+				if i%11 == 0 {
+					xv[i] = -1 - rng.Float64() // some all-negative windows
+				}
+			}
+			oh, ow := (tc.h-tc.k)/tc.s+1, (tc.w-tc.k)/tc.s+1
+			cv := make([]float64, tc.n*tc.c*oh*ow)
+			for i := range cv {
+				cv[i] = rng.NormFloat64()
+			}
+			vv := make([]float64, len(xv))
+			for i := range vv {
+				vv[i] = rng.NormFloat64()
+			}
+			run := func(fused bool) [3][]float64 {
+				g := gorgonia.NewGraph()
+				mk := func(name string, v []float64, shape ...int) *gorgonia.Node {
+					d := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+					setData(d, v)
+					return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(name), gorgonia.WithValue(d))
+				}
+				x := mk("x", xv, tc.n, tc.c, tc.h, tc.w)
+				c := mk("c", cv, tc.n, tc.c, oh, ow)
+				v := mk("v", vv, tc.n, tc.c, tc.h, tc.w)
+				var y *gorgonia.Node
+				var err error
+				if fused {
+					y, err = ReLUMaxPool2d(x, tc.k, tc.s)
+				} else {
+					var r *gorgonia.Node
+					r, err = ReLU(x)
+					require.NoError(t, err)
+					y, err = MaxPool2d(r, tc.k, tc.s)
+				}
+				require.NoError(t, err)
+				gx, err := Backprop([]*gorgonia.Node{y}, []*gorgonia.Node{c}, []*gorgonia.Node{x})
+				require.NoError(t, err)
+				gc, err := Backprop([]*gorgonia.Node{gx[0]}, []*gorgonia.Node{v}, []*gorgonia.Node{c})
+				require.NoError(t, err)
+				m := gorgonia.NewTapeMachine(g)
+				defer m.Close()
+				require.NoError(t, m.RunAll())
+				return [3][]float64{getData(y.Value().(*tensor.Dense)), getData(gx[0].Value().(*tensor.Dense)), getData(gc[0].Value().(*tensor.Dense))}
+			}
+			want, got := run(false), run(true)
+			for k := range want {
+				require.Equal(t, len(want[k]), len(got[k]))
+				for i := range want[k] {
+					require.Equal(t, math.Float64bits(want[k][i]), math.Float64bits(got[k][i]), "%v %+v output %d index %d: %v vs %v", dt, tc, k, i, want[k][i], got[k][i])
+				}
+			}
+		}
+	}
+}
