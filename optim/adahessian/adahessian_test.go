@@ -92,7 +92,7 @@ func TestSpatialAveraging(t *testing.T) {
 	}
 	c := adahessian.Default()
 	a, _ := adahessian.New(c)
-	require.NoError(t, a.Step(ps, newDiagOracle(diag, nil)))
+	require.NoError(t, a.Step(ps, optimtest.NewDiagOracle(diag, nil)))
 	st, _ := a.State()
 	for i, p := range ps {
 		b := adahessian.BlockSize(p.Value.Shape())
@@ -118,13 +118,13 @@ func TestUpdateFormula(t *testing.T) {
 	a, err := adahessian.New(c)
 	require.NoError(t, err)
 	diag := [][]float64{{2, -4, 0.5}}
-	o := newDiagOracle(diag, nil)
+	o := optimtest.NewDiagOracle(diag, nil)
 	g := []float64{0.5, 0.25, -1}
 	ps := []optim.Param{param("w", tensor.Float64, []int{3}, []float64{1, -1, 2}, g)}
 	theta, m, v := []float64{1, -1, 2}, make([]float64, 3), make([]float64, 3)
 	for step := 1; step <= 4; step++ {
 		require.NoError(t, a.Step(ps, o))
-		assert.Equal(t, (step+1)/2, o.hvps, "HVP only on steps 1, 3")
+		assert.Equal(t, (step+1)/2, o.HVPs, "HVP only on steps 1, 3")
 		for j := range theta {
 			d := math.Abs(diag[0][j])
 			m[j] = c.Beta1*m[j] + (1-c.Beta1)*g[j]
@@ -152,20 +152,20 @@ func TestOracleErrors(t *testing.T) {
 		assert.Equal(t, []float64{1, 2}, ps[0].Value.Float64s())
 	}
 	a, ps := mk()
-	o := newDiagOracle([][]float64{{1, 1}}, nil)
-	o.hvpErr = notProvided
+	o := optimtest.NewDiagOracle([][]float64{{1, 1}}, nil)
+	o.HVPErr = optimtest.ErrTestNotProvided
 	err := a.Step(ps, o)
 	assert.ErrorIs(t, err, optim.ErrNotProvided)
 	assert.Equal(t, []float64{1, 2}, ps[0].Value.Float64s())
 	assert.Zero(t, a.Steps())
 
-	o.hvpErr, o.nanAt = nil, 1
+	o.HVPErr, o.NaNAt = nil, 1
 	err = a.Step(ps, o)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"w"`)
 	assert.Equal(t, []float64{1, 2}, ps[0].Value.Float64s())
 	assert.Zero(t, a.Steps())
-	o.nanAt = -1
+	o.NaNAt = -1
 	require.NoError(t, a.Step(ps, o))
 }
 
@@ -219,7 +219,7 @@ func TestNoAllocationPerStep(t *testing.T) {
 			c := adahessian.Default()
 			c.HessianPower, c.Probes = power, &signProbes{}
 			a, _ := adahessian.New(c)
-			o := newDiagOracle([][]float64{seq(12, func(j int) float64 { return float64(j) }), {5, 6}}, nil)
+			o := optimtest.NewDiagOracle([][]float64{seq(12, func(j int) float64 { return float64(j) }), {5, 6}}, nil)
 			ps := []optim.Param{
 				param("conv", dt, []int{2, 2, 3}, seq(12, func(j int) float64 { return 1 }), seq(12, func(j int) float64 { return float64(j%3) - 1 })),
 				param("b", dt, []int{2}, []float64{1, 2}, []float64{1, -1}),

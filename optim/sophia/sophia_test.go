@@ -93,7 +93,7 @@ func TestGNBSchedule(t *testing.T) {
 	c := sophia.Config{Estimator: sophia.GNB, LR: 0.1, Beta1: 0.5, Beta2: 0.9, Rho: 0.5, WeightDecay: 0.2, BatchSize: 2, Interval: 3, Eps: 1e-15}
 	s, err := sophia.New(c)
 	require.NoError(t, err)
-	o := newDiagOracle(nil, [][]float64{{2, -1}})
+	o := optimtest.NewDiagOracle(nil, [][]float64{{2, -1}})
 	ps := []optim.Param{param("w", tensor.Float64, []float64{1, -1}, []float64{0.3, -0.2})}
 	theta := []float64{1, -1}
 	m, h := []float64{0, 0}, []float64{0, 0}
@@ -109,10 +109,10 @@ func TestGNBSchedule(t *testing.T) {
 		}
 		if step%3 == 0 {
 			for j := range h {
-				h[j] = c.Beta2*h[j] + (1-c.Beta2)*o.sg[0][j]*o.sg[0][j]
+				h[j] = c.Beta2*h[j] + (1-c.Beta2)*o.SG[0][j]*o.SG[0][j]
 			}
 		}
-		assert.Equal(t, step/3, o.sgs, "step %d: sampled-gradient queries", step)
+		assert.Equal(t, step/3, o.SGs, "step %d: sampled-gradient queries", step)
 		assert.InDeltaSlice(t, theta, ps[0].Value.Float64s(), 1e-15, "step %d", step)
 		st, err := s.State()
 		require.NoError(t, err)
@@ -130,7 +130,7 @@ func TestNegativeCurvatureClip(t *testing.T) {
 	s, err := sophia.New(c)
 	require.NoError(t, err)
 	diag := [][]float64{{-3, -0.5, 0, 2}}
-	o := newDiagOracle(diag, nil)
+	o := optimtest.NewDiagOracle(diag, nil)
 	g := []float64{0.7, -0.2, 0.1, 1e-3}
 	ps := []optim.Param{param("w", tensor.Float64, []float64{0, 0, 0, 0}, g)}
 	require.NoError(t, s.Step(ps, o))
@@ -166,7 +166,7 @@ func TestWinRate(t *testing.T) {
 	s, err := sophia.New(c)
 	require.NoError(t, err)
 	assert.Equal(t, 0.0, s.WinRate())
-	o := newDiagOracle(nil, [][]float64{{1, 1, 1, 1}, {2, 0.5}})
+	o := optimtest.NewDiagOracle(nil, [][]float64{{1, 1, 1, 1}, {2, 0.5}})
 	ps := []optim.Param{
 		param("a", tensor.Float64, make([]float64, 4), []float64{1, 1, 1, 1}),
 		param("b", tensor.Float64, make([]float64, 2), []float64{1, 1}),
@@ -204,8 +204,8 @@ func TestOracleErrors(t *testing.T) {
 		})
 		t.Run(est.String()+"/not provided", func(t *testing.T) {
 			s, ps := mk()
-			o := newDiagOracle([][]float64{{1, 1}}, [][]float64{{1, 1}})
-			o.hvpErr, o.sgErr = notProvided, notProvided
+			o := optimtest.NewDiagOracle([][]float64{{1, 1}}, [][]float64{{1, 1}})
+			o.HVPErr, o.SGErr = optimtest.ErrTestNotProvided, optimtest.ErrTestNotProvided
 			err := s.Step(ps, o)
 			require.Error(t, err)
 			assert.ErrorIs(t, err, optim.ErrNotProvided)
@@ -221,11 +221,11 @@ func TestOracleErrors(t *testing.T) {
 		})
 		t.Run(est.String()+"/non-finite", func(t *testing.T) {
 			s, ps := mk()
-			o := newDiagOracle([][]float64{{1, 1}}, [][]float64{{1, 1}})
+			o := optimtest.NewDiagOracle([][]float64{{1, 1}}, [][]float64{{1, 1}})
 			require.NoError(t, s.Step(ps, o))
 			before, _ := s.State()
 			theta := append([]float64(nil), ps[0].Value.Float64s()...)
-			o.nanAt = 1
+			o.NaNAt = 1
 			err := s.Step(ps, o)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `"w"`)
@@ -238,11 +238,11 @@ func TestOracleErrors(t *testing.T) {
 				assert.Equal(t, theta, ps[0].Value.Float64s())
 				assert.Equal(t, before.Find("w", "exp_avg").Data, after.Find("w", "exp_avg").Data)
 				// The kept probe is reused on retry.
-				o.nanAt = -1
-				v := o.lastV[0].Float64s()
+				o.NaNAt = -1
+				v := o.LastV[0].Float64s()
 				probe := append([]float64(nil), v...)
 				require.NoError(t, s.Step(ps, o))
-				assert.Equal(t, probe, o.lastV[0].Float64s())
+				assert.Equal(t, probe, o.LastV[0].Float64s())
 			}
 		})
 	}
@@ -251,7 +251,7 @@ func TestOracleErrors(t *testing.T) {
 	c.Interval = 1
 	s, _ := sophia.New(c)
 	ps := []optim.Param{param("w", tensor.Float32, []float64{1}, []float64{1})}
-	err := s.Step(ps, newDiagOracle(nil, [][]float64{{1e30}}))
+	err := s.Step(ps, optimtest.NewDiagOracle(nil, [][]float64{{1e30}}))
 	require.Error(t, err)
 	st, _ := s.State()
 	assert.Equal(t, []float64{0}, st.Find("w", "hessian").Data)
@@ -330,7 +330,7 @@ func TestProber(t *testing.T) {
 	c := sophia.DefaultH()
 	c.Interval = 2
 	s, _ := sophia.New(c)
-	o := newDiagOracle([][]float64{{1, 2, 3}}, nil)
+	o := optimtest.NewDiagOracle([][]float64{{1, 2, 3}}, nil)
 	ps := []optim.Param{param("w", tensor.Float64, []float64{1, 2, 3}, []float64{1, 1, 1})}
 	for step := 1; step <= 4; step++ {
 		z, err := s.NextProbe(ps)
@@ -338,7 +338,7 @@ func TestProber(t *testing.T) {
 		if step%2 == 0 {
 			assert.Nil(t, z, "step %d", step)
 			require.NoError(t, s.Step(ps, o))
-			assert.Equal(t, (step+1)/2, o.hvps)
+			assert.Equal(t, (step+1)/2, o.HVPs)
 			continue
 		}
 		require.Len(t, z, 1)
@@ -347,7 +347,7 @@ func TestProber(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, want, z2[0].Float64s(), "drawn once")
 		require.NoError(t, s.Step(ps, o))
-		assert.Equal(t, want, o.lastV[0].Float64s())
+		assert.Equal(t, want, o.LastV[0].Float64s())
 	}
 	g, _ := sophia.New(sophia.DefaultG())
 	z, err := g.NextProbe(ps)
@@ -390,7 +390,7 @@ func TestNoAllocationPerStep(t *testing.T) {
 			c := sophia.DefaultG()
 			c.Estimator, c.Interval, c.Probes = est, 1, &signProbes{}
 			s, _ := sophia.New(c)
-			o := newDiagOracle([][]float64{{1, 2, 3, 4}, {5, 6}}, [][]float64{{1, 2, 3, 4}, {5, 6}})
+			o := optimtest.NewDiagOracle([][]float64{{1, 2, 3, 4}, {5, 6}}, [][]float64{{1, 2, 3, 4}, {5, 6}})
 			ps := []optim.Param{
 				param("a", dt, []float64{1, 2, 3, 4}, []float64{1, -1, 1, -1}),
 				param("b", dt, []float64{1, 2}, []float64{1, -1}),
