@@ -1,92 +1,34 @@
 package hessian
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/curvopt/curvopt/nn"
+	"github.com/curvopt/curvopt/internal/golden"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"
 )
 
-type goldenTensor struct {
-	Name  string    `json:"name"`
-	Shape []int     `json:"shape"`
-	Data  []float64 `json:"data"`
-}
-
-type goldenCurv struct {
-	Kind           string         `json:"kind"`
-	Model          nn.Spec        `json:"model"`
-	Params         []goldenTensor `json:"params"`
-	X              goldenTensor   `json:"x"`
-	Labels         []int          `json:"labels"`
-	Logits         goldenTensor   `json:"logits"`
-	Loss           float64        `json:"loss"`
-	Grad           []goldenTensor `json:"grad"`
-	V              []goldenTensor `json:"v"`
-	HV             []goldenTensor `json:"hv"`
-	Probe          []goldenTensor `json:"probe"`
-	HutchinsonDiag []goldenTensor `json:"hutchinson_diag"`
-	SampledLabels  []int          `json:"sampled_labels"`
-	GNBGrad        []goldenTensor `json:"gnb_grad"`
-}
-
-// goldenDir returns $GOLDEN_DIR or ../shared/golden relative to the module
-// root (the directory holding go.mod).
-func goldenDir(t *testing.T) string {
-	if d := os.Getenv("GOLDEN_DIR"); d != "" {
-		return d
-	}
-	wd, err := os.Getwd()
-	require.NoError(t, err)
-	for d := wd; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return filepath.Join(d, "..", "shared", "golden")
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("no go.mod above %s; set GOLDEN_DIR", wd)
-		}
-	}
-}
-
-// relErr is the norm-wise relative error max|a−r| / max|r|.
-func relErr(a, r []float64) float64 {
-	var num, den float64
-	for i := range r {
-		num = math.Max(num, math.Abs(a[i]-r[i]))
-		den = math.Max(den, math.Abs(r[i]))
-	}
-	if den == 0 {
-		return num
-	}
-	return num / den
-}
-
-func flatGolden(t *testing.T, e *Engine, ts []goldenTensor, what string) []float64 {
+func flatGolden(t *testing.T, e *Engine, ts []golden.NamedTensor, what string) []float64 {
 	t.Helper()
-	require.Len(t, ts, len(e.blocks), "%s: one entry per parameter", what)
-	out := make([]float64, e.Dim())
-	for i, b := range e.blocks {
-		require.Equal(t, b.Name, ts[i].Name, "%s: parameter order", what)
-		require.Len(t, ts[i].Data, b.Size, "%s: size of %s", what, b.Name)
-		copy(out[b.Offset:], ts[i].Data)
+	var names []string
+	var sizes []int
+	for _, b := range e.blocks {
+		names, sizes = append(names, b.Name), append(sizes, b.Size)
 	}
+	out, err := golden.Flat(ts, names, sizes)
+	require.NoError(t, err, what)
 	return out
 }
 
-func denseFrom(shape []int, data []float64) *tensor.Dense {
-	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64{}, data...)))
-}
+// relErr is the golden README's norm-wise relative error.
+func relErr(a, r []float64) float64 { return golden.RelErr(a, r) }
 
 // replayProbes is a ProbeSource that fills the recorded probe.
-type replayProbes struct{ ts []goldenTensor }
+type replayProbes struct{ ts []golden.NamedTensor }
 
 func (r replayProbes) Fill(out []*tensor.Dense) error {
 	if len(out) != len(r.ts) {
@@ -109,35 +51,23 @@ func flatOf(e *Engine, ts []*tensor.Dense) []float64 {
 // file produced by torch 1.13 double backprop in float64.
 func TestGoldenCurvature(t *testing.T) {
 	const tol = 1e-9
-	files, err := filepath.Glob(filepath.Join(goldenDir(t), "curv_*.json"))
+	files, err := golden.Files("curv_*.json")
 	require.NoError(t, err)
-	require.NotEmpty(t, files, "no curvature golden files in %s", goldenDir(t))
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			raw, err := os.ReadFile(f)
+			gf, err := golden.LoadCurvature(f)
 			require.NoError(t, err)
-			var gf goldenCurv
-			require.NoError(t, json.Unmarshal(raw, &gf))
-			require.Equal(t, "curvature", gf.Kind)
-
-			m, err := nn.New(gf.Model, tensor.Float64, nil)
+			m, err := gf.NewModel()
 			require.NoError(t, err)
-			ps := m.Params()
-			require.Len(t, gf.Params, len(ps))
-			for i, p := range ps {
-				require.Equal(t, p.Name, gf.Params[i].Name)
-				require.Equal(t, []int(p.Value.Shape()), gf.Params[i].Shape, p.Name)
-				copy(p.Value.Data().([]float64), gf.Params[i].Data)
-			}
 			e, err := New(m, optim.Needs{HVP: true, SampledGrad: true},
 				WithSampler(FixedSampler{Labels: gf.SampledLabels}), WithProbes(replayProbes{gf.Probe}))
 			require.NoError(t, err)
 			defer e.Close()
-			require.NoError(t, e.SetBatch(denseFrom(gf.X.Shape, gf.X.Data), gf.Labels))
+			require.NoError(t, e.SetBatch(gf.Input(), gf.Labels))
 
 			loss, err := e.LossGrad()
 			require.NoError(t, err)
-			assert.LessOrEqual(t, math.Abs(loss-gf.Loss)/math.Abs(gf.Loss), tol, "loss %v want %v", loss, gf.Loss)
+			assert.LessOrEqual(t, golden.ScalarRelErr(loss, gf.Loss), tol, "loss %v want %v", loss, gf.Loss)
 			lg := e.Logits()
 			require.NotNil(t, lg)
 			assert.Equal(t, gf.Logits.Shape, []int(lg.Shape()))

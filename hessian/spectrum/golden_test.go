@@ -1,50 +1,22 @@
 package spectrum_test
 
 import (
-	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorgonia.org/tensor"
 
 	"github.com/curvopt/curvopt/hessian"
 	"github.com/curvopt/curvopt/hessian/spectrum"
 	"github.com/curvopt/curvopt/internal/golden"
-	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 )
 
 // The hessian engine is an Operator.
 var _ spectrum.Operator = (*hessian.Engine)(nil)
-
-// curvFile is the part of a curv_*.json file this test uses.
-type curvFile struct {
-	Kind   string  `json:"kind"`
-	Model  nn.Spec `json:"model"`
-	Params []struct {
-		Name  string    `json:"name"`
-		Shape []int     `json:"shape"`
-		Data  []float64 `json:"data"`
-	} `json:"params"`
-	X struct {
-		Shape []int     `json:"shape"`
-		Data  []float64 `json:"data"`
-	} `json:"x"`
-	Labels      []int `json:"labels"`
-	HessianDiag []struct {
-		Name string    `json:"name"`
-		Data []float64 `json:"data"`
-	} `json:"hessian_diag"`
-	TopEigenvalues []float64 `json:"top_eigenvalues"`
-	MinEigenvalue  float64   `json:"min_eigenvalue"`
-	Trace          float64   `json:"trace"`
-	HessianNormFro float64   `json:"hessian_norm_fro"`
-}
 
 // TestGoldenSpectrum checks the spectrum quantities of every curv_*.json
 // golden file (torch 1.13 autograd, float64, exact dense Hessian): the
@@ -66,26 +38,14 @@ func TestGoldenSpectrum(t *testing.T) {
 	require.NoError(t, err)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			raw, err := os.ReadFile(f)
+			gf, err := golden.LoadCurvature(f)
 			require.NoError(t, err)
-			var gf curvFile
-			require.NoError(t, json.Unmarshal(raw, &gf))
-			require.Equal(t, "curvature", gf.Kind)
-
-			m, err := nn.New(gf.Model, tensor.Float64, nil)
+			m, err := gf.NewModel()
 			require.NoError(t, err)
-			ps := m.Params()
-			require.Len(t, gf.Params, len(ps))
-			for i, p := range ps {
-				require.Equal(t, gf.Params[i].Name, p.Name)
-				require.Equal(t, gf.Params[i].Shape, []int(p.Value.Shape()), p.Name)
-				copy(p.Value.Data().([]float64), gf.Params[i].Data)
-			}
 			eng, err := hessian.New(m, optim.Needs{HVP: true})
 			require.NoError(t, err)
 			defer eng.Close()
-			x := tensor.New(tensor.WithShape(gf.X.Shape...), tensor.WithBacking(append([]float64(nil), gf.X.Data...)))
-			require.NoError(t, eng.SetBatch(x, gf.Labels))
+			require.NoError(t, eng.SetBatch(gf.Input(), gf.Labels))
 			d := eng.Dim()
 
 			var blocks []spectrum.Block
