@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/curvopt/curvopt/internal/golden"
+	"github.com/curvopt/curvopt/internal/optimtest"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/optim/mfac"
 	"github.com/stretchr/testify/assert"
@@ -78,7 +79,7 @@ func TestGoldenMFACSteps(t *testing.T) {
 				require.NoError(t, json.Unmarshal(st.Extra["ihvp"], &ihvp), "step %d: ihvp", i+1)
 				require.NoError(t, json.Unmarshal(st.Extra["ring_slot"], &slot), "step %d: ring_slot", i+1)
 
-				theta := flatten(params)
+				theta := optimtest.Flatten(params)
 				g := append([]float64(nil), st.Grad...)
 				if c.WeightDecay > 0 {
 					for j := range g {
@@ -93,7 +94,7 @@ func TestGoldenMFACSteps(t *testing.T) {
 				e := golden.RelErr(opt.LastIHVP(nil), ihvp)
 				worst = max(worst, e)
 				require.LessOrEqual(t, e, goldenTol, "step %d: ihvp", i+1)
-				e = golden.RelErr(flatten(params), st.ParamsAfter)
+				e = golden.RelErr(optimtest.Flatten(params), st.ParamsAfter)
 				worst = max(worst, e)
 				require.LessOrEqual(t, e, goldenTol, "step %d: params_after", i+1)
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/curvopt/curvopt/internal/golden"
+	"github.com/curvopt/curvopt/internal/optimtest"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -64,7 +65,7 @@ func runTrajectory(t *testing.T, tr *golden.Trajectory, factory goldenFactory, f
 	for i, st := range tr.Steps {
 		or.step = i
 		or.usedHZ, or.usedHessGrad, or.usedProbe = false, false, false
-		theta := flatten(params)
+		theta := optimtest.Flatten(params)
 		g := st.Grad
 		if full {
 			assert.LessOrEqual(t, golden.ScalarRelErr(quadLoss(tr.Problem.A, tr.Problem.B, theta), st.Loss), goldenTol, "step %d: loss", i+1)
@@ -74,7 +75,7 @@ func runTrajectory(t *testing.T, tr *golden.Trajectory, factory goldenFactory, f
 		unflattenGrad(params, g)
 		require.NoError(t, opt.Step(params, or), "step %d", i+1)
 
-		e := golden.RelErr(flatten(params), st.ParamsAfter)
+		e := golden.RelErr(optimtest.Flatten(params), st.ParamsAfter)
 		require.LessOrEqual(t, e, goldenTol, "step %d: params_after", i+1)
 
 		// Every recorded curvature input must have been consumed at this step.
@@ -132,16 +133,16 @@ func (o *goldenOracle) HVP(v, out []*tensor.Dense) error {
 	st := o.tr.Steps[o.step]
 	o.usedHZ = true
 	if o.full {
-		unflatten(out, golden.MatVec(o.tr.Problem.A, flattenT(v)))
+		optimtest.Unflatten(out, golden.MatVec(o.tr.Problem.A, optimtest.FlattenT(v)))
 		return nil
 	}
 	if st.HZ == nil {
 		return fmt.Errorf("step %d: HVP query, but the file records no hz there", o.step+1)
 	}
-	if st.Probe != nil && golden.RelErr(flattenT(v), st.Probe) != 0 {
+	if st.Probe != nil && golden.RelErr(optimtest.FlattenT(v), st.Probe) != 0 {
 		return fmt.Errorf("step %d: HVP asked for a vector other than the recorded probe", o.step+1)
 	}
-	unflatten(out, st.HZ)
+	optimtest.Unflatten(out, st.HZ)
 	return nil
 }
 
@@ -152,13 +153,13 @@ func (o *goldenOracle) SampledGrad(out []*tensor.Dense) error {
 		if o.tr.Problem.AHessian == nil {
 			return fmt.Errorf("step %d: sampled-gradient query, but the problem has no A_hessian", o.step+1)
 		}
-		unflatten(out, add(golden.MatVec(o.tr.Problem.AHessian, flatten(o.params)), o.tr.Problem.BHessian))
+		optimtest.Unflatten(out, add(golden.MatVec(o.tr.Problem.AHessian, optimtest.Flatten(o.params)), o.tr.Problem.BHessian))
 		return nil
 	}
 	if st.HessianGrad == nil {
 		return fmt.Errorf("step %d: sampled-gradient query, but the file records no hessian_grad there", o.step+1)
 	}
-	unflatten(out, st.HessianGrad)
+	optimtest.Unflatten(out, st.HessianGrad)
 	return nil
 }
 
@@ -171,7 +172,7 @@ func (r *replayProbes) Fill(out []*tensor.Dense) error {
 		return fmt.Errorf("step %d: probe drawn, but the file records none there", r.or.step+1)
 	}
 	r.or.usedProbe = true
-	unflatten(out, st.Probe)
+	optimtest.Unflatten(out, st.Probe)
 	return nil
 }
 
@@ -202,37 +203,6 @@ func add(a, b []float64) []float64 {
 		out[i] = a[i] + b[i]
 	}
 	return out
-}
-
-func flatten(ps []optim.Param) []float64 {
-	var out []float64
-	for _, p := range ps {
-		out = append(out, p.Value.Float64s()...)
-	}
-	return out
-}
-
-func flattenT(ts []*tensor.Dense) []float64 {
-	var out []float64
-	for _, t := range ts {
-		out = append(out, optim.ToFloat64(t)...)
-	}
-	return out
-}
-
-func unflatten(ts []*tensor.Dense, x []float64) {
-	off := 0
-	for _, t := range ts {
-		switch d := optim.Backing(t).(type) {
-		case []float64:
-			off += copy(d, x[off:])
-		case []float32:
-			for j := range d {
-				d[j] = float32(x[off+j])
-			}
-			off += len(d)
-		}
-	}
 }
 
 func unflattenGrad(ps []optim.Param, g []float64) {
