@@ -29,14 +29,16 @@ func Optimizers() []string {
 }
 
 // hyperNames lists the hyperparameters each optimizer accepts.
-var hyperNames = map[string][]string{
-	"sgd":        {"lr", "momentum", "dampening", "nesterov", "wd"},
-	"adam":       {"lr", "beta1", "beta2", "eps", "wd"},
-	"adamw":      {"lr", "beta1", "beta2", "eps", "wd"},
-	"sophiag":    {"lr", "beta1", "beta2", "eps", "wd", "rho", "bs", "k"},
-	"sophiah":    {"lr", "beta1", "beta2", "eps", "wd", "rho", "bs", "k"},
-	"adahessian": {"lr", "beta1", "beta2", "eps", "wd", "power", "k"},
-	"mfac":       {"lr", "momentum", "wd", "m", "damp"},
+func hyperNames() map[string][]string {
+	return map[string][]string{
+		"sgd":        {"lr", "momentum", "dampening", "nesterov", "wd"},
+		"adam":       {"lr", "beta1", "beta2", "eps", "wd"},
+		"adamw":      {"lr", "beta1", "beta2", "eps", "wd"},
+		"sophiag":    {"lr", "beta1", "beta2", "eps", "wd", "rho", "bs", "k"},
+		"sophiah":    {"lr", "beta1", "beta2", "eps", "wd", "rho", "bs", "k"},
+		"adahessian": {"lr", "beta1", "beta2", "eps", "wd", "power", "k"},
+		"mfac":       {"lr", "momentum", "wd", "m", "damp"},
+	}
 }
 
 // NewOptimizer builds the named optimizer from its defaults overridden by h.
@@ -44,7 +46,7 @@ var hyperNames = map[string][]string{
 // of predictions per batch, Sophia#48) and seed seeds any random probes.
 // A hyperparameter the optimizer does not take is an error naming it.
 func NewOptimizer(name string, h Hyper, batch int, seed uint64) (optim.Optimizer, error) {
-	allowed, ok := hyperNames[name]
+	allowed, ok := hyperNames()[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown optimizer %q (want one of %s)", name, strings.Join(Optimizers(), ", "))
 	}
@@ -186,7 +188,7 @@ func BaseLR(name string, h Hyper) float64 {
 
 // HyperNames returns the hyperparameter names the optimizer accepts.
 func HyperNames(name string) []string {
-	out := append([]string(nil), hyperNames[name]...)
+	out := hyperNames()[name]
 	sort.Strings(out)
 	return out
 }
