@@ -1,16 +1,27 @@
 package nn
 
-import "testing"
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// randKernelData is conv-output-like data: random signs, so branches on
+// comparisons are unpredictable.
+func randKernelData(n int) []float32 {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
 
 // BenchmarkPoolFwd times the 2×2/2 max-pool kernel on the CNN's first pool
 // input (64×32×32×32 float32), against a copy of the same data for scale.
 func BenchmarkPoolFwd(b *testing.B) {
 	st := &poolState{n: 64, c: 32, h: 32, w: 32, k: 2, s: 2, oh: 16, ow: 16}
 	st.idx = make([]int32, 64*32*16*16)
-	x := make([]float32, 64*32*32*32)
-	for i := range x {
-		x[i] = float32((i*7919)%1000) - 500
-	}
+	x := randKernelData(64 * 32 * 32 * 32)
 	y := make([]float32, len(st.idx))
 	b.SetBytes(int64(4 * len(x)))
 	for i := 0; i < b.N; i++ {
@@ -19,10 +30,7 @@ func BenchmarkPoolFwd(b *testing.B) {
 }
 
 func BenchmarkMaskMul(b *testing.B) {
-	x := make([]float32, 64*32*32*32)
-	for i := range x {
-		x[i] = float32((i*7919)%1000) - 500
-	}
+	x := randKernelData(64 * 32 * 32 * 32)
 	o := make([]float32, len(x))
 	b.SetBytes(int64(4 * len(x)))
 	for i := 0; i < b.N; i++ {
@@ -36,5 +44,19 @@ func BenchmarkCopy(b *testing.B) {
 	b.SetBytes(int64(4 * len(x)))
 	for i := 0; i < b.N; i++ {
 		copy(o, x)
+	}
+}
+
+// BenchmarkPoolScatter times the fused ReLU max-pool backward (tiled 2×2).
+func BenchmarkPoolScatter(b *testing.B) {
+	st := &poolState{n: 64, c: 32, h: 32, w: 32, k: 2, s: 2, oh: 16, ow: 16, relu: true}
+	st.idx = make([]int32, 64*32*16*16)
+	x := randKernelData(64 * 32 * 32 * 32)
+	y := make([]float32, len(st.idx))
+	poolFwd(st, x, y)
+	dx := make([]float32, len(x))
+	b.SetBytes(int64(4 * len(x)))
+	for i := 0; i < b.N; i++ {
+		poolScatter(st, y, dx)
 	}
 }

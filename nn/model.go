@@ -182,9 +182,7 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 		case LayerConv2d:
 			w, b := net.Params[pi], net.Params[pi+1]
 			pi += 2
-			if h, err = Conv2d(h, w, l.stride(), l.Pad); err == nil {
-				h, err = BiasAdd(h, b)
-			}
+			h, err = Conv2dBias(h, w, b, l.stride(), l.Pad)
 		case LayerReLU:
 			if i+1 < len(layers) && layers[i+1].Type == LayerMaxPool2d {
 				// ReLU then max pooling: one fused op (same values and

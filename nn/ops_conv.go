@@ -216,7 +216,7 @@ func grow[T Float](b *[]T, n int) []T {
 // family's cache, each sample's built right before its product (while they
 // are in cache), unless the cache already holds them for this input (the
 // producer, Conv2d's own forward op, always rebuilds them).
-func convFwd[T Float](g *convGeom, share *colShare, producer bool, x, wt, y []T) {
+func convFwd[T Float](g *convGeom, share *colShare, producer bool, x, wt, bias, y []T) {
 	c := cacheOf[T](share, g)
 	xl, yl, cl := g.c*g.plen, g.o*g.pix, g.ckk*g.pix
 	fresh := !producer && c.ok && equalBits(c.x, x)
@@ -227,7 +227,16 @@ func convFwd[T Float](g *convGeom, share *colShare, producer bool, x, wt, y []T)
 			if !fresh {
 				im2col(g, x[n*xl:(n+1)*xl], col)
 			}
-			gemm(false, false, g.o, g.pix, g.ckk, 1, wt, g.ckk, col, g.pix, 0, y[n*yl:(n+1)*yl], g.pix)
+			yn := y[n*yl : (n+1)*yl]
+			gemm(false, false, g.o, g.pix, g.ckk, 1, wt, g.ckk, col, g.pix, 0, yn, g.pix)
+			if bias != nil {
+				for o, bv := range bias[:g.o] {
+					r := yn[o*g.pix : (o+1)*g.pix]
+					for i := range r {
+						r[i] += bv
+					}
+				}
+			}
 		}
 		if !fresh {
 			copy(c.x[lo*xl:hi*xl], x[lo*xl:hi*xl])
@@ -345,6 +354,8 @@ type convOp struct {
 	// share is the column cache of the first operand (fwd, bwdW), shared
 	// with the other ops of the family built on the same node.
 	share *colShare
+	// bias: a forward op with a third input b [O] added per output channel.
+	bias bool
 	// producer marks the forward op Conv2d builds: it always rebuilds the
 	// columns (its input normally changes every run); derived ops reuse them.
 	producer bool
@@ -375,6 +386,20 @@ func newConv(kind convKind, g convGeom, dt tensor.Dtype, share *colShare, a, b *
 // at the given stride and zero padding, as torch.nn.functional.conv2d
 // without bias: y[n,o,i,j] = Σ_{c,p,q} w[o,c,p,q]·xpad[n,c,i·S+p,j·S+q].
 func Conv2d(x, w *gorgonia.Node, stride, pad int) (*gorgonia.Node, error) {
+	return conv2d(x, w, nil, stride, pad)
+}
+
+// Conv2dBias returns Conv2d(x, w, stride, pad) + b, b [O] broadcast over
+// the output channels, as one op (the bias is added to each sample's output
+// while it is in cache). Its derivative with respect to b is ChanSum(G).
+func Conv2dBias(x, w, b *gorgonia.Node, stride, pad int) (*gorgonia.Node, error) {
+	if b == nil {
+		return nil, fmt.Errorf("nn: Conv2dBias: nil bias")
+	}
+	return conv2d(x, w, b, stride, pad)
+}
+
+func conv2d(x, w, b *gorgonia.Node, stride, pad int) (*gorgonia.Node, error) {
 	if dtypeOf(x) != dtypeOf(w) {
 		return nil, fmt.Errorf("nn: Conv2d dtypes %v and %v differ", dtypeOf(x), dtypeOf(w))
 	}
@@ -382,12 +407,23 @@ func Conv2d(x, w *gorgonia.Node, stride, pad int) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := newConv(convKindFwd, g, dtypeOf(x), nil, x, w)
-	if err != nil {
-		return nil, err
+	if b == nil {
+		y, err := newConv(convKindFwd, g, dtypeOf(x), nil, x, w)
+		if err != nil {
+			return nil, err
+		}
+		y.Op().(*convOp).producer = true
+		return y, nil
 	}
-	y.Op().(*convOp).producer = true
-	return y, nil
+	if dtypeOf(b) != dtypeOf(x) {
+		return nil, fmt.Errorf("nn: Conv2dBias: bias dtype %v, want %v", dtypeOf(b), dtypeOf(x))
+	}
+	if sb := shapeOf(b); sb.Dims() != 1 || sb[0] != g.o {
+		return nil, fmt.Errorf("nn: Conv2dBias: bias shape %v, want [%d]", sb, g.o)
+	}
+	op := &convOp{base: newBase(fmt.Sprintf("Conv2dBias(%v)", g), dtypeOf(x), g.yShape(), g.xShape(), g.wShape(), tensor.Shape{g.o}),
+		kind: convKindFwd, g: g, share: &colShare{}, producer: true, bias: true}
+	return apply(op, x, w, b)
 }
 
 func (op *convOp) twiceDifferentiable() {}
@@ -397,8 +433,8 @@ func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	switch op.kind {
 	case convKindFwd:
 		return run(&op.base, vs,
-			func(in [][]float64, out []float64) { convFwd(g, op.share, op.producer, in[0], in[1], out) },
-			func(in [][]float32, out []float32) { convFwd(g, op.share, op.producer, in[0], in[1], out) })
+			func(in [][]float64, out []float64) { convFwd(g, op.share, op.producer, in[0], in[1], biasOf(in), out) },
+			func(in [][]float32, out []float32) { convFwd(g, op.share, op.producer, in[0], in[1], biasOf(in), out) })
 	case convKindBwdX:
 		return run(&op.base, vs,
 			func(in [][]float64, out []float64) { convBwdX(g, &op.scratch, in[0], in[1], out) },
@@ -410,7 +446,19 @@ func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	}
 }
 
-func (op *convOp) DiffWRT(int) []bool { return []bool{true, true} }
+func biasOf[T Float](in [][]T) []T {
+	if len(in) > 2 {
+		return in[2]
+	}
+	return nil
+}
+
+func (op *convOp) DiffWRT(n int) []bool {
+	if op.bias {
+		return []bool{true, true, true}
+	}
+	return []bool{true, true}
+}
 
 func (op *convOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Nodes, error) {
 	a, b := in[0], in[1]
@@ -434,6 +482,13 @@ func (op *convOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Node
 	}
 	if err != nil {
 		return nil, err
+	}
+	if op.bias {
+		dbias, err := ChanSum(u)
+		if err != nil {
+			return nil, err
+		}
+		return gorgonia.Nodes{da, db, dbias}, nil
 	}
 	return gorgonia.Nodes{da, db}, nil
 }

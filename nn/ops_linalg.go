@@ -199,16 +199,33 @@ func (op *chanSumOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 }
 
 func chanSum[T Float](x, s []T, outer, c, inner int) {
-	for ch := 0; ch < c; ch++ {
-		var acc float64
-		for o := 0; o < outer; o++ {
-			off := (o*c + ch) * inner
-			for _, v := range x[off : off+inner] {
-				acc += float64(v)
-			}
-		}
-		s[ch] = T(acc)
+	work := 1
+	if outer*c*inner >= minParallel {
+		work = numWorkers()
 	}
+	parallelFor(c, work, 2, func(_, lo, hi int) {
+		for ch := lo; ch < hi; ch++ {
+			// Four float64 partial sums break the dependency chain of the
+			// additions.
+			var a0, a1, a2, a3 float64
+			for o := 0; o < outer; o++ {
+				off := (o*c + ch) * inner
+				xs := x[off : off+inner]
+				i := 0
+				for ; i+4 <= len(xs); i += 4 {
+					q := xs[i : i+4 : i+4]
+					a0 += float64(q[0])
+					a1 += float64(q[1])
+					a2 += float64(q[2])
+					a3 += float64(q[3])
+				}
+				for ; i < len(xs); i++ {
+					a0 += float64(xs[i])
+				}
+			}
+			s[ch] = T((a0 + a1) + (a2 + a3))
+		}
+	})
 }
 
 func (op *chanSumOp) DiffWRT(int) []bool { return []bool{true} }

@@ -183,34 +183,22 @@ func poolScatter[T Float](st *poolState, g, dx []T) {
 }
 
 // scatter22 is poolScatter for one plane of 2×2, stride-2 windows that tile
-// the input exactly: every input cell is written once (the window's value at
-// its argmax, 0 elsewhere), so no separate clearing pass is needed.
+// the input exactly: each window's four cells are zeroed and then its value
+// stored at its argmax, so no separate clearing pass is needed.
 func scatter22[T Float](st *poolState, gp []T, ip []int32, dp []T) {
 	w, ow := st.w, st.ow
 	for i := 0; i < st.oh; i++ {
 		d0 := dp[2*i*w : 2*i*w+2*ow]
 		d1 := dp[(2*i+1)*w : (2*i+1)*w+2*ow]
 		gr, ir := gp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
-		base := int32(2 * i * w)
+		for j := range ir {
+			q0, q1 := d0[2*j:2*j+2], d1[2*j:2*j+2]
+			q0[0], q0[1], q1[0], q1[1] = 0, 0, 0, 0
+		}
 		for j, b := range ir {
-			v := gr[j]
-			// Position of the argmax inside the window: 0..3, or none.
-			off := b - base - int32(2*j)
-			var v0, v1, v2, v3 T
-			if off == 0 {
-				v0 = v
+			if b >= 0 {
+				dp[b] = gr[j]
 			}
-			if off == 1 {
-				v1 = v
-			}
-			if off == int32(w) {
-				v2 = v
-			}
-			if off == int32(w)+1 {
-				v3 = v
-			}
-			d0[2*j], d0[2*j+1] = v0, v1
-			d1[2*j], d1[2*j+1] = v2, v3
 		}
 	}
 }
@@ -338,11 +326,20 @@ func (op *poolOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Node
 	}
 }
 
-// pool22Planes32 is the 2×2, stride-2 case of poolFwdPlanes32.
+// pool22Planes32 is the 2×2, stride-2 case of poolFwdPlanes32, branch
+// free: the window's largest key is found with max, its first position with
+// conditional moves (checked last to first), and the maximum's value is
+// recovered from its key (the key map is an involution on the bits).
 func pool22Planes32(st *poolState, x, y []float32, lo, hi int) {
 	w, oh, ow := st.w, st.oh, st.ow
 	plen, olen := st.h*w, oh*ow
-	relu := st.relu
+	// Without ReLU nothing is masked (no key is < lim) or clamped; with
+	// it, keys ≤ 0 (values the ReLU zeroes) give index −1 and value +0.
+	var lim, clamp int32 = -1 << (32 - 1), -1 << (32 - 1)
+	if st.relu {
+		lim, clamp = 1, 0
+	}
+	w1 := int32(w)
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*plen : (pl+1)*plen]
 		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
@@ -352,37 +349,50 @@ func pool22Planes32(st *poolState, x, y []float32, lo, hi int) {
 			yr, ir := yp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
 			base := int32(2 * i * w)
 			for j := range yr {
-				a0, a1 := int32(math.Float32bits(r0[2*j])), int32(math.Float32bits(r0[2*j+1]))
-				c0, c1 := int32(math.Float32bits(r1[2*j])), int32(math.Float32bits(r1[2*j+1]))
+				p0, p1 := r0[2*j:2*j+2], r1[2*j:2*j+2]
+				a0, a1 := int32(math.Float32bits(p0[0])), int32(math.Float32bits(p0[1]))
+				c0, c1 := int32(math.Float32bits(p1[0])), int32(math.Float32bits(p1[1]))
 				k0 := a0 ^ ((a0 >> (32 - 1)) & 0x7fffffff)
 				k1 := a1 ^ ((a1 >> (32 - 1)) & 0x7fffffff)
 				k2 := c0 ^ ((c0 >> (32 - 1)) & 0x7fffffff)
 				k3 := c1 ^ ((c1 >> (32 - 1)) & 0x7fffffff)
-				best, bk, bv := base+int32(2*j), k0, r0[2*j]
-				if k1 > bk {
-					best, bk, bv = base+int32(2*j+1), k1, r0[2*j+1]
+				mk := max(max(k0, k1), max(k2, k3))
+				pos := w1 + 1
+				if k2 == mk {
+					pos = w1
 				}
-				if k2 > bk {
-					best, bk, bv = base+int32(w+2*j), k2, r1[2*j]
+				if k1 == mk {
+					pos = 1
 				}
-				if k3 > bk {
-					best, bk, bv = base+int32(w+2*j+1), k3, r1[2*j+1]
+				if k0 == mk {
+					pos = 0
 				}
-				if relu && bk <= 0 {
-					best, bv = -1, 0
+				idx := base + int32(2*j) + pos
+				if mk < lim {
+					idx = -1
 				}
-				ir[j] = best
-				yr[j] = bv
+				mk = max(mk, clamp)
+				ir[j] = idx
+				yr[j] = math.Float32frombits(uint32(mk ^ ((mk >> (32 - 1)) & 0x7fffffff)))
 			}
 		}
 	}
 }
 
-// pool22Planes64 is the 2×2, stride-2 case of poolFwdPlanes64.
+// pool22Planes64 is the 2×2, stride-2 case of poolFwdPlanes64, branch
+// free: the window's largest key is found with max, its first position with
+// conditional moves (checked last to first), and the maximum's value is
+// recovered from its key (the key map is an involution on the bits).
 func pool22Planes64(st *poolState, x, y []float64, lo, hi int) {
 	w, oh, ow := st.w, st.oh, st.ow
 	plen, olen := st.h*w, oh*ow
-	relu := st.relu
+	// Without ReLU nothing is masked (no key is < lim) or clamped; with
+	// it, keys ≤ 0 (values the ReLU zeroes) give index −1 and value +0.
+	var lim, clamp int64 = -1 << (64 - 1), -1 << (64 - 1)
+	if st.relu {
+		lim, clamp = 1, 0
+	}
+	w1 := int32(w)
 	for pl := lo; pl < hi; pl++ {
 		xp := x[pl*plen : (pl+1)*plen]
 		yp, ip := y[pl*olen:(pl+1)*olen], st.idx[pl*olen:(pl+1)*olen]
@@ -392,27 +402,31 @@ func pool22Planes64(st *poolState, x, y []float64, lo, hi int) {
 			yr, ir := yp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
 			base := int32(2 * i * w)
 			for j := range yr {
-				a0, a1 := int64(math.Float64bits(r0[2*j])), int64(math.Float64bits(r0[2*j+1]))
-				c0, c1 := int64(math.Float64bits(r1[2*j])), int64(math.Float64bits(r1[2*j+1]))
+				p0, p1 := r0[2*j:2*j+2], r1[2*j:2*j+2]
+				a0, a1 := int64(math.Float64bits(p0[0])), int64(math.Float64bits(p0[1]))
+				c0, c1 := int64(math.Float64bits(p1[0])), int64(math.Float64bits(p1[1]))
 				k0 := a0 ^ ((a0 >> (64 - 1)) & 0x7fffffffffffffff)
 				k1 := a1 ^ ((a1 >> (64 - 1)) & 0x7fffffffffffffff)
 				k2 := c0 ^ ((c0 >> (64 - 1)) & 0x7fffffffffffffff)
 				k3 := c1 ^ ((c1 >> (64 - 1)) & 0x7fffffffffffffff)
-				best, bk, bv := base+int32(2*j), k0, r0[2*j]
-				if k1 > bk {
-					best, bk, bv = base+int32(2*j+1), k1, r0[2*j+1]
+				mk := max(max(k0, k1), max(k2, k3))
+				pos := w1 + 1
+				if k2 == mk {
+					pos = w1
 				}
-				if k2 > bk {
-					best, bk, bv = base+int32(w+2*j), k2, r1[2*j]
+				if k1 == mk {
+					pos = 1
 				}
-				if k3 > bk {
-					best, bk, bv = base+int32(w+2*j+1), k3, r1[2*j+1]
+				if k0 == mk {
+					pos = 0
 				}
-				if relu && bk <= 0 {
-					best, bv = -1, 0
+				idx := base + int32(2*j) + pos
+				if mk < lim {
+					idx = -1
 				}
-				ir[j] = best
-				yr[j] = bv
+				mk = max(mk, clamp)
+				ir[j] = idx
+				yr[j] = math.Float64frombits(uint64(mk ^ ((mk >> (64 - 1)) & 0x7fffffffffffffff)))
 			}
 		}
 	}

@@ -79,3 +79,54 @@ func TestReLUMaxPoolMatchesComposition(t *testing.T) {
 		}
 	}
 }
+
+// TestConv2dBiasMatchesComposition checks Conv2dBias against
+// BiasAdd(Conv2d) for the value and the gradients of Σ y·c (bitwise for the
+// value, x and W; the bias gradient to rounding).
+func TestConv2dBiasMatchesComposition(t *testing.T) {
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		rng := rand.New(rand.NewPCG(5, 6))
+		rnd := func(n int) []float64 {
+			v := make([]float64, n)
+			for i := range v {
+				v[i] = rng.NormFloat64()
+			}
+			return v
+		}
+		xv, wv, bv, cv := rnd(2*3*6*5), rnd(4*3*3*3), rnd(4), rnd(2*4*6*5)
+		run := func(fused bool) [][]float64 {
+			g := gorgonia.NewGraph()
+			mk := func(name string, v []float64, shape ...int) *gorgonia.Node {
+				d := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+				setData(d, v)
+				return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(name), gorgonia.WithValue(d))
+			}
+			x, w, b, c := mk("x", xv, 2, 3, 6, 5), mk("w", wv, 4, 3, 3, 3), mk("b", bv, 4), mk("c", cv, 2, 4, 6, 5)
+			var y *gorgonia.Node
+			var err error
+			if fused {
+				y, err = Conv2dBias(x, w, b, 1, 1)
+			} else {
+				y, err = Conv2d(x, w, 1, 1)
+				require.NoError(t, err)
+				y, err = BiasAdd(y, b)
+			}
+			require.NoError(t, err)
+			gs, err := Backprop([]*gorgonia.Node{y}, []*gorgonia.Node{c}, []*gorgonia.Node{x, w, b})
+			require.NoError(t, err)
+			m := gorgonia.NewTapeMachine(g)
+			defer m.Close()
+			require.NoError(t, m.RunAll())
+			out := [][]float64{getData(y.Value().(*tensor.Dense))}
+			for _, n := range gs {
+				out = append(out, getData(n.Value().(*tensor.Dense)))
+			}
+			return out
+		}
+		want, got := run(false), run(true)
+		for k := 0; k < 3; k++ {
+			require.Equal(t, want[k], got[k], "%v output %d", dt, k)
+		}
+		require.InDeltaSlice(t, want[3], got[3], 1e-12)
+	}
+}
