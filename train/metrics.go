@@ -28,6 +28,9 @@ type StepRecord struct {
 	// present on the steps where they were measured (-hessian-every).
 	HessTop   *float64 `json:"hessian_top,omitempty"`
 	HessTrace *float64 `json:"hessian_trace,omitempty"`
+	// HessConverged is false when Lanczos or Hutchinson stopped at its
+	// iteration budget: the values are then the last estimates.
+	HessConverged *bool `json:"hessian_converged,omitempty"`
 }
 
 // EpochRecord is the metrics of one epoch, with the test evaluation.
@@ -41,7 +44,7 @@ type EpochRecord struct {
 	WallS     float64 `json:"wall_s"`
 }
 
-var stepColumns = []string{"step", "epoch", "loss", "acc", "lr", "step_ms", "grad_norm", "win_rate", "hessian_top", "hessian_trace"}
+var stepColumns = []string{"step", "epoch", "loss", "acc", "lr", "step_ms", "grad_norm", "win_rate", "hessian_top", "hessian_trace", "hessian_converged"}
 var epochColumns = []string{"epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "wall_s"}
 
 func (r StepRecord) row() []string {
@@ -55,7 +58,11 @@ func (r StepRecord) row() []string {
 	if v, ok := r.Diag["win_rate"]; ok {
 		win = ff(v)
 	}
-	return []string{strconv.Itoa(r.Step), strconv.Itoa(r.Epoch), ff(r.Loss), ff(r.Acc), ff(r.LR), ff(r.StepMS), ff(r.GradNorm), win, opt(r.HessTop), opt(r.HessTrace)}
+	conv := ""
+	if r.HessConverged != nil {
+		conv = strconv.FormatBool(*r.HessConverged)
+	}
+	return []string{strconv.Itoa(r.Step), strconv.Itoa(r.Epoch), ff(r.Loss), ff(r.Acc), ff(r.LR), ff(r.StepMS), ff(r.GradNorm), win, opt(r.HessTop), opt(r.HessTrace), conv}
 }
 
 func (r EpochRecord) row() []string {

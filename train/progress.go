@@ -42,6 +42,9 @@ func (p *progress) step(r StepRecord) {
 	}
 	if r.HessTop != nil {
 		extra += fmt.Sprintf(" λmax %.3g tr %.3g", *r.HessTop, *r.HessTrace)
+		if r.HessConverged != nil && !*r.HessConverged {
+			extra += " (not converged)"
+		}
 	}
 	if p.terminal {
 		// Redraw at most ten times a second, and on the last step.

@@ -369,11 +369,11 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			rec.Diag = copyMap(d.Diagnostics())
 		}
 		if r.cfg.HessianEvery > 0 && r.step%r.cfg.HessianEvery == 0 {
-			top, tr, err := r.sharpness()
+			top, tr, conv, err := r.sharpness()
 			if err != nil {
 				return r.res, fmt.Errorf("train: step %d: hessian: %w", r.step, err)
 			}
-			rec.HessTop, rec.HessTrace = &top, &tr
+			rec.HessTop, rec.HessTrace, rec.HessConverged = &top, &tr, &conv
 		}
 		r.epLoss += loss
 		r.epAcc += acc
@@ -467,21 +467,23 @@ func (r *run) evaluate(epoch int) error {
 	return nil
 }
 
-// sharpness measures the top Hessian eigenvalue and the trace on the current
-// batch.
-func (r *run) sharpness() (top, trace float64, err error) {
+// sharpness measures the top Hessian eigenvalue (Lanczos) and the trace
+// (Hutchinson, stopping at a 5% relative standard error or 20 probes) on the
+// current batch. converged is false when either stopped at its budget; the
+// values are then its last estimates.
+func (r *run) sharpness() (top, trace float64, converged bool, err error) {
 	rng := rand.New(r.hessPCG)
 	lc := spectrum.DefaultLanczosConfig(1, spectrum.LargestAlgebraic)
 	eig, err := spectrum.Lanczos(r.eng, lc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	tc := spectrum.TraceConfig{MinSamples: 2, MaxSamples: 20, Tol: 0.05}
 	tr, err := spectrum.Hutchinson(r.eng, tc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
-	return eig.Pairs[0].Value, tr.Mean, nil
+	return eig.Pairs[0].Value, tr.Mean, eig.Converged && tr.Converged, nil
 }
 
 // Evaluate returns the mean cross-entropy loss and the accuracy of the
