@@ -539,7 +539,7 @@ func lossValue(n *gorgonia.Node, what string) (float64, error) {
 	}
 	l := first(d)
 	if math.IsNaN(l) || math.IsInf(l, 0) {
-		return l, fmt.Errorf("hessian: %s is %v", what, l)
+		return l, fmt.Errorf("hessian: %s is %v: %w", what, l, optim.ErrNonFinite)
 	}
 	return l, nil
 }

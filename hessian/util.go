@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/curvopt/curvopt/nn"
+	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
 )
 
@@ -101,7 +102,7 @@ func finiteSlice[T nn.Float](d []T) error {
 	for i, v := range d {
 		f := float64(v)
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("entry %d is %v", i, f)
+			return fmt.Errorf("entry %d is %v: %w", i, f, optim.ErrNonFinite)
 		}
 	}
 	return nil

@@ -82,6 +82,11 @@ func CheckOracle(prefix string, needs Needs, o Oracle) error {
 	return nil
 }
 
+// ErrNonFinite is wrapped by every error that reports a NaN or ±Inf in a
+// gradient, a curvature estimate or a loss, so that a caller can tell
+// divergence from other failures with errors.Is.
+var ErrNonFinite = errors.New("non-finite value")
+
 // NoCurvature is an Oracle that answers no query. Pass it (or nil) to
 // first-order optimizers.
 type NoCurvature struct{}
@@ -178,12 +183,12 @@ func checkParam(p Param) error {
 	case tensor.Float64:
 		g := p.Grad.Float64s()
 		if i := NonFinite(g); i >= 0 {
-			return fmt.Errorf("gradient entry %d is %v", i, g[i])
+			return fmt.Errorf("gradient entry %d is %v: %w", i, g[i], ErrNonFinite)
 		}
 	case tensor.Float32:
 		g := p.Grad.Float32s()
 		if i := NonFinite(g); i >= 0 {
-			return fmt.Errorf("gradient entry %d is %v", i, g[i])
+			return fmt.Errorf("gradient entry %d is %v: %w", i, g[i], ErrNonFinite)
 		}
 	default:
 		return fmt.Errorf("unsupported dtype %v (want float32 or float64)", p.Value.Dtype())
@@ -206,7 +211,7 @@ func CheckFinite(prefix, what string, params []Param, ts []*tensor.Dense) error 
 			return fmt.Errorf("%s: %s for param %q: unsupported dtype %v", prefix, what, params[i].Name, t.Dtype())
 		}
 		if j >= 0 {
-			return fmt.Errorf("%s: %s for param %q: entry %d is not finite", prefix, what, params[i].Name, j)
+			return fmt.Errorf("%s: %s for param %q: entry %d: %w", prefix, what, params[i].Name, j, ErrNonFinite)
 		}
 	}
 	return nil

@@ -72,6 +72,10 @@ type Config struct {
 	// CheckpointEvery saves a checkpoint every so many steps (0: at the end
 	// of every epoch and of the run; negative: only at the end of the run).
 	CheckpointEvery int
+	// EvalEvery > 0 also evaluates on the test split every so many steps
+	// (besides the end of every epoch and of the run); the record's
+	// TrainLoss and TrainAcc then cover the steps since the last evaluation.
+	EvalEvery int
 	// HessianEvery > 0 measures the Hessian's top eigenvalue (Lanczos) and
 	// trace (Hutchinson) on the current batch every so many steps.
 	HessianEvery int
@@ -98,12 +102,27 @@ type Result struct {
 	MeanStepMS float64
 	// StateBytes is the size of the optimizer's state.
 	StateBytes int64
-	// Epochs holds one record per evaluation, StepLog one per step.
+	// EpochLog holds one record per evaluation, StepLog one per step, of
+	// this call only: a resumed run's earlier records are in OutDir's
+	// epochs.jsonl and steps.jsonl.
 	EpochLog []EpochRecord
 	StepLog  []StepRecord
 }
 
 const checkpointFile = "checkpoint.gob"
+
+// ErrDiverged is wrapped by the error Run returns when training stopped on a
+// NaN or Inf loss, gradient or curvature estimate (errors.Is(err,
+// ErrDiverged)); the last good checkpoint is kept.
+var ErrDiverged = errors.New("training diverged")
+
+// diverged wraps err with ErrDiverged when it reports a non-finite value.
+func diverged(step int, err error) error {
+	if errors.Is(err, optim.ErrNonFinite) {
+		return fmt.Errorf("train: step %d: %w (%w; the last checkpoint is kept)", step, ErrDiverged, err)
+	}
+	return fmt.Errorf("train: step %d: %w", step, err)
+}
 
 // run holds a run's live pieces.
 type run struct {
@@ -164,13 +183,16 @@ func (c *Config) defaults() {
 }
 
 // Validate checks the configuration's own fields (the optimizer's
-// hyperparameters are checked when it is built).
+// hyperparameters are checked when it is built). Zero values stand for the
+// defaults.
 func (c Config) Validate() error {
 	switch {
-	case c.BatchSize < 1:
-		return fmt.Errorf("train: batch size %d: must be >= 1", c.BatchSize)
-	case c.EvalBatch < 1:
-		return fmt.Errorf("train: eval batch size %d: must be >= 1", c.EvalBatch)
+	case c.BatchSize < 0:
+		return fmt.Errorf("train: batch size %d: must be >= 1 (0: the default)", c.BatchSize)
+	case c.EvalBatch < 0:
+		return fmt.Errorf("train: eval batch size %d: must be >= 1 (0: the default)", c.EvalBatch)
+	case c.EvalEvery < 0:
+		return fmt.Errorf("train: eval-every %d: must be >= 0", c.EvalEvery)
 	case c.Steps < 0:
 		return fmt.Errorf("train: steps %d: must be >= 0", c.Steps)
 	case c.Epochs < 0:
@@ -344,17 +366,17 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		t0 := time.Now()
 		loss, err := r.eng.Prepare(r.opt)
 		if err != nil {
-			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
+			return r.res, diverged(r.step+1, err)
 		}
 		if !finite(loss) {
-			return r.res, fmt.Errorf("train: step %d: the loss is %v; stopped (the last checkpoint is kept)", r.step+1, loss)
+			return r.res, diverged(r.step+1, fmt.Errorf("the loss is %v: %w", loss, optim.ErrNonFinite))
 		}
 		gnorm := ClipGlobalNorm(params, r.cfg.ClipNorm)
 		if !finite(gnorm) {
-			return r.res, fmt.Errorf("train: step %d: the gradient norm is %v; stopped (the last checkpoint is kept)", r.step+1, gnorm)
+			return r.res, diverged(r.step+1, fmt.Errorf("the gradient norm is %v: %w", gnorm, optim.ErrNonFinite))
 		}
 		if err := r.opt.Step(params, r.eng); err != nil {
-			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
+			return r.res, diverged(r.step+1, err)
 		}
 		dt := time.Since(t0)
 		stepTotal += dt
@@ -380,6 +402,11 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		r.epSteps++
 		if err := r.record(rec); err != nil {
 			return r.res, err
+		}
+		if r.cfg.EvalEvery > 0 && r.step%r.cfg.EvalEvery == 0 && r.step < r.total {
+			if err := r.evaluate(r.epoch + 1); err != nil {
+				return r.res, err
+			}
 		}
 		if r.cfg.CheckpointEvery > 0 && r.step%r.cfg.CheckpointEvery == 0 {
 			if err := r.checkpoint(); err != nil {
@@ -426,9 +453,13 @@ func (r *run) record(rec StepRecord) error {
 // endEpoch evaluates, records and (by default) checkpoints at an epoch's end.
 func (r *run) endEpoch() error {
 	r.epoch++
-	if err := r.evaluate(r.epoch); err != nil {
-		return err
-	}
+	n := len(r.res.EpochLog)
+	if n == 0 || r.res.EpochLog[n-1].Step != r.step || r.epSteps > 0 {
+		if err := r.evaluate(r.epoch); err != nil {
+			return err
+		}
+	} // else -eval-every has just evaluated at this very step
+
 	if r.cfg.CheckpointEvery == 0 {
 		return r.checkpoint()
 	}
@@ -439,7 +470,13 @@ func (r *run) endEpoch() error {
 // result of epoch (1-based; the run's last epoch may be partial).
 func (r *run) evaluate(epoch int) error {
 	loss, acc, err := Evaluate(r.eng, r.test, r.cfg.EvalBatch, r.cfg.Dtype, r.norm)
+	if err == nil && !finite(loss) {
+		err = fmt.Errorf("the test loss is %v: %w", loss, optim.ErrNonFinite)
+	}
 	if err != nil {
+		if errors.Is(err, optim.ErrNonFinite) {
+			return fmt.Errorf("train: evaluation after step %d: %w (%w; the last checkpoint is kept)", r.step, ErrDiverged, err)
+		}
 		return fmt.Errorf("train: evaluation after step %d: %w", r.step, err)
 	}
 	rec := EpochRecord{Epoch: epoch, Step: r.step, TestLoss: loss, TestAcc: acc, WallS: r.wall}

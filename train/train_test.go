@@ -10,6 +10,7 @@ import (
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/nn"
+	"github.com/curvopt/curvopt/optim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"
@@ -260,4 +261,23 @@ func TestGNBBatch(t *testing.T) {
 	cfg.GNBBatch = 17
 	_, err = Run(context.Background(), cfg)
 	require.ErrorContains(t, err, "GNB batch 17")
+}
+
+func TestEvalEveryAndDivergedSentinel(t *testing.T) {
+	cfg := tinyConfig(t, "adam", nil)
+	cfg.Steps = 9 // 6 steps an epoch
+	cfg.EvalEvery = 4
+	res, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	var steps []int
+	for _, e := range res.EpochLog {
+		steps = append(steps, e.Step)
+	}
+	assert.Equal(t, []int{4, 6, 8, 9}, steps)
+
+	cfg = tinyConfig(t, "sgd", Hyper{"lr": 1e30, "momentum": 0})
+	cfg.Steps = 10
+	_, err = Run(context.Background(), cfg)
+	require.ErrorIs(t, err, ErrDiverged)
+	require.ErrorIs(t, err, optim.ErrNonFinite)
 }

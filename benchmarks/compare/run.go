@@ -18,8 +18,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/train"
 )
 
 // Phase names the two kinds of run.
@@ -203,14 +205,9 @@ func shortHash(s string) string {
 }
 
 // IsDivergence reports whether a training error is a stop on a non-finite
-// loss or gradient (train.Run names NaN or Inf in its message; there is no
-// sentinel error for it yet).
+// loss, gradient or curvature estimate.
 func IsDivergence(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	m := err.Error()
-	return strings.Contains(m, "NaN") || strings.Contains(m, "Inf") || strings.Contains(m, "non-finite")
+	return errors.Is(err, train.ErrDiverged) || errors.Is(err, optim.ErrNonFinite)
 }
 
 // writeJSONAtomic writes v as indented JSON to path through a temporary file

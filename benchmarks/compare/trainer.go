@@ -26,7 +26,7 @@ type TrainRunner struct {
 	// The data sets; SweepTrain and Val are needed only for sweep runs.
 	Train, Test, SweepTrain, Val *data.Dataset
 	// EvalEvery > 0 evaluates every so many steps in addition to the ends
-	// of epochs (the run is trained in segments resumed from checkpoints).
+	// of epochs (train.Config.EvalEvery).
 	EvalEvery int
 	// Log receives train.Run's own progress lines (nil: none).
 	Log io.Writer
@@ -57,27 +57,11 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 	if err != nil {
 		return nil, err
 	}
-	ckpt := filepath.Join(workDir, "checkpoint.gob")
-	done := 0
-	if c, err := train.LoadCheckpoint(ckpt); err == nil {
-		done = c.Step
-	}
-	var last *train.Result
-	var runErr error
-	for _, target := range segments(total, t.EvalEvery) {
-		if target <= done {
-			continue
-		}
-		c := cfg
-		c.Steps, c.Epochs = target, 0
-		_, statErr := os.Stat(ckpt)
-		c.Resume = statErr == nil
-		last, runErr = train.Run(ctx, c)
-		if runErr != nil {
-			break
-		}
-		done = target
-	}
+	cfg.Steps, cfg.Epochs = total, 0
+	cfg.EvalEvery = t.EvalEvery
+	_, statErr := os.Stat(filepath.Join(workDir, "checkpoint.gob"))
+	cfg.Resume = statErr == nil // an interrupted attempt left a checkpoint
+	last, runErr := train.Run(ctx, cfg)
 	if runErr != nil && !IsDivergence(runErr) {
 		return nil, runErr
 	}
@@ -114,18 +98,6 @@ func totalSteps(cfg train.Config) (int, error) {
 		epochs = 1
 	}
 	return epochs * per, nil
-}
-
-// segments returns the step counts at which a run of total steps stops to
-// evaluate: every `every` steps and at the end (just the end when every ≤ 0).
-func segments(total, every int) []int {
-	var s []int
-	if every > 0 {
-		for k := every; k < total; k += every {
-			s = append(s, k)
-		}
-	}
-	return append(s, total)
 }
 
 // readLogs builds a result from a run directory's steps.jsonl and

@@ -116,6 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.cfg.OutDir, "out", "train-out", "output directory: metrics (JSONL, CSV), config, checkpoint")
 	fs.BoolVar(&o.cfg.Resume, "resume", false, "resume from the checkpoint in -out and train up to the budget")
 	fs.IntVar(&o.cfg.CheckpointEvery, "checkpoint-every", 0, "save a checkpoint every N steps (0: every epoch; -1: only at the end)")
+	fs.IntVar(&o.cfg.EvalEvery, "eval-every", 0, "also evaluate on the test split every N steps (0: at the end of each epoch only)")
 	fs.IntVar(&o.cfg.HessianEvery, "hessian-every", 0, "every N steps, measure the Hessian's top eigenvalue and trace on the batch")
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")

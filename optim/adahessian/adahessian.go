@@ -223,7 +223,7 @@ func (a *AdaHessian) estimate(params []optim.Param, o optim.Oracle, t int64) err
 			j = absAverage(hz[i].Float32s(), z[i].Float32s(), block)
 		}
 		if j >= 0 {
-			return fmt.Errorf("adahessian: step %d: Hessian diagonal estimate for param %q: entry %d is too large (D or D⊙D is not finite)", t, p.Name, j)
+			return fmt.Errorf("adahessian: step %d: Hessian diagonal estimate for param %q: entry %d is too large (D or D⊙D is not finite): %w", t, p.Name, j, optim.ErrNonFinite)
 		}
 	}
 	if a.cfg.Interval > 1 {

@@ -216,7 +216,7 @@ func (e *eng[T]) step(c Config, params []optim.Param) error {
 				g[j] = gr[j] + wd*th[j]
 			}
 			if j := optim.NonFinite(g); j >= 0 {
-				return fmt.Errorf("mfac: param %q: gradient + weight_decay·θ entry %d is %v", p.Name, j, g[j])
+				return fmt.Errorf("mfac: param %q: gradient + weight_decay·θ entry %d is %v: %w", p.Name, j, g[j], optim.ErrNonFinite)
 			}
 		} else {
 			copy(g, gr)

@@ -165,7 +165,7 @@ func (w *Window[T]) Update(g []T) error {
 		return err
 	}
 	if i := optim.NonFinite(g); i >= 0 {
-		return fmt.Errorf("mfac: update: gradient entry %d is %v", i, g[i])
+		return fmt.Errorf("mfac: update: gradient entry %d is %v: %w", i, g[i], optim.ErrNonFinite)
 	}
 	return w.update(g)
 }
@@ -238,7 +238,7 @@ func (w *Window[T]) UpdateIHVP(g, out []T) error {
 		return err
 	}
 	if i := optim.NonFinite(g); i >= 0 {
-		return fmt.Errorf("mfac: update: gradient entry %d is %v", i, g[i])
+		return fmt.Errorf("mfac: update: gradient entry %d is %v: %w", i, g[i], optim.ErrNonFinite)
 	}
 	if err := w.update(g); err != nil {
 		return err

@@ -333,7 +333,7 @@ func (s *Sophia) refresh(params []optim.Param, a, b []*tensor.Dense, t int64, wh
 			j = emaCheck(h[i].Float32s(), a[i].Float32s(), b[i].Float32s(), b2, c2)
 		}
 		if j >= 0 {
-			return fmt.Errorf("%s: step %d: %s for param %q: entry %d makes the Hessian EMA non-finite (hessian not refreshed)", s.Name(), t, what, params[i].Name, j)
+			return fmt.Errorf("%s: step %d: %s for param %q: entry %d makes the Hessian EMA non-finite (hessian not refreshed): %w", s.Name(), t, what, params[i].Name, j, optim.ErrNonFinite)
 		}
 	}
 	for i := range params {
