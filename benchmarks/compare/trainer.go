@@ -101,8 +101,8 @@ func totalSteps(cfg train.Config) (int, error) {
 }
 
 // readLogs builds a result from a run directory's steps.jsonl and
-// epochs.jsonl: the whole curve, also across resumed segments. Evaluations
-// repeated at one step (a segment ending on an epoch boundary) keep the
+// epochs.jsonl: the whole curve, also across an interrupted and resumed run.
+// Evaluations repeated at one step keep the
 // last.
 func readLogs(dir string) (*RunResult, error) {
 	steps, err := readJSONL[train.StepRecord](filepath.Join(dir, "steps.jsonl"))
