@@ -268,3 +268,33 @@ func CheckStateMismatch(t *testing.T, newOpt func() optim.Optimizer, q *Quadrati
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "something-else")
 }
+
+// CheckFloat32 runs steps steps of the same optimizer on the quadratic in
+// float64 and in float32 from the same start, and requires the float32
+// parameters to agree with the float64 ones to float32 precision (relative
+// tolerance tol, e.g. 1e-5).
+func CheckFloat32(t *testing.T, newOpt func() optim.Optimizer, q *Quadratic, steps int, tol float64) {
+	t.Helper()
+	run := func(dt tensor.Dtype) []float64 {
+		opt := newOpt()
+		ps := q.Params(dt, rand.New(rand.NewPCG(2, 2)))
+		for i := 0; i < steps; i++ {
+			q.Grad(ps)
+			require.NoError(t, opt.Step(ps, q))
+		}
+		return Flatten(ps)
+	}
+	a, b := run(tensor.Float64), run(tensor.Float32)
+	for i := range a {
+		assert.InDelta(t, a[i], b[i], tol*math.Max(1, math.Abs(a[i])), "entry %d", i)
+	}
+}
+
+// CheckNoAllocs requires that, after a first step, Step allocates nothing.
+func CheckNoAllocs(t *testing.T, opt optim.Optimizer, q *Quadratic) {
+	t.Helper()
+	ps := q.Params(tensor.Float32, rand.New(rand.NewPCG(1, 1)))
+	q.Grad(ps)
+	require.NoError(t, opt.Step(ps, q))
+	assert.Zero(t, testing.AllocsPerRun(20, func() { _ = opt.Step(ps, q) }))
+}

@@ -66,20 +66,11 @@ func TestDecoupledVersusCoupled(t *testing.T) {
 
 func TestFloat32MatchesFloat64(t *testing.T) {
 	q := optimtest.NewQuadratic(rand.New(rand.NewPCG(1, 1)), 0.1, []int{3, 4}, []int{4})
-	run := func(dt tensor.Dtype) []float64 {
-		opt, err := adam.New(adam.DefaultW())
+	optimtest.CheckFloat32(t, func() optim.Optimizer {
+		o, err := adam.New(adam.DefaultW())
 		require.NoError(t, err)
-		ps := q.Params(dt, rand.New(rand.NewPCG(2, 2)))
-		for i := 0; i < 20; i++ {
-			q.Grad(ps)
-			require.NoError(t, opt.Step(ps, q))
-		}
-		return optimtest.Flatten(ps)
-	}
-	a, b := run(tensor.Float64), run(tensor.Float32)
-	for i := range a {
-		assert.InDelta(t, a[i], b[i], 1e-5*math.Max(1, math.Abs(a[i])), "entry %d", i)
-	}
+		return o
+	}, q, 20, 1e-5)
 }
 
 func TestResumeBadInputState(t *testing.T) {
@@ -99,14 +90,9 @@ func TestResumeBadInputState(t *testing.T) {
 }
 
 func TestNoAllocationPerStep(t *testing.T) {
-	q := optimtest.NewQuadratic(rand.New(rand.NewPCG(4, 1)), 0.1, []int{8, 8})
-	ps := q.Params(tensor.Float32, rand.New(rand.NewPCG(1, 1)))
-	q.Grad(ps)
 	opt, err := adam.New(adam.Default())
 	require.NoError(t, err)
-	require.NoError(t, opt.Step(ps, nil))
-	allocs := testing.AllocsPerRun(20, func() { _ = opt.Step(ps, nil) })
-	assert.Zero(t, allocs)
+	optimtest.CheckNoAllocs(t, opt, optimtest.NewQuadratic(rand.New(rand.NewPCG(4, 1)), 0.1, []int{8, 8}))
 }
 
 func BenchmarkStep(b *testing.B) {
