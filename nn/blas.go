@@ -13,6 +13,13 @@ type gemmer interface {
 // gemm computes C = alpha·op(A)·op(B) + beta·C for row-major A, B, C with
 // op(A) of shape m×k and op(B) of shape k×n.
 func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	gemmBuf(nil, tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmBuf is gemm with the native kernel's packing buffers supplied by the
+// caller (an op's own, per worker, so that their sizes settle after the
+// first run); nil takes them from a shared free list.
+func gemmBuf[T Float](buf *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -28,6 +35,26 @@ func gemm[T Float](tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb
 	case []float64:
 		impl.Dgemm(ta, tb, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
 	case []float32:
+		if haveSgemmKernel {
+			if buf == nil {
+				buf = getSgemmBufs()
+				defer putSgemmBufs(buf)
+			}
+			sgemmNative(buf, tA, tB, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+			return
+		}
 		impl.Sgemm(ta, tb, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 	}
+}
+
+// transposeCheap reports whether gemm takes transposed operands of element
+// type T at full speed (OpenBLAS, or the native float32 kernel). Pure-Go
+// gonum computes A·Bᵀ with slow dot products, so callers transpose first.
+func transposeCheap[T Float]() bool {
+	if BLASBackend != "gonum" {
+		return true
+	}
+	var z T
+	_, is32 := any(z).(float32)
+	return is32 && haveSgemmKernel
 }

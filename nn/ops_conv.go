@@ -190,9 +190,10 @@ func columns[T Float](s *colShare, g *convGeom, x []T) []T {
 // convScratch holds per-worker buffers of one conv op, allocated on first use
 // and reused by every later run.
 type convScratch[T Float] struct {
-	col [][]T // per worker, C·K·K × OH·OW (backward-input columns)
-	acc [][]T // per worker, O × C·K·K (weight gradient)
-	gyT [][]T // per worker, OH·OW × O (pure-Go weight gradient)
+	col [][]T       // per worker, C·K·K × OH·OW (backward-input columns)
+	acc [][]T       // per worker, O × C·K·K (weight gradient)
+	gyT [][]T       // per worker, OH·OW × O (pure-Go weight gradient)
+	gb  []sgemmBufs // per worker, GEMM packing buffers
 }
 
 func getScratch[T Float](s *any) *convScratch[T] {
@@ -200,7 +201,7 @@ func getScratch[T Float](s *any) *convScratch[T] {
 		return sc
 	}
 	w := numWorkers()
-	sc := &convScratch[T]{col: make([][]T, w), acc: make([][]T, w), gyT: make([][]T, w)}
+	sc := &convScratch[T]{col: make([][]T, w), acc: make([][]T, w), gyT: make([][]T, w), gb: make([]sgemmBufs, w)}
 	*s = sc
 	return sc
 }
@@ -216,19 +217,20 @@ func grow[T Float](b *[]T, n int) []T {
 // family's cache, each sample's built right before its product (while they
 // are in cache), unless the cache already holds them for this input (the
 // producer, Conv2d's own forward op, always rebuilds them).
-func convFwd[T Float](g *convGeom, share *colShare, producer bool, x, wt, bias, y []T) {
+func convFwd[T Float](g *convGeom, s *any, share *colShare, producer bool, x, wt, bias, y []T) {
+	sc := getScratch[T](s)
 	c := cacheOf[T](share, g)
 	xl, yl, cl := g.c*g.plen, g.o*g.pix, g.ckk*g.pix
 	fresh := !producer && c.ok && equalBits(c.x, x)
 	c.ok = false
-	parallelFor(g.n, numWorkers(), 2, func(_, lo, hi int) {
+	parallelFor(g.n, len(sc.gb), 2, func(w, lo, hi int) {
 		for n := lo; n < hi; n++ {
 			col := c.col[n*cl : (n+1)*cl]
 			if !fresh {
 				im2col(g, x[n*xl:(n+1)*xl], col)
 			}
 			yn := y[n*yl : (n+1)*yl]
-			gemm(false, false, g.o, g.pix, g.ckk, 1, wt, g.ckk, col, g.pix, 0, yn, g.pix)
+			gemmBuf(&sc.gb[w], false, false, g.o, g.pix, g.ckk, 1, wt, g.ckk, col, g.pix, 0, yn, g.pix)
 			if bias != nil {
 				for o, bv := range bias[:g.o] {
 					r := yn[o*g.pix : (o+1)*g.pix]
@@ -252,7 +254,7 @@ func convBwdX[T Float](g *convGeom, s *any, gy, wt, dx []T) {
 	parallelFor(g.n, len(sc.col), 2, func(w, lo, hi int) {
 		col := grow(&sc.col[w], g.ckk*g.pix)
 		for n := lo; n < hi; n++ {
-			gemm(true, false, g.ckk, g.pix, g.o, 1, wt, g.ckk, gy[n*yl:(n+1)*yl], g.pix, 0, col, g.pix)
+			gemmBuf(&sc.gb[w], true, false, g.ckk, g.pix, g.o, 1, wt, g.ckk, gy[n*yl:(n+1)*yl], g.pix, 0, col, g.pix)
 			d := dx[n*xl : (n+1)*xl]
 			clear(d)
 			col2im(g, col, d)
@@ -271,7 +273,7 @@ func convBwdW[T Float](g *convGeom, s *any, share *colShare, x, gy, dw []T) {
 	yl, cl := g.o*g.pix, g.ckk*g.pix
 	var used [64]bool
 	workers := min(len(sc.acc), len(used))
-	trans := BLASBackend == "gonum"
+	trans := !transposeCheap[T]()
 	parallelFor(g.n, workers, 2, func(w, lo, hi int) {
 		acc := grow(&sc.acc[w], g.o*g.ckk)
 		used[w] = true
@@ -282,12 +284,12 @@ func convBwdW[T Float](g *convGeom, s *any, share *colShare, x, gy, dw []T) {
 			}
 			col, gyn := cols[n*cl:(n+1)*cl], gy[n*yl:(n+1)*yl]
 			if !trans {
-				gemm(false, true, g.o, g.ckk, g.pix, 1, gyn, g.pix, col, g.pix, beta, acc, g.ckk)
+				gemmBuf(&sc.gb[w], false, true, g.o, g.ckk, g.pix, 1, gyn, g.pix, col, g.pix, beta, acc, g.ckk)
 				continue
 			}
 			t := grow(&sc.gyT[w], g.pix*g.o)
 			transpose(gyn, t, g.o, g.pix)
-			gemm(false, false, g.ckk, g.o, g.pix, 1, col, g.pix, t, g.o, beta, acc, g.o)
+			gemmBuf(&sc.gb[w], false, false, g.ckk, g.o, g.pix, 1, col, g.pix, t, g.o, beta, acc, g.o)
 		}
 	})
 	clear(dw)
@@ -433,8 +435,12 @@ func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	switch op.kind {
 	case convKindFwd:
 		return run(&op.base, vs,
-			func(in [][]float64, out []float64) { convFwd(g, op.share, op.producer, in[0], in[1], biasOf(in), out) },
-			func(in [][]float32, out []float32) { convFwd(g, op.share, op.producer, in[0], in[1], biasOf(in), out) })
+			func(in [][]float64, out []float64) {
+				convFwd(g, &op.scratch, op.share, op.producer, in[0], in[1], biasOf(in), out)
+			},
+			func(in [][]float32, out []float32) {
+				convFwd(g, &op.scratch, op.share, op.producer, in[0], in[1], biasOf(in), out)
+			})
 	case convKindBwdX:
 		return run(&op.base, vs,
 			func(in [][]float64, out []float64) { convBwdX(g, &op.scratch, in[0], in[1], out) },

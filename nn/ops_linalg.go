@@ -18,6 +18,7 @@ type matMulOp struct {
 	m, n, k int
 	bt64    []float64 // transposed-operand scratch
 	bt32    []float32
+	gb      sgemmBufs // GEMM packing buffers
 }
 
 // MatMul returns op(a)·op(b), where op transposes when tA (tB) is set.
@@ -57,7 +58,7 @@ func (op *matMulOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 // dot products, several times slower than the plain product.
 func matMulK[T Float](op *matMulOp, bt *[]T, a, b, out []T) {
 	lda, ldb := op.ins[0][1], op.ins[1][1]
-	if op.tB && !op.tA && op.m >= 8 && BLASBackend == "gonum" {
+	if op.tB && !op.tA && op.m >= 8 && !transposeCheap[T]() {
 		if len(*bt) != op.k*op.n {
 			*bt = make([]T, op.k*op.n)
 		}
@@ -68,10 +69,10 @@ func matMulK[T Float](op *matMulOp, bt *[]T, a, b, out []T) {
 				t[c*op.n+r] = v
 			}
 		}
-		gemm(false, false, op.m, op.n, op.k, 1, a, lda, t, op.n, 0, out, op.n)
+		gemmBuf(&op.gb, false, false, op.m, op.n, op.k, 1, a, lda, t, op.n, 0, out, op.n)
 		return
 	}
-	gemm(op.tA, op.tB, op.m, op.n, op.k, 1, a, lda, b, ldb, 0, out, op.n)
+	gemmBuf(&op.gb, op.tA, op.tB, op.m, op.n, op.k, 1, a, lda, b, ldb, 0, out, op.n)
 }
 
 func (op *matMulOp) DiffWRT(int) []bool { return []bool{true, true} }

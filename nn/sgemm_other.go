@@ -1,0 +1,7 @@
+//go:build !amd64 || openblas || purego
+
+package nn
+
+const haveSgemmKernel = false
+
+func sgemmKernel4x16(k int, a, b, c *float32) { panic("nn: no sgemm kernel") }
