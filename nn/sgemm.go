@@ -82,6 +82,11 @@ func sgemmNative(bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha float32, a []f
 			for jp := 0; jp < np; jp++ {
 				j0 := jp * sgemmNR
 				nr := min(sgemmNR, n-j0)
+				if mr == sgemmMR && nr == sgemmNR && alpha == 1 && (!first || beta == 0 || beta == 1) {
+					// Full tile, unit alpha: straight into C.
+					sgemmKernel4x16C(kb, &ap[0], &bp[jp*kb*sgemmNR], &c[i0*ldc+j0], ldc, !first || beta == 1)
+					continue
+				}
 				sgemmKernel4x16(kb, &ap[0], &bp[jp*kb*sgemmNR], &bufs.tile[0])
 				for r := 0; r < mr; r++ {
 					crow := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+nr]
@@ -115,6 +120,13 @@ func packB32(tB bool, b []float32, ldb, k0, kb, n int, bp []float32) {
 		nr := min(sgemmNR, n-j0)
 		dst := bp[jp*kb*sgemmNR : (jp+1)*kb*sgemmNR]
 		if !tB {
+			if nr == sgemmNR {
+				for l := 0; l < kb; l++ {
+					o := (k0+l)*ldb + j0
+					*(*[sgemmNR]float32)(dst[l*sgemmNR:]) = *(*[sgemmNR]float32)(b[o : o+sgemmNR])
+				}
+				continue
+			}
 			for l := 0; l < kb; l++ {
 				row := dst[l*sgemmNR : (l+1)*sgemmNR]
 				copy(row, b[(k0+l)*ldb+j0:(k0+l)*ldb+j0+nr])

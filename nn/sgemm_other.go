@@ -5,3 +5,5 @@ package nn
 const haveSgemmKernel = false
 
 func sgemmKernel4x16(k int, a, b, c *float32) { panic("nn: no sgemm kernel") }
+
+func sgemmKernel4x16C(k int, a, b, c *float32, ldc int, acc bool) { panic("nn: no sgemm kernel") }

@@ -15,12 +15,13 @@ import (
 // transpose combinations, ragged sizes, strides and beta.
 func TestGemm32MatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
-	sizes := [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 16, 1}, {5, 17, 300}, {32, 27, 1024}, {64, 288, 256}, {17, 33, 513}, {128, 10, 784}}
+	sizes := [][3]int{{8, 32, 600}, {1, 1, 1}, {3, 5, 7}, {4, 16, 1}, {5, 17, 300}, {32, 27, 1024}, {64, 288, 256}, {17, 33, 513}, {128, 10, 784}}
 	for _, sz := range sizes {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, tA := range []bool{false, true} {
 			for _, tB := range []bool{false, true} {
-				for _, beta := range []float32{0, 1, 0.5} {
+				for _, ab := range [][2]float32{{1.5, 0}, {1.5, 1}, {1.5, 0.5}, {1, 0}, {1, 1}, {1, 0.5}} {
+					alpha, beta := ab[0], ab[1]
 					ra, ca := m, k
 					if tA {
 						ra, ca = k, m
@@ -52,12 +53,12 @@ func TestGemm32MatchesReference(t *testing.T) {
 					if tB {
 						tb = blas.Trans
 					}
-					gonum.Implementation{}.Dgemm(ta, tb, m, n, k, 1.5, a64, lda, b64, ldb, float64(beta), c64, ldc)
-					gemm(tA, tB, m, n, k, 1.5, a, lda, b, ldb, beta, c, ldc)
+					gonum.Implementation{}.Dgemm(ta, tb, m, n, k, float64(alpha), a64, lda, b64, ldb, float64(beta), c64, ldc)
+					gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 					for i := 0; i < m; i++ {
 						for j := 0; j < n; j++ {
 							want, got := c64[i*ldc+j], float64(c[i*ldc+j])
-							require.InDelta(t, want, got, 1e-4*math.Sqrt(float64(k))*(1+math.Abs(want)), "m%d n%d k%d tA %v tB %v beta %v at %d,%d", m, n, k, tA, tB, beta, i, j)
+							require.InDelta(t, want, got, 1e-4*math.Sqrt(float64(k))*(1+math.Abs(want)), "m%d n%d k%d tA %v tB %v alpha %v beta %v at %d,%d", m, n, k, tA, tB, alpha, beta, i, j)
 						}
 						for j := n; j < ldc && beta != 0; j++ {
 							require.Equal(t, float32(c64[i*ldc+j]), c[i*ldc+j], "padding written")
