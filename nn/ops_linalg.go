@@ -18,7 +18,7 @@ type matMulOp struct {
 	m, n, k int
 	bt64    []float64 // transposed-operand scratch
 	bt32    []float32
-	gb      sgemmBufs // GEMM packing buffers
+	gb      []sgemmBufs // GEMM packing buffers, per worker
 }
 
 // MatMul returns op(a)·op(b), where op transposes when tA (tB) is set.
@@ -69,10 +69,38 @@ func matMulK[T Float](op *matMulOp, bt *[]T, a, b, out []T) {
 				t[c*op.n+r] = v
 			}
 		}
-		gemmBuf(&op.gb, false, false, op.m, op.n, op.k, 1, a, lda, t, op.n, 0, out, op.n)
+		gemmRows(op, false, false, a, lda, t, op.n, out)
 		return
 	}
-	gemmBuf(&op.gb, op.tA, op.tB, op.m, op.n, op.k, 1, a, lda, b, ldb, 0, out, op.n)
+	gemmRows(op, op.tA, op.tB, a, lda, b, ldb, out)
+}
+
+// gemmRows computes out = op(a)·op(b), splitting the rows of out over the
+// workers when the product is large and the BLAS runs single-threaded
+// (OpenBLAS as configured here, or the native float32 kernel; gonum's
+// pure-Go GEMM parallelises by itself). Each row block is an independent
+// product, so the result does not depend on the split.
+func gemmRows[T Float](op *matMulOp, tA, tB bool, a []T, lda int, b []T, ldb int, out []T) {
+	m, n, k := op.m, op.n, op.k
+	workers := 1
+	if transposeCheap[T]() && m*n*k >= 1<<20 && m >= 2*sgemmMR {
+		workers = numWorkers()
+	}
+	if len(op.gb) < workers {
+		op.gb = make([]sgemmBufs, workers)
+	}
+	// Row blocks of a multiple of the kernel's 4 rows.
+	per := ((m+workers-1)/workers + sgemmMR - 1) / sgemmMR * sgemmMR
+	parallelFor((m+per-1)/per, workers, 2, func(w, lo, hi int) {
+		for blk := lo; blk < hi; blk++ {
+			i0, i1 := blk*per, min(m, (blk+1)*per)
+			ao := i0 * lda
+			if tA {
+				ao = i0
+			}
+			gemmBuf(&op.gb[w], tA, tB, i1-i0, n, k, 1, a[ao:], lda, b, ldb, 0, out[i0*n:], n)
+		}
+	})
 }
 
 func (op *matMulOp) DiffWRT(int) []bool { return []bool{true, true} }
