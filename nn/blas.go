@@ -33,6 +33,14 @@ func gemmBuf[T Float](buf *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a []T, 
 	impl := blasImpl()
 	switch a := any(a).(type) {
 	case []float64:
+		if haveSgemmKernel {
+			if buf == nil {
+				buf = getSgemmBufs()
+				defer putSgemmBufs(buf)
+			}
+			gemmNative(buf, tA, tB, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+			return
+		}
 		impl.Dgemm(ta, tb, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
 	case []float32:
 		if haveSgemmKernel {
@@ -40,7 +48,7 @@ func gemmBuf[T Float](buf *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a []T, 
 				buf = getSgemmBufs()
 				defer putSgemmBufs(buf)
 			}
-			sgemmNative(buf, tA, tB, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+			gemmNative(buf, tA, tB, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
 			return
 		}
 		impl.Sgemm(ta, tb, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
@@ -48,13 +56,11 @@ func gemmBuf[T Float](buf *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a []T, 
 }
 
 // transposeCheap reports whether gemm takes transposed operands of element
-// type T at full speed (OpenBLAS, or the native float32 kernel). Pure-Go
+// type T at full speed (OpenBLAS, or the native kernels). Pure-Go
 // gonum computes A·Bᵀ with slow dot products, so callers transpose first.
 func transposeCheap[T Float]() bool {
 	if BLASBackend != "gonum" {
 		return true
 	}
-	var z T
-	_, is32 := any(z).(float32)
-	return is32 && haveSgemmKernel
+	return haveSgemmKernel
 }

@@ -1,29 +1,53 @@
 package nn
 
-import "sync"
+import (
+	"sync"
+	"unsafe"
+)
 
-// A float32 GEMM for the pure-Go build on CPUs with AVX and FMA: op(A) and
-// op(B) are packed into 4-row blocks ([k][4]) and 16-column panels
-// ([k][16]) per slice of kc along k, and a 4×16 assembly micro-kernel
-// (sgemm_amd64.s) accumulates each tile in registers. Transposed operands
-// cost nothing extra (the packing reads them in place). gonum's pure-Go
-// Sgemm runs at ~10 GFLOP/s on the conv shapes; this runs several times
-// faster. Elsewhere (or with the purego tag) gonum is used.
+// A GEMM for the pure-Go build on CPUs with AVX and FMA: op(A) and op(B)
+// are packed into 4-row blocks ([k][4]) and NR-column panels ([k][NR]) per
+// slice of kc along k, and an assembly micro-kernel (sgemm_amd64.s: 4×16
+// for float32, 4×8 for float64) accumulates each 4×NR tile in registers and
+// stores full tiles straight into C. Transposed operands cost nothing extra
+// (the packing reads them in place). gonum's pure-Go GEMM runs at ~10
+// GFLOP/s on the conv shapes; this runs several times faster. Elsewhere (or
+// with the purego tag) gonum is used.
 
 const (
 	sgemmMR = 4
-	sgemmNR = 16
 	sgemmKC = 256
 )
 
-type sgemmBufs struct {
-	a, b []float32
-	tile [sgemmMR * sgemmNR]float32
+// nrOf is the micro-kernel's tile width for element type T: 64 bytes.
+func nrOf[T Float]() int {
+	var z T
+	return 64 / int(unsafe.Sizeof(z))
 }
 
-// sgemmFree is a free list of packing buffers (one per concurrent call).
-// Unlike a sync.Pool it is not emptied by the garbage collector, so steady
-// state allocates nothing.
+// sgemmBufs are the packing buffers of one GEMM call (one per concurrent
+// caller), for either element type.
+type sgemmBufs struct {
+	a32, b32 []float32
+	a64, b64 []float64
+	tile     [sgemmMR * 64]byte // one 4×NR tile
+}
+
+func bufsFor[T Float](bf *sgemmBufs) (a, b *[]T, tile []T) {
+	var z T
+	switch any(z).(type) {
+	case float32:
+		a, b = any(&bf.a32).(*[]T), any(&bf.b32).(*[]T)
+	default:
+		a, b = any(&bf.a64).(*[]T), any(&bf.b64).(*[]T)
+	}
+	tile = unsafe.Slice((*T)(unsafe.Pointer(&bf.tile[0])), len(bf.tile)/int(unsafe.Sizeof(z)))
+	return a, b, tile
+}
+
+// sgemmFree is a free list of packing buffers for callers that do not own
+// any. Unlike a sync.Pool it is not emptied by the garbage collector, so
+// steady state allocates nothing.
 var sgemmFree struct {
 	sync.Mutex
 	list []*sgemmBufs
@@ -46,16 +70,37 @@ func putSgemmBufs(b *sgemmBufs) {
 	sgemmFree.Unlock()
 }
 
-func growF32(b *[]float32, n int) []float32 {
+func growT[T Float](b *[]T, n int) []T {
 	if cap(*b) < n {
-		*b = make([]float32, n)
+		*b = make([]T, n)
 	}
 	return (*b)[:n]
 }
 
-// sgemmNative computes C = alpha·op(A)·op(B) + beta·C (row-major, op(A)
+// kernel runs the 4×NR micro-kernel on packed a, b into tile (acc false,
+// c nil) or straight into C with row stride ldc (C = tile, or C += tile).
+func kernel[T Float](k int, a, b []T, c *T, ldc int, acc bool, tile []T) {
+	switch a := any(a).(type) {
+	case []float32:
+		b := any(b).([]float32)
+		if c == nil {
+			sgemmKernel4x16(k, &a[0], &b[0], &any(tile).([]float32)[0])
+			return
+		}
+		sgemmKernel4x16C(k, &a[0], &b[0], (*float32)(unsafe.Pointer(c)), ldc, acc)
+	case []float64:
+		b := any(b).([]float64)
+		if c == nil {
+			dgemmKernel4x8(k, &a[0], &b[0], &any(tile).([]float64)[0])
+			return
+		}
+		dgemmKernel4x8C(k, &a[0], &b[0], (*float64)(unsafe.Pointer(c)), ldc, acc)
+	}
+}
+
+// gemmNative computes C = alpha·op(A)·op(B) + beta·C (row-major, op(A)
 // m×k, op(B) k×n). With beta = 0, C is not read.
-func sgemmNative(bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	if k == 0 || alpha == 0 {
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
@@ -69,28 +114,31 @@ func sgemmNative(bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha float32, a []f
 		}
 		return
 	}
-	np := (n + sgemmNR - 1) / sgemmNR
+	nr0 := nrOf[T]()
+	abuf, bbuf, tile := bufsFor[T](bufs)
+	np := (n + nr0 - 1) / nr0
 	for k0 := 0; k0 < k; k0 += sgemmKC {
 		kb := min(sgemmKC, k-k0)
-		bp := growF32(&bufs.b, np*kb*sgemmNR)
-		packB32(tB, b, ldb, k0, kb, n, bp)
-		ap := growF32(&bufs.a, kb*sgemmMR)
+		bp := growT(bbuf, np*kb*nr0)
+		packB(tB, b, ldb, k0, kb, n, nr0, bp)
+		ap := growT(abuf, kb*sgemmMR)
 		first := k0 == 0
 		for i0 := 0; i0 < m; i0 += sgemmMR {
 			mr := min(sgemmMR, m-i0)
-			packA32(tA, a, lda, i0, mr, k0, kb, ap)
+			packA(tA, a, lda, i0, mr, k0, kb, ap)
 			for jp := 0; jp < np; jp++ {
-				j0 := jp * sgemmNR
-				nr := min(sgemmNR, n-j0)
-				if mr == sgemmMR && nr == sgemmNR && alpha == 1 && (!first || beta == 0 || beta == 1) {
+				j0 := jp * nr0
+				nr := min(nr0, n-j0)
+				panel := bp[jp*kb*nr0 : (jp+1)*kb*nr0]
+				if mr == sgemmMR && nr == nr0 && alpha == 1 && (!first || beta == 0 || beta == 1) {
 					// Full tile, unit alpha: straight into C.
-					sgemmKernel4x16C(kb, &ap[0], &bp[jp*kb*sgemmNR], &c[i0*ldc+j0], ldc, !first || beta == 1)
+					kernel(kb, ap, panel, &c[i0*ldc+j0], ldc, !first || beta == 1, nil)
 					continue
 				}
-				sgemmKernel4x16(kb, &ap[0], &bp[jp*kb*sgemmNR], &bufs.tile[0])
+				kernel(kb, ap, panel, nil, 0, false, tile)
 				for r := 0; r < mr; r++ {
 					crow := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+nr]
-					t := bufs.tile[r*sgemmNR : r*sgemmNR+nr]
+					t := tile[r*nr0 : r*nr0+nr]
 					switch {
 					case !first:
 						for j, v := range t {
@@ -111,44 +159,47 @@ func sgemmNative(bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha float32, a []f
 	}
 }
 
-// packB32 writes rows [k0, k0+kb) of op(B) (k×n) as 16-column panels
-// [kb][16], zero-padded past column n.
-func packB32(tB bool, b []float32, ldb, k0, kb, n int, bp []float32) {
-	np := (n + sgemmNR - 1) / sgemmNR
+// packB writes rows [k0, k0+kb) of op(B) (k×n) as nr0-column panels
+// [kb][nr0], zero-padded past column n.
+func packB[T Float](tB bool, b []T, ldb, k0, kb, n, nr0 int, bp []T) {
+	np := (n + nr0 - 1) / nr0
 	for jp := 0; jp < np; jp++ {
-		j0 := jp * sgemmNR
-		nr := min(sgemmNR, n-j0)
-		dst := bp[jp*kb*sgemmNR : (jp+1)*kb*sgemmNR]
+		j0 := jp * nr0
+		nr := min(nr0, n-j0)
+		dst := bp[jp*kb*nr0 : (jp+1)*kb*nr0]
 		if !tB {
-			if nr == sgemmNR {
+			if nr == nr0 {
 				for l := 0; l < kb; l++ {
 					o := (k0+l)*ldb + j0
-					*(*[sgemmNR]float32)(dst[l*sgemmNR:]) = *(*[sgemmNR]float32)(b[o : o+sgemmNR])
+					d, s := dst[l*nr0:l*nr0+nr0], b[o:o+nr0]
+					for j := range d {
+						d[j] = s[j]
+					}
 				}
 				continue
 			}
 			for l := 0; l < kb; l++ {
-				row := dst[l*sgemmNR : (l+1)*sgemmNR]
+				row := dst[l*nr0 : (l+1)*nr0]
 				copy(row, b[(k0+l)*ldb+j0:(k0+l)*ldb+j0+nr])
 				clear(row[nr:])
 			}
 			continue
 		}
-		if nr < sgemmNR {
+		if nr < nr0 {
 			clear(dst)
 		}
 		for j := 0; j < nr; j++ {
 			src := b[(j0+j)*ldb+k0 : (j0+j)*ldb+k0+kb]
 			for l, v := range src {
-				dst[l*sgemmNR+j] = v
+				dst[l*nr0+j] = v
 			}
 		}
 	}
 }
 
-// packA32 writes rows [i0, i0+mr) and columns [k0, k0+kb) of op(A) as a
+// packA writes rows [i0, i0+mr) and columns [k0, k0+kb) of op(A) as a
 // [kb][4] block, zero-padded past row mr.
-func packA32(tA bool, a []float32, lda, i0, mr, k0, kb int, ap []float32) {
+func packA[T Float](tA bool, a []T, lda, i0, mr, k0, kb int, ap []T) {
 	if mr < sgemmMR {
 		clear(ap)
 	}

@@ -13,14 +13,19 @@ import (
 // TestGemm32MatchesReference checks the float32 GEMM the kernels use
 // (native kernel where available) against gonum in float64, for all
 // transpose combinations, ragged sizes, strides and beta.
-func TestGemm32MatchesReference(t *testing.T) {
+func TestGemm32MatchesReference(t *testing.T) { testGemmMatchesReference[float32](t, 1e-4) }
+
+// TestGemm64MatchesReference is the float64 version.
+func TestGemm64MatchesReference(t *testing.T) { testGemmMatchesReference[float64](t, 1e-12) }
+
+func testGemmMatchesReference[T Float](t *testing.T, tol float64) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	sizes := [][3]int{{8, 32, 600}, {1, 1, 1}, {3, 5, 7}, {4, 16, 1}, {5, 17, 300}, {32, 27, 1024}, {64, 288, 256}, {17, 33, 513}, {128, 10, 784}}
 	for _, sz := range sizes {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, tA := range []bool{false, true} {
 			for _, tB := range []bool{false, true} {
-				for _, ab := range [][2]float32{{1.5, 0}, {1.5, 1}, {1.5, 0.5}, {1, 0}, {1, 1}, {1, 0.5}} {
+				for _, ab := range [][2]T{{1.5, 0}, {1.5, 1}, {1.5, 0.5}, {1, 0}, {1, 1}, {1, 0.5}} {
 					alpha, beta := ab[0], ab[1]
 					ra, ca := m, k
 					if tA {
@@ -31,15 +36,15 @@ func TestGemm32MatchesReference(t *testing.T) {
 						rb, cb = n, k
 					}
 					lda, ldb, ldc := ca+2, cb+1, n+3
-					a, b, c := make([]float32, ra*lda), make([]float32, rb*ldb), make([]float32, m*ldc)
-					for _, s := range [][]float32{a, b, c} {
+					a, b, c := make([]T, ra*lda), make([]T, rb*ldb), make([]T, m*ldc)
+					for _, s := range [][]T{a, b, c} {
 						for i := range s {
-							s[i] = float32(rng.NormFloat64())
+							s[i] = T(rng.NormFloat64())
 						}
 					}
 					if beta == 0 {
 						for i := range c {
-							c[i] = float32(math.NaN()) // must not be read
+							c[i] = T(math.NaN()) // must not be read
 						}
 					}
 					a64, b64, c64 := f64(a), f64(b), f64(c)
@@ -58,10 +63,10 @@ func TestGemm32MatchesReference(t *testing.T) {
 					for i := 0; i < m; i++ {
 						for j := 0; j < n; j++ {
 							want, got := c64[i*ldc+j], float64(c[i*ldc+j])
-							require.InDelta(t, want, got, 1e-4*math.Sqrt(float64(k))*(1+math.Abs(want)), "m%d n%d k%d tA %v tB %v alpha %v beta %v at %d,%d", m, n, k, tA, tB, alpha, beta, i, j)
+							require.InDelta(t, want, got, tol*math.Sqrt(float64(k))*(1+math.Abs(want)), "m%d n%d k%d tA %v tB %v alpha %v beta %v at %d,%d", m, n, k, tA, tB, alpha, beta, i, j)
 						}
 						for j := n; j < ldc && beta != 0; j++ {
-							require.Equal(t, float32(c64[i*ldc+j]), c[i*ldc+j], "padding written")
+							require.Equal(t, T(c64[i*ldc+j]), c[i*ldc+j], "padding written")
 						}
 					}
 				}
@@ -70,7 +75,7 @@ func TestGemm32MatchesReference(t *testing.T) {
 	}
 }
 
-func f64(s []float32) []float64 {
+func f64[T Float](s []T) []float64 {
 	out := make([]float64, len(s))
 	for i, v := range s {
 		out[i] = float64(v)
