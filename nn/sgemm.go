@@ -77,24 +77,25 @@ func growT[T Float](b *[]T, n int) []T {
 	return (*b)[:n]
 }
 
-// kernel runs the 4×NR micro-kernel on packed a, b into tile (acc false,
-// c nil) or straight into C with row stride ldc (C = tile, or C += tile).
-func kernel[T Float](k int, a, b []T, c *T, ldc int, acc bool, tile []T) {
+// kernel runs the 4×NR micro-kernel on the packed block a and the panel b
+// (rows ldb elements apart) into tile (c nil) or straight into C with row
+// stride ldc (C = tile, or C += tile when acc).
+func kernel[T Float](k int, a []T, b *T, ldb int, c *T, ldc int, acc bool, tile []T) {
 	switch a := any(a).(type) {
 	case []float32:
-		b := any(b).([]float32)
+		b := (*float32)(unsafe.Pointer(b))
 		if c == nil {
-			sgemmKernel4x16(k, &a[0], &b[0], &any(tile).([]float32)[0])
+			sgemmKernel4x16(k, &a[0], b, ldb, &any(tile).([]float32)[0])
 			return
 		}
-		sgemmKernel4x16C(k, &a[0], &b[0], (*float32)(unsafe.Pointer(c)), ldc, acc)
+		sgemmKernel4x16C(k, &a[0], b, ldb, (*float32)(unsafe.Pointer(c)), ldc, acc)
 	case []float64:
-		b := any(b).([]float64)
+		b := (*float64)(unsafe.Pointer(b))
 		if c == nil {
-			dgemmKernel4x8(k, &a[0], &b[0], &any(tile).([]float64)[0])
+			dgemmKernel4x8(k, &a[0], b, ldb, &any(tile).([]float64)[0])
 			return
 		}
-		dgemmKernel4x8C(k, &a[0], &b[0], (*float64)(unsafe.Pointer(c)), ldc, acc)
+		dgemmKernel4x8C(k, &a[0], b, ldb, (*float64)(unsafe.Pointer(c)), ldc, acc)
 	}
 }
 
@@ -120,7 +121,13 @@ func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a [
 	for k0 := 0; k0 < k; k0 += sgemmKC {
 		kb := min(sgemmKC, k-k0)
 		bp := growT(bbuf, np*kb*nr0)
-		packB(tB, b, ldb, k0, kb, n, nr0, bp)
+		if tB {
+			packB(tB, b, ldb, k0, kb, n, nr0, bp)
+		} else if n%nr0 != 0 {
+			// Untransposed B is read in place (rows ldb apart) except for
+			// a ragged last panel, packed with zero padding.
+			packB(false, b[(np-1)*nr0:], ldb, k0, kb, n-(np-1)*nr0, nr0, bp[(np-1)*kb*nr0:])
+		}
 		ap := growT(abuf, kb*sgemmMR)
 		first := k0 == 0
 		for i0 := 0; i0 < m; i0 += sgemmMR {
@@ -129,13 +136,16 @@ func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a [
 			for jp := 0; jp < np; jp++ {
 				j0 := jp * nr0
 				nr := min(nr0, n-j0)
-				panel := bp[jp*kb*nr0 : (jp+1)*kb*nr0]
+				panel, pld := &bp[jp*kb*nr0], nr0
+				if !tB && nr == nr0 {
+					panel, pld = &b[k0*ldb+j0], ldb
+				}
 				if mr == sgemmMR && nr == nr0 && alpha == 1 && (!first || beta == 0 || beta == 1) {
 					// Full tile, unit alpha: straight into C.
-					kernel(kb, ap, panel, &c[i0*ldc+j0], ldc, !first || beta == 1, nil)
+					kernel(kb, ap, panel, pld, &c[i0*ldc+j0], ldc, !first || beta == 1, nil)
 					continue
 				}
-				kernel(kb, ap, panel, nil, 0, false, tile)
+				kernel(kb, ap, panel, pld, nil, 0, false, tile)
 				for r := 0; r < mr; r++ {
 					crow := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+nr]
 					t := tile[r*nr0 : r*nr0+nr]
@@ -169,11 +179,19 @@ func packB[T Float](tB bool, b []T, ldb, k0, kb, n, nr0 int, bp []T) {
 		dst := bp[jp*kb*nr0 : (jp+1)*kb*nr0]
 		if !tB {
 			if nr == nr0 {
-				for l := 0; l < kb; l++ {
-					o := (k0+l)*ldb + j0
-					d, s := dst[l*nr0:l*nr0+nr0], b[o:o+nr0]
-					for j := range d {
-						d[j] = s[j]
+				// 64-byte rows: copied as arrays (no per-element loop).
+				switch bb := any(b).(type) {
+				case []float32:
+					d := any(dst).([]float32)
+					for l := 0; l < kb; l++ {
+						o := (k0+l)*ldb + j0
+						*(*[16]float32)(d[l*16:]) = *(*[16]float32)(bb[o : o+16])
+					}
+				case []float64:
+					d := any(dst).([]float64)
+					for l := 0; l < kb; l++ {
+						o := (k0+l)*ldb + j0
+						*(*[8]float64)(d[l*8:]) = *(*[8]float64)(bb[o : o+8])
 					}
 				}
 				continue
@@ -188,7 +206,19 @@ func packB[T Float](tB bool, b []T, ldb, k0, kb, n, nr0 int, bp []T) {
 		if nr < nr0 {
 			clear(dst)
 		}
-		for j := 0; j < nr; j++ {
+		j := 0
+		for ; j+4 <= nr; j += 4 {
+			// Four source rows at a time: four sequential reads, one
+			// 4-element write per l.
+			o := (j0+j)*ldb + k0
+			s0, s1 := b[o:o+kb], b[o+ldb:o+ldb+kb]
+			s2, s3 := b[o+2*ldb:o+2*ldb+kb], b[o+3*ldb:o+3*ldb+kb]
+			for l := range s0 {
+				d := dst[l*nr0+j : l*nr0+j+4 : l*nr0+j+4]
+				d[0], d[1], d[2], d[3] = s0[l], s1[l], s2[l], s3[l]
+			}
+		}
+		for ; j < nr; j++ {
 			src := b[(j0+j)*ldb+k0 : (j0+j)*ldb+k0+kb]
 			for l, v := range src {
 				dst[l*nr0+j] = v

@@ -3,16 +3,16 @@
 package nn
 
 //go:noescape
-func sgemmKernel4x16(k int, a, b, c *float32)
+func sgemmKernel4x16(k int, a, b *float32, ldb int, c *float32)
 
 //go:noescape
-func sgemmKernel4x16C(k int, a, b, c *float32, ldc int, acc bool)
+func sgemmKernel4x16C(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool)
 
 //go:noescape
-func dgemmKernel4x8(k int, a, b, c *float64)
+func dgemmKernel4x8(k int, a, b *float64, ldb int, c *float64)
 
 //go:noescape
-func dgemmKernel4x8C(k int, a, b, c *float64, ldc int, acc bool)
+func dgemmKernel4x8C(k int, a, b *float64, ldb int, c *float64, ldc int, acc bool)
 
 func cpuHasAVXFMA() bool
 

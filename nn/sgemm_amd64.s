@@ -2,14 +2,16 @@
 
 #include "textflag.h"
 
-// func sgemmKernel4x16(k int, a *float32, b *float32, c *float32)
+// func sgemmKernel4x16(k int, a *float32, b *float32, ldb int, c *float32)
 // c[r*16+j] = Σ_l a[l*4+r]·b[l*16+j] for r < 4, j < 16, with a the packed
 // [k][4] row block and b the packed [k][16] column panel.
-TEXT ·sgemmKernel4x16(SB), NOSPLIT, $0-32
+TEXT ·sgemmKernel4x16(SB), NOSPLIT, $0-40
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), R8
+	MOVQ ldb+24(FP), R12
+	SHLQ $2, R12
+	MOVQ c+32(FP), R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
@@ -36,7 +38,7 @@ loop:
 	VFMADD231PS Y9, Y12, Y5
 	VFMADD231PS Y8, Y13, Y6
 	VFMADD231PS Y9, Y13, Y7
-	ADDQ $64, DI
+	ADDQ R12, DI
 	ADDQ $16, SI
 	DECQ CX
 	JNZ loop
@@ -53,15 +55,17 @@ done:
 	VZEROUPPER
 	RET
 
-// func sgemmKernel4x16C(k int, a *float32, b *float32, c *float32, ldc int, acc bool)
+// func sgemmKernel4x16C(k int, a *float32, b *float32, ldb int, c *float32, ldc int, acc bool)
 // The 4×16 tile product written straight into C (row stride ldc elements):
 // C = tile, or C += tile when acc is set.
-TEXT ·sgemmKernel4x16C(SB), NOSPLIT, $0-41
+TEXT ·sgemmKernel4x16C(SB), NOSPLIT, $0-49
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), R8
-	MOVQ ldc+32(FP), DX
+	MOVQ ldb+24(FP), R12
+	SHLQ $2, R12
+	MOVQ c+32(FP), R8
+	MOVQ ldc+40(FP), DX
 	SHLQ $2, DX
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -89,7 +93,7 @@ loopc:
 	VFMADD231PS Y9, Y12, Y5
 	VFMADD231PS Y8, Y13, Y6
 	VFMADD231PS Y9, Y13, Y7
-	ADDQ $64, DI
+	ADDQ R12, DI
 	ADDQ $16, SI
 	DECQ CX
 	JNZ loopc
@@ -98,7 +102,7 @@ store:
 	LEAQ (R8)(DX*1), R9
 	LEAQ (R9)(DX*1), R10
 	LEAQ (R10)(DX*1), R11
-	MOVBLZX acc+40(FP), AX
+	MOVBLZX acc+48(FP), AX
 	TESTL AX, AX
 	JEQ put
 	VADDPS (R8), Y0, Y0
@@ -122,13 +126,15 @@ put:
 	VZEROUPPER
 	RET
 
-// func dgemmKernel4x8(k int, a *float64, b *float64, c *float64)
+// func dgemmKernel4x8(k int, a *float64, b *float64, ldb int, c *float64)
 // c[r*8+j] = Σ_l a[l*4+r]·b[l*8+j] for r < 4, j < 8 (packed [k][4], [k][8]).
-TEXT ·dgemmKernel4x8(SB), NOSPLIT, $0-32
+TEXT ·dgemmKernel4x8(SB), NOSPLIT, $0-40
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), R8
+	MOVQ ldb+24(FP), R12
+	SHLQ $3, R12
+	MOVQ c+32(FP), R8
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -155,7 +161,7 @@ dloop:
 	VFMADD231PD Y9, Y12, Y5
 	VFMADD231PD Y8, Y13, Y6
 	VFMADD231PD Y9, Y13, Y7
-	ADDQ $64, DI
+	ADDQ R12, DI
 	ADDQ $32, SI
 	DECQ CX
 	JNZ dloop
@@ -172,13 +178,15 @@ ddone:
 	VZEROUPPER
 	RET
 
-// func dgemmKernel4x8C(k int, a *float64, b *float64, c *float64, ldc int, acc bool)
-TEXT ·dgemmKernel4x8C(SB), NOSPLIT, $0-41
+// func dgemmKernel4x8C(k int, a *float64, b *float64, ldb int, c *float64, ldc int, acc bool)
+TEXT ·dgemmKernel4x8C(SB), NOSPLIT, $0-49
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
-	MOVQ c+24(FP), R8
-	MOVQ ldc+32(FP), DX
+	MOVQ ldb+24(FP), R12
+	SHLQ $3, R12
+	MOVQ c+32(FP), R8
+	MOVQ ldc+40(FP), DX
 	SHLQ $3, DX
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
@@ -206,7 +214,7 @@ dloopc:
 	VFMADD231PD Y9, Y12, Y5
 	VFMADD231PD Y8, Y13, Y6
 	VFMADD231PD Y9, Y13, Y7
-	ADDQ $64, DI
+	ADDQ R12, DI
 	ADDQ $32, SI
 	DECQ CX
 	JNZ dloopc
@@ -215,7 +223,7 @@ dstore:
 	LEAQ (R8)(DX*1), R9
 	LEAQ (R9)(DX*1), R10
 	LEAQ (R10)(DX*1), R11
-	MOVBLZX acc+40(FP), AX
+	MOVBLZX acc+48(FP), AX
 	TESTL AX, AX
 	JEQ dput
 	VADDPD (R8), Y0, Y0

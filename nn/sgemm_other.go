@@ -4,10 +4,14 @@ package nn
 
 const haveSgemmKernel = false
 
-func sgemmKernel4x16(k int, a, b, c *float32) { panic("nn: no sgemm kernel") }
+func sgemmKernel4x16(k int, a, b *float32, ldb int, c *float32) { panic("nn: no sgemm kernel") }
 
-func sgemmKernel4x16C(k int, a, b, c *float32, ldc int, acc bool) { panic("nn: no sgemm kernel") }
+func sgemmKernel4x16C(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool) {
+	panic("nn: no sgemm kernel")
+}
 
-func dgemmKernel4x8(k int, a, b, c *float64) { panic("nn: no dgemm kernel") }
+func dgemmKernel4x8(k int, a, b *float64, ldb int, c *float64) { panic("nn: no dgemm kernel") }
 
-func dgemmKernel4x8C(k int, a, b, c *float64, ldc int, acc bool) { panic("nn: no dgemm kernel") }
+func dgemmKernel4x8C(k int, a, b *float64, ldb int, c *float64, ldc int, acc bool) {
+	panic("nn: no dgemm kernel")
+}
