@@ -14,7 +14,10 @@
 //	MatMul(a, b, tA, tB)           bilinear: derivatives are MatMuls
 //	Conv2d / its two adjoints      trilinear form ⟨G, conv(x, W)⟩: each
 //	                               derivative is one of the three
+//	Conv2dBias                     Conv2d + per-channel bias in one pass
 //	MaxPool2d, gather, scatter     linear maps selected by the argmax
+//	ReLUMaxPool2d                  MaxPool2d(ReLU(x)) fused (same family;
+//	                               windows the ReLU zeroes route nothing)
 //	ReLU = MaskMul(x, x)           zero curvature, derivative MaskMul(x, G)
 //	BiasAdd, ChanSum, ChanBcast    linear
 //	Tanh, Rsqrt, Mul, Scale, AddN  with explicit backward ops
@@ -28,8 +31,15 @@
 // Kernels are generic over float32 and float64, work on the tensors'
 // backing slices, write into buffers each op allocates once, and split large
 // loops (im2col, pooling, element-wise) over GOMAXPROCS goroutines.
-// Matrix products use gonum's pure-Go BLAS, or OpenBLAS when built with the
-// openblas tag.
+// Convolutions of one family on the same input node share a whole-batch
+// im2col cache, reused only when the input is bitwise unchanged, so the
+// weight gradient reuses the forward pass's columns. Model.Build fuses
+// conv+bias (Conv2dBias) and ReLU→MaxPool2d (ReLUMaxPool2d).
+//
+// Matrix products: in the default build, an AVX/FMA assembly micro-kernel
+// (4×16 float32, 4×8 float64) with packed operands where the CPU has AVX and
+// FMA, else gonum's pure-Go BLAS (also with the purego tag); OpenBLAS when
+// built with the openblas tag (CGO_LDFLAGS=-lopenblas).
 //
 // Models: Spec (JSON-tagged, the curvature golden files' format), MLP and
 // CNN spec constructors, New (Kaiming-uniform initialisation from an
