@@ -114,3 +114,24 @@ func getData(t *tensor.Dense) []float64 {
 	}
 	return nil
 }
+
+// TestIm2colSameMatchesGeneral compares the "same"-padding fast path with the
+// general im2col on odd and even sizes and kernels 1, 3 and 5.
+func TestIm2colSameMatchesGeneral(t *testing.T) {
+	for _, tc := range []struct{ c, h, w, k int }{{3, 7, 7, 3}, {2, 5, 9, 3}, {2, 6, 4, 5}, {1, 1, 1, 1}, {2, 3, 3, 1}, {1, 2, 2, 3}, {4, 16, 16, 3}} {
+		g, err := newConvGeom(tensor.Shape{1, tc.c, tc.h, tc.w}, tensor.Shape{2, tc.c, tc.k, tc.k}, 1, (tc.k-1)/2)
+		require.NoError(t, err)
+		x := make([]float64, tc.c*tc.h*tc.w)
+		for i := range x {
+			x[i] = float64(i + 1)
+		}
+		want := make([]float64, g.ckk*g.pix)
+		got := make([]float64, g.ckk*g.pix)
+		for i := range got {
+			got[i] = -7 // must be overwritten
+		}
+		im2colSame(&g, x, got)
+		im2colGeneral(&g, x, want)
+		require.Equal(t, want, got, "%+v", tc)
+	}
+}

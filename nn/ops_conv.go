@@ -61,6 +61,15 @@ func (g convGeom) colRange(q int) (lo, hi int) {
 // im2col writes the patches of one sample x [C, H, W] into col [C·K·K, OH·OW]:
 // col[(c·K+p)·K+q][i·OW+j] = xpad[c][i·S+p][j·S+q].
 func im2col[T Float](g *convGeom, x, col []T) {
+	if g.s == 1 && g.oh == g.h && g.ow == g.w {
+		im2colSame(g, x, col)
+		return
+	}
+	im2colGeneral(g, x, col)
+}
+
+// im2colGeneral is im2col for any stride and padding.
+func im2colGeneral[T Float](g *convGeom, x, col []T) {
 	for c := 0; c < g.c; c++ {
 		xc := x[c*g.plen : (c+1)*g.plen]
 		for p := 0; p < g.k; p++ {
@@ -497,4 +506,56 @@ func (op *convOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Node
 		return gorgonia.Nodes{da, db, dbias}, nil
 	}
 	return gorgonia.Nodes{da, db}, nil
+}
+
+// im2colSame is im2col for stride 1 with "same" padding (output size equal to
+// input size, 2P = K−1). Each patch row (c, p, q) is the plane x[c] shifted
+// by (p−P, q−P): the rows inside the plane are one contiguous copy, after
+// which the |q−P| columns that wrapped around a row edge are zeroed.
+func im2colSame[T Float](g *convGeom, x, col []T) {
+	w, h, plen := g.w, g.h, g.plen
+	for c := 0; c < g.c; c++ {
+		xc := x[c*plen : (c+1)*plen]
+		for p := 0; p < g.k; p++ {
+			dp := p - g.p
+			i0, i1 := max(0, -dp), min(h, h-dp)
+			for q := 0; q < g.k; q++ {
+				dq := q - g.p
+				row := col[((c*g.k+p)*g.k+q)*plen:][:plen]
+				if i0 >= i1 {
+					clear(row)
+					continue
+				}
+				clear(row[:i0*w])
+				clear(row[i1*w:])
+				// row[i·W + j] = xc[(i+dp)·W + j + dq] for i in [i0, i1).
+				d0, d1 := i0*w, i1*w
+				s0 := (i0+dp)*w + dq
+				if s0 < 0 { // only edge cells (zeroed below) fall before the plane
+					d0 -= s0
+					s0 = 0
+				}
+				if e := s0 + (d1 - d0); e > plen {
+					d1 -= e - plen
+				}
+				copy(row[d0:d1], xc[s0:s0+(d1-d0)])
+				switch {
+				case dq > 0:
+					for i := i0; i < i1; i++ {
+						r := row[i*w+w-dq : i*w+w]
+						for j := range r {
+							r[j] = 0
+						}
+					}
+				case dq < 0:
+					for i := i0; i < i1; i++ {
+						r := row[i*w : i*w-dq]
+						for j := range r {
+							r[j] = 0
+						}
+					}
+				}
+			}
+		}
+	}
 }
