@@ -135,3 +135,22 @@ func TestIm2colSameMatchesGeneral(t *testing.T) {
 		require.Equal(t, want, got, "%+v", tc)
 	}
 }
+
+// TestCol2imSameMatchesGeneral compares the "same"-padding adjoint fast path
+// with the general col2im (bitwise: same additions in the same order per cell).
+func TestCol2imSameMatchesGeneral(t *testing.T) {
+	for _, tc := range []struct{ c, h, w, k int }{{3, 7, 7, 3}, {2, 5, 9, 3}, {2, 6, 4, 5}, {1, 1, 1, 1}, {2, 3, 3, 1}, {1, 2, 2, 3}, {4, 16, 16, 3}} {
+		g, err := newConvGeom(tensor.Shape{1, tc.c, tc.h, tc.w}, tensor.Shape{2, tc.c, tc.k, tc.k}, 1, (tc.k-1)/2)
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(1, uint64(tc.k)))
+		col := make([]float64, g.ckk*g.pix)
+		for i := range col {
+			col[i] = rng.NormFloat64()
+		}
+		want := make([]float64, tc.c*tc.h*tc.w)
+		got := make([]float64, len(want))
+		col2imGeneral(&g, col, want)
+		col2imSame(&g, col, got)
+		require.Equal(t, want, got, "%+v", tc)
+	}
+}

@@ -104,6 +104,15 @@ func im2colGeneral[T Float](g *convGeom, x, col []T) {
 // col2im adds the patches of col [C·K·K, OH·OW] back into x [C, H, W] (the
 // adjoint of im2col); x must be zeroed by the caller.
 func col2im[T Float](g *convGeom, col, x []T) {
+	if g.s == 1 && g.oh == g.h && g.ow == g.w {
+		col2imSame(g, col, x)
+		return
+	}
+	col2imGeneral(g, col, x)
+}
+
+// col2imGeneral is col2im for any stride and padding.
+func col2imGeneral[T Float](g *convGeom, col, x []T) {
 	for c := 0; c < g.c; c++ {
 		xc := x[c*g.plen : (c+1)*g.plen]
 		for p := 0; p < g.k; p++ {
@@ -557,5 +566,52 @@ func im2colSame[T Float](g *convGeom, x, col []T) {
 				}
 			}
 		}
+	}
+}
+
+// col2imSame is col2im for stride 1 with "same" padding: patch rows with no
+// column shift add as one contiguous run, the others row by row without the
+// cells that fall outside the plane.
+func col2imSame[T Float](g *convGeom, col, x []T) {
+	w, h, plen := g.w, g.h, g.plen
+	for c := 0; c < g.c; c++ {
+		xc := x[c*plen : (c+1)*plen]
+		for p := 0; p < g.k; p++ {
+			dp := p - g.p
+			i0, i1 := max(0, -dp), min(h, h-dp)
+			if i0 >= i1 {
+				continue
+			}
+			for q := 0; q < g.k; q++ {
+				dq := q - g.p
+				row := col[((c*g.k+p)*g.k+q)*plen:][:plen]
+				if dq == 0 {
+					addTo(xc[(i0+dp)*w:(i1+dp)*w], row[i0*w:i1*w])
+					continue
+				}
+				// Output columns j with 0 ≤ j+dq < W.
+				jlo, jhi := max(0, -dq), min(w, w-dq)
+				for i := i0; i < i1; i++ {
+					o := (i+dp)*w + jlo + dq
+					addTo(xc[o:o+jhi-jlo], row[i*w+jlo:i*w+jhi])
+				}
+			}
+		}
+	}
+}
+
+// addTo sets dst[i] += src[i] (equal lengths), four at a time.
+func addTo[T Float](dst, src []T) {
+	dst = dst[:len(src)]
+	i := 0
+	for ; i+4 <= len(src); i += 4 {
+		d, v := dst[i:i+4:i+4], src[i:i+4:i+4]
+		d[0] += v[0]
+		d[1] += v[1]
+		d[2] += v[2]
+		d[3] += v[3]
+	}
+	for ; i < len(src); i++ {
+		dst[i] += src[i]
 	}
 }
