@@ -30,8 +30,14 @@ func sameShapes(name string, ns ...*gorgonia.Node) error {
 }
 
 // addNOp sums n tensors of one shape. Each input's derivative is the upstream
-// gradient itself.
-type addNOp struct{ base }
+// gradient itself. Inputs that were ChanBcast(b) nodes are taken as b and
+// broadcast inside the sum (bias[i] set; their derivative is ChanSum(G)), so
+// the broadcast tensor is never materialised.
+type addNOp struct {
+	base
+	bias            []bool
+	outer, c, inner int
+}
 
 // AddN returns the elementwise sum of the nodes (at least one, equal shapes).
 func AddN(ns ...*gorgonia.Node) (*gorgonia.Node, error) {
@@ -48,13 +54,45 @@ func AddN(ns ...*gorgonia.Node) (*gorgonia.Node, error) {
 	for i := range ins {
 		ins[i] = shapeOf(ns[0])
 	}
+	// Fold ChanBcast inputs into the sum (keeping at least one full tensor).
+	ops := append([]*gorgonia.Node{}, ns...)
+	var bias []bool
+	var layout *chanBcastOp
+	full := 0
+	for _, n := range ns {
+		if _, ok := n.Op().(*chanBcastOp); !ok {
+			full++
+		}
+	}
+	if full > 0 && full < len(ns) {
+		bias = make([]bool, len(ns))
+		for i, n := range ns {
+			cb, ok := n.Op().(*chanBcastOp)
+			if !ok {
+				continue
+			}
+			cs := children(n)
+			if len(cs) != 1 {
+				continue
+			}
+			bias[i], ops[i], ins[i], layout = true, cs[0], shapeOf(cs[0]), cb
+		}
+	}
 	op := &addNOp{base: newBase(fmt.Sprintf("AddN(%d)", len(ns)), dtypeOf(ns[0]), shapeOf(ns[0]), ins...)}
-	return apply(op, ns...)
+	if layout != nil {
+		op.bias, op.outer, op.c, op.inner = bias, layout.outer, layout.c, layout.inner
+	}
+	return apply(op, ops...)
 }
 
 func (op *addNOp) twiceDifferentiable() {}
 
 func (op *addNOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	if op.bias != nil {
+		return run(&op.base, vs,
+			func(in [][]float64, out []float64) { addNBias(in, op.bias, out, op.outer, op.c, op.inner) },
+			func(in [][]float32, out []float32) { addNBias(in, op.bias, out, op.outer, op.c, op.inner) })
+	}
 	return run(&op.base, vs, addN[float64], addN[float32])
 }
 
@@ -65,6 +103,39 @@ func addN[T Float](in [][]T, out []T) {
 		for _, x := range in[1:] {
 			for i, v := range x[lo:hi] {
 				o[i] += v
+			}
+		}
+	})
+}
+
+// addNBias is addN where the inputs with bias[i] are [C] vectors broadcast
+// along axis 1 of [outer, C, inner]; inputs are added in order, one
+// [C, inner] block at a time (in cache).
+func addNBias[T Float](in [][]T, bias []bool, out []T, outer, c, inner int) {
+	blk := c * inner
+	parallelFor(outer, numWorkers(), max(1, minParallel/blk), func(_, lo, hi int) {
+		for o := lo; o < hi; o++ {
+			ob := out[o*blk : (o+1)*blk]
+			for k, x := range in {
+				for ch := 0; ch < c; ch++ {
+					d := ob[ch*inner : (ch+1)*inner]
+					switch {
+					case bias[k] && k == 0:
+						v := x[ch]
+						for i := range d {
+							d[i] = v
+						}
+					case bias[k]:
+						v := x[ch]
+						for i := range d {
+							d[i] += v
+						}
+					case k == 0:
+						copy(d, x[o*blk+ch*inner:o*blk+(ch+1)*inner])
+					default:
+						addTo(d, x[o*blk+ch*inner:o*blk+(ch+1)*inner])
+					}
+				}
 			}
 		}
 	})
@@ -82,6 +153,13 @@ func (op *addNOp) SymDiff(in gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Node
 	out := make(gorgonia.Nodes, len(in))
 	for i := range out {
 		out[i] = g
+		if op.bias != nil && op.bias[i] {
+			d, err := ChanSum(g)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = d
+		}
 	}
 	return out, nil
 }

@@ -130,3 +130,42 @@ func TestConv2dBiasMatchesComposition(t *testing.T) {
 		require.InDeltaSlice(t, want[3], got[3], 1e-12)
 	}
 }
+
+// TestAddNFoldsChanBcast checks AddN(x, ChanBcast(b), y) — which folds the
+// broadcast into the sum — against the definition, with gradients.
+func TestAddNFoldsChanBcast(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	rnd := func(n int) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = rng.NormFloat64()
+		}
+		return v
+	}
+	xv, yv, bv, sv := rnd(2*3*4*5), rnd(2*3*4*5), rnd(3), rnd(2*3*4*5)
+	g := gorgonia.NewGraph()
+	mk := func(name string, v []float64, shape ...int) *gorgonia.Node {
+		d := tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64{}, v...)))
+		return gorgonia.NewTensor(g, tensor.Float64, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(name), gorgonia.WithValue(d))
+	}
+	x, y, b, seed := mk("x", xv, 2, 3, 4, 5), mk("y", yv, 2, 3, 4, 5), mk("b", bv, 3), mk("s", sv, 2, 3, 4, 5)
+	cb, err := ChanBcast(b, tensor.Shape{2, 3, 4, 5})
+	require.NoError(t, err)
+	sum, err := AddN(x, cb, y)
+	require.NoError(t, err)
+	require.NotNil(t, sum.Op().(*addNOp).bias, "broadcast folded")
+	gs, err := Backprop([]*gorgonia.Node{sum}, []*gorgonia.Node{seed}, []*gorgonia.Node{x, b})
+	require.NoError(t, err)
+	m := gorgonia.NewTapeMachine(g.SubgraphRoots(sum, gs[0], gs[1]))
+	defer m.Close()
+	require.NoError(t, m.RunAll())
+	got := sum.Value().Data().([]float64)
+	db := make([]float64, 3)
+	for i := range got {
+		ch := (i / 20) % 3
+		require.Equal(t, xv[i]+bv[ch]+yv[i], got[i])
+		db[ch] += sv[i]
+	}
+	require.Equal(t, sv, gs[0].Value().Data().([]float64))
+	require.InDeltaSlice(t, db, gs[1].Value().Data().([]float64), 1e-12)
+}
