@@ -58,14 +58,14 @@ func forEach(b *testing.B, f func(b *testing.B, w workload, dt tensor.Dtype)) {
 // newEngine builds w's model in dtype dt with a fixed seed, an engine that
 // answers needs, and binds one fixed random batch (uniform [0,1) inputs,
 // uniform labels).
-func newEngine(b *testing.B, w workload, dt tensor.Dtype, needs optim.Needs) *hessian.Engine {
+func newEngine(b *testing.B, w workload, dt tensor.Dtype, needs optim.Needs, opts ...hessian.Option) *hessian.Engine {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
 	m, err := nn.New(w.spec, dt, rng)
 	if err != nil {
 		b.Fatalf("model %s: %v", w.name, err)
 	}
-	e, err := hessian.New(m, needs, hessian.WithRand(rand.New(rand.NewPCG(3, 4))))
+	e, err := hessian.New(m, needs, append(opts, hessian.WithRand(rand.New(rand.NewPCG(3, 4))))...)
 	if err != nil {
 		b.Fatalf("engine %s: %v", w.name, err)
 	}
@@ -99,17 +99,28 @@ func newEngine(b *testing.B, w workload, dt tensor.Dtype, needs optim.Needs) *he
 func BenchmarkStep(b *testing.B) {
 	forEach(b, func(b *testing.B, w workload, dt tensor.Dtype) {
 		for _, name := range train.Optimizers() {
-			b.Run("opt="+name, func(b *testing.B) { benchStep(b, w, dt, name) })
+			b.Run("opt="+name, func(b *testing.B) { benchStep(b, w, dt, name, 0) })
 		}
+		// SophiaG with its GNB estimate on a quarter of the batch, as the
+		// Sophia paper does with a sub-batch (bs follows).
+		b.Run("opt=sophiag-gnbquarter", func(b *testing.B) { benchStep(b, w, dt, "sophiag", w.batch/4) })
 	})
 }
 
-func benchStep(b *testing.B, w workload, dt tensor.Dtype, name string) {
-	opt, err := train.NewOptimizer(name, nil, w.batch, 1)
+// benchStep times name's full step; gnb > 0 computes the sampled-label
+// gradient on the first gnb rows of the batch.
+func benchStep(b *testing.B, w workload, dt tensor.Dtype, name string, gnb int) {
+	predictions := w.batch
+	var opts []hessian.Option
+	if gnb > 0 {
+		predictions = gnb
+		opts = append(opts, hessian.WithGNBBatch(gnb))
+	}
+	opt, err := train.NewOptimizer(name, nil, predictions, 1)
 	if err != nil {
 		b.Skipf("optimizer %s unavailable: %v", name, err)
 	}
-	e := newEngine(b, w, dt, opt.Needs())
+	e := newEngine(b, w, dt, opt.Needs(), opts...)
 	step := func() {
 		if _, err := e.Prepare(opt); err != nil {
 			b.Fatalf("%s: prepare: %v", name, err)
