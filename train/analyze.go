@@ -116,9 +116,13 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 			blocks = append(blocks, spectrum.Block{Name: b.Name, Offset: b.Offset, Size: b.Size, Shape: b.Shape})
 		}
 	}
-	top := spectrum.DefaultLanczosConfig(ac.Top, spectrum.LargestAlgebraic)
-	bottom := spectrum.DefaultLanczosConfig(1, spectrum.SmallestAlgebraic)
-	trace := spectrum.TraceConfig{MinSamples: 10, MaxSamples: 100, Tol: 0.02}
+	// Tolerances for an analysis (the package defaults aim at 1e-10
+	// residuals, which a 60k-parameter model only reaches after hundreds
+	// of products): eigenvalues to ~1e-8 relative with residuals below
+	// 1e-6·‖H‖, the trace to a 5% relative standard error.
+	top := spectrum.LanczosConfig{K: ac.Top, Which: spectrum.LargestAlgebraic, MaxIter: 200, Tol: 1e-8, ResidualTol: 1e-6}
+	bottom := spectrum.LanczosConfig{K: 1, Which: spectrum.SmallestAlgebraic, MaxIter: 200, Tol: 1e-8, ResidualTol: 1e-6}
+	trace := spectrum.TraceConfig{MinSamples: 10, MaxSamples: 100, Tol: 0.05}
 	slq := spectrum.SLQConfig{Probes: ac.Probes, Steps: min(ac.SLQSteps, r.eng.Dim())}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xa11a))
 	reports, aerr := spectrum.Analyze(sweep, blocks, spectrum.AnalysisConfig{Top: &top, Bottom: &bottom, Trace: &trace, Density: &slq}, rng)

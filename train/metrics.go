@@ -28,8 +28,10 @@ type StepRecord struct {
 	// present on the steps where they were measured (-hessian-every).
 	HessTop   *float64 `json:"hessian_top,omitempty"`
 	HessTrace *float64 `json:"hessian_trace,omitempty"`
-	// HessConverged is false when Lanczos or Hutchinson stopped at its
-	// iteration budget: the values are then the last estimates.
+	// HessTraceSE is the trace estimate's standard error.
+	HessTraceSE *float64 `json:"hessian_trace_se,omitempty"`
+	// HessConverged is false when Lanczos stopped at its iteration budget:
+	// HessTop is then its last estimate.
 	HessConverged *bool `json:"hessian_converged,omitempty"`
 }
 
@@ -44,7 +46,7 @@ type EpochRecord struct {
 	WallS     float64 `json:"wall_s"`
 }
 
-var stepColumns = []string{"step", "epoch", "loss", "acc", "lr", "step_ms", "grad_norm", "win_rate", "hessian_top", "hessian_trace", "hessian_converged"}
+var stepColumns = []string{"step", "epoch", "loss", "acc", "lr", "step_ms", "grad_norm", "win_rate", "hessian_top", "hessian_trace", "hessian_trace_se", "hessian_converged"}
 var epochColumns = []string{"epoch", "step", "train_loss", "train_acc", "test_loss", "test_acc", "wall_s"}
 
 func (r StepRecord) row() []string {
@@ -62,7 +64,7 @@ func (r StepRecord) row() []string {
 	if r.HessConverged != nil {
 		conv = strconv.FormatBool(*r.HessConverged)
 	}
-	return []string{strconv.Itoa(r.Step), strconv.Itoa(r.Epoch), ff(r.Loss), ff(r.Acc), ff(r.LR), ff(r.StepMS), ff(r.GradNorm), win, opt(r.HessTop), opt(r.HessTrace), conv}
+	return []string{strconv.Itoa(r.Step), strconv.Itoa(r.Epoch), ff(r.Loss), ff(r.Acc), ff(r.LR), ff(r.StepMS), ff(r.GradNorm), win, opt(r.HessTop), opt(r.HessTrace), opt(r.HessTraceSE), conv}
 }
 
 func (r EpochRecord) row() []string {

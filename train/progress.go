@@ -41,7 +41,7 @@ func (p *progress) step(r StepRecord) {
 		extra += fmt.Sprintf(" win %.2f", w)
 	}
 	if r.HessTop != nil {
-		extra += fmt.Sprintf(" λmax %.3g tr %.3g", *r.HessTop, *r.HessTrace)
+		extra += fmt.Sprintf(" λmax %.3g tr %.3g±%.2g", *r.HessTop, *r.HessTrace, *r.HessTraceSE)
 		if r.HessConverged != nil && !*r.HessConverged {
 			extra += " (not converged)"
 		}
