@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -67,7 +68,7 @@ func WriteDensityPlot(path string, opt PlotOptions, curves ...Curve) error {
 	p.Y.Label.Text = "Density (spectral)"
 	if opt.LogY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = powerTicks{}
 	}
 	p.Add(plotter.NewGrid())
 	for i, c := range curves {
@@ -144,4 +145,21 @@ func writeAtomic(path string, wt io.WriterTo) (err error) {
 		return fmt.Errorf("spectrum: plot: %w", err)
 	}
 	return nil
+}
+
+// powerTicks labels a logarithmic axis at the powers of ten as 1e-05, 0.01,
+// 1, 100 (plot.LogTicks prints 9.999999999999999e-05 for 1e-04).
+type powerTicks struct{}
+
+// Ticks returns a labelled tick at every power of ten in [lo, hi].
+func (powerTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ts []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		v := math.Pow(10, e)
+		if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
+			continue
+		}
+		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
+	}
+	return ts
 }
