@@ -222,6 +222,15 @@ type Float interface{ ~float32 | ~float64 }
 
 // NonFinite returns the index of the first NaN or ±Inf in x, or -1.
 func NonFinite[T Float](x []T) int {
+	// Fast path without branches: v − v is 0 for finite v and NaN for NaN
+	// and ±Inf, so the sum is 0 exactly when every entry is finite.
+	var acc T
+	for _, v := range x {
+		acc += v - v
+	}
+	if acc == 0 {
+		return -1
+	}
 	for i, v := range x {
 		f := float64(v)
 		if math.IsNaN(f) || math.IsInf(f, 0) {

@@ -408,30 +408,16 @@ func kernel[T optim.Float](k coeffs, theta, g, m, h []T) int {
 	n := len(theta)
 	g, m, h = g[:n], m[:n], h[:n]
 	wins := 0
+	// Branch-free: the sign of m is random, so a branch on it would be
+	// mispredicted half the time. sign(m)·min(|m|/d, 1) with d = ρ·bs·h + ε
+	// is clamp(m/d, −1, 1), bit for bit (IEEE division is sign-symmetric).
 	for j := range theta {
 		mj := m[j]*b1 + c1*g[j]
 		m[j] = mj
-		hj := h[j]
-		if !(hj > 0) { // relu: negative curvature cannot escape the clip (Sophia#34)
-			hj = 0
-		}
-		scaled := rb * hj
-		a := mj
-		step := lr
-		if mj < 0 {
-			a = -mj
-			step = -lr
-		} else if mj == 0 {
-			step = 0
-		}
-		if a < scaled {
-			wins++
-		}
-		r := a / (scaled + eps)
-		if r > 1 {
-			r = 1
-		}
-		theta[j] = theta[j]*decay - step*r
+		scaled := rb * max(h[j], 0) // relu: negative curvature cannot escape the clip (Sophia#34)
+		// |m| < ρ·bs·h (unclipped) counted from the sign bit of the difference.
+		wins += int(math.Float64bits(float64(max(mj, -mj)-scaled)) >> 63)
+		theta[j] = theta[j]*decay - lr*max(min(mj/(scaled+eps), 1), -1)
 	}
 	return wins
 }
