@@ -217,7 +217,7 @@ func TestNoAllocationPerStep(t *testing.T) {
 	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 		for _, power := range []float64{1, 0.5} {
 			c := adahessian.Default()
-			c.HessianPower, c.Probes = power, &signProbes{}
+			c.HessianPower, c.Probes = power, optim.NewRandomProbes(optim.Rademacher, 1)
 			a, _ := adahessian.New(c)
 			o := optimtest.NewDiagOracle([][]float64{seq(12, func(j int) float64 { return float64(j) }), {5, 6}}, nil)
 			ps := []optim.Param{
@@ -230,27 +230,6 @@ func TestNoAllocationPerStep(t *testing.T) {
 	}
 }
 
-// signProbes is a non-allocating deterministic ±1 source (optim.RandomProbes
-// currently allocates one boxed slice per tensor in Fill).
-type signProbes struct{ n int }
-
-func (p *signProbes) Fill(out []*tensor.Dense) error {
-	for _, t := range out {
-		switch t.Dtype() {
-		case tensor.Float64:
-			for j, d := 0, t.Float64s(); j < len(d); j++ {
-				p.n++
-				d[j] = float64(1 - 2*(p.n*7%3%2))
-			}
-		case tensor.Float32:
-			for j, d := 0, t.Float32s(); j < len(d); j++ {
-				p.n++
-				d[j] = float32(1 - 2*(p.n*7%3%2))
-			}
-		}
-	}
-	return nil
-}
 
 func BenchmarkStep(b *testing.B) {
 	const n = 1 << 20

@@ -388,7 +388,7 @@ func TestNoAllocationPerStep(t *testing.T) {
 	for _, est := range []sophia.Estimator{sophia.GNB, sophia.Hutchinson} {
 		for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
 			c := sophia.DefaultG()
-			c.Estimator, c.Interval, c.Probes = est, 1, &signProbes{}
+			c.Estimator, c.Interval, c.Probes = est, 1, optim.NewRandomProbes(optim.Rademacher, 1)
 			s, _ := sophia.New(c)
 			o := optimtest.NewDiagOracle([][]float64{{1, 2, 3, 4}, {5, 6}}, [][]float64{{1, 2, 3, 4}, {5, 6}})
 			ps := []optim.Param{
@@ -402,23 +402,3 @@ func TestNoAllocationPerStep(t *testing.T) {
 	}
 }
 
-// signProbes is a non-allocating deterministic Rademacher-like source.
-type signProbes struct{ n int }
-
-func (p *signProbes) Fill(out []*tensor.Dense) error {
-	for _, t := range out {
-		switch t.Dtype() {
-		case tensor.Float64:
-			for j, d := 0, t.Float64s(); j < len(d); j++ {
-				p.n++
-				d[j] = float64(1 - 2*(p.n*7%3%2))
-			}
-		case tensor.Float32:
-			for j, d := 0, t.Float32s(); j < len(d); j++ {
-				p.n++
-				d[j] = float32(1 - 2*(p.n*7%3%2))
-			}
-		}
-	}
-	return nil
-}
