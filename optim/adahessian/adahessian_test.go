@@ -230,7 +230,6 @@ func TestNoAllocationPerStep(t *testing.T) {
 	}
 }
 
-
 func BenchmarkStep(b *testing.B) {
 	const n = 1 << 20
 	for _, power := range []float64{1, 0.5} {

@@ -401,4 +401,3 @@ func TestNoAllocationPerStep(t *testing.T) {
 		}
 	}
 }
-
