@@ -388,7 +388,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		rec := StepRecord{Step: r.step, Epoch: r.epoch + 1, Loss: loss, Acc: acc, LR: lr,
 			StepMS: float64(dt.Microseconds()) / 1e3, GradNorm: gnorm}
 		if d, ok := r.opt.(optim.Diagnostics); ok {
-			rec.Diag = copyMap(d.Diagnostics())
+			rec.Diag = d.Diagnostics() // a fresh map each call
 		}
 		if r.cfg.HessianEvery > 0 && r.step%r.cfg.HessianEvery == 0 {
 			top, tr, se, conv, err := r.sharpness()
@@ -554,22 +554,24 @@ func Evaluate(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype,
 // crossEntropy returns the summed softmax cross-entropy and the number of
 // correct argmax predictions of logits [N, classes].
 func crossEntropy(logits *tensor.Dense, labels []int) (float64, int) {
-	vals := optim.ToFloat64(logits)
+	if logits.Dtype() == tensor.Float32 {
+		return ceRows(logits.Float32s(), labels)
+	}
+	return ceRows(logits.Float64s(), labels)
+}
+
+func ceRows[T optim.Float](vals []T, labels []int) (float64, int) {
 	k := len(vals) / len(labels)
 	sum, correct := 0.0, 0
 	for i, y := range labels {
 		row := vals[i*k : (i+1)*k]
-		mx, arg := row[0], 0
-		for j, v := range row {
-			if v > mx {
-				mx, arg = v, j
-			}
-		}
+		arg := argmax(row)
+		mx := float64(row[arg])
 		s := 0.0
 		for _, v := range row {
-			s += math.Exp(v - mx)
+			s += math.Exp(float64(v) - mx)
 		}
-		sum += math.Log(s) + mx - row[y]
+		sum += math.Log(s) + mx - float64(row[y])
 		if arg == y {
 			correct++
 		}
@@ -577,12 +579,36 @@ func crossEntropy(logits *tensor.Dense, labels []int) (float64, int) {
 	return sum, correct
 }
 
+func argmax[T optim.Float](row []T) int {
+	arg := 0
+	for j, v := range row {
+		if v > row[arg] {
+			arg = j
+		}
+	}
+	return arg
+}
+
+// batchAccuracy is the share of rows of logits whose argmax is the label
+// (no loss computed, no allocation: it runs every step).
 func batchAccuracy(logits *tensor.Dense, labels []int) float64 {
 	if logits == nil || len(labels) == 0 {
 		return 0
 	}
-	_, c := crossEntropy(logits, labels)
-	return float64(c) / float64(len(labels))
+	correct := 0
+	k := logits.Shape().TotalSize() / len(labels)
+	for i, y := range labels {
+		var arg int
+		if logits.Dtype() == tensor.Float32 {
+			arg = argmax(logits.Float32s()[i*k : (i+1)*k])
+		} else {
+			arg = argmax(logits.Float64s()[i*k : (i+1)*k])
+		}
+		if arg == y {
+			correct++
+		}
+	}
+	return float64(correct) / float64(len(labels))
 }
 
 // StateBytes is the memory of an optimizer's exported state in its live
@@ -609,17 +635,6 @@ func setLR(o optim.Optimizer, lr float64) error {
 		return fmt.Errorf("optimizer %s cannot change its learning rate", o.Name())
 	}
 	return s.SetLR(lr)
-}
-
-func copyMap(m map[string]float64) map[string]float64 {
-	if len(m) == 0 {
-		return nil
-	}
-	out := make(map[string]float64, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func prod(xs []int) int {
