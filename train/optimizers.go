@@ -51,6 +51,15 @@ func (h Hyper) setInt(key string, dst *int) {
 	}
 }
 
+// setMoments overrides the hyperparameters the Adam-like optimizers share.
+func (h Hyper) setMoments(lr, beta1, beta2, eps, wd *float64) {
+	h.set("lr", lr)
+	h.set("beta1", beta1)
+	h.set("beta2", beta2)
+	h.set("eps", eps)
+	h.set("wd", wd)
+}
+
 func registry(name string) (entry, bool) {
 	switch name {
 	case "sgd":
@@ -80,11 +89,7 @@ func registry(name string) (entry, bool) {
 			lr:       c.LR,
 			defaults: fmt.Sprintf("lr %g, beta1 %g, beta2 %g, eps %g, wd %g (%s)", c.LR, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, kind),
 			build: func(h Hyper, _ int, _ uint64) (optim.Optimizer, error) {
-				h.set("lr", &c.LR)
-				h.set("beta1", &c.Beta1)
-				h.set("beta2", &c.Beta2)
-				h.set("eps", &c.Eps)
-				h.set("wd", &c.WeightDecay)
+				h.setMoments(&c.LR, &c.Beta1, &c.Beta2, &c.Eps, &c.WeightDecay)
 				return adam.New(c)
 			},
 		}, true
@@ -105,11 +110,7 @@ func registry(name string) (entry, bool) {
 					c.BatchSize = batch // predictions per batch (Sophia#48)
 				}
 				c.Seed = seed
-				h.set("lr", &c.LR)
-				h.set("beta1", &c.Beta1)
-				h.set("beta2", &c.Beta2)
-				h.set("eps", &c.Eps)
-				h.set("wd", &c.WeightDecay)
+				h.setMoments(&c.LR, &c.Beta1, &c.Beta2, &c.Eps, &c.WeightDecay)
 				h.set("rho", &c.Rho)
 				h.setInt("bs", &c.BatchSize)
 				h.setInt("k", &c.Interval)
@@ -124,11 +125,7 @@ func registry(name string) (entry, bool) {
 			defaults: fmt.Sprintf("lr %g, beta1 %g, beta2 %g, eps %g, wd %g, power %g, k %d (Hessian every k steps)", c.LR, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, c.HessianPower, c.Interval),
 			build: func(h Hyper, _ int, seed uint64) (optim.Optimizer, error) {
 				c.Seed = seed
-				h.set("lr", &c.LR)
-				h.set("beta1", &c.Beta1)
-				h.set("beta2", &c.Beta2)
-				h.set("eps", &c.Eps)
-				h.set("wd", &c.WeightDecay)
+				h.setMoments(&c.LR, &c.Beta1, &c.Beta2, &c.Eps, &c.WeightDecay)
 				h.set("power", &c.HessianPower)
 				h.setInt("k", &c.Interval)
 				return adahessian.New(c)
