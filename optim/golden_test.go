@@ -183,7 +183,7 @@ func slotFlat(s *optim.State, slot string, params []optim.Param) ([]float64, err
 		if st == nil {
 			return nil, fmt.Errorf("exported state has no %q for param %q", slot, p.Name)
 		}
-		out = append(out, st.Data...)
+		out = append(out, st.Float64s()...)
 	}
 	return out, nil
 }

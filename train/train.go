@@ -620,7 +620,7 @@ func StateBytes(s *optim.State) int64 {
 		if t.Dtype == "float32" {
 			size = 4
 		}
-		n += size * int64(len(t.Data))
+		n += size * int64(t.Len())
 	}
 	return n
 }

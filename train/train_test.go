@@ -100,7 +100,7 @@ func checkpointParams(t *testing.T, dir string) []float64 {
 	var out []float64
 	for _, p := range c.Params {
 		if p.Slot == "value" {
-			out = append(out, p.Data...)
+			out = append(out, p.Float64s()...)
 		}
 	}
 	require.NotEmpty(t, out)

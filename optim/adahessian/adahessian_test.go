@@ -96,7 +96,7 @@ func TestSpatialAveraging(t *testing.T) {
 	st, _ := a.State()
 	for i, p := range ps {
 		b := adahessian.BlockSize(p.Value.Shape())
-		v := st.Find(p.Name, "exp_hessian_diag_sq").Data
+		v := st.Find(p.Name, "exp_hessian_diag_sq").Float64s()
 		for s := 0; s < len(v); s += b {
 			mean := 0.0
 			for j := s; j < s+b; j++ {

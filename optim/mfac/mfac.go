@@ -51,7 +51,7 @@ type MFAC struct {
 type engine interface {
 	dtype() tensor.Dtype
 	step(c Config, params []optim.Param) error
-	export(names []string, shapes [][]int, st *optim.State)
+	export(names []string, shapes [][]int, st *optim.State, view bool)
 	lastIHVP(dst []float64) []float64
 	slot() int
 	close()
@@ -265,7 +265,20 @@ func (o *MFAC) State() (*optim.State, error) {
 	if o.eng == nil || !o.params.Ready() {
 		return st, nil
 	}
-	o.eng.export(o.names, o.shapes, st)
+	o.eng.export(o.names, o.shapes, st, false)
+	return st, nil
+}
+
+// StateView is State without the copies: the window, Gram matrix, factor
+// and momentum tensors alias the optimizer's live buffers, so they are valid
+// only until the next Step or LoadState. A checkpoint writer uses it to
+// stream the m×d window (hundreds of MB) to disk in its own dtype.
+func (o *MFAC) StateView() (*optim.State, error) {
+	st := &optim.State{Optimizer: o.Name(), Step: o.step}
+	if o.eng == nil || !o.params.Ready() {
+		return st, nil
+	}
+	o.eng.export(o.names, o.shapes, st, true)
 	return st, nil
 }
 
@@ -277,20 +290,28 @@ func (o *MFAC) record(params []optim.Param) {
 	}
 }
 
-func (e *eng[T]) export(names []string, shapes [][]int, st *optim.State) {
+func (e *eng[T]) export(names []string, shapes [][]int, st *optim.State, view bool) {
 	w := e.w
-	dt := e.dtype().String()
+	tens := func(param, slot string, shape []int, x []T) optim.StateTensor {
+		if !view {
+			return optim.SliceTensor(param, slot, shape, x)
+		}
+		return aliasTensor(param, slot, shape, x)
+	}
 	st.Tensors = append(st.Tensors,
-		optim.StateTensor{Slot: slotWindow, Dtype: dt, Shape: []int{w.m, w.d}, Data: toF64(w.g)},
-		optim.StateTensor{Slot: slotGram, Dtype: "float64", Shape: []int{w.m, w.m}, Data: append([]float64(nil), w.k...)},
-		optim.StateTensor{Slot: slotFactor, Dtype: "float64", Shape: []int{w.m, w.m}, Data: append([]float64(nil), w.l...)},
+		tens("", slotWindow, []int{w.m, w.d}, w.g),
+		optim.StateTensor{Slot: slotGram, Dtype: "float64", Shape: []int{w.m, w.m}, F64: w.k},
+		optim.StateTensor{Slot: slotFactor, Dtype: "float64", Shape: []int{w.m, w.m}, F64: w.l},
 	)
+	if !view {
+		st.Tensors[len(st.Tensors)-2].F64 = append([]float64(nil), w.k...)
+		st.Tensors[len(st.Tensors)-1].F64 = append([]float64(nil), w.l...)
+	}
 	if e.v != nil {
 		off := 0
 		for i, name := range names {
 			n := tensor.Shape(shapes[i]).TotalSize()
-			st.Tensors = append(st.Tensors, optim.StateTensor{Param: name, Slot: slotV, Dtype: dt,
-				Shape: append([]int(nil), shapes[i]...), Data: toF64(e.v[off : off+n])})
+			st.Tensors = append(st.Tensors, tens(name, slotV, shapes[i], e.v[off:off+n]))
 			off += n
 		}
 	}
@@ -299,12 +320,25 @@ func (e *eng[T]) export(names []string, shapes [][]int, st *optim.State) {
 	}
 }
 
-func toF64[T optim.Float](x []T) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
+// aliasTensor returns a state tensor whose values are x itself (no copy).
+func aliasTensor[T optim.Float](param, slot string, shape []int, x []T) optim.StateTensor {
+	st := optim.StateTensor{Param: param, Slot: slot, Shape: append([]int(nil), shape...)}
+	switch d := any(x).(type) {
+	case []float32:
+		st.Dtype, st.F32 = "float32", d
+	case []float64:
+		st.Dtype, st.F64 = "float64", d
 	}
-	return out
+	return st
+}
+
+// values returns the state tensor's values as []T (nil for another dtype).
+func values[T optim.Float](st *optim.StateTensor) []T {
+	var zero T
+	if _, ok := any(zero).(float32); ok {
+		return any(st.F32).([]T)
+	}
+	return any(st.F64).([]T)
 }
 
 // LoadState restores a state exported by an M-FAC optimizer with the same
@@ -343,8 +377,8 @@ func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
 		if err := t.Check(dtype, shape); err != nil {
 			return nil, fmt.Errorf("mfac: load state: %q (ngrads %d, d %d): %w", slot, m, d, err)
 		}
-		if i := optim.NonFinite(t.Data); i >= 0 {
-			return nil, fmt.Errorf("mfac: load state: %q entry %d is %v", slot, i, t.Data[i])
+		if err := t.CheckFinite(); err != nil {
+			return nil, fmt.Errorf("mfac: load state: %w", err)
 		}
 		return t, nil
 	}
@@ -361,8 +395,8 @@ func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
 		return err
 	}
 	for i := 0; i < m; i++ {
-		if !(fac.Data[i*m+i] > 0) {
-			return fmt.Errorf("mfac: load state: factor diagonal %d is %v, want > 0", i, fac.Data[i*m+i])
+		if !(fac.F64[i*m+i] > 0) {
+			return fmt.Errorf("mfac: load state: factor diagonal %d is %v, want > 0", i, fac.F64[i*m+i])
 		}
 	}
 	var sc [4]int
@@ -395,9 +429,9 @@ func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
 	}
 	switch e := ne.(type) {
 	case *eng[float32]:
-		e.load(win.Data, gram.Data, fac.Data, sc, vs)
+		e.load(values[float32](win), gram.F64, fac.F64, sc, vs)
 	case *eng[float64]:
-		e.load(win.Data, gram.Data, fac.Data, sc, vs)
+		e.load(values[float64](win), gram.F64, fac.F64, sc, vs)
 	}
 	if o.eng != nil && o.eng != ne {
 		o.eng.close()
@@ -419,11 +453,9 @@ func (o *MFAC) engDim() int {
 	return -1
 }
 
-func (e *eng[T]) load(win, gram, fac []float64, sc [4]int, vs []*tensor.Dense) {
+func (e *eng[T]) load(win []T, gram, fac []float64, sc [4]int, vs []*tensor.Dense) {
 	w := e.w
-	for i, v := range win {
-		w.g[i] = T(v)
-	}
+	copy(w.g, win)
 	copy(w.k, gram)
 	copy(w.l, fac)
 	w.s, w.filled, w.count, w.broken = sc[0], sc[1], int64(sc[2]), nil

@@ -190,8 +190,8 @@ func TestLoadStateErrors(t *testing.T) {
 			s.Find("", "window").Shape = []int{5, 17}
 		},
 		"window dtype": func(s *optim.State) { s.Find("", "window").Dtype = "float64" },
-		"factor":       func(s *optim.State) { s.Find("", "factor").Data[0] = -1 },
-		"gram nan":     func(s *optim.State) { s.Find("", "gram").Data[1] = math.NaN() },
+		"factor":       func(s *optim.State) { s.Find("", "factor").F64[0] = -1 },
+		"gram nan":     func(s *optim.State) { s.Find("", "gram").F64[1] = math.NaN() },
 		"slot":         func(s *optim.State) { s.Scalars["ring_slot"] = 4 },
 		"no v":         func(s *optim.State) { s.Find("b", "v").Slot = "x" },
 	}

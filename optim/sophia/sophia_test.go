@@ -116,8 +116,8 @@ func TestGNBSchedule(t *testing.T) {
 		assert.InDeltaSlice(t, theta, ps[0].Value.Float64s(), 1e-15, "step %d", step)
 		st, err := s.State()
 		require.NoError(t, err)
-		assert.InDeltaSlice(t, h, st.Find("w", "hessian").Data, 1e-15)
-		assert.InDeltaSlice(t, m, st.Find("w", "exp_avg").Data, 1e-15)
+		assert.InDeltaSlice(t, h, st.Find("w", "hessian").Float64s(), 1e-15)
+		assert.InDeltaSlice(t, m, st.Find("w", "exp_avg").Float64s(), 1e-15)
 	}
 }
 
@@ -135,7 +135,7 @@ func TestNegativeCurvatureClip(t *testing.T) {
 	ps := []optim.Param{param("w", tensor.Float64, []float64{0, 0, 0, 0}, g)}
 	require.NoError(t, s.Step(ps, o))
 	st, _ := s.State()
-	h := st.Find("w", "hessian").Data
+	h := st.Find("w", "hessian").Float64s()
 	assert.Less(t, h[0], 0.0)
 	assert.Less(t, h[1], 0.0)
 	got := ps[0].Value.Float64s()
@@ -216,7 +216,7 @@ func TestOracleErrors(t *testing.T) {
 				assert.Zero(t, s.Steps())
 			} else {
 				assert.Equal(t, int64(1), s.Steps(), "SophiaG queries after the update")
-				assert.Equal(t, []float64{0, 0}, st.Find("w", "hessian").Data, "h untouched")
+				assert.Equal(t, []float64{0, 0}, st.Find("w", "hessian").Float64s(), "h untouched")
 			}
 		})
 		t.Run(est.String()+"/non-finite", func(t *testing.T) {
@@ -230,13 +230,13 @@ func TestOracleErrors(t *testing.T) {
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), `"w"`)
 			after, _ := s.State()
-			assert.Equal(t, before.Find("w", "hessian").Data, after.Find("w", "hessian").Data, "h must not change")
-			for _, x := range after.Find("w", "exp_avg").Data {
+			assert.Equal(t, before.Find("w", "hessian").Float64s(), after.Find("w", "hessian").Float64s(), "h must not change")
+			for _, x := range after.Find("w", "exp_avg").Float64s() {
 				assert.False(t, math.IsNaN(x))
 			}
 			if est == sophia.Hutchinson {
 				assert.Equal(t, theta, ps[0].Value.Float64s())
-				assert.Equal(t, before.Find("w", "exp_avg").Data, after.Find("w", "exp_avg").Data)
+				assert.Equal(t, before.Find("w", "exp_avg").Float64s(), after.Find("w", "exp_avg").Float64s())
 				// The kept probe is reused on retry.
 				o.NaNAt = -1
 				v := o.LastV[0].Float64s()
@@ -254,7 +254,7 @@ func TestOracleErrors(t *testing.T) {
 	err := s.Step(ps, optimtest.NewDiagOracle(nil, [][]float64{{1e30}}))
 	require.Error(t, err)
 	st, _ := s.State()
-	assert.Equal(t, []float64{0}, st.Find("w", "hessian").Data)
+	assert.Equal(t, []float64{0}, st.Find("w", "hessian").Float64s())
 	assert.Contains(t, err.Error(), `"w"`)
 }
 
