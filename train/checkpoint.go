@@ -1,9 +1,15 @@
 package train
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -12,11 +18,32 @@ import (
 )
 
 // checkpointVersion is bumped when the checkpoint layout changes.
-const checkpointVersion = 1
+const checkpointVersion = 2
+
+// checkpointMagic opens every checkpoint file.
+const checkpointMagic = "CURVCKPT"
+
+// headerLen is the fixed header: magic, version (uint32), meta length
+// (uint64), CRC-32C of those 20 bytes (uint32).
+const headerLen = 8 + 4 + 8 + 4
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Checkpoint is everything needed to resume a run bit-identically: the
 // model's parameters and buffers, the optimizer's state (with its random
-// state), the data order, and the training loop's own random state.
+// state), the data order, the training loop's own random state and the
+// run's configuration.
+//
+// On disk (SaveCheckpoint) it is, little-endian:
+//
+//	header  "CURVCKPT", version uint32, meta length uint64, CRC-32C uint32
+//	meta    gob of the Checkpoint without tensor values, CRC-32C uint32
+//	values  for each tensor of Params then Opt.Tensors: its values in its
+//	        own dtype (4 or 8 bytes each), CRC-32C uint32
+//
+// so a flipped bit or a truncation is detected and located, sizes are
+// checked against the file before anything is allocated, and the values are
+// streamed (M-FAC's window is written without a copy).
 type Checkpoint struct {
 	Version int
 	// Model identifies the architecture (its layer-list spec as JSON); a
@@ -27,6 +54,12 @@ type Checkpoint struct {
 	Dtype     string
 	// Step and Epoch are the completed steps and epochs.
 	Step, Epoch int
+	// Evals is the number of evaluation records (epochs.jsonl rows) written
+	// up to this checkpoint; EvalStep the step of the last one (-1: none).
+	Evals, EvalStep int
+	// Config is the run's configuration (JSON of RunConfig), with the
+	// schedule's horizon resolved.
+	Config []byte
 	// Params holds the parameter values (Slot "value") and model buffers
 	// such as batch-norm running statistics (other slots).
 	Params []optim.StateTensor
@@ -41,50 +74,330 @@ type Checkpoint struct {
 	Best, Wall float64
 }
 
-// SaveCheckpoint writes c to path atomically: it is encoded into a
-// temporary file in the same directory, synced, and renamed over path, so an
-// interrupted write leaves the previous checkpoint intact.
+// tensors returns pointers to every state tensor, in file order.
+func (c *Checkpoint) tensors() []*optim.StateTensor {
+	var ts []*optim.StateTensor
+	for i := range c.Params {
+		ts = append(ts, &c.Params[i])
+	}
+	if c.Opt != nil {
+		for i := range c.Opt.Tensors {
+			ts = append(ts, &c.Opt.Tensors[i])
+		}
+	}
+	return ts
+}
+
+// meta returns a shallow copy of c whose tensors carry no values.
+func (c *Checkpoint) meta() *Checkpoint {
+	m := *c
+	strip := func(ts []optim.StateTensor) []optim.StateTensor {
+		out := make([]optim.StateTensor, len(ts))
+		for i, t := range ts {
+			out[i] = optim.StateTensor{Param: t.Param, Slot: t.Slot, Dtype: t.Dtype, Shape: t.Shape}
+		}
+		return out
+	}
+	m.Params = strip(c.Params)
+	if c.Opt != nil {
+		o := *c.Opt
+		o.Tensors = strip(c.Opt.Tensors)
+		m.Opt = &o
+	}
+	return &m
+}
+
+// SaveCheckpoint writes c to path atomically: it is streamed into a
+// temporary file in the same directory, synced, renamed over path, and the
+// directory is synced, so an interrupted write leaves the previous
+// checkpoint intact and a completed one survives a crash.
 func SaveCheckpoint(path string, c *Checkpoint) error {
 	c.Version = checkpointVersion
+	return writeAtomic(path, func(w io.Writer) error { return encodeCheckpoint(w, c) })
+}
+
+// writeAtomic writes a file through fill into a temporary file beside path,
+// syncs it, renames it over path and syncs the directory.
+func writeAtomic(path string, fill func(io.Writer) error) error {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+tmpInfix+"*")
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if err := gob.NewEncoder(tmp).Encode(c); err != nil {
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err := fill(bw); err != nil {
 		tmp.Close()
-		return fmt.Errorf("checkpoint: encoding %s: %w", path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// tmpInfix marks the temporary files of atomic writes: name.tmp-RANDOM.
+const tmpInfix = ".tmp-"
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
 }
 
-// LoadCheckpoint reads a checkpoint written by SaveCheckpoint.
+// removeTemps deletes the temporary files that an atomic write killed
+// midway left in dir (checkpoint.gob.tmp-*, steps.jsonl.tmp-*, ...).
+func removeTemps(dir string) error {
+	for _, base := range []string{checkpointFile, "config.json", "steps.jsonl", "steps.csv", "epochs.jsonl", "epochs.csv"} {
+		names, err := filepath.Glob(filepath.Join(dir, base+tmpInfix+"*"))
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if err := os.Remove(n); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("removing the leftover %s: %w", n, err)
+			}
+		}
+	}
+	return nil
+}
+
+func encodeCheckpoint(w io.Writer, c *Checkpoint) error {
+	var meta bytes.Buffer
+	if err := gob.NewEncoder(&meta).Encode(c.meta()); err != nil {
+		return fmt.Errorf("encoding the checkpoint: %w", err)
+	}
+	hdr := make([]byte, headerLen)
+	copy(hdr, checkpointMagic)
+	binary.LittleEndian.PutUint32(hdr[8:], checkpointVersion)
+	binary.LittleEndian.PutUint64(hdr[12:], uint64(meta.Len()))
+	binary.LittleEndian.PutUint32(hdr[20:], crc32.Checksum(hdr[:20], castagnoli))
+	if _, err := w.Write(hdr); err != nil {
+		return err
+	}
+	if err := writeSum(w, meta.Bytes()); err != nil {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	for _, t := range c.tensors() {
+		if _, err := valueBytes(t); err != nil {
+			return fmt.Errorf("state %q of param %q: %w", t.Slot, t.Param, err)
+		}
+		if t.Len() != prod(t.Shape) {
+			return fmt.Errorf("state %q of param %q: %d values for shape %v", t.Slot, t.Param, t.Len(), t.Shape)
+		}
+		h := crc32.New(castagnoli)
+		mw := io.MultiWriter(w, h)
+		if t.Dtype == "float32" {
+			err := streamValues(mw, buf, t.F32, 4, func(b []byte, v float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(v)) })
+			if err != nil {
+				return err
+			}
+		} else if err := streamValues(mw, buf, t.F64, 8, func(b []byte, v float64) { binary.LittleEndian.PutUint64(b, math.Float64bits(v)) }); err != nil {
+			return err
+		}
+		if err := binary.Write(w, binary.LittleEndian, h.Sum32()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// streamValues writes xs in chunks of buf (no copy of the whole slice).
+func streamValues[T optim.Float](w io.Writer, buf []byte, xs []T, size int, put func([]byte, T)) error {
+	per := len(buf) / size
+	for len(xs) > 0 {
+		n := min(per, len(xs))
+		for i, v := range xs[:n] {
+			put(buf[i*size:], v)
+		}
+		if _, err := w.Write(buf[:n*size]); err != nil {
+			return err
+		}
+		xs = xs[n:]
+	}
+	return nil
+}
+
+func writeSum(w io.Writer, b []byte) error {
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	return binary.Write(w, binary.LittleEndian, crc32.Checksum(b, castagnoli))
+}
+
+// LoadCheckpoint reads a checkpoint written by SaveCheckpoint, verifying its
+// checksums. A damaged file is an error naming the file and the byte range
+// (or offset) that is wrong.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
+	return readCheckpoint(path, true)
+}
+
+// ReadCheckpointInfo reads a checkpoint's header and metadata (step, epoch,
+// configuration, tensor names and shapes) without the tensor values, after
+// checking the header's and metadata's checksums and the file's size.
+func ReadCheckpointInfo(path string) (*Checkpoint, error) {
+	return readCheckpoint(path, false)
+}
+
+func readCheckpoint(path string, values bool) (*Checkpoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint: %w", err)
+	}
+	size := fi.Size()
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, a...))
+	}
+	r := bufio.NewReaderSize(f, 1<<20)
+	hdr := make([]byte, headerLen)
+	if n, err := io.ReadFull(r, hdr); err != nil {
+		return nil, bad("truncated: %d bytes, shorter than the %d-byte header", n, headerLen)
+	}
+	if string(hdr[:8]) != checkpointMagic {
+		return nil, bad("not a curvopt checkpoint (bytes 0-7 are %q, want %q; checkpoints of version 1 are not readable)", hdr[:8], checkpointMagic)
+	}
+	if got, want := binary.LittleEndian.Uint32(hdr[20:]), crc32.Checksum(hdr[:20], castagnoli); got != want {
+		return nil, bad("header checksum mismatch (bytes 0-%d): the file is corrupt", headerLen-1)
+	}
+	if v := binary.LittleEndian.Uint32(hdr[8:]); v != checkpointVersion {
+		return nil, bad("version %d, this build reads version %d", v, checkpointVersion)
+	}
+	metaLen := binary.LittleEndian.Uint64(hdr[12:])
+	if metaLen > uint64(size) || int64(metaLen)+headerLen+4 > size {
+		return nil, bad("truncated: the header declares %d bytes of metadata but the file has %d bytes", metaLen, size)
+	}
+	meta := make([]byte, metaLen)
+	if _, err := io.ReadFull(r, meta); err != nil {
+		return nil, bad("reading the metadata at offset %d: %v", headerLen, err)
+	}
+	var sum uint32
+	if err := binary.Read(r, binary.LittleEndian, &sum); err != nil {
+		return nil, bad("reading the metadata checksum at offset %d: %v", headerLen+int64(metaLen), err)
+	}
+	if sum != crc32.Checksum(meta, castagnoli) {
+		return nil, bad("metadata checksum mismatch (bytes %d-%d): the file is corrupt", headerLen, headerLen+int64(metaLen)-1)
+	}
 	var c Checkpoint
-	if err := gob.NewDecoder(f).Decode(&c); err != nil {
-		return nil, fmt.Errorf("checkpoint %s: not a readable checkpoint: %w", path, err)
+	if err := gob.NewDecoder(bytes.NewReader(meta)).Decode(&c); err != nil {
+		return nil, bad("undecodable metadata: %v", err)
 	}
 	if c.Version != checkpointVersion {
-		return nil, fmt.Errorf("checkpoint %s: version %d, this build reads version %d", path, c.Version, checkpointVersion)
+		return nil, bad("version %d, this build reads version %d", c.Version, checkpointVersion)
 	}
 	if c.Opt == nil {
-		return nil, errors.New("checkpoint " + path + ": no optimizer state")
+		return nil, bad("no optimizer state")
+	}
+	// Check every tensor's declared size against the file before allocating.
+	off := headerLen + int64(metaLen) + 4
+	ts := c.tensors()
+	spans := make([]int64, len(ts))
+	for i, t := range ts {
+		n, err := valueBytes(t)
+		if err != nil {
+			return nil, bad("state %q of param %q: %v", t.Slot, t.Param, err)
+		}
+		spans[i] = n
+		if off+n+4 > size || off+n+4 < off {
+			return nil, bad("truncated: state %q of param %q (%s %v) needs bytes %d-%d but the file has %d bytes", t.Slot, t.Param, t.Dtype, t.Shape, off, off+n+3, size)
+		}
+		off += n + 4
+	}
+	if off != size {
+		return nil, bad("%d bytes of trailing data after offset %d", size-off, off)
+	}
+	if !values {
+		return &c, nil
+	}
+	off = headerLen + int64(metaLen) + 4
+	buf := make([]byte, 64<<10)
+	for i, t := range ts {
+		h := crc32.New(castagnoli)
+		if err := readValues(io.TeeReader(r, h), buf, t); err != nil {
+			return nil, bad("reading state %q of param %q at offset %d: %v", t.Slot, t.Param, off, err)
+		}
+		if err := binary.Read(r, binary.LittleEndian, &sum); err != nil {
+			return nil, bad("reading the checksum at offset %d: %v", off+spans[i], err)
+		}
+		if sum != h.Sum32() {
+			return nil, bad("checksum mismatch in state %q of param %q (bytes %d-%d): the file is corrupt", t.Slot, t.Param, off, off+spans[i]-1)
+		}
+		off += spans[i] + 4
 	}
 	return &c, nil
+}
+
+// valueBytes checks a tensor's declared dtype and shape and returns the
+// size of its values on disk.
+func valueBytes(t *optim.StateTensor) (int64, error) {
+	var size int64
+	switch t.Dtype {
+	case "float32":
+		size = 4
+	case "float64":
+		size = 8
+	default:
+		return 0, fmt.Errorf("unknown dtype %q", t.Dtype)
+	}
+	n := size
+	for _, d := range t.Shape {
+		if d < 0 || (d > 0 && n > math.MaxInt64/8/int64(d)) {
+			return 0, fmt.Errorf("invalid shape %v", t.Shape)
+		}
+		n *= int64(d)
+	}
+	return n, nil
+}
+
+// readValues allocates t's values (their size already checked against the
+// file) and fills them from r.
+func readValues(r io.Reader, buf []byte, t *optim.StateTensor) error {
+	n := 1
+	for _, d := range t.Shape {
+		n *= d
+	}
+	if t.Dtype == "float32" {
+		t.F32 = make([]float32, n)
+		return fillValues(r, buf, t.F32, 4, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
+	}
+	t.F64 = make([]float64, n)
+	return fillValues(r, buf, t.F64, 8, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) })
+}
+
+func fillValues[T optim.Float](r io.Reader, buf []byte, xs []T, size int, get func([]byte) T) error {
+	per := len(buf) / size
+	for len(xs) > 0 {
+		n := min(per, len(xs))
+		if _, err := io.ReadFull(r, buf[:n*size]); err != nil {
+			return err
+		}
+		for i := range xs[:n] {
+			xs[i] = get(buf[i*size:])
+		}
+		xs = xs[n:]
+	}
+	return nil
 }

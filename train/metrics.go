@@ -80,56 +80,93 @@ type metricsLog[R interface{ row() []string }] struct {
 	cw     *csv.Writer
 }
 
-// openLog opens dir/base.jsonl and dir/base.csv. With keep < 0 they are
-// created afresh; otherwise existing records whose step is ≤ keep are kept
-// (a resumed run continues the files from its checkpoint) and the rest are
-// dropped. stepOf extracts a record's step.
-func openLog[R interface{ row() []string }](dir, base string, cols []string, keep int, stepOf func(R) int) (*metricsLog[R], error) {
-	jpath := filepath.Join(dir, base+".jsonl")
+// openLog opens dir/base.jsonl and dir/base.csv for appending. With keep
+// nil they are started afresh. Otherwise (a resumed run) the records of the
+// existing base.jsonl are read in order and kept while keep(i, record) is
+// true; the first record it refuses and everything after it are dropped, as
+// is a torn last line (a write cut by a kill). Both files are then rewritten
+// atomically (temporary file, fsync, rename), so a kill at any moment leaves
+// either the old or the new files.
+func openLog[R interface{ row() []string }](dir, base string, cols []string, keep func(i int, r R) bool) (*metricsLog[R], error) {
+	jpath, cpath := filepath.Join(dir, base+".jsonl"), filepath.Join(dir, base+".csv")
 	var kept []R
-	if keep >= 0 {
-		f, err := os.Open(jpath)
-		if err == nil {
-			dec := json.NewDecoder(f)
-			for {
-				var r R
-				if err := dec.Decode(&r); err != nil {
-					if !errors.Is(err, io.EOF) {
-						f.Close()
-						return nil, fmt.Errorf("metrics: reading %s to resume: %w", jpath, err)
-					}
-					break
-				}
-				if stepOf(r) <= keep {
-					kept = append(kept, r)
-				}
-			}
-			f.Close()
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("metrics: %w", err)
+	if keep != nil {
+		var err error
+		if kept, err = readKept(jpath, keep); err != nil {
+			return nil, err
 		}
 	}
-	l := &metricsLog[R]{}
-	var err error
-	if l.jf, err = os.Create(jpath); err != nil {
+	err := writeAtomic(jpath, func(w io.Writer) error {
+		for _, r := range kept {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			if _, err := w.Write(append(b, '\n')); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	if l.cf, err = os.Create(filepath.Join(dir, base+".csv")); err != nil {
+	err = writeAtomic(cpath, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.Write(cols)
+		for _, r := range kept {
+			cw.Write(r.row())
+		}
+		cw.Flush()
+		return cw.Error()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	l := &metricsLog[R]{}
+	if l.jf, err = os.OpenFile(jpath, os.O_WRONLY|os.O_APPEND, 0); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	if l.cf, err = os.OpenFile(cpath, os.O_WRONLY|os.O_APPEND, 0); err != nil {
 		l.jf.Close()
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	l.jw, l.cw = bufio.NewWriter(l.jf), csv.NewWriter(l.cf)
-	if err := l.cw.Write(cols); err != nil {
-		l.Close()
-		return nil, err
+	return l, nil
+}
+
+// readKept reads the records of a JSON-lines file while keep accepts them.
+// A missing file holds no records; a torn last line (no newline) is
+// dropped; an unreadable complete line before the first refused record is
+// an error naming the file and line.
+func readKept[R any](path string, keep func(int, R) bool) ([]R, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
 	}
-	for _, r := range kept {
-		if err := l.Add(r); err != nil {
-			l.Close()
-			return nil, err
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	defer f.Close()
+	br := bufio.NewReader(f)
+	var kept []R
+	for line := 1; ; line++ {
+		b, err := br.ReadBytes('\n')
+		if errors.Is(err, io.EOF) {
+			return kept, nil // a torn last line (len(b) > 0) is dropped
 		}
+		if err != nil {
+			return nil, fmt.Errorf("metrics: reading %s to resume: %w", path, err)
+		}
+		var r R
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("metrics: reading %s to resume: line %d: %w", path, line, err)
+		}
+		if !keep(len(kept), r) {
+			return kept, nil
+		}
+		kept = append(kept, r)
 	}
-	return l, l.Flush()
 }
 
 // Add writes one record to both files.
@@ -140,10 +177,8 @@ func (l *metricsLog[R]) Add(r R) error {
 	}
 	l.jw.Write(b)
 	l.jw.WriteByte('\n')
-	return l.cw.Write(l.csvRow(r))
+	return l.cw.Write(r.row())
 }
-
-func (l *metricsLog[R]) csvRow(r R) []string { return r.row() }
 
 // Flush pushes buffered records to the files.
 func (l *metricsLog[R]) Flush() error {
@@ -152,6 +187,20 @@ func (l *metricsLog[R]) Flush() error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	if err := l.jw.Flush(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	return nil
+}
+
+// Sync flushes and fsyncs both files: their records survive a crash.
+func (l *metricsLog[R]) Sync() error {
+	if err := l.Flush(); err != nil {
+		return err
+	}
+	if err := l.jf.Sync(); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := l.cf.Sync(); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	return nil

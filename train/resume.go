@@ -1,19 +1,174 @@
 package train
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
+	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
+	"gorgonia.org/tensor"
 )
 
+// RunConfig is the part of a Config that determines a run: its checkpoint
+// records it, and a resumed run is checked against it.
+//
+// On resume these may change: the budget (Steps, Epochs), the evaluation
+// and checkpoint intervals (EvalEvery, CheckpointEvery), the evaluation
+// batch size (EvalBatch), the data directory (Data.Dir) and, when set
+// explicitly, the schedule. Everything else must equal the recorded value,
+// or the resume is refused with an error naming both values.
+//
+// The schedule's horizon is recorded resolved: a cosine schedule resumed
+// with Total 0 keeps the recorded horizon whatever the new budget (a budget
+// beyond it is refused: set Total to stretch the schedule).
+type RunConfig struct {
+	Model           nn.Spec      `json:"model"`
+	Data            data.Spec    `json:"data"`
+	Optimizer       string       `json:"optimizer"`
+	Hyper           Hyper        `json:"hyper"`
+	Steps           int          `json:"steps"`
+	Epochs          int          `json:"epochs"`
+	BatchSize       int          `json:"batch_size"`
+	DropLast        bool         `json:"drop_last"`
+	GNBBatch        int          `json:"gnb_batch"`
+	EvalBatch       int          `json:"eval_batch"`
+	Seed            uint64       `json:"seed"`
+	Dtype           string       `json:"dtype"`
+	Schedule        Schedule     `json:"schedule"`
+	ClipNorm        float64      `json:"clip_norm"`
+	Normalize       bool         `json:"normalize"`
+	Augment         data.Augment `json:"augment"`
+	CheckpointEvery int          `json:"checkpoint_every"`
+	EvalEvery       int          `json:"eval_every"`
+	HessianEvery    int          `json:"hessian_every"`
+}
+
+// record returns c's run-defining part.
+func (c Config) record() RunConfig {
+	return RunConfig{
+		Model: c.Model, Data: c.Data, Optimizer: c.Optimizer, Hyper: c.Hyper,
+		Steps: c.Steps, Epochs: c.Epochs, BatchSize: c.BatchSize, DropLast: c.DropLast,
+		GNBBatch: c.GNBBatch, EvalBatch: c.EvalBatch, Seed: c.Seed, Dtype: c.Dtype.String(),
+		Schedule: c.Schedule, ClipNorm: c.ClipNorm, Normalize: c.Normalize, Augment: c.Augment,
+		CheckpointEvery: c.CheckpointEvery, EvalEvery: c.EvalEvery, HessianEvery: c.HessianEvery,
+	}
+}
+
+// Config returns the recorded configuration as a Config to resume with
+// (Resume set; OutDir, Progress and the datasets are the caller's).
+func (rc RunConfig) Config() (Config, error) {
+	c := Config{
+		Model: rc.Model, Data: rc.Data, Optimizer: rc.Optimizer, Hyper: Hyper{},
+		Steps: rc.Steps, Epochs: rc.Epochs, BatchSize: rc.BatchSize, DropLast: rc.DropLast,
+		GNBBatch: rc.GNBBatch, EvalBatch: rc.EvalBatch, Seed: rc.Seed,
+		Schedule: rc.Schedule, ClipNorm: rc.ClipNorm, Normalize: rc.Normalize, Augment: rc.Augment,
+		CheckpointEvery: rc.CheckpointEvery, EvalEvery: rc.EvalEvery, HessianEvery: rc.HessianEvery,
+		Resume: true,
+	}
+	for k, v := range rc.Hyper {
+		c.Hyper[k] = v
+	}
+	switch rc.Dtype {
+	case "float32":
+		c.Dtype = tensor.Float32
+	case "float64":
+		c.Dtype = tensor.Float64
+	default:
+		return c, fmt.Errorf("recorded dtype %q: want float32 or float64", rc.Dtype)
+	}
+	return c, nil
+}
+
+// ReadRunConfig returns the configuration recorded in dir's checkpoint, to
+// resume a run without repeating its settings.
+func ReadRunConfig(dir string) (Config, error) {
+	path := filepath.Join(dir, checkpointFile)
+	c, err := ReadCheckpointInfo(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("train: resume: %w", err)
+	}
+	var rc RunConfig
+	if err := json.Unmarshal(c.Config, &rc); err != nil {
+		return Config{}, fmt.Errorf("train: resume: %s: the recorded configuration: %w", path, err)
+	}
+	cfg, err := rc.Config()
+	if err != nil {
+		return cfg, fmt.Errorf("train: resume: %s: %w", path, err)
+	}
+	cfg.OutDir = dir
+	return cfg, nil
+}
+
+// checkResumable compares the run's configuration with the checkpoint's
+// (rc) and, where the schedule's horizon was left to the run, takes the
+// recorded one. It refuses a difference in anything that may not change on
+// resume, naming both values and which one is the checkpoint's.
+func (r *run) checkResumable(path string, rc RunConfig) error {
+	here := r.cfg.record()
+	if r.autoHorizon && rc.Schedule.Kind == "cosine" && here.Schedule.Kind == "cosine" {
+		r.cfg.Schedule.Total = rc.Schedule.Total
+		here.Schedule.Total = rc.Schedule.Total
+		if r.total > rc.Schedule.Total {
+			return fmt.Errorf("train: resume: the budget is %d steps but the cosine schedule recorded in %s ends at step %d: keep the budget, or set the schedule's horizon explicitly (-schedule cosine:%d) to stretch it (the remaining steps' rates then change)",
+				r.total, path, rc.Schedule.Total, r.total)
+		}
+	}
+	norm := func(h Hyper) Hyper {
+		if h == nil {
+			return Hyper{}
+		}
+		return h
+	}
+	here.Hyper, rc.Hyper = norm(here.Hyper), norm(rc.Hyper)
+	here.Data.Dir, rc.Data.Dir = "", ""
+	fields := []struct {
+		name     string
+		now, was any
+	}{
+		{"model", here.Model, rc.Model}, {"data", here.Data, rc.Data}, {"optimizer", here.Optimizer, rc.Optimizer},
+		{"hyperparameters", here.Hyper, rc.Hyper}, {"batch size", here.BatchSize, rc.BatchSize},
+		{"drop-last", here.DropLast, rc.DropLast}, {"GNB batch", here.GNBBatch, rc.GNBBatch},
+		{"seed", here.Seed, rc.Seed}, {"dtype", here.Dtype, rc.Dtype}, {"clip norm", here.ClipNorm, rc.ClipNorm},
+		{"normalize", here.Normalize, rc.Normalize}, {"augment", here.Augment, rc.Augment},
+		{"hessian-every", here.HessianEvery, rc.HessianEvery},
+	}
+	for _, f := range fields {
+		a, err1 := json.Marshal(f.now)
+		b, err2 := json.Marshal(f.was)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("train: resume: comparing the %s: %w", f.name, err)
+		}
+		if string(a) != string(b) {
+			return fmt.Errorf("train: resume: the %s is %s for this run but %s in the checkpoint %s; on resume only the budget (steps, epochs), the schedule, the evaluation and checkpoint intervals, the evaluation batch and the data directory may change",
+				f.name, a, b, path)
+		}
+	}
+	return nil
+}
+
 // checkpoint saves the run's state to OutDir/checkpoint.gob (nothing when
-// there is no OutDir).
+// there is no OutDir). The metrics files are made durable first, so that
+// they always hold every record up to the checkpoint's step.
 func (r *run) checkpoint() error {
 	if r.cfg.OutDir == "" {
 		return nil
 	}
-	st, err := r.opt.State()
+	if r.steps != nil {
+		if err := errors.Join(r.steps.Sync(), r.epochs.Sync()); err != nil {
+			return fmt.Errorf("train: checkpoint: %w", err)
+		}
+	}
+	var st *optim.State
+	var err error
+	if v, ok := r.opt.(stateViewer); ok {
+		st, err = v.StateView() // streamed to disk without a copy
+	} else {
+		st, err = r.opt.State()
+	}
 	if err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
@@ -21,9 +176,14 @@ func (r *run) checkpoint() error {
 	if err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
+	rc, err := json.Marshal(r.cfg.record())
+	if err != nil {
+		return fmt.Errorf("train: checkpoint: recording the configuration: %w", err)
+	}
 	c := &Checkpoint{
 		Model: r.modelKey, Optimizer: r.opt.Name(), Dtype: r.cfg.Dtype.String(),
-		Step: r.step, Epoch: r.epoch, Opt: st, Data: ds, Best: r.best, Wall: r.wall,
+		Step: r.step, Epoch: r.epoch, Evals: r.evals, EvalStep: r.evalStep, Config: rc,
+		Opt: st, Data: ds, Best: r.best, Wall: r.wall,
 		Blobs: map[string][]byte{},
 	}
 	params := r.eng.Params()
@@ -52,14 +212,39 @@ func (r *run) checkpoint() error {
 		c.Blobs[name] = b
 	}
 	c.Blobs["epoch_sums"] = encodeFloats(r.epLoss, r.epAcc, float64(r.epSteps))
+	c.Blobs["last_eval"] = encodeFloats(r.res.FinalTestLoss, r.res.FinalTestAcc)
 	if err := SaveCheckpoint(filepath.Join(r.cfg.OutDir, checkpointFile), c); err != nil {
-		return err
+		return fmt.Errorf("train: checkpoint: %w", err)
 	}
+	r.saved = true
 	return nil
 }
 
+// stateViewer is implemented by optimizers with large state (M-FAC): the
+// view's tensors alias the live buffers and are valid until the next step.
+type stateViewer interface {
+	StateView() (*optim.State, error)
+}
+
+// refuseOverwrite returns an error when a fresh run would replace the run
+// (its checkpoint) in dir, unless the configuration allows it.
+func refuseOverwrite(cfg Config) error {
+	if cfg.OutDir == "" || cfg.Resume || cfg.Overwrite {
+		return nil
+	}
+	path := filepath.Join(cfg.OutDir, checkpointFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	what := "a run's checkpoint"
+	if c, err := ReadCheckpointInfo(path); err == nil {
+		what = fmt.Sprintf("the checkpoint of a run at step %d", c.Step)
+	}
+	return fmt.Errorf("train: %s holds %s (%s): continue it with -resume, or start afresh with -overwrite (its metrics are replaced)", cfg.OutDir, what, path)
+}
+
 // restore loads OutDir/checkpoint.gob into the run, refusing a checkpoint of
-// another model, optimizer or dtype.
+// another model, optimizer, dtype or configuration.
 func (r *run) restore() error {
 	path := filepath.Join(r.cfg.OutDir, checkpointFile)
 	c, err := LoadCheckpoint(path)
@@ -74,9 +259,16 @@ func (r *run) restore() error {
 	case c.Dtype != r.cfg.Dtype.String():
 		return fmt.Errorf("train: resume: %s holds %s parameters, not %s", path, c.Dtype, r.cfg.Dtype)
 	}
+	var rc RunConfig
+	if err := json.Unmarshal(c.Config, &rc); err != nil {
+		return fmt.Errorf("train: resume: %s: the recorded configuration: %w", path, err)
+	}
+	if err := r.checkResumable(path, rc); err != nil {
+		return err
+	}
 	vals := optim.State{Tensors: c.Params}
 	params := r.eng.Params()
-	loaded, err := vals.ImportSlot("train: resume", "value", params)
+	loaded, err := vals.ImportSlot("train: resume: "+path, "value", params)
 	if err != nil {
 		return err
 	}
@@ -91,29 +283,30 @@ func (r *run) restore() error {
 			return fmt.Errorf("train: resume: %w", err)
 		}
 		p := []optim.Param{{Name: l.Name, Value: mean}}
-		m, err := vals.ImportSlot("train: resume", "running_mean", p)
+		m, err := vals.ImportSlot("train: resume: "+path, "running_mean", p)
 		if err != nil {
 			return err
 		}
-		v, err := vals.ImportSlot("train: resume", "running_var", p)
+		v, err := vals.ImportSlot("train: resume: "+path, "running_var", p)
 		if err != nil {
 			return err
 		}
 		bns = append(bns, bnPair{mean, vari, m[0], v[0]})
 	}
 	if err := r.opt.LoadState(params, c.Opt); err != nil {
-		return fmt.Errorf("train: resume: %w", err)
+		return fmt.Errorf("train: resume: %s: %w", path, err)
 	}
 	if err := r.it.Restore(c.Data); err != nil {
-		return fmt.Errorf("train: resume: %w", err)
+		return fmt.Errorf("train: resume: %s: %w", path, err)
 	}
 	if err := r.samplerPCG.UnmarshalBinary(c.Blobs["sampler"]); err != nil {
-		return fmt.Errorf("train: resume: sampler state: %w", err)
+		return fmt.Errorf("train: resume: %s: sampler state: %w", path, err)
 	}
 	if err := r.hessPCG.UnmarshalBinary(c.Blobs["hessian"]); err != nil {
-		return fmt.Errorf("train: resume: hessian state: %w", err)
+		return fmt.Errorf("train: resume: %s: hessian state: %w", path, err)
 	}
 	sums := decodeFloats(c.Blobs["epoch_sums"], 3)
+	last := decodeFloats(c.Blobs["last_eval"], 2)
 	// Everything is checked: now overwrite the live state.
 	for i, p := range params {
 		optim.CopyInto(p.Value, loaded[i])
@@ -123,6 +316,9 @@ func (r *run) restore() error {
 		optim.CopyInto(b.vari, b.v)
 	}
 	r.step, r.epoch, r.best, r.wall = c.Step, c.Epoch, c.Best, c.Wall
+	r.evals, r.evalStep = c.Evals, c.EvalStep
 	r.epLoss, r.epAcc, r.epSteps = sums[0], sums[1], int(sums[2])
+	r.res.FinalTestLoss, r.res.FinalTestAcc, r.res.BestTestAcc = last[0], last[1], c.Best
+	r.saved = true
 	return nil
 }

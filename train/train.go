@@ -67,8 +67,13 @@ type Config struct {
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
 	// config.json and checkpoint.gob.
 	OutDir string
-	// Resume continues from OutDir/checkpoint.gob up to the budget.
+	// Resume continues from OutDir/checkpoint.gob up to the budget; the
+	// configuration must match the recorded one except where RunConfig says
+	// it may change (ReadRunConfig returns the recorded one).
 	Resume bool
+	// Overwrite lets a fresh run (Resume false) replace a run whose
+	// checkpoint is in OutDir; without it that is an error.
+	Overwrite bool
 	// CheckpointEvery saves a checkpoint every so many steps (0: at the end
 	// of every epoch and of the run; negative: only at the end of the run).
 	CheckpointEvery int
@@ -113,13 +118,13 @@ const checkpointFile = "checkpoint.gob"
 
 // ErrDiverged is wrapped by the error Run returns when training stopped on a
 // NaN or Inf loss, gradient or curvature estimate (errors.Is(err,
-// ErrDiverged)); the last good checkpoint is kept.
+// ErrDiverged)); the last good checkpoint, if any, is kept.
 var ErrDiverged = errors.New("training diverged")
 
 // diverged wraps err with ErrDiverged when it reports a non-finite value.
 func diverged(step int, err error) error {
 	if errors.Is(err, optim.ErrNonFinite) {
-		return fmt.Errorf("train: step %d: %w (%w; the last checkpoint is kept)", step, ErrDiverged, err)
+		return fmt.Errorf("train: step %d: %w (%w)", step, ErrDiverged, err)
 	}
 	return fmt.Errorf("train: step %d: %w", step, err)
 }
@@ -149,6 +154,11 @@ type run struct {
 	res          *Result
 	progress     *progress
 	lastStepRecs []StepRecord
+
+	evals       int  // evaluation records written in the whole run
+	evalStep    int  // step of the last one (-1: none)
+	saved       bool // OutDir holds a checkpoint of this run
+	autoHorizon bool // the cosine horizon was not given: the budget's (or on resume the recorded one)
 }
 
 // Run trains a model as cfg describes and returns the summary. It stops
@@ -161,7 +171,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer r.close()
-	return r.loop(ctx)
+	res, err := r.loop(ctx)
+	if errors.Is(err, ErrDiverged) && r.saved {
+		err = fmt.Errorf("%w; the last checkpoint is kept in %s", err, r.cfg.OutDir)
+	}
+	return res, err
 }
 
 func (c *Config) defaults() {
@@ -251,7 +265,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	r := &run{cfg: cfg, model: model, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}}
+	r := &run{cfg: cfg, model: model, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1}
 	r.samplerPCG = rand.NewPCG(cfg.Seed, 0x5a3b1e)
 	r.hessPCG = rand.NewPCG(cfg.Seed, 0x4e55)
 	needs := opt.Needs()
@@ -285,6 +299,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 	}
 	if r.cfg.Schedule.Kind == "cosine" && r.cfg.Schedule.Total == 0 {
 		r.cfg.Schedule.Total = r.total
+		r.autoHorizon = true
 	}
 	if err := r.cfg.Schedule.Validate(); err != nil {
 		r.close()
@@ -294,28 +309,44 @@ func setup(cfg Config, logs bool) (*run, error) {
 	key, _ := json.Marshal(cfg.Model)
 	r.modelKey = string(key)
 
-	keep := -1
+	if logs {
+		if err := refuseOverwrite(cfg); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
 	if cfg.Resume {
 		if err := r.restore(); err != nil {
 			r.close()
 			return nil, err
 		}
-		keep = r.step
 	}
 	if cfg.OutDir != "" && logs {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
 		}
+		if err := removeTemps(cfg.OutDir); err != nil {
+			r.close()
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		// A resumed run keeps the records up to its checkpoint: steps up
+		// to its step, and its number of evaluations.
+		var keepSteps func(int, StepRecord) bool
+		var keepEvals func(int, EpochRecord) bool
+		if cfg.Resume {
+			keepSteps = func(_ int, s StepRecord) bool { return s.Step <= r.step }
+			keepEvals = func(i int, _ EpochRecord) bool { return i < r.evals }
+		}
 		if err := writeJSONAtomic(filepath.Join(cfg.OutDir, "config.json"), configSummary(r.cfg)); err != nil {
 			r.close()
 			return nil, err
 		}
-		if r.steps, err = openLog(cfg.OutDir, "steps", stepColumns, keep, func(s StepRecord) int { return s.Step }); err != nil {
+		if r.steps, err = openLog(cfg.OutDir, "steps", stepColumns, keepSteps); err != nil {
 			r.close()
 			return nil, err
 		}
-		if r.epochs, err = openLog(cfg.OutDir, "epochs", epochColumns, keep, func(e EpochRecord) int { return e.Step }); err != nil {
+		if r.epochs, err = openLog(cfg.OutDir, "epochs", epochColumns, keepEvals); err != nil {
 			r.close()
 			return nil, err
 		}
@@ -415,7 +446,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		}
 	}
 	// The budget may end inside an epoch: evaluate there too.
-	if r.epSteps > 0 || len(r.res.EpochLog) == 0 {
+	if r.epSteps > 0 || r.evals == 0 {
 		if err := r.evaluate(r.epoch + 1); err != nil {
 			return r.res, err
 		}
@@ -453,8 +484,7 @@ func (r *run) record(rec StepRecord) error {
 // endEpoch evaluates, records and (by default) checkpoints at an epoch's end.
 func (r *run) endEpoch() error {
 	r.epoch++
-	n := len(r.res.EpochLog)
-	if n == 0 || r.res.EpochLog[n-1].Step != r.step || r.epSteps > 0 {
+	if r.evalStep != r.step || r.epSteps > 0 {
 		if err := r.evaluate(r.epoch); err != nil {
 			return err
 		}
@@ -475,7 +505,7 @@ func (r *run) evaluate(epoch int) error {
 	}
 	if err != nil {
 		if errors.Is(err, optim.ErrNonFinite) {
-			return fmt.Errorf("train: evaluation after step %d: %w (%w; the last checkpoint is kept)", r.step, ErrDiverged, err)
+			return fmt.Errorf("train: evaluation after step %d: %w (%w)", r.step, ErrDiverged, err)
 		}
 		return fmt.Errorf("train: evaluation after step %d: %w", r.step, err)
 	}
@@ -487,6 +517,8 @@ func (r *run) evaluate(epoch int) error {
 	r.best = math.Max(r.best, acc)
 	r.res.FinalTestAcc, r.res.FinalTestLoss, r.res.BestTestAcc = acc, loss, r.best
 	r.res.EpochLog = append(r.res.EpochLog, rec)
+	r.evals++
+	r.evalStep = r.step
 	if r.epochs != nil {
 		if err := r.epochs.Add(rec); err != nil {
 			return err
