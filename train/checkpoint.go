@@ -113,12 +113,13 @@ func (c *Checkpoint) meta() *Checkpoint {
 // checkpoint intact and a completed one survives a crash.
 func SaveCheckpoint(path string, c *Checkpoint) error {
 	c.Version = checkpointVersion
-	return writeAtomic(path, func(w io.Writer) error { return encodeCheckpoint(w, c) })
+	return writeAtomic(path, 0o600, func(w io.Writer) error { return encodeCheckpoint(w, c) })
 }
 
 // writeAtomic writes a file through fill into a temporary file beside path,
-// syncs it, renames it over path and syncs the directory.
-func writeAtomic(path string, fill func(io.Writer) error) error {
+// syncs it, renames it over path (with permissions perm) and syncs the
+// directory.
+func writeAtomic(path string, perm os.FileMode, fill func(io.Writer) error) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+tmpInfix+"*")
 	if err != nil {
@@ -131,6 +132,10 @@ func writeAtomic(path string, fill func(io.Writer) error) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

@@ -96,7 +96,7 @@ func openLog[R interface{ row() []string }](dir, base string, cols []string, kee
 			return nil, err
 		}
 	}
-	err := writeAtomic(jpath, func(w io.Writer) error {
+	err := writeAtomic(jpath, 0o644, func(w io.Writer) error {
 		for _, r := range kept {
 			b, err := json.Marshal(r)
 			if err != nil {
@@ -111,7 +111,7 @@ func openLog[R interface{ row() []string }](dir, base string, cols []string, kee
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	err = writeAtomic(cpath, func(w io.Writer) error {
+	err = writeAtomic(cpath, 0o644, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		cw.Write(cols)
 		for _, r := range kept {

@@ -143,7 +143,7 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 			return fmt.Errorf("train: resume: comparing the %s: %w", f.name, err)
 		}
 		if string(a) != string(b) {
-			return fmt.Errorf("train: resume: the %s is %s for this run but %s in the checkpoint %s; on resume only the budget (steps, epochs), the schedule, the evaluation and checkpoint intervals, the evaluation batch and the data directory may change",
+			return fmt.Errorf("train: resume: the %s differ: %s for this run but %s in the checkpoint %s; on resume only the budget (steps, epochs), the schedule, the evaluation and checkpoint intervals, the evaluation batch and the data directory may change",
 				f.name, a, b, path)
 		}
 	}

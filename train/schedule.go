@@ -86,7 +86,8 @@ func (s Schedule) Factor(t int) float64 {
 // ParseSchedule reads a schedule from a command-line string:
 //
 //	constant
-//	cosine            (Total filled in by the caller)
+//	cosine            (Total filled in by the caller: the run's budget)
+//	cosine:5000       (Total 5000 steps)
 //	step:1000,2000    (milestones in steps, gamma 0.1)
 //	step:1000,2000:0.2
 //
@@ -95,10 +96,22 @@ func ParseSchedule(spec string) (Schedule, error) {
 	parts := strings.Split(spec, ":")
 	s := Schedule{Kind: parts[0]}
 	switch s.Kind {
-	case "constant", "cosine":
+	case "constant":
 		if len(parts) != 1 {
-			return s, fmt.Errorf("schedule %q: %s takes no arguments", spec, s.Kind)
+			return s, fmt.Errorf("schedule %q: constant takes no arguments", spec)
 		}
+	case "cosine":
+		if len(parts) > 2 {
+			return s, fmt.Errorf("schedule %q: want cosine or cosine:TOTAL", spec)
+		}
+		if len(parts) == 1 {
+			return s, nil // the caller fills in Total (the run's budget)
+		}
+		v, err := strconv.Atoi(strings.TrimSpace(parts[1]))
+		if err != nil || v < 1 {
+			return s, fmt.Errorf("schedule %q: the horizon %q is not a positive integer", spec, parts[1])
+		}
+		s.Total = v
 	case "step":
 		if len(parts) < 2 || len(parts) > 3 {
 			return s, fmt.Errorf("schedule %q: want step:M1,M2[,...][:GAMMA]", spec)

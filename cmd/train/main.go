@@ -10,13 +10,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 
@@ -114,7 +112,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.augment, "augment", false, "augment training images (random crop with 4-pixel padding, horizontal flip)")
 
 	fs.StringVar(&o.cfg.OutDir, "out", "train-out", "output directory: metrics (JSONL, CSV), config, checkpoint")
-	fs.BoolVar(&o.cfg.Resume, "resume", false, "resume from the checkpoint in -out and train up to the budget")
+	fs.BoolVar(&o.cfg.Resume, "resume", false, "resume the run in -out from its checkpoint with its recorded settings, up to its budget (flags given override: see below)")
+	fs.BoolVar(&o.cfg.Overwrite, "overwrite", false, "start afresh even if -out holds a run's checkpoint (it and the metrics are replaced)")
 	fs.IntVar(&o.cfg.CheckpointEvery, "checkpoint-every", 0, "save a checkpoint every N steps (0: every epoch; -1: only at the end)")
 	fs.IntVar(&o.cfg.EvalEvery, "eval-every", 0, "also evaluate on the test split every N steps (0: at the end of each epoch only)")
 	fs.IntVar(&o.cfg.HessianEvery, "hessian-every", 0, "every N steps, measure the Hessian's top eigenvalue and trace on the batch")
@@ -150,8 +149,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		o.cfg.Terminal = isTerminal(stdout)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	if o.analyze {
 		if err := analyze(o.cfg, o.analysis, stdout); err != nil {
 			fmt.Fprintf(stderr, "train: %v\n", err)
@@ -159,11 +156,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	if !o.quiet {
+	if o.cfg.Resume {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		cfg, err := resumed(&o, set)
+		if err != nil {
+			fmt.Fprintf(stderr, "train: %v\n", err)
+			return 1
+		}
+		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
+		o.cfg = cfg
+		if !o.quiet {
+			fmt.Fprintf(stdout, "resuming the run in %s: %s on %s with %s (%s), batch %d\n",
+				o.cfg.OutDir, modelName(o.cfg.Model), describeData(o.cfg.Data), o.cfg.Optimizer, o.cfg.Dtype, o.cfg.BatchSize)
+		}
+	} else if !o.quiet {
 		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d, output in %s\n",
 			o.model, describeData(o.cfg.Data), o.cfg.Optimizer, o.dtype, o.cfg.BatchSize, o.cfg.OutDir)
 	}
-	if _, err := train.Run(ctx, o.cfg); err != nil {
+	ctx, stop := signalContext()
+	_, err := train.Run(ctx, o.cfg)
+	if sig := stop(); sig != nil && err != nil && ctx.Err() != nil {
+		return interrupted(sig, o.cfg.OutDir, stderr)
+	}
+	if err != nil {
 		fmt.Fprintf(stderr, "train: %v\n", err)
 		return 1
 	}
@@ -181,7 +197,7 @@ func (o *options) finish() error {
 		return fmt.Errorf("-dtype %q: want float32 or float64", o.dtype)
 	}
 	sched, err := train.ParseSchedule(o.schedule)
-	if err != nil && !(sched.Kind == "cosine") {
+	if err != nil {
 		return fmt.Errorf("-schedule: %w", err)
 	}
 	sched.Warmup = o.warmup
@@ -294,7 +310,16 @@ Optimizer defaults (a hyperparameter flag overrides one; flags an optimizer
 does not take are an error):
 %s
 Outputs in -out: steps.jsonl/csv (per step), epochs.jsonl/csv (per epoch,
-with test accuracy), config.json, checkpoint.gob (resume with -resume).
+with test accuracy), config.json, checkpoint.gob. Ctrl-C or SIGTERM stops
+after the current step and saves a checkpoint (exit status 130 or 143).
+
+-resume -out DIR continues the run in DIR with the settings recorded in its
+checkpoint; no other flag is needed. Flags given with it may change the
+budget (-epochs, -steps), the schedule (-schedule, -warmup; a cosine
+schedule keeps its recorded horizon unless given as cosine:TOTAL), -eval-every,
+-checkpoint-every, -eval-batch, -data-dir and the progress output; any other
+flag must equal the recorded value, or the resume is refused naming both.
+A fresh run into a DIR that holds a checkpoint is refused unless -overwrite.
 `, train.OptimizerHelp())
 }
 

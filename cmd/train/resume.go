@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/curvopt/curvopt/nn"
+	"github.com/curvopt/curvopt/train"
+)
+
+// resumed returns the configuration to resume the run in o.cfg.OutDir with:
+// the one recorded in its checkpoint, with the flags given on the command
+// line (set) laid over it. The library then refuses a flag that may not
+// change on resume (see train.RunConfig), naming both values.
+func resumed(o *options, set map[string]bool) (train.Config, error) {
+	rec, err := train.ReadRunConfig(o.cfg.OutDir)
+	if err != nil {
+		return rec, err
+	}
+	src := o.cfg
+	for name, v := range src.Hyper {
+		if set[name] {
+			rec.Hyper[name] = v
+		}
+	}
+	copyIf := map[string]func(){
+		"optimizer":        func() { rec.Optimizer = src.Optimizer },
+		"model":            func() { rec.Model = src.Model },
+		"hidden":           func() { rec.Model = src.Model },
+		"data":             func() { rec.Data.Kind = src.Data.Kind },
+		"data-dir":         func() { rec.Data.Dir = src.Data.Dir },
+		"coarse":           func() { rec.Data.Coarse = src.Data.Coarse },
+		"synthetic-train":  func() { rec.Data.Synthetic.Train = src.Data.Synthetic.Train },
+		"synthetic-test":   func() { rec.Data.Synthetic.Test = src.Data.Synthetic.Test },
+		"batch":            func() { rec.BatchSize = src.BatchSize },
+		"eval-batch":       func() { rec.EvalBatch = src.EvalBatch },
+		"gnb-batch":        func() { rec.GNBBatch = src.GNBBatch },
+		"drop-last":        func() { rec.DropLast = src.DropLast },
+		"seed":             func() { rec.Seed, rec.Data.Synthetic.Seed = src.Seed, src.Data.Synthetic.Seed },
+		"dtype":            func() { rec.Dtype = src.Dtype },
+		"clip":             func() { rec.ClipNorm = src.ClipNorm },
+		"normalize":        func() { rec.Normalize = src.Normalize },
+		"augment":          func() { rec.Augment = src.Augment },
+		"checkpoint-every": func() { rec.CheckpointEvery = src.CheckpointEvery },
+		"eval-every":       func() { rec.EvalEvery = src.EvalEvery },
+		"hessian-every":    func() { rec.HessianEvery = src.HessianEvery },
+	}
+	for name, f := range copyIf {
+		if set[name] {
+			f()
+		}
+	}
+	if set["epochs"] || set["steps"] {
+		rec.Steps, rec.Epochs = src.Steps, src.Epochs
+	}
+	if set["schedule"] {
+		w := rec.Schedule.Warmup
+		rec.Schedule = src.Schedule
+		rec.Schedule.Warmup = w
+	}
+	if set["warmup"] {
+		rec.Schedule.Warmup = src.Schedule.Warmup
+	}
+	rec.LogEvery = src.LogEvery
+	return rec, nil
+}
+
+// signalContext returns a context cancelled by SIGINT (Ctrl-C) or SIGTERM,
+// and a function that stops listening and reports the signal received, if
+// any. Training stops after the current step and saves a checkpoint.
+func signalContext() (context.Context, func() os.Signal) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	got := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			got <- s
+			cancel()
+		case <-done:
+		}
+	}()
+	return ctx, func() os.Signal {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+		select {
+		case s := <-got:
+			return s
+		default:
+			return nil
+		}
+	}
+}
+
+// interrupted reports a run stopped by sig and returns the exit status
+// 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
+func interrupted(sig os.Signal, dir string, w io.Writer) int {
+	if _, ok := sig.(syscall.Signal); !ok {
+		return 1
+	}
+	name := map[os.Signal]string{os.Interrupt: "SIGINT (Ctrl-C)", syscall.SIGTERM: "SIGTERM"}[sig]
+	msg := "train: stopped by " + name
+	if c, err := train.ReadCheckpointInfo(filepath.Join(dir, "checkpoint.gob")); err == nil {
+		msg += fmt.Sprintf(" after step %d; the checkpoint in %s is saved: continue with -resume -out %s", c.Step, dir, dir)
+	}
+	fmt.Fprintln(w, msg)
+	return 128 + int(sig.(syscall.Signal))
+}
+
+// modelName describes a recorded model briefly: its input shape and layers.
+func modelName(s nn.Spec) string {
+	return fmt.Sprintf("a %d-layer model on inputs %v", len(s.Layers), s.InputShape)
+}
