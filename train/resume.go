@@ -162,13 +162,7 @@ func (r *run) checkpoint() error {
 			return fmt.Errorf("train: checkpoint: %w", err)
 		}
 	}
-	var st *optim.State
-	var err error
-	if v, ok := r.opt.(stateViewer); ok {
-		st, err = v.StateView() // streamed to disk without a copy
-	} else {
-		st, err = r.opt.State()
-	}
+	st, err := r.stateView() // streamed to disk without a copy
 	if err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
@@ -218,6 +212,15 @@ func (r *run) checkpoint() error {
 	}
 	r.saved = true
 	return nil
+}
+
+// stateView returns the optimizer's state, without copies where the
+// optimizer offers a view (valid until the next step).
+func (r *run) stateView() (*optim.State, error) {
+	if v, ok := r.opt.(stateViewer); ok {
+		return v.StateView()
+	}
+	return r.opt.State()
 }
 
 // stateViewer is implemented by optimizers with large state (M-FAC): the

@@ -459,7 +459,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 	if stepsRun > 0 {
 		r.res.MeanStepMS = float64(stepTotal.Microseconds()) / 1e3 / float64(stepsRun)
 	}
-	if st, err := r.opt.State(); err == nil {
+	if st, err := r.stateView(); err == nil {
 		r.res.StateBytes = StateBytes(st)
 	}
 	if r.progress != nil {
