@@ -112,10 +112,10 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 	if r.autoHorizon && rc.Schedule.Kind == "cosine" && here.Schedule.Kind == "cosine" {
 		r.cfg.Schedule.Total = rc.Schedule.Total
 		here.Schedule.Total = rc.Schedule.Total
-		if r.total > rc.Schedule.Total {
-			return fmt.Errorf("train: resume: the budget is %d steps but the cosine schedule recorded in %s ends at step %d: keep the budget, or set the schedule's horizon explicitly (-schedule cosine:%d) to stretch it (the remaining steps' rates then change)",
-				r.total, path, rc.Schedule.Total, r.total)
-		}
+	}
+	if s := r.cfg.Schedule; s.Kind == "cosine" && r.total > s.Total && s.MinFactor == 0 {
+		return fmt.Errorf("train: resume: the budget is %d steps but the cosine schedule (recorded in %s: %d steps) ends at step %d, where the rate reaches 0: keep the budget, or set the schedule's horizon explicitly (-schedule cosine:%d) to stretch it (the remaining steps' rates then change)",
+			r.total, path, rc.Schedule.Total, s.Total, r.total)
 	}
 	norm := func(h Hyper) Hyper {
 		if h == nil {

@@ -305,6 +305,10 @@ func setup(cfg Config, logs bool) (*run, error) {
 		r.close()
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if s := r.cfg.Schedule; !cfg.Resume && s.Kind == "cosine" && s.Total < r.total && s.MinFactor == 0 {
+		r.close()
+		return nil, fmt.Errorf("train: the cosine schedule ends at step %d, before the budget of %d steps: the rate would reach 0", s.Total, r.total)
+	}
 	r.baseLR = BaseLR(cfg.Optimizer, cfg.Hyper)
 	key, _ := json.Marshal(cfg.Model)
 	r.modelKey = string(key)
