@@ -105,7 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var seed uint64
 	fs.Uint64Var(&seed, "seed", 1, "random seed (model, data order, probes, sampled labels)")
 	fs.StringVar(&o.dtype, "dtype", "float32", "float32 or float64")
-	fs.StringVar(&o.schedule, "schedule", "constant", "learning-rate schedule: constant, cosine, or step:M1,M2[:GAMMA] (milestones in steps)")
+	fs.StringVar(&o.schedule, "schedule", "constant", "learning-rate schedule: constant, cosine (over the budget), cosine:TOTAL (over TOTAL steps), or step:M1,M2[:GAMMA] (milestones in steps)")
 	fs.IntVar(&o.warmup, "warmup", 0, "linear learning-rate warm-up steps")
 	fs.Float64Var(&o.cfg.ClipNorm, "clip", 0, "clip gradients to this global norm (0: off)")
 	fs.BoolVar(&o.cfg.Normalize, "normalize", true, "standardise channels with the training split's statistics")
