@@ -229,6 +229,12 @@ type stateViewer interface {
 	StateView() (*optim.State, error)
 }
 
+// stateTaker is implemented by optimizers with large state (M-FAC): like
+// LoadState, but the optimizer may keep the state's buffers.
+type stateTaker interface {
+	TakeState(params []optim.Param, s *optim.State) error
+}
+
 // refuseOverwrite returns an error when a fresh run would replace the run
 // (its checkpoint) in dir, unless the configuration allows it.
 func refuseOverwrite(cfg Config) error {
@@ -296,7 +302,11 @@ func (r *run) restore() error {
 		}
 		bns = append(bns, bnPair{mean, vari, m[0], v[0]})
 	}
-	if err := r.opt.LoadState(params, c.Opt); err != nil {
+	load := r.opt.LoadState
+	if t, ok := r.opt.(stateTaker); ok {
+		load = t.TakeState // c is dropped after this: no second copy of M-FAC's window
+	}
+	if err := load(params, c.Opt); err != nil {
 		return fmt.Errorf("train: resume: %s: %w", path, err)
 	}
 	if err := r.it.Restore(c.Data); err != nil {

@@ -346,6 +346,17 @@ func values[T optim.Float](st *optim.StateTensor) []T {
 // shape, dtype, scalar and value (finite, positive factor diagonal) before
 // changing anything; on error nothing changes.
 func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
+	return o.loadState(params, st, false)
+}
+
+// TakeState is LoadState that keeps st's window values as the live window
+// instead of copying them, so that resuming holds the m×d window in memory
+// once: st must not be used afterwards.
+func (o *MFAC) TakeState(params []optim.Param, st *optim.State) error {
+	return o.loadState(params, st, true)
+}
+
+func (o *MFAC) loadState(params []optim.Param, st *optim.State, take bool) error {
 	if err := st.CheckHeader(o.Name()); err != nil {
 		return err
 	}
@@ -429,9 +440,9 @@ func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
 	}
 	switch e := ne.(type) {
 	case *eng[float32]:
-		e.load(values[float32](win), gram.F64, fac.F64, sc, vs)
+		e.load(values[float32](win), gram.F64, fac.F64, sc, vs, take)
 	case *eng[float64]:
-		e.load(values[float64](win), gram.F64, fac.F64, sc, vs)
+		e.load(values[float64](win), gram.F64, fac.F64, sc, vs, take)
 	}
 	if o.eng != nil && o.eng != ne {
 		o.eng.close()
@@ -453,9 +464,18 @@ func (o *MFAC) engDim() int {
 	return -1
 }
 
-func (e *eng[T]) load(win []T, gram, fac []float64, sc [4]int, vs []*tensor.Dense) {
+func (e *eng[T]) load(win []T, gram, fac []float64, sc [4]int, vs []*tensor.Dense, take bool) {
 	w := e.w
-	copy(w.g, win)
+	if take {
+		// The freshly allocated window was never written, so dropping it
+		// costs no resident memory.
+		w.g = win
+		if w.g32 != nil {
+			w.g32 = any(win).([]float32)
+		}
+	} else {
+		copy(w.g, win)
+	}
 	copy(w.k, gram)
 	copy(w.l, fac)
 	w.s, w.filled, w.count, w.broken = sc[0], sc[1], int64(sc[2]), nil

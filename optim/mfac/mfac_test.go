@@ -1,6 +1,7 @@
 package mfac
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -79,7 +80,7 @@ func snapshot[T optim.Float](ps []optim.Param) []T {
 	return out
 }
 
-func testResume[T optim.Float](t *testing.T) {
+func testResume[T optim.Float](t *testing.T, take bool) {
 	c := Config{LR: 0.05, Momentum: 0.5, WeightDecay: 1e-2, NGrads: 5, Damp: 1e-3}
 	rng := rand.New(rand.NewPCG(1, 1))
 	a := makeParams[T](rng)
@@ -103,7 +104,11 @@ func testResume[T optim.Float](t *testing.T) {
 		optim.CopyInto(b[i].Value, a[i].Value)
 	}
 	ob, _ := New(c)
-	if err := ob.LoadState(b, st); err != nil {
+	load := ob.LoadState
+	if take {
+		load = ob.TakeState // keeps st's window: st is not used again
+	}
+	if err := load(b, st); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 9; i++ {
@@ -130,8 +135,10 @@ func testResume[T optim.Float](t *testing.T) {
 }
 
 func TestResumeBitIdentical(t *testing.T) {
-	t.Run("float32", testResume[float32])
-	t.Run("float64", testResume[float64])
+	for _, take := range []bool{false, true} {
+		t.Run(fmt.Sprintf("float32/take=%v", take), func(t *testing.T) { testResume[float32](t, take) })
+		t.Run(fmt.Sprintf("float64/take=%v", take), func(t *testing.T) { testResume[float64](t, take) })
+	}
 }
 
 func TestStepErrors(t *testing.T) {
