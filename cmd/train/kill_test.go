@@ -145,14 +145,21 @@ func TestSIGTERMCheckpointsAndResumes(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
-	for {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for waited := 0; ; waited++ {
 		if _, err := os.Stat(filepath.Join(dir, "checkpoint.gob")); err == nil {
 			break
 		}
-		time.Sleep(time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("the run ended before its first checkpoint: %v: %s", err, stderr.String())
+		case <-time.After(time.Millisecond):
+		}
+		require.Less(t, waited, 60000, "no checkpoint after a minute")
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	err := cmd.Wait()
+	err := <-done
 	var ee *exec.ExitError
 	require.True(t, errors.As(err, &ee), "the run should stop with an error status, got %v (%s)", err, stderr.String())
 	assert.Equal(t, 143, ee.ExitCode())
