@@ -122,8 +122,9 @@ type Optimizer interface {
 	State() (*State, error)
 	// LoadState replaces the optimizer's state with s, after checking that s
 	// was exported by an optimizer of the same kind for the same parameters
-	// (names, shapes and dtypes); otherwise it returns an error saying what
-	// does not match and changes nothing.
+	// (names, shapes and dtypes) and holds only finite values; otherwise it
+	// returns an error saying what does not match (for a NaN or ±Inf, the
+	// parameter, slot and entry, wrapping ErrNonFinite) and changes nothing.
 	LoadState(params []Param, s *State) error
 }
 

@@ -70,5 +70,8 @@
 // dtype, float32 or float64. Needs is empty: only gradients are used.
 //
 // State (State/LoadState) holds the window, K, the factor, the ring slot and
-// the momentum buffer v, so a resumed run is bit-identical.
+// the momentum buffer v, so a resumed run is bit-identical. The window stays
+// in its dtype; StateView exports it without a copy (for streaming to a
+// checkpoint) and TakeState imports it without one, so that saving and
+// resuming never hold a second m×d window.
 package mfac
