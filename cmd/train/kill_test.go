@@ -248,3 +248,33 @@ func csvLines(t *testing.T, path string) []string {
 	require.NoError(t, err)
 	return strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
 }
+
+// TestResumeFlags: -resume -out DIR needs no other flag; a budget flag
+// extends the run; a flag that may not change is refused naming both
+// values; a fresh run into DIR is refused unless -overwrite.
+func TestResumeFlags(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run")
+	args := append(killRunArgs(dir, "adam"), "-epochs", "1")
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run(args, &out, &errb), errb.String())
+
+	errb.Reset()
+	require.Equal(t, 1, run([]string{"-resume", "-out", dir, "-batch", "16", "-quiet"}, &out, &errb))
+	assert.Contains(t, errb.String(), "batch size")
+	assert.Contains(t, errb.String(), "16 for this run but 32 in the checkpoint")
+
+	errb.Reset()
+	require.Equal(t, 1, run(args, &out, &errb), "a fresh run over a checkpoint")
+	assert.Contains(t, errb.String(), "-overwrite")
+
+	errb.Reset()
+	require.Equal(t, 0, run([]string{"-resume", "-out", dir, "-epochs", "2", "-quiet"}, &out, &errb), errb.String())
+	c, err := train.ReadCheckpointInfo(filepath.Join(dir, "checkpoint.gob"))
+	require.NoError(t, err)
+	assert.Equal(t, 16, c.Step, "two epochs of 8 steps")
+	assert.Len(t, readJSONL[train.EpochRecord](t, filepath.Join(dir, "epochs.jsonl")), 4, "evaluations at steps 6, 8, 12, 16")
+
+	errb.Reset()
+	require.Equal(t, 0, run(append(args, "-overwrite"), &out, &errb), errb.String())
+	assert.Len(t, readJSONL[train.StepRecord](t, filepath.Join(dir, "steps.jsonl")), 8)
+}
