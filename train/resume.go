@@ -272,8 +272,10 @@ func (r *run) restore() error {
 	if err := json.Unmarshal(c.Config, &rc); err != nil {
 		return fmt.Errorf("train: resume: %s: the recorded configuration: %w", path, err)
 	}
-	if err := r.checkResumable(path, rc); err != nil {
-		return err
+	if r.training { // an analysis only reads the state
+		if err := r.checkResumable(path, rc); err != nil {
+			return err
+		}
 	}
 	vals := optim.State{Tensors: c.Params}
 	params := r.eng.Params()

@@ -159,6 +159,7 @@ type run struct {
 	evalStep    int  // step of the last one (-1: none)
 	saved       bool // OutDir holds a checkpoint of this run
 	autoHorizon bool // the cosine horizon was not given: the budget's (or on resume the recorded one)
+	training    bool // a training run (not an analysis): the recorded configuration must match
 }
 
 // Run trains a model as cfg describes and returns the summary. It stops
@@ -265,7 +266,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	r := &run{cfg: cfg, model: model, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1}
+	r := &run{cfg: cfg, model: model, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1, training: logs}
 	r.samplerPCG = rand.NewPCG(cfg.Seed, 0x5a3b1e)
 	r.hessPCG = rand.NewPCG(cfg.Seed, 0x4e55)
 	needs := opt.Needs()
