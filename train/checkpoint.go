@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -150,6 +151,19 @@ func writeAtomic(path string, perm os.FileMode, fill func(io.Writer) error) erro
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return syncDir(dir)
+}
+
+// writeJSONAtomic writes v as indented JSON to path atomically (see
+// writeAtomic).
+func writeJSONAtomic(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
 }
 
 // tmpInfix marks the temporary files of atomic writes: name.tmp-RANDOM.

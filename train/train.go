@@ -343,7 +343,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 			keepSteps = func(_ int, s StepRecord) bool { return s.Step <= r.step }
 			keepEvals = func(i int, _ EpochRecord) bool { return i < r.evals }
 		}
-		if err := writeJSONAtomic(filepath.Join(cfg.OutDir, "config.json"), configSummary(r.cfg)); err != nil {
+		if err := writeJSONAtomic(filepath.Join(cfg.OutDir, "config.json"), r.cfg.record()); err != nil {
 			r.close()
 			return nil, err
 		}
@@ -680,27 +680,4 @@ func prod(xs []int) int {
 		n *= x
 	}
 	return n
-}
-
-// writeJSONAtomic writes v as indented JSON to path atomically (see
-// writeAtomic).
-func writeJSONAtomic(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeAtomic(path, 0o644, func(w io.Writer) error {
-		_, err := w.Write(append(b, '\n'))
-		return err
-	})
-}
-
-func configSummary(c Config) map[string]any {
-	return map[string]any{
-		"model": c.Model, "data": c.Data, "optimizer": c.Optimizer, "hyper": c.Hyper,
-		"steps": c.Steps, "epochs": c.Epochs, "batch_size": c.BatchSize, "seed": c.Seed,
-		"dtype": c.Dtype.String(), "schedule": c.Schedule, "clip_norm": c.ClipNorm,
-		"normalize": c.Normalize, "augment": c.Augment, "hessian_every": c.HessianEvery,
-		"gnb_batch": c.GNBBatch, "drop_last": c.DropLast,
-	}
 }
