@@ -102,7 +102,7 @@ func loadCIFARFiles(name string, f CIFARFormat, mem meminfo.Source, paths ...str
 		size := fi.Size()
 		switch {
 		case !fi.Mode().IsRegular():
-			return nil, formatErr(p, -1, nil, "not a regular file (%v)", fi.Mode().Type())
+			return nil, notRegular(p, fi.Mode())
 		case size == 0:
 			return nil, formatErr(p, 0, io.ErrUnexpectedEOF, "empty file: want %d-byte records", rec)
 		case size%rec != 0:

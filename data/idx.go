@@ -218,7 +218,7 @@ func openIDXFile(path string) (*idxFile, error) {
 	}
 	if !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, formatErr(path, -1, nil, "not a regular file (%v)", fi.Mode().Type())
+		return nil, notRegular(path, fi.Mode())
 	}
 	s, err := openIDX(f, path)
 	if err != nil {

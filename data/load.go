@@ -128,7 +128,13 @@ func Load(spec string) (train, test *Dataset, err error) {
 func LoadSpec(sp Spec) (train, test *Dataset, err error) {
 	switch sp.Kind {
 	case "", KindSynthetic:
-		n := int64(max(sp.Synthetic.Train, 0)) + int64(max(sp.Synthetic.Test, 0))
+		size := func(n, def int) int64 {
+			if n == 0 {
+				return int64(def)
+			}
+			return int64(max(n, 0))
+		}
+		n := size(sp.Synthetic.Train, defaultTrain) + size(sp.Synthetic.Test, defaultTest)
 		if err := meminfo.Source(sp.Memory).Check(fmt.Sprintf("generating %d synthetic images", n), n*(cifarImage+8), "lower the split sizes"); err != nil {
 			return nil, nil, fmt.Errorf("data: %w", err)
 		}

@@ -63,6 +63,11 @@ type Config struct {
 	Normalize bool
 	// Augment configures training-time augmentation (off by default).
 	Augment data.Augment
+	// Memory reports the bytes available for new allocations, which the
+	// optimizer's state (M-FAC's window) is checked against before it is
+	// allocated (nil: MemAvailable from /proc/meminfo; the data's loaders
+	// take theirs from Data.Memory).
+	Memory func() (int64, error) `json:"-"`
 
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
 	// config.json and checkpoint.gob.
@@ -116,12 +121,26 @@ const checkpointFile = "checkpoint.gob"
 // ErrDiverged)); the last good checkpoint is kept.
 var ErrDiverged = errors.New("training diverged")
 
-// diverged wraps err with ErrDiverged when it reports a non-finite value.
+// diverged wraps err with ErrDiverged when it reports a non-finite value
+// (Run adds what became of the checkpoint).
 func diverged(step int, err error) error {
 	if errors.Is(err, optim.ErrNonFinite) {
-		return fmt.Errorf("train: step %d: %w (%w; the last checkpoint is kept)", step, ErrDiverged, err)
+		return fmt.Errorf("train: step %d: %w (%w)", step, ErrDiverged, err)
 	}
 	return fmt.Errorf("train: step %d: %w", step, err)
+}
+
+// checkpointNote says, for a diverged run's error, which checkpoint is
+// left: the one in OutDir (untouched by the failing step), or none.
+func (r *run) checkpointNote() string {
+	if r.cfg.OutDir == "" {
+		return "no checkpoint: no output directory"
+	}
+	p := filepath.Join(r.cfg.OutDir, checkpointFile)
+	if _, err := os.Stat(p); err != nil {
+		return "no checkpoint was written yet"
+	}
+	return "the last checkpoint, " + p + ", is kept"
 }
 
 // run holds a run's live pieces.
@@ -161,7 +180,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer r.close()
-	return r.loop(ctx)
+	res, err := r.loop(ctx)
+	if errors.Is(err, ErrDiverged) {
+		err = fmt.Errorf("%w; %s", err, r.checkpointNote())
+	}
+	return res, err
 }
 
 func (c *Config) defaults() {
@@ -197,8 +220,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: steps %d: must be >= 0", c.Steps)
 	case c.Epochs < 0:
 		return fmt.Errorf("train: epochs %d: must be >= 0", c.Epochs)
-	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm):
-		return fmt.Errorf("train: clip norm %v: must be >= 0", c.ClipNorm)
+	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm) || math.IsInf(c.ClipNorm, 0):
+		return fmt.Errorf("train: clip norm %v: must be finite and >= 0 (0: off)", c.ClipNorm)
 	case c.GNBBatch < 0 || c.GNBBatch > c.BatchSize:
 		return fmt.Errorf("train: GNB batch %d: must be in [0, batch size %d]", c.GNBBatch, c.BatchSize)
 	case c.HessianEvery < 0:
@@ -225,20 +248,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	ex, err := cfg.Model.ExampleShape()
-	if err != nil {
-		return nil, fmt.Errorf("train: model: %w", err)
-	}
-	if n := prod(ex); n != trainDS.ImageSize() {
-		return nil, fmt.Errorf("train: the model takes inputs of shape %v (%d values) but %s has %dx%dx%d images (%d values)",
-			ex, n, trainDS.Name, trainDS.C, trainDS.H, trainDS.W, trainDS.ImageSize())
-	}
 	model, err := nn.New(cfg.Model, cfg.Dtype, rand.New(rand.NewPCG(cfg.Seed, 0x5eed)))
 	if err != nil {
 		return nil, fmt.Errorf("train: model: %w", err)
-	}
-	if model.Classes() < trainDS.Classes {
-		return nil, fmt.Errorf("train: the model has %d outputs but %s has %d classes", model.Classes(), trainDS.Name, trainDS.Classes)
 	}
 	predictions := cfg.BatchSize
 	engOpts := []hessian.Option{}
@@ -250,6 +262,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 	opt, err := NewOptimizer(cfg.Optimizer, cfg.Hyper, predictions, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := checkInputs(cfg, model, opt.Needs(), trainDS, testDS); err != nil {
+		return nil, err
 	}
 	r := &run{cfg: cfg, model: model, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}}
 	r.samplerPCG = rand.NewPCG(cfg.Seed, 0x5a3b1e)
@@ -475,7 +490,7 @@ func (r *run) evaluate(epoch int) error {
 	}
 	if err != nil {
 		if errors.Is(err, optim.ErrNonFinite) {
-			return fmt.Errorf("train: evaluation after step %d: %w (%w; the last checkpoint is kept)", r.step, ErrDiverged, err)
+			return fmt.Errorf("train: evaluation after step %d: %w (%w)", r.step, ErrDiverged, err)
 		}
 		return fmt.Errorf("train: evaluation after step %d: %w", r.step, err)
 	}

@@ -15,8 +15,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -30,6 +32,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run is the command: it returns the exit status (0 done, 1 failed, 2 bad
+// usage).
+func run(args []string, stdout, stderr io.Writer) int {
+	return runWith(args, stdout, stderr, nil)
+}
+
 // optFloat is a float flag that remembers whether it was set.
 type optFloat struct {
 	name string
@@ -39,8 +47,8 @@ type optFloat struct {
 func (o optFloat) String() string { return "" }
 func (o optFloat) Set(s string) error {
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("not a number: %q", s)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("not a finite number: %q", s)
 	}
 	o.h[o.name] = v
 	return nil
@@ -60,24 +68,29 @@ func (o optBool) Set(s string) error {
 }
 
 type options struct {
-	cfg      train.Config
-	model    string
-	hidden   string
-	dataKind string
-	dataDir  string
-	coarse   bool
-	synTrain int
-	synTest  int
-	dtype    string
-	schedule string
-	warmup   int
-	augment  bool
-	quiet    bool
-	analyze  bool
-	analysis analyzeOptions
+	cfg       train.Config
+	model     string
+	hidden    string
+	dataKind  string
+	dataDir   string
+	coarse    bool
+	synTrain  int
+	synTest   int
+	dtype     string
+	schedule  string
+	warmup    int
+	augment   bool
+	quiet     bool
+	overwrite bool
+	analyze   bool
+	analysis  analyzeOptions
+	// set holds the names of the flags given on the command line.
+	set map[string]bool
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// runWith is run with the source of the available memory injected (nil:
+// /proc/meminfo).
+func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error)) int {
 	var o options
 	h := train.Hyper{}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
@@ -102,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.cfg.Steps, "steps", 0, "training steps (overrides -epochs)")
 	fs.IntVar(&o.cfg.BatchSize, "batch", 64, "training batch size")
 	fs.IntVar(&o.cfg.EvalBatch, "eval-batch", 500, "evaluation batch size")
-	fs.IntVar(&o.cfg.GNBBatch, "gnb-batch", 0, "sophiag: compute the GNB estimate on the first N rows of each batch (0: the whole batch); bs defaults to N")
+	fs.IntVar(&o.cfg.GNBBatch, "gnb-batch", 0, "sophiag only: compute the GNB estimate on the first N rows of each batch (0: the whole batch);\nbs defaults to N; implies -drop-last (an epoch's incomplete last batch is skipped, so every batch holds N rows)")
 	fs.BoolVar(&o.cfg.DropLast, "drop-last", false, "drop each epoch's incomplete last batch")
 	var seed uint64
 	fs.Uint64Var(&seed, "seed", 1, "random seed (model, data order, probes, sampled labels)")
@@ -115,12 +128,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	fs.StringVar(&o.cfg.OutDir, "out", "train-out", "output directory: metrics (JSONL, CSV), config, checkpoint")
 	fs.BoolVar(&o.cfg.Resume, "resume", false, "resume from the checkpoint in -out and train up to the budget")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "start a fresh run even where -out holds an earlier run's checkpoint (replacing it)")
 	fs.IntVar(&o.cfg.CheckpointEvery, "checkpoint-every", 0, "save a checkpoint every N steps (0: every epoch; -1: only at the end)")
 	fs.IntVar(&o.cfg.EvalEvery, "eval-every", 0, "also evaluate on the test split every N steps (0: at the end of each epoch only)")
 	fs.IntVar(&o.cfg.HessianEvery, "hessian-every", 0, "every N steps, measure the Hessian's top eigenvalue and trace on the batch")
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
-	fs.BoolVar(&o.analyze, "analyze", false, "analysis mode: load the checkpoint in -out and write the Hessian spectrum (numbers and density plot) there")
+	fs.BoolVar(&o.analyze, "analyze", false, "analysis mode: load the run in -out (its checkpoint and config.json: model, dtype, data, batch size)\nand write the Hessian spectrum (numbers and density plot) there; data and batch flags given override the run's")
 	fs.IntVar(&o.analysis.batches, "analyze-batches", 4, "analysis mode: training batches the Hessian is averaged over")
 	fs.IntVar(&o.analysis.top, "analyze-top", 3, "analysis mode: number of top eigenvalues")
 	fs.IntVar(&o.analysis.slq, "analyze-slq-steps", 40, "analysis mode: Lanczos steps per SLQ probe")
@@ -138,13 +152,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	o.cfg.Seed = seed
 	o.cfg.Hyper = h
+	o.cfg.Memory = mem
 	if err := o.finish(); err != nil {
-		fmt.Fprintf(stderr, "train: %v\n", err)
+		report(stderr, err)
 		fs.Usage()
 		return 2
 	}
+	o.cfg.Data.Memory = mem
 	if !o.quiet {
 		o.cfg.Progress = stdout
 		o.cfg.Terminal = isTerminal(stdout)
@@ -153,21 +171,48 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if o.analyze {
-		if err := analyze(o.cfg, o.analysis, stdout); err != nil {
-			fmt.Fprintf(stderr, "train: %v\n", err)
+		if err := analyze(&o, stdout); err != nil {
+			report(stderr, err)
 			return 1
 		}
 		return 0
+	}
+	if err := o.checkOut(); err != nil {
+		report(stderr, err)
+		return 1
 	}
 	if !o.quiet {
 		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d, output in %s\n",
 			o.model, describeData(o.cfg.Data), o.cfg.Optimizer, o.dtype, o.cfg.BatchSize, o.cfg.OutDir)
 	}
 	if _, err := train.Run(ctx, o.cfg); err != nil {
-		fmt.Fprintf(stderr, "train: %v\n", err)
+		report(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// report prints err on w with the command's "train: " prefix, once (errors
+// of the train package carry it already).
+func report(w io.Writer, err error) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "train: ") {
+		msg = "train: " + msg
+	}
+	fmt.Fprintln(w, msg)
+}
+
+// checkOut refuses a fresh run into an -out that holds an earlier run's
+// checkpoint, unless -overwrite says to replace it.
+func (o *options) checkOut() error {
+	if o.cfg.Resume || o.overwrite || o.cfg.OutDir == "" {
+		return nil
+	}
+	p := filepath.Join(o.cfg.OutDir, "checkpoint.gob")
+	if _, err := os.Stat(p); err == nil {
+		return fmt.Errorf("-out %s holds the checkpoint of an earlier run (%s): continue it with -resume, replace it with -overwrite, or choose another -out", o.cfg.OutDir, p)
+	}
+	return nil
 }
 
 // finish turns the parsed flags into the run's configuration.
@@ -181,7 +226,7 @@ func (o *options) finish() error {
 		return fmt.Errorf("-dtype %q: want float32 or float64", o.dtype)
 	}
 	sched, err := train.ParseSchedule(o.schedule)
-	if err != nil && !(sched.Kind == "cosine") {
+	if err != nil {
 		return fmt.Errorf("-schedule: %w", err)
 	}
 	sched.Warmup = o.warmup
@@ -217,11 +262,15 @@ func (o *options) finish() error {
 	if o.cfg.GNBBatch < 0 || o.cfg.GNBBatch > o.cfg.BatchSize {
 		return fmt.Errorf("-gnb-batch %d: must be in [0, -batch %d]", o.cfg.GNBBatch, o.cfg.BatchSize)
 	}
-	if o.cfg.ClipNorm < 0 {
-		return fmt.Errorf("-clip %v: must be >= 0", o.cfg.ClipNorm)
+	if o.cfg.ClipNorm < 0 || math.IsNaN(o.cfg.ClipNorm) || math.IsInf(o.cfg.ClipNorm, 0) {
+		return fmt.Errorf("-clip %v: must be a finite number >= 0 (0 turns clipping off)", o.cfg.ClipNorm)
 	}
-	if _, err := train.NewOptimizer(o.cfg.Optimizer, o.cfg.Hyper, o.cfg.BatchSize, o.cfg.Seed); err != nil {
+	opt, err := train.NewOptimizer(o.cfg.Optimizer, o.cfg.Hyper, o.cfg.BatchSize, o.cfg.Seed)
+	if err != nil {
 		return err
+	}
+	if o.cfg.GNBBatch > 0 && !opt.Needs().SampledGrad {
+		return fmt.Errorf("-gnb-batch %d: optimizer %s does not use the GNB estimate (only sophiag does)", o.cfg.GNBBatch, o.cfg.Optimizer)
 	}
 	o.cfg.Model, err = modelSpec(o.model, o.hidden, o.dataKind, o.coarse)
 	return err
