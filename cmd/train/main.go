@@ -6,6 +6,14 @@
 //
 //	go run ./cmd/train
 //
+// Analysis mode reads a finished (or interrupted) run from its directory
+// alone and writes the Hessian spectrum there:
+//
+//	go run ./cmd/train -analyze -out DIR [-analyze-per-layer]
+//
+// Bad flags, files and sizes are refused before the first step with an
+// error naming the flag or the file and offset.
+//
 // Run "go run ./cmd/train -h" for every flag.
 package main
 
