@@ -62,7 +62,7 @@ func checkBlocks(t *testing.T, a *train.Analysis, names ...string) {
 		tol := 1e-4 * math.Abs(m.TopEigenvalues[0])
 		assert.GreaterOrEqual(t, m.TopEigenvalues[0], b.TopEigenvalues[0]-tol, b.Name)
 		assert.LessOrEqual(t, m.MinEigenvalue, b.MinEigenvalue+tol, b.Name)
-		if b.Size <= 256 {
+		if b.Size <= 32 {
 			assert.Equal(t, "dense", b.Method, b.Name)
 			assert.Equal(t, b.Size, b.Products, "a dense block costs one product per column")
 		}
