@@ -126,7 +126,7 @@ type Iterator struct {
 // while the iterator is in use.
 func NewIterator(ds *Dataset, cfg IterConfig) (*Iterator, error) {
 	if err := ds.Validate(); err != nil {
-		return nil, fmt.Errorf("data: new iterator: %w", err)
+		return nil, err // names the dataset
 	}
 	n := ds.Len()
 	switch {

@@ -408,7 +408,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		if r.cfg.HessianEvery > 0 && r.step%r.cfg.HessianEvery == 0 {
 			top, tr, se, conv, err := r.sharpness()
 			if err != nil {
-				return r.res, fmt.Errorf("train: step %d: hessian: %w", r.step, err)
+				return r.res, fmt.Errorf("train: step %d: sharpness: %w", r.step, err)
 			}
 			rec.HessTop, rec.HessTrace, rec.HessTraceSE, rec.HessConverged = &top, &tr, &se, &conv
 		}
