@@ -67,6 +67,14 @@ func TestInputsCheckedBeforeTraining(t *testing.T) {
 	require.NoError(t, run(cfg), "the same window fits in 2 GB")
 }
 
+func TestModelSizeCheckedBeforeAllocating(t *testing.T) {
+	cfg := tinyConfig(t, "adam", nil)
+	cfg.Model = nn.MLP(3072, []int{100_000_000}, 10)
+	cfg.Memory = func() (int64, error) { return 8e9, nil }
+	_, err := Run(context.Background(), cfg)
+	assert.EqualError(t, err, "train: a model of 308300000010 parameters (float64, 5 copies: values, gradient, curvature buffer, optimizer moments) needs 12332.0 GB but 8.0 GB is available (MemAvailable): use a smaller model (-hidden, -model)")
+}
+
 func TestNewOptimizerRefusesFractionsAndInfinities(t *testing.T) {
 	_, err := NewOptimizer("mfac", Hyper{"m": 2.5}, 16, 1)
 	assert.EqualError(t, err, "optimizer mfac: hyperparameter m = 2.5: must be a whole number")

@@ -54,6 +54,37 @@ func checkInputs(cfg Config, model *nn.Model, needs optim.Needs, trainDS, testDS
 	return nil
 }
 
+// modelCopies is how many parameter-sized buffers a run holds at the
+// least: the values, the gradient, a curvature or update buffer and two
+// optimizer moments.
+const modelCopies = 5
+
+// checkModelSize checks, before the model is allocated, that its
+// parameters fit in the available memory modelCopies times over.
+func checkModelSize(cfg Config) error {
+	info, _, err := cfg.Model.Check()
+	if err != nil {
+		return fmt.Errorf("train: model: %w", err)
+	}
+	var d int64
+	for _, p := range info {
+		n := int64(1)
+		for _, s := range p.Shape {
+			n = satMul(n, int64(s))
+		}
+		d = satAdd(d, n)
+	}
+	size := int64(4)
+	if cfg.Dtype == tensor.Float64 {
+		size = 8
+	}
+	what := fmt.Sprintf("a model of %d parameters (%v, %d copies: values, gradient, curvature buffer, optimizer moments)", d, cfg.Dtype, modelCopies)
+	if err := meminfo.Source(cfg.Memory).Check(what, satMul(satMul(d, size), modelCopies), "use a smaller model (-hidden, -model)"); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
 // windowSize is M-FAC's window size m: h["m"] or the default.
 func windowSize(h Hyper) int {
 	if v, ok := h["m"]; ok && v >= 1 && v <= math.MaxInt32 {

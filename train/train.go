@@ -248,6 +248,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
+	if err := checkModelSize(cfg); err != nil {
+		return nil, err
+	}
 	model, err := nn.New(cfg.Model, cfg.Dtype, rand.New(rand.NewPCG(cfg.Seed, 0x5eed)))
 	if err != nil {
 		return nil, fmt.Errorf("train: model: %w", err)
