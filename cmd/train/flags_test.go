@@ -38,6 +38,11 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		code := run(append(args, "-steps", "2", "-batch", "16", "-synthetic-train", "32", "-synthetic-test", "16", "-model", "mlp", "-hidden", "4", "-quiet", "-out", dir), &out, &errb)
 		assert.Equal(t, 0, code, "%v: %s", args, errb.String())
 	}
+	var out, errb bytes.Buffer
+	code := run([]string{"-optimizer", "sophiag", "-gnb-batch", "8", "-steps", "1", "-batch", "16", "-synthetic-train", "40", "-synthetic-test", "16",
+		"-model", "mlp", "-hidden", "4", "-out", t.TempDir()}, &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	assert.Contains(t, out.String(), "GNB estimate on the first 8 rows of each batch; an epoch's incomplete last batch is dropped (-drop-last)\n")
 }
 
 // A fresh run does not silently replace another run's checkpoint.

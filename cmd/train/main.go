@@ -192,6 +192,9 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 	if !o.quiet {
 		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d, output in %s\n",
 			o.model, describeData(o.cfg.Data), o.cfg.Optimizer, o.dtype, o.cfg.BatchSize, o.cfg.OutDir)
+		if o.cfg.GNBBatch > 0 {
+			fmt.Fprintf(stdout, "GNB estimate on the first %d rows of each batch; an epoch's incomplete last batch is dropped (-drop-last)\n", o.cfg.GNBBatch)
+		}
 	}
 	if _, err := train.Run(ctx, o.cfg); err != nil {
 		report(stderr, err)
