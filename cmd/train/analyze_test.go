@@ -126,3 +126,16 @@ func TestAnalyzeWithoutARun(t *testing.T) {
 	assert.Contains(t, errb.String(), filepath.Join(dir, "checkpoint.gob"))
 	assert.NotContains(t, errb.String(), "train: train:")
 }
+
+// The dataset comes from the run's config.json too: an MLP for 28×28
+// images cannot be analysed on the default synthetic 32×32 data.
+func TestAnalyzeMNISTRunFromItsDirectory(t *testing.T) {
+	data := mnistDir(t, t.TempDir(), "mnist", nil, nil, nil, nil)
+	dir := filepath.Join(t.TempDir(), "run")
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run([]string{"-data", "mnist", "-data-dir", data, "-model", "mlp", "-hidden", "4", "-optimizer", "adam",
+		"-steps", "3", "-batch", "16", "-quiet", "-out", dir}, &out, &errb), errb.String())
+	a, progress := analyzeRun(t, dir)
+	assert.Equal(t, 784*4+4+4*10+10, a.Blocks[0].Size)
+	assert.Contains(t, progress, "on 2 batches of 16 of mnist/train")
+}
