@@ -64,9 +64,9 @@ type Config struct {
 	// Augment configures training-time augmentation (off by default).
 	Augment data.Augment
 	// Memory reports the bytes available for new allocations, which the
-	// optimizer's state (M-FAC's window) is checked against before it is
-	// allocated (nil: MemAvailable from /proc/meminfo; the data's loaders
-	// take theirs from Data.Memory).
+	// data (unless Data.Memory is set), the model and the optimizer's state
+	// (M-FAC's window) are checked against before they are allocated (nil:
+	// MemAvailable from /proc/meminfo).
 	Memory func() (int64, error) `json:"-"`
 
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
@@ -242,6 +242,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 		return nil, err
 	}
 	trainDS, testDS := cfg.Train, cfg.Test
+	if cfg.Data.Memory == nil {
+		cfg.Data.Memory = cfg.Memory
+	}
 	if trainDS == nil || testDS == nil {
 		var err error
 		if trainDS, testDS, err = data.LoadSpec(cfg.Data); err != nil {

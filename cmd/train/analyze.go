@@ -41,7 +41,7 @@ func analyze(o *options, w io.Writer) error {
 		if cfg.BatchSize < 1 {
 			return fmt.Errorf("%s/config.json has no batch size: give -batch", o.cfg.OutDir)
 		}
-		cfg.Data.Memory, cfg.Memory = o.cfg.Data.Memory, o.cfg.Memory
+		cfg.Memory = o.cfg.Memory
 		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
 	}
 	_, err = train.Analyze(cfg, train.AnalyzeConfig{Batches: o.analysis.batches, Top: o.analysis.top,

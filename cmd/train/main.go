@@ -170,7 +170,6 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 		fs.Usage()
 		return 2
 	}
-	o.cfg.Data.Memory = mem
 	if !o.quiet {
 		o.cfg.Progress = stdout
 		o.cfg.Terminal = isTerminal(stdout)
