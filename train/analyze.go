@@ -114,6 +114,9 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	if err := json.Unmarshal([]byte(ck.Model), &spec); err != nil {
 		return nil, fmt.Errorf("train: analyze: %s: model spec: %w", path, err)
 	}
+	if key, err := json.Marshal(spec); err != nil || string(key) != ck.Model {
+		return nil, fmt.Errorf("train: analyze: %s: the model spec %s does not read back as itself", path, ck.Model)
+	}
 	cfg.Model = spec
 	switch ck.Dtype {
 	case "float64":

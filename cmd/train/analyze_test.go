@@ -91,6 +91,12 @@ func TestAnalyzeMLPRunFromItsDirectory(t *testing.T) {
 	// Flags given on the command line override the run's configuration.
 	a, _ = analyzeRun(t, dir, "-batch", "8")
 	assert.Equal(t, 8, a.BatchSize)
+
+	// Without config.json the flags give the data; the model is still the
+	// checkpoint's, not merged into the default CNN's.
+	require.NoError(t, os.Remove(filepath.Join(dir, "config.json")))
+	a, _ = analyzeRun(t, dir, "-batch", "16", "-synthetic-train", "64", "-synthetic-test", "32")
+	assert.Equal(t, 24674, a.Blocks[0].Size)
 }
 
 func TestAnalyzeCNNRunFromItsDirectory(t *testing.T) {

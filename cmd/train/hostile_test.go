@@ -109,9 +109,11 @@ func cifarDir(t testing.TB, root, name string, edit func(dir string)) string {
 // hostileCases builds every crafted input under root.
 func hostileCases(t testing.TB, root string) []hostileCase {
 	mn := func(dir string) []string {
-		return []string{"-data", "mnist", "-data-dir", dir, "-model", "mlp", "-steps", "2"}
+		return []string{"-data", "mnist", "-data-dir", dir, "-model", "mlp", "-steps", "2", "-out", dir + "-out"}
 	}
-	ci := func(dir string) []string { return []string{"-data", "cifar10", "-data-dir", dir, "-steps", "2"} }
+	ci := func(dir string) []string {
+		return []string{"-data", "cifar10", "-data-dir", dir, "-steps", "2", "-out", dir + "-out"}
+	}
 	var cs []hostileCase
 	add := func(name string, args []string, code int, want ...string) {
 		cs = append(cs, hostileCase{name, args, code, want})
