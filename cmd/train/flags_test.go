@@ -26,7 +26,9 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		{[]string{"-gnb-batch", "16"}, "train: -gnb-batch 16: optimizer sophiah does not use the GNB estimate (only sophiag does)"},
 	} {
 		var out, errb bytes.Buffer
-		code := run(tc.args, &out, &errb)
+		// A small run into a temporary directory, should a value be accepted.
+		safe := []string{"-steps", "1", "-model", "mlp", "-hidden", "2", "-synthetic-train", "16", "-synthetic-test", "8", "-quiet", "-out", t.TempDir()}
+		code := run(append(safe, tc.args...), &out, &errb)
 		assert.Equal(t, 2, code, "%v", tc.args)
 		assert.Contains(t, errb.String(), tc.want+"\n", "%v", tc.args)
 		assert.NotContains(t, errb.String(), "train: train:", "%v", tc.args)
