@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 
 	"github.com/curvopt/curvopt/train"
@@ -18,7 +17,7 @@ type analyzeOptions struct {
 // from its checkpoint, the data, batch size, normalisation and seed from
 // its config.json, each overridden by a flag given on the command line (a
 // run without config.json takes them all from the flags).
-func analyze(o *options, w io.Writer) error {
+func analyze(o *options) error {
 	cfg, err := train.ReadRunConfig(o.cfg.OutDir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):

@@ -178,7 +178,7 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if o.analyze {
-		if err := analyze(&o, stdout); err != nil {
+		if err := analyze(&o); err != nil {
 			report(stderr, err)
 			return 1
 		}
