@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/curvopt/curvopt/internal/meminfo"
 )
 
 // CIFAR image geometry: 3 channels of 32×32, stored channel-major.
@@ -60,39 +62,105 @@ func ParseCIFAR(b []byte, name string, f CIFARFormat) (pix []uint8, labels []int
 	return pix, labels, nil
 }
 
-// ReadCIFAR reads all of r and parses it as CIFAR binary records.
+// maxCIFARBytes bounds one CIFAR file (1 GiB: CIFAR-10's largest file has
+// 30.7 MB, CIFAR-100's 154 MB).
+const maxCIFARBytes = 1 << 30
+
+// ReadCIFAR reads r (at most 1 GiB; more is an error, so an endless stream
+// such as /dev/zero is refused) and parses it as CIFAR binary records.
 func ReadCIFAR(r io.Reader, name string, f CIFARFormat) (pix []uint8, labels []int, err error) {
-	b, err := io.ReadAll(r)
+	b, err := io.ReadAll(io.LimitReader(r, maxCIFARBytes+1))
 	if err != nil {
 		return nil, nil, formatErr(name, int64(len(b)), err, "reading CIFAR data")
+	}
+	if len(b) > maxCIFARBytes {
+		return nil, nil, formatErr(name, maxCIFARBytes, nil, "more than %d bytes: not a CIFAR file", maxCIFARBytes)
 	}
 	return ParseCIFAR(b, name, f)
 }
 
 // LoadCIFARFiles reads the given CIFAR binary files, in order, into one
-// Dataset.
+// Dataset. Every file must be a regular, non-empty file of whole records;
+// the sizes are checked, and the total against the available memory, before
+// anything is read, and the pixels are read straight into the dataset.
 func LoadCIFARFiles(name string, f CIFARFormat, paths ...string) (*Dataset, error) {
-	d := &Dataset{Name: name, Classes: f.Classes, C: cifarC, H: cifarH, W: cifarW}
-	for _, p := range paths {
-		b, err := os.ReadFile(p)
+	return loadCIFARFiles(name, f, nil, paths...)
+}
+
+func loadCIFARFiles(name string, f CIFARFormat, mem meminfo.Source, paths ...string) (*Dataset, error) {
+	if f.LabelBytes < 1 || f.Label < 0 || f.Label >= f.LabelBytes || f.Classes < 1 || f.Classes > 256 {
+		return nil, fmt.Errorf("data: %s: invalid CIFAR format %+v", name, f)
+	}
+	rec := int64(f.LabelBytes + cifarImage)
+	counts := make([]int, len(paths))
+	total := 0
+	for i, p := range paths {
+		fi, err := os.Stat(p)
 		if err != nil {
 			return nil, fmt.Errorf("data: %w", err)
 		}
-		pix, lab, err := ParseCIFAR(b, p, f)
-		if err != nil {
+		size := fi.Size()
+		switch {
+		case !fi.Mode().IsRegular():
+			return nil, notRegular(p, fi.Mode())
+		case size == 0:
+			return nil, formatErr(p, 0, io.ErrUnexpectedEOF, "empty file: want %d-byte records", rec)
+		case size%rec != 0:
+			whole := size / rec
+			return nil, formatErr(p, whole*rec, io.ErrUnexpectedEOF,
+				"truncated record %d: file size %d is not a multiple of the %d-byte record", whole, size, rec)
+		case size > maxCIFARBytes:
+			return nil, formatErr(p, maxCIFARBytes, nil, "file has %d bytes, more than %d: not a CIFAR file", size, maxCIFARBytes)
+		}
+		counts[i] = int(size / rec)
+		total += counts[i]
+	}
+	if err := mem.Check(fmt.Sprintf("loading %d CIFAR images", total), int64(total)*(cifarImage+8), "use fewer or smaller files"); err != nil {
+		return nil, fmt.Errorf("data: %s: %w", name, err)
+	}
+	d := &Dataset{Name: name, Classes: f.Classes, C: cifarC, H: cifarH, W: cifarW,
+		Pixels: make([]uint8, total*cifarImage), Labels: make([]int, total)}
+	at := 0
+	for i, p := range paths {
+		if err := readCIFARFile(p, f, counts[i], d.Pixels[at*cifarImage:], d.Labels[at:]); err != nil {
 			return nil, err
 		}
-		if d.Pixels == nil {
-			d.Pixels, d.Labels = pix, lab
-		} else {
-			d.Pixels = append(d.Pixels, pix...)
-			d.Labels = append(d.Labels, lab...)
-		}
-	}
-	if d.Pixels == nil {
-		d.Pixels, d.Labels = []uint8{}, []int{}
+		at += counts[i]
 	}
 	return d, nil
+}
+
+// readCIFARFile reads the n records of path into pix and labels, through a
+// fixed buffer of records, and checks that the file has not grown.
+func readCIFARFile(path string, f CIFARFormat, n int, pix []uint8, labels []int) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	defer fh.Close()
+	rec := f.LabelBytes + cifarImage
+	buf := make([]byte, min(n, 256)*rec)
+	for i := 0; i < n; {
+		k := min(n-i, len(buf)/rec)
+		if got, err := io.ReadFull(fh, buf[:k*rec]); err != nil {
+			return formatErr(path, int64(i*rec+got), ioErr(err), "reading record %d", i+got/rec)
+		}
+		for j := range k {
+			r := buf[j*rec : (j+1)*rec]
+			l := int(r[f.Label])
+			if l >= f.Classes {
+				return formatErr(path, int64((i+j)*rec+f.Label), nil, "label %d of record %d out of range [0,%d)", l, i+j, f.Classes)
+			}
+			labels[i+j] = l
+			copy(pix[(i+j)*cifarImage:(i+j+1)*cifarImage], r[f.LabelBytes:])
+		}
+		i += k
+	}
+	var one [1]byte
+	if k, _ := fh.Read(one[:]); k > 0 {
+		return formatErr(path, int64(n*rec), nil, "the file grew while it was read (more than %d records)", n)
+	}
+	return nil
 }
 
 // cifarDir returns dir, or dir/sub when dir does not hold want but dir/sub
@@ -116,6 +184,10 @@ func cifarDir(dir, sub, want string) (string, error) {
 // training split from data_batch_1.bin … data_batch_5.bin, the test split
 // from test_batch.bin.
 func LoadCIFAR10(dir string) (train, test *Dataset, err error) {
+	return loadCIFAR10(dir, nil)
+}
+
+func loadCIFAR10(dir string, mem meminfo.Source) (train, test *Dataset, err error) {
 	d, err := cifarDir(dir, "cifar-10-batches-bin", "test_batch.bin")
 	if err != nil {
 		return nil, nil, err
@@ -124,10 +196,10 @@ func LoadCIFAR10(dir string) (train, test *Dataset, err error) {
 	for i := 1; i <= 5; i++ {
 		paths = append(paths, filepath.Join(d, fmt.Sprintf("data_batch_%d.bin", i)))
 	}
-	if train, err = LoadCIFARFiles("cifar10/train", CIFAR10Format, paths...); err != nil {
+	if train, err = loadCIFARFiles("cifar10/train", CIFAR10Format, mem, paths...); err != nil {
 		return nil, nil, err
 	}
-	if test, err = LoadCIFARFiles("cifar10/test", CIFAR10Format, filepath.Join(d, "test_batch.bin")); err != nil {
+	if test, err = loadCIFARFiles("cifar10/test", CIFAR10Format, mem, filepath.Join(d, "test_batch.bin")); err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil
@@ -137,6 +209,10 @@ func LoadCIFAR10(dir string) (train, test *Dataset, err error) {
 // and test.bin. Labels are the 100 fine classes, or the 20 coarse
 // superclasses when coarse is set.
 func LoadCIFAR100(dir string, coarse bool) (train, test *Dataset, err error) {
+	return loadCIFAR100(dir, coarse, nil)
+}
+
+func loadCIFAR100(dir string, coarse bool, mem meminfo.Source) (train, test *Dataset, err error) {
 	d, err := cifarDir(dir, "cifar-100-binary", "test.bin")
 	if err != nil {
 		return nil, nil, err
@@ -145,10 +221,10 @@ func LoadCIFAR100(dir string, coarse bool) (train, test *Dataset, err error) {
 	if coarse {
 		f, tag = CIFAR100CoarseFormat, "cifar100-coarse"
 	}
-	if train, err = LoadCIFARFiles(tag+"/train", f, filepath.Join(d, "train.bin")); err != nil {
+	if train, err = loadCIFARFiles(tag+"/train", f, mem, filepath.Join(d, "train.bin")); err != nil {
 		return nil, nil, err
 	}
-	if test, err = LoadCIFARFiles(tag+"/test", f, filepath.Join(d, "test.bin")); err != nil {
+	if test, err = loadCIFARFiles(tag+"/test", f, mem, filepath.Join(d, "test.bin")); err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil

@@ -3,6 +3,7 @@ package data
 import (
 	"fmt"
 	"math"
+	"os"
 )
 
 // Dataset is an in-memory labelled image dataset. Images are stored as raw
@@ -150,4 +151,23 @@ func (e *FormatError) Unwrap() error { return e.Err }
 
 func formatErr(file string, off int64, err error, format string, args ...any) *FormatError {
 	return &FormatError{File: file, Offset: off, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// notRegular describes why a file that is not a regular file cannot be
+// read as a dataset file.
+func notRegular(path string, m os.FileMode) *FormatError {
+	kind := "not a regular file"
+	switch {
+	case m&os.ModeDir != 0:
+		kind = "a directory"
+	case m&os.ModeCharDevice != 0:
+		kind = "a character device (such as /dev/zero)"
+	case m&os.ModeDevice != 0:
+		kind = "a device"
+	case m&os.ModeNamedPipe != 0:
+		kind = "a named pipe"
+	case m&os.ModeSocket != 0:
+		kind = "a socket"
+	}
+	return formatErr(path, -1, nil, "%s, not a regular file of records", kind)
 }

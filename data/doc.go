@@ -24,5 +24,9 @@
 // ([Iterator.Restore]) so that a resumed run sees bit-identical batches.
 //
 // Malformed files are reported as [*FormatError] values naming the file and,
-// where one applies, the byte offset.
+// where one applies, the byte offset. Sizes are checked before memory is
+// allocated for them: a file's header against the file's size (for gzip,
+// against DEFLATE's 1032:1 bound), against the other file of a pair and
+// against the available memory ([Spec].Memory, by default MemAvailable),
+// and buffers grow with the data actually read.
 package data

@@ -126,7 +126,7 @@ type Iterator struct {
 // while the iterator is in use.
 func NewIterator(ds *Dataset, cfg IterConfig) (*Iterator, error) {
 	if err := ds.Validate(); err != nil {
-		return nil, fmt.Errorf("data: new iterator: %w", err)
+		return nil, err // names the dataset
 	}
 	n := ds.Len()
 	switch {
@@ -173,7 +173,9 @@ func NewIterator(ds *Dataset, cfg IterConfig) (*Iterator, error) {
 		copy(mean, cfg.Norm.Mean)
 		copy(std, cfg.Norm.Std)
 	}
-	bs, chw := cfg.BatchSize, ds.ImageSize()
+	// A batch never holds more than the dataset: buffers for min(B, N)
+	// images (a batch size beyond N yields one short batch per epoch).
+	bs, chw := min(cfg.BatchSize, n), ds.ImageSize()
 	if it.f64 {
 		it.lut64 = make([][256]float64, c)
 		it.buf64 = make([]float64, bs*chw)
@@ -196,7 +198,9 @@ func NewIterator(ds *Dataset, cfg IterConfig) (*Iterator, error) {
 	it.labels = make([]int, bs)
 	it.indices = make([]int, bs)
 	it.perm = make([]int, n)
-	it.full = it.makeBatch(bs)
+	if bs == cfg.BatchSize {
+		it.full = it.makeBatch(bs)
+	}
 	return it, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/curvopt/curvopt/internal/meminfo"
 )
 
 // Dataset kinds understood by Load.
@@ -27,6 +29,10 @@ type Spec struct {
 	Coarse bool
 	// Synthetic configures the synthetic dataset.
 	Synthetic SyntheticConfig
+	// Memory reports the memory available for the data, which the loaders
+	// check the files' claims against before allocating (nil:
+	// MemAvailable from /proc/meminfo).
+	Memory func() (int64, error) `json:"-"`
 }
 
 // ParseSpec parses a command-line dataset description:
@@ -114,34 +120,67 @@ func Load(spec string) (train, test *Dataset, err error) {
 	return LoadSpec(sp)
 }
 
-// LoadSpec loads the train and test splits that sp describes. Both are
-// validated before they are returned.
+// LoadSpec loads the train and test splits that sp describes. The files'
+// sizes and headers are checked, and their claims against the available
+// memory, before anything large is allocated. Both splits are validated
+// before they are returned: an empty split, or a test split whose images
+// differ in shape from the training split's, is an error naming the files.
 func LoadSpec(sp Spec) (train, test *Dataset, err error) {
 	switch sp.Kind {
 	case "", KindSynthetic:
+		size := func(n, def int) int64 {
+			if n == 0 {
+				return int64(def)
+			}
+			return int64(max(n, 0))
+		}
+		n := size(sp.Synthetic.Train, defaultTrain) + size(sp.Synthetic.Test, defaultTest)
+		if err := meminfo.Source(sp.Memory).Check(fmt.Sprintf("generating %d synthetic images", n), n*(cifarImage+8), "lower the split sizes"); err != nil {
+			return nil, nil, fmt.Errorf("data: %w", err)
+		}
 		train, test, err = Synthetic(sp.Synthetic)
 	case KindCIFAR10:
-		train, test, err = LoadCIFAR10(sp.Dir)
+		train, test, err = loadCIFAR10(sp.Dir, sp.Memory)
 	case KindCIFAR100:
-		train, test, err = LoadCIFAR100(sp.Dir, sp.Coarse)
+		train, test, err = loadCIFAR100(sp.Dir, sp.Coarse, sp.Memory)
 	case KindMNIST:
 		if sp.Dir == "" {
 			return nil, nil, fmt.Errorf("data: mnist needs a directory")
 		}
-		train, test, err = LoadMNIST(KindMNIST, sp.Dir)
+		train, test, err = loadMNIST(KindMNIST, sp.Dir, sp.Memory)
 	case KindFashionMNIST:
-		train, test, err = LoadMNIST(KindFashionMNIST, sp.Dir)
+		train, test, err = loadMNIST(KindFashionMNIST, sp.Dir, sp.Memory)
 	default:
 		return nil, nil, fmt.Errorf("data: unknown dataset kind %q", sp.Kind)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := train.Validate(); err != nil {
-		return nil, nil, err
-	}
-	if err := test.Validate(); err != nil {
+	if err := CheckSplits(train, test); err != nil {
 		return nil, nil, err
 	}
 	return train, test, nil
+}
+
+// CheckSplits validates a training and a test split and checks them
+// against each other: both non-empty, with images of one shape and labels
+// within the training split's classes.
+func CheckSplits(train, test *Dataset) error {
+	for _, d := range []*Dataset{train, test} {
+		if err := d.Validate(); err != nil {
+			return err
+		}
+		if d.Len() == 0 {
+			return fmt.Errorf("data: dataset %q is empty", d.Name)
+		}
+	}
+	if train.C != test.C || train.H != test.H || train.W != test.W {
+		return fmt.Errorf("data: the test split %q has %dx%dx%d images but the training split %q has %dx%dx%d",
+			test.Name, test.C, test.H, test.W, train.Name, train.C, train.H, train.W)
+	}
+	if test.Classes > train.Classes {
+		return fmt.Errorf("data: the test split %q has %d classes but the training split %q has %d",
+			test.Name, test.Classes, train.Name, train.Classes)
+	}
+	return nil
 }

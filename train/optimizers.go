@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/curvopt/curvopt/optim"
@@ -45,6 +46,13 @@ func (h Hyper) set(key string, dst *float64) {
 	}
 }
 
+// isIntHyper reports whether the hyperparameter counts something (window
+// size, interval, predictions); NewOptimizer refuses fractions for these
+// rather than truncating them.
+func isIntHyper(k string) bool { return k == "m" || k == "k" || k == "bs" }
+
+// setInt overwrites *dst with h[key] when present (NewOptimizer has checked
+// that it is a whole number).
 func (h Hyper) setInt(key string, dst *int) {
 	if v, ok := h[key]; ok {
 		*dst = int(v)
@@ -159,9 +167,15 @@ func NewOptimizer(name string, h Hyper, batch int, seed uint64) (optim.Optimizer
 	if !ok {
 		return nil, fmt.Errorf("unknown optimizer %q (want one of %s)", name, strings.Join(Optimizers(), ", "))
 	}
-	for k := range h {
+	for k, v := range h {
 		if !contains(e.hypers, k) {
 			return nil, fmt.Errorf("optimizer %s has no hyperparameter %q (it takes %s)", name, k, strings.Join(e.hypers, ", "))
+		}
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("optimizer %s: hyperparameter %s = %v: must be finite", name, k, v)
+		}
+		if isIntHyper(k) && (v != math.Trunc(v) || math.Abs(v) > math.MaxInt32) {
+			return nil, fmt.Errorf("optimizer %s: hyperparameter %s = %v: must be a whole number", name, k, v)
 		}
 	}
 	return e.build(h, batch, seed)

@@ -134,5 +134,9 @@ func ParseSchedule(spec string) (Schedule, error) {
 	default:
 		return s, fmt.Errorf("schedule %q: unknown kind (want constant, cosine or step:M1,M2[:GAMMA])", spec)
 	}
-	return s, s.Validate()
+	v := s
+	if v.Kind == "cosine" && v.Total == 0 {
+		v.Total = v.Warmup + 1 // the run fills in its total steps
+	}
+	return s, v.Validate()
 }

@@ -63,6 +63,11 @@ type Config struct {
 	Normalize bool
 	// Augment configures training-time augmentation (off by default).
 	Augment data.Augment
+	// Memory reports the bytes available for new allocations, which the
+	// data (unless Data.Memory is set), the model and the optimizer's state
+	// (M-FAC's window) are checked against before they are allocated (nil:
+	// MemAvailable from /proc/meminfo).
+	Memory func() (int64, error) `json:"-"`
 
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
 	// config.json and checkpoint.gob.
@@ -121,12 +126,26 @@ const checkpointFile = "checkpoint.gob"
 // ErrDiverged)); the last good checkpoint, if any, is kept.
 var ErrDiverged = errors.New("training diverged")
 
-// diverged wraps err with ErrDiverged when it reports a non-finite value.
+// diverged wraps err with ErrDiverged when it reports a non-finite value
+// (Run adds what became of the checkpoint).
 func diverged(step int, err error) error {
 	if errors.Is(err, optim.ErrNonFinite) {
 		return fmt.Errorf("train: step %d: %w (%w)", step, ErrDiverged, err)
 	}
 	return fmt.Errorf("train: step %d: %w", step, err)
+}
+
+// checkpointNote says, for a diverged run's error, which checkpoint is
+// left: the one in OutDir (untouched by the failing step), or none.
+func (r *run) checkpointNote() string {
+	if r.cfg.OutDir == "" {
+		return "no checkpoint: no output directory"
+	}
+	p := filepath.Join(r.cfg.OutDir, checkpointFile)
+	if _, err := os.Stat(p); err != nil {
+		return "no checkpoint was written yet"
+	}
+	return "the last checkpoint, " + p + ", is kept"
 }
 
 // run holds a run's live pieces.
@@ -173,8 +192,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	defer r.close()
 	res, err := r.loop(ctx)
-	if errors.Is(err, ErrDiverged) && r.saved {
-		err = fmt.Errorf("%w; the last checkpoint is kept in %s", err, r.cfg.OutDir)
+	if errors.Is(err, ErrDiverged) {
+		err = fmt.Errorf("%w; %s", err, r.checkpointNote())
 	}
 	return res, err
 }
@@ -212,8 +231,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: steps %d: must be >= 0", c.Steps)
 	case c.Epochs < 0:
 		return fmt.Errorf("train: epochs %d: must be >= 0", c.Epochs)
-	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm):
-		return fmt.Errorf("train: clip norm %v: must be >= 0", c.ClipNorm)
+	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm) || math.IsInf(c.ClipNorm, 0):
+		return fmt.Errorf("train: clip norm %v: must be finite and >= 0 (0: off)", c.ClipNorm)
 	case c.GNBBatch < 0 || c.GNBBatch > c.BatchSize:
 		return fmt.Errorf("train: GNB batch %d: must be in [0, batch size %d]", c.GNBBatch, c.BatchSize)
 	case c.HessianEvery < 0:
@@ -234,26 +253,21 @@ func setup(cfg Config, logs bool) (*run, error) {
 		return nil, err
 	}
 	trainDS, testDS := cfg.Train, cfg.Test
+	if cfg.Data.Memory == nil {
+		cfg.Data.Memory = cfg.Memory
+	}
 	if trainDS == nil || testDS == nil {
 		var err error
 		if trainDS, testDS, err = data.LoadSpec(cfg.Data); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	ex, err := cfg.Model.ExampleShape()
-	if err != nil {
-		return nil, fmt.Errorf("train: model: %w", err)
-	}
-	if n := prod(ex); n != trainDS.ImageSize() {
-		return nil, fmt.Errorf("train: the model takes inputs of shape %v (%d values) but %s has %dx%dx%d images (%d values)",
-			ex, n, trainDS.Name, trainDS.C, trainDS.H, trainDS.W, trainDS.ImageSize())
+	if err := checkModelSize(cfg); err != nil {
+		return nil, err
 	}
 	model, err := nn.New(cfg.Model, cfg.Dtype, rand.New(rand.NewPCG(cfg.Seed, 0x5eed)))
 	if err != nil {
 		return nil, fmt.Errorf("train: model: %w", err)
-	}
-	if model.Classes() < trainDS.Classes {
-		return nil, fmt.Errorf("train: the model has %d outputs but %s has %d classes", model.Classes(), trainDS.Name, trainDS.Classes)
 	}
 	predictions := cfg.BatchSize
 	engOpts := []hessian.Option{}
@@ -265,6 +279,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 	opt, err := NewOptimizer(cfg.Optimizer, cfg.Hyper, predictions, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	if err := checkInputs(cfg, model, opt.Needs(), trainDS, testDS); err != nil {
+		return nil, err
 	}
 	r := &run{cfg: cfg, model: model, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1, training: logs}
 	r.samplerPCG = rand.NewPCG(cfg.Seed, 0x5a3b1e)
@@ -429,7 +446,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		if r.cfg.HessianEvery > 0 && r.step%r.cfg.HessianEvery == 0 {
 			top, tr, se, conv, err := r.sharpness()
 			if err != nil {
-				return r.res, fmt.Errorf("train: step %d: hessian: %w", r.step, err)
+				return r.res, fmt.Errorf("train: step %d: sharpness: %w", r.step, err)
 			}
 			rec.HessTop, rec.HessTrace, rec.HessTraceSE, rec.HessConverged = &top, &tr, &se, &conv
 		}

@@ -1,7 +1,9 @@
 package main
 
 import (
-	"io"
+	"errors"
+	"fmt"
+	"io/fs"
 
 	"github.com/curvopt/curvopt/train"
 )
@@ -11,7 +13,47 @@ type analyzeOptions struct {
 	perLayer                  bool
 }
 
-func analyze(cfg train.Config, o analyzeOptions, w io.Writer) error {
-	_, err := train.Analyze(cfg, train.AnalyzeConfig{Batches: o.batches, Top: o.top, SLQSteps: o.slq, Probes: o.probes, PerLayer: o.perLayer}, w)
+// analyze runs analysis mode on the run in -out: the model and dtype come
+// from its checkpoint, the data, batch size, normalisation and seed from
+// its config.json, each overridden by a flag given on the command line (a
+// run without config.json takes them all from the flags).
+func analyze(o *options) error {
+	cfg, err := train.ReadRunConfig(o.cfg.OutDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		cfg = o.cfg
+	case err != nil:
+		return err
+	default:
+		if o.setAny("data", "data-dir", "coarse", "synthetic-train", "synthetic-test") {
+			cfg.Data = o.cfg.Data
+		}
+		if o.set["batch"] {
+			cfg.BatchSize = o.cfg.BatchSize
+		}
+		if o.set["normalize"] {
+			cfg.Normalize = o.cfg.Normalize
+		}
+		if o.set["seed"] {
+			cfg.Seed = o.cfg.Seed
+		}
+		if cfg.BatchSize < 1 {
+			return fmt.Errorf("%s/config.json has no batch size: give -batch", o.cfg.OutDir)
+		}
+		cfg.Memory = o.cfg.Memory
+		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
+	}
+	_, err = train.Analyze(cfg, train.AnalyzeConfig{Batches: o.analysis.batches, Top: o.analysis.top,
+		SLQSteps: o.analysis.slq, Probes: o.analysis.probes, PerLayer: o.analysis.perLayer}, cfg.Progress)
 	return err
+}
+
+// setAny reports whether any of the named flags was given.
+func (o *options) setAny(names ...string) bool {
+	for _, n := range names {
+		if o.set[n] {
+			return true
+		}
+	}
+	return false
 }

@@ -6,6 +6,14 @@
 //
 //	go run ./cmd/train
 //
+// Analysis mode reads a finished (or interrupted) run from its directory
+// alone and writes the Hessian spectrum there:
+//
+//	go run ./cmd/train -analyze -out DIR [-analyze-per-layer]
+//
+// Bad flags, files and sizes are refused before the first step with an
+// error naming the flag or the file and offset.
+//
 // Run "go run ./cmd/train -h" for every flag.
 package main
 
@@ -14,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -28,6 +37,12 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// run is the command: it returns the exit status (0 done, 1 failed, 2 bad
+// usage).
+func run(args []string, stdout, stderr io.Writer) int {
+	return runWith(args, stdout, stderr, nil)
+}
+
 // optFloat is a float flag that remembers whether it was set.
 type optFloat struct {
 	name string
@@ -37,8 +52,8 @@ type optFloat struct {
 func (o optFloat) String() string { return "" }
 func (o optFloat) Set(s string) error {
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return fmt.Errorf("not a number: %q", s)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return fmt.Errorf("not a finite number: %q", s)
 	}
 	o.h[o.name] = v
 	return nil
@@ -73,9 +88,13 @@ type options struct {
 	quiet    bool
 	analyze  bool
 	analysis analyzeOptions
+	// set holds the names of the flags given on the command line.
+	set map[string]bool
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
+// runWith is run with the source of the available memory injected (nil:
+// /proc/meminfo).
+func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error)) int {
 	var o options
 	h := train.Hyper{}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
@@ -100,7 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.cfg.Steps, "steps", 0, "training steps (overrides -epochs)")
 	fs.IntVar(&o.cfg.BatchSize, "batch", 64, "training batch size")
 	fs.IntVar(&o.cfg.EvalBatch, "eval-batch", 500, "evaluation batch size")
-	fs.IntVar(&o.cfg.GNBBatch, "gnb-batch", 0, "sophiag: compute the GNB estimate on the first N rows of each batch (0: the whole batch); bs defaults to N")
+	fs.IntVar(&o.cfg.GNBBatch, "gnb-batch", 0, "sophiag only: compute the GNB estimate on the first N rows of each batch (0: the whole batch);\nbs defaults to N; implies -drop-last (an epoch's incomplete last batch is skipped, so every batch holds N rows)")
 	fs.BoolVar(&o.cfg.DropLast, "drop-last", false, "drop each epoch's incomplete last batch")
 	var seed uint64
 	fs.Uint64Var(&seed, "seed", 1, "random seed (model, data order, probes, sampled labels)")
@@ -119,7 +138,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.cfg.HessianEvery, "hessian-every", 0, "every N steps, measure the Hessian's top eigenvalue and trace on the batch")
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
-	fs.BoolVar(&o.analyze, "analyze", false, "analysis mode: load the checkpoint in -out and write the Hessian spectrum (numbers and density plot) there")
+	fs.BoolVar(&o.analyze, "analyze", false, "analysis mode: load the run in -out (its checkpoint and config.json: model, dtype, data, batch size)\nand write the Hessian spectrum (numbers and density plot) there; data and batch flags given override the run's")
 	fs.IntVar(&o.analysis.batches, "analyze-batches", 4, "analysis mode: training batches the Hessian is averaged over")
 	fs.IntVar(&o.analysis.top, "analyze-top", 3, "analysis mode: number of top eigenvalues")
 	fs.IntVar(&o.analysis.slq, "analyze-slq-steps", 40, "analysis mode: Lanczos steps per SLQ probe")
@@ -137,10 +156,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	o.cfg.Seed = seed
 	o.cfg.Hyper = h
+	o.cfg.Memory = mem
 	if err := o.finish(); err != nil {
-		fmt.Fprintf(stderr, "train: %v\n", err)
+		report(stderr, err)
 		fs.Usage()
 		return 2
 	}
@@ -150,8 +172,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	if o.analyze {
-		if err := analyze(o.cfg, o.analysis, stdout); err != nil {
-			fmt.Fprintf(stderr, "train: %v\n", err)
+		if err := analyze(&o); err != nil {
+			report(stderr, err)
 			return 1
 		}
 		return 0
@@ -161,7 +183,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		cfg, err := resumed(&o, set)
 		if err != nil {
-			fmt.Fprintf(stderr, "train: %v\n", err)
+			report(stderr, err)
 			return 1
 		}
 		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
@@ -173,6 +195,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else if !o.quiet {
 		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d, output in %s\n",
 			o.model, describeData(o.cfg.Data), o.cfg.Optimizer, o.dtype, o.cfg.BatchSize, o.cfg.OutDir)
+		if o.cfg.GNBBatch > 0 {
+			fmt.Fprintf(stdout, "GNB estimate on the first %d rows of each batch; an epoch's incomplete last batch is dropped (-drop-last)\n", o.cfg.GNBBatch)
+		}
 	}
 	ctx, stop := signalContext()
 	_, err := train.Run(ctx, o.cfg)
@@ -180,10 +205,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return interrupted(sig, o.cfg.OutDir, stderr)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "train: %v\n", err)
+		report(stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// report prints err on w with the command's "train: " prefix, once (errors
+// of the train package carry it already).
+func report(w io.Writer, err error) {
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "train: ") {
+		msg = "train: " + msg
+	}
+	fmt.Fprintln(w, msg)
 }
 
 // finish turns the parsed flags into the run's configuration.
@@ -233,11 +268,15 @@ func (o *options) finish() error {
 	if o.cfg.GNBBatch < 0 || o.cfg.GNBBatch > o.cfg.BatchSize {
 		return fmt.Errorf("-gnb-batch %d: must be in [0, -batch %d]", o.cfg.GNBBatch, o.cfg.BatchSize)
 	}
-	if o.cfg.ClipNorm < 0 {
-		return fmt.Errorf("-clip %v: must be >= 0", o.cfg.ClipNorm)
+	if o.cfg.ClipNorm < 0 || math.IsNaN(o.cfg.ClipNorm) || math.IsInf(o.cfg.ClipNorm, 0) {
+		return fmt.Errorf("-clip %v: must be a finite number >= 0 (0 turns clipping off)", o.cfg.ClipNorm)
 	}
-	if _, err := train.NewOptimizer(o.cfg.Optimizer, o.cfg.Hyper, o.cfg.BatchSize, o.cfg.Seed); err != nil {
+	opt, err := train.NewOptimizer(o.cfg.Optimizer, o.cfg.Hyper, o.cfg.BatchSize, o.cfg.Seed)
+	if err != nil {
 		return err
+	}
+	if o.cfg.GNBBatch > 0 && !opt.Needs().SampledGrad {
+		return fmt.Errorf("-gnb-batch %d: optimizer %s does not use the GNB estimate (only sophiag does)", o.cfg.GNBBatch, o.cfg.Optimizer)
 	}
 	o.cfg.Model, err = modelSpec(o.model, o.hidden, o.dataKind, o.coarse)
 	return err

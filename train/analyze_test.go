@@ -1,0 +1,88 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/curvopt/curvopt/nn"
+	"github.com/curvopt/curvopt/optim"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The analysis reports each quantity as it finishes: plain lines, or on a
+// terminal lines that first clear the running count; and a rerun gives the
+// same numbers.
+func TestAnalyzeProgress(t *testing.T) {
+	cfg := tinyConfig(t, "mfac", Hyper{"m": 4})
+	cfg.OutDir = t.TempDir()
+	cfg.Steps = 3
+	_, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+
+	ac := AnalyzeConfig{Batches: 1, Top: 1, SLQSteps: 5, Probes: 1, PerLayer: true}
+	var plain, term bytes.Buffer
+	a, err := Analyze(cfg, ac, &plain)
+	require.NoError(t, err)
+	cfg.Terminal = true
+	b, err := Analyze(cfg, ac, &term)
+	require.NoError(t, err)
+	assert.Equal(t, a.Blocks[0].TopEigenvalues, b.Blocks[0].TopEigenvalues)
+	assert.Equal(t, a.Blocks[1].Trace, b.Blocks[1].Trace)
+
+	for _, want := range []string{"model: top eigenvalues", "model: smallest eigenvalue", "model: trace", "model: density (SLQ)",
+		"fc1.weight: top eigenvalues", "fc1.bias: dense block", "fc2.bias: dense block"} {
+		assert.Contains(t, plain.String(), want)
+		assert.Contains(t, term.String(), "\r\033[K  "+want)
+	}
+	assert.Contains(t, plain.String(), "wrote spectrum.json")
+	assert.NotContains(t, plain.String(), "\r")
+	assert.Equal(t, "dense", a.Blocks[2].Method)   // fc1.bias, 12 values
+	assert.Equal(t, "lanczos", a.Blocks[3].Method) // fc2.weight, 120 values
+	assert.Equal(t, a.Blocks[2].Size, a.Blocks[2].Products)
+}
+
+// loadWeights puts the checkpoint's parameters and batch-norm statistics
+// into a freshly initialised model (another seed), and refuses a
+// checkpoint of another architecture naming the parameter.
+func TestLoadWeights(t *testing.T) {
+	spec := nn.Spec{InputShape: []int{3, 32, 32}, Loss: "cross_entropy", Layers: []nn.LayerSpec{
+		{Type: nn.LayerConv2d, Name: "conv", In: 3, Out: 2, Kernel: 3, Stride: 2, Pad: 1},
+		{Type: nn.LayerBatchNorm2d, Name: "bn", Channels: 2},
+		{Type: nn.LayerReLU}, {Type: nn.LayerFlatten},
+		{Type: nn.LayerLinear, Name: "fc", In: 512, Out: 10}}}
+	cfg := tinyConfig(t, "adam", nil)
+	cfg.Model, cfg.OutDir, cfg.Steps = spec, t.TempDir(), 3
+	_, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	ck, err := LoadCheckpoint(filepath.Join(cfg.OutDir, checkpointFile))
+	require.NoError(t, err)
+
+	fresh := cfg
+	fresh.Seed, fresh.Optimizer, fresh.Hyper = 99, "sgd", nil
+	r, err := setup(fresh, false)
+	require.NoError(t, err)
+	defer r.close()
+	require.NoError(t, loadWeights(r, ck, "ck"))
+	var got []float64
+	for _, p := range r.eng.Params() {
+		got = append(got, optim.ToFloat64(p.Value)...)
+	}
+	assert.Equal(t, checkpointParams(t, cfg.OutDir), got)
+	mean, vari, err := r.model.RunningStats("bn")
+	require.NoError(t, err)
+	st := optim.State{Tensors: ck.Params}
+	assert.Equal(t, st.Find("bn", "running_mean").Float64s(), optim.ToFloat64(mean))
+	assert.Equal(t, st.Find("bn", "running_var").Float64s(), optim.ToFloat64(vari))
+	assert.NotEqual(t, []float64{0, 0}, optim.ToFloat64(mean), "three steps moved the running mean")
+
+	other := fresh
+	other.Model = nn.MLP(3072, []int{5}, 10)
+	r2, err := setup(other, false)
+	require.NoError(t, err)
+	defer r2.close()
+	assert.ErrorContains(t, loadWeights(r2, ck, "ck"), `train: analyze: ck: state has no "value" for param "fc1.weight"`)
+}

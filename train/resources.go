@@ -1,0 +1,126 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/internal/meminfo"
+	"github.com/curvopt/curvopt/nn"
+	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/mfac"
+	"gorgonia.org/tensor"
+)
+
+// checkInputs checks, before the engine, the optimizer's buffers or the
+// batches are allocated and before the first step, that both splits fit
+// the model and each other, that the batch sizes fit the data, and that
+// the optimizer's state fits in the memory the machine has.
+func checkInputs(cfg Config, model *nn.Model, needs optim.Needs, trainDS, testDS *data.Dataset) error {
+	if err := data.CheckSplits(trainDS, testDS); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	ex := model.InputShape()
+	for _, d := range []*data.Dataset{trainDS, testDS} {
+		img := []int{d.C, d.H, d.W}
+		if len(ex) == 3 && !slices.Equal(ex, img) || prod(ex) != d.ImageSize() {
+			return fmt.Errorf("train: the model takes inputs of shape %v (%d values) but %s has %dx%dx%d images (%d values)",
+				ex, prod(ex), d.Name, d.C, d.H, d.W, d.ImageSize())
+		}
+	}
+	if model.Classes() < trainDS.Classes {
+		return fmt.Errorf("train: the model has %d outputs but %s has %d classes", model.Classes(), trainDS.Name, trainDS.Classes)
+	}
+	if cfg.BatchSize > trainDS.Len() {
+		return fmt.Errorf("train: batch size %d exceeds the %d images of %s: at most %d (-batch)", cfg.BatchSize, trainDS.Len(), trainDS.Name, trainDS.Len())
+	}
+	if cfg.GNBBatch > 0 && !needs.SampledGrad {
+		return fmt.Errorf("train: GNB batch %d: optimizer %s does not use the GNB (sampled-label) estimate; only sophiag does", cfg.GNBBatch, cfg.Optimizer)
+	}
+	if cfg.Optimizer == "mfac" {
+		d := 0
+		for _, p := range model.ParamInfo() {
+			d += prod(p.Shape)
+		}
+		m := windowSize(cfg.Hyper)
+		live, export := mfacBytes(m, d, cfg.Dtype)
+		what := fmt.Sprintf("M-FAC's window of m = %d gradients of d = %d parameters (%v: %s, and %s more for a checkpoint)",
+			m, d, cfg.Dtype, meminfo.Bytes(live), meminfo.Bytes(export))
+		if err := meminfo.Source(cfg.Memory).Check(what, satAdd(live, export), "lower the window size m (-m)"); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	return nil
+}
+
+// modelCopies is how many parameter-sized buffers a run holds at the
+// least: the values, the gradient, a curvature or update buffer and two
+// optimizer moments.
+const modelCopies = 5
+
+// checkModelSize checks, before the model is allocated, that its
+// parameters fit in the available memory modelCopies times over.
+func checkModelSize(cfg Config) error {
+	info, _, err := cfg.Model.Check()
+	if err != nil {
+		return fmt.Errorf("train: model: %w", err)
+	}
+	var d int64
+	for _, p := range info {
+		n := int64(1)
+		for _, s := range p.Shape {
+			n = satMul(n, int64(s))
+		}
+		d = satAdd(d, n)
+	}
+	size := int64(4)
+	if cfg.Dtype == tensor.Float64 {
+		size = 8
+	}
+	what := fmt.Sprintf("a model of %d parameters (%v, %d copies: values, gradient, curvature buffer, optimizer moments)", d, cfg.Dtype, modelCopies)
+	if err := meminfo.Source(cfg.Memory).Check(what, satMul(satMul(d, size), modelCopies), "use a smaller model (-hidden, -model)"); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// windowSize is M-FAC's window size m: h["m"] or the default.
+func windowSize(h Hyper) int {
+	if v, ok := h["m"]; ok && v >= 1 && v <= math.MaxInt32 {
+		return int(v)
+	}
+	return mfac.Default().NGrads
+}
+
+// mfacBytes estimates M-FAC's memory for a window of m gradients of d
+// parameters: live, the window (m·d values of the dtype) and its three m×m
+// float64 matrices (Gram, factor, refactorisation workspace); export, what a
+// checkpoint adds: copies of two of the matrices (the window itself is
+// streamed from its live buffer, never copied).
+// Both saturate at math.MaxInt64.
+func mfacBytes(m, d int, dt tensor.Dtype) (live, export int64) {
+	size := int64(4)
+	if dt == tensor.Float64 {
+		size = 8
+	}
+	md := satMul(int64(m), int64(d))
+	mm := satMul(int64(m), int64(m))
+	live = satAdd(satMul(md, size), satMul(mm, 3*8))
+	export = satMul(mm, 2*8)
+	return live, export
+}
+
+func satMul(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
