@@ -382,7 +382,6 @@ func loadWeights(r *run, ck *Checkpoint, path string) error {
 	return nil
 }
 
-
 type heldBatch struct {
 	x      *tensor.Dense
 	labels []int
