@@ -125,6 +125,15 @@ type Optimizer interface {
 	// (names, shapes and dtypes); otherwise it returns an error saying what
 	// does not match and changes nothing.
 	LoadState(params []Param, s *State) error
+	// LR returns the current base learning rate; SetLR changes it (a
+	// schedule calls it before each step), refusing a value that is not
+	// finite and > 0. Groups returns the parameter groups (nil: one group
+	// of all parameters with the configured weight decay) and SetGroups
+	// replaces them (see Group). Embedding a Hyper implements all four.
+	LR() float64
+	SetLR(lr float64) error
+	Groups() []Group
+	SetGroups(groups []Group) error
 }
 
 // Diagnostics is implemented by optimizers that report per-step
@@ -132,17 +141,6 @@ type Optimizer interface {
 // it reflects the most recent Step.
 type Diagnostics interface {
 	Diagnostics() map[string]float64
-}
-
-// Prober is implemented by optimizers that query H·z at a random probe z
-// they draw themselves (AdaHessian, SophiaH). A curvature engine that knows
-// the probe before it runs the graph can compute the loss, the gradient and
-// H·z in one run: it calls NextProbe before the run and later answers the
-// optimizer's HVP call for the same tensors from that run. NextProbe returns
-// nil when the coming Step will not query an HVP. The returned tensors are
-// owned by the optimizer and valid until the following Step returns.
-type Prober interface {
-	NextProbe(params []Param) ([]*tensor.Dense, error)
 }
 
 // CheckParams verifies that every parameter is usable by an optimizer: a
@@ -179,6 +177,12 @@ func checkParam(p Param) error {
 	if !p.Value.Shape().Eq(p.Grad.Shape()) {
 		return fmt.Errorf("value shape %v but gradient shape %v", p.Value.Shape(), p.Grad.Shape())
 	}
+	if err := CheckDense("value", p.Value); err != nil {
+		return err
+	}
+	if err := CheckDense("gradient", p.Grad); err != nil {
+		return err
+	}
 	switch p.Grad.Dtype() {
 	case tensor.Float64:
 		g := p.Grad.Float64s()
@@ -192,6 +196,20 @@ func checkParam(p Param) error {
 		}
 	default:
 		return fmt.Errorf("unsupported dtype %v (want float32 or float64)", p.Value.Dtype())
+	}
+	return nil
+}
+
+// CheckDense returns an error when t is not a dense tensor whose backing
+// slice holds exactly its entries in row-major order: a view (a slice or a
+// transpose of another tensor) is refused, since the update kernels work on
+// backing slices. what names the tensor ("value", "gradient").
+func CheckDense(what string, t *tensor.Dense) error {
+	if t.IsView() || t.RequiresIterator() || !t.IsNativelyAccessible() {
+		return fmt.Errorf("%s of shape %v is a view of another tensor (sliced or transposed), not a contiguous tensor of its own: pass a copy (tensor.Dense.Materialize or Clone)", what, t.Shape())
+	}
+	if n := t.Shape().TotalSize(); t.DataSize() != n && !(n == 1 && t.Shape().IsScalar()) {
+		return fmt.Errorf("%s of shape %v has %d stored entries, want %d", what, t.Shape(), t.DataSize(), n)
 	}
 	return nil
 }

@@ -57,8 +57,10 @@ type Analysis struct {
 // from the checkpoint; the dataset, dtype and batch size from cfg), builds the
 // Hessian of the training loss averaged over ac.Batches batches, and writes
 // spectrum.json (top and bottom eigenvalues by Lanczos, Hutchinson trace,
-// for the model and optionally per parameter) and density.png/density.svg
-// (stochastic Lanczos quadrature) to OutDir.
+// for the model and optionally per parameter, and the eigenvalue density by
+// stochastic Lanczos quadrature) to OutDir. Drawing the density is left to
+// the caller (cmd/train writes density.png and density.svg with
+// hessian/spectrum/plot), so that train does not depend on plotting.
 func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	if ac.Batches == 0 {
 		ac.Batches = 4
@@ -112,9 +114,7 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	}
 	var blocks []spectrum.Block
 	if ac.PerLayer {
-		for _, b := range r.eng.ParamBlocks() {
-			blocks = append(blocks, spectrum.Block{Name: b.Name, Offset: b.Offset, Size: b.Size, Shape: b.Shape})
-		}
+		blocks = r.eng.ParamBlocks()
 	}
 	// Tolerances for an analysis (the package defaults aim at 1e-10
 	// residuals, which a 60k-parameter model only reaches after hundreds
@@ -158,19 +158,12 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 			return nil, fmt.Errorf("analyze: %w", err)
 		}
 		out.Density.X, out.Density.Y = dens.X, dens.Y
-		curve := spectrum.Curve{Label: "model", Density: dens}
-		opts := spectrum.PlotOptions{Title: fmt.Sprintf("Hessian eigenvalue density (step %d)", ck.Step), LogY: true}
-		for _, ext := range []string{"png", "svg"} {
-			if err := spectrum.WriteDensityPlot(filepath.Join(cfg.OutDir, "density."+ext), opts, curve); err != nil {
-				return nil, fmt.Errorf("analyze: %w", err)
-			}
-		}
 	}
 	if err := writeJSONAtomic(filepath.Join(cfg.OutDir, "spectrum.json"), out); err != nil {
 		return nil, fmt.Errorf("analyze: %w", err)
 	}
 	if w != nil {
-		fmt.Fprintf(w, "wrote %s, density.png and density.svg in %s\n", "spectrum.json", cfg.OutDir)
+		fmt.Fprintf(w, "wrote spectrum.json in %s\n", cfg.OutDir)
 	}
 	return out, nil
 }

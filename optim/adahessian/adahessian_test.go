@@ -63,7 +63,7 @@ func TestConfigErrors(t *testing.T) {
 	assert.Equal(t, optim.Needs{HVP: true}, a.Needs())
 	assert.Error(t, a.SetLR(-1))
 	assert.NoError(t, a.SetLR(0.1))
-	var _ optim.Prober = a
+	var _ optim.Requester = a
 }
 
 func TestBlockSize(t *testing.T) {

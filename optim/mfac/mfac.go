@@ -39,6 +39,9 @@ func (c Config) Validate() error {
 // MFAC is the M-FAC optimizer (dynamic algorithm, one global block). Create
 // it with New. It uses only gradients: Needs is empty.
 type MFAC struct {
+	// Hyper holds the learning rate and the parameter groups (SetLR,
+	// SetGroups).
+	optim.Hyper
 	cfg    Config
 	step   int64
 	params optim.Buffers // no slots: checks the parameter list between steps
@@ -50,7 +53,7 @@ type MFAC struct {
 // engine is the dtype-specific part.
 type engine interface {
 	dtype() tensor.Dtype
-	step(c Config, params []optim.Param) error
+	step(c Config, h *optim.Hyper, params []optim.Param) error
 	export(names []string, shapes [][]int, st *optim.State)
 	lastIHVP(dst []float64) []float64
 	slot() int
@@ -63,7 +66,7 @@ func New(c Config) (*MFAC, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &MFAC{cfg: c, params: optim.NewBuffers()}, nil
+	return &MFAC{Hyper: optim.NewHyper("mfac", c.LR, c.WeightDecay), cfg: c, params: optim.NewBuffers()}, nil
 }
 
 // Name returns "mfac".
@@ -73,18 +76,13 @@ func (*MFAC) Name() string { return "mfac" }
 func (*MFAC) Needs() optim.Needs { return optim.Needs{} }
 
 // Config returns the hyperparameters.
-func (o *MFAC) Config() Config { return o.cfg }
-
-// SetLR changes the learning rate (for schedules).
-func (o *MFAC) SetLR(lr float64) error {
+func (o *MFAC) Config() Config {
 	c := o.cfg
-	c.LR = lr
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	o.cfg = c
-	return nil
+	c.LR = o.LR()
+	return c
 }
+
+var _ optim.Optimizer = (*MFAC)(nil)
 
 // LastSlot returns the window row the last Step overwrote, or −1 before the
 // first step.
@@ -140,6 +138,9 @@ func (o *MFAC) Step(params []optim.Param, _ optim.Oracle) error {
 			return err
 		}
 	}
+	if err := o.ResolveGroups(params); err != nil {
+		return err
+	}
 	if o.eng == nil {
 		eng, err := newEngine(dt, o.cfg, optim.NumEl(params))
 		if err != nil {
@@ -147,7 +148,7 @@ func (o *MFAC) Step(params []optim.Param, _ optim.Oracle) error {
 		}
 		o.eng = eng
 	}
-	if err := o.eng.step(o.cfg, params); err != nil {
+	if err := o.eng.step(o.cfg, &o.Hyper, params); err != nil {
 		return err
 	}
 	if !o.params.Ready() {
@@ -202,16 +203,22 @@ func (e *eng[T]) lastIHVP(dst []float64) []float64 {
 	return dst
 }
 
-func (e *eng[T]) step(c Config, params []optim.Param) error {
+// backing returns t's backing slice (also for a 0-d tensor).
+func backing[T optim.Float](t *tensor.Dense) []T {
+	s, _ := optim.Backing(t).([]T)
+	return s
+}
+
+func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param) error {
 	if n := optim.NumEl(params); n != len(e.g) {
 		return fmt.Errorf("mfac: %d parameter entries, but the window has d = %d", n, len(e.g))
 	}
-	wd := T(c.WeightDecay)
 	off := 0
-	for _, p := range params {
-		th, gr := p.Value.Data().([]T), p.Grad.Data().([]T)
+	for i, p := range params {
+		th, gr := backing[T](p.Value), backing[T](p.Grad)
 		g := e.g[off : off+len(th)]
-		if c.WeightDecay > 0 {
+		if pwd := h.ParamWD(i); pwd > 0 {
+			wd := T(pwd)
 			for j := range g {
 				g[j] = gr[j] + wd*th[j]
 			}
@@ -236,10 +243,10 @@ func (e *eng[T]) step(c Config, params []optim.Param) error {
 		}
 		u = e.v
 	}
-	lr := T(c.LR)
 	off = 0
-	for _, p := range params {
-		th := p.Value.Data().([]T)
+	for i, p := range params {
+		lr := T(h.ParamLR(i))
+		th := backing[T](p.Value)
 		uu := u[off : off+len(th)]
 		for j := range th {
 			th[j] -= lr * uu[j]
@@ -262,6 +269,7 @@ const (
 // bit-identical.
 func (o *MFAC) State() (*optim.State, error) {
 	st := &optim.State{Optimizer: o.Name(), Step: o.step}
+	o.ExportGroups(st)
 	if o.eng == nil || !o.params.Ready() {
 		return st, nil
 	}
@@ -327,7 +335,12 @@ func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	h := o.Hyper
+	if err := h.ImportGroups(st); err != nil {
+		return fmt.Errorf("mfac: load state: %w", err)
+	}
 	if st.Step == 0 && len(st.Tensors) == 0 {
+		o.Hyper = h
 		if o.eng != nil {
 			o.eng.close()
 		}
@@ -403,6 +416,7 @@ func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
 		o.eng.close()
 	}
 	o.eng = ne
+	o.Hyper = h
 	o.params = optim.NewBuffers()
 	o.record(params)
 	o.step = st.Step
@@ -431,7 +445,7 @@ func (e *eng[T]) load(win, gram, fac []float64, sc [4]int, vs []*tensor.Dense) {
 	if e.v != nil {
 		off := 0
 		for _, t := range vs {
-			off += copy(e.v[off:], t.Data().([]T))
+			off += copy(e.v[off:], backing[T](t))
 		}
 	}
 }
