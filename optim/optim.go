@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"gorgonia.org/tensor"
 )
@@ -205,6 +206,9 @@ func checkParam(p Param) error {
 // transpose of another tensor) is refused, since the update kernels work on
 // backing slices. what names the tensor ("value", "gradient").
 func CheckDense(what string, t *tensor.Dense) error {
+	if t.Shape().TotalSize() == 0 {
+		return nil // nothing stored
+	}
 	if t.IsView() || t.RequiresIterator() || !t.IsNativelyAccessible() {
 		return fmt.Errorf("%s of shape %v is a view of another tensor (sliced or transposed), not a contiguous tensor of its own: pass a copy (tensor.Dense.Materialize or Clone)", what, t.Shape())
 	}
@@ -274,6 +278,28 @@ func NumEl(params []Param) int {
 		n += p.Value.Shape().TotalSize()
 	}
 	return n
+}
+
+// Slice returns t's backing slice as []T without allocating (unlike
+// Backing, which boxes it), also for a 0-d tensor, or nil when t's dtype is
+// not T's. Generic kernels use it in hot paths.
+func Slice[T Float](t *tensor.Dense) []T {
+	var z T
+	switch any(z).(type) {
+	case float64:
+		if t.Dtype() != tensor.Float64 {
+			return nil
+		}
+		s := t.Float64s()
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	case float32:
+		if t.Dtype() != tensor.Float32 {
+			return nil
+		}
+		s := t.Float32s()
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	}
+	return nil
 }
 
 // Backing returns a float32 or float64 tensor's backing slice ([]float32 or

@@ -203,11 +203,9 @@ func (e *eng[T]) lastIHVP(dst []float64) []float64 {
 	return dst
 }
 
-// backing returns t's backing slice (also for a 0-d tensor).
-func backing[T optim.Float](t *tensor.Dense) []T {
-	s, _ := optim.Backing(t).([]T)
-	return s
-}
+// backing returns t's backing slice (also for a 0-d tensor) without
+// allocating.
+func backing[T optim.Float](t *tensor.Dense) []T { return optim.Slice[T](t) }
 
 func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param) error {
 	if n := optim.NumEl(params); n != len(e.g) {
@@ -262,6 +260,7 @@ const (
 	slotGram   = "gram"   // [m, m] float64, K = G·Gᵀ
 	slotFactor = "factor" // [m, m] float64, Cholesky factor by slot
 	slotV      = "v"      // per parameter: momentum buffer (μ > 0)
+	slotShape  = "shape"  // per parameter: its shape (float64 dims), so that a state is refused for other parameters
 )
 
 // State exports the step counter, the window, the Gram matrix, its
@@ -293,6 +292,13 @@ func (e *eng[T]) export(names []string, shapes [][]int, st *optim.State) {
 		optim.StateTensor{Slot: slotGram, Dtype: "float64", Shape: []int{w.m, w.m}, Data: append([]float64(nil), w.k...)},
 		optim.StateTensor{Slot: slotFactor, Dtype: "float64", Shape: []int{w.m, w.m}, Data: append([]float64(nil), w.l...)},
 	)
+	for i, name := range names {
+		dims := make([]float64, len(shapes[i]))
+		for j, d := range shapes[i] {
+			dims[j] = float64(d)
+		}
+		st.Tensors = append(st.Tensors, optim.StateTensor{Param: name, Slot: slotShape, Dtype: "float64", Shape: []int{len(dims)}, Data: dims})
+	}
 	if e.v != nil {
 		off := 0
 		for i, name := range names {
@@ -346,6 +352,9 @@ func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
 		}
 		o.eng, o.step, o.params, o.names, o.shapes = nil, 0, optim.NewBuffers(), nil, nil
 		return nil
+	}
+	if err := checkShapes(params, st); err != nil {
+		return err
 	}
 	d, m := optim.NumEl(params), o.cfg.NGrads
 	get := func(slot string, dtype tensor.Dtype, shape ...int) (*optim.StateTensor, error) {
@@ -448,4 +457,37 @@ func (e *eng[T]) load(win, gram, fac []float64, sc [4]int, vs []*tensor.Dense) {
 			off += copy(e.v[off:], backing[T](t))
 		}
 	}
+}
+
+// checkShapes compares the parameter names and shapes recorded in st (slot
+// "shape") with params; a state without the record (older checkpoints) is
+// checked by its window's dimension only.
+func checkShapes(params []optim.Param, st *optim.State) error {
+	n := 0
+	for _, t := range st.Tensors {
+		if t.Slot == slotShape {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if n != len(params) {
+		return fmt.Errorf("mfac: load state: the state is for %d parameters, got %d", n, len(params))
+	}
+	for _, p := range params {
+		t := st.Find(p.Name, slotShape)
+		if t == nil {
+			return fmt.Errorf("mfac: load state: the state has no parameter %q", p.Name)
+		}
+		sh := p.Value.Shape()
+		same := len(t.Data) == len(sh)
+		for j := 0; same && j < len(sh); j++ {
+			same = t.Data[j] == float64(sh[j])
+		}
+		if !same {
+			return fmt.Errorf("mfac: load state: param %q has shape %v, but the state has %v", p.Name, sh, t.Data)
+		}
+	}
+	return nil
 }
