@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 
+	"github.com/curvopt/curvopt/hessian"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
 )
@@ -77,3 +78,5 @@ func Step(eng Oracle, opt optim.Optimizer, clipNorm float64) (StepResult, error)
 	}
 	return res, nil
 }
+
+var _ Oracle = (*hessian.Engine)(nil)
