@@ -147,21 +147,22 @@ func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
 // gnbGraph adds the sampled-label cross-entropy of the first rows rows of
 // the logits and its gradient.
 func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, error) {
+	all := in.logits.Shape()[0] // rows of the logits (one per label)
 	if rows == 0 {
-		rows = in.n
+		rows = all
 	}
 	z := in.logits
-	if rows < in.n {
+	if rows < all {
 		// z[:rows] = S·z with S = [I_rows 0]: exact (products by 1, sums with 0).
-		sel := tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, in.n))
+		sel := tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, all))
 		for r := 0; r < rows; r++ {
 			if e.dt == tensor.Float64 {
-				sel.Float64s()[r*in.n+r] = 1
+				sel.Float64s()[r*all+r] = 1
 			} else {
-				sel.Float32s()[r*in.n+r] = 1
+				sel.Float32s()[r*all+r] = 1
 			}
 		}
-		sn := gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, in.n), gorgonia.WithName("hessian.gnb_rows"), gorgonia.WithValue(sel))
+		sn := gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, all), gorgonia.WithName("hessian.gnb_rows"), gorgonia.WithValue(sel))
 		var err error
 		if z, err = nn.MatMul(sn, z, false, false); err != nil {
 			return nil, err

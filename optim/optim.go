@@ -92,6 +92,11 @@ var ErrNonFinite = errors.New("non-finite value")
 // first-order optimizers.
 type NoCurvature struct{}
 
+var (
+	_ Oracle   = NoCurvature{}
+	_ Provider = NoCurvature{}
+)
+
 // Provides returns no queries.
 func (NoCurvature) Provides() Needs { return Needs{} }
 

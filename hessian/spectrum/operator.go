@@ -23,8 +23,8 @@ type Operator interface {
 }
 
 // Block is a contiguous slice [Offset, Offset+Size) of the flat parameter
-// vector, usually one parameter tensor (one layer's weight or bias). It
-// mirrors hessian.Block so that this package does not import the engine.
+// vector, usually one parameter tensor (one layer's weight or bias). It is
+// the one block type of curvopt: hessian.Engine.ParamBlocks returns these.
 type Block struct {
 	// Name identifies the block, e.g. "fc1.weight".
 	Name string
