@@ -35,8 +35,10 @@ func (e *Engine) checkInput(x *tensor.Dense, what string) (int, error) {
 }
 
 // SetBatch makes (x, labels) the current batch. x has shape [N,
-// input_shape...] (or [N, Π input_shape]) and the model's dtype; labels has N
-// entries in [0, classes). Both are copied. On an engine from New, the first
+// input_shape...] (or [N, Π input_shape]) and the model's dtype; labels has
+// one class in [0, classes) per row of the logits (N for a classifier; a
+// model with several predictions per input has a multiple of N rows). Both
+// are copied. On an engine from New, the first
 // batch of each size N compiles that size's graphs; on one from NewGraph, N
 // must be the graph's batch size.
 func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
