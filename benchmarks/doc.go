@@ -4,7 +4,7 @@
 // The go test -bench suites in this package time, through the hessian engine
 // on a fixed random batch, a full training step of every optimizer
 // (train.Optimizers(), each built by train.NewOptimizer with its defaults:
-// Prepare + Step, curvature queries included), the gradient alone, the exact
+// train.Step, curvature queries included), the gradient alone, the exact
 // Hessian-vector product alone, and the Hutchinson and Gauss-Newton-Bartlett
 // (SampledGrad) queries, on the MLP 784-128-10 (batch 128) and the CNN
 // 3x32x32 (batch 64). Names follow benchstat's key=value convention:

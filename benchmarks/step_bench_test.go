@@ -93,9 +93,10 @@ func newEngine(b *testing.B, w workload, dt tensor.Dtype, needs optim.Needs, opt
 }
 
 // BenchmarkStep times one full training step of every optimizer with its
-// default hyperparameters: Prepare (loss, gradient, and H·z for optimizers
-// that probe) followed by opt.Step, which makes the optimizer's own curvature
-// queries. The batch is fixed, so the step repeatedly descends on it.
+// default hyperparameters: train.Step, i.e. the optimizer's curvature
+// request (H·z for optimizers that probe) computed with the loss and
+// gradient in one graph run, then opt.Step, which makes any query that
+// comes after its update. The batch is fixed, so the step repeatedly descends on it.
 func BenchmarkStep(b *testing.B) {
 	forEach(b, func(b *testing.B, w workload, dt tensor.Dtype) {
 		for _, name := range train.Optimizers() {
@@ -122,10 +123,7 @@ func benchStep(b *testing.B, w workload, dt tensor.Dtype, name string, gnb int) 
 	}
 	e := newEngine(b, w, dt, opt.Needs(), opts...)
 	step := func() {
-		if _, err := e.Prepare(opt); err != nil {
-			b.Fatalf("%s: prepare: %v", name, err)
-		}
-		if err := opt.Step(e.Params(), e); err != nil {
+		if _, err := train.Step(e, opt, 0); err != nil {
 			b.Fatalf("%s: step: %v", name, err)
 		}
 	}

@@ -32,18 +32,30 @@
 //
 //	model, _ := nn.New(nn.MLP(784, []int{128}, 10), tensor.Float32, rand.New(rand.NewPCG(1, 2)))
 //	eng, _ := hessian.New(model, opt.Needs(), hessian.WithRand(rng))
+//	defer eng.Close()
 //	for x, labels := range batches {
 //		if err := eng.SetBatch(x, labels); err != nil { … }  // x [N, …], labels in [0, classes)
-//		loss, err := eng.TrainStep(opt)                       // = Prepare(opt) + opt.Step(eng.Params(), eng)
+//		res, err := train.Step(eng, opt, 0)                  // loss, gradient (and H·z) in one run, then opt.Step
 //		…
 //	}
 //	acc, err := eng.Accuracy(xTest, yTest)                     // evaluation mode, any batch size
 //
-// Prepare(opt) runs LossGrad, or, when opt is an optim.Prober that draws a
-// probe z for this step (AdaHessian, SophiaH), LossGradHVP(z): loss,
-// gradient and H·z from one run of the graph; opt's HVP(z) call during Step
-// is then answered from that run. Logits returns the last training run's
-// logits; SampledLabels the labels drawn by the last SampledGrad.
+// The engine knows nothing of optimizers: the step's choreography lives in
+// train.Step. An optimizer that knows before the gradient what curvature it
+// needs (optim.Requester: AdaHessian and SophiaH want H·z for their probe z)
+// gets it from LossGradHVP(z, out), which computes loss, gradient and H·z in
+// one run of the graph; the answer is handed over as data. Every other query
+// (HVP, SampledGrad) runs the graph at the parameters of the moment it is
+// made, so a query after an in-place update sees the updated parameters:
+// nothing is cached between queries. Logits returns the last training run's
+// logits, Correct how many of its rows are classified right; SampledLabels
+// the labels drawn by the last SampledGrad.
+//
+// Graphs are cached per batch size, at most WithGraphCache (default
+// DefaultGraphCache) batch sizes each for training and for evaluation; the
+// least recently used is released when a new size comes. An Engine is not
+// safe for concurrent use: a second goroutine's call gets ErrConcurrentUse,
+// and any call after Close gets ErrClosed.
 //
 // # Your own graph
 //
@@ -56,7 +68,7 @@
 //	eng, _ := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Logits: logits,
 //		Params: []hessian.GraphParam{{Node: w1}, {Node: b1}, {Node: w2}, {Node: b2}}}, opt.Needs())
 //	eng.SetBatch(xs, labels)
-//	loss, err := eng.TrainStep(opt)
+//	res, err := train.Step(eng, opt, 0)
 //
 // An engine is an optim.Provider: Provides returns the Needs it was built
 // for, and an optimizer whose queries it lacks refuses it at its first Step

@@ -134,8 +134,19 @@ func ExampleNewGraph() {
 	}
 	var first, last float64
 	for step := 0; step < 50; step++ {
-		loss, err := eng.TrainStep(opt) // loss, gradient and H·z in one run, then opt.Step
+		// One step (train.Step does this): the optimizer says what it wants
+		// at the current θ, one graph run computes loss, gradient and H·z,
+		// the answer is handed over as data, then the update.
+		req, err := opt.Request(eng.Params())
 		if err != nil {
+			panic(err)
+		}
+		loss, err := eng.LossGradHVP(req.V, req.Out)
+		if err != nil {
+			panic(err)
+		}
+		req.Answer()
+		if err := opt.Step(eng.Params(), eng); err != nil {
 			panic(err)
 		}
 		if step == 0 {

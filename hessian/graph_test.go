@@ -267,7 +267,7 @@ func TestNewGraphTrains(t *testing.T) {
 	require.NoError(t, e.SetBatch(x, labels))
 	var first, last float64
 	for step := 0; step < 30; step++ {
-		loss, err := e.TrainStep(opt)
+		loss, err := fusedStep(e, opt)
 		require.NoError(t, err)
 		if step == 0 {
 			first = loss
@@ -350,4 +350,25 @@ func TestGNBBatch(t *testing.T) {
 		assert.Equal(t, fixed.Labels, es.SampledLabels())
 		assert.LessOrEqual(t, relErr(flatOf(es, a), flatOf(ek, b)), 1e-12)
 	})
+}
+
+// fusedStep is the training step's choreography (train.Step) for an
+// optimizer with HVP requests: the request computed with the gradient in one
+// run, then the update.
+func fusedStep(e *Engine, opt *adahessian.AdaHessian) (float64, error) {
+	req, err := opt.Request(e.Params())
+	if err != nil {
+		return 0, err
+	}
+	var loss float64
+	if req != nil {
+		loss, err = e.LossGradHVP(req.V, req.Out)
+		req.Answer()
+	} else {
+		loss, err = e.LossGrad()
+	}
+	if err != nil {
+		return loss, err
+	}
+	return loss, opt.Step(e.Params(), e)
 }

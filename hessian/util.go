@@ -90,20 +90,8 @@ func finite(t *tensor.Dense) error {
 }
 
 func finiteSlice[T nn.Float](d []T) error {
-	// v − v is 0 for finite v and NaN for ±Inf and NaN: one cheap test per
-	// entry, accumulated so the loop has no data-dependent branch.
-	var acc T
-	for _, v := range d {
-		acc += v - v
-	}
-	if acc == 0 {
-		return nil
-	}
-	for i, v := range d {
-		f := float64(v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return fmt.Errorf("entry %d is %v: %w", i, f, optim.ErrNonFinite)
-		}
+	if i := optim.NonFinite(d); i >= 0 {
+		return fmt.Errorf("entry %d is %v: %w", i, d[i], optim.ErrNonFinite)
 	}
 	return nil
 }

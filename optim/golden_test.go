@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/curvopt/curvopt/internal/golden"
-	"github.com/curvopt/curvopt/internal/optimtest"
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/optimtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"gorgonia.org/tensor"
 )
@@ -91,6 +92,11 @@ var ErrNonFinite = errors.New("non-finite value")
 // first-order optimizers.
 type NoCurvature struct{}
 
+var (
+	_ Oracle   = NoCurvature{}
+	_ Provider = NoCurvature{}
+)
+
 // Provides returns no queries.
 func (NoCurvature) Provides() Needs { return Needs{} }
 
@@ -126,6 +132,15 @@ type Optimizer interface {
 	// returns an error saying what does not match (for a NaN or ±Inf, the
 	// parameter, slot and entry, wrapping ErrNonFinite) and changes nothing.
 	LoadState(params []Param, s *State) error
+	// LR returns the current base learning rate; SetLR changes it (a
+	// schedule calls it before each step), refusing a value that is not
+	// finite and > 0. Groups returns the parameter groups (nil: one group
+	// of all parameters with the configured weight decay) and SetGroups
+	// replaces them (see Group). Embedding a Hyper implements all four.
+	LR() float64
+	SetLR(lr float64) error
+	Groups() []Group
+	SetGroups(groups []Group) error
 }
 
 // Diagnostics is implemented by optimizers that report per-step
@@ -133,17 +148,6 @@ type Optimizer interface {
 // it reflects the most recent Step.
 type Diagnostics interface {
 	Diagnostics() map[string]float64
-}
-
-// Prober is implemented by optimizers that query H·z at a random probe z
-// they draw themselves (AdaHessian, SophiaH). A curvature engine that knows
-// the probe before it runs the graph can compute the loss, the gradient and
-// H·z in one run: it calls NextProbe before the run and later answers the
-// optimizer's HVP call for the same tensors from that run. NextProbe returns
-// nil when the coming Step will not query an HVP. The returned tensors are
-// owned by the optimizer and valid until the following Step returns.
-type Prober interface {
-	NextProbe(params []Param) ([]*tensor.Dense, error)
 }
 
 // CheckParams verifies that every parameter is usable by an optimizer: a
@@ -180,6 +184,12 @@ func checkParam(p Param) error {
 	if !p.Value.Shape().Eq(p.Grad.Shape()) {
 		return fmt.Errorf("value shape %v but gradient shape %v", p.Value.Shape(), p.Grad.Shape())
 	}
+	if err := CheckDense("value", p.Value); err != nil {
+		return err
+	}
+	if err := CheckDense("gradient", p.Grad); err != nil {
+		return err
+	}
 	switch p.Grad.Dtype() {
 	case tensor.Float64:
 		g := p.Grad.Float64s()
@@ -193,6 +203,23 @@ func checkParam(p Param) error {
 		}
 	default:
 		return fmt.Errorf("unsupported dtype %v (want float32 or float64)", p.Value.Dtype())
+	}
+	return nil
+}
+
+// CheckDense returns an error when t is not a dense tensor whose backing
+// slice holds exactly its entries in row-major order: a view (a slice or a
+// transpose of another tensor) is refused, since the update kernels work on
+// backing slices. what names the tensor ("value", "gradient").
+func CheckDense(what string, t *tensor.Dense) error {
+	if t.Shape().TotalSize() == 0 {
+		return nil // nothing stored
+	}
+	if t.IsView() || t.RequiresIterator() || !t.IsNativelyAccessible() {
+		return fmt.Errorf("%s of shape %v is a view of another tensor (sliced or transposed), not a contiguous tensor of its own: pass a copy (tensor.Dense.Materialize or Clone)", what, t.Shape())
+	}
+	if n := t.Shape().TotalSize(); t.DataSize() != n && !(n == 1 && t.Shape().IsScalar()) {
+		return fmt.Errorf("%s of shape %v has %d stored entries, want %d", what, t.Shape(), t.DataSize(), n)
 	}
 	return nil
 }
@@ -257,6 +284,28 @@ func NumEl(params []Param) int {
 		n += p.Value.Shape().TotalSize()
 	}
 	return n
+}
+
+// Slice returns t's backing slice as []T without allocating (unlike
+// Backing, which boxes it), also for a 0-d tensor, or nil when t's dtype is
+// not T's. Generic kernels use it in hot paths.
+func Slice[T Float](t *tensor.Dense) []T {
+	var z T
+	switch any(z).(type) {
+	case float64:
+		if t.Dtype() != tensor.Float64 {
+			return nil
+		}
+		s := t.Float64s()
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	case float32:
+		if t.Dtype() != tensor.Float32 {
+			return nil
+		}
+		s := t.Float32s()
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	}
+	return nil
 }
 
 // Backing returns a float32 or float64 tensor's backing slice ([]float32 or

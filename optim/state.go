@@ -22,6 +22,8 @@ type State struct {
 	Scalars map[string]float64
 	// Blobs holds opaque state, such as a random source's, by name.
 	Blobs map[string][]byte
+	// Groups holds the parameter groups (nil: the single default group).
+	Groups []Group
 }
 
 // StateTensor is one state buffer, kept in the dtype of the live buffer:

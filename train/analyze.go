@@ -74,7 +74,10 @@ const denseMax = 32
 // see ReadRunConfig), builds the Hessian of the training loss averaged over
 // ac.Batches batches, and writes spectrum.json (top and bottom eigenvalues
 // by Lanczos, Hutchinson trace, for the model and optionally per parameter)
-// and density.png/density.svg (stochastic Lanczos quadrature) to OutDir.
+// and the eigenvalue density (stochastic Lanczos quadrature) to OutDir;
+// drawing the density is left to the caller (cmd/train writes density.png
+// and density.svg with hessian/spectrum/plot), so that train does not
+// depend on plotting.
 // Progress goes to w (nil: none): one line per finished quantity, and on a
 // terminal (cfg.Terminal) a running count of products.
 //
@@ -161,7 +164,7 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	out.Blocks = append(out.Blocks, model)
 	if ac.PerLayer {
 		for _, b := range r.eng.ParamBlocks() {
-			op, err := spectrum.NewBlockOperator(sweep, spectrum.Block{Name: b.Name, Offset: b.Offset, Size: b.Size, Shape: b.Shape})
+			op, err := spectrum.NewBlockOperator(sweep, b)
 			if err != nil {
 				return nil, fmt.Errorf("train: analyze: %w", err)
 			}
@@ -184,18 +187,11 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 			return nil, fmt.Errorf("train: analyze: %w", err)
 		}
 		out.Density.X, out.Density.Y = d.X, d.Y
-		curve := spectrum.Curve{Label: "model", Density: d}
-		opts := spectrum.PlotOptions{Title: fmt.Sprintf("Hessian eigenvalue density (step %d)", ck.Step), LogY: true}
-		for _, ext := range []string{"png", "svg"} {
-			if err := spectrum.WriteDensityPlot(filepath.Join(cfg.OutDir, "density."+ext), opts, curve); err != nil {
-				return nil, fmt.Errorf("train: analyze: %w", err)
-			}
-		}
 	}
 	if err := writeJSONAtomic(filepath.Join(cfg.OutDir, "spectrum.json"), out); err != nil {
 		return nil, fmt.Errorf("train: analyze: %w", err)
 	}
-	an.prog.printf("wrote spectrum.json, density.png and density.svg in %s (%.0f s)\n", cfg.OutDir, time.Since(an.prog.start).Seconds())
+	an.prog.printf("wrote spectrum.json in %s (%.0f s)\n", cfg.OutDir, time.Since(an.prog.start).Seconds())
 	return out, nil
 }
 

@@ -34,7 +34,7 @@ func Optimizers() []string {
 // it from the defaults overridden by a Hyper.
 type entry struct {
 	hypers   []string
-	lr       float64
+	lr, wd   float64
 	defaults string
 	build    func(h Hyper, batch int, seed uint64) (optim.Optimizer, error)
 }
@@ -73,8 +73,8 @@ func registry(name string) (entry, bool) {
 	case "sgd":
 		c := sgd.Default()
 		return entry{
-			hypers:   []string{"lr", "momentum", "dampening", "nesterov", "wd"},
-			lr:       c.LR,
+			hypers: []string{"lr", "momentum", "dampening", "nesterov", "wd"},
+			lr:     c.LR, wd: c.WeightDecay,
 			defaults: fmt.Sprintf("lr %g, momentum %g, dampening %g, nesterov %v, wd %g (coupled L2)", c.LR, c.Momentum, c.Dampening, c.Nesterov, c.WeightDecay),
 			build: func(h Hyper, _ int, _ uint64) (optim.Optimizer, error) {
 				h.set("lr", &c.LR)
@@ -93,8 +93,8 @@ func registry(name string) (entry, bool) {
 			c, kind = adam.DefaultW(), "decoupled"
 		}
 		return entry{
-			hypers:   []string{"lr", "beta1", "beta2", "eps", "wd"},
-			lr:       c.LR,
+			hypers: []string{"lr", "beta1", "beta2", "eps", "wd"},
+			lr:     c.LR, wd: c.WeightDecay,
 			defaults: fmt.Sprintf("lr %g, beta1 %g, beta2 %g, eps %g, wd %g (%s)", c.LR, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, kind),
 			build: func(h Hyper, _ int, _ uint64) (optim.Optimizer, error) {
 				h.setMoments(&c.LR, &c.Beta1, &c.Beta2, &c.Eps, &c.WeightDecay)
@@ -110,8 +110,8 @@ func registry(name string) (entry, bool) {
 			desc = fmt.Sprintf("lr %g, beta1 %g, beta2 %g, rho %g, wd %g (decoupled), bs = batch size, k %d, eps %g; GNB estimator", c.LR, c.Beta1, c.Beta2, c.Rho, c.WeightDecay, c.Interval, c.Eps)
 		}
 		return entry{
-			hypers:   []string{"lr", "beta1", "beta2", "eps", "wd", "rho", "bs", "k"},
-			lr:       c.LR,
+			hypers: []string{"lr", "beta1", "beta2", "eps", "wd", "rho", "bs", "k"},
+			lr:     c.LR, wd: c.WeightDecay,
 			defaults: desc,
 			build: func(h Hyper, batch int, seed uint64) (optim.Optimizer, error) {
 				if name == "sophiag" {
@@ -128,8 +128,8 @@ func registry(name string) (entry, bool) {
 	case "adahessian":
 		c := adahessian.Default()
 		return entry{
-			hypers:   []string{"lr", "beta1", "beta2", "eps", "wd", "power", "k"},
-			lr:       c.LR,
+			hypers: []string{"lr", "beta1", "beta2", "eps", "wd", "power", "k"},
+			lr:     c.LR, wd: c.WeightDecay,
 			defaults: fmt.Sprintf("lr %g, beta1 %g, beta2 %g, eps %g, wd %g, power %g, k %d (Hessian every k steps)", c.LR, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, c.HessianPower, c.Interval),
 			build: func(h Hyper, _ int, seed uint64) (optim.Optimizer, error) {
 				c.Seed = seed
@@ -142,8 +142,8 @@ func registry(name string) (entry, bool) {
 	case "mfac":
 		c := mfac.Default()
 		return entry{
-			hypers:   []string{"lr", "momentum", "wd", "m", "damp"},
-			lr:       c.LR,
+			hypers: []string{"lr", "momentum", "wd", "m", "damp"},
+			lr:     c.LR, wd: c.WeightDecay,
 			defaults: fmt.Sprintf("lr %g, momentum %g, wd %g (coupled L2), m %d gradients, damp %g", c.LR, c.Momentum, c.WeightDecay, c.NGrads, c.Damp),
 			build: func(h Hyper, _ int, _ uint64) (optim.Optimizer, error) {
 				h.set("lr", &c.LR)
@@ -200,6 +200,17 @@ func BaseLR(name string, h Hyper) float64 {
 	}
 	e, _ := registry(name)
 	return e.lr
+}
+
+// BaseWD returns the weight decay the named optimizer uses: h["wd"] if set,
+// else its default. The default parameter groups apply it to weight
+// matrices and kernels only (Config.DecayAll).
+func BaseWD(name string, h Hyper) float64 {
+	if v, ok := h["wd"]; ok {
+		return v
+	}
+	e, _ := registry(name)
+	return e.wd
 }
 
 // HyperNames returns the hyperparameter names the optimizer accepts.

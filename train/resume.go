@@ -45,6 +45,7 @@ type RunConfig struct {
 	CheckpointEvery int          `json:"checkpoint_every"`
 	EvalEvery       int          `json:"eval_every"`
 	HessianEvery    int          `json:"hessian_every"`
+	DecayAll        bool         `json:"decay_all"`
 }
 
 // record returns c's run-defining part.
@@ -55,6 +56,7 @@ func (c Config) record() RunConfig {
 		GNBBatch: c.GNBBatch, EvalBatch: c.EvalBatch, Seed: c.Seed, Dtype: c.Dtype.String(),
 		Schedule: c.Schedule, ClipNorm: c.ClipNorm, Normalize: c.Normalize, Augment: c.Augment,
 		CheckpointEvery: c.CheckpointEvery, EvalEvery: c.EvalEvery, HessianEvery: c.HessianEvery,
+		DecayAll: c.DecayAll,
 	}
 }
 
@@ -67,7 +69,7 @@ func (rc RunConfig) Config() (Config, error) {
 		GNBBatch: rc.GNBBatch, EvalBatch: rc.EvalBatch, Seed: rc.Seed,
 		Schedule: rc.Schedule, ClipNorm: rc.ClipNorm, Normalize: rc.Normalize, Augment: rc.Augment,
 		CheckpointEvery: rc.CheckpointEvery, EvalEvery: rc.EvalEvery, HessianEvery: rc.HessianEvery,
-		Resume: true,
+		DecayAll: rc.DecayAll, Resume: true,
 	}
 	for k, v := range rc.Hyper {
 		c.Hyper[k] = v
@@ -134,7 +136,7 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 		{"drop-last", here.DropLast, rc.DropLast}, {"GNB batch", here.GNBBatch, rc.GNBBatch},
 		{"seed", here.Seed, rc.Seed}, {"dtype", here.Dtype, rc.Dtype}, {"clip norm", here.ClipNorm, rc.ClipNorm},
 		{"normalize", here.Normalize, rc.Normalize}, {"augment", here.Augment, rc.Augment},
-		{"hessian-every", here.HessianEvery, rc.HessianEvery},
+		{"hessian-every", here.HessianEvery, rc.HessianEvery}, {"decay-all", here.DecayAll, rc.DecayAll},
 	}
 	for _, f := range fields {
 		a, err1 := json.Marshal(f.now)

@@ -58,6 +58,12 @@ type Config struct {
 	Schedule Schedule
 	// ClipNorm > 0 clips the gradient to this global norm before each step.
 	ClipNorm float64
+	// DecayAll applies the optimizer's weight decay to every parameter (one
+	// parameter group, torch.optim's default). By default the nanoGPT
+	// recipe Sophia was tuned with is used: two groups, weight matrices and
+	// convolution kernels (rank ≥ 2) with the weight decay, biases and
+	// normalisation parameters (rank ≤ 1) without (optim.DecayGroups).
+	DecayAll bool
 	// Normalize standardises each channel with the training split's mean
 	// and standard deviation.
 	Normalize bool
@@ -294,6 +300,12 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if r.eng, err = hessian.New(model, needs, engOpts...); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if !cfg.DecayAll {
+		if err := opt.SetGroups(optim.DecayGroups(r.eng.Params(), BaseWD(cfg.Optimizer, cfg.Hyper))); err != nil {
+			r.close()
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	if cfg.Normalize {
 		st := trainDS.Stats()
 		r.norm = &st
@@ -392,7 +404,6 @@ func (r *run) close() {
 }
 
 func (r *run) loop(ctx context.Context) (*Result, error) {
-	params := r.eng.Params()
 	var stepTotal time.Duration
 	stepsRun := 0
 	for r.step < r.total {
@@ -413,31 +424,22 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 		}
 		lr := r.baseLR * r.cfg.Schedule.Factor(r.step)
-		if err := setLR(r.opt, lr); err != nil {
+		if err := r.opt.SetLR(lr); err != nil {
 			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 		}
 		t0 := time.Now()
-		loss, err := r.eng.Prepare(r.opt)
+		sr, err := Step(r.eng, r.opt, r.cfg.ClipNorm)
 		if err != nil {
 			return r.res, diverged(r.step+1, err)
 		}
-		if !finite(loss) {
-			return r.res, diverged(r.step+1, fmt.Errorf("the loss is %v: %w", loss, optim.ErrNonFinite))
-		}
-		gnorm := ClipGlobalNorm(params, r.cfg.ClipNorm)
-		if !finite(gnorm) {
-			return r.res, diverged(r.step+1, fmt.Errorf("the gradient norm is %v: %w", gnorm, optim.ErrNonFinite))
-		}
-		if err := r.opt.Step(params, r.eng); err != nil {
-			return r.res, diverged(r.step+1, err)
-		}
+		loss, gnorm := sr.Loss, sr.GradNorm
 		dt := time.Since(t0)
 		stepTotal += dt
 		stepsRun++
 		r.wall += dt.Seconds()
 		r.step++
 
-		acc := batchAccuracy(r.eng.Logits(), b.Labels)
+		acc := float64(r.eng.Correct()) / float64(len(b.Labels))
 		rec := StepRecord{Step: r.step, Epoch: r.epoch + 1, Loss: loss, Acc: acc, LR: lr,
 			StepMS: float64(dt.Microseconds()) / 1e3, GradNorm: gnorm}
 		if d, ok := r.opt.(optim.Diagnostics); ok {
@@ -580,7 +582,8 @@ func (r *run) sharpness() (top, trace, se float64, converged bool, err error) {
 }
 
 // Evaluate returns the mean cross-entropy loss and the accuracy of the
-// engine's model (in evaluation mode) on ds.
+// engine's model (in evaluation mode) on ds; both come from the engine's
+// evaluation graph (hessian.Engine.EvalLoss).
 func Evaluate(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype, norm *data.Stats) (loss, acc float64, err error) {
 	it, err := data.NewIterator(ds, data.IterConfig{BatchSize: batch, Dtype: dt, Norm: norm})
 	if err != nil {
@@ -590,12 +593,11 @@ func Evaluate(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype,
 	correct, n := 0, 0
 	for it.Next() {
 		b := it.Batch()
-		logits, err := eng.EvalLogits(b.X)
+		l, c, err := eng.EvalLoss(b.X, b.Labels)
 		if err != nil {
 			return 0, 0, err
 		}
-		l, c := crossEntropy(logits, b.Labels)
-		sumLoss += l
+		sumLoss += l * float64(len(b.Labels))
 		correct += c
 		n += len(b.Labels)
 	}
@@ -603,66 +605,6 @@ func Evaluate(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype,
 		return 0, 0, fmt.Errorf("%s is empty", ds.Name)
 	}
 	return sumLoss / float64(n), float64(correct) / float64(n), nil
-}
-
-// crossEntropy returns the summed softmax cross-entropy and the number of
-// correct argmax predictions of logits [N, classes].
-func crossEntropy(logits *tensor.Dense, labels []int) (float64, int) {
-	if logits.Dtype() == tensor.Float32 {
-		return ceRows(logits.Float32s(), labels)
-	}
-	return ceRows(logits.Float64s(), labels)
-}
-
-func ceRows[T optim.Float](vals []T, labels []int) (float64, int) {
-	k := len(vals) / len(labels)
-	sum, correct := 0.0, 0
-	for i, y := range labels {
-		row := vals[i*k : (i+1)*k]
-		arg := argmax(row)
-		mx := float64(row[arg])
-		s := 0.0
-		for _, v := range row {
-			s += math.Exp(float64(v) - mx)
-		}
-		sum += math.Log(s) + mx - float64(row[y])
-		if arg == y {
-			correct++
-		}
-	}
-	return sum, correct
-}
-
-func argmax[T optim.Float](row []T) int {
-	arg := 0
-	for j, v := range row {
-		if v > row[arg] {
-			arg = j
-		}
-	}
-	return arg
-}
-
-// batchAccuracy is the share of rows of logits whose argmax is the label
-// (no loss computed, no allocation: it runs every step).
-func batchAccuracy(logits *tensor.Dense, labels []int) float64 {
-	if logits == nil || len(labels) == 0 {
-		return 0
-	}
-	correct := 0
-	k := logits.Shape().TotalSize() / len(labels)
-	for i, y := range labels {
-		var arg int
-		if logits.Dtype() == tensor.Float32 {
-			arg = argmax(logits.Float32s()[i*k : (i+1)*k])
-		} else {
-			arg = argmax(logits.Float64s()[i*k : (i+1)*k])
-		}
-		if arg == y {
-			correct++
-		}
-	}
-	return float64(correct) / float64(len(labels))
 }
 
 // StateBytes is the memory of an optimizer's exported state in its live
@@ -677,18 +619,6 @@ func StateBytes(s *optim.State) int64 {
 		n += size * int64(t.Len())
 	}
 	return n
-}
-
-type lrSetter interface {
-	SetLR(float64) error
-}
-
-func setLR(o optim.Optimizer, lr float64) error {
-	s, ok := o.(lrSetter)
-	if !ok {
-		return fmt.Errorf("optimizer %s cannot change its learning rate", o.Name())
-	}
-	return s.SetLR(lr)
 }
 
 func prod(xs []int) int {

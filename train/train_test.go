@@ -236,7 +236,8 @@ func TestSharpnessAndAnalysis(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, a.Blocks, 5) // model + 4 parameters
 	assert.GreaterOrEqual(t, a.Blocks[0].TopEigenvalues[0], a.Blocks[0].TopEigenvalues[1])
-	for _, f := range []string{"spectrum.json", "density.png", "density.svg"} {
+	assert.NotEmpty(t, a.Density.X)
+	for _, f := range []string{"spectrum.json"} {
 		st, err := os.Stat(filepath.Join(cfg.OutDir, f))
 		require.NoError(t, err, f)
 		assert.Greater(t, st.Size(), int64(100), f)

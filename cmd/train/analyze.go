@@ -3,8 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"path/filepath"
 
+	"github.com/curvopt/curvopt/hessian/spectrum"
+	"github.com/curvopt/curvopt/hessian/spectrum/plot"
 	"github.com/curvopt/curvopt/train"
 )
 
@@ -43,9 +47,31 @@ func analyze(o *options) error {
 		cfg.Memory = o.cfg.Memory
 		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
 	}
-	_, err = train.Analyze(cfg, train.AnalyzeConfig{Batches: o.analysis.batches, Top: o.analysis.top,
+	a, err := train.Analyze(cfg, train.AnalyzeConfig{Batches: o.analysis.batches, Top: o.analysis.top,
 		SLQSteps: o.analysis.slq, Probes: o.analysis.probes, PerLayer: o.analysis.perLayer}, cfg.Progress)
-	return err
+	if err != nil {
+		return err
+	}
+	return writeDensity(cfg.OutDir, a, cfg.Progress)
+}
+
+// writeDensity draws a's density (if any) to dir/density.png and
+// dir/density.svg.
+func writeDensity(dir string, a *train.Analysis, w io.Writer) error {
+	if len(a.Density.X) == 0 {
+		return nil
+	}
+	curve := plot.Curve{Label: "model", Density: &spectrum.Density{X: a.Density.X, Y: a.Density.Y}}
+	opts := plot.PlotOptions{Title: fmt.Sprintf("Hessian eigenvalue density (step %d)", a.Step), LogY: true}
+	for _, ext := range []string{"png", "svg"} {
+		if err := plot.WriteDensityPlot(filepath.Join(dir, "density."+ext), opts, curve); err != nil {
+			return fmt.Errorf("analyze: %w", err)
+		}
+	}
+	if w != nil {
+		fmt.Fprintf(w, "wrote density.png and density.svg in %s\n", dir)
+	}
+	return nil
 }
 
 // setAny reports whether any of the named flags was given.

@@ -127,6 +127,7 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 	fs.StringVar(&o.schedule, "schedule", "constant", "learning-rate schedule: constant, cosine (over the budget), cosine:TOTAL (over TOTAL steps), or step:M1,M2[:GAMMA] (milestones in steps)")
 	fs.IntVar(&o.warmup, "warmup", 0, "linear learning-rate warm-up steps")
 	fs.Float64Var(&o.cfg.ClipNorm, "clip", 0, "clip gradients to this global norm (0: off)")
+	fs.BoolVar(&o.cfg.DecayAll, "decay-all", false, "apply weight decay to every parameter (one group); by default biases and normalisation parameters (rank <= 1) are exempt, as in nanoGPT")
 	fs.BoolVar(&o.cfg.Normalize, "normalize", true, "standardise channels with the training split's statistics")
 	fs.BoolVar(&o.augment, "augment", false, "augment training images (random crop with 4-pixel padding, horizontal flip)")
 

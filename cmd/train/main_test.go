@@ -18,7 +18,7 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	help := errb.String()
 	for _, f := range []string{"-optimizer", "-lr", "-momentum", "-nesterov", "-rho", "-bs", "-k", "-power", "-m", "-damp",
 		"-model", "-data", "-data-dir", "-epochs", "-steps", "-batch", "-seed", "-schedule", "-warmup", "-dtype", "-out",
-		"-resume", "-hessian-every", "-analyze", "-clip", "-augment"} {
+		"-resume", "-hessian-every", "-analyze", "-clip", "-augment", "-decay-all"} {
 		assert.Regexp(t, "\n  "+f+"[ \n]", help, "usage lacks %s", f)
 	}
 	for _, o := range []string{"sgd", "adamw", "sophiag", "sophiah", "adahessian", "mfac"} {

@@ -82,7 +82,7 @@ func NewDense(d int, data []float64) (*Dense, error) {
 		for j := 0; j < d; j++ {
 			x := data[i*d+j]
 			if math.IsNaN(x) || math.IsInf(x, 0) {
-				return nil, fmt.Errorf("%w: dense entry (%d, %d) is %v", ErrNonFinite, i, j, x)
+				return nil, fmt.Errorf("spectrum: dense entry (%d, %d) is %v: %w", i, j, x, ErrNonFinite)
 			}
 			big = math.Max(big, math.Abs(x))
 			asym = math.Max(asym, math.Abs(x-data[j*d+i]))

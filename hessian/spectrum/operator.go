@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/curvopt/curvopt/optim"
 )
 
 // Operator is a symmetric linear operator on R^Dim, typically the Hessian of
@@ -21,8 +23,8 @@ type Operator interface {
 }
 
 // Block is a contiguous slice [Offset, Offset+Size) of the flat parameter
-// vector, usually one parameter tensor (one layer's weight or bias). It
-// mirrors hessian.Block so that this package does not import the engine.
+// vector, usually one parameter tensor (one layer's weight or bias). It is
+// the one block type of curvopt: hessian.Engine.ParamBlocks returns these.
 type Block struct {
 	// Name identifies the block, e.g. "fc1.weight".
 	Name string
@@ -53,7 +55,9 @@ var (
 	// configuration.
 	ErrInvalid = errors.New("spectrum: invalid argument")
 	// ErrNonFinite is wrapped when an operator product returns NaN or ±Inf.
-	ErrNonFinite = errors.New("spectrum: non-finite operator output")
+	// It is optim.ErrNonFinite, the one sentinel for non-finite values in
+	// curvopt, so errors.Is matches either name.
+	ErrNonFinite = optim.ErrNonFinite
 )
 
 // NotConvergedError describes an iteration that stopped at its budget. It
@@ -116,7 +120,7 @@ func apply(op Operator, v, out []float64) error {
 	}
 	for i, x := range out {
 		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return fmt.Errorf("%w: entry %d is %v", ErrNonFinite, i, x)
+			return fmt.Errorf("spectrum: operator output entry %d is %v: %w", i, x, ErrNonFinite)
 		}
 	}
 	return nil

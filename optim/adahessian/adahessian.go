@@ -1,7 +1,6 @@
 package adahessian
 
 import (
-	"encoding"
 	"fmt"
 	"math"
 
@@ -68,23 +67,30 @@ func (c Config) Validate() error {
 
 // AdaHessian is the optimizer. Create it with New.
 type AdaHessian struct {
-	cfg    Config
-	probes optim.ProbeSource
-	step   int64
-	buf    optim.Buffers // "exp_avg" (m), "exp_hessian_diag_sq" (v)
-	// work holds "probe" (z), "hvp" (H·z, then the new D) and, when
-	// Interval > 1, "hessian_diag_est" (the D reused between refreshes,
-	// exported with the state).
-	work    optim.Buffers
-	pending bool // a probe was drawn and not yet used
+	// Hyper holds the learning rate and the parameter groups (SetLR,
+	// SetGroups).
+	optim.Hyper
+	cfg   Config
+	hutch optim.Hutchinson // the probe life cycle
+	step  int64
+	buf   optim.Buffers // "exp_avg" (m), "exp_hessian_diag_sq" (v)
+	// diagBuf holds, when Interval > 1, "hessian_diag_est": the D reused
+	// between refreshes, exported with the state.
+	diagBuf optim.Buffers
+	// d is the D used by the update: the estimate of the last refresh.
+	d []*tensor.Dense
 }
+
+var (
+	_ optim.Optimizer = (*AdaHessian)(nil)
+	_ optim.Requester = (*AdaHessian)(nil)
+)
 
 // Slot names.
 const (
 	slotExpAvg = "exp_avg"
 	slotExpHSq = "exp_hessian_diag_sq"
 	slotDiag   = "hessian_diag_est"
-	blobProbes = "probes"
 )
 
 // New returns an AdaHessian optimizer, or an error naming an invalid
@@ -93,20 +99,16 @@ func New(c Config) (*AdaHessian, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	a := &AdaHessian{cfg: c, probes: c.Probes, buf: optim.NewBuffers(slotExpAvg, slotExpHSq)}
-	if a.probes == nil {
-		a.probes = optim.NewRandomProbes(c.Probe, c.Seed)
+	src := c.Probes
+	if src == nil {
+		src = optim.NewRandomProbes(c.Probe, c.Seed)
 	}
-	a.work = optim.NewBuffers(a.workSlots()...)
+	a := &AdaHessian{
+		Hyper: optim.NewHyper("adahessian", c.LR, c.WeightDecay), cfg: c,
+		hutch: optim.NewHutchinson("adahessian", src, c.Interval),
+		buf:   optim.NewBuffers(slotExpAvg, slotExpHSq), diagBuf: optim.NewBuffers(slotDiag),
+	}
 	return a, nil
-}
-
-// workSlots returns the names of the scratch buffers.
-func (a *AdaHessian) workSlots() []string {
-	if a.cfg.Interval > 1 {
-		return []string{"probe", "hvp", slotDiag}
-	}
-	return []string{"probe", "hvp"}
 }
 
 // Name returns "adahessian".
@@ -115,66 +117,30 @@ func (*AdaHessian) Name() string { return "adahessian" }
 // Needs returns HVP.
 func (*AdaHessian) Needs() optim.Needs { return optim.Needs{HVP: true} }
 
-// Config returns the hyperparameters.
-func (a *AdaHessian) Config() Config { return a.cfg }
+// Config returns the hyperparameters, with the current learning rate.
+func (a *AdaHessian) Config() Config {
+	c := a.cfg
+	c.LR = a.LR()
+	return c
+}
 
 // Steps returns the number of completed steps.
 func (a *AdaHessian) Steps() int64 { return a.step }
 
-// SetLR changes the learning rate (for schedules).
-func (a *AdaHessian) SetLR(lr float64) error {
-	c := a.cfg
-	c.LR = lr
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	a.cfg = c
-	return nil
-}
-
-// refresh reports whether step t computes a fresh D.
-func (a *AdaHessian) refresh(t int64) bool { return (t-1)%int64(a.cfg.Interval) == 0 }
-
-// NextProbe implements optim.Prober: it returns the probe z the coming Step
-// will pass to Oracle.HVP, or nil when that Step reuses the last D. Calling
-// it again before that Step returns the same probe.
-func (a *AdaHessian) NextProbe(params []optim.Param) ([]*tensor.Dense, error) {
-	if !a.refresh(a.step + 1) {
-		return nil, nil
-	}
-	if err := a.drawProbe(params); err != nil {
-		return nil, err
-	}
-	return a.work.Slot(0), nil
-}
-
-func (a *AdaHessian) drawProbe(params []optim.Param) error {
-	if err := a.work.Ensure(a.Name(), params); err != nil {
-		return err
-	}
-	if a.pending {
-		return nil
-	}
-	if err := a.probes.Fill(a.work.Slot(0)); err != nil {
-		return fmt.Errorf("adahessian: drawing the probe: %w", err)
-	}
-	a.pending = true
-	return nil
-}
-
-// diag returns the tensors holding the D used by the update.
-func (a *AdaHessian) diag() []*tensor.Dense {
-	if a.cfg.Interval > 1 {
-		return a.work.Slot(2)
-	}
-	return a.work.Slot(1)
+// Request implements optim.Requester: it returns the H·z the coming Step
+// needs at the current parameters (z its Rademacher probe), or nil when that
+// Step reuses the last D. Calling it again before that Step returns the same
+// probe.
+func (a *AdaHessian) Request(params []optim.Param) (*optim.HVPRequest, error) {
+	return a.hutch.Request(params, a.step+1)
 }
 
 // Step applies one AdaHessian update (see the package documentation). All
-// checks and the HVP query come before any change: on error (bad
-// parameters; an oracle that is nil or does not provide HVP (optim.CheckOracle) or an HVP error; a non-finite
-// H·z or D) parameters and state are unchanged, and a drawn probe is kept
-// for the next call.
+// checks and the HVP (from an answered Request, or queried from the oracle)
+// come before any change: on error (bad parameters; an oracle that is nil or
+// does not provide HVP (optim.CheckOracle) or an HVP error; a non-finite H·z
+// or D) parameters and state are unchanged, and a drawn probe is kept for
+// the next call.
 func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 	if err := optim.CheckParams("adahessian", params); err != nil {
 		return err
@@ -182,14 +148,14 @@ func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 	if err := optim.CheckOracle("adahessian", a.Needs(), o); err != nil {
 		return err
 	}
+	if err := a.ResolveGroups(params); err != nil {
+		return err
+	}
 	if err := a.buf.Ensure("adahessian", params); err != nil {
 		return err
 	}
-	if err := a.work.Ensure("adahessian", params); err != nil {
-		return err
-	}
 	t := a.step + 1
-	if a.refresh(t) {
+	if a.hutch.Due(t) {
 		if err := a.estimate(params, o, t); err != nil {
 			return err
 		}
@@ -199,40 +165,38 @@ func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 	return nil
 }
 
-// estimate computes the new D = avg(|z⊙H·z|) into the D buffer; on error
-// the previous D is unchanged.
+// estimate computes the new D = avg(|z⊙H·z|); on error the previous D is
+// unchanged.
 func (a *AdaHessian) estimate(params []optim.Param, o optim.Oracle, t int64) error {
-	if err := a.drawProbe(params); err != nil {
+	hz, err := a.hutch.Estimate(params, o, t)
+	if err != nil {
 		return err
 	}
-	z, hz := a.work.Slot(0), a.work.Slot(1)
-	if err := o.HVP(z, hz); err != nil {
-		return fmt.Errorf("adahessian: step %d: HVP query failed: %w", t, err)
-	}
-	if err := optim.CheckFinite("adahessian", "Hessian-vector product H·z", params, hz); err != nil {
-		return fmt.Errorf("step %d (nothing changed): %w", t, err)
-	}
 	for i, p := range params {
-		shape := p.Value.Shape()
-		block := BlockSize(shape)
+		block := BlockSize(p.Value.Shape())
 		j := -1
 		switch hz[i].Dtype() {
 		case tensor.Float64:
-			j = absAverage(hz[i].Float64s(), z[i].Float64s(), block)
+			j = absAverage(hz[i].Float64s(), block)
 		case tensor.Float32:
-			j = absAverage(hz[i].Float32s(), z[i].Float32s(), block)
+			j = absAverage(hz[i].Float32s(), block)
 		}
 		if j >= 0 {
 			return fmt.Errorf("adahessian: step %d: Hessian diagonal estimate for param %q: entry %d is too large (D or D⊙D is not finite): %w", t, p.Name, j, optim.ErrNonFinite)
 		}
 	}
+	a.d = hz
 	if a.cfg.Interval > 1 {
-		d := a.work.Slot(2)
+		if err := a.diagBuf.Ensure("adahessian", params); err != nil {
+			return err
+		}
+		d := a.diagBuf.Slot(0)
 		for i := range params {
 			optim.CopyInto(d[i], hz[i])
 		}
+		a.d = d
 	}
-	a.pending = false
+	a.hutch.Used()
 	return nil
 }
 
@@ -261,14 +225,14 @@ func BlockSize(shape tensor.Shape) int {
 	return b
 }
 
-// absAverage replaces hz by |z⊙hz| averaged over consecutive blocks of size
-// block (the mean is accumulated in float64). It returns the index of the
-// first entry whose D or D⊙D is not finite, or −1.
-func absAverage[T optim.Float](hz, z []T, block int) int {
+// absAverage replaces the Hutchinson product d = z⊙(H·z) by |d| averaged
+// over consecutive blocks of size block (the mean is accumulated in
+// float64). It returns the index of the first entry whose D or D⊙D is not
+// finite, or −1.
+func absAverage[T optim.Float](hz []T, block int) int {
 	n := len(hz)
-	z = z[:n]
 	for j := range hz {
-		hz[j] = T(math.Abs(float64(z[j] * hz[j])))
+		hz[j] = T(math.Abs(float64(hz[j])))
 	}
 	if block > 1 {
 		for s := 0; s+block <= n; s += block {
@@ -299,13 +263,14 @@ func (a *AdaHessian) update(params []optim.Param, t int64) {
 	c := a.cfg
 	tf := float64(t)
 	k := coeffs{
-		lr: c.LR, b1: c.Beta1, c1: 1 - c.Beta1, b2: c.Beta2, c2: 1 - c.Beta2,
+		b1: c.Beta1, c1: 1 - c.Beta1, b2: c.Beta2, c2: 1 - c.Beta2,
 		bc1:   1 - math.Pow(c.Beta1, tf),
 		sbc2k: math.Pow(math.Sqrt(1-math.Pow(c.Beta2, tf)), c.HessianPower),
-		power: c.HessianPower, eps: c.Eps, wd: c.WeightDecay,
+		power: c.HessianPower, eps: c.Eps,
 	}
-	m, v, d := a.buf.Slot(0), a.buf.Slot(1), a.diag()
+	m, v, d := a.buf.Slot(0), a.buf.Slot(1), a.d
 	for i, p := range params {
+		k.lr, k.wd = a.ParamLR(i), a.ParamWD(i)
 		switch p.Value.Dtype() {
 		case tensor.Float64:
 			kernel(k, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s(), d[i].Float64s())
@@ -348,41 +313,21 @@ func kernel[T optim.Float](k coeffs, theta, g, m, v, d []T) {
 }
 
 // State exports the step counter, exp_avg (m), exp_hessian_diag_sq (v),
-// with Interval > 1 the reused D (hessian_diag_est), and the probe source's
-// state (Blobs["probes"]) when it implements encoding.BinaryMarshaler. Call
-// it between steps: a probe drawn by NextProbe for a step not yet taken is
-// not part of the state.
+// with Interval > 1 the reused D (hessian_diag_est), the parameter groups,
+// and the probe source's state (Blobs["probes"]) when it implements
+// encoding.BinaryMarshaler. Call it between steps: a probe drawn by Request
+// for a step not yet taken is not part of the state.
 func (a *AdaHessian) State() (*optim.State, error) {
 	st := &optim.State{Optimizer: a.Name(), Step: a.step}
 	a.buf.Export(st)
-	if a.cfg.Interval > 1 && a.work.Ready() && a.buf.Ready() {
-		names := stateNames(st)
-		d := a.work.Slot(2)
-		params := make([]optim.Param, len(d))
-		for i := range d {
-			params[i] = optim.Param{Name: names[i], Value: d[i]}
-		}
-		st.ExportSlot(slotDiag, params, d)
+	if a.cfg.Interval > 1 && a.diagBuf.Ready() && a.buf.Ready() {
+		a.diagBuf.Export(st)
 	}
-	if m, ok := a.probes.(encoding.BinaryMarshaler); ok {
-		b, err := m.MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("adahessian: saving the probe source: %w", err)
-		}
-		st.Blobs = map[string][]byte{blobProbes: b}
+	a.ExportGroups(st)
+	if err := a.hutch.SaveState(st); err != nil {
+		return nil, err
 	}
 	return st, nil
-}
-
-// stateNames returns the parameter names of the exp_avg tensors, in order.
-func stateNames(st *optim.State) []string {
-	var names []string
-	for _, t := range st.Tensors {
-		if t.Slot == slotExpAvg {
-			names = append(names, t.Param)
-		}
-	}
-	return names
 }
 
 // LoadState restores a state exported by AdaHessian for the same parameters
@@ -408,35 +353,27 @@ func (a *AdaHessian) LoadState(params []optim.Param, st *optim.State) error {
 	if err := nb.Import("adahessian", params, st); err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	var diag []*tensor.Dense
+	nd := optim.NewBuffers(slotDiag)
 	if a.cfg.Interval > 1 && nb.Ready() {
-		var err error
-		if diag, err = st.ImportSlot("adahessian", slotDiag, params); err != nil {
+		if err := nd.Import("adahessian", params, st); err != nil {
 			return fmt.Errorf("load state (Interval %d needs the reused D): %w", a.cfg.Interval, err)
 		}
 	}
-	if blob, ok := st.Blobs[blobProbes]; ok {
-		u, ok := a.probes.(encoding.BinaryUnmarshaler)
-		if !ok {
-			return fmt.Errorf("adahessian: load state: the state holds a probe-source state but the probe source (%T) cannot restore one", a.probes)
-		}
-		if err := u.UnmarshalBinary(blob); err != nil {
-			return fmt.Errorf("adahessian: load state: %w", err)
-		}
-	} else if _, ok := a.probes.(encoding.BinaryUnmarshaler); ok && st.Step > 0 {
-		return fmt.Errorf("adahessian: load state: the state has no probe-source state (Blobs[%q]), so the probes after resuming would differ", blobProbes)
+	h := a.Hyper
+	if err := h.ImportGroups(st); err != nil {
+		return fmt.Errorf("load state: %w", err)
 	}
-	a.buf = nb
-	a.work = optim.NewBuffers(a.workSlots()...)
-	if diag != nil {
-		if err := a.work.Ensure("adahessian", params); err != nil {
-			return err
-		}
-		for i := range diag {
-			optim.CopyInto(a.work.Slot(2)[i], diag[i])
-		}
+	if err := a.hutch.CheckState(st); err != nil {
+		return err
+	}
+	if err := a.hutch.LoadState(st); err != nil {
+		return err
+	}
+	a.buf, a.diagBuf, a.Hyper = nb, nd, h
+	a.d = nil
+	if nd.Ready() {
+		a.d = nd.Slot(0)
 	}
 	a.step = st.Step
-	a.pending = false
 	return nil
 }

@@ -5,9 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/curvopt/curvopt/internal/optimtest"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/optim/adahessian"
+	"github.com/curvopt/curvopt/optim/optimtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"
@@ -63,7 +63,7 @@ func TestConfigErrors(t *testing.T) {
 	assert.Equal(t, optim.Needs{HVP: true}, a.Needs())
 	assert.Error(t, a.SetLR(-1))
 	assert.NoError(t, a.SetLR(0.1))
-	var _ optim.Prober = a
+	var _ optim.Requester = a
 }
 
 func TestBlockSize(t *testing.T) {

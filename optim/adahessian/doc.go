@@ -31,8 +31,9 @@
 // 1−β2ᵗ keeps counting steps (not refreshes). With Interval > 1 the reused D
 // is part of the exported state ("hessian_diag_est").
 //
-// AdaHessian implements [optim.Prober]: an engine may call NextProbe before
-// running the graph and compute loss, gradient and H·z in one run.
+// AdaHessian implements [optim.Requester]: a training step (train.Step) asks
+// for H·z before running the graph and computes loss, gradient and H·z in
+// one run; the probe life cycle is [optim.Hutchinson].
 //
 // # Defaults
 //

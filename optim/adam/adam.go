@@ -68,6 +68,9 @@ func (c Config) Validate() error {
 
 // Adam is the Adam or AdamW optimizer. Create it with New.
 type Adam struct {
+	// Hyper holds the learning rate and the parameter groups (SetLR,
+	// SetGroups).
+	optim.Hyper
 	cfg  Config
 	step int64
 	buf  optim.Buffers // "exp_avg", "exp_avg_sq"
@@ -79,7 +82,7 @@ func New(c Config) (*Adam, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &Adam{cfg: c, buf: optim.NewBuffers("exp_avg", "exp_avg_sq")}, nil
+	return &Adam{Hyper: optim.NewHyper(c.name(), c.LR, c.WeightDecay), cfg: c, buf: optim.NewBuffers("exp_avg", "exp_avg_sq")}, nil
 }
 
 // Name returns "adam" or "adamw".
@@ -88,23 +91,21 @@ func (a *Adam) Name() string { return a.cfg.name() }
 // Needs returns no curvature queries.
 func (*Adam) Needs() optim.Needs { return optim.Needs{} }
 
-// Config returns the hyperparameters.
-func (a *Adam) Config() Config { return a.cfg }
-
-// SetLR changes the learning rate (for schedules).
-func (a *Adam) SetLR(lr float64) error {
+// Config returns the hyperparameters, with the current learning rate.
+func (a *Adam) Config() Config {
 	c := a.cfg
-	c.LR = lr
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	a.cfg = c
-	return nil
+	c.LR = a.LR()
+	return c
 }
+
+var _ optim.Optimizer = (*Adam)(nil)
 
 // Step applies one update. The oracle is not used and may be nil.
 func (a *Adam) Step(params []optim.Param, _ optim.Oracle) error {
 	if err := optim.CheckParams(a.Name(), params); err != nil {
+		return err
+	}
+	if err := a.ResolveGroups(params); err != nil {
 		return err
 	}
 	if err := a.buf.Ensure(a.Name(), params); err != nil {
@@ -113,22 +114,22 @@ func (a *Adam) Step(params []optim.Param, _ optim.Oracle) error {
 	a.step++
 	c := a.cfg
 	t := float64(a.step)
+	bc1 := 1 - math.Pow(c.Beta1, t)
 	k := coeffs{
-		lr:       c.LR,
-		b1:       c.Beta1,
-		b2:       c.Beta2,
-		eps:      c.Eps,
-		stepSize: c.LR / (1 - math.Pow(c.Beta1, t)),
-		bc2Sqrt:  math.Sqrt(1 - math.Pow(c.Beta2, t)),
-	}
-	if c.Decoupled {
-		k.decay = 1 - c.LR*c.WeightDecay
-	} else {
-		k.decay = 1
-		k.l2 = c.WeightDecay
+		b1:      c.Beta1,
+		b2:      c.Beta2,
+		eps:     c.Eps,
+		bc2Sqrt: math.Sqrt(1 - math.Pow(c.Beta2, t)),
 	}
 	m, v := a.buf.Slot(0), a.buf.Slot(1)
 	for i, p := range params {
+		lr, wd := a.ParamLR(i), a.ParamWD(i)
+		k.lr, k.stepSize = lr, lr/bc1
+		if c.Decoupled {
+			k.decay, k.l2 = 1-lr*wd, 0
+		} else {
+			k.decay, k.l2 = 1, wd
+		}
 		switch p.Value.Dtype() {
 		case tensor.Float64:
 			update(k, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s())
@@ -170,6 +171,7 @@ func sqrt[T optim.Float](x T) T { return T(math.Sqrt(float64(x))) }
 func (a *Adam) State() (*optim.State, error) {
 	st := &optim.State{Optimizer: a.Name(), Step: a.step}
 	a.buf.Export(st)
+	a.ExportGroups(st)
 	return st, nil
 }
 
@@ -179,9 +181,14 @@ func (a *Adam) LoadState(params []optim.Param, st *optim.State) error {
 	if err := st.CheckHeader(a.Name()); err != nil {
 		return err
 	}
+	h := a.Hyper
+	if err := h.ImportGroups(st); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
 	if err := a.buf.Import(a.Name(), params, st); err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	a.Hyper = h
 	a.step = st.Step
 	return nil
 }

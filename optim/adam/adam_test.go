@@ -5,9 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/curvopt/curvopt/internal/optimtest"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/optim/adam"
+	"github.com/curvopt/curvopt/optim/optimtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/tensor"

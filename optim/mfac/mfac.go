@@ -39,6 +39,9 @@ func (c Config) Validate() error {
 // MFAC is the M-FAC optimizer (dynamic algorithm, one global block). Create
 // it with New. It uses only gradients: Needs is empty.
 type MFAC struct {
+	// Hyper holds the learning rate and the parameter groups (SetLR,
+	// SetGroups).
+	optim.Hyper
 	cfg    Config
 	step   int64
 	params optim.Buffers // no slots: checks the parameter list between steps
@@ -50,7 +53,7 @@ type MFAC struct {
 // engine is the dtype-specific part.
 type engine interface {
 	dtype() tensor.Dtype
-	step(c Config, params []optim.Param) error
+	step(c Config, h *optim.Hyper, params []optim.Param) error
 	export(names []string, shapes [][]int, st *optim.State, view bool)
 	lastIHVP(dst []float64) []float64
 	slot() int
@@ -63,7 +66,7 @@ func New(c Config) (*MFAC, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &MFAC{cfg: c, params: optim.NewBuffers()}, nil
+	return &MFAC{Hyper: optim.NewHyper("mfac", c.LR, c.WeightDecay), cfg: c, params: optim.NewBuffers()}, nil
 }
 
 // Name returns "mfac".
@@ -73,18 +76,13 @@ func (*MFAC) Name() string { return "mfac" }
 func (*MFAC) Needs() optim.Needs { return optim.Needs{} }
 
 // Config returns the hyperparameters.
-func (o *MFAC) Config() Config { return o.cfg }
-
-// SetLR changes the learning rate (for schedules).
-func (o *MFAC) SetLR(lr float64) error {
+func (o *MFAC) Config() Config {
 	c := o.cfg
-	c.LR = lr
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	o.cfg = c
-	return nil
+	c.LR = o.LR()
+	return c
 }
+
+var _ optim.Optimizer = (*MFAC)(nil)
 
 // LastSlot returns the window row the last Step overwrote, or −1 before the
 // first step.
@@ -140,6 +138,9 @@ func (o *MFAC) Step(params []optim.Param, _ optim.Oracle) error {
 			return err
 		}
 	}
+	if err := o.ResolveGroups(params); err != nil {
+		return err
+	}
 	if o.eng == nil {
 		eng, err := newEngine(dt, o.cfg, optim.NumEl(params))
 		if err != nil {
@@ -147,7 +148,7 @@ func (o *MFAC) Step(params []optim.Param, _ optim.Oracle) error {
 		}
 		o.eng = eng
 	}
-	if err := o.eng.step(o.cfg, params); err != nil {
+	if err := o.eng.step(o.cfg, &o.Hyper, params); err != nil {
 		return err
 	}
 	if !o.params.Ready() {
@@ -202,16 +203,20 @@ func (e *eng[T]) lastIHVP(dst []float64) []float64 {
 	return dst
 }
 
-func (e *eng[T]) step(c Config, params []optim.Param) error {
+// backing returns t's backing slice (also for a 0-d tensor) without
+// allocating.
+func backing[T optim.Float](t *tensor.Dense) []T { return optim.Slice[T](t) }
+
+func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param) error {
 	if n := optim.NumEl(params); n != len(e.g) {
 		return fmt.Errorf("mfac: %d parameter entries, but the window has d = %d", n, len(e.g))
 	}
-	wd := T(c.WeightDecay)
 	off := 0
-	for _, p := range params {
-		th, gr := p.Value.Data().([]T), p.Grad.Data().([]T)
+	for i, p := range params {
+		th, gr := backing[T](p.Value), backing[T](p.Grad)
 		g := e.g[off : off+len(th)]
-		if c.WeightDecay > 0 {
+		if pwd := h.ParamWD(i); pwd > 0 {
+			wd := T(pwd)
 			for j := range g {
 				g[j] = gr[j] + wd*th[j]
 			}
@@ -236,10 +241,10 @@ func (e *eng[T]) step(c Config, params []optim.Param) error {
 		}
 		u = e.v
 	}
-	lr := T(c.LR)
 	off = 0
-	for _, p := range params {
-		th := p.Value.Data().([]T)
+	for i, p := range params {
+		lr := T(h.ParamLR(i))
+		th := backing[T](p.Value)
 		uu := u[off : off+len(th)]
 		for j := range th {
 			th[j] -= lr * uu[j]
@@ -255,6 +260,7 @@ const (
 	slotGram   = "gram"   // [m, m] float64, K = G·Gᵀ
 	slotFactor = "factor" // [m, m] float64, Cholesky factor by slot
 	slotV      = "v"      // per parameter: momentum buffer (μ > 0)
+	slotShape  = "shape"  // per parameter: its shape (float64 dims), so that a state is refused for other parameters
 )
 
 // State exports the step counter, the window, the Gram matrix, its
@@ -262,6 +268,7 @@ const (
 // bit-identical.
 func (o *MFAC) State() (*optim.State, error) {
 	st := &optim.State{Optimizer: o.Name(), Step: o.step}
+	o.ExportGroups(st)
 	if o.eng == nil || !o.params.Ready() {
 		return st, nil
 	}
@@ -306,6 +313,13 @@ func (e *eng[T]) export(names []string, shapes [][]int, st *optim.State, view bo
 	if !view {
 		st.Tensors[len(st.Tensors)-2].F64 = append([]float64(nil), w.k...)
 		st.Tensors[len(st.Tensors)-1].F64 = append([]float64(nil), w.l...)
+	}
+	for i, name := range names {
+		dims := make([]float64, len(shapes[i]))
+		for j, d := range shapes[i] {
+			dims[j] = float64(d)
+		}
+		st.Tensors = append(st.Tensors, optim.StateTensor{Param: name, Slot: slotShape, Dtype: "float64", Shape: []int{len(dims)}, F64: dims})
 	}
 	if e.v != nil {
 		off := 0
@@ -372,12 +386,20 @@ func (o *MFAC) loadState(params []optim.Param, st *optim.State, take bool) error
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	h := o.Hyper
+	if err := h.ImportGroups(st); err != nil {
+		return fmt.Errorf("mfac: load state: %w", err)
+	}
 	if st.Step == 0 && len(st.Tensors) == 0 {
+		o.Hyper = h
 		if o.eng != nil {
 			o.eng.close()
 		}
 		o.eng, o.step, o.params, o.names, o.shapes = nil, 0, optim.NewBuffers(), nil, nil
 		return nil
+	}
+	if err := checkShapes(params, st); err != nil {
+		return err
 	}
 	d, m := optim.NumEl(params), o.cfg.NGrads
 	get := func(slot string, dtype tensor.Dtype, shape ...int) (*optim.StateTensor, error) {
@@ -448,6 +470,7 @@ func (o *MFAC) loadState(params []optim.Param, st *optim.State, take bool) error
 		o.eng.close()
 	}
 	o.eng = ne
+	o.Hyper = h
 	o.params = optim.NewBuffers()
 	o.record(params)
 	o.step = st.Step
@@ -483,7 +506,43 @@ func (e *eng[T]) load(win []T, gram, fac []float64, sc [4]int, vs []*tensor.Dens
 	if e.v != nil {
 		off := 0
 		for _, t := range vs {
-			off += copy(e.v[off:], t.Data().([]T))
+			off += copy(e.v[off:], backing[T](t))
 		}
 	}
+}
+
+// checkShapes compares the parameter names and shapes recorded in st (slot
+// "shape") with params; a state without the record (older checkpoints) is
+// checked by its window's dimension only.
+func checkShapes(params []optim.Param, st *optim.State) error {
+	n := 0
+	for _, t := range st.Tensors {
+		if t.Slot == slotShape {
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	if n != len(params) {
+		return fmt.Errorf("mfac: load state: the state is for %d parameters, got %d", n, len(params))
+	}
+	for _, p := range params {
+		t := st.Find(p.Name, slotShape)
+		if t == nil {
+			return fmt.Errorf("mfac: load state: the state has no parameter %q", p.Name)
+		}
+		if err := t.CheckFinite(); err != nil {
+			return fmt.Errorf("mfac: load state: %w", err)
+		}
+		sh, dims := p.Value.Shape(), t.Float64s()
+		same := len(dims) == len(sh)
+		for j := 0; same && j < len(sh); j++ {
+			same = dims[j] == float64(sh[j])
+		}
+		if !same {
+			return fmt.Errorf("mfac: load state: param %q has shape %v, but the state has %v", p.Name, sh, dims)
+		}
+	}
+	return nil
 }

@@ -54,17 +54,22 @@ func (c Config) Validate() error {
 
 // SGD is the optimizer. Create it with New.
 type SGD struct {
+	// Hyper holds the learning rate and the parameter groups (SetLR,
+	// SetGroups).
+	optim.Hyper
 	cfg  Config
 	step int64
 	buf  optim.Buffers // "momentum_buffer"
 }
+
+var _ optim.Optimizer = (*SGD)(nil)
 
 // New returns an SGD optimizer, or an error naming an invalid hyperparameter.
 func New(c Config) (*SGD, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &SGD{cfg: c, buf: optim.NewBuffers("momentum_buffer")}, nil
+	return &SGD{Hyper: optim.NewHyper("sgd", c.LR, c.WeightDecay), cfg: c, buf: optim.NewBuffers("momentum_buffer")}, nil
 }
 
 // Name returns "sgd".
@@ -73,23 +78,19 @@ func (*SGD) Name() string { return "sgd" }
 // Needs returns no curvature queries.
 func (*SGD) Needs() optim.Needs { return optim.Needs{} }
 
-// Config returns the hyperparameters.
-func (s *SGD) Config() Config { return s.cfg }
-
-// SetLR changes the learning rate (for schedules).
-func (s *SGD) SetLR(lr float64) error {
+// Config returns the hyperparameters, with the current learning rate.
+func (s *SGD) Config() Config {
 	c := s.cfg
-	c.LR = lr
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	s.cfg = c
-	return nil
+	c.LR = s.LR()
+	return c
 }
 
 // Step applies one update. The oracle is not used and may be nil.
 func (s *SGD) Step(params []optim.Param, _ optim.Oracle) error {
 	if err := optim.CheckParams("sgd", params); err != nil {
+		return err
+	}
+	if err := s.ResolveGroups(params); err != nil {
 		return err
 	}
 	if s.cfg.Momentum > 0 {
@@ -110,22 +111,25 @@ func (s *SGD) Step(params []optim.Param, _ optim.Oracle) error {
 			if b != nil {
 				buf = b.Float64s()
 			}
-			update(s.cfg, first, p.Value.Float64s(), p.Grad.Float64s(), buf)
+			update(s.cfg, s.ParamLR(i), s.ParamWD(i), first, p.Value.Float64s(), p.Grad.Float64s(), buf)
 		case tensor.Float32:
 			var buf []float32
 			if b != nil {
 				buf = b.Float32s()
 			}
-			update(s.cfg, first, p.Value.Float32s(), p.Grad.Float32s(), buf)
+			update(s.cfg, s.ParamLR(i), s.ParamWD(i), first, p.Value.Float32s(), p.Grad.Float32s(), buf)
 		}
 	}
 	return nil
 }
 
-func update[T optim.Float](c Config, first bool, theta, g, buf []T) {
-	lr, mu, wd := T(c.LR), T(c.Momentum), T(c.WeightDecay)
+func update[T optim.Float](c Config, lrate, decay float64, first bool, theta, g, buf []T) {
+	lr, mu, wd := T(lrate), T(c.Momentum), T(decay)
 	damp := T(1 - c.Dampening)
-	_ = g[len(theta)-1]
+	g = g[:len(theta)]
+	if buf != nil {
+		buf = buf[:len(theta)]
+	}
 	for j := range theta {
 		d := g[j]
 		if wd != 0 {
@@ -151,6 +155,7 @@ func update[T optim.Float](c Config, first bool, theta, g, buf []T) {
 func (s *SGD) State() (*optim.State, error) {
 	st := &optim.State{Optimizer: s.Name(), Step: s.step}
 	s.buf.Export(st)
+	s.ExportGroups(st)
 	return st, nil
 }
 
@@ -160,13 +165,16 @@ func (s *SGD) LoadState(params []optim.Param, st *optim.State) error {
 	if err := st.CheckHeader(s.Name()); err != nil {
 		return err
 	}
-	if s.cfg.Momentum == 0 {
-		s.step = st.Step
-		return nil
-	}
-	if err := s.buf.Import("sgd", params, st); err != nil {
+	h := s.Hyper
+	if err := h.ImportGroups(st); err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	if s.cfg.Momentum > 0 {
+		if err := s.buf.Import("sgd", params, st); err != nil {
+			return fmt.Errorf("load state: %w", err)
+		}
+	}
+	s.Hyper = h
 	s.step = st.Step
 	return nil
 }

@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/curvopt/curvopt/internal/optimtest"
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/optimtest"
 	"github.com/curvopt/curvopt/optim/sgd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

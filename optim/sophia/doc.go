@@ -30,9 +30,10 @@
 //     injected [optim.ProbeSource] (Gaussian by default, Rademacher as an
 //     option), queried before the parameter update of steps t = 1, k+1,
 //     2k+1, ... (the paper's t mod k = 1) at the current θ and batch, so the
-//     update of that step already uses it. Sophia implements [optim.Prober]:
-//     an engine may call NextProbe before running the graph and answer the
-//     HVP from the same run.
+//     update of that step already uses it. Sophia implements [optim.Requester]:
+//     a training step (train.Step) asks for H·u before running the graph,
+//     computes it with the gradient in the same run and hands it over; the
+//     probe life cycle is [optim.Hutchinson].
 //
 // Negative curvature (Sophia#34): a Hutchinson estimate can make h negative.
 // The reference's clamp(None, 1) then lets a negative ratio through, which

@@ -1,8 +1,6 @@
 package sophia
 
 import (
-	"encoding"
-	"errors"
 	"fmt"
 	"math"
 
@@ -123,23 +121,29 @@ func (c Config) Validate() error {
 
 // Sophia is the SophiaG or SophiaH optimizer. Create it with New.
 type Sophia struct {
-	cfg    Config
-	probes optim.ProbeSource // Hutchinson only
-	step   int64
-	buf    optim.Buffers // "exp_avg" (m), "hessian" (h)
-	// work holds the estimator's scratch tensors: "sampled_grad" (GNB) or
-	// "probe", "hvp" (Hutchinson). They are not part of the state.
-	work    optim.Buffers
-	pending bool // a probe was drawn (NextProbe or a failed Step) and not yet used
-	wins    int  // unclipped coordinates in the last Step
-	total   int  // coordinates in the last Step
+	// Hyper holds the learning rate and the parameter groups (SetLR,
+	// SetGroups).
+	optim.Hyper
+	cfg   Config
+	hutch optim.Hutchinson // SophiaH: the probe life cycle
+	step  int64
+	buf   optim.Buffers // "exp_avg" (m), "hessian" (h)
+	// sg is SophiaG's scratch tensor for the sampled gradient (not state).
+	sg    optim.Buffers
+	wins  int // unclipped coordinates in the last Step
+	total int // coordinates in the last Step
 }
+
+var (
+	_ optim.Optimizer   = (*Sophia)(nil)
+	_ optim.Requester   = (*Sophia)(nil)
+	_ optim.Diagnostics = (*Sophia)(nil)
+)
 
 // Slot names of the exported state (the reference's).
 const (
 	slotExpAvg  = "exp_avg"
 	slotHessian = "hessian"
-	blobProbes  = "probes"
 )
 
 // New returns a Sophia optimizer, or an error naming an invalid
@@ -148,15 +152,15 @@ func New(c Config) (*Sophia, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sophia{cfg: c, buf: optim.NewBuffers(slotExpAvg, slotHessian)}
+	s := &Sophia{Hyper: optim.NewHyper(c.name(), c.LR, c.WeightDecay), cfg: c, buf: optim.NewBuffers(slotExpAvg, slotHessian)}
 	if c.Estimator == Hutchinson {
-		s.probes = c.Probes
-		if s.probes == nil {
-			s.probes = optim.NewRandomProbes(c.Probe, c.Seed)
+		src := c.Probes
+		if src == nil {
+			src = optim.NewRandomProbes(c.Probe, c.Seed)
 		}
-		s.work = optim.NewBuffers("probe", "hvp")
+		s.hutch = optim.NewHutchinson(c.name(), src, c.Interval)
 	} else {
-		s.work = optim.NewBuffers("sampled_grad")
+		s.sg = optim.NewBuffers("sampled_grad")
 	}
 	return s, nil
 }
@@ -172,18 +176,11 @@ func (s *Sophia) Needs() optim.Needs {
 	return optim.Needs{SampledGrad: true}
 }
 
-// Config returns the hyperparameters.
-func (s *Sophia) Config() Config { return s.cfg }
-
-// SetLR changes the learning rate (for schedules).
-func (s *Sophia) SetLR(lr float64) error {
+// Config returns the hyperparameters, with the current learning rate.
+func (s *Sophia) Config() Config {
 	c := s.cfg
-	c.LR = lr
-	if err := c.Validate(); err != nil {
-		return err
-	}
-	s.cfg = c
-	return nil
+	c.LR = s.LR()
+	return c
 }
 
 // Steps returns the number of completed steps.
@@ -207,7 +204,7 @@ func (s *Sophia) Diagnostics() map[string]float64 {
 // refreshBefore reports whether SophiaH refreshes h at the start of step t
 // (t = 1, k+1, 2k+1, ...: the paper's t mod k = 1).
 func (s *Sophia) refreshBefore(t int64) bool {
-	return s.cfg.Estimator == Hutchinson && (t-1)%int64(s.cfg.Interval) == 0
+	return s.cfg.Estimator == Hutchinson && s.hutch.Due(t)
 }
 
 // refreshAfter reports whether SophiaG refreshes h after the update of step
@@ -216,46 +213,30 @@ func (s *Sophia) refreshAfter(t int64) bool {
 	return s.cfg.Estimator == GNB && t%int64(s.cfg.Interval) == 0
 }
 
-// NextProbe implements optim.Prober for SophiaH: it returns the probe u the
-// coming Step will use for its HVP query, or nil when that Step makes no HVP
-// query (SophiaG, or a step between Hessian refreshes). Calling it again
-// before that Step returns the same probe.
-func (s *Sophia) NextProbe(params []optim.Param) ([]*tensor.Dense, error) {
-	if !s.refreshBefore(s.step + 1) {
+// Request implements optim.Requester for SophiaH: it returns the H·u the
+// coming Step needs at the current parameters (u its Hutchinson probe), or
+// nil when that Step makes no HVP query (SophiaG, whose estimate comes after
+// the update, or a step between Hessian refreshes). Calling it again before
+// that Step returns the same probe.
+func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
+	if s.cfg.Estimator != Hutchinson {
 		return nil, nil
 	}
-	if err := s.drawProbe(params); err != nil {
-		return nil, err
-	}
-	return s.work.Slot(0), nil
-}
-
-// drawProbe makes sure a probe for the coming step is in work slot 0.
-func (s *Sophia) drawProbe(params []optim.Param) error {
-	if err := s.work.Ensure(s.Name(), params); err != nil {
-		return err
-	}
-	if s.pending {
-		return nil
-	}
-	if err := s.probes.Fill(s.work.Slot(0)); err != nil {
-		return fmt.Errorf("%s: drawing the Hutchinson probe: %w", s.Name(), err)
-	}
-	s.pending = true
-	return nil
+	return s.hutch.Request(params, s.step+1)
 }
 
 // Step applies one Sophia update (see the package documentation).
 //
 // Errors: a bad parameter list, or an oracle that is nil or does not
 // provide the estimator's query (optim.CheckOracle), is reported before
-// anything changes. SophiaH queries
-// the oracle before the update, so an HVP error or a non-finite estimate
-// leaves parameters and state unchanged (the drawn probe is kept and reused
-// by the next call). SophiaG queries the oracle after the update: if
-// SampledGrad fails or returns non-finite values, the error says so and the
-// parameters, m and the step counter hold step t's update while h keeps its
-// previous (finite) value, exactly as if this refresh had been skipped.
+// anything changes. SophiaH takes H·u before the update (from an answered
+// Request, or by querying the oracle), so an HVP error or a non-finite
+// estimate leaves parameters and state unchanged (the drawn probe is kept
+// and reused by the next call). SophiaG queries the oracle after the
+// update: if SampledGrad fails or returns non-finite values, the error says
+// so and the parameters, m and the step counter hold step t's update while h
+// keeps its previous (finite) value, exactly as if this refresh had been
+// skipped.
 func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 	name := s.Name()
 	if err := optim.CheckParams(name, params); err != nil {
@@ -264,14 +245,22 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 	if err := optim.CheckOracle(name, s.Needs(), o); err != nil {
 		return err
 	}
+	if err := s.ResolveGroups(params); err != nil {
+		return err
+	}
 	if err := s.buf.Ensure(name, params); err != nil {
 		return err
 	}
 	t := s.step + 1
 	if s.refreshBefore(t) {
-		if err := s.hutchinson(params, o, t); err != nil {
+		d, err := s.hutch.Estimate(params, o, t)
+		if err != nil {
 			return err
 		}
+		if err := s.refresh(params, d, t, "Hutchinson estimate u⊙(H·u)"); err != nil {
+			return err
+		}
+		s.hutch.Used()
 	}
 	s.update(params)
 	s.step = t
@@ -283,54 +272,42 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 	return nil
 }
 
-// hutchinson refreshes h from ĥ = u⊙(H·u) at the current parameters.
-func (s *Sophia) hutchinson(params []optim.Param, o optim.Oracle, t int64) error {
-	name := s.Name()
-	if err := s.drawProbe(params); err != nil {
-		return err
-	}
-	u, hu := s.work.Slot(0), s.work.Slot(1)
-	if err := o.HVP(u, hu); err != nil {
-		return fmt.Errorf("%s: step %d: HVP query for the Hutchinson estimate failed: %w", name, t, err)
-	}
-	if err := optim.CheckFinite(name, "Hutchinson product H·u", params, hu); err != nil {
-		return fmt.Errorf("step %d (nothing changed): %w", t, err)
-	}
-	if err := s.refresh(params, u, hu, t, "Hutchinson estimate"); err != nil {
-		return err
-	}
-	s.pending = false
-	return nil
-}
-
 // gnb refreshes h from ĥ = ĝ⊙ĝ at the (updated) current parameters.
 func (s *Sophia) gnb(params []optim.Param, o optim.Oracle, t int64) error {
 	name := s.Name()
-	if err := s.work.Ensure(name, params); err != nil {
+	if err := s.sg.Ensure(name, params); err != nil {
 		return err
 	}
-	g := s.work.Slot(0)
+	g := s.sg.Slot(0)
 	if err := o.SampledGrad(g); err != nil {
 		return fmt.Errorf("%s: step %d: SampledGrad query for the GNB estimate failed (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", name, t, err)
 	}
 	if err := optim.CheckFinite(name, "sampled gradient", params, g); err != nil {
 		return fmt.Errorf("step %d (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", t, err)
 	}
-	return s.refresh(params, g, g, t, "GNB estimate")
+	for i := range g {
+		switch g[i].Dtype() {
+		case tensor.Float64:
+			optim.MulInto(g[i].Float64s(), g[i].Float64s())
+		case tensor.Float32:
+			optim.MulInto(g[i].Float32s(), g[i].Float32s())
+		}
+	}
+	return s.refresh(params, g, t, "GNB estimate ĝ⊙ĝ")
 }
 
-// refresh sets h ← β2·h + (1−β2)·a⊙b for every parameter, after checking
+// refresh sets h ← β2·h + (1−β2)·d for every parameter, after checking
 // that every new value is finite; on error h is unchanged.
-func (s *Sophia) refresh(params []optim.Param, a, b []*tensor.Dense, t int64, what string) error {
+func (s *Sophia) refresh(params []optim.Param, d []*tensor.Dense, t int64, what string) error {
 	h := s.buf.Slot(1)
 	b2, c2 := s.cfg.Beta2, 1-s.cfg.Beta2
 	for i := range params {
 		j := -1
 		switch h[i].Dtype() {
 		case tensor.Float64:
-			j = emaCheck(h[i].Float64s(), a[i].Float64s(), b[i].Float64s(), b2, c2)
+			j = emaCheck(h[i].Float64s(), d[i].Float64s(), b2, c2)
 		case tensor.Float32:
-			j = emaCheck(h[i].Float32s(), a[i].Float32s(), b[i].Float32s(), b2, c2)
+			j = emaCheck(h[i].Float32s(), d[i].Float32s(), b2, c2)
 		}
 		if j >= 0 {
 			return fmt.Errorf("%s: step %d: %s for param %q: entry %d makes the Hessian EMA non-finite (hessian not refreshed): %w", s.Name(), t, what, params[i].Name, j, optim.ErrNonFinite)
@@ -339,20 +316,19 @@ func (s *Sophia) refresh(params []optim.Param, a, b []*tensor.Dense, t int64, wh
 	for i := range params {
 		switch h[i].Dtype() {
 		case tensor.Float64:
-			emaApply(h[i].Float64s(), a[i].Float64s(), b[i].Float64s(), b2, c2)
+			emaApply(h[i].Float64s(), d[i].Float64s(), b2, c2)
 		case tensor.Float32:
-			emaApply(h[i].Float32s(), a[i].Float32s(), b[i].Float32s(), b2, c2)
+			emaApply(h[i].Float32s(), d[i].Float32s(), b2, c2)
 		}
 	}
 	return nil
 }
 
-func emaCheck[T optim.Float](h, a, b []T, b2, c2 float64) int {
+func emaCheck[T optim.Float](h, d []T, b2, c2 float64) int {
 	B2, C2 := T(b2), T(c2)
-	n := len(h)
-	a, b = a[:n], b[:n]
+	d = d[:len(h)]
 	for j := range h {
-		v := float64(h[j]*B2 + C2*a[j]*b[j])
+		v := float64(h[j]*B2 + C2*d[j])
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return j
 		}
@@ -360,12 +336,11 @@ func emaCheck[T optim.Float](h, a, b []T, b2, c2 float64) int {
 	return -1
 }
 
-func emaApply[T optim.Float](h, a, b []T, b2, c2 float64) {
+func emaApply[T optim.Float](h, d []T, b2, c2 float64) {
 	B2, C2 := T(b2), T(c2)
-	n := len(h)
-	a, b = a[:n], b[:n]
+	d = d[:len(h)]
 	for j := range h {
-		h[j] = h[j]*B2 + C2*a[j]*b[j]
+		h[j] = h[j]*B2 + C2*d[j]
 	}
 }
 
@@ -378,13 +353,12 @@ type coeffs struct {
 // every parameter, and records the win rate.
 func (s *Sophia) update(params []optim.Param) {
 	c := s.cfg
-	k := coeffs{
-		lr: c.LR, b1: c.Beta1, c1: 1 - c.Beta1, decay: 1 - c.LR*c.WeightDecay,
-		rb: c.Rho * float64(c.BatchSize), eps: c.Eps,
-	}
+	k := coeffs{b1: c.Beta1, c1: 1 - c.Beta1, rb: c.Rho * float64(c.BatchSize), eps: c.Eps}
 	m, h := s.buf.Slot(0), s.buf.Slot(1)
 	wins, total := 0, 0
 	for i, p := range params {
+		k.lr = s.ParamLR(i)
+		k.decay = 1 - k.lr*s.ParamWD(i)
 		switch p.Value.Dtype() {
 		case tensor.Float64:
 			wins += kernel(k, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), h[i].Float64s())
@@ -422,19 +396,19 @@ func kernel[T optim.Float](k coeffs, theta, g, m, h []T) int {
 	return wins
 }
 
-// State exports the step counter, exp_avg (m), hessian (h) and, for SophiaH
-// with a probe source that implements encoding.BinaryMarshaler, the probe
-// source's state (Blobs["probes"]). Call it between steps: a probe drawn by
-// NextProbe for a step not yet taken is not part of the state.
+// State exports the step counter, exp_avg (m), hessian (h), the parameter
+// groups and, for SophiaH with a probe source that implements
+// encoding.BinaryMarshaler, the probe source's state (Blobs["probes"]). Call
+// it between steps: a probe drawn by Request for a step not yet taken is not
+// part of the state.
 func (s *Sophia) State() (*optim.State, error) {
 	st := &optim.State{Optimizer: s.Name(), Step: s.step}
 	s.buf.Export(st)
-	if m, ok := s.probes.(encoding.BinaryMarshaler); ok {
-		b, err := m.MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("%s: saving the probe source: %w", s.Name(), err)
+	s.ExportGroups(st)
+	if s.cfg.Estimator == Hutchinson {
+		if err := s.hutch.SaveState(st); err != nil {
+			return nil, err
 		}
-		st.Blobs = map[string][]byte{blobProbes: b}
 	}
 	return st, nil
 }
@@ -454,21 +428,20 @@ func (s *Sophia) LoadState(params []optim.Param, st *optim.State) error {
 	if err := nb.Import(s.Name(), params, st); err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
-	blob, hasBlob := st.Blobs[blobProbes]
-	if hasBlob {
-		u, ok := s.probes.(encoding.BinaryUnmarshaler)
-		if !ok || s.probes == nil {
-			return fmt.Errorf("%s: load state: the state holds a probe-source state but this optimizer's probe source (%T) cannot restore one", s.Name(), s.probes)
+	h := s.Hyper
+	if err := h.ImportGroups(st); err != nil {
+		return fmt.Errorf("load state: %w", err)
+	}
+	if s.cfg.Estimator == Hutchinson {
+		if err := s.hutch.LoadState(st); err != nil {
+			return err
 		}
-		if err := u.UnmarshalBinary(blob); err != nil {
-			return fmt.Errorf("%s: load state: %w", s.Name(), err)
-		}
-	} else if _, ok := s.probes.(encoding.BinaryUnmarshaler); ok && st.Step > 0 {
-		return errors.New(s.Name() + ": load state: the state has no probe-source state (Blobs[\"probes\"]), so the probes after resuming would differ")
+	} else if _, ok := st.Blobs["probes"]; ok {
+		return fmt.Errorf("%s: load state: the state holds a probe-source state, but SophiaG draws no probes", s.Name())
 	}
 	s.buf = nb
+	s.Hyper = h
 	s.step = st.Step
-	s.pending = false
 	s.wins, s.total = 0, 0
 	return nil
 }

@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/curvopt/curvopt/internal/optimtest"
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/optimtest"
 	"github.com/curvopt/curvopt/optim/sophia"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,7 +82,7 @@ func TestNeedsAndName(t *testing.T) {
 	assert.Equal(t, optim.Needs{SampledGrad: true}, g.Needs())
 	assert.Equal(t, optim.Needs{HVP: true}, h.Needs())
 	var _ optim.Optimizer = g
-	var _ optim.Prober = g
+	var _ optim.Requester = g
 	var _ optim.Diagnostics = g
 }
 
@@ -324,35 +324,53 @@ func (constProbes) Fill(out []*tensor.Dense) error {
 	return nil
 }
 
-// TestProber: NextProbe returns the probe the coming Step passes to HVP,
-// the same one when called twice, and nil on steps without an HVP query.
-func TestProber(t *testing.T) {
+// TestRequest: Request returns the probe the coming Step needs H·u for,
+// the same one when called twice, and nil on steps without an HVP query; an
+// answered request is used as data (no oracle query), an unanswered one is
+// queried from the oracle.
+func TestRequest(t *testing.T) {
 	c := sophia.DefaultH()
 	c.Interval = 2
 	s, _ := sophia.New(c)
 	o := optimtest.NewDiagOracle([][]float64{{1, 2, 3}}, nil)
 	ps := []optim.Param{param("w", tensor.Float64, []float64{1, 2, 3}, []float64{1, 1, 1})}
 	for step := 1; step <= 4; step++ {
-		z, err := s.NextProbe(ps)
+		r, err := s.Request(ps)
 		require.NoError(t, err)
 		if step%2 == 0 {
-			assert.Nil(t, z, "step %d", step)
+			assert.Nil(t, r, "step %d", step)
 			require.NoError(t, s.Step(ps, o))
 			assert.Equal(t, (step+1)/2, o.HVPs)
 			continue
 		}
-		require.Len(t, z, 1)
-		want := append([]float64(nil), z[0].Float64s()...)
-		z2, err := s.NextProbe(ps)
+		require.Len(t, r.V, 1)
+		want := append([]float64(nil), r.V[0].Float64s()...)
+		r2, err := s.Request(ps)
 		require.NoError(t, err)
-		assert.Equal(t, want, z2[0].Float64s(), "drawn once")
+		assert.Equal(t, want, r2.V[0].Float64s(), "drawn once")
 		require.NoError(t, s.Step(ps, o))
 		assert.Equal(t, want, o.LastV[0].Float64s())
 	}
 	g, _ := sophia.New(sophia.DefaultG())
-	z, err := g.NextProbe(ps)
+	r, err := g.Request(ps)
 	assert.NoError(t, err)
-	assert.Nil(t, z)
+	assert.Nil(t, r)
+
+	// Answered: Step uses Out and makes no query; the estimate is u⊙Out.
+	s, _ = sophia.New(c)
+	o = optimtest.NewDiagOracle([][]float64{{1, 2, 3}}, nil)
+	r, err = s.Request(ps)
+	require.NoError(t, err)
+	u := append([]float64(nil), r.V[0].Float64s()...)
+	copy(r.Out[0].Float64s(), []float64{5, 7, 11})
+	r.Answer()
+	require.NoError(t, s.Step(ps, o))
+	assert.Zero(t, o.HVPs, "an answered request must not query the oracle")
+	st, _ := s.State()
+	h := st.Find("w", "hessian").Float64s()
+	for j, hz := range []float64{5, 7, 11} {
+		assert.InDelta(t, (1-c.Beta2)*u[j]*hz, h[j], 1e-15, "entry %d", j)
+	}
 }
 
 // TestFloat32MatchesFloat64 runs the same problem in both dtypes.

@@ -1,15 +1,16 @@
-package train
+package optim
 
 import (
 	"math"
 
-	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
 )
 
 // GlobalNorm returns ‖g‖₂ over all parameters' gradients, accumulated in
-// float64.
-func GlobalNorm(params []optim.Param) float64 {
+// float64. With ClipGlobalNorm it is the reusable gradient transformation a
+// training loop applies between computing the gradient and Step, as
+// torch.nn.utils.clip_grad_norm_ or optax.clip_by_global_norm.
+func GlobalNorm(params []Param) float64 {
 	s := 0.0
 	for _, p := range params {
 		switch p.Grad.Dtype() {
@@ -22,7 +23,7 @@ func GlobalNorm(params []optim.Param) float64 {
 	return math.Sqrt(s)
 }
 
-func sumSq[T optim.Float](x []T) float64 {
+func sumSq[T Float](x []T) float64 {
 	s := 0.0
 	for _, v := range x {
 		s += float64(v) * float64(v)
@@ -33,7 +34,7 @@ func sumSq[T optim.Float](x []T) float64 {
 // ClipGlobalNorm scales every gradient by maxNorm/‖g‖ when the global norm
 // ‖g‖ exceeds maxNorm (torch.nn.utils.clip_grad_norm_), and returns the norm
 // before clipping. maxNorm ≤ 0 disables clipping.
-func ClipGlobalNorm(params []optim.Param, maxNorm float64) float64 {
+func ClipGlobalNorm(params []Param, maxNorm float64) float64 {
 	n := GlobalNorm(params)
 	if maxNorm <= 0 || n <= maxNorm {
 		return n
@@ -50,7 +51,7 @@ func ClipGlobalNorm(params []optim.Param, maxNorm float64) float64 {
 	return n
 }
 
-func scale[T optim.Float](x []T, c float64) {
+func scale[T Float](x []T, c float64) {
 	cc := T(c)
 	for i := range x {
 		x[i] *= cc

@@ -1,4 +1,8 @@
-package spectrum
+// Package plot draws Hessian eigenvalue densities (hessian/spectrum's SLQ
+// output) to PNG, SVG, PDF and other image files. It is kept apart from
+// hessian/spectrum so that computing a spectrum, and training, does not
+// pull in gonum/plot and its fonts.
+package plot
 
 import (
 	"fmt"
@@ -10,17 +14,18 @@ import (
 	"strconv"
 	"strings"
 
-	"gonum.org/v1/plot"
+	"github.com/curvopt/curvopt/hessian/spectrum"
+	gplot "gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 )
 
-// Curve is one labelled density in a plot.
+// Curve is one labelled density in a gplot.
 type Curve struct {
 	// Label is the legend entry ("" for none).
 	Label string
 	// Density is the curve to draw.
-	Density *Density
+	Density *spectrum.Density
 }
 
 // PlotOptions configures [WriteDensityPlot].
@@ -62,12 +67,12 @@ func WriteDensityPlot(path string, opt PlotOptions, curves ...Curve) error {
 	if h == 0 {
 		h = 4
 	}
-	p := plot.New()
+	p := gplot.New()
 	p.Title.Text = opt.Title
 	p.X.Label.Text = "Eigenvalue"
 	p.Y.Label.Text = "Density (spectral)"
 	if opt.LogY {
-		p.Y.Scale = plot.LogScale{}
+		p.Y.Scale = gplot.LogScale{}
 		p.Y.Tick.Marker = powerTicks{}
 	}
 	p.Add(plotter.NewGrid())
@@ -148,18 +153,23 @@ func writeAtomic(path string, wt io.WriterTo) (err error) {
 }
 
 // powerTicks labels a logarithmic axis at the powers of ten as 1e-05, 0.01,
-// 1, 100 (plot.LogTicks prints 9.999999999999999e-05 for 1e-04).
+// 1, 100 (gplot.LogTicks prints 9.999999999999999e-05 for 1e-04).
 type powerTicks struct{}
 
 // Ticks returns a labelled tick at every power of ten in [lo, hi].
-func (powerTicks) Ticks(lo, hi float64) []plot.Tick {
-	var ts []plot.Tick
+func (powerTicks) Ticks(lo, hi float64) []gplot.Tick {
+	var ts []gplot.Tick
 	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
 		v := math.Pow(10, e)
 		if v < lo*(1-1e-9) || v > hi*(1+1e-9) {
 			continue
 		}
-		ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
+		ts = append(ts, gplot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', 3, 64)})
 	}
 	return ts
+}
+
+// invalidf reports bad arguments, wrapping spectrum.ErrInvalid.
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{spectrum.ErrInvalid}, args...)...)
 }

@@ -23,6 +23,8 @@ type Quadratic struct {
 	B, BS  []float64
 	params []optim.Param
 	work   []float64
+	flat   []float64
+	vals   []*tensor.Dense
 }
 
 // NewQuadratic makes a random quadratic over parameters of the given shapes.
@@ -58,7 +60,7 @@ func NewQuadratic(rng *rand.Rand, shift float64, shapes ...[]int) *Quadratic {
 		}
 		return a, b
 	}
-	q := &Quadratic{Shapes: shapes, work: make([]float64, d)}
+	q := &Quadratic{Shapes: shapes, work: make([]float64, d), flat: make([]float64, d)}
 	q.A, q.B = mk(shift)
 	q.AS, q.BS = mk(0)
 	return q
@@ -122,15 +124,37 @@ func (q *Quadratic) matVec(a [][]float64, x []float64) []float64 {
 	return out
 }
 
-// HVP sets out = A·v.
+// HVP sets out = A·v. It does not allocate.
 func (q *Quadratic) HVP(v, out []*tensor.Dense) error {
-	Unflatten(out, q.matVec(q.A, FlattenT(v)))
+	Unflatten(out, q.matVec(q.A, q.flatInto(v)))
 	return nil
 }
 
-// SampledGrad sets out = AS·θ + BS at the parameters last given to Params or Use.
+// flatInto concatenates ts into the quadratic's buffer as float64.
+func (q *Quadratic) flatInto(ts []*tensor.Dense) []float64 {
+	off := 0
+	for _, t := range ts {
+		switch t.Dtype() {
+		case tensor.Float64:
+			off += copy(q.flat[off:], t.Float64s())
+		case tensor.Float32:
+			for _, x := range t.Float32s() {
+				q.flat[off] = float64(x)
+				off++
+			}
+		}
+	}
+	return q.flat[:off]
+}
+
+// SampledGrad sets out = AS·θ + BS at the parameters last given to Params
+// or Use. It does not allocate.
 func (q *Quadratic) SampledGrad(out []*tensor.Dense) error {
-	g := q.matVec(q.AS, Flatten(q.params))
+	q.vals = q.vals[:0]
+	for _, p := range q.params {
+		q.vals = append(q.vals, p.Value)
+	}
+	g := q.matVec(q.AS, q.flatInto(q.vals))
 	for i := range g {
 		g[i] += q.BS[i]
 	}
@@ -157,13 +181,15 @@ func FlattenT(ts []*tensor.Dense) []float64 {
 }
 
 // Unflatten copies x into the tensors in order, converting to their dtype.
+// It does not allocate.
 func Unflatten(ts []*tensor.Dense, x []float64) {
 	off := 0
 	for _, t := range ts {
-		switch d := optim.Backing(t).(type) {
-		case []float64:
-			off += copy(d, x[off:])
-		case []float32:
+		switch t.Dtype() {
+		case tensor.Float64:
+			off += copy(t.Float64s(), x[off:])
+		case tensor.Float32:
+			d := t.Float32s()
 			for j := range d {
 				d[j] = float32(x[off+j])
 			}

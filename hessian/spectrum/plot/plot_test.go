@@ -1,28 +1,20 @@
-package spectrum
+package plot
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/curvopt/curvopt/hessian/spectrum"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestWriteDensityPlot(t *testing.T) {
-	op := known(t, testSpectrum()[:40], 3)
-	res, err := SLQ(op, SLQConfig{Probes: 3, Steps: 20}, seeded(3))
-	require.NoError(t, err)
-	den, err := res.Density(DensityConfig{Points: 2000, SigmaSquared: 1e-3, Pad: 0.5})
-	require.NoError(t, err)
-	bo, err := NewBlockOperator(op, Block{Name: "first", Offset: 0, Size: 20})
-	require.NoError(t, err)
-	bres, err := SLQ(bo, SLQConfig{Probes: 3, Steps: 20}, seeded(3))
-	require.NoError(t, err)
-	bden, err := bres.Density(DensityConfig{Points: 2000, SigmaSquared: 1e-3, Pad: 0.5})
-	require.NoError(t, err)
-
+	// Two Gaussian bumps on a grid, as an SLQ density looks.
+	den, bden := bumps(-1, 2), bumps(0.5, 4)
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name  string
@@ -44,10 +36,20 @@ func TestWriteDensityPlot(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, entries, 2, "no temporary files left behind")
 
-	require.ErrorIs(t, WriteDensityPlot(filepath.Join(dir, "x.bmp"), PlotOptions{}, Curve{Density: den}), ErrInvalid)
-	require.ErrorIs(t, WriteDensityPlot(filepath.Join(dir, "x.png"), PlotOptions{}), ErrInvalid)
-	require.ErrorIs(t, WriteDensityPlot(filepath.Join(dir, "x.png"), PlotOptions{}, Curve{}), ErrInvalid)
+	require.ErrorIs(t, WriteDensityPlot(filepath.Join(dir, "x.bmp"), PlotOptions{}, Curve{Density: den}), spectrum.ErrInvalid)
+	require.ErrorIs(t, WriteDensityPlot(filepath.Join(dir, "x.png"), PlotOptions{}), spectrum.ErrInvalid)
+	require.ErrorIs(t, WriteDensityPlot(filepath.Join(dir, "x.png"), PlotOptions{}, Curve{}), spectrum.ErrInvalid)
 	require.Error(t, WriteDensityPlot(filepath.Join(dir, "missing", "x.png"), PlotOptions{}, Curve{Density: den}))
 	_, err = os.Stat(filepath.Join(dir, "x.png"))
 	assert.True(t, os.IsNotExist(err))
+}
+
+func bumps(a, b float64) *spectrum.Density {
+	d := &spectrum.Density{Variance: 0.01}
+	for i := 0; i < 400; i++ {
+		x := -3 + 8*float64(i)/399
+		d.X = append(d.X, x)
+		d.Y = append(d.Y, math.Exp(-(x-a)*(x-a)/0.02)+0.5*math.Exp(-(x-b)*(x-b)/0.02))
+	}
+	return d
 }

@@ -1,0 +1,336 @@
+package hessian
+
+// Graph compilation: the training-mode graph of one batch size with the
+// derivative graphs the engine's Needs ask for, and their tape machines.
+
+import (
+	"fmt"
+
+	"github.com/curvopt/curvopt/nn"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// trainProg is one compiled training-mode graph and its machines.
+type trainProg struct {
+	n      int
+	g      *gorgonia.ExprGraph
+	net    *nn.Net // New engines only (running statistics)
+	logitN *gorgonia.Node
+	x, y   *tensor.Dense
+	loss   *gorgonia.Node
+	grads  []*gorgonia.Node
+	v      []*tensor.Dense
+	hv     []*gorgonia.Node
+	gnb    *gnbPart
+	mGrad  gorgonia.VM
+	mHVP   gorgonia.VM
+	ce     *gorgonia.Node // mean cross-entropy of the logits against the targets
+	mEval  gorgonia.VM    // NewGraph: forward only, compiled by the first evaluation
+}
+
+// gnbPart is the sampled-label gradient inside a trainProg.
+type gnbPart struct {
+	rows   int
+	tgt    *gorgonia.Node
+	loss   *gorgonia.Node
+	grads  []*gorgonia.Node
+	m      gorgonia.VM
+	labels []int // the sampled labels, shared with the sampling op
+}
+
+// graphIn is one graph for compile: its nodes and, for New engines, the
+// nn.Net they came from.
+type graphIn struct {
+	g       *gorgonia.ExprGraph
+	n       int
+	x       *gorgonia.Node
+	targets *gorgonia.Node // nil: compile adds one
+	logits  *gorgonia.Node
+	loss    *gorgonia.Node // nil: nn.CrossEntropy(logits, targets)
+	params  []*gorgonia.Node
+	net     *nn.Net
+}
+
+// parts selects what compile builds.
+type parts struct {
+	grad, hvp, gnb bool
+	gnbRows        int // rows of the sampled loss (≤ n); 0 means n
+}
+
+// compile binds the engine's input and target tensors to the graph, adds
+// the derivative graphs that what asks for and compiles their machines.
+func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
+	g, n := in.g, in.n
+	p := &trainProg{n: n, g: g, net: in.net, logitN: in.logits}
+	p.x = tensor.New(tensor.Of(e.dt), tensor.WithShape(in.x.Shape().Clone()...))
+	if err := gorgonia.Let(in.x, p.x); err != nil {
+		return nil, fmt.Errorf("binding input: %w", err)
+	}
+	one := tensor.New(tensor.Of(e.dt), tensor.WithShape(1))
+	fillConst(one, 1)
+	seed := gorgonia.NewTensor(g, e.dt, 1, gorgonia.WithShape(1), gorgonia.WithName("hessian.one"), gorgonia.WithValue(one))
+	var err error
+	if what.grad {
+		ln, err := e.lossNode(in, p)
+		if err != nil {
+			return nil, err
+		}
+		p.loss = ln
+		if p.grads, err = nn.Backprop([]*gorgonia.Node{ln}, []*gorgonia.Node{seed}, in.params); err != nil {
+			return nil, fmt.Errorf("gradient graph: %w", err)
+		}
+		roots := append([]*gorgonia.Node{ln, in.logits}, nonNil(p.grads)...)
+		if p.mGrad, err = machine(g, roots); err != nil {
+			return nil, err
+		}
+		if what.hvp {
+			outs, vs := []*gorgonia.Node{}, []*gorgonia.Node{}
+			p.v = make([]*tensor.Dense, len(in.params))
+			for i, pn := range in.params {
+				p.v[i] = tensor.New(tensor.Of(e.dt), tensor.WithShape(pn.Shape().Clone()...))
+				if p.grads[i] == nil {
+					continue
+				}
+				vn := gorgonia.NewTensor(g, e.dt, pn.Dims(), gorgonia.WithShape(pn.Shape().Clone()...), gorgonia.WithName("hessian.v:"+e.params[i].Name), gorgonia.WithValue(p.v[i]))
+				outs, vs = append(outs, p.grads[i]), append(vs, vn)
+			}
+			// The forward graph first, so that a refused op is named as the
+			// user wrote it (SoftMax rather than its backward op).
+			if err := nn.AuditSecondOrder([]*gorgonia.Node{ln}, in.params); err != nil {
+				return nil, fmt.Errorf("HVP graph: %w", err)
+			}
+			if err := nn.AuditSecondOrder(outs, in.params); err != nil {
+				return nil, fmt.Errorf("HVP graph: %w", err)
+			}
+			if p.hv, err = nn.Backprop(outs, vs, in.params); err != nil {
+				return nil, fmt.Errorf("HVP graph: %w", err)
+			}
+			if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if what.gnb {
+		if p.gnb, err = e.gnbGraph(in, seed, what.gnbRows); err != nil {
+			return nil, fmt.Errorf("sampled-gradient graph: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// lossNode returns the training loss of in, binding the engine's one-hot
+// target tensor p.y, one row per row of the logits, to the targets node
+// (added when in has none), and sets p.ce to the mean cross-entropy of the
+// logits (the loss itself unless in has its own).
+func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
+	rows := in.logits.Shape()[0]
+	p.y = tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, e.classes))
+	tn := in.targets
+	if tn == nil {
+		tn = gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, e.classes), gorgonia.WithName("hessian.targets"))
+	}
+	if err := gorgonia.Let(tn, p.y); err != nil {
+		return nil, fmt.Errorf("binding targets: %w", err)
+	}
+	ce, err := nn.CrossEntropy(in.logits, tn)
+	if err != nil {
+		return nil, err
+	}
+	p.ce = ce
+	if in.loss != nil {
+		return in.loss, nil
+	}
+	return ce, nil
+}
+
+// gnbGraph adds the sampled-label cross-entropy of the first rows rows of
+// the logits and its gradient.
+func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, error) {
+	all := in.logits.Shape()[0] // rows of the logits (one per label)
+	if rows == 0 {
+		rows = all
+	}
+	z := in.logits
+	if rows < all {
+		// z[:rows] = S·z with S = [I_rows 0]: exact (products by 1, sums with 0).
+		sel := tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, all))
+		for r := 0; r < rows; r++ {
+			if e.dt == tensor.Float64 {
+				sel.Float64s()[r*all+r] = 1
+			} else {
+				sel.Float32s()[r*all+r] = 1
+			}
+		}
+		sn := gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, all), gorgonia.WithName("hessian.gnb_rows"), gorgonia.WithValue(sel))
+		var err error
+		if z, err = nn.MatMul(sn, z, false, false); err != nil {
+			return nil, err
+		}
+	}
+	s := &gnbPart{rows: rows}
+	var err error
+	if s.tgt, err = nn.SampledTargets(z, e.cfg.sampler); err != nil {
+		return nil, err
+	}
+	if s.labels, err = nn.SampledLabels(s.tgt); err != nil {
+		return nil, err
+	}
+	if s.loss, err = nn.CrossEntropy(z, s.tgt); err != nil {
+		return nil, err
+	}
+	if s.grads, err = nn.Backprop([]*gorgonia.Node{s.loss}, []*gorgonia.Node{seed}, in.params); err != nil {
+		return nil, err
+	}
+	if s.m, err = machine(in.g, append([]*gorgonia.Node{s.loss}, nonNil(s.grads)...)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// buildModel compiles the training graph of the model for batch size n.
+func (e *Engine) buildModel(n int, what parts) (*trainProg, error) {
+	g := gorgonia.NewGraph()
+	net, err := e.model.Build(g, n, true)
+	if err != nil {
+		return nil, err
+	}
+	return e.compile(graphIn{g: g, n: n, x: net.X, logits: net.Logits, params: net.Params, net: net}, what)
+}
+
+// prog returns the compiled training graph for batch size n.
+func (e *Engine) prog(n int) (*trainProg, error) {
+	if e.fixed != nil {
+		if n != e.fixed.n {
+			return nil, fmt.Errorf("batch of %d rows, but the graph was built for %d", n, e.fixed.n)
+		}
+		return e.fixed, nil
+	}
+	if k := e.cfg.gnbBatch; e.needs.SampledGrad && k > 0 && e.gnb == nil {
+		p, err := e.buildModel(k, parts{gnb: true})
+		if err != nil {
+			return nil, fmt.Errorf("compiling the sampled-gradient graph for %d rows: %w", k, err)
+		}
+		e.gnb = p
+	}
+	if p, ok := e.progs.get(n); ok {
+		return p, nil
+	}
+	p, err := e.buildModel(n, parts{grad: true, hvp: e.needs.HVP, gnb: e.needs.SampledGrad && e.cfg.gnbBatch == 0})
+	if err != nil {
+		return nil, fmt.Errorf("compiling graphs for batch size %d: %w", n, err)
+	}
+	e.progs.put(n, p, func(old *trainProg) {
+		if old == e.cur {
+			e.cur = nil
+		}
+		old.close()
+	})
+	return p, nil
+}
+
+func nonNil(ns []*gorgonia.Node) []*gorgonia.Node {
+	var out []*gorgonia.Node
+	for _, n := range ns {
+		if n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func machine(g *gorgonia.ExprGraph, roots []*gorgonia.Node) (vm gorgonia.VM, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("hessian: compiling graph: %v", r)
+		}
+	}()
+	return gorgonia.NewTapeMachine(g.SubgraphRoots(roots...)), nil
+}
+
+func runVM(vm gorgonia.VM) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("hessian: running graph: %v", r)
+		}
+	}()
+	vm.Reset()
+	if err := vm.RunAll(); err != nil {
+		return fmt.Errorf("hessian: running graph: %w", err)
+	}
+	return nil
+}
+
+// close releases the machines of p.
+func (p *trainProg) close() {
+	ms := []gorgonia.VM{p.mGrad, p.mHVP, p.mEval}
+	if p.gnb != nil {
+		ms = append(ms, p.gnb.m)
+	}
+	for _, m := range ms {
+		if m != nil {
+			m.Close()
+		}
+	}
+}
+
+// graphCache holds compiled graphs by batch size, at most max of them: a
+// new batch size beyond that evicts the least recently used one (its
+// machines are released), so a run with many batch sizes holds a bounded
+// amount of memory. Each graph costs about as much memory as the
+// activations and derivatives of one batch of its size.
+type graphCache[T any] struct {
+	max   int
+	order []int // batch sizes, least recently used first
+	byN   map[int]T
+	free  map[int]func(T)
+}
+
+func newGraphCache[T any](max int) *graphCache[T] {
+	return &graphCache[T]{max: max, byN: map[int]T{}, free: map[int]func(T){}}
+}
+
+// get returns the graph for batch size n and marks it as most recently used.
+func (c *graphCache[T]) get(n int) (T, bool) {
+	v, ok := c.byN[n]
+	if ok {
+		c.touch(n)
+	}
+	return v, ok
+}
+
+func (c *graphCache[T]) touch(n int) {
+	for i, k := range c.order {
+		if k == n {
+			copy(c.order[i:], c.order[i+1:])
+			c.order[len(c.order)-1] = n
+			return
+		}
+	}
+	c.order = append(c.order, n)
+}
+
+// put stores v for n, evicting the least recently used graph when the
+// cache is full; free releases a graph when it is evicted or cleared.
+func (c *graphCache[T]) put(n int, v T, free func(T)) {
+	for len(c.order) >= c.max {
+		old := c.order[0]
+		c.order = c.order[1:]
+		c.free[old](c.byN[old])
+		delete(c.byN, old)
+		delete(c.free, old)
+	}
+	c.byN[n], c.free[n] = v, free
+	c.order = append(c.order, n)
+}
+
+// len returns the number of cached graphs.
+func (c *graphCache[T]) len() int { return len(c.order) }
+
+// clear releases every graph.
+func (c *graphCache[T]) clear() {
+	for _, n := range c.order {
+		c.free[n](c.byN[n])
+	}
+	c.order, c.byN, c.free = nil, map[int]T{}, map[int]func(T){}
+}

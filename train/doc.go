@@ -1,0 +1,37 @@
+// Package train is the training loop of curvopt: it turns a Config (model
+// spec, dataset, optimizer name and hyperparameters, budget, schedule,
+// clipping, parameter groups, output directory) into a run with metrics
+// (steps.jsonl/csv, epochs.jsonl/csv), checkpoints that resume
+// bit-identically, and optional sharpness tracking and Hessian analysis.
+// cmd/train is its command line.
+//
+// # One step
+//
+// Step holds the choreography of one optimization step, and data flows one
+// way through it:
+//
+//	req := opt.Request(params)               // optim.Requester: what curvature the step wants at θ (H·z), or nil
+//	loss := eng.LossGradHVP(req.V, req.Out)  // one graph run: loss, ∇L and H·z (or eng.LossGrad())
+//	req.Answer()                              // the product is handed over as data
+//	optim.ClipGlobalNorm(params, clip)        // optional gradient transformation
+//	opt.Step(params, eng)                     // in-place update; a query after it (SophiaG's ĝ) runs at the new θ
+//
+// The engine (hessian.Engine, seen here through the Oracle interface) knows
+// nothing of optimizers, and optimizers know nothing of graphs. Run adds the
+// learning-rate schedule (Optimizer.SetLR before each step), the batch
+// iterator, evaluation (the engine's EvalLoss: loss and accuracy from the
+// evaluation graph) and the records.
+//
+// # Parameter groups
+//
+// By default the optimizer's weight decay applies to weight matrices and
+// convolution kernels only; biases and normalisation parameters form a
+// second group without it (optim.DecayGroups, the nanoGPT recipe Sophia was
+// tuned with). Config.DecayAll (cmd/train -decay-all) restores a single
+// group. The groups are part of the optimizer state, so checkpoints record
+// them.
+//
+// Plots are not made here: Analyze returns and writes numbers, and
+// cmd/train draws them with hessian/spectrum/plot, so importing train does
+// not pull in gonum/plot.
+package train

@@ -1,0 +1,82 @@
+package train
+
+import (
+	"fmt"
+
+	"github.com/curvopt/curvopt/hessian"
+	"github.com/curvopt/curvopt/optim"
+	"gorgonia.org/tensor"
+)
+
+// Oracle is what one training step needs from a curvature engine
+// (hessian.Engine implements it): the parameters with their gradient
+// tensors, the loss and gradient of the current batch, the same run with a
+// Hessian-vector product, and the optimizer's own queries (optim.Oracle),
+// answered at the parameters of the moment they are made.
+type Oracle interface {
+	optim.Oracle
+	Params() []optim.Param
+	LossGrad() (float64, error)
+	LossGradHVP(v, out []*tensor.Dense) (float64, error)
+}
+
+// StepResult is what Step measured.
+type StepResult struct {
+	// Loss is the batch loss before the update.
+	Loss float64
+	// GradNorm is the global gradient norm before clipping.
+	GradNorm float64
+}
+
+// Step takes one optimization step of opt on eng's current batch. Data
+// flows one way:
+//
+//  1. before the graph runs, the optimizer says what curvature it wants at
+//     the current parameters (optim.Requester; SophiaH and AdaHessian ask
+//     for H·z at their probe z);
+//  2. one run of the graph computes the loss, the gradient and that
+//     request (LossGradHVP), or the loss and gradient alone (LossGrad), and
+//     the answer is handed to the optimizer as data (HVPRequest.Answer);
+//  3. the gradient is clipped to the global norm clipNorm (≤ 0: off);
+//  4. opt.Step updates the parameters in place; any query it makes after
+//     its update (SophiaG's sampled-label gradient) goes to eng and is
+//     computed at the updated parameters.
+//
+// A non-finite loss or gradient norm is an error wrapping
+// optim.ErrNonFinite, returned before the update.
+func Step(eng Oracle, opt optim.Optimizer, clipNorm float64) (StepResult, error) {
+	var res StepResult
+	params := eng.Params()
+	var req *optim.HVPRequest
+	if r, ok := opt.(optim.Requester); ok {
+		var err error
+		if req, err = r.Request(params); err != nil {
+			return res, fmt.Errorf("%s: curvature request: %w", opt.Name(), err)
+		}
+	}
+	var err error
+	if req != nil {
+		res.Loss, err = eng.LossGradHVP(req.V, req.Out)
+		if err == nil {
+			req.Answer()
+		}
+	} else {
+		res.Loss, err = eng.LossGrad()
+	}
+	if err != nil {
+		return res, err
+	}
+	if !finite(res.Loss) {
+		return res, fmt.Errorf("the loss is %v: %w", res.Loss, optim.ErrNonFinite)
+	}
+	res.GradNorm = optim.ClipGlobalNorm(params, clipNorm)
+	if !finite(res.GradNorm) {
+		return res, fmt.Errorf("the gradient norm is %v: %w", res.GradNorm, optim.ErrNonFinite)
+	}
+	if err := opt.Step(params, eng); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+var _ Oracle = (*hessian.Engine)(nil)
