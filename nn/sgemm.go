@@ -8,7 +8,8 @@ import (
 // A GEMM for the pure-Go build on CPUs with AVX and FMA: op(A) and op(B)
 // are packed into 4-row blocks ([k][4]) and NR-column panels ([k][NR]) per
 // slice of kc along k, and an assembly micro-kernel (sgemm_amd64.s: 4×16
-// for float32, 4×8 for float64) accumulates each 4×NR tile in registers and
+// for float32, 4×32 on CPUs with AVX-512, 4×8 for float64) accumulates each
+// 4×NR tile in registers and
 // stores full tiles straight into C. Transposed operands cost nothing extra
 // (the packing reads them in place). gonum's pure-Go GEMM runs at ~10
 // GFLOP/s on the conv shapes; this runs several times faster. Elsewhere (or
@@ -19,9 +20,14 @@ const (
 	sgemmKC = 256
 )
 
-// nrOf is the micro-kernel's tile width for element type T: 64 bytes.
+// nrOf is the micro-kernel's tile width for element type T: 64 bytes (one
+// AVX2 kernel row of two 32-byte registers), or 32 float32s (two 64-byte
+// registers) with the AVX-512 kernel.
 func nrOf[T Float]() int {
 	var z T
+	if unsafe.Sizeof(z) == 4 && haveAVX512 {
+		return 32
+	}
 	return 64 / int(unsafe.Sizeof(z))
 }
 
@@ -30,7 +36,7 @@ func nrOf[T Float]() int {
 type sgemmBufs struct {
 	a32, b32 []float32
 	a64, b64 []float64
-	tile     [sgemmMR * 64]byte // one 4×NR tile
+	tile     [sgemmMR * 128]byte // one 4×NR tile
 }
 
 func bufsFor[T Float](bf *sgemmBufs) (a, b *[]T, tile []T) {
@@ -84,6 +90,14 @@ func kernel[T Float](k int, a []T, b *T, ldb int, c *T, ldc int, acc bool, tile 
 	switch a := any(a).(type) {
 	case []float32:
 		b := (*float32)(unsafe.Pointer(b))
+		if haveAVX512 {
+			if c == nil {
+				sgemmKernel4x32(k, &a[0], b, ldb, &any(tile).([]float32)[0])
+				return
+			}
+			sgemmKernel4x32C(k, &a[0], b, ldb, (*float32)(unsafe.Pointer(c)), ldc, acc)
+			return
+		}
 		if c == nil {
 			sgemmKernel4x16(k, &a[0], b, ldb, &any(tile).([]float32)[0])
 			return
@@ -179,10 +193,17 @@ func packB[T Float](tB bool, b []T, ldb, k0, kb, n, nr0 int, bp []T) {
 		dst := bp[jp*kb*nr0 : (jp+1)*kb*nr0]
 		if !tB {
 			if nr == nr0 {
-				// 64-byte rows: copied as arrays (no per-element loop).
+				// Whole rows of a panel: copied as arrays (no per-element loop).
 				switch bb := any(b).(type) {
 				case []float32:
 					d := any(dst).([]float32)
+					if nr0 == 32 {
+						for l := 0; l < kb; l++ {
+							o := (k0+l)*ldb + j0
+							*(*[32]float32)(d[l*32:]) = *(*[32]float32)(bb[o : o+32])
+						}
+						break
+					}
 					for l := 0; l < kb; l++ {
 						o := (k0+l)*ldb + j0
 						*(*[16]float32)(d[l*16:]) = *(*[16]float32)(bb[o : o+16])
