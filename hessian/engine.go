@@ -154,6 +154,7 @@ type trainProg struct {
 	gnb    *gnbPart
 	mGrad  gorgonia.VM
 	mHVP   gorgonia.VM
+	mHV    gorgonia.VM // loss and H·v only: none of the gradient's own products
 	mEval  gorgonia.VM // NewGraph: forward only, compiled by the first EvalLogits
 }
 
@@ -317,6 +318,11 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 				return nil, fmt.Errorf("HVP graph: %w", err)
 			}
 			if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
+				return nil, err
+			}
+			// HVP alone leaves out the gradient's outputs: on the CNN, 10
+			// convolution products instead of 13.
+			if p.mHV, err = machine(g, append([]*gorgonia.Node{ln}, nonNil(p.hv)...)); err != nil {
 				return nil, err
 			}
 		}
@@ -732,7 +738,7 @@ func (e *Engine) HVP(v, out []*tensor.Dense) error {
 			}
 		}
 		e.hvOK = false
-		if err := runVM(p.mHVP); err != nil {
+		if err := runVM(p.mHV); err != nil {
 			return err
 		}
 		if _, err := lossValue(p.loss, "loss"); err != nil {
@@ -995,9 +1001,12 @@ func (e *Engine) EvalLogits(x *tensor.Dense) (*tensor.Dense, error) {
 		return nil, err
 	}
 	var v *tensor.Dense
-	if e.fixed != nil {
+	switch {
+	case e.fixed != nil:
 		v, err = e.evalFixed(x, n)
-	} else {
+	case n > evalChunk:
+		return e.evalChunked(x, n)
+	default:
 		v, err = e.evalModel(x, n)
 	}
 	if err != nil {
@@ -1122,7 +1131,7 @@ func (e *Engine) Close() error {
 		if p == nil {
 			continue
 		}
-		ms := []gorgonia.VM{p.mGrad, p.mHVP, p.mEval}
+		ms := []gorgonia.VM{p.mGrad, p.mHVP, p.mHV, p.mEval}
 		if p.gnb != nil {
 			ms = append(ms, p.gnb.m)
 		}
