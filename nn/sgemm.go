@@ -113,6 +113,13 @@ func kernel[T Float](k int, a []T, b *T, ldb int, c *T, ldc int, acc bool, tile 
 	}
 }
 
+// kernelS runs the float32 AVX-512 kernel with A read in place (row r,
+// step l at a + l·sa + r·sr) into C with row stride ldc (C = tile, or
+// C += tile when acc). Only called when nrOf[T]() == 32.
+func kernelS[T Float](k int, a *T, sa, sr int, b *T, ldb int, c *T, ldc int, acc bool) {
+	sgemmKernel4x32S(k, (*float32)(unsafe.Pointer(a)), sa, sr, (*float32)(unsafe.Pointer(b)), ldb, (*float32)(unsafe.Pointer(c)), ldc, acc)
+}
+
 // gemmNative computes C = alpha·op(A)·op(B) + beta·C (row-major, op(A)
 // m×k, op(B) k×n). With beta = 0, C is not read.
 func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
@@ -131,6 +138,7 @@ func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a [
 	}
 	nr0 := nrOf[T]()
 	abuf, bbuf, tile := bufsFor[T](bufs)
+	inPlaceA := nr0 == 32 // the float32 AVX-512 kernel
 	np := (n + nr0 - 1) / nr0
 	for k0 := 0; k0 < k; k0 += sgemmKC {
 		kb := min(sgemmKC, k-k0)
@@ -146,7 +154,19 @@ func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a [
 		first := k0 == 0
 		for i0 := 0; i0 < m; i0 += sgemmMR {
 			mr := min(sgemmMR, m-i0)
-			packA(tA, a, lda, i0, mr, k0, kb, ap)
+			// A full row block is read in place where the kernel can
+			// (AVX-512: row r, step l at a + l·sa + r·sr); others are packed.
+			var ain *T
+			var sa, sr int
+			if inPlaceA && mr == sgemmMR {
+				if tA {
+					ain, sa, sr = &a[k0*lda+i0], lda, 1
+				} else {
+					ain, sa, sr = &a[i0*lda+k0], 1, lda
+				}
+			} else {
+				packA(tA, a, lda, i0, mr, k0, kb, ap)
+			}
 			for jp := 0; jp < np; jp++ {
 				j0 := jp * nr0
 				nr := min(nr0, n-j0)
@@ -156,10 +176,18 @@ func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a [
 				}
 				if mr == sgemmMR && nr == nr0 && alpha == 1 && (!first || beta == 0 || beta == 1) {
 					// Full tile, unit alpha: straight into C.
+					if ain != nil {
+						kernelS(kb, ain, sa, sr, panel, pld, &c[i0*ldc+j0], ldc, !first || beta == 1)
+						continue
+					}
 					kernel(kb, ap, panel, pld, &c[i0*ldc+j0], ldc, !first || beta == 1, nil)
 					continue
 				}
-				kernel(kb, ap, panel, pld, nil, 0, false, tile)
+				if ain != nil {
+					kernelS(kb, ain, sa, sr, panel, pld, &tile[0], nr0, false)
+				} else {
+					kernel(kb, ap, panel, pld, nil, 0, false, tile)
+				}
 				for r := 0; r < mr; r++ {
 					crow := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+nr]
 					t := tile[r*nr0 : r*nr0+nr]

@@ -20,6 +20,9 @@ func sgemmKernel4x32(k int, a, b *float32, ldb int, c *float32)
 //go:noescape
 func sgemmKernel4x32C(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool)
 
+//go:noescape
+func sgemmKernel4x32S(k int, a *float32, sa, sr int, b *float32, ldb int, c *float32, ldc int, acc bool)
+
 func cpuHasAVXFMA() bool
 
 func cpuHasAVX512() bool

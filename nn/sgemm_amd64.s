@@ -414,3 +414,81 @@ TEXT ·cpuHasAVX512(SB), NOSPLIT, $0-1
 no512:
 	MOVB $0, ret+0(FP)
 	RET
+
+// func sgemmKernel4x32S(k int, a *float32, sa, sr int, b *float32, ldb int, c *float32, ldc int, acc bool)
+// The AVX-512 4×32 kernel reading A in place: the entry of row r and step l
+// is at a + l·sa + r·sr (strides in elements), so that an untransposed
+// (sa = 1, sr = lda) or transposed (sa = lda, sr = 1) operand needs no
+// packing. The tile goes into C (row stride ldc): C = tile, or C += tile.
+TEXT ·sgemmKernel4x32S(SB), NOSPLIT, $0-65
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ sa+16(FP), R13
+	SHLQ $2, R13
+	MOVQ sr+24(FP), R14
+	SHLQ $2, R14
+	LEAQ (R14)(R14*2), BX
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R12
+	SHLQ $2, R12
+	MOVQ c+48(FP), R8
+	MOVQ ldc+56(FP), DX
+	SHLQ $2, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ CX, CX
+	JEQ sstore
+
+sloop:
+	VMOVUPS (DI), Z8
+	VMOVUPS 64(DI), Z9
+	VBROADCASTSS (SI), Z10
+	VBROADCASTSS (SI)(R14*1), Z11
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z1
+	VFMADD231PS Z8, Z11, Z2
+	VFMADD231PS Z9, Z11, Z3
+	VBROADCASTSS (SI)(R14*2), Z12
+	VBROADCASTSS (SI)(BX*1), Z13
+	VFMADD231PS Z8, Z12, Z4
+	VFMADD231PS Z9, Z12, Z5
+	VFMADD231PS Z8, Z13, Z6
+	VFMADD231PS Z9, Z13, Z7
+	ADDQ R12, DI
+	ADDQ R13, SI
+	DECQ CX
+	JNZ sloop
+
+sstore:
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	MOVBLZX acc+64(FP), AX
+	TESTL AX, AX
+	JEQ sput
+	VADDPS (R8), Z0, Z0
+	VADDPS 64(R8), Z1, Z1
+	VADDPS (R9), Z2, Z2
+	VADDPS 64(R9), Z3, Z3
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS (R11), Z6, Z6
+	VADDPS 64(R11), Z7, Z7
+
+sput:
+	VMOVUPS Z0, (R8)
+	VMOVUPS Z1, 64(R8)
+	VMOVUPS Z2, (R9)
+	VMOVUPS Z3, 64(R9)
+	VMOVUPS Z4, (R10)
+	VMOVUPS Z5, 64(R10)
+	VMOVUPS Z6, (R11)
+	VMOVUPS Z7, 64(R11)
+	VZEROUPPER
+	RET

@@ -10,6 +10,10 @@ var haveAVX512 = false
 
 func sgemmKernel4x32(k int, a, b *float32, ldb int, c *float32) { panic("nn: no sgemm kernel") }
 
+func sgemmKernel4x32S(k int, a *float32, sa, sr int, b *float32, ldb int, c *float32, ldc int, acc bool) {
+	panic("nn: no sgemm kernel")
+}
+
 func sgemmKernel4x32C(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool) {
 	panic("nn: no sgemm kernel")
 }
