@@ -132,6 +132,7 @@ type run struct {
 	opt        optim.Optimizer
 	it         *data.Iterator
 	test       *data.Dataset
+	testIt     *data.Iterator // reused by every evaluation (its batch buffers)
 	norm       *data.Stats
 	samplerPCG *rand.PCG
 	hessPCG    *rand.PCG
@@ -469,7 +470,16 @@ func (r *run) endEpoch() error {
 // evaluate measures the test loss and accuracy and records them as the
 // result of epoch (1-based; the run's last epoch may be partial).
 func (r *run) evaluate(epoch int) error {
-	loss, acc, err := Evaluate(r.eng, r.test, r.cfg.EvalBatch, r.cfg.Dtype, r.norm)
+	var loss, acc float64
+	var err error
+	if r.testIt == nil {
+		r.testIt, err = data.NewIterator(r.test, data.IterConfig{BatchSize: r.cfg.EvalBatch, Dtype: r.cfg.Dtype, Norm: r.norm})
+	}
+	if err == nil {
+		if loss, acc, err = evaluateIter(r.eng, r.testIt); err != nil {
+			r.testIt = nil // stopped inside an epoch: start afresh next time
+		}
+	}
 	if err == nil && !finite(loss) {
 		err = fmt.Errorf("the test loss is %v: %w", loss, optim.ErrNonFinite)
 	}
@@ -532,6 +542,13 @@ func Evaluate(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype,
 	if err != nil {
 		return 0, 0, err
 	}
+	return evaluateIter(eng, it)
+}
+
+// evaluateIter is Evaluate over one epoch of an unshuffled, unaugmented
+// iterator, which can be reused for the next evaluation.
+func evaluateIter(eng *hessian.Engine, it *data.Iterator) (loss, acc float64, err error) {
+	ds := it.Dataset()
 	var sumLoss float64
 	correct, n := 0, 0
 	for it.Next() {
