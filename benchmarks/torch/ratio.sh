@@ -18,6 +18,14 @@
 #   bash benchmarks/torch/ratio.sh                    # pure-Go build, 2 rounds
 #   TAGS=openblas bash benchmarks/torch/ratio.sh      # Go's OpenBLAS build (libopenblas-dev)
 #   ROUNDS=3 BENCHTIME=100x bash benchmarks/torch/ratio.sh
+#   MODE=cpu bash benchmarks/torch/ratio.sh           # single-thread CPU time (shared machines)
+#
+# MODE=cpu compares single-thread CPU time instead of wall time: PyTorch with
+# 1 thread timed by time.process_time (peer.py --cpu), Go with GOMAXPROCS=1
+# timed by getrusage (benchmarks/cmd/steptime). Other processes' load then
+# hardly moves the figures, where wall times of both sides can drift by 2x
+# and more (PyTorch's thread pools suffer most). It measures the kernels and
+# the per-op overhead, not the use of a second core.
 #
 # Environment: ROUNDS (2), BENCHTIME (Go iterations per benchmark, 50x),
 # STEPS (PyTorch's timed MLP steps per repeat, 50; CNN a fifth), CACHE,
@@ -33,6 +41,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824
 rounds=${ROUNDS:-2}
+mode=${MODE:-wall}
 peers=${PEERS:-pthread openmp}
 cache=${CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/curvopt/openblas}
 py=/usr/bin/python3
@@ -82,16 +91,27 @@ if [ -n "${TAGS:-}" ]; then
   export CGO_LDFLAGS="${CGO_LDFLAGS:--lopenblas}"
 fi
 go test "${tags[@]}" -c -o "$out/bench.test" ./benchmarks/
+go build "${tags[@]}" -o "$out/steptime" ./benchmarks/cmd/steptime
 bench=${BENCH:-'Query/model=(mlp|cnn)/dtype=float32/query=(grad|hvp|gnb)$|Step/model=(mlp|cnn)/dtype=float32/opt=(sgd|adam)$'}
 
 peer() { # config round
-  local n=1
+  local n=1 t=2 cpu=()
   [ "$1" = openmp ] && n=2
+  if [ "$mode" = cpu ]; then
+    n=1 t=1 cpu=(--cpu)
+  fi
   LD_LIBRARY_PATH="${libdir[$1]}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" OPENBLAS_NUM_THREADS=$n \
-    OMP_NUM_THREADS=2 "$py" benchmarks/torch/peer.py --dtypes f32 --threads 2 \
+    OMP_NUM_THREADS=$t "$py" benchmarks/torch/peer.py --dtypes f32 --threads $t "${cpu[@]}" \
     --steps "${STEPS:-50}" --json "$out/torch-$1-$2.json" >/dev/null
 }
 gobench() { # round
+  if [ "$mode" = cpu ]; then
+    GOMAXPROCS=1 "$out/steptime" -rounds 5 \
+      -run 'mlp/(grad|hvp|gnb|sgd|adam)$|cnn/(grad|hvp|adam)$' >>"$out/go-$1.txt"
+    (cd benchmarks && "$out/bench.test" -test.run '^$' -test.bench "$bench" \
+      -test.benchtime 3x -test.benchmem) >>"$out/go-$1.txt"
+    return
+  fi
   (cd benchmarks && "$out/bench.test" -test.run '^$' -test.bench "$bench" \
     -test.benchtime "${BENCHTIME:-50x}" -test.benchmem) >>"$out/go-$1.txt"
 }
@@ -104,9 +124,10 @@ for r in $(seq 1 "$rounds"); do
   done
 done
 
-"$py" - "$out" "$rounds" "$peers" <<'PY'
+"$py" - "$out" "$rounds" "$peers" "$mode" <<'PY'
 import json, os, re, statistics, sys
-out, rounds, peers = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+out, rounds, peers, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4]
+cpu = mode == "cpu"
 rows = [("MLP gradient", "Query/model=mlp/dtype=float32/query=grad", "mlp_f32", "grad"),
         ("MLP HVP", "Query/model=mlp/dtype=float32/query=hvp", "mlp_f32", "hvp"),
         ("MLP GNB gradient", "Query/model=mlp/dtype=float32/query=gnb", "mlp_f32", "gnb"),
@@ -122,9 +143,17 @@ for r in range(1, rounds + 1):
     for line in open(os.path.join(out, f"go-{r}.txt")):
         m = re.match(r"Benchmark(\S+?)(-\d+)?\s+\d+\s+([\d.]+) ns/op(?:.*?(\d+) allocs/op)?", line)
         if m:
-            g.setdefault(m.group(1), []).append(float(m.group(3)) / 1e6)
             if m.group(4):
                 allocs[m.group(1)] = int(m.group(4))
+            if not cpu:
+                g.setdefault(m.group(1), []).append(float(m.group(3)) / 1e6)
+            continue
+        m = re.match(r"\| (mlp|cnn)/(\w+) \| [\d.]+ \| ([\d.]+) \|", line)
+        if m and cpu:  # steptime's table: key as the benchmarks' names
+            model, w = m.group(1), m.group(2)
+            key = (f"Query/model={model}/dtype=float32/query={w}" if w in ("grad", "hvp", "gnb")
+                   else f"Step/model={model}/dtype=float32/opt={w}")
+            g.setdefault(key, []).append(float(m.group(3)))
     go.append({k: statistics.median(v) for k, v in g.items()})
     t = {}
     for p in peers:
@@ -133,6 +162,8 @@ for r in range(1, rounds + 1):
         t[p] = j
     torch.append(t)
 print("PyTorch configurations: " + "; ".join(f"{p}: {blas[p] or '?'}" for p in peers))
+print("times: " + ("single-thread CPU ms per op (PyTorch 1 thread, Go GOMAXPROCS=1)" if cpu
+                   else "wall ms per op (PyTorch 2 threads, Go GOMAXPROCS default)"))
 print()
 hdr = "| float32 workload | curvopt ms | allocs/op | " + " | ".join(f"PyTorch {p} ms" for p in peers) + \
       " | curvopt / faster PyTorch, by round | median |"

@@ -1,6 +1,6 @@
 // Command steptime measures the CPU time of curvopt's per-step workloads
-// (the same ones as the benchmarks package: the engine's queries and every
-// optimizer's full step, on the MLP and the CNN), in interleaved rounds, and
+// (the same ones as the benchmarks package: the engine's queries (grad, hvp,
+// gnb) and every optimizer's full step, on the MLP and the CNN), in interleaved rounds, and
 // prints the minimum and median per workload and their ratios to a
 // reference workload.
 //
@@ -107,6 +107,13 @@ func run(args []string, out io.Writer) error {
 				return nil, err
 			}
 			return func() error { return e.HVP(v, o) }, nil
+		})
+		if err != nil {
+			return err
+		}
+		err = add("gnb", optim.Needs{SampledGrad: true}, func(e *hessian.Engine) (func() error, error) {
+			o := optim.Like(e.Params())
+			return func() error { return e.SampledGrad(o) }, nil
 		})
 		if err != nil {
 			return err
