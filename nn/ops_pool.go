@@ -348,7 +348,12 @@ func pool22Planes32(st *poolState, x, y []float32, lo, hi int) {
 			r1 := xp[(2*i+1)*w : (2*i+1)*w+2*ow]
 			yr, ir := yp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
 			base := int32(2 * i * w)
-			for j := range yr {
+			j0 := 0
+			if haveAVX512 && ow >= 8 {
+				j0 = ow &^ 7
+				pool22Row32(&r0[0], &r1[0], &yr[0], &ir[0], j0, base, w1, lim, clamp)
+			}
+			for j := j0; j < ow; j++ {
 				p0, p1 := r0[2*j:2*j+2], r1[2*j:2*j+2]
 				a0, a1 := int32(math.Float32bits(p0[0])), int32(math.Float32bits(p0[1]))
 				c0, c1 := int32(math.Float32bits(p1[0])), int32(math.Float32bits(p1[1]))

@@ -1,0 +1,9 @@
+//go:build !openblas && !purego
+
+package nn
+
+// pool22Row32 is one output row of the 2×2 stride-2 max pool with AVX-512
+// (n a positive multiple of 8); see pool_amd64.s.
+//
+//go:noescape
+func pool22Row32(r0, r1, y *float32, idx *int32, n int, start, w, lim, clamp int32)

@@ -1,0 +1,7 @@
+//go:build !amd64 || openblas || purego
+
+package nn
+
+func pool22Row32(r0, r1, y *float32, idx *int32, n int, start, w, lim, clamp int32) {
+	panic("nn: no AVX-512 pool kernel")
+}
