@@ -124,3 +124,75 @@ ploop:
 	JNZ ploop
 	VZEROUPPER
 	RET
+
+// Interleaving of lanes 0..7 of two vectors: a0 b0 a1 b1 … a7 b7.
+DATA poolZip<>+0(SB)/4, $0
+DATA poolZip<>+4(SB)/4, $16
+DATA poolZip<>+8(SB)/4, $1
+DATA poolZip<>+12(SB)/4, $17
+DATA poolZip<>+16(SB)/4, $2
+DATA poolZip<>+20(SB)/4, $18
+DATA poolZip<>+24(SB)/4, $3
+DATA poolZip<>+28(SB)/4, $19
+DATA poolZip<>+32(SB)/4, $4
+DATA poolZip<>+36(SB)/4, $20
+DATA poolZip<>+40(SB)/4, $5
+DATA poolZip<>+44(SB)/4, $21
+DATA poolZip<>+48(SB)/4, $6
+DATA poolZip<>+52(SB)/4, $22
+DATA poolZip<>+56(SB)/4, $7
+DATA poolZip<>+60(SB)/4, $23
+GLOBL poolZip<>(SB), RODATA|NOPTR, $64
+
+// func scatter22Row32(gp *float32, idx *int32, d0, d1 *float32, n int, start, w int32)
+// One output row of the 2×2, stride-2 pool's scatter (AVX-512, 8 outputs a
+// step; n a positive multiple of 8): the window of output j (d0[2j],
+// d0[2j+1], d1[2j], d1[2j+1], at start + 2j + {0, 1, w, w+1}) gets g[j] at
+// the position idx[j] and 0 elsewhere (everywhere when idx[j] is −1).
+TEXT ·scatter22Row32(SB), NOSPLIT, $0-48
+	MOVQ gp+0(FP), SI
+	MOVQ idx+8(FP), DI
+	MOVQ d0+16(FP), R8
+	MOVQ d1+24(FP), R9
+	MOVQ n+32(FP), CX
+	MOVL start+40(FP), AX
+	VPBROADCASTD AX, Z20
+	MOVL w+44(FP), AX
+	VPBROADCASTD AX, Z21
+	VMOVDQU32 poolEven<>(SB), Z24
+	VMOVDQU32 poolZip<>(SB), Z25
+	VPADDD Z24, Z20, Z20
+	MOVL $1, AX
+	VPBROADCASTD AX, Z28
+	MOVL $16, AX
+	VPBROADCASTD AX, Z30
+	MOVL $0xff, AX
+	KMOVW AX, K7
+
+qloop:
+	VMOVDQU32.Z (SI), K7, Z0
+	VMOVDQU32.Z (DI), K7, Z1
+	VPADDD Z28, Z20, Z2
+	VPADDD Z21, Z20, Z3
+	VPADDD Z28, Z3, Z4
+	VPCMPEQD Z20, Z1, K1
+	VPCMPEQD Z2, Z1, K2
+	VPCMPEQD Z3, Z1, K3
+	VPCMPEQD Z4, Z1, K4
+	VMOVDQA32.Z Z0, K1, Z5
+	VMOVDQA32.Z Z0, K2, Z6
+	VMOVDQA32.Z Z0, K3, Z7
+	VMOVDQA32.Z Z0, K4, Z8
+	VPERMT2D Z6, Z25, Z5
+	VPERMT2D Z8, Z25, Z7
+	VMOVDQU32 Z5, (R8)
+	VMOVDQU32 Z7, (R9)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	VPADDD Z30, Z20, Z20
+	SUBQ $8, CX
+	JNZ qloop
+	VZEROUPPER
+	RET

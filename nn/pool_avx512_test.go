@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// TestPool22AVX512MatchesScalar checks the AVX-512 row kernel of the 2×2
-// stride-2 max pool against the scalar loop, bit for bit (values and
-// indices), with and without the fused ReLU, on planes whose windows hold
+// TestPool22AVX512MatchesScalar checks the AVX-512 row kernels of the 2×2
+// stride-2 max pool and of its scatter against the scalar loops, bit for
+// bit (values, indices, scattered gradients), with and without the fused ReLU, on planes whose windows hold
 // ties, signed zeros, negatives and infinities, for widths with and without
 // a scalar tail.
 func TestPool22AVX512MatchesScalar(t *testing.T) {
@@ -47,6 +47,30 @@ func TestPool22AVX512MatchesScalar(t *testing.T) {
 			for i := range ys {
 				if math.Float32bits(ys[i]) != math.Float32bits(ya[i]) {
 					t.Fatalf("%dx%d relu %v: output %d: scalar %v, avx512 %v", h, w, relu, i, ys[i], ya[i])
+				}
+			}
+			// The scatter (pool backward) of a random g through these indices.
+			g := make([]float32, len(ys))
+			for i := range g {
+				g[i] = float32(rng.NormFloat64())
+			}
+			scatter := func(avx bool) []float32 {
+				haveAVX512 = avx
+				defer func() { haveAVX512 = true }()
+				d := make([]float32, len(x))
+				for i := range d {
+					d[i] = 7 // cells outside every window keep it
+				}
+				olen := st.oh * st.ow
+				for p := 0; p < planes; p++ {
+					scatter22(st, g[p*olen:(p+1)*olen], is[p*olen:(p+1)*olen], d[p*h*w:(p+1)*h*w])
+				}
+				return d
+			}
+			ds, da := scatter(false), scatter(true)
+			for i := range ds {
+				if math.Float32bits(ds[i]) != math.Float32bits(da[i]) {
+					t.Fatalf("%dx%d relu %v: scatter at %d: scalar %v, avx512 %v", h, w, relu, i, ds[i], da[i])
 				}
 			}
 		}
