@@ -91,12 +91,21 @@ func finite(t *tensor.Dense) error {
 
 func finiteSlice[T nn.Float](d []T) error {
 	// v − v is 0 for finite v and NaN for ±Inf and NaN: one cheap test per
-	// entry, accumulated so the loop has no data-dependent branch.
-	var acc T
-	for _, v := range d {
-		acc += v - v
+	// entry, accumulated so the loop has no data-dependent branch, into four
+	// sums so that it does not wait on one chain of additions.
+	var a0, a1, a2, a3 T
+	i := 0
+	for ; i+4 <= len(d); i += 4 {
+		q := d[i : i+4 : i+4]
+		a0 += q[0] - q[0]
+		a1 += q[1] - q[1]
+		a2 += q[2] - q[2]
+		a3 += q[3] - q[3]
 	}
-	if acc == 0 {
+	for ; i < len(d); i++ {
+		a0 += d[i] - d[i]
+	}
+	if (a0+a1)+(a2+a3) == 0 {
 		return nil
 	}
 	for i, v := range d {
