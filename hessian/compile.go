@@ -25,6 +25,7 @@ type trainProg struct {
 	gnb    *gnbPart
 	mGrad  gorgonia.VM
 	mHVP   gorgonia.VM
+	mHV    gorgonia.VM    // loss and H·v only: none of the gradient's own products
 	ce     *gorgonia.Node // mean cross-entropy of the logits against the targets
 	mEval  gorgonia.VM    // NewGraph: forward only, compiled by the first evaluation
 }
@@ -107,6 +108,11 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 				return nil, fmt.Errorf("HVP graph: %w", err)
 			}
 			if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
+				return nil, err
+			}
+			// HVP alone leaves out the gradient's outputs: on the CNN, 10
+			// convolution products instead of 13.
+			if p.mHV, err = machine(g, append([]*gorgonia.Node{ln}, nonNil(p.hv)...)); err != nil {
 				return nil, err
 			}
 		}
@@ -263,7 +269,7 @@ func runVM(vm gorgonia.VM) (err error) {
 
 // close releases the machines of p.
 func (p *trainProg) close() {
-	ms := []gorgonia.VM{p.mGrad, p.mHVP, p.mEval}
+	ms := []gorgonia.VM{p.mGrad, p.mHVP, p.mHV, p.mEval}
 	if p.gnb != nil {
 		ms = append(ms, p.gnb.m)
 	}

@@ -311,7 +311,7 @@ func (e *Engine) hvp(v, out []*tensor.Dense) error {
 			return err
 		}
 	}
-	if err := runVM(p.mHVP); err != nil {
+	if err := runVM(p.mHV); err != nil {
 		return err
 	}
 	if _, err := lossValue(p.loss, "loss"); err != nil {

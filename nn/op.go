@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"unsafe"
 
 	"github.com/chewxy/hm"
 	"gorgonia.org/gorgonia"
@@ -28,6 +29,11 @@ type base struct {
 	ins   []tensor.Shape
 	shape tensor.Shape
 	out   *tensor.Dense
+	// run's argument slices, reused by every run (an op's runs never
+	// overlap: it owns its output buffer)
+	ds   []*tensor.Dense
+	in32 [][]float32
+	in64 [][]float64
 }
 
 func newBase(name string, dt tensor.Dtype, out tensor.Shape, ins ...tensor.Shape) base {
@@ -75,11 +81,15 @@ func (b *base) Hashcode() uint32 {
 func (b *base) String() string { return b.name }
 
 // checkInputs verifies the number, dtype and shape of the run-time inputs.
+// The returned slice is reused by the next call.
 func (b *base) checkInputs(vs []gorgonia.Value) ([]*tensor.Dense, error) {
 	if len(vs) != len(b.ins) {
 		return nil, fmt.Errorf("%s: got %d inputs, want %d", b.name, len(vs), len(b.ins))
 	}
-	ds := make([]*tensor.Dense, len(vs))
+	if len(b.ds) != len(vs) {
+		b.ds = make([]*tensor.Dense, len(vs))
+	}
+	ds := b.ds
 	for i, v := range vs {
 		d, ok := v.(*tensor.Dense)
 		if !ok {
@@ -96,8 +106,17 @@ func (b *base) checkInputs(vs []gorgonia.Value) ([]*tensor.Dense, error) {
 	return ds, nil
 }
 
-// slice returns the backing slice of d as []T.
-func slice[T Float](d *tensor.Dense) []T { return d.Data().([]T) }
+// slice returns the backing slice of d as []T (d's dtype must be T's; the
+// typed accessors, unlike Data, do not allocate).
+func slice[T Float](d *tensor.Dense) []T {
+	var z T
+	if unsafe.Sizeof(z) == 4 {
+		s := d.Float32s()
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+	}
+	s := d.Float64s()
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
+}
 
 // run dispatches a generic kernel on the op's dtype after checking inputs.
 func run(b *base, vs []gorgonia.Value, f64 func(in [][]float64, out []float64), f32 func(in [][]float32, out []float32)) (gorgonia.Value, error) {
@@ -107,13 +126,19 @@ func run(b *base, vs []gorgonia.Value, f64 func(in [][]float64, out []float64), 
 	}
 	switch b.dt {
 	case tensor.Float64:
-		in := make([][]float64, len(ds))
+		if len(b.in64) != len(ds) {
+			b.in64 = make([][]float64, len(ds))
+		}
+		in := b.in64
 		for i, d := range ds {
 			in[i] = slice[float64](d)
 		}
 		f64(in, slice[float64](b.out))
 	case tensor.Float32:
-		in := make([][]float32, len(ds))
+		if len(b.in32) != len(ds) {
+			b.in32 = make([][]float32, len(ds))
+		}
+		in := b.in32
 		for i, d := range ds {
 			in[i] = slice[float32](d)
 		}

@@ -178,6 +178,16 @@ func (op *biasAddOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 func biasAdd[T Float](x, b, y []T, outer, c, inner int) {
 	parallelFor(outer, numWorkers(), 8, func(_, lo, hi int) {
+		if inner == 1 { // [outer, C] rows: one contiguous run per row
+			b := b[:c]
+			for o := lo; o < hi; o++ {
+				xs, ys := x[o*c:o*c+c], y[o*c:o*c+c]
+				for i, bv := range b {
+					ys[i] = xs[i] + bv
+				}
+			}
+			return
+		}
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
 				off := (o*c + ch) * inner
@@ -228,6 +238,10 @@ func (op *chanSumOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 }
 
 func chanSum[T Float](x, s []T, outer, c, inner int) {
+	if inner == 1 && c <= chanSumRowsMax {
+		chanSumRows(x, s, outer, c)
+		return
+	}
 	work := 1
 	if outer*c*inner >= minParallel {
 		work = numWorkers()
@@ -255,6 +269,27 @@ func chanSum[T Float](x, s []T, outer, c, inner int) {
 			s[ch] = T((a0 + a1) + (a2 + a3))
 		}
 	})
+}
+
+// chanSumRowsMax is the widest [outer, C] matrix chanSumRows sums with its
+// accumulators on the stack.
+const chanSumRowsMax = 512
+
+// chanSumRows is chanSum of an [outer, C] matrix (inner = 1): the rows are
+// added in order into float64 accumulators, one per column, reading each
+// row as one contiguous run. Every column is summed in the same order as
+// chanSum's general loop, so the results are the same bits.
+func chanSumRows[T Float](x, s []T, outer, c int) {
+	var acc [chanSumRowsMax]float64
+	a := acc[:c]
+	for o := 0; o < outer; o++ {
+		for i, v := range x[o*c : o*c+c] {
+			a[i] += float64(v)
+		}
+	}
+	for i, v := range a {
+		s[i] = T(v)
+	}
 }
 
 func (op *chanSumOp) DiffWRT(int) []bool { return []bool{true} }

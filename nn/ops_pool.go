@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"unsafe"
 
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -191,12 +192,18 @@ func scatter22[T Float](st *poolState, gp []T, ip []int32, dp []T) {
 		d0 := dp[2*i*w : 2*i*w+2*ow]
 		d1 := dp[(2*i+1)*w : (2*i+1)*w+2*ow]
 		gr, ir := gp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
-		for j := range ir {
+		j0 := 0
+		if unsafe.Sizeof(gr[0]) == 4 && haveAVX512 && ow >= 8 {
+			j0 = ow &^ 7
+			scatter22Row32((*float32)(unsafe.Pointer(&gr[0])), &ir[0], (*float32)(unsafe.Pointer(&d0[0])),
+				(*float32)(unsafe.Pointer(&d1[0])), j0, int32(2*i*w), int32(w))
+		}
+		for j := j0; j < ow; j++ {
 			q0, q1 := d0[2*j:2*j+2], d1[2*j:2*j+2]
 			q0[0], q0[1], q1[0], q1[1] = 0, 0, 0, 0
 		}
-		for j, b := range ir {
-			if b >= 0 {
+		for j := j0; j < ow; j++ {
+			if b := ir[j]; b >= 0 {
 				dp[b] = gr[j]
 			}
 		}
@@ -348,7 +355,12 @@ func pool22Planes32(st *poolState, x, y []float32, lo, hi int) {
 			r1 := xp[(2*i+1)*w : (2*i+1)*w+2*ow]
 			yr, ir := yp[i*ow:i*ow+ow], ip[i*ow:i*ow+ow]
 			base := int32(2 * i * w)
-			for j := range yr {
+			j0 := 0
+			if haveAVX512 && ow >= 8 {
+				j0 = ow &^ 7
+				pool22Row32(&r0[0], &r1[0], &yr[0], &ir[0], j0, base, w1, lim, clamp)
+			}
+			for j := j0; j < ow; j++ {
 				p0, p1 := r0[2*j:2*j+2], r1[2*j:2*j+2]
 				a0, a1 := int32(math.Float32bits(p0[0])), int32(math.Float32bits(p0[1]))
 				c0, c1 := int32(math.Float32bits(p1[0])), int32(math.Float32bits(p1[1]))

@@ -8,7 +8,8 @@ import (
 // A GEMM for the pure-Go build on CPUs with AVX and FMA: op(A) and op(B)
 // are packed into 4-row blocks ([k][4]) and NR-column panels ([k][NR]) per
 // slice of kc along k, and an assembly micro-kernel (sgemm_amd64.s: 4×16
-// for float32, 4×8 for float64) accumulates each 4×NR tile in registers and
+// for float32, 4×32 on CPUs with AVX-512, 4×8 for float64) accumulates each
+// 4×NR tile in registers and
 // stores full tiles straight into C. Transposed operands cost nothing extra
 // (the packing reads them in place). gonum's pure-Go GEMM runs at ~10
 // GFLOP/s on the conv shapes; this runs several times faster. Elsewhere (or
@@ -19,9 +20,14 @@ const (
 	sgemmKC = 256
 )
 
-// nrOf is the micro-kernel's tile width for element type T: 64 bytes.
+// nrOf is the micro-kernel's tile width for element type T: 64 bytes (one
+// AVX2 kernel row of two 32-byte registers), or 32 float32s (two 64-byte
+// registers) with the AVX-512 kernel.
 func nrOf[T Float]() int {
 	var z T
+	if unsafe.Sizeof(z) == 4 && haveAVX512 {
+		return 32
+	}
 	return 64 / int(unsafe.Sizeof(z))
 }
 
@@ -30,7 +36,7 @@ func nrOf[T Float]() int {
 type sgemmBufs struct {
 	a32, b32 []float32
 	a64, b64 []float64
-	tile     [sgemmMR * 64]byte // one 4×NR tile
+	tile     [sgemmMR * 128]byte // one 4×NR tile
 }
 
 func bufsFor[T Float](bf *sgemmBufs) (a, b *[]T, tile []T) {
@@ -84,6 +90,14 @@ func kernel[T Float](k int, a []T, b *T, ldb int, c *T, ldc int, acc bool, tile 
 	switch a := any(a).(type) {
 	case []float32:
 		b := (*float32)(unsafe.Pointer(b))
+		if haveAVX512 {
+			if c == nil {
+				sgemmKernel4x32(k, &a[0], b, ldb, &any(tile).([]float32)[0])
+				return
+			}
+			sgemmKernel4x32C(k, &a[0], b, ldb, (*float32)(unsafe.Pointer(c)), ldc, acc)
+			return
+		}
 		if c == nil {
 			sgemmKernel4x16(k, &a[0], b, ldb, &any(tile).([]float32)[0])
 			return
@@ -97,6 +111,13 @@ func kernel[T Float](k int, a []T, b *T, ldb int, c *T, ldc int, acc bool, tile 
 		}
 		dgemmKernel4x8C(k, &a[0], b, ldb, (*float64)(unsafe.Pointer(c)), ldc, acc)
 	}
+}
+
+// kernelS runs the float32 AVX-512 kernel with A read in place (row r,
+// step l at a + l·sa + r·sr) into C with row stride ldc (C = tile, or
+// C += tile when acc). Only called when nrOf[T]() == 32.
+func kernelS[T Float](k int, a *T, sa, sr int, b *T, ldb int, c *T, ldc int, acc bool) {
+	sgemmKernel4x32S(k, (*float32)(unsafe.Pointer(a)), sa, sr, (*float32)(unsafe.Pointer(b)), ldb, (*float32)(unsafe.Pointer(c)), ldc, acc)
 }
 
 // gemmNative computes C = alpha·op(A)·op(B) + beta·C (row-major, op(A)
@@ -117,6 +138,7 @@ func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a [
 	}
 	nr0 := nrOf[T]()
 	abuf, bbuf, tile := bufsFor[T](bufs)
+	inPlaceA := nr0 == 32 // the float32 AVX-512 kernel
 	np := (n + nr0 - 1) / nr0
 	for k0 := 0; k0 < k; k0 += sgemmKC {
 		kb := min(sgemmKC, k-k0)
@@ -132,7 +154,19 @@ func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a [
 		first := k0 == 0
 		for i0 := 0; i0 < m; i0 += sgemmMR {
 			mr := min(sgemmMR, m-i0)
-			packA(tA, a, lda, i0, mr, k0, kb, ap)
+			// A full row block is read in place where the kernel can
+			// (AVX-512: row r, step l at a + l·sa + r·sr); others are packed.
+			var ain *T
+			var sa, sr int
+			if inPlaceA && mr == sgemmMR {
+				if tA {
+					ain, sa, sr = &a[k0*lda+i0], lda, 1
+				} else {
+					ain, sa, sr = &a[i0*lda+k0], 1, lda
+				}
+			} else {
+				packA(tA, a, lda, i0, mr, k0, kb, ap)
+			}
 			for jp := 0; jp < np; jp++ {
 				j0 := jp * nr0
 				nr := min(nr0, n-j0)
@@ -142,10 +176,18 @@ func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a [
 				}
 				if mr == sgemmMR && nr == nr0 && alpha == 1 && (!first || beta == 0 || beta == 1) {
 					// Full tile, unit alpha: straight into C.
+					if ain != nil {
+						kernelS(kb, ain, sa, sr, panel, pld, &c[i0*ldc+j0], ldc, !first || beta == 1)
+						continue
+					}
 					kernel(kb, ap, panel, pld, &c[i0*ldc+j0], ldc, !first || beta == 1, nil)
 					continue
 				}
-				kernel(kb, ap, panel, pld, nil, 0, false, tile)
+				if ain != nil {
+					kernelS(kb, ain, sa, sr, panel, pld, &tile[0], nr0, false)
+				} else {
+					kernel(kb, ap, panel, pld, nil, 0, false, tile)
+				}
 				for r := 0; r < mr; r++ {
 					crow := c[(i0+r)*ldc+j0 : (i0+r)*ldc+j0+nr]
 					t := tile[r*nr0 : r*nr0+nr]
@@ -179,10 +221,17 @@ func packB[T Float](tB bool, b []T, ldb, k0, kb, n, nr0 int, bp []T) {
 		dst := bp[jp*kb*nr0 : (jp+1)*kb*nr0]
 		if !tB {
 			if nr == nr0 {
-				// 64-byte rows: copied as arrays (no per-element loop).
+				// Whole rows of a panel: copied as arrays (no per-element loop).
 				switch bb := any(b).(type) {
 				case []float32:
 					d := any(dst).([]float32)
+					if nr0 == 32 {
+						for l := 0; l < kb; l++ {
+							o := (k0+l)*ldb + j0
+							*(*[32]float32)(d[l*32:]) = *(*[32]float32)(bb[o : o+32])
+						}
+						break
+					}
 					for l := 0; l < kb; l++ {
 						o := (k0+l)*ldb + j0
 						*(*[16]float32)(d[l*16:]) = *(*[16]float32)(bb[o : o+16])

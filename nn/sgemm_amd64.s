@@ -268,3 +268,227 @@ TEXT ·cpuHasAVXFMA(SB), NOSPLIT, $0-1
 no:
 	MOVB $0, ret+0(FP)
 	RET
+
+// func sgemmKernel4x32(k int, a *float32, b *float32, ldb int, c *float32)
+// The AVX-512 kernel: c[r*32+j] = Σ_l a[l*4+r]·b[l*ldb+j] for r < 4,
+// j < 32 (a packed [k][4], b a [k][32] panel with rows ldb elements apart).
+// Eight 16-wide accumulators, two panel loads and four broadcasts per l.
+TEXT ·sgemmKernel4x32(SB), NOSPLIT, $0-40
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ ldb+24(FP), R12
+	SHLQ $2, R12
+	MOVQ c+32(FP), R8
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ CX, CX
+	JEQ zdone
+
+zloop:
+	VMOVUPS (DI), Z8
+	VMOVUPS 64(DI), Z9
+	VBROADCASTSS (SI), Z10
+	VBROADCASTSS 4(SI), Z11
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z1
+	VFMADD231PS Z8, Z11, Z2
+	VFMADD231PS Z9, Z11, Z3
+	VBROADCASTSS 8(SI), Z12
+	VBROADCASTSS 12(SI), Z13
+	VFMADD231PS Z8, Z12, Z4
+	VFMADD231PS Z9, Z12, Z5
+	VFMADD231PS Z8, Z13, Z6
+	VFMADD231PS Z9, Z13, Z7
+	ADDQ R12, DI
+	ADDQ $16, SI
+	DECQ CX
+	JNZ zloop
+
+zdone:
+	VMOVUPS Z0, (R8)
+	VMOVUPS Z1, 64(R8)
+	VMOVUPS Z2, 128(R8)
+	VMOVUPS Z3, 192(R8)
+	VMOVUPS Z4, 256(R8)
+	VMOVUPS Z5, 320(R8)
+	VMOVUPS Z6, 384(R8)
+	VMOVUPS Z7, 448(R8)
+	VZEROUPPER
+	RET
+
+// func sgemmKernel4x32C(k int, a *float32, b *float32, ldb int, c *float32, ldc int, acc bool)
+// The 4×32 AVX-512 tile product written straight into C (row stride ldc
+// elements): C = tile, or C += tile when acc is set.
+TEXT ·sgemmKernel4x32C(SB), NOSPLIT, $0-49
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ ldb+24(FP), R12
+	SHLQ $2, R12
+	MOVQ c+32(FP), R8
+	MOVQ ldc+40(FP), DX
+	SHLQ $2, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ CX, CX
+	JEQ zstore
+
+zloopc:
+	VMOVUPS (DI), Z8
+	VMOVUPS 64(DI), Z9
+	VBROADCASTSS (SI), Z10
+	VBROADCASTSS 4(SI), Z11
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z1
+	VFMADD231PS Z8, Z11, Z2
+	VFMADD231PS Z9, Z11, Z3
+	VBROADCASTSS 8(SI), Z12
+	VBROADCASTSS 12(SI), Z13
+	VFMADD231PS Z8, Z12, Z4
+	VFMADD231PS Z9, Z12, Z5
+	VFMADD231PS Z8, Z13, Z6
+	VFMADD231PS Z9, Z13, Z7
+	ADDQ R12, DI
+	ADDQ $16, SI
+	DECQ CX
+	JNZ zloopc
+
+zstore:
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	MOVBLZX acc+48(FP), AX
+	TESTL AX, AX
+	JEQ zput
+	VADDPS (R8), Z0, Z0
+	VADDPS 64(R8), Z1, Z1
+	VADDPS (R9), Z2, Z2
+	VADDPS 64(R9), Z3, Z3
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS (R11), Z6, Z6
+	VADDPS 64(R11), Z7, Z7
+
+zput:
+	VMOVUPS Z0, (R8)
+	VMOVUPS Z1, 64(R8)
+	VMOVUPS Z2, (R9)
+	VMOVUPS Z3, 64(R9)
+	VMOVUPS Z4, (R10)
+	VMOVUPS Z5, 64(R10)
+	VMOVUPS Z6, (R11)
+	VMOVUPS Z7, 64(R11)
+	VZEROUPPER
+	RET
+
+// func cpuHasAVX512() bool
+// AVX512F (CPUID leaf 7, EBX bit 16) with the OS saving the opmask and ZMM
+// state (XCR0 bits 5, 6, 7) besides XMM and YMM (bits 1, 2). Call only
+// after cpuHasAVXFMA (which checks OSXSAVE) returned true.
+TEXT ·cpuHasAVX512(SB), NOSPLIT, $0-1
+	MOVL $7, AX
+	XORL CX, CX
+	CPUID
+	ANDL $0x10000, BX
+	JEQ no512
+	XORL CX, CX
+	XGETBV
+	ANDL $0xE6, AX
+	CMPL AX, $0xE6
+	JNE no512
+	MOVB $1, ret+0(FP)
+	RET
+no512:
+	MOVB $0, ret+0(FP)
+	RET
+
+// func sgemmKernel4x32S(k int, a *float32, sa, sr int, b *float32, ldb int, c *float32, ldc int, acc bool)
+// The AVX-512 4×32 kernel reading A in place: the entry of row r and step l
+// is at a + l·sa + r·sr (strides in elements), so that an untransposed
+// (sa = 1, sr = lda) or transposed (sa = lda, sr = 1) operand needs no
+// packing. The tile goes into C (row stride ldc): C = tile, or C += tile.
+TEXT ·sgemmKernel4x32S(SB), NOSPLIT, $0-65
+	MOVQ k+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ sa+16(FP), R13
+	SHLQ $2, R13
+	MOVQ sr+24(FP), R14
+	SHLQ $2, R14
+	LEAQ (R14)(R14*2), BX
+	MOVQ b+32(FP), DI
+	MOVQ ldb+40(FP), R12
+	SHLQ $2, R12
+	MOVQ c+48(FP), R8
+	MOVQ ldc+56(FP), DX
+	SHLQ $2, DX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	TESTQ CX, CX
+	JEQ sstore
+
+sloop:
+	VMOVUPS (DI), Z8
+	VMOVUPS 64(DI), Z9
+	VBROADCASTSS (SI), Z10
+	VBROADCASTSS (SI)(R14*1), Z11
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z1
+	VFMADD231PS Z8, Z11, Z2
+	VFMADD231PS Z9, Z11, Z3
+	VBROADCASTSS (SI)(R14*2), Z12
+	VBROADCASTSS (SI)(BX*1), Z13
+	VFMADD231PS Z8, Z12, Z4
+	VFMADD231PS Z9, Z12, Z5
+	VFMADD231PS Z8, Z13, Z6
+	VFMADD231PS Z9, Z13, Z7
+	ADDQ R12, DI
+	ADDQ R13, SI
+	DECQ CX
+	JNZ sloop
+
+sstore:
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	MOVBLZX acc+64(FP), AX
+	TESTL AX, AX
+	JEQ sput
+	VADDPS (R8), Z0, Z0
+	VADDPS 64(R8), Z1, Z1
+	VADDPS (R9), Z2, Z2
+	VADDPS 64(R9), Z3, Z3
+	VADDPS (R10), Z4, Z4
+	VADDPS 64(R10), Z5, Z5
+	VADDPS (R11), Z6, Z6
+	VADDPS 64(R11), Z7, Z7
+
+sput:
+	VMOVUPS Z0, (R8)
+	VMOVUPS Z1, 64(R8)
+	VMOVUPS Z2, (R9)
+	VMOVUPS Z3, 64(R9)
+	VMOVUPS Z4, (R10)
+	VMOVUPS Z5, 64(R10)
+	VMOVUPS Z6, (R11)
+	VMOVUPS Z7, 64(R11)
+	VZEROUPPER
+	RET

@@ -4,6 +4,20 @@ package nn
 
 const haveSgemmKernel = false
 
+// haveAVX512 is a variable only so that tests can switch kernels where the
+// kernels exist; here it stays false.
+var haveAVX512 = false
+
+func sgemmKernel4x32(k int, a, b *float32, ldb int, c *float32) { panic("nn: no sgemm kernel") }
+
+func sgemmKernel4x32S(k int, a *float32, sa, sr int, b *float32, ldb int, c *float32, ldc int, acc bool) {
+	panic("nn: no sgemm kernel")
+}
+
+func sgemmKernel4x32C(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool) {
+	panic("nn: no sgemm kernel")
+}
+
 func sgemmKernel4x16(k int, a, b *float32, ldb int, c *float32) { panic("nn: no sgemm kernel") }
 
 func sgemmKernel4x16C(k int, a, b *float32, ldb int, c *float32, ldc int, acc bool) {

@@ -15,6 +15,17 @@ import (
 // transpose combinations, ragged sizes, strides and beta.
 func TestGemm32MatchesReference(t *testing.T) { testGemmMatchesReference[float32](t, 1e-4) }
 
+// TestGemm32AVX2MatchesReference runs the float32 check on the AVX2 4×16
+// kernel also where the AVX-512 4×32 one would be used.
+func TestGemm32AVX2MatchesReference(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 here: TestGemm32MatchesReference already uses the AVX2 kernel")
+	}
+	haveAVX512 = false
+	defer func() { haveAVX512 = true }()
+	testGemmMatchesReference[float32](t, 1e-4)
+}
+
 // TestGemm64MatchesReference is the float64 version.
 func TestGemm64MatchesReference(t *testing.T) { testGemmMatchesReference[float64](t, 1e-12) }
 

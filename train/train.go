@@ -46,7 +46,9 @@ type Config struct {
 	// first GNBBatch rows of each batch, as the Sophia paper does with a
 	// sub-batch; SophiaG's bs then defaults to GNBBatch. It implies DropLast.
 	GNBBatch int
-	// EvalBatch is the evaluation batch size (default 500).
+	// EvalBatch is the evaluation batch size (default: BatchSize, so that
+	// the evaluation graph is no larger than the training graph: at 500 the
+	// default CNN's evaluation im2col buffers doubled the run's peak memory).
 	EvalBatch int
 	// Seed seeds the model initialisation, the data order and augmentation,
 	// the optimizer's probes and the sampled labels.
@@ -162,6 +164,7 @@ type run struct {
 	opt        optim.Optimizer
 	it         *data.Iterator
 	test       *data.Dataset
+	testIt     *data.Iterator // reused by every evaluation (its batch buffers)
 	norm       *data.Stats
 	samplerPCG *rand.PCG
 	hessPCG    *rand.PCG
@@ -209,7 +212,7 @@ func (c *Config) defaults() {
 		c.BatchSize = 128
 	}
 	if c.EvalBatch == 0 {
-		c.EvalBatch = 500
+		c.EvalBatch = c.BatchSize
 	}
 	if c.Steps == 0 && c.Epochs == 0 {
 		c.Epochs = 1
@@ -523,7 +526,16 @@ func (r *run) endEpoch() error {
 // evaluate measures the test loss and accuracy and records them as the
 // result of epoch (1-based; the run's last epoch may be partial).
 func (r *run) evaluate(epoch int) error {
-	loss, acc, err := Evaluate(r.eng, r.test, r.cfg.EvalBatch, r.cfg.Dtype, r.norm)
+	var loss, acc float64
+	var err error
+	if r.testIt == nil {
+		r.testIt, err = data.NewIterator(r.test, data.IterConfig{BatchSize: r.cfg.EvalBatch, Dtype: r.cfg.Dtype, Norm: r.norm})
+	}
+	if err == nil {
+		if loss, acc, err = evaluateIter(r.eng, r.testIt); err != nil {
+			r.testIt = nil // stopped inside an epoch: start afresh next time
+		}
+	}
 	if err == nil && !finite(loss) {
 		err = fmt.Errorf("the test loss is %v: %w", loss, optim.ErrNonFinite)
 	}
@@ -589,6 +601,13 @@ func Evaluate(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype,
 	if err != nil {
 		return 0, 0, err
 	}
+	return evaluateIter(eng, it)
+}
+
+// evaluateIter is Evaluate over one epoch of an unshuffled, unaugmented
+// iterator, which can be reused for the next evaluation.
+func evaluateIter(eng *hessian.Engine, it *data.Iterator) (loss, acc float64, err error) {
+	ds := it.Dataset()
 	var sumLoss float64
 	correct, n := 0, 0
 	for it.Next() {

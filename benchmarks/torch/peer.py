@@ -42,15 +42,18 @@ def cnn():
         nn.Flatten(), nn.Linear(4096, 10))
 
 
+CLOCK = time.perf_counter  # --cpu: time.process_time (this process's CPU time)
+
+
 def timeit(fn, steps, repeats, warmup):
     for _ in range(warmup):
         fn()
     meds = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(steps):
             fn()
-        meds.append((time.perf_counter() - t0) / steps * 1e3)
+        meds.append((CLOCK() - t0) / steps * 1e3)
     return statistics.median(meds)
 
 
@@ -95,6 +98,19 @@ def workloads(name, model, x, y, steps, repeats, warmup):
     return {name: out}
 
 
+def blas_library():
+    """Returns the path of the BLAS library this process loaded (Linux), or ""."""
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if "blas" in path.rsplit("/", 1)[-1]:
+                    return path
+    except OSError:
+        pass
+    return ""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=50, help="timed steps per repeat (default 50)")
@@ -102,12 +118,21 @@ def main():
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", help="also write the results as JSON to this file")
+    ap.add_argument("--cpu", action="store_true",
+                    help="time the process's CPU time instead of wall time (robust to other load; use with --threads 1)")
+    ap.add_argument("--dtypes", nargs="+", default=["f32", "f64"], choices=["f32", "f64"],
+                    help="dtypes to time (default f32 f64)")
     a = ap.parse_args()
+    global CLOCK
+    if a.cpu:
+        CLOCK = time.process_time
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    res = {"torch": torch.__version__, "threads": a.threads, "unit": "ms per step"}
-    for dt in (torch.float32, torch.float64):
-        tag = "f32" if dt == torch.float32 else "f64"
+    res = {"torch": torch.__version__, "threads": a.threads,
+           "unit": "CPU ms per step" if a.cpu else "ms per step",
+           "blas": blas_library()}
+    for tag in a.dtypes:
+        dt = torch.float32 if tag == "f32" else torch.float64
         m = mlp().to(dt)
         x = torch.randn(128, 784, dtype=dt)
         y = torch.randint(0, 10, (128,))

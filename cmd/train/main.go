@@ -118,7 +118,7 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 	fs.IntVar(&o.cfg.Epochs, "epochs", 10, "training epochs (ignored when -steps is set)")
 	fs.IntVar(&o.cfg.Steps, "steps", 0, "training steps (overrides -epochs)")
 	fs.IntVar(&o.cfg.BatchSize, "batch", 64, "training batch size")
-	fs.IntVar(&o.cfg.EvalBatch, "eval-batch", 500, "evaluation batch size")
+	fs.IntVar(&o.cfg.EvalBatch, "eval-batch", 0, "evaluation batch size (0: the training batch size, which bounds evaluation memory by the training graph's)")
 	fs.IntVar(&o.cfg.GNBBatch, "gnb-batch", 0, "sophiag only: compute the GNB estimate on the first N rows of each batch (0: the whole batch);\nbs defaults to N; implies -drop-last (an epoch's incomplete last batch is skipped, so every batch holds N rows)")
 	fs.BoolVar(&o.cfg.DropLast, "drop-last", false, "drop each epoch's incomplete last batch")
 	var seed uint64
