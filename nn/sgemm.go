@@ -256,6 +256,20 @@ func packB[T Float](tB bool, b []T, ldb, k0, kb, n, nr0 int, bp []T) {
 			clear(dst)
 		}
 		j := 0
+		for ; j+8 <= nr; j += 8 {
+			// Eight source rows at a time: eight sequential reads, one
+			// 8-element (32-byte) write per l.
+			o := (j0+j)*ldb + k0
+			s0, s1 := b[o:o+kb], b[o+ldb:o+ldb+kb]
+			s2, s3 := b[o+2*ldb:o+2*ldb+kb], b[o+3*ldb:o+3*ldb+kb]
+			s4, s5 := b[o+4*ldb:o+4*ldb+kb], b[o+5*ldb:o+5*ldb+kb]
+			s6, s7 := b[o+6*ldb:o+6*ldb+kb], b[o+7*ldb:o+7*ldb+kb]
+			for l := range s0 {
+				d := dst[l*nr0+j : l*nr0+j+8 : l*nr0+j+8]
+				d[0], d[1], d[2], d[3] = s0[l], s1[l], s2[l], s3[l]
+				d[4], d[5], d[6], d[7] = s4[l], s5[l], s6[l], s7[l]
+			}
+		}
 		for ; j+4 <= nr; j += 4 {
 			// Four source rows at a time: four sequential reads, one
 			// 4-element write per l.
