@@ -51,7 +51,7 @@ func flatOf(e *Engine, ts []*tensor.Dense) []float64 {
 // file produced by torch 1.13 double backprop in float64.
 func TestGoldenCurvature(t *testing.T) {
 	const tol = 1e-9
-	files, err := golden.Files("curv_*.json")
+	files, err := golden.Files(golden.KindCurvature)
 	require.NoError(t, err)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -40,6 +40,7 @@ type BlockSpectrum struct {
 
 // Analysis is what Analyze writes to spectrum.json.
 type Analysis struct {
+	// Checkpoint is the checkpoint's file name in the output directory.
 	Checkpoint string          `json:"checkpoint"`
 	Step       int             `json:"step"`
 	Batches    int             `json:"batches"`
@@ -129,7 +130,7 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	if reports == nil {
 		return nil, fmt.Errorf("analyze: %w", aerr)
 	}
-	out := &Analysis{Checkpoint: path, Step: ck.Step, Batches: len(batches), BatchSize: cfg.BatchSize}
+	out := &Analysis{Checkpoint: filepath.Base(path), Step: ck.Step, Batches: len(batches), BatchSize: cfg.BatchSize}
 	if aerr != nil {
 		out.Problems = append(out.Problems, aerr.Error())
 	}

@@ -34,7 +34,7 @@ var _ spectrum.Operator = (*hessian.Engine)(nil)
 // checked at 1e-6 against max(|top|, |min|) with its sign, for the same
 // reason.
 func TestGoldenSpectrum(t *testing.T) {
-	files, err := golden.Files("curv_*.json")
+	files, err := golden.Files(golden.KindCurvature)
 	require.NoError(t, err)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
