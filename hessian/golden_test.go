@@ -24,7 +24,7 @@ func flatGolden(t *testing.T, e *Engine, ts []golden.NamedTensor, what string) [
 	return out
 }
 
-// relErr is the golden README's norm-wise relative error.
+// relErr is testdata/golden/README.md's norm-wise relative error.
 func relErr(a, r []float64) float64 { return golden.RelErr(a, r) }
 
 // replayProbes is a ProbeSource that fills the recorded probe.

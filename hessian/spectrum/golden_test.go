@@ -25,7 +25,7 @@ var _ spectrum.Operator = (*hessian.Engine)(nil)
 //
 // Tolerances: the dense route (d HVPs with unit vectors, then gonum's dense
 // symmetric eigensolver) is exact up to rounding and must agree to 1e-9, as
-// the golden README prescribes. Lanczos (top 3 and the minimum) is checked
+// testdata/golden/README.md prescribes. Lanczos (top 3 and the minimum) is checked
 // at 1e-6: it is iterative, and its accuracy is set by its stopping
 // tolerances (Ritz residual ≤ 1e-10·‖H‖, eigenvalue error ≲ residual²/gap)
 // and by the spectrum's gaps, not only by rounding; 1e-6 is the contract for

@@ -487,7 +487,7 @@ func MatVec(a [][]float64, x []float64) []float64 {
 	return out
 }
 
-// RelErr is the norm-wise relative error of the golden README:
+// RelErr is the norm-wise relative error of testdata/golden/README.md:
 // max_i |a_i − r_i| / max_i |r_i|. When r is entirely zero it is the absolute
 // error max_i |a_i|. A length mismatch or a non-finite a gives +Inf.
 func RelErr(a, r []float64) float64 {
