@@ -58,9 +58,8 @@ func TestResumeBitIdentical(t *testing.T) {
 	const n, k = 8, 3 // 6 batches per epoch: the resume crosses an epoch
 	for _, name := range Optimizers() {
 		t.Run(name, func(t *testing.T) {
-			if _, err := NewOptimizer(name, testHypers[name], 16, 1); err != nil {
-				t.Skipf("optimizer %s is not available: %v", name, err)
-			}
+			_, err := NewOptimizer(name, testHypers[name], 16, 1)
+			require.NoError(t, err, "every optimizer Optimizers() lists must build")
 			straight := tinyConfig(t, name, testHypers[name])
 			straight.Steps = n
 			straight.OutDir = t.TempDir()
@@ -247,6 +246,64 @@ func TestGradientClipping(t *testing.T) {
 	require.NoError(t, err)
 	for _, s := range res.StepLog {
 		assert.Greater(t, s.GradNorm, 1e-3, "the recorded norm is the norm before clipping")
+	}
+
+	// The loop applies the clip: one plain SGD step (no momentum, no
+	// decay) from the same start on the same batch with two clip norms c₁,
+	// c₂ below ‖g‖ gives θ₁(c₁) − θ₁(c₂) = −lr·(c₁ − c₂)·g/(‖g‖ + 1e-6),
+	// whose norm is lr·|c₁ − c₂|·‖g‖/(‖g‖ + 1e-6).
+	const lr = 0.05
+	step := func(clip float64) ([]float64, float64) {
+		c := tinyConfig(t, "sgd", Hyper{"lr": lr, "momentum": 0, "wd": 0})
+		c.Steps = 1
+		c.ClipNorm = clip
+		c.OutDir = t.TempDir()
+		res, err := Run(context.Background(), c)
+		require.NoError(t, err)
+		ck, err := LoadCheckpoint(filepath.Join(c.OutDir, "checkpoint.gob"))
+		require.NoError(t, err)
+		var theta []float64
+		for _, p := range ck.Params {
+			if p.Slot == "value" {
+				theta = append(theta, p.Data...)
+			}
+		}
+		return theta, res.StepLog[0].GradNorm
+	}
+	a, n := step(1e-3)
+	b, n2 := step(2e-3)
+	require.Equal(t, n, n2)
+	require.Greater(t, n, 2e-3)
+	var diff float64
+	for i := range a {
+		diff += (a[i] - b[i]) * (a[i] - b[i])
+	}
+	assert.InDelta(t, lr*1e-3*n/(n+1e-6), math.Sqrt(diff), 1e-12, "‖θ₁(c₁) − θ₁(c₂)‖")
+}
+
+// TestClipGlobalNorm checks the clip itself: above maxNorm the gradients
+// are scaled to norm maxNorm·‖g‖/(‖g‖ + 1e-6) in the same direction, below
+// it and with maxNorm ≤ 0 they are unchanged; the norm before clipping is
+// returned.
+func TestClipGlobalNorm(t *testing.T) {
+	mk := func() []optim.Param {
+		return []optim.Param{
+			{Name: "a", Grad: tensor.New(tensor.WithShape(2), tensor.WithBacking([]float64{3, 0}))},
+			{Name: "b", Grad: tensor.New(tensor.WithShape(1), tensor.WithBacking([]float32{4}))},
+		}
+	}
+	ps := mk()
+	assert.Equal(t, 5.0, GlobalNorm(ps))
+	assert.Equal(t, 5.0, ClipGlobalNorm(ps, 1))
+	c := 1 / (5 + 1e-6)
+	assert.InDelta(t, 3*c, ps[0].Grad.Float64s()[0], 1e-15)
+	assert.InDelta(t, 4*c, float64(ps[1].Grad.Float32s()[0]), 1e-7)
+	assert.InDelta(t, 1, GlobalNorm(ps), 1e-6)
+	for _, max := range []float64{5, 6, 0, -1} {
+		ps := mk()
+		assert.Equal(t, 5.0, ClipGlobalNorm(ps, max))
+		assert.Equal(t, []float64{3, 0}, ps[0].Grad.Float64s(), "maxNorm %v", max)
+		assert.Equal(t, []float32{4}, ps[1].Grad.Float32s(), "maxNorm %v", max)
 	}
 }
 
