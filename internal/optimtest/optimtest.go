@@ -248,9 +248,16 @@ func CheckStateMismatch(t *testing.T, newOpt func() optim.Optimizer, q *Quadrati
 	require.NoError(t, opt.Step(ps, q))
 	st, err := opt.State()
 	require.NoError(t, err)
-	if len(st.Tensors) == 0 {
-		return
-	}
+	require.NotEmpty(t, st.Tensors, "CheckStateMismatch needs an optimizer configuration that keeps per-parameter state")
+
+	reshaped := append([]optim.Param(nil), ps...)
+	n := reshaped[0].Value.Shape().TotalSize()
+	reshaped[0].Value = tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(1, n))
+	reshaped[0].Grad = tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(1, n))
+	err = newOpt().LoadState(reshaped, st)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "shape")
+	assert.Contains(t, err.Error(), ps[0].Name)
 
 	renamed := append([]optim.Param(nil), ps...)
 	renamed[0].Name = "other"
