@@ -248,7 +248,14 @@ func TestHutchinsonWithinStandardError(t *testing.T) {
 	require.True(t, res.Converged)
 	assert.Equal(t, res.N(), len(res.Samples))
 	assert.GreaterOrEqual(t, res.N(), 10)
-	assert.LessOrEqual(t, res.StdErr, 5e-2*math.Abs(res.Mean))
+	fro := 0.0
+	for _, l := range lam {
+		fro += l * l
+	}
+	fro = math.Sqrt(fro)
+	assert.InDelta(t, fro, res.Scale, 0.1*fro, "Scale estimates ‖H‖_F")
+	assert.LessOrEqual(t, res.StdErr, 5e-2*math.Max(math.Abs(res.Mean), res.Scale))
+	assert.Equal(t, res.N(), res.Products)
 	assert.LessOrEqualf(t, math.Abs(res.Mean-exact), 3*res.StdErr, "mean %g exact %g se %g", res.Mean, exact, res.StdErr)
 	// Mean and SE match the samples.
 	m := sum(res.Samples) / float64(res.N())
@@ -439,11 +446,13 @@ func TestBlockOperators(t *testing.T) {
 		bot, err := Lanczos(bo, DefaultLanczosConfig(1, SmallestAlgebraic), seeded(uint64(i)))
 		require.NoError(t, err)
 		assert.InDelta(t, e.Min(), bot.Values()[0], 1e-11)
-		tr, err := Hutchinson(bo, TraceConfig{MinSamples: 5, MaxSamples: 2000, Tol: 5e-2}, seeded(uint64(i)))
+		tr, err := Hutchinson(bo, TraceConfig{MinSamples: 30, MaxSamples: 2000, Tol: 5e-2}, seeded(uint64(i)))
 		if err != nil {
 			require.ErrorIs(t, err, ErrNotConverged)
 		}
-		assert.LessOrEqual(t, math.Abs(tr.Mean-want.Trace()), 3*tr.StdErr+1e-12)
+		// 3.5 standard errors: stopping on the sampled standard error
+		// (optional stopping) fattens the tail a little beyond the normal.
+		assert.LessOrEqual(t, math.Abs(tr.Mean-want.Trace()), 3.5*tr.StdErr+1e-12)
 		s, err := SLQ(bo, SLQConfig{Probes: 1, Steps: 100}, seeded(1))
 		require.NoError(t, err)
 		assert.InDeltaSlice(t, e.Values, s.Nodes[0], 1e-11)
