@@ -24,6 +24,9 @@ type AnalyzeConfig struct {
 	SLQSteps, Probes int
 	// PerLayer also analyses each parameter tensor's diagonal block.
 	PerLayer bool
+	// TraceMethod is the trace estimator: spectrum.MethodHutchinson (also
+	// when empty) or spectrum.MethodHutchPP.
+	TraceMethod spectrum.TraceMethod
 }
 
 // BlockSpectrum is the analysis of the whole model or of one parameter.
@@ -76,6 +79,9 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	if ac.Batches < 1 || ac.Top < 1 || ac.SLQSteps < 2 || ac.Probes < 1 {
 		return nil, fmt.Errorf("analyze: batches %d, top %d, SLQ steps %d and probes %d must be positive (SLQ steps >= 2)", ac.Batches, ac.Top, ac.SLQSteps, ac.Probes)
 	}
+	if m := ac.TraceMethod; m != "" && m != spectrum.MethodHutchinson && m != spectrum.MethodHutchPP {
+		return nil, fmt.Errorf("analyze: trace method %q: want %q or %q", m, spectrum.MethodHutchinson, spectrum.MethodHutchPP)
+	}
 	if cfg.OutDir == "" {
 		return nil, errors.New("analyze: no output directory holding a checkpoint")
 	}
@@ -123,7 +129,7 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	// 1e-6·‖H‖, the trace to a 5% relative standard error.
 	top := spectrum.LanczosConfig{K: ac.Top, Which: spectrum.LargestAlgebraic, MaxIter: 200, Tol: 1e-8, ResidualTol: 1e-6}
 	bottom := spectrum.LanczosConfig{K: 1, Which: spectrum.SmallestAlgebraic, MaxIter: 200, Tol: 1e-8, ResidualTol: 1e-6}
-	trace := spectrum.TraceConfig{MinSamples: 10, MaxSamples: 100, Tol: 0.05}
+	trace := spectrum.TraceConfig{MinSamples: 10, MaxSamples: 100, Tol: 0.05, Method: ac.TraceMethod}
 	slq := spectrum.SLQConfig{Probes: ac.Probes, Steps: min(ac.SLQSteps, r.eng.Dim())}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0xa11a))
 	reports, aerr := spectrum.Analyze(sweep, blocks, spectrum.AnalysisConfig{Top: &top, Bottom: &bottom, Trace: &trace, Density: &slq}, rng)
