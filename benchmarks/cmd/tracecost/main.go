@@ -6,8 +6,8 @@
 // Method. For each model and repetition it draws a pilot of -pilot
 // Hutchinson probes and -pilot Hutch++ residual probes for each sketch size
 // k (hessian/spectrum, fixed sample counts, no stopping). The standard
-// error target is -target·‖H‖_F (‖H‖_F estimated from the pilot probes, as
-// the estimators' stopping rule does). With s the sample standard deviation
+// error target is -target·‖H‖_F (‖H‖_F estimated from the Hutchinson pilot,
+// as the estimators' stopping rule does; one table per target). With s the sample standard deviation
 // of the per-probe values, an estimator reaches standard error SE after
 // n = (s/SE)² probes, so Hutchinson needs (s/SE)² products and Hutch++
 // k + rank(Q) + (s_k/SE)². The table prints the median over repetitions.
@@ -51,7 +51,7 @@ type options struct {
 	runDir string
 	reps   int
 	pilot  int
-	target float64
+	target []float64
 	ks     []int
 	batch  int
 	seed   uint64
@@ -64,15 +64,22 @@ func run(args []string, w io.Writer) error {
 	fs.StringVar(&o.runDir, "run", "", "cmd/train output directory whose checkpoint.gob is measured too (synthetic data)")
 	fs.IntVar(&o.reps, "reps", 3, "repetitions (different seeds)")
 	fs.IntVar(&o.pilot, "pilot", 60, "pilot probes per estimator and repetition")
-	fs.Float64Var(&o.target, "target", 0.01, "standard error target as a fraction of ‖H‖_F")
+	targets := fs.String("target", "0.05,0.01", "standard error targets as fractions of ‖H‖_F (one table each)")
 	fs.StringVar(&ks, "k", "10,20,50", "Hutch++ sketch sizes")
 	fs.IntVar(&o.batch, "batch", 64, "batch size for the checkpoint's model")
 	fs.Uint64Var(&o.seed, "seed", 1, "random seed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if o.reps < 1 || o.pilot < 2 || !(o.target > 0) {
-		return fmt.Errorf("-reps %d, -pilot %d, -target %v: want ≥ 1, ≥ 2, > 0", o.reps, o.pilot, o.target)
+	if o.reps < 1 || o.pilot < 2 {
+		return fmt.Errorf("-reps %d, -pilot %d: want ≥ 1 and ≥ 2", o.reps, o.pilot)
+	}
+	for _, f := range strings.Split(*targets, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !(v > 0) {
+			return fmt.Errorf("-target: %q is not a positive number", f)
+		}
+		o.target = append(o.target, v)
 	}
 	for _, f := range strings.Split(ks, ",") {
 		k, err := strconv.Atoi(strings.TrimSpace(f))
@@ -122,25 +129,31 @@ func run(args []string, w io.Writer) error {
 		}
 	}()
 
-	fmt.Fprintf(w, "HVPs for a trace standard error of %g·‖H‖_F (median of %d repetitions, %d pilot probes each)\n\n", o.target, o.reps, o.pilot)
-	head := "| model | d | trace (estimate) | ‖H‖_F (estimate) | Hutchinson |"
-	sep := "|---|---|---|---|---|"
-	for _, k := range o.ks {
-		head += fmt.Sprintf(" Hutch++ k=%d |", k)
-		sep += "---|"
-	}
-	fmt.Fprintln(w, head)
-	fmt.Fprintln(w, sep)
-	for _, m := range models {
-		row, err := measure(m.eng, o)
-		if err != nil {
+	rows := make([]row, len(models))
+	for i, m := range models {
+		if rows[i], err = measure(m.eng, o); err != nil {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
-		line := fmt.Sprintf("| %s | %d | %.4g | %.4g | %s |", m.name, m.eng.Dim(), row.trace, row.fro, fmtCount(row.hutch))
-		for i := range o.ks {
-			line += fmt.Sprintf(" %s |", fmtCount(row.pp[i]))
+	}
+	for ti, target := range o.target {
+		fmt.Fprintf(w, "HVPs for a trace standard error of %g·‖H‖_F (median of %d repetitions, %d pilot probes each)\n\n", target, o.reps, o.pilot)
+		head := "| model | d | trace (estimate) | ‖H‖_F (estimate) | Hutchinson |"
+		sep := "|---|---|---|---|---|"
+		for _, k := range o.ks {
+			head += fmt.Sprintf(" Hutch++ k=%d |", k)
+			sep += "---|"
 		}
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w, head)
+		fmt.Fprintln(w, sep)
+		for i, m := range models {
+			r := rows[i]
+			line := fmt.Sprintf("| %s | %d | %.4g | %.4g | %s |", m.name, m.eng.Dim(), r.trace, r.fro, fmtCount(r.hutch[ti]))
+			for j := range o.ks {
+				line += fmt.Sprintf(" %s |", fmtCount(r.pp[j][ti]))
+			}
+			fmt.Fprintln(w, line)
+		}
+		fmt.Fprintln(w)
 	}
 	return nil
 }
@@ -154,14 +167,19 @@ func fmtCount(v float64) string {
 
 type row struct {
 	trace, fro float64
-	hutch      float64
-	pp         []float64
+	hutch      []float64   // per target
+	pp         [][]float64 // per sketch size, per target
 }
 
-// measure returns the median HVP counts over the repetitions.
+// measure returns the median HVP counts over the repetitions, per target.
 func measure(op spectrum.Operator, o options) (row, error) {
-	var traces, fros, hs []float64
-	pps := make([][]float64, len(o.ks))
+	var traces, fros []float64
+	nt := len(o.target)
+	hs := make([][]float64, nt)
+	pps := make([][][]float64, len(o.ks))
+	for i := range pps {
+		pps[i] = make([][]float64, nt)
+	}
 	fixed := func(k int) spectrum.TraceConfig {
 		return spectrum.TraceConfig{MinSamples: o.pilot, MaxSamples: o.pilot, Tol: 1e-300, Sketch: k}
 	}
@@ -171,20 +189,29 @@ func measure(op spectrum.Operator, o options) (row, error) {
 		if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
 			return row{}, err
 		}
-		se := o.target * h.Scale
 		traces, fros = append(traces, h.Mean), append(fros, h.Scale)
-		hs = append(hs, sq(sd(h.Samples)/se))
+		for ti, target := range o.target {
+			hs[ti] = append(hs[ti], sq(sd(h.Samples)/(target*h.Scale)))
+		}
 		for i, k := range o.ks {
 			p, err := spectrum.HutchPP(op, fixed(k), rng)
 			if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
 				return row{}, err
 			}
-			pps[i] = append(pps[i], float64(min(k, op.Dim())+p.Rank)+sq(sd(p.Samples)/se))
+			for ti, target := range o.target {
+				pps[i][ti] = append(pps[i][ti], float64(min(k, op.Dim())+p.Rank)+sq(sd(p.Samples)/(target*h.Scale)))
+			}
 		}
 	}
-	r := row{trace: median(traces), fro: median(fros), hutch: median(hs)}
+	r := row{trace: median(traces), fro: median(fros)}
+	for ti := range o.target {
+		r.hutch = append(r.hutch, median(hs[ti]))
+	}
+	r.pp = make([][]float64, len(o.ks))
 	for i := range o.ks {
-		r.pp = append(r.pp, median(pps[i]))
+		for ti := range o.target {
+			r.pp[i] = append(r.pp[i], median(pps[i][ti]))
+		}
 	}
 	return r, nil
 }
