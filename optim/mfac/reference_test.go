@@ -169,3 +169,37 @@ func TestWindowRefactorFallback(t *testing.T) {
 }
 
 var _ optim.Optimizer = (*MFAC)(nil)
+
+// TestFreshOptimizer: before the first step there is no slot and no IHVP,
+// Close is safe, and loading the empty state of a fresh optimizer resets a
+// used one.
+func TestFreshOptimizer(t *testing.T) {
+	o, err := New(Config{LR: 0.1, NGrads: 3, Damp: 1e-2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if o.LastSlot() != -1 || len(o.LastIHVP(nil)) != 0 {
+		t.Fatalf("fresh optimizer: slot %d, ihvp %v", o.LastSlot(), o.LastIHVP(nil))
+	}
+	empty, err := o.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(41, 42))
+	ps := makeParams[float64](rng)
+	quadGrad[float64](ps, rng)
+	if err := o.Step(ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	if o.LastSlot() != 0 {
+		t.Fatalf("slot %d after one step", o.LastSlot())
+	}
+	if err := o.LoadState(ps, empty); err != nil {
+		t.Fatal(err)
+	}
+	if o.LastSlot() != -1 {
+		t.Fatalf("slot %d after loading a fresh state", o.LastSlot())
+	}
+	o.Close()
+}
