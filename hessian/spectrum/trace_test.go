@@ -145,3 +145,41 @@ func TestTraceConfigErrors(t *testing.T) {
 	assert.Equal(t, 0.0, res.Mean)
 	assert.Equal(t, 3+2, res.Products)
 }
+
+// countdownOp fails at product number fail (1-based).
+type countdownOp struct {
+	*matOp
+	n, fail int
+}
+
+func (c *countdownOp) HVPFlat(v, out []float64) error {
+	c.n++
+	if c.n == c.fail {
+		return errFail
+	}
+	return c.matOp.HVPFlat(v, out)
+}
+
+// TestTraceOperatorErrors: a failing or non-finite product stops either
+// estimator with the error, in every phase of Hutch++ (sketch, basis,
+// residual), and the products counted so far are reported.
+func TestTraceOperatorErrors(t *testing.T) {
+	base := known(t, []float64{1, -2, 3, 0.5, 4}, 28)
+	cfg := TraceConfig{MinSamples: 5, MaxSamples: 10, Tol: 1e-12, Sketch: 2}
+	for _, fail := range []int{1, 2, 3, 4, 5, 7} {
+		op := &countdownOp{matOp: base, fail: fail}
+		res, err := HutchPP(op, cfg, seeded(3))
+		require.ErrorIs(t, err, errFail, "fail at product %d", fail)
+		assert.Equal(t, fail-1, res.Products, "fail at product %d", fail)
+		op = &countdownOp{matOp: base, fail: fail}
+		res, err = Hutchinson(op, cfg, seeded(3))
+		require.ErrorIs(t, err, errFail)
+		assert.Equal(t, fail-1, res.N())
+	}
+	for _, f := range []func(Operator, TraceConfig, Rand) (*TraceResult, error){Hutchinson, HutchPP} {
+		_, err := f(nanOp{d: 4}, cfg, seeded(4))
+		require.Error(t, err)
+		_, err = f(&matOp{}, cfg, seeded(4))
+		require.ErrorIs(t, err, ErrInvalid)
+	}
+}
