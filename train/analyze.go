@@ -126,7 +126,7 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	// Tolerances for an analysis (the package defaults aim at 1e-10
 	// residuals, which a 60k-parameter model only reaches after hundreds
 	// of products): eigenvalues to ~1e-8 relative with residuals below
-	// 1e-6·‖H‖, the trace to a 5% relative standard error.
+	// 1e-6·‖H‖, the trace to a standard error of 5% of max(|trace|, ‖H‖_F).
 	top := spectrum.LanczosConfig{K: ac.Top, Which: spectrum.LargestAlgebraic, MaxIter: 200, Tol: 1e-8, ResidualTol: 1e-6}
 	bottom := spectrum.LanczosConfig{K: 1, Which: spectrum.SmallestAlgebraic, MaxIter: 200, Tol: 1e-8, ResidualTol: 1e-6}
 	trace := spectrum.TraceConfig{MinSamples: 10, MaxSamples: 100, Tol: 0.05, Method: ac.TraceMethod}
