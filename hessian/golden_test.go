@@ -24,7 +24,7 @@ func flatGolden(t *testing.T, e *Engine, ts []golden.NamedTensor, what string) [
 	return out
 }
 
-// relErr is the golden README's norm-wise relative error.
+// relErr is testdata/golden/README.md's norm-wise relative error.
 func relErr(a, r []float64) float64 { return golden.RelErr(a, r) }
 
 // replayProbes is a ProbeSource that fills the recorded probe.
@@ -51,7 +51,7 @@ func flatOf(e *Engine, ts []*tensor.Dense) []float64 {
 // file produced by torch 1.13 double backprop in float64.
 func TestGoldenCurvature(t *testing.T) {
 	const tol = 1e-9
-	files, err := golden.Files("curv_*.json")
+	files, err := golden.Files(golden.KindCurvature)
 	require.NoError(t, err)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

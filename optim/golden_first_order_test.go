@@ -8,7 +8,7 @@ import (
 )
 
 func init() {
-	goldenFactories["sgd"] = func(tr *golden.Trajectory, _ optim.ProbeSource) (optim.Optimizer, error) {
+	sgdFactory := func(tr *golden.Trajectory, _ optim.ProbeSource) (optim.Optimizer, error) {
 		var c sgd.Config
 		var err error
 		get := func(name string, dst *float64) {
@@ -27,6 +27,16 @@ func init() {
 			return nil, err
 		}
 		return sgd.New(c)
+	}
+	goldenOptimizers["sgd"] = goldenOptimizer{
+		build: sgdFactory,
+		state: func(tr *golden.Trajectory) ([]string, error) {
+			mu, err := tr.Float("momentum")
+			if err != nil || mu == 0 {
+				return nil, err
+			}
+			return []string{"momentum_buffer"}, nil
+		},
 	}
 	adamFactory := func(decoupled bool) goldenFactory {
 		return func(tr *golden.Trajectory, _ optim.ProbeSource) (optim.Optimizer, error) {
@@ -47,19 +57,24 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
+			if len(betas) != 2 {
+				return nil, tr.Errorf("hyper.betas", "%d entries, want 2", len(betas))
+			}
 			c.Beta1, c.Beta2 = betas[0], betas[1]
-			if ams, _ := tr.Bool("amsgrad"); ams {
-				return nil, errAmsgrad
+			ams, err := tr.Bool("amsgrad")
+			if err != nil {
+				return nil, err
+			}
+			if ams {
+				return nil, tr.Errorf("hyper.amsgrad", "true is not implemented")
 			}
 			return adam.New(c)
 		}
 	}
-	goldenFactories["adam"] = adamFactory(false)
-	goldenFactories["adamw"] = adamFactory(true)
+	for name, decoupled := range map[string]bool{"adam": false, "adamw": true} {
+		goldenOptimizers[name] = goldenOptimizer{
+			build: adamFactory(decoupled),
+			state: fixedState("exp_avg", "exp_avg_sq", "step"),
+		}
+	}
 }
-
-var errAmsgrad = errorString("amsgrad is not implemented")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }

@@ -38,7 +38,7 @@ func sophiaFactory(est sophia.Estimator) goldenFactory {
 		if len(betas) != 2 {
 			return nil, fmt.Errorf("hyper betas has %d entries, want 2", len(betas))
 		}
-		if _, ok := tr.Hyper["eps"]; ok {
+		if tr.Has("eps") {
 			if c.Eps, err = tr.Float("eps"); err != nil {
 				return nil, err
 			}
@@ -53,6 +53,14 @@ func sophiaFactory(est sophia.Estimator) goldenFactory {
 }
 
 func init() {
-	goldenFactories["sophiag"] = sophiaFactory(sophia.GNB)
-	goldenFactories["sophiah"] = sophiaFactory(sophia.Hutchinson)
+	goldenOptimizers["sophiag"] = goldenOptimizer{
+		build:  sophiaFactory(sophia.GNB),
+		state:  fixedState("exp_avg", "hessian", "step"),
+		extras: []string{"hessian_grad"},
+	}
+	goldenOptimizers["sophiah"] = goldenOptimizer{
+		build:  sophiaFactory(sophia.Hutchinson),
+		state:  fixedState("exp_avg", "hessian", "step"),
+		extras: []string{"probe", "hz"},
+	}
 }

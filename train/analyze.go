@@ -28,6 +28,9 @@ type AnalyzeConfig struct {
 	SLQSteps, Probes int
 	// PerLayer also analyses each parameter tensor's diagonal block.
 	PerLayer bool
+	// TraceMethod is the trace estimator: spectrum.MethodHutchinson (also
+	// when empty) or spectrum.MethodHutchPP.
+	TraceMethod spectrum.TraceMethod
 }
 
 // BlockSpectrum is the analysis of the whole model or of one parameter.
@@ -51,6 +54,7 @@ type BlockSpectrum struct {
 
 // Analysis is what Analyze writes to spectrum.json.
 type Analysis struct {
+	// Checkpoint is the checkpoint's file name in the output directory.
 	Checkpoint string          `json:"checkpoint"`
 	Step       int             `json:"step"`
 	Batches    int             `json:"batches"`
@@ -104,6 +108,9 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	if ac.Batches < 1 || ac.Top < 1 || ac.SLQSteps < 2 || ac.Probes < 1 {
 		return nil, fmt.Errorf("train: analyze: batches %d, top %d, SLQ steps %d and probes %d must be positive (SLQ steps >= 2)", ac.Batches, ac.Top, ac.SLQSteps, ac.Probes)
 	}
+	if m := ac.TraceMethod; m != "" && m != spectrum.MethodHutchinson && m != spectrum.MethodHutchPP {
+		return nil, fmt.Errorf("train: analyze: trace method %q: want %q or %q", m, spectrum.MethodHutchinson, spectrum.MethodHutchPP)
+	}
 	if cfg.OutDir == "" {
 		return nil, errors.New("train: analyze: no output directory holding a checkpoint")
 	}
@@ -153,7 +160,7 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	}
 	an := &analyzer{cfg: ac, rng: rand.New(rand.NewPCG(cfg.Seed, 0xa11a)),
 		prog: newAnalysisProgress(w, cfg.Terminal)}
-	out := &Analysis{Checkpoint: path, Step: ck.Step, Batches: len(batches), BatchSize: cfg.BatchSize}
+	out := &Analysis{Checkpoint: filepath.Base(path), Step: ck.Step, Batches: len(batches), BatchSize: cfg.BatchSize}
 	an.prog.printf("analysing %s (step %d, %d parameters) on %d batches of %d of %s\n",
 		path, ck.Step, r.eng.Dim(), len(batches), cfg.BatchSize, r.it.Dataset().Name)
 
@@ -226,7 +233,7 @@ type precision struct {
 // modelPrecision is for the whole Hessian (the package defaults aim at
 // 1e-10 residuals, which a 60k-parameter model only reaches after hundreds
 // of products): eigenvalues to ~1e-8 relative with residuals below
-// 1e-6·‖H‖, the trace to a 5% relative standard error.
+// 1e-6·‖H‖, the trace to a standard error of 5% of max(|trace|, ‖H‖_F).
 func modelPrecision(k int) precision {
 	return precision{
 		top:    spectrum.LanczosConfig{K: k, Which: spectrum.LargestAlgebraic, MaxIter: 200, Tol: 1e-8, ResidualTol: 1e-6},
@@ -327,7 +334,9 @@ func (a *analyzer) iterative(name string, op spectrum.Operator, p precision) (Bl
 	a.prog.finish(m, "%.4g (converged %v)", bs.MinEigenvalue, bottom.Converged)
 
 	m = a.prog.meter(name, "trace", op)
-	tr, err := spectrum.Hutchinson(m, p.trace, a.rng)
+	tc := p.trace
+	tc.Method = a.cfg.TraceMethod
+	tr, err := spectrum.Trace(m, tc, a.rng)
 	add(m)
 	if err := a.soft(name, "trace", err); err != nil {
 		return bs, err

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/hessian/spectrum"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/stretchr/testify/assert"
@@ -58,9 +59,8 @@ func TestResumeBitIdentical(t *testing.T) {
 	const n, k = 8, 3 // 6 batches per epoch: the resume crosses an epoch
 	for _, name := range Optimizers() {
 		t.Run(name, func(t *testing.T) {
-			if _, err := NewOptimizer(name, testHypers[name], 16, 1); err != nil {
-				t.Skipf("optimizer %s is not available: %v", name, err)
-			}
+			_, err := NewOptimizer(name, testHypers[name], 16, 1)
+			require.NoError(t, err, "every optimizer Optimizers() lists must build")
 			straight := tinyConfig(t, name, testHypers[name])
 			straight.Steps = n
 			straight.OutDir = t.TempDir()
@@ -232,7 +232,9 @@ func TestSharpnessAndAnalysis(t *testing.T) {
 	assert.Nil(t, res.StepLog[0].HessTop)
 	assert.Greater(t, *res.StepLog[1].HessTop, 0.0)
 
-	a, err := Analyze(cfg, AnalyzeConfig{Batches: 2, Top: 2, SLQSteps: 10, Probes: 1, PerLayer: true}, nil)
+	_, err = Analyze(cfg, AnalyzeConfig{TraceMethod: "hutch+"}, nil)
+	require.ErrorContains(t, err, `trace method "hutch+"`)
+	a, err := Analyze(cfg, AnalyzeConfig{Batches: 2, Top: 2, SLQSteps: 10, Probes: 1, PerLayer: true, TraceMethod: spectrum.MethodHutchPP}, nil)
 	require.NoError(t, err)
 	require.Len(t, a.Blocks, 5) // model + 4 parameters
 	assert.GreaterOrEqual(t, a.Blocks[0].TopEigenvalues[0], a.Blocks[0].TopEigenvalues[1])
@@ -253,6 +255,38 @@ func TestGradientClipping(t *testing.T) {
 	for _, s := range res.StepLog {
 		assert.Greater(t, s.GradNorm, 1e-3, "the recorded norm is the norm before clipping")
 	}
+
+	// The loop applies the clip: one plain SGD step (no momentum, no
+	// decay) from the same start on the same batch with two clip norms c₁,
+	// c₂ below ‖g‖ gives θ₁(c₁) − θ₁(c₂) = −lr·(c₁ − c₂)·g/(‖g‖ + 1e-6),
+	// whose norm is lr·|c₁ − c₂|·‖g‖/(‖g‖ + 1e-6).
+	const lr = 0.05
+	step := func(clip float64) ([]float64, float64) {
+		c := tinyConfig(t, "sgd", Hyper{"lr": lr, "momentum": 0, "wd": 0})
+		c.Steps = 1
+		c.ClipNorm = clip
+		c.OutDir = t.TempDir()
+		res, err := Run(context.Background(), c)
+		require.NoError(t, err)
+		ck, err := LoadCheckpoint(filepath.Join(c.OutDir, "checkpoint.gob"))
+		require.NoError(t, err)
+		var theta []float64
+		for _, p := range ck.Params {
+			if p.Slot == "value" {
+				theta = append(theta, p.Float64s()...)
+			}
+		}
+		return theta, res.StepLog[0].GradNorm
+	}
+	a, n := step(1e-3)
+	b, n2 := step(2e-3)
+	require.Equal(t, n, n2)
+	require.Greater(t, n, 2e-3)
+	var diff float64
+	for i := range a {
+		diff += (a[i] - b[i]) * (a[i] - b[i])
+	}
+	assert.InDelta(t, lr*1e-3*n/(n+1e-6), math.Sqrt(diff), 1e-12, "‖θ₁(c₁) − θ₁(c₂)‖")
 }
 
 func TestGNBBatch(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 type analyzeOptions struct {
 	batches, top, slq, probes int
 	perLayer                  bool
+	traceMethod               string
 }
 
 // analyze runs analysis mode on the run in -out: the model and dtype come
@@ -48,7 +49,8 @@ func analyze(o *options) error {
 		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
 	}
 	a, err := train.Analyze(cfg, train.AnalyzeConfig{Batches: o.analysis.batches, Top: o.analysis.top,
-		SLQSteps: o.analysis.slq, Probes: o.analysis.probes, PerLayer: o.analysis.perLayer}, cfg.Progress)
+		SLQSteps: o.analysis.slq, Probes: o.analysis.probes, PerLayer: o.analysis.perLayer,
+		TraceMethod: spectrum.TraceMethod(o.analysis.traceMethod)}, cfg.Progress)
 	if err != nil {
 		return err
 	}

@@ -145,6 +145,7 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 	fs.IntVar(&o.analysis.slq, "analyze-slq-steps", 40, "analysis mode: Lanczos steps per SLQ probe")
 	fs.IntVar(&o.analysis.probes, "analyze-probes", 2, "analysis mode: SLQ probes")
 	fs.BoolVar(&o.analysis.perLayer, "analyze-per-layer", false, "analysis mode: also analyse every parameter tensor's diagonal block")
+	fs.StringVar(&o.analysis.traceMethod, "analyze-trace", "hutchinson", "analysis mode: trace estimator, hutchinson or hutch++")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

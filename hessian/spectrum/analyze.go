@@ -13,7 +13,8 @@ type AnalysisConfig struct {
 	// Bottom configures the smallest eigenvalues (usually
 	// SmallestAlgebraic).
 	Bottom *LanczosConfig
-	// Trace configures the Hutchinson trace estimate.
+	// Trace configures the trace estimate (Hutchinson or Hutch++, by its
+	// Method).
 	Trace *TraceConfig
 	// Density configures stochastic Lanczos quadrature.
 	Density *SLQConfig
@@ -98,7 +99,7 @@ func Analyze(op Operator, blocks []Block, cfg AnalysisConfig, rng Rand) ([]Repor
 			}
 		}
 		if cfg.Trace != nil {
-			r.Trace, err = Hutchinson(tg.op, *cfg.Trace, rng)
+			r.Trace, err = Trace(tg.op, *cfg.Trace, rng)
 			if err = keep(tg.name, "trace", err); err != nil {
 				return reports, err
 			}

@@ -41,9 +41,17 @@
 // # Trace
 //
 // [Hutchinson] uses tr(H) = E[zᵀHz] for Rademacher z (entries ±1), whose
-// sample variance is 2(‖H‖_F² − Σᵢ H_ii²). It reports the mean, its standard
-// error s/√n and the samples, and stops once StdErr ≤ Tol·|mean| (after at
-// least MinSamples ≥ 2) or at MaxSamples.
+// sample variance is 2(‖H‖_F² − Σᵢ H_ii²). [HutchPP] (Hutch++, Meyer, Musco,
+// Musco & Woodruff 2021) first takes the trace of H exactly on a k-column
+// random sketch of its range, tr(QᵀHQ), and runs Hutchinson only on the
+// deflated (I−QQᵀ)H(I−QQᵀ): far fewer products for the same standard error
+// when a few eigenvalues dominate, exact when rank(H) ≤ k. [Trace] picks one
+// by [TraceConfig.Method]. Both report the estimate, its standard error s/√n,
+// the samples, the products used and Scale, an estimate of ‖H‖_F
+// (E‖Hz‖² = ‖H‖_F²), and stop once StdErr ≤ Tol·max(|estimate|, Scale)
+// (after at least MinSamples ≥ 2) or at MaxSamples. Relative to the trace
+// alone the rule could never be met on a Hessian whose trace is near zero
+// next to its size; relative to ‖H‖_F it always can (about 2/Tol² probes).
 //
 // # Spectral density
 //

@@ -113,3 +113,14 @@ func BenchmarkStep(b *testing.B) {
 		})
 	}
 }
+
+// TestSetLR: a valid rate is taken, an invalid one is refused with the
+// configuration unchanged.
+func TestSetLR(t *testing.T) {
+	o, err := adam.New(adam.Config{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8})
+	require.NoError(t, err)
+	require.NoError(t, o.SetLR(0.5))
+	assert.Equal(t, 0.5, o.Config().LR)
+	require.ErrorContains(t, o.SetLR(-1), "lr")
+	assert.Equal(t, 0.5, o.Config().LR)
+}

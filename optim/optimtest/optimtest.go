@@ -274,9 +274,16 @@ func CheckStateMismatch(t *testing.T, newOpt func() optim.Optimizer, q *Quadrati
 	require.NoError(t, opt.Step(ps, q))
 	st, err := opt.State()
 	require.NoError(t, err)
-	if len(st.Tensors) == 0 {
-		return
-	}
+	require.NotEmpty(t, st.Tensors, "CheckStateMismatch needs an optimizer configuration that keeps per-parameter state")
+
+	reshaped := append([]optim.Param(nil), ps...)
+	n := reshaped[0].Value.Shape().TotalSize()
+	reshaped[0].Value = tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(1, n))
+	reshaped[0].Grad = tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(1, n))
+	err = newOpt().LoadState(reshaped, st)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "shape")
+	assert.Contains(t, err.Error(), ps[0].Name)
 
 	renamed := append([]optim.Param(nil), ps...)
 	renamed[0].Name = "other"
@@ -289,6 +296,25 @@ func CheckStateMismatch(t *testing.T, newOpt func() optim.Optimizer, q *Quadrati
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "dtype")
 
+	st.Optimizer = "something-else"
+	err = newOpt().LoadState(ps, st)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "something-else")
+}
+
+// CheckStateless requires an optimizer declared stateless to export no
+// state tensors after a step, and LoadState to refuse another optimizer's
+// state naming it.
+func CheckStateless(t *testing.T, newOpt func() optim.Optimizer, q *Quadratic) {
+	t.Helper()
+	ps := q.Params(tensor.Float64, rand.New(rand.NewPCG(5, 6)))
+	opt := newOpt()
+	q.Grad(ps)
+	require.NoError(t, opt.Step(ps, q))
+	st, err := opt.State()
+	require.NoError(t, err)
+	assert.Empty(t, st.Tensors, "an optimizer declared stateless exported state tensors")
+	require.NoError(t, newOpt().LoadState(ps, st))
 	st.Optimizer = "something-else"
 	err = newOpt().LoadState(ps, st)
 	require.Error(t, err)

@@ -29,6 +29,11 @@ type Spec struct {
 	// group's weight decay changes every group's step; the groups check
 	// then does not require the other group to be unaffected.
 	Mixes bool
+	// Stateless declares that New's configuration keeps no per-parameter
+	// state (plain SGD without momentum): state_mismatch then requires its
+	// State to hold no tensors and LoadState to refuse another optimizer's
+	// state, instead of the per-parameter mismatches it cannot have.
+	Stateless bool
 }
 
 // Run runs every conformance check on the optimizer, each as a subtest:
@@ -77,7 +82,13 @@ func Run(t *testing.T, s Spec) {
 		}
 	})
 	t.Run("bad_gradient", func(t *testing.T) { CheckBadGradient(t, s.New(), q(4, []int{2, 3}, []int{3})) })
-	t.Run("state_mismatch", func(t *testing.T) { CheckStateMismatch(t, s.New, q(5, []int{2, 3}, []int{3})) })
+	t.Run("state_mismatch", func(t *testing.T) {
+		if s.Stateless {
+			CheckStateless(t, s.New, q(5, []int{2, 3}, []int{3}))
+			return
+		}
+		CheckStateMismatch(t, s.New, q(5, []int{2, 3}, []int{3}))
+	})
 	t.Run("float32", func(t *testing.T) { CheckFloat32(t, s.New, q(6, []int{3, 4}, []int{4}), 5, s.Float32Tol) })
 	t.Run("no_allocs", func(t *testing.T) { CheckNoAllocs(t, s.New(), q(7, []int{8, 8}, []int{8})) })
 	t.Run("scalar_and_zero_size", func(t *testing.T) { CheckOddShapes(t, s.New) })

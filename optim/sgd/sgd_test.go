@@ -103,3 +103,14 @@ func TestNoAllocationPerStep(t *testing.T) {
 	require.NoError(t, err)
 	optimtest.CheckNoAllocs(t, opt, optimtest.NewQuadratic(rand.New(rand.NewPCG(4, 1)), 0.1, []int{8, 8}))
 }
+
+// TestSetLR: a valid rate is taken, an invalid one is refused with the
+// configuration unchanged.
+func TestSetLR(t *testing.T) {
+	o, err := sgd.New(sgd.Config{LR: 0.1, Momentum: 0.9})
+	require.NoError(t, err)
+	require.NoError(t, o.SetLR(0.5))
+	assert.Equal(t, 0.5, o.Config().LR)
+	require.ErrorContains(t, o.SetLR(math.NaN()), "lr")
+	assert.Equal(t, 0.5, o.Config().LR)
+}
