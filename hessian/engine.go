@@ -113,6 +113,9 @@ type Engine struct {
 	dt      tensor.Dtype
 	classes int
 	example []int // shape of one input example
+	// rows is the number of logit rows (and labels) per example: 1, or T
+	// for a sequence model with logits [N·T, classes].
+	rows int
 	params  []optim.Param
 	grads   []*tensor.Dense // Params()[i].Grad
 	blocks  []Block
@@ -184,7 +187,7 @@ func newBaseEngine(dt tensor.Dtype, needs optim.Needs, names []string, values []
 	if cfg.sampler == nil {
 		cfg.sampler = RandSampler{R: rand.New(rand.NewPCG(1, 2))}
 	}
-	e := &Engine{needs: needs, cfg: cfg, dt: dt, progs: map[int]*trainProg{}, evals: map[int]*evalProg{}}
+	e := &Engine{needs: needs, cfg: cfg, dt: dt, rows: 1, progs: map[int]*trainProg{}, evals: map[int]*evalProg{}}
 	off := 0
 	for i, v := range values {
 		sh := v.Shape().Clone()
@@ -216,6 +219,7 @@ func New(model *nn.Model, needs optim.Needs, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	e.model, e.classes, e.example = model, model.Classes(), model.InputShape()
+	e.rows = model.RowsPerExample()
 	return e, nil
 }
 
@@ -332,10 +336,10 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 // lossNode returns the training loss of in, binding the engine's one-hot
 // target tensor p.y to the targets node (added when in has none).
 func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
-	p.y = tensor.New(tensor.Of(e.dt), tensor.WithShape(in.n, e.classes))
+	p.y = tensor.New(tensor.Of(e.dt), tensor.WithShape(in.n*e.rows, e.classes))
 	tn := in.targets
 	if tn == nil {
-		tn = gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(in.n, e.classes), gorgonia.WithName("hessian.targets"))
+		tn = gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(in.n*e.rows, e.classes), gorgonia.WithName("hessian.targets"))
 	}
 	if err := gorgonia.Let(tn, p.y); err != nil {
 		return nil, fmt.Errorf("binding targets: %w", err)
@@ -352,18 +356,21 @@ func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, 
 	if rows == 0 {
 		rows = in.n
 	}
+	// Examples to logit rows (T rows per example for sequence models).
+	rows *= e.rows
+	all := in.n * e.rows
 	z := in.logits
-	if rows < in.n {
+	if rows < all {
 		// z[:rows] = S·z with S = [I_rows 0]: exact (products by 1, sums with 0).
-		sel := tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, in.n))
+		sel := tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, all))
 		for r := 0; r < rows; r++ {
 			if e.dt == tensor.Float64 {
-				sel.Float64s()[r*in.n+r] = 1
+				sel.Float64s()[r*all+r] = 1
 			} else {
-				sel.Float32s()[r*in.n+r] = 1
+				sel.Float32s()[r*all+r] = 1
 			}
 		}
-		sn := gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, in.n), gorgonia.WithName("hessian.gnb_rows"), gorgonia.WithValue(sel))
+		sn := gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, all), gorgonia.WithName("hessian.gnb_rows"), gorgonia.WithValue(sel))
 		var err error
 		if z, err = nn.MatMul(sn, z, false, false); err != nil {
 			return nil, err
@@ -479,7 +486,8 @@ func (e *Engine) checkInput(x *tensor.Dense, what string) (int, error) {
 
 // SetBatch makes (x, labels) the current batch. x has shape [N,
 // input_shape...] (or [N, Π input_shape]) and the model's dtype; labels has N
-// entries in [0, classes). Both are copied. On an engine from New, the first
+// entries (N·T for a sequence model with T logit rows per example, sample by
+// sample) in [0, classes). Both are copied. On an engine from New, the first
 // batch of each size N compiles that size's graphs; on one from NewGraph, N
 // must be the graph's batch size.
 func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
@@ -487,8 +495,8 @@ func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
 	if err != nil {
 		return err
 	}
-	if len(labels) != n {
-		return fmt.Errorf("hessian: SetBatch: %d labels for a batch of %d", len(labels), n)
+	if len(labels) != n*e.rows {
+		return fmt.Errorf("hessian: SetBatch: %d labels for a batch of %d with %d logit rows each", len(labels), n, e.rows)
 	}
 	c := e.classes
 	for i, l := range labels {
@@ -510,6 +518,9 @@ func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
 		oneHot(p.y.Float64s(), labels, c)
 	} else {
 		oneHot(p.y.Float32s(), labels, c)
+	}
+	if e.model != nil && e.model.DropoutState() != nil {
+		e.model.DropoutState().Next() // new dropout masks for the new batch
 	}
 	e.cur = p
 	e.labels = append(e.labels[:0], labels...)

@@ -35,6 +35,7 @@ type Model struct {
 	bn      []*bnRunning
 	classes int
 	example []int
+	dag     *dagModel // NewDAG models
 }
 
 // New builds a model from spec with parameters of dtype dt (tensor.Float32 or
@@ -164,6 +165,12 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 		n := gorgonia.NewTensor(g, m.dt, p.Value.Shape().Dims(), gorgonia.WithShape(p.Value.Shape().Clone()...),
 			gorgonia.WithName(p.Name), gorgonia.WithValue(p.Value))
 		net.Params = append(net.Params, n)
+	}
+	if m.dag != nil {
+		if err := m.buildDAG(g, net, batch, train); err != nil {
+			return nil, err
+		}
+		return net, nil
 	}
 	h := net.X
 	var err error
