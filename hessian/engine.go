@@ -115,11 +115,11 @@ type Engine struct {
 	example []int // shape of one input example
 	// rows is the number of logit rows (and labels) per example: 1, or T
 	// for a sequence model with logits [N·T, classes].
-	rows int
-	params  []optim.Param
-	grads   []*tensor.Dense // Params()[i].Grad
-	blocks  []Block
-	dim     int
+	rows   int
+	params []optim.Param
+	grads  []*tensor.Dense // Params()[i].Grad
+	blocks []Block
+	dim    int
 
 	fixed *trainProg         // NewGraph: the one graph
 	progs map[int]*trainProg // New: per batch size
