@@ -147,7 +147,7 @@ func (m *Model) buildDAG(g *gorgonia.ExprGraph, net *Net, batch int, train bool)
 		case OpPosEmbedding:
 			h, err = m.posEmbedding(g, x, ps[0], batch, n.Name)
 		case OpAttention:
-			h, err = attention(ins[0], ins[1], ins[2], batch, info.shapes[n.Inputs[0]][0], n.Heads, !n.NoCausal)
+			h, err = MultiHeadAttention(ins[0], ins[1], ins[2], batch, info.shapes[n.Inputs[0]][0], n.Heads, !n.NoCausal)
 		case OpAdd:
 			h, err = AddN(ins...)
 		case OpReLU:
@@ -200,10 +200,13 @@ func (m *Model) posEmbedding(g *gorgonia.ExprGraph, x, p *gorgonia.Node, batch i
 	return AddN(x, pe)
 }
 
-// attention is multi-head scaled dot-product self-attention of q, k, v
-// [N·T, D] with the given number of heads: per head,
-// softmax(q·kᵀ/√(D/H) (+ causal mask))·v, heads merged back to [N·T, D].
-func attention(q, k, v *gorgonia.Node, n, t, heads int, causal bool) (*gorgonia.Node, error) {
+// MultiHeadAttention is multi-head scaled dot-product attention of q, k, v
+// [N·T, D] (rows sample by sample, n samples of t positions) with the given
+// number of heads: per sample and head, softmax(q·kᵀ/√(D/H) + M)·v with M
+// the causal mask (−∞ above the diagonal) when causal is set, the heads
+// merged back to [N·T, D]. It is composed of SplitHeads, BatchMatMul,
+// Scale, CausalMask, Softmax and MergeHeads, so it is twice differentiable.
+func MultiHeadAttention(q, k, v *gorgonia.Node, n, t, heads int, causal bool) (*gorgonia.Node, error) {
 	split := func(x *gorgonia.Node) (*gorgonia.Node, error) { return SplitHeads(x, n, t, heads) }
 	qh, err := split(q)
 	if err != nil {
