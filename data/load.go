@@ -27,6 +27,10 @@ type Spec struct {
 	Coarse bool
 	// Synthetic configures the synthetic dataset.
 	Synthetic SyntheticConfig
+	// File is the UTF-8 text file of KindText; empty means DefaultCorpus.
+	File string
+	// Context is KindText's window length in characters (default 64).
+	Context int
 }
 
 // ParseSpec parses a command-line dataset description:
@@ -131,6 +135,8 @@ func LoadSpec(sp Spec) (train, test *Dataset, err error) {
 		train, test, err = LoadMNIST(KindMNIST, sp.Dir)
 	case KindFashionMNIST:
 		train, test, err = LoadMNIST(KindFashionMNIST, sp.Dir)
+	case KindText:
+		train, test, err = loadTextSpec(sp)
 	default:
 		return nil, nil, fmt.Errorf("data: unknown dataset kind %q", sp.Kind)
 	}
