@@ -243,3 +243,13 @@ func MultiHeadAttention(q, k, v *gorgonia.Node, n, t, heads int, causal bool) (*
 	}
 	return MergeHeads(o, n, heads)
 }
+
+// BatchNormNames returns the names of the model's batch-norm layers (or
+// nodes), in model order: the names RunningStats takes.
+func (m *Model) BatchNormNames() []string {
+	names := make([]string, len(m.bn))
+	for i, r := range m.bn {
+		names[i] = r.name
+	}
+	return names
+}

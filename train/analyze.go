@@ -190,7 +190,14 @@ func fixedBatches(r *run, n int) ([]heldBatch, error) {
 	var out []heldBatch
 	for len(out) < n && it.Next() {
 		b := it.Batch()
-		out = append(out, heldBatch{x: b.X.Clone().(*tensor.Dense), labels: append([]int(nil), b.Labels...)})
+		x, labels := b.X, b.Labels
+		if r.text {
+			var tb textBatch
+			if x, labels, err = tb.fill(r.it.Dataset(), b, r.cfg.Dtype); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, heldBatch{x: x.Clone().(*tensor.Dense), labels: append([]int(nil), labels...)})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s has no full batch of %d", r.it.Dataset().Name, r.cfg.BatchSize)

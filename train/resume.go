@@ -31,15 +31,12 @@ func (r *run) checkpoint() error {
 	for _, p := range params {
 		vals.ExportSlot("value", []optim.Param{p}, []*dense{p.Value})
 	}
-	for _, l := range r.cfg.Model.Layers {
-		if l.Type != "batchnorm2d" {
-			continue
-		}
-		mean, vari, err := r.model.RunningStats(l.Name)
+	for _, name := range r.model.BatchNormNames() {
+		mean, vari, err := r.model.RunningStats(name)
 		if err != nil {
 			return fmt.Errorf("train: checkpoint: %w", err)
 		}
-		p := []optim.Param{{Name: l.Name, Value: mean}}
+		p := []optim.Param{{Name: name, Value: mean}}
 		vals.ExportSlot("running_mean", p, []*dense{mean})
 		vals.ExportSlot("running_var", p, []*dense{vari})
 	}
@@ -82,24 +79,29 @@ func (r *run) restore() error {
 	}
 	type bnPair struct{ mean, vari, m, v *dense }
 	var bns []bnPair
-	for _, l := range r.cfg.Model.Layers {
-		if l.Type != "batchnorm2d" {
-			continue
-		}
-		mean, vari, err := r.model.RunningStats(l.Name)
+	// All batch-norm layers at once: ImportSlot refuses a slot's tensors
+	// of parameters it was not given.
+	var bnParams []optim.Param
+	for _, name := range r.model.BatchNormNames() {
+		mean, vari, err := r.model.RunningStats(name)
 		if err != nil {
 			return fmt.Errorf("train: resume: %w", err)
 		}
-		p := []optim.Param{{Name: l.Name, Value: mean}}
-		m, err := vals.ImportSlot("train: resume", "running_mean", p)
+		bnParams = append(bnParams, optim.Param{Name: name, Value: mean})
+		bns = append(bns, bnPair{mean: mean, vari: vari})
+	}
+	if len(bnParams) > 0 {
+		m, err := vals.ImportSlot("train: resume", "running_mean", bnParams)
 		if err != nil {
 			return err
 		}
-		v, err := vals.ImportSlot("train: resume", "running_var", p)
+		v, err := vals.ImportSlot("train: resume", "running_var", bnParams)
 		if err != nil {
 			return err
 		}
-		bns = append(bns, bnPair{mean, vari, m[0], v[0]})
+		for i := range bns {
+			bns[i].m, bns[i].v = m[i], v[i]
+		}
 	}
 	if err := r.opt.LoadState(params, c.Opt); err != nil {
 		return fmt.Errorf("train: resume: %w", err)

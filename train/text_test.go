@@ -1,0 +1,99 @@
+package train
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/nn"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorgonia.org/tensor"
+)
+
+// dagConfig is a config for a DAG model: a small GPT on a text file
+// (context 8) or resnet8 on the tiny synthetic images.
+func dagConfig(t *testing.T, model, optName string) Config {
+	t.Helper()
+	var cfg Config
+	switch model {
+	case "gpt":
+		path := filepath.Join(t.TempDir(), "corpus.txt")
+		text := strings.Repeat("the quick brown fox jumps over the lazy dog. ", 40)
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+		tr, te, err := data.LoadSpec(data.Spec{Kind: data.KindText, File: path, Context: 8})
+		require.NoError(t, err)
+		d, err := nn.GPT(nn.GPTConfig{Vocab: tr.Classes, Context: 8, Layers: 1, Heads: 2, Width: 16})
+		require.NoError(t, err)
+		cfg = Config{DAG: &d, Train: tr, Test: te}
+	default:
+		tr, te := tinyData(t)
+		d, err := nn.ResNet(8, 3, 32, 10)
+		require.NoError(t, err)
+		cfg = Config{DAG: &d, Train: tr, Test: te, Normalize: true}
+	}
+	cfg.Optimizer, cfg.Hyper = optName, testHypers[optName]
+	cfg.BatchSize, cfg.EvalBatch, cfg.Seed, cfg.Dtype = 8, 32, 5, tensor.Float64
+	return cfg
+}
+
+// TestRunDAGModelsResume trains the small GPT on text and resnet8 on
+// images with a second-order optimizer, stopping and resuming: the
+// parameters (and batch-norm running statistics) end bit-identical to an
+// uninterrupted run, and the text run reports a finite validation loss.
+func TestRunDAGModelsResume(t *testing.T) {
+	for _, c := range []struct{ model, opt string }{{"gpt", "sophiag"}, {"resnet", "adahessian"}} {
+		t.Run(c.model, func(t *testing.T) {
+			const n, k = 4, 2
+			straight := dagConfig(t, c.model, c.opt)
+			straight.Steps, straight.OutDir = n, t.TempDir()
+			a, err := Run(context.Background(), straight)
+			require.NoError(t, err)
+			split := dagConfig(t, c.model, c.opt)
+			split.Steps, split.OutDir = k, t.TempDir()
+			_, err = Run(context.Background(), split)
+			require.NoError(t, err)
+			split.Steps, split.Resume = n, true
+			b, err := Run(context.Background(), split)
+			require.NoError(t, err)
+			ca, err := LoadCheckpoint(filepath.Join(straight.OutDir, checkpointFile))
+			require.NoError(t, err)
+			cb, err := LoadCheckpoint(filepath.Join(split.OutDir, checkpointFile))
+			require.NoError(t, err)
+			require.Equal(t, len(ca.Params), len(cb.Params))
+			for i := range ca.Params {
+				assert.Equal(t, ca.Params[i].Data, cb.Params[i].Data, "%s %s", ca.Params[i].Slot, ca.Params[i].Param)
+			}
+			assert.Equal(t, a.FinalTestLoss, b.FinalTestLoss)
+			assert.False(t, math.IsNaN(a.FinalTestLoss) || math.IsInf(a.FinalTestLoss, 0))
+			if c.model == "resnet" {
+				bn := 0
+				for _, p := range ca.Params {
+					if p.Slot == "running_mean" {
+						bn++
+					}
+				}
+				assert.Equal(t, 9, bn, "resnet8's batch-norm layers are checkpointed")
+			}
+		})
+	}
+}
+
+// TestRunTextChecks checks that a token model refuses image data and
+// augmentation.
+func TestRunTextChecks(t *testing.T) {
+	cfg := dagConfig(t, "gpt", "adam")
+	cfg.Train, cfg.Test = tinyData(t)
+	cfg.Steps = 1
+	_, err := Run(context.Background(), cfg)
+	assert.ErrorContains(t, err, "not a text dataset")
+	cfg = dagConfig(t, "gpt", "adam")
+	cfg.Augment = data.Augment{Flip: true}
+	cfg.Steps = 1
+	_, err = Run(context.Background(), cfg)
+	assert.ErrorContains(t, err, "augmentation")
+}
