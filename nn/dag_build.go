@@ -138,7 +138,7 @@ func (m *Model) buildDAG(g *gorgonia.ExprGraph, net *Net, batch int, train bool)
 			}
 		case OpLinear:
 			if h, err = MatMul(x, ps[0], false, false); err == nil && !n.NoBias {
-				h, err = BiasAdd(h, ps[1])
+				h, err = AddRowVector(h, ps[1])
 			}
 		case OpLayerNorm:
 			h, err = LayerNorm(x, ps[0], ps[1], n.eps())

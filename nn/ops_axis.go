@@ -45,6 +45,7 @@ type axisSumOp struct {
 	base
 	axis            int
 	outer, n, inner int
+	acc             [][]float64 // per-worker float64 accumulators (inner > 1)
 }
 
 // AxisSum returns the sum of x over axis (negative counts from the end); the
@@ -65,32 +66,127 @@ func AxisSum(x *gorgonia.Node, axis int) (*gorgonia.Node, error) {
 func (op *axisSumOp) twiceDifferentiable() {}
 
 func (op *axisSumOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	if op.acc == nil {
+		op.acc = make([][]float64, numWorkers())
+	}
 	return run(&op.base, vs,
-		func(in [][]float64, out []float64) { axisSum(in[0], out, op.outer, op.n, op.inner) },
-		func(in [][]float32, out []float32) { axisSum(in[0], out, op.outer, op.n, op.inner) })
+		func(in [][]float64, out []float64) { axisSum(in[0], out, op.outer, op.n, op.inner, op.acc) },
+		func(in [][]float32, out []float32) { axisSum(in[0], out, op.outer, op.n, op.inner, op.acc) })
 }
 
-func axisSum[T Float](x, y []T, outer, n, inner int) {
-	parallelFor(outer, numWorkers(), max(1, minParallel/max(1, n*inner)), func(_, lo, hi int) {
-		for o := lo; o < hi; o++ {
-			if inner == 1 {
+// axisSum sums x [outer, n, inner] over n in float64; for inner > 1 it
+// walks x row by row (contiguous) into a per-worker accumulator. With one
+// outer block and many rows the rows are split over the workers and the
+// partial sums added at the end.
+func axisSum[T Float](x, y []T, outer, n, inner int, acc [][]float64) {
+	if inner == 1 {
+		parallelFor(outer, numWorkers(), max(1, minParallel/max(1, n)), func(_, lo, hi int) {
+			for o := lo; o < hi; o++ {
 				var a float64
 				for _, v := range x[o*n : (o+1)*n] {
 					a += float64(v)
 				}
 				y[o] = T(a)
-				continue
 			}
-			yo := y[o*inner : (o+1)*inner]
-			for i := range yo {
-				var a float64
-				for k := 0; k < n; k++ {
-					a += float64(x[(o*n+k)*inner+i])
+		})
+		return
+	}
+	if outer == 1 {
+		workers := len(acc)
+		if n*inner < minParallel {
+			workers = 1
+		}
+		var used [64]bool
+		workers = min(workers, len(used))
+		parallelFor(n, workers, 1, func(w, lo, hi int) {
+			used[w] = true
+			a := growF64(&acc[w], inner)
+			clear(a)
+			for k := lo; k < hi; k++ {
+				for i, v := range x[k*inner : (k+1)*inner] {
+					a[i] += float64(v)
 				}
-				yo[i] = T(a)
+			}
+		})
+		for i := range y[:inner] {
+			var s float64
+			for w := 0; w < workers; w++ {
+				if used[w] {
+					s += acc[w][i]
+				}
+			}
+			y[i] = T(s)
+		}
+		return
+	}
+	parallelFor(outer, len(acc), max(1, minParallel/max(1, n*inner)), func(w, lo, hi int) {
+		a := growF64(&acc[w], inner)
+		for o := lo; o < hi; o++ {
+			clear(a)
+			for k := 0; k < n; k++ {
+				for i, v := range x[(o*n+k)*inner : (o*n+k+1)*inner] {
+					a[i] += float64(v)
+				}
+			}
+			for i, v := range a {
+				y[o*inner+i] = T(v)
 			}
 		}
 	})
+}
+
+func growF64(b *[]float64, n int) []float64 {
+	if len(*b) < n {
+		*b = make([]float64, n)
+	}
+	return (*b)[:n]
+}
+
+// AddRowVector returns x [R, D] + b [D] added to every row. Its derivatives
+// are G and AxisSum(G, 0) (whose derivative broadcasts back by rows).
+func AddRowVector(x, b *gorgonia.Node) (*gorgonia.Node, error) {
+	sx, sb := shapeOf(x), shapeOf(b)
+	if sx.Dims() != 2 || sb.Dims() != 1 || sb[0] != sx[1] {
+		return nil, fmt.Errorf("nn: AddRowVector: shapes %v and %v, want [R, D] and [D]", sx, sb)
+	}
+	if dtypeOf(x) != dtypeOf(b) {
+		return nil, fmt.Errorf("nn: AddRowVector: dtypes %v and %v differ", dtypeOf(x), dtypeOf(b))
+	}
+	op := &addRowOp{base: newBase("AddRowVector", dtypeOf(x), sx, sx, sb)}
+	return apply(op, x, b)
+}
+
+// addRowOp is y = x + 1·bᵀ for x [R, D], b [D].
+type addRowOp struct{ base }
+
+func (op *addRowOp) twiceDifferentiable() {}
+
+func (op *addRowOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	d := op.ins[0][1]
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { addRow(in[0], in[1], out, d) },
+		func(in [][]float32, out []float32) { addRow(in[0], in[1], out, d) })
+}
+
+func addRow[T Float](x, b, y []T, d int) {
+	parallelFor(len(y)/d, numWorkers(), max(1, minParallel/d), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*d:(r+1)*d], y[r*d:(r+1)*d]
+			for i, v := range b[:d] {
+				yr[i] = xr[i] + v
+			}
+		}
+	})
+}
+
+func (op *addRowOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *addRowOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	db, err := AxisSum(g, 0)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{g, db}, nil
 }
 
 func (op *axisSumOp) DiffWRT(int) []bool { return []bool{true} }
@@ -314,7 +410,7 @@ func LayerNorm(x, gamma, beta *gorgonia.Node, eps float64) (*gorgonia.Node, erro
 		}
 	}
 	if gamma != nil {
-		gb, err := ChanBcast(gamma, rows)
+		gb, err := AxisBcast(gamma, rows, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +419,7 @@ func LayerNorm(x, gamma, beta *gorgonia.Node, eps float64) (*gorgonia.Node, erro
 		}
 	}
 	if beta != nil {
-		if y, err = BiasAdd(y, beta); err != nil {
+		if y, err = AddRowVector(y, beta); err != nil {
 			return nil, err
 		}
 	}

@@ -54,6 +54,7 @@ var opBuilders = map[string]func(ns []*gorgonia.Node) (*gorgonia.Node, error){
 	"global_avgpool": func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return GlobalAvgPool(ns[0]) },
 	"conv1x1_s2":     func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Conv2d(ns[0], ns[1], 2, 0) },
 	"conv3x3_s2":     func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Conv2d(ns[0], ns[1], 2, 1) },
+	"add_row_vector": func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return AddRowVector(ns[0], ns[1]) },
 	"residual": func(ns []*gorgonia.Node) (*gorgonia.Node, error) {
 		h, err := Conv2d(ns[0], ns[1], 1, 1)
 		if err != nil {

@@ -63,6 +63,7 @@ cases = {
     "global_avgpool": ([("x", rnd(2, 3, 4, 4), True)], lambda x: x.mean(dim=(2, 3))),
     "conv1x1_s2": ([("x", rnd(2, 3, 6, 6), True), ("w", rnd(4, 3, 1, 1), True)], lambda x, w: F.conv2d(x, w, stride=2)),
     "conv3x3_s2": ([("x", rnd(2, 3, 6, 6), True), ("w", rnd(4, 3, 3, 3), True)], lambda x, w: F.conv2d(x, w, stride=2, padding=1)),
+    "add_row_vector": ([("x", rnd(5, 3), True), ("b", rnd(3), True)], lambda x, b: x + b),
     "residual": ([("x", rnd(2, 2, 4, 4), True), ("w", rnd(2, 2, 3, 3, scale=0.5), True)],
                  lambda x, w: x + torch.relu(F.conv2d(x, w, padding=1))),
 }
