@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -34,6 +35,24 @@ func TestDAGModelsCLI(t *testing.T) {
 		"-synthetic-test", "4", "-out", filepath.Join(dir, "resnet")}, &so, &se)
 	require.Equal(t, 0, code, se.String())
 	assert.Contains(t, so.String(), "validation: loss")
+}
+
+// TestDAGModelsEveryOptimizer runs one step of gpt-tiny on text and of
+// resnet8 on images with every optimizer.
+func TestDAGModelsEveryOptimizer(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "corpus.txt")
+	require.NoError(t, os.WriteFile(path, []byte(strings.Repeat("all that glitters is not gold. ", 60)), 0o644))
+	for _, opt := range train.Optimizers() {
+		for _, args := range [][]string{
+			{"-model", "gpt-tiny", "-data", "text", "-data-file", path, "-batch", "2", "-eval-batch", "8"},
+			{"-model", "resnet8", "-batch", "2", "-synthetic-train", "4", "-synthetic-test", "2"},
+		} {
+			var so, se bytes.Buffer
+			args = append(args, "-optimizer", opt, "-steps", "1", "-quiet", "-out", filepath.Join(dir, opt+args[1]))
+			assert.Equal(t, 0, run(args, &so, &se), "%v: %s", args, se.String())
+		}
+	}
 }
 
 func TestDAGModelFlagErrors(t *testing.T) {
