@@ -98,28 +98,45 @@ func (op *bmmOp) SymDiff(in gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes
 
 // transposeOp permutes the axes of x: y has shape x.shape[perm[i]] and
 // y[i₀…] = x[…] with axis i of y being axis perm[i] of x (torch.permute,
-// copied). Its derivative is the inverse permutation.
+// copied). Its derivative is the inverse permutation. The input may be
+// read through a view shape (a reshape of it) and the output given another
+// shape with the same elements, so reshape–permute–reshape is one copy.
 type transposeOp struct {
 	base
 	perm []int
+	view tensor.Shape // the input's shape as permuted
 }
 
 // Transpose returns x with its axes permuted by perm (a copy).
 func Transpose(x *gorgonia.Node, perm ...int) (*gorgonia.Node, error) {
+	return permuteView(x, shapeOf(x), nil, perm)
+}
+
+// permuteView permutes x read as view (same number of elements) and gives
+// the result shape out (nil: the permuted view shape).
+func permuteView(x *gorgonia.Node, view, out tensor.Shape, perm []int) (*gorgonia.Node, error) {
 	s := shapeOf(x)
-	if len(perm) != s.Dims() {
-		return nil, fmt.Errorf("nn: Transpose: permutation %v for shape %v", perm, s)
+	if view.TotalSize() != s.TotalSize() {
+		return nil, fmt.Errorf("nn: Transpose: view %v of shape %v", view, s)
+	}
+	if len(perm) != view.Dims() {
+		return nil, fmt.Errorf("nn: Transpose: permutation %v for shape %v", perm, view)
 	}
 	seen := make([]bool, len(perm))
-	out := make(tensor.Shape, len(perm))
+	pv := make(tensor.Shape, len(perm))
 	for i, p := range perm {
 		if p < 0 || p >= len(perm) || seen[p] {
 			return nil, fmt.Errorf("nn: Transpose: %v is not a permutation of %d axes", perm, len(perm))
 		}
 		seen[p] = true
-		out[i] = s[p]
+		pv[i] = view[p]
 	}
-	op := &transposeOp{base: newBase(fmt.Sprintf("Transpose%v", perm), dtypeOf(x), out, s), perm: append([]int{}, perm...)}
+	if out == nil {
+		out = pv
+	} else if out.TotalSize() != pv.TotalSize() {
+		return nil, fmt.Errorf("nn: Transpose: output shape %v for %v", out, pv)
+	}
+	op := &transposeOp{base: newBase(fmt.Sprintf("Transpose%v", perm), dtypeOf(x), out, s), perm: append([]int{}, perm...), view: view.Clone()}
 	return apply(op, x)
 }
 
@@ -127,8 +144,8 @@ func (op *transposeOp) twiceDifferentiable() {}
 
 func (op *transposeOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	return run(&op.base, vs,
-		func(in [][]float64, out []float64) { permuteK(op.ins[0], op.perm, in[0], out) },
-		func(in [][]float32, out []float32) { permuteK(op.ins[0], op.perm, in[0], out) })
+		func(in [][]float64, out []float64) { permuteK(op.view, op.perm, in[0], out) },
+		func(in [][]float32, out []float32) { permuteK(op.view, op.perm, in[0], out) })
 }
 
 // permuteK writes y = x permuted; the innermost output axis is walked with
@@ -172,10 +189,12 @@ func (op *transposeOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *transposeOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
 	inv := make([]int, len(op.perm))
+	pv := make(tensor.Shape, len(op.perm))
 	for i, p := range op.perm {
 		inv[p] = i
+		pv[i] = op.view[p]
 	}
-	d, err := Transpose(g, inv...)
+	d, err := permuteView(g, pv, op.ins[0], inv)
 	if err != nil {
 		return nil, err
 	}
@@ -190,15 +209,7 @@ func SplitHeads(x *gorgonia.Node, n, t, heads int) (*gorgonia.Node, error) {
 		return nil, fmt.Errorf("nn: SplitHeads: shape %v does not split into %d samples × %d positions × %d heads", s, n, t, heads)
 	}
 	dh := s[1] / heads
-	r, err := Reshape(x, tensor.Shape{n, t, heads, dh})
-	if err != nil {
-		return nil, err
-	}
-	p, err := Transpose(r, 0, 2, 1, 3)
-	if err != nil {
-		return nil, err
-	}
-	return Reshape(p, tensor.Shape{n * heads, t, dh})
+	return permuteView(x, tensor.Shape{n, t, heads, dh}, tensor.Shape{n * heads, t, dh}, []int{0, 2, 1, 3})
 }
 
 // MergeHeads is the inverse of SplitHeads: [N·H, T, Dh] → [N·T, H·Dh].
@@ -208,15 +219,7 @@ func MergeHeads(x *gorgonia.Node, n, heads int) (*gorgonia.Node, error) {
 		return nil, fmt.Errorf("nn: MergeHeads: shape %v is not [%d·%d, T, Dh]", s, n, heads)
 	}
 	t, dh := s[1], s[2]
-	r, err := Reshape(x, tensor.Shape{n, heads, t, dh})
-	if err != nil {
-		return nil, err
-	}
-	p, err := Transpose(r, 0, 2, 1, 3)
-	if err != nil {
-		return nil, err
-	}
-	return Reshape(p, tensor.Shape{n * t, heads * dh})
+	return permuteView(x, tensor.Shape{n, heads, t, dh}, tensor.Shape{n * t, heads * dh}, []int{0, 2, 1, 3})
 }
 
 // causalMaskOp sets the entries of x [B, T, T] above the diagonal (key j
