@@ -235,40 +235,44 @@ func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, 
 	var mean, vari *gorgonia.Node
 	var xc *gorgonia.Node
 	var err error
+	// The broadcasts are folded into the ops that use them (AddN takes a
+	// ChanBcast input as a per-channel bias, ChanMul and ChanDot scale and
+	// reduce per channel), so no full-size broadcast tensor is made.
+	var negMean *gorgonia.Node
 	if train {
-		var s, sq *gorgonia.Node
-		if s, err = ChanSum(x); err != nil {
+		s, err := ChanSum(x)
+		if err != nil {
 			return nil, bnStat{}, err
 		}
 		if mean, err = Scale(s, 1/float64(count)); err != nil {
 			return nil, bnStat{}, err
 		}
-		mb, err := ChanBcast(mean, xs)
-		if err != nil {
-			return nil, bnStat{}, err
-		}
-		if xc, err = Sub(x, mb); err != nil {
-			return nil, bnStat{}, err
-		}
-		x2, err := Mul(xc, xc)
-		if err != nil {
-			return nil, bnStat{}, err
-		}
-		if sq, err = ChanSum(x2); err != nil {
-			return nil, bnStat{}, err
-		}
-		if vari, err = Scale(sq, 1/float64(count)); err != nil {
+		// −μ from μ, so the mean node is computed (UpdateRunningStats reads it).
+		if negMean, err = Scale(mean, -1); err != nil {
 			return nil, bnStat{}, err
 		}
 	} else {
 		c := xs[1]
 		mean = gorgonia.NewTensor(g, m.dt, 1, gorgonia.WithShape(c), gorgonia.WithName(run.name+".running_mean"), gorgonia.WithValue(run.mean))
 		vari = gorgonia.NewTensor(g, m.dt, 1, gorgonia.WithShape(c), gorgonia.WithName(run.name+".running_var"), gorgonia.WithValue(run.vari))
-		mb, err := ChanBcast(mean, xs)
+		var err error
+		if negMean, err = Scale(mean, -1); err != nil {
+			return nil, bnStat{}, err
+		}
+	}
+	mb, err := ChanBcast(negMean, xs)
+	if err != nil {
+		return nil, bnStat{}, err
+	}
+	if xc, err = AddN(x, mb); err != nil {
+		return nil, bnStat{}, err
+	}
+	if train {
+		sq, err := ChanDot(xc, xc)
 		if err != nil {
 			return nil, bnStat{}, err
 		}
-		if xc, err = Sub(x, mb); err != nil {
+		if vari, err = Scale(sq, 1/float64(count)); err != nil {
 			return nil, bnStat{}, err
 		}
 	}
@@ -280,11 +284,7 @@ func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, 
 	if err != nil {
 		return nil, bnStat{}, err
 	}
-	scb, err := ChanBcast(sc, xs)
-	if err != nil {
-		return nil, bnStat{}, err
-	}
-	y, err := Mul(xc, scb)
+	y, err := ChanMul(xc, sc)
 	if err != nil {
 		return nil, bnStat{}, err
 	}

@@ -33,28 +33,31 @@ type torchOpCase struct {
 
 // opBuilders builds each case's op from its input nodes (in the JSON order).
 var opBuilders = map[string]func(ns []*gorgonia.Node) (*gorgonia.Node, error){
-	"exp":            func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Exp(ns[0]) },
-	"log":            func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Log(ns[0]) },
-	"sigmoid":        func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Sigmoid(ns[0]) },
-	"gelu_erf":       func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return GELU(ns[0]) },
-	"gelu_tanh":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return GELUTanh(ns[0]) },
-	"softmax_axis1":  func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Softmax(ns[0], 1) },
-	"softmax_last":   func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Softmax(ns[0], -1) },
-	"layernorm":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return LayerNorm(ns[0], ns[1], ns[2], 1e-5) },
-	"embedding":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Embedding(ns[0], ns[1]) },
-	"bmm_nn":         func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BatchMatMul(ns[0], ns[1], false, false) },
-	"bmm_nt":         func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BatchMatMul(ns[0], ns[1], false, true) },
-	"bmm_tn":         func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BatchMatMul(ns[0], ns[1], true, false) },
-	"bmm_tt":         func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BatchMatMul(ns[0], ns[1], true, true) },
-	"split_heads":    func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return SplitHeads(ns[0], 2, 3, 2) },
-	"merge_heads":    func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return MergeHeads(ns[0], 2, 2) },
-	"causal_softmax": causalSoftmaxForTest,
-	"avgpool_k2s2":   func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return AvgPool2d(ns[0], 2, 2) },
-	"avgpool_k3s1":   func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return AvgPool2d(ns[0], 3, 1) },
-	"global_avgpool": func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return GlobalAvgPool(ns[0]) },
-	"conv1x1_s2":     func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Conv2d(ns[0], ns[1], 2, 0) },
-	"conv3x3_s2":     func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Conv2d(ns[0], ns[1], 2, 1) },
-	"add_row_vector": func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return AddRowVector(ns[0], ns[1]) },
+	"exp":             func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Exp(ns[0]) },
+	"log":             func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Log(ns[0]) },
+	"sigmoid":         func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Sigmoid(ns[0]) },
+	"gelu_erf":        func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return GELU(ns[0]) },
+	"gelu_tanh":       func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return GELUTanh(ns[0]) },
+	"softmax_axis1":   func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Softmax(ns[0], 1) },
+	"softmax_last":    func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Softmax(ns[0], -1) },
+	"layernorm":       func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return LayerNorm(ns[0], ns[1], ns[2], 1e-5) },
+	"embedding":       func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Embedding(ns[0], ns[1]) },
+	"bmm_nn":          func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BatchMatMul(ns[0], ns[1], false, false) },
+	"bmm_nt":          func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BatchMatMul(ns[0], ns[1], false, true) },
+	"bmm_tn":          func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BatchMatMul(ns[0], ns[1], true, false) },
+	"bmm_tt":          func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BatchMatMul(ns[0], ns[1], true, true) },
+	"split_heads":     func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return SplitHeads(ns[0], 2, 3, 2) },
+	"merge_heads":     func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return MergeHeads(ns[0], 2, 2) },
+	"causal_softmax":  causalSoftmaxForTest,
+	"avgpool_k2s2":    func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return AvgPool2d(ns[0], 2, 2) },
+	"avgpool_k3s1":    func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return AvgPool2d(ns[0], 3, 1) },
+	"global_avgpool":  func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return GlobalAvgPool(ns[0]) },
+	"conv1x1_s2":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Conv2d(ns[0], ns[1], 2, 0) },
+	"conv3x3_s2":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Conv2d(ns[0], ns[1], 2, 1) },
+	"add_row_vector":  func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return AddRowVector(ns[0], ns[1]) },
+	"chan_mul":        func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return ChanMul(ns[0], ns[1]) },
+	"chan_dot":        func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return ChanDot(ns[0], ns[1]) },
+	"batchnorm_train": batchNormForTest,
 	"residual": func(ns []*gorgonia.Node) (*gorgonia.Node, error) {
 		h, err := Conv2d(ns[0], ns[1], 1, 1)
 		if err != nil {
@@ -65,6 +68,15 @@ var opBuilders = map[string]func(ns []*gorgonia.Node) (*gorgonia.Node, error){
 		}
 		return AddN(ns[0], h)
 	},
+}
+
+// batchNormForTest is Model.batchNorm in training mode on its own.
+func batchNormForTest(ns []*gorgonia.Node) (*gorgonia.Node, error) {
+	m := &Model{dt: dtypeOf(ns[0])}
+	c := shapeOf(ns[0])[1]
+	run := &bnRunning{mean: tensor.New(tensor.Of(m.dt), tensor.WithShape(c)), vari: tensor.New(tensor.Of(m.dt), tensor.WithShape(c))}
+	y, _, err := m.batchNorm(ns[0].Graph(), ns[0], ns[1], ns[2], run, 1e-5, true)
+	return y, err
 }
 
 func causalSoftmaxForTest(ns []*gorgonia.Node) (*gorgonia.Node, error) {

@@ -64,6 +64,10 @@ cases = {
     "conv1x1_s2": ([("x", rnd(2, 3, 6, 6), True), ("w", rnd(4, 3, 1, 1), True)], lambda x, w: F.conv2d(x, w, stride=2)),
     "conv3x3_s2": ([("x", rnd(2, 3, 6, 6), True), ("w", rnd(4, 3, 3, 3), True)], lambda x, w: F.conv2d(x, w, stride=2, padding=1)),
     "add_row_vector": ([("x", rnd(5, 3), True), ("b", rnd(3), True)], lambda x, b: x + b),
+    "chan_mul": ([("x", rnd(2, 3, 2, 2), True), ("s", rnd(3), True)], lambda x, s: x * s.reshape(1, 3, 1, 1)),
+    "chan_dot": ([("a", rnd(2, 3, 2, 2), True), ("b", rnd(2, 3, 2, 2), True)], lambda a, b: (a * b).sum(dim=(0, 2, 3))),
+    "batchnorm_train": ([("x", rnd(3, 2, 2, 3), True), ("g", rnd(2), True), ("b", rnd(2), True)],
+                        lambda x, g, b: F.batch_norm(x, None, None, g, b, training=True, eps=1e-5)),
     "residual": ([("x", rnd(2, 2, 4, 4), True), ("w", rnd(2, 2, 3, 3, scale=0.5), True)],
                  lambda x, w: x + torch.relu(F.conv2d(x, w, padding=1))),
 }
