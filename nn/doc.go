@@ -52,6 +52,9 @@
 // Models: Spec (JSON-tagged, the curvature golden files' format), MLP and
 // CNN spec constructors, New (Kaiming-uniform initialisation from an
 // injected *rand.Rand) and Model.Build, which adds the forward graph for one
-// batch size in training or evaluation mode. The hessian package compiles
-// and runs these graphs.
+// batch size in training or evaluation mode. Models whose layers form a
+// graph (residual and attention blocks) are a DAG, built by NewDAG; ResNet
+// (He et al.'s CIFAR ResNets) and GPT (gpt-tiny) construct them. A sequence
+// model's logits have RowsPerExample rows per example. The hessian package
+// compiles and runs these graphs.
 package nn

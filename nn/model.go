@@ -98,7 +98,8 @@ func fill(t *tensor.Dense, f func() float64) {
 	}
 }
 
-// Spec returns the model's spec.
+// Spec returns the model's layer-list spec (the zero Spec for a model made
+// by NewDAG; see DAG).
 func (m *Model) Spec() Spec { return m.spec }
 
 // Dtype returns the parameters' dtype.
@@ -135,7 +136,8 @@ type Net struct {
 	X *gorgonia.Node
 	// Params are the parameter nodes in model order, bound to the model's tensors.
 	Params []*gorgonia.Node
-	// Logits is the output [N, classes].
+	// Logits is the output [N·R, classes], R = RowsPerExample (1 except
+	// for sequence models).
 	Logits *gorgonia.Node
 	// Train reports whether batch norm uses batch statistics (training mode).
 	Train bool
