@@ -132,3 +132,28 @@ func TestDAGBuildShapes(t *testing.T) {
 	assert.Equal(t, a[:(8+5)*11], b[:(8+5)*11], "positions before the change are unaffected")
 	assert.NotEqual(t, a[(8+5)*11:], b[(8+5)*11:])
 }
+
+// TestDAGDropoutTrainOnly checks that dropout is in training graphs only:
+// evaluation logits do not depend on the dropout step, training logits do.
+func TestDAGDropoutTrainOnly(t *testing.T) {
+	d, err := GPT(GPTConfig{Vocab: 5, Context: 4, Layers: 1, Heads: 1, Width: 4, Dropout: 0.5})
+	require.NoError(t, err)
+	m, err := NewDAG(d, tensor.Float64, rand.New(rand.NewPCG(1, 2)), 3)
+	require.NoError(t, err)
+	logits := func(train bool) []float64 {
+		g := gorgonia.NewGraph()
+		net, err := m.Build(g, 1, train)
+		require.NoError(t, err)
+		require.NoError(t, gorgonia.Let(net.X, tensor.New(tensor.WithShape(1, 4), tensor.WithBacking([]float64{0, 1, 2, 3}))))
+		vm := gorgonia.NewTapeMachine(g)
+		defer vm.Close()
+		require.NoError(t, vm.RunAll())
+		return floats(net.Logits)
+	}
+	e0, t0 := logits(false), logits(true)
+	m.DropoutState().Next()
+	e1, t1 := logits(false), logits(true)
+	assert.Equal(t, e0, e1, "evaluation: no dropout")
+	assert.NotEqual(t, t0, t1, "training: a new mask per step")
+	assert.NotEqual(t, e0, t0)
+}

@@ -49,6 +49,9 @@ func (r *run) checkpoint() error {
 		c.Blobs[name] = b
 	}
 	c.Blobs["epoch_sums"] = encodeFloats(r.epLoss, r.epAcc, float64(r.epSteps))
+	if ds := r.model.DropoutState(); ds != nil {
+		c.Blobs["dropout_step"] = encodeFloats(float64(ds.Step()))
+	}
 	if err := SaveCheckpoint(filepath.Join(r.cfg.OutDir, checkpointFile), c); err != nil {
 		return err
 	}
@@ -125,6 +128,9 @@ func (r *run) restore() error {
 		optim.CopyInto(b.vari, b.v)
 	}
 	r.step, r.epoch, r.best, r.wall = c.Step, c.Epoch, c.Best, c.Wall
+	if ds := r.model.DropoutState(); ds != nil {
+		ds.SetStep(uint64(decodeFloats(c.Blobs["dropout_step"], 1)[0])) // the masks continue where they were
+	}
 	r.epLoss, r.epAcc, r.epSteps = sums[0], sums[1], int(sums[2])
 	return nil
 }

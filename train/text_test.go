@@ -27,7 +27,7 @@ func dagConfig(t *testing.T, model, optName string) Config {
 		require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
 		tr, te, err := data.LoadSpec(data.Spec{Kind: data.KindText, File: path, Context: 8})
 		require.NoError(t, err)
-		d, err := nn.GPT(nn.GPTConfig{Vocab: tr.Classes, Context: 8, Layers: 1, Heads: 2, Width: 16})
+		d, err := nn.GPT(nn.GPTConfig{Vocab: tr.Classes, Context: 8, Layers: 1, Heads: 2, Width: 16, Dropout: 0.1})
 		require.NoError(t, err)
 		cfg = Config{DAG: &d, Train: tr, Test: te}
 	default:
@@ -41,10 +41,11 @@ func dagConfig(t *testing.T, model, optName string) Config {
 	return cfg
 }
 
-// TestRunDAGModelsResume trains the small GPT on text and resnet8 on
-// images with a second-order optimizer, stopping and resuming: the
-// parameters (and batch-norm running statistics) end bit-identical to an
-// uninterrupted run, and the text run reports a finite validation loss.
+// TestRunDAGModelsResume trains the small GPT (with dropout, whose masks
+// continue across the resume) on text and resnet8 on images with a
+// second-order optimizer, stopping and resuming: the parameters (and
+// batch-norm running statistics) end bit-identical to an uninterrupted run,
+// and the text run reports a finite validation loss.
 func TestRunDAGModelsResume(t *testing.T) {
 	for _, c := range []struct{ model, opt string }{{"gpt", "sophiag"}, {"resnet", "adahessian"}} {
 		t.Run(c.model, func(t *testing.T) {
