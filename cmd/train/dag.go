@@ -55,9 +55,9 @@ func (o *options) dagModel(c, size, classes int) (ok bool, err error) {
 	return false, nil
 }
 
-// report prints the final validation metrics: loss and accuracy, and for
+// reportValidation prints the final validation metrics: loss and accuracy, and for
 // text the perplexity and bits per character.
-func report(w io.Writer, res *train.Result, text bool) {
+func reportValidation(w io.Writer, res *train.Result, text bool) {
 	if text {
 		fmt.Fprintf(w, "validation: loss %.4f nats/char, perplexity %.3f, %.4f bits/char, next-character accuracy %.4f\n",
 			res.FinalTestLoss, train.Perplexity(res.FinalTestLoss), train.BitsPerChar(res.FinalTestLoss), res.FinalTestAcc)

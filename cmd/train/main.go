@@ -171,7 +171,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if !o.quiet {
-		report(stdout, res, o.dataKind == data.KindText)
+		reportValidation(stdout, res, o.dataKind == data.KindText)
 	}
 	return 0
 }
