@@ -2,6 +2,7 @@ package nn
 
 import (
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -156,4 +157,32 @@ func TestDAGDropoutTrainOnly(t *testing.T) {
 	assert.Equal(t, e0, e1, "evaluation: no dropout")
 	assert.NotEqual(t, t0, t1, "training: a new mask per step")
 	assert.NotEqual(t, e0, t0)
+}
+
+// TestBatchNormEvalMode compares an evaluation-mode batch norm with
+// (x − running_mean)/√(running_var + eps)·γ + β.
+func TestBatchNormEvalMode(t *testing.T) {
+	spec := Spec{InputShape: []int{2, 2, 2}, Layers: []LayerSpec{{Type: LayerBatchNorm2d, Name: "bn", Channels: 2, Eps: 1e-5}, {Type: LayerFlatten}}}
+	m, err := New(spec, tensor.Float64, nil)
+	require.NoError(t, err)
+	g0, b0 := m.Params()[0].Value.Float64s(), m.Params()[1].Value.Float64s()
+	g0[0], g0[1], b0[0], b0[1] = 1.5, -2, 0.5, 3
+	rm, rv, err := m.RunningStats("bn")
+	require.NoError(t, err)
+	copy(rm.Float64s(), []float64{0.25, -1})
+	copy(rv.Float64s(), []float64{4, 0.5})
+	x := []float64{1, 2, 3, 4, 5, 6, 7, 8, -1, -2, -3, -4, -5, -6, -7, -8}
+	g := gorgonia.NewGraph()
+	net, err := m.Build(g, 2, false)
+	require.NoError(t, err)
+	require.NoError(t, gorgonia.Let(net.X, tensor.New(tensor.WithShape(2, 2, 2, 2), tensor.WithBacking(append([]float64{}, x...)))))
+	vm := gorgonia.NewTapeMachine(g)
+	defer vm.Close()
+	require.NoError(t, vm.RunAll())
+	got := floats(net.Logits)
+	for i, v := range x {
+		c := (i / 4) % 2
+		want := (v-rm.Float64s()[c])/math.Sqrt(rv.Float64s()[c]+1e-5)*g0[c] + b0[c]
+		assert.InDelta(t, want, got[i], 1e-12, "entry %d", i)
+	}
 }
