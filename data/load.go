@@ -33,6 +33,10 @@ type Spec struct {
 	// check the files' claims against before allocating (nil:
 	// MemAvailable from /proc/meminfo).
 	Memory func() (int64, error) `json:"-"`
+	// File is the UTF-8 text file of KindText; empty means DefaultCorpus.
+	File string
+	// Context is KindText's window length in characters (default 64).
+	Context int
 }
 
 // ParseSpec parses a command-line dataset description:
@@ -150,6 +154,8 @@ func LoadSpec(sp Spec) (train, test *Dataset, err error) {
 		train, test, err = loadMNIST(KindMNIST, sp.Dir, sp.Memory)
 	case KindFashionMNIST:
 		train, test, err = loadMNIST(KindFashionMNIST, sp.Dir, sp.Memory)
+	case KindText:
+		train, test, err = loadTextSpec(sp)
 	default:
 		return nil, nil, fmt.Errorf("data: unknown dataset kind %q", sp.Kind)
 	}

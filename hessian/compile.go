@@ -56,7 +56,7 @@ type graphIn struct {
 // parts selects what compile builds.
 type parts struct {
 	grad, hvp, gnb bool
-	gnbRows        int // rows of the sampled loss (≤ n); 0 means n
+	gnbRows        int // logit rows of the sampled loss (≤ the logits' rows); 0 means all
 }
 
 // compile binds the engine's input and target tensors to the graph, adds

@@ -80,6 +80,14 @@
 // concatenation of all parameters, each flattened row-major, in model order;
 // hessian/spectrum builds on them.
 //
+// # Sequence models
+//
+// A model may give several rows of logits per example (a GPT's [N·T, vocab]
+// from nn.NewDAG, or a user graph whose logits have a multiple of the
+// input's batch rows): SetBatch then takes one label per row, the loss is
+// the mean cross-entropy over all rows, and SampledGrad draws a label for
+// every row (every position), as Sophia does for GPT-2.
+//
 // Errors: a non-finite loss, gradient or product is an error naming it (and
 // which parameter), never a propagated NaN; bad shapes, dtypes or labels
 // given to SetBatch or the oracle methods are errors naming what is wrong.

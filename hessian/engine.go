@@ -43,10 +43,13 @@ type Engine struct {
 	dt      tensor.Dtype
 	classes int
 	example []int // shape of one input example
-	params  []optim.Param
-	grads   []*tensor.Dense // Params()[i].Grad
-	blocks  []spectrum.Block
-	dim     int
+	// rows is the number of logit rows (and labels) per example: 1, or T
+	// for a sequence model with logits [N·T, classes].
+	rows   int
+	params []optim.Param
+	grads  []*tensor.Dense // Params()[i].Grad
+	blocks []spectrum.Block
+	dim    int
 
 	fixed *trainProg              // NewGraph: the one graph
 	progs *graphCache[*trainProg] // New: per training batch size
@@ -107,7 +110,7 @@ func newBaseEngine(dt tensor.Dtype, needs optim.Needs, names []string, values []
 	if cfg.sampler == nil {
 		cfg.sampler = RandSampler{R: rand.New(rand.NewPCG(1, 2))}
 	}
-	e := &Engine{needs: needs, cfg: cfg, dt: dt, progs: newGraphCache[*trainProg](cfg.graphs), evals: newGraphCache[*evalProg](cfg.graphs)}
+	e := &Engine{needs: needs, cfg: cfg, dt: dt, rows: 1, progs: newGraphCache[*trainProg](cfg.graphs), evals: newGraphCache[*evalProg](cfg.graphs)}
 	off := 0
 	for i, v := range values {
 		sh := v.Shape().Clone()
@@ -139,6 +142,7 @@ func New(model *nn.Model, needs optim.Needs, opts ...Option) (*Engine, error) {
 		return nil, err
 	}
 	e.model, e.classes, e.example = model, model.Classes(), model.InputShape()
+	e.rows = model.RowsPerExample()
 	return e, nil
 }
 

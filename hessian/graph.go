@@ -77,6 +77,7 @@ func NewGraph(g *gorgonia.ExprGraph, spec GraphSpec, needs optim.Needs, opts ...
 	}
 	ls := in.logits.Shape()
 	e.classes, e.example = ls[1], append([]int{}, in.x.Shape()[1:]...)
+	e.rows = ls[0] / in.n
 	if k := e.cfg.gnbBatch; needs.SampledGrad && k > in.n {
 		return nil, fmt.Errorf("hessian: NewGraph: WithGNBBatch(%d) is larger than the graph's batch %d", k, in.n)
 	}
@@ -85,7 +86,7 @@ func NewGraph(g *gorgonia.ExprGraph, spec GraphSpec, needs optim.Needs, opts ...
 			return nil, fmt.Errorf("hessian: NewGraph: binding parameter %q: %w", names[i], err)
 		}
 	}
-	p, err := e.compile(in, parts{grad: true, hvp: needs.HVP, gnb: needs.SampledGrad, gnbRows: e.cfg.gnbBatch})
+	p, err := e.compile(in, parts{grad: true, hvp: needs.HVP, gnb: needs.SampledGrad, gnbRows: e.cfg.gnbBatch * e.rows})
 	if err != nil {
 		return nil, fmt.Errorf("hessian: NewGraph: %w", err)
 	}
@@ -120,10 +121,11 @@ func checkGraphSpec(g *gorgonia.ExprGraph, spec GraphSpec) (graphIn, []string, [
 	if ls.Dims() != 2 || ls[0] < 1 || ls[1] < 1 {
 		return in, nil, nil, fmt.Errorf("logits %q have shape %v, want [N, classes]", spec.Logits.Name(), ls)
 	}
-	in.n = ls[0]
-	if xs := spec.Input.Shape(); xs.Dims() < 2 || xs[0] != in.n || spec.Input.Dtype() != dt {
-		return in, nil, nil, fmt.Errorf("input %q is %v %v, want [%d, …] %v", spec.Input.Name(), spec.Input.Dtype(), xs, in.n, dt)
+	xs := spec.Input.Shape()
+	if xs.Dims() < 2 || xs[0] < 1 || ls[0]%xs[0] != 0 || spec.Input.Dtype() != dt {
+		return in, nil, nil, fmt.Errorf("input %q is %v %v, want [N, …] %v with N dividing the %d logit rows", spec.Input.Name(), spec.Input.Dtype(), xs, dt, ls[0])
 	}
+	in.n = xs[0]
 	if spec.Targets == nil && spec.Loss != nil {
 		return in, nil, nil, errors.New("a Loss needs its Targets node (SetBatch fills it with the labels)")
 	}

@@ -74,20 +74,21 @@ func WithRand(r *rand.Rand) Option {
 	}
 }
 
-// WithGNBBatch makes SampledGrad use only the first n rows of the current
+// WithGNBBatch makes SampledGrad use only the first n inputs of the current
 // batch, as Sophia's paper computes the Gauss-Newton-Bartlett estimate on a
 // sub-batch: the result is then the gradient of the mean cross-entropy over
-// those n rows against labels sampled from their softmax, and SophiaG's
+// their rows of logits (n, or n·T for a sequence model with T rows per
+// input) against labels sampled from their softmax, and SophiaG's
 // BatchSize (bs) should be n, not the training batch size. The sampler sees
-// n rows. Every batch given to SetBatch must have at least n rows.
+// those rows. Every batch given to SetBatch must have at least n inputs.
 //
 // On an engine from New the sampled gradient runs on its own graph of n
 // rows, compiled once at the first SetBatch, so it costs a forward and a
 // backward pass over n rows only (with batch norm, its statistics are those
 // of the n rows). On an engine from NewGraph, whose one graph has a fixed
-// batch size, the first n rows of the logits are selected inside that graph:
-// the estimate is the same for a graph whose rows do not interact, but the
-// pass still runs over the whole batch.
+// batch size, the first n inputs' rows of the logits are selected inside
+// that graph: the estimate is the same for a graph whose rows do not
+// interact, but the pass still runs over the whole batch.
 func WithGNBBatch(n int) Option {
 	return func(c *config) error {
 		if n < 1 {

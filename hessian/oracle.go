@@ -36,11 +36,12 @@ func (e *Engine) checkInput(x *tensor.Dense, what string) (int, error) {
 
 // SetBatch makes (x, labels) the current batch. x has shape [N,
 // input_shape...] (or [N, Π input_shape]) and the model's dtype; labels has
-// one class in [0, classes) per row of the logits (N for a classifier; a
-// model with several predictions per input has a multiple of N rows). Both
-// are copied. On an engine from New, the first
-// batch of each size N compiles that size's graphs; on one from NewGraph, N
-// must be the graph's batch size.
+// one class in [0, classes) per row of the logits (N for a classifier; N·T,
+// sample by sample, for a sequence model with T logit rows per example).
+// Both are copied. On an engine from New, the first batch of each size N
+// compiles that size's graphs; on one from NewGraph, N must be the graph's
+// batch size. A model with dropout draws new masks here: the gradient, H·v
+// and sampled gradient of one batch see the same masks.
 func (e *Engine) SetBatch(x *tensor.Dense, labels []int) error {
 	if err := e.enter(); err != nil {
 		return err
@@ -69,6 +70,9 @@ func (e *Engine) setBatch(x *tensor.Dense, labels []int) error {
 		return fmt.Errorf("hessian: SetBatch: %w", err)
 	}
 	e.setTargets(p.y, labels)
+	if e.model != nil && e.model.DropoutState() != nil {
+		e.model.DropoutState().Next() // new dropout masks for the new batch
+	}
 	e.cur = p
 	e.labels = append(e.labels[:0], labels...)
 	e.ran = false
@@ -323,9 +327,11 @@ func (e *Engine) hvp(v, out []*tensor.Dense) error {
 // SampledGrad sets out to the gradient of the mean cross-entropy of the
 // current batch against labels drawn from softmax(logits) at the current
 // parameters (Sophia's Gauss-Newton-Bartlett ĝ), sampling and
-// differentiating in one run. With WithGNBBatch(n) only the first n rows of
-// the batch are used: ĝ is then the gradient of the mean cross-entropy over
-// those n rows (set SophiaG's BatchSize to n). The run includes a forward
+// differentiating in one run; a sequence model gets a label drawn at every
+// position (every row of the logits), as Sophia does for GPT-2. With
+// WithGNBBatch(n) only the first n inputs of the batch are used (their
+// n·T logit rows): ĝ is then the gradient of the mean cross-entropy over
+// those rows (set SophiaG's BatchSize to n). The run includes a forward
 // pass, since the parameters usually changed since the last LossGrad
 // (SophiaG queries after its update). It implements optim.Oracle; without
 // Needs.SampledGrad it returns optim.ErrNotProvided.

@@ -22,6 +22,14 @@
 //	BiasAdd, ChanSum, ChanBcast    linear
 //	Tanh, Rsqrt, Mul, Scale, AddN  with explicit backward ops
 //	CrossEntropy                   fused softmax cross-entropy
+//	Exp, Log, Sigmoid, GELU,       f⁽ʲ⁾(x) whose derivative is G⊙f⁽ʲ⁺¹⁾(x)
+//	GELUTanh                       (derivatives given to third order)
+//	AxisSum, AxisBcast             linear, each the other's derivative
+//	Softmax(axis), LayerNorm       composed of the above (closed)
+//	Embedding / its scatter-add    linear gather at float-held token ids
+//	BatchMatMul, Transpose         bilinear / linear (SplitHeads, MergeHeads)
+//	CausalMask, AvgPool2d,         linear (GlobalAvgPool composed)
+//	Dropout                        linear, mask fixed per DropoutState step
 //
 // Backprop is the reverse-mode driver (it replaces gorgonia.Grad, which cannot
 // be used twice on one graph), and AuditSecondOrder refuses, before a second
@@ -44,6 +52,9 @@
 // Models: Spec (JSON-tagged, the curvature golden files' format), MLP and
 // CNN spec constructors, New (Kaiming-uniform initialisation from an
 // injected *rand.Rand) and Model.Build, which adds the forward graph for one
-// batch size in training or evaluation mode. The hessian package compiles
-// and runs these graphs.
+// batch size in training or evaluation mode. Models whose layers form a
+// graph (residual and attention blocks) are a DAG, built by NewDAG; ResNet
+// (He et al.'s CIFAR ResNets) and GPT (gpt-tiny) construct them. A sequence
+// model's logits have RowsPerExample rows per example. The hessian package
+// compiles and runs these graphs.
 package nn

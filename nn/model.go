@@ -35,6 +35,7 @@ type Model struct {
 	bn      []*bnRunning
 	classes int
 	example []int
+	dag     *dagModel // NewDAG models
 }
 
 // New builds a model from spec with parameters of dtype dt (tensor.Float32 or
@@ -97,7 +98,8 @@ func fill(t *tensor.Dense, f func() float64) {
 	}
 }
 
-// Spec returns the model's spec.
+// Spec returns the model's layer-list spec (the zero Spec for a model made
+// by NewDAG; see DAG).
 func (m *Model) Spec() Spec { return m.spec }
 
 // Dtype returns the parameters' dtype.
@@ -134,7 +136,8 @@ type Net struct {
 	X *gorgonia.Node
 	// Params are the parameter nodes in model order, bound to the model's tensors.
 	Params []*gorgonia.Node
-	// Logits is the output [N, classes].
+	// Logits is the output [N·R, classes], R = RowsPerExample (1 except
+	// for sequence models).
 	Logits *gorgonia.Node
 	// Train reports whether batch norm uses batch statistics (training mode).
 	Train bool
@@ -164,6 +167,12 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 		n := gorgonia.NewTensor(g, m.dt, p.Value.Shape().Dims(), gorgonia.WithShape(p.Value.Shape().Clone()...),
 			gorgonia.WithName(p.Name), gorgonia.WithValue(p.Value))
 		net.Params = append(net.Params, n)
+	}
+	if m.dag != nil {
+		if err := m.buildDAG(g, net, batch, train); err != nil {
+			return nil, err
+		}
+		return net, nil
 	}
 	h := net.X
 	var err error
@@ -228,40 +237,44 @@ func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, 
 	var mean, vari *gorgonia.Node
 	var xc *gorgonia.Node
 	var err error
+	// The broadcasts are folded into the ops that use them (AddN takes a
+	// ChanBcast input as a per-channel bias, ChanMul and ChanDot scale and
+	// reduce per channel), so no full-size broadcast tensor is made.
+	var negMean *gorgonia.Node
 	if train {
-		var s, sq *gorgonia.Node
-		if s, err = ChanSum(x); err != nil {
+		s, err := ChanSum(x)
+		if err != nil {
 			return nil, bnStat{}, err
 		}
 		if mean, err = Scale(s, 1/float64(count)); err != nil {
 			return nil, bnStat{}, err
 		}
-		mb, err := ChanBcast(mean, xs)
-		if err != nil {
-			return nil, bnStat{}, err
-		}
-		if xc, err = Sub(x, mb); err != nil {
-			return nil, bnStat{}, err
-		}
-		x2, err := Mul(xc, xc)
-		if err != nil {
-			return nil, bnStat{}, err
-		}
-		if sq, err = ChanSum(x2); err != nil {
-			return nil, bnStat{}, err
-		}
-		if vari, err = Scale(sq, 1/float64(count)); err != nil {
+		// −μ from μ, so the mean node is computed (UpdateRunningStats reads it).
+		if negMean, err = Scale(mean, -1); err != nil {
 			return nil, bnStat{}, err
 		}
 	} else {
 		c := xs[1]
 		mean = gorgonia.NewTensor(g, m.dt, 1, gorgonia.WithShape(c), gorgonia.WithName(run.name+".running_mean"), gorgonia.WithValue(run.mean))
 		vari = gorgonia.NewTensor(g, m.dt, 1, gorgonia.WithShape(c), gorgonia.WithName(run.name+".running_var"), gorgonia.WithValue(run.vari))
-		mb, err := ChanBcast(mean, xs)
+		var err error
+		if negMean, err = Scale(mean, -1); err != nil {
+			return nil, bnStat{}, err
+		}
+	}
+	mb, err := ChanBcast(negMean, xs)
+	if err != nil {
+		return nil, bnStat{}, err
+	}
+	if xc, err = AddN(x, mb); err != nil {
+		return nil, bnStat{}, err
+	}
+	if train {
+		sq, err := ChanDot(xc, xc)
 		if err != nil {
 			return nil, bnStat{}, err
 		}
-		if xc, err = Sub(x, mb); err != nil {
+		if vari, err = Scale(sq, 1/float64(count)); err != nil {
 			return nil, bnStat{}, err
 		}
 	}
@@ -273,11 +286,7 @@ func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, 
 	if err != nil {
 		return nil, bnStat{}, err
 	}
-	scb, err := ChanBcast(sc, xs)
-	if err != nil {
-		return nil, bnStat{}, err
-	}
-	y, err := Mul(xc, scb)
+	y, err := ChanMul(xc, sc)
 	if err != nil {
 		return nil, bnStat{}, err
 	}

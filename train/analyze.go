@@ -119,14 +119,9 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: analyze: %w", err)
 	}
-	var spec nn.Spec // a fresh value: decoding into cfg.Model would merge the two specs
-	if err := json.Unmarshal([]byte(ck.Model), &spec); err != nil {
-		return nil, fmt.Errorf("train: analyze: %s: model spec: %w", path, err)
+	if err := checkpointModel(&cfg, ck.Model, path); err != nil {
+		return nil, err
 	}
-	if key, err := json.Marshal(spec); err != nil || string(key) != ck.Model {
-		return nil, fmt.Errorf("train: analyze: %s: the model spec %s does not read back as itself", path, ck.Model)
-	}
-	cfg.Model = spec
 	switch ck.Dtype {
 	case "float64":
 		cfg.Dtype = tensor.Float64
@@ -200,6 +195,38 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	}
 	an.prog.printf("wrote spectrum.json in %s (%.0f s)\n", cfg.OutDir, time.Since(an.prog.start).Seconds())
 	return out, nil
+}
+
+// checkpointModel sets cfg's model to the checkpoint's (key, recorded as
+// JSON): a DAG (nn.ParseDAG: unknown fields rejected) when it has nodes,
+// else a layer-list spec; either must read back as itself.
+func checkpointModel(cfg *Config, key, path string) error {
+	var probe struct {
+		Nodes json.RawMessage `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(key), &probe); err != nil {
+		return fmt.Errorf("train: analyze: %s: model spec: %w", path, err)
+	}
+	if probe.Nodes != nil {
+		d, err := nn.ParseDAG([]byte(key))
+		if err != nil {
+			return fmt.Errorf("train: analyze: %s: model DAG: %w", path, err)
+		}
+		if back, err := json.Marshal(d); err != nil || string(back) != key {
+			return fmt.Errorf("train: analyze: %s: the model DAG %s does not read back as itself", path, key)
+		}
+		cfg.Model, cfg.DAG = nn.Spec{}, &d
+		return nil
+	}
+	var spec nn.Spec // a fresh value: decoding into cfg.Model would merge the two specs
+	if err := json.Unmarshal([]byte(key), &spec); err != nil {
+		return fmt.Errorf("train: analyze: %s: model spec: %w", path, err)
+	}
+	if back, err := json.Marshal(spec); err != nil || string(back) != key {
+		return fmt.Errorf("train: analyze: %s: the model spec %s does not read back as itself", path, key)
+	}
+	cfg.Model, cfg.DAG = spec, nil
+	return nil
 }
 
 // analyzer computes the quantities of one analysis, in a fixed order from
@@ -357,29 +384,12 @@ func loadWeights(r *run, ck *Checkpoint, path string) error {
 	if err != nil {
 		return err
 	}
-	type pair struct{ dst, src *tensor.Dense }
-	var copies []pair
-	for i, p := range params {
-		copies = append(copies, pair{p.Value, loaded[i]})
+	copies, err := importRunningStats(r.model, vals, prefix)
+	if err != nil {
+		return err
 	}
-	for _, l := range r.cfg.Model.Layers {
-		if l.Type != nn.LayerBatchNorm2d {
-			continue
-		}
-		mean, vari, err := r.model.RunningStats(l.Name)
-		if err != nil {
-			return fmt.Errorf("%s: %w", prefix, err)
-		}
-		p := []optim.Param{{Name: l.Name, Value: mean}}
-		m, err := vals.ImportSlot(prefix, "running_mean", p)
-		if err != nil {
-			return err
-		}
-		v, err := vals.ImportSlot(prefix, "running_var", p)
-		if err != nil {
-			return err
-		}
-		copies = append(copies, pair{mean, m[0]}, pair{vari, v[0]})
+	for i, p := range params {
+		copies = append(copies, tensorCopy{p.Value, loaded[i]})
 	}
 	for _, c := range copies {
 		optim.CopyInto(c.dst, c.src)
@@ -402,7 +412,14 @@ func fixedBatches(r *run, n int) ([]heldBatch, error) {
 	var out []heldBatch
 	for len(out) < n && it.Next() {
 		b := it.Batch()
-		out = append(out, heldBatch{x: b.X.Clone().(*tensor.Dense), labels: append([]int(nil), b.Labels...)})
+		x, labels := b.X, b.Labels
+		if r.text {
+			var tb textBatch
+			if x, labels, err = tb.fill(r.it.Dataset(), b, r.cfg.Dtype); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, heldBatch{x: x.Clone().(*tensor.Dense), labels: append([]int(nil), labels...)})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%s has no full batch of %d", r.it.Dataset().Name, r.cfg.BatchSize)

@@ -15,16 +15,21 @@ import (
 
 // checkInputs checks, before the engine, the optimizer's buffers or the
 // batches are allocated and before the first step, that both splits fit
-// the model and each other, that the batch sizes fit the data, and that
-// the optimizer's state fits in the memory the machine has.
-func checkInputs(cfg Config, model *nn.Model, needs optim.Needs, trainDS, testDS *data.Dataset) error {
+// the model and each other (text windows of its context for a token model:
+// text), that the batch sizes fit the data, and that the optimizer's state
+// fits in the memory the machine has.
+func checkInputs(cfg Config, model *nn.Model, text bool, needs optim.Needs, trainDS, testDS *data.Dataset) error {
 	if err := data.CheckSplits(trainDS, testDS); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	ex := model.InputShape()
 	for _, d := range []*data.Dataset{trainDS, testDS} {
 		img := []int{d.C, d.H, d.W}
-		if len(ex) == 3 && !slices.Equal(ex, img) || prod(ex) != d.ImageSize() {
+		if text {
+			if err := checkTextData(cfg.DAG, d); err != nil {
+				return err
+			}
+		} else if len(ex) == 3 && !slices.Equal(ex, img) || prod(ex) != d.ImageSize() {
 			return fmt.Errorf("train: the model takes inputs of shape %v (%d values) but %s has %dx%dx%d images (%d values)",
 				ex, prod(ex), d.Name, d.C, d.H, d.W, d.ImageSize())
 		}
@@ -62,7 +67,13 @@ const modelCopies = 5
 // checkModelSize checks, before the model is allocated, that its
 // parameters fit in the available memory modelCopies times over.
 func checkModelSize(cfg Config) error {
-	info, _, err := cfg.Model.Check()
+	var info []nn.ParamInfo
+	var err error
+	if cfg.DAG != nil {
+		info, err = cfg.DAG.Check()
+	} else {
+		info, _, err = cfg.Model.Check()
+	}
 	if err != nil {
 		return fmt.Errorf("train: model: %w", err)
 	}

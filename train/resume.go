@@ -27,6 +27,7 @@ import (
 // beyond it is refused: set Total to stretch the schedule).
 type RunConfig struct {
 	Model           nn.Spec      `json:"model"`
+	DAG             *nn.DAG      `json:"dag,omitempty"`
 	Data            data.Spec    `json:"data"`
 	Optimizer       string       `json:"optimizer"`
 	Hyper           Hyper        `json:"hyper"`
@@ -51,7 +52,7 @@ type RunConfig struct {
 // record returns c's run-defining part.
 func (c Config) record() RunConfig {
 	return RunConfig{
-		Model: c.Model, Data: c.Data, Optimizer: c.Optimizer, Hyper: c.Hyper,
+		Model: c.Model, DAG: c.DAG, Data: c.Data, Optimizer: c.Optimizer, Hyper: c.Hyper,
 		Steps: c.Steps, Epochs: c.Epochs, BatchSize: c.BatchSize, DropLast: c.DropLast,
 		GNBBatch: c.GNBBatch, EvalBatch: c.EvalBatch, Seed: c.Seed, Dtype: c.Dtype.String(),
 		Schedule: c.Schedule, ClipNorm: c.ClipNorm, Normalize: c.Normalize, Augment: c.Augment,
@@ -64,7 +65,7 @@ func (c Config) record() RunConfig {
 // (Resume set; OutDir, Progress and the datasets are the caller's).
 func (rc RunConfig) Config() (Config, error) {
 	c := Config{
-		Model: rc.Model, Data: rc.Data, Optimizer: rc.Optimizer, Hyper: Hyper{},
+		Model: rc.Model, DAG: rc.DAG, Data: rc.Data, Optimizer: rc.Optimizer, Hyper: Hyper{},
 		Steps: rc.Steps, Epochs: rc.Epochs, BatchSize: rc.BatchSize, DropLast: rc.DropLast,
 		GNBBatch: rc.GNBBatch, EvalBatch: rc.EvalBatch, Seed: rc.Seed,
 		Schedule: rc.Schedule, ClipNorm: rc.ClipNorm, Normalize: rc.Normalize, Augment: rc.Augment,
@@ -131,7 +132,7 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 		name     string
 		now, was any
 	}{
-		{"model", here.Model, rc.Model}, {"data", here.Data, rc.Data}, {"optimizer", here.Optimizer, rc.Optimizer},
+		{"model", here.Model, rc.Model}, {"DAG model", here.DAG, rc.DAG}, {"data", here.Data, rc.Data}, {"optimizer", here.Optimizer, rc.Optimizer},
 		{"hyperparameters", here.Hyper, rc.Hyper}, {"batch size", here.BatchSize, rc.BatchSize},
 		{"drop-last", here.DropLast, rc.DropLast}, {"GNB batch", here.GNBBatch, rc.GNBBatch},
 		{"seed", here.Seed, rc.Seed}, {"dtype", here.Dtype, rc.Dtype}, {"clip norm", here.ClipNorm, rc.ClipNorm},
@@ -187,15 +188,12 @@ func (r *run) checkpoint() error {
 	for _, p := range params {
 		vals.ExportSlot("value", []optim.Param{p}, []*dense{p.Value})
 	}
-	for _, l := range r.cfg.Model.Layers {
-		if l.Type != "batchnorm2d" {
-			continue
-		}
-		mean, vari, err := r.model.RunningStats(l.Name)
+	for _, name := range r.model.BatchNormNames() {
+		mean, vari, err := r.model.RunningStats(name)
 		if err != nil {
 			return fmt.Errorf("train: checkpoint: %w", err)
 		}
-		p := []optim.Param{{Name: l.Name, Value: mean}}
+		p := []optim.Param{{Name: name, Value: mean}}
 		vals.ExportSlot("running_mean", p, []*dense{mean})
 		vals.ExportSlot("running_var", p, []*dense{vari})
 	}
@@ -209,6 +207,9 @@ func (r *run) checkpoint() error {
 	}
 	c.Blobs["epoch_sums"] = encodeFloats(r.epLoss, r.epAcc, float64(r.epSteps))
 	c.Blobs["last_eval"] = encodeFloats(r.res.FinalTestLoss, r.res.FinalTestAcc)
+	if ds := r.model.DropoutState(); ds != nil {
+		c.Blobs["dropout_step"] = encodeFloats(float64(ds.Step()))
+	}
 	if err := SaveCheckpoint(filepath.Join(r.cfg.OutDir, checkpointFile), c); err != nil {
 		return fmt.Errorf("train: checkpoint: %w", err)
 	}
@@ -285,26 +286,9 @@ func (r *run) restore() error {
 	if err != nil {
 		return err
 	}
-	type bnPair struct{ mean, vari, m, v *dense }
-	var bns []bnPair
-	for _, l := range r.cfg.Model.Layers {
-		if l.Type != "batchnorm2d" {
-			continue
-		}
-		mean, vari, err := r.model.RunningStats(l.Name)
-		if err != nil {
-			return fmt.Errorf("train: resume: %w", err)
-		}
-		p := []optim.Param{{Name: l.Name, Value: mean}}
-		m, err := vals.ImportSlot("train: resume: "+path, "running_mean", p)
-		if err != nil {
-			return err
-		}
-		v, err := vals.ImportSlot("train: resume: "+path, "running_var", p)
-		if err != nil {
-			return err
-		}
-		bns = append(bns, bnPair{mean, vari, m[0], v[0]})
+	bns, err := importRunningStats(r.model, vals, "train: resume: "+path)
+	if err != nil {
+		return err
 	}
 	load := r.opt.LoadState
 	if t, ok := r.opt.(stateTaker); ok {
@@ -329,13 +313,52 @@ func (r *run) restore() error {
 		optim.CopyInto(p.Value, loaded[i])
 	}
 	for _, b := range bns {
-		optim.CopyInto(b.mean, b.m)
-		optim.CopyInto(b.vari, b.v)
+		optim.CopyInto(b.dst, b.src)
 	}
 	r.step, r.epoch, r.best, r.wall = c.Step, c.Epoch, c.Best, c.Wall
 	r.evals, r.evalStep = c.Evals, c.EvalStep
+	if ds := r.model.DropoutState(); ds != nil {
+		ds.SetStep(uint64(decodeFloats(c.Blobs["dropout_step"], 1)[0])) // the masks continue where they were
+	}
 	r.epLoss, r.epAcc, r.epSteps = sums[0], sums[1], int(sums[2])
 	r.res.FinalTestLoss, r.res.FinalTestAcc, r.res.BestTestAcc = last[0], last[1], c.Best
 	r.saved = true
 	return nil
+}
+
+// tensorCopy is one copy of a checkpoint's tensor into the live model.
+type tensorCopy struct{ dst, src *dense }
+
+// importRunningStats reads every batch-norm layer's running mean and
+// variance from vals, checked against the model's, and returns the copies
+// that load them (made by the caller once everything is checked). All
+// layers are imported at once: ImportSlot refuses a slot holding tensors of
+// parameters it was not given.
+func importRunningStats(model *nn.Model, vals optim.State, prefix string) ([]tensorCopy, error) {
+	var bnParams []optim.Param
+	var varis []*dense
+	for _, name := range model.BatchNormNames() {
+		mean, vari, err := model.RunningStats(name)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", prefix, err)
+		}
+		bnParams = append(bnParams, optim.Param{Name: name, Value: mean})
+		varis = append(varis, vari)
+	}
+	if len(bnParams) == 0 {
+		return nil, nil
+	}
+	m, err := vals.ImportSlot(prefix, "running_mean", bnParams)
+	if err != nil {
+		return nil, err
+	}
+	v, err := vals.ImportSlot(prefix, "running_var", bnParams)
+	if err != nil {
+		return nil, err
+	}
+	var out []tensorCopy
+	for i, p := range bnParams {
+		out = append(out, tensorCopy{p.Value, m[i]}, tensorCopy{varis[i], v[i]})
+	}
+	return out, nil
 }

@@ -25,6 +25,10 @@ import (
 type Config struct {
 	// Model is the network's layer-list spec (nn.MLP, nn.CNN or a spec file).
 	Model nn.Spec
+	// DAG, when set, is the model instead of Model (nn.ResNet, nn.GPT or a
+	// DAG file). A token model (DAG.Tokens > 0) trains on text windows
+	// (data.KindText) with one next-character label per position.
+	DAG *nn.DAG
 	// Data selects the dataset; Train and Test, when set, are used instead
 	// of loading it (a comparison reuses one loaded dataset for every run).
 	Data        data.Spec
@@ -160,6 +164,8 @@ func (r *run) checkpointNote() string {
 type run struct {
 	cfg        Config
 	model      *nn.Model
+	text       bool      // token model on text windows
+	tb         textBatch // its input and labels
 	eng        *hessian.Engine
 	opt        optim.Optimizer
 	it         *data.Iterator
@@ -274,9 +280,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if err := checkModelSize(cfg); err != nil {
 		return nil, err
 	}
-	model, err := nn.New(cfg.Model, cfg.Dtype, rand.New(rand.NewPCG(cfg.Seed, 0x5eed)))
+	model, text, err := newModel(cfg, rand.New(rand.NewPCG(cfg.Seed, 0x5eed)))
 	if err != nil {
-		return nil, fmt.Errorf("train: model: %w", err)
+		return nil, err
 	}
 	predictions := cfg.BatchSize
 	engOpts := []hessian.Option{}
@@ -289,10 +295,10 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := checkInputs(cfg, model, opt.Needs(), trainDS, testDS); err != nil {
+	if err := checkInputs(cfg, model, text, opt.Needs(), trainDS, testDS); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, model: model, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1, training: logs}
+	r := &run{cfg: cfg, model: model, text: text, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1, training: logs}
 	r.samplerPCG = rand.NewPCG(cfg.Seed, 0x5a3b1e)
 	r.hessPCG = rand.NewPCG(cfg.Seed, 0x4e55)
 	needs := opt.Needs()
@@ -344,6 +350,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 	}
 	r.baseLR = BaseLR(cfg.Optimizer, cfg.Hyper)
 	key, _ := json.Marshal(cfg.Model)
+	if cfg.DAG != nil {
+		key, _ = json.Marshal(cfg.DAG)
+	}
 	r.modelKey = string(key)
 
 	if logs {
@@ -423,7 +432,14 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			continue
 		}
 		b := r.it.Batch()
-		if err := r.eng.SetBatch(b.X, b.Labels); err != nil {
+		x, labels := b.X, b.Labels
+		if r.text {
+			var err error
+			if x, labels, err = r.tb.fill(r.it.Dataset(), b, r.cfg.Dtype); err != nil {
+				return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
+			}
+		}
+		if err := r.eng.SetBatch(x, labels); err != nil {
 			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 		}
 		lr := r.baseLR * r.cfg.Schedule.Factor(r.step)
@@ -442,7 +458,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		r.wall += dt.Seconds()
 		r.step++
 
-		acc := float64(r.eng.Correct()) / float64(len(b.Labels))
+		acc := float64(r.eng.Correct()) / float64(len(labels))
 		rec := StepRecord{Step: r.step, Epoch: r.epoch + 1, Loss: loss, Acc: acc, LR: lr,
 			StepMS: float64(dt.Microseconds()) / 1e3, GradNorm: gnorm}
 		if d, ok := r.opt.(optim.Diagnostics); ok {
@@ -528,12 +544,16 @@ func (r *run) endEpoch() error {
 func (r *run) evaluate(epoch int) error {
 	var loss, acc float64
 	var err error
-	if r.testIt == nil {
-		r.testIt, err = data.NewIterator(r.test, data.IterConfig{BatchSize: r.cfg.EvalBatch, Dtype: r.cfg.Dtype, Norm: r.norm})
-	}
-	if err == nil {
-		if loss, acc, err = evaluateIter(r.eng, r.testIt); err != nil {
-			r.testIt = nil // stopped inside an epoch: start afresh next time
+	if r.text {
+		loss, acc, err = EvaluateText(r.eng, r.test, r.cfg.EvalBatch, r.cfg.Dtype)
+	} else {
+		if r.testIt == nil {
+			r.testIt, err = data.NewIterator(r.test, data.IterConfig{BatchSize: r.cfg.EvalBatch, Dtype: r.cfg.Dtype, Norm: r.norm})
+		}
+		if err == nil {
+			if loss, acc, err = evaluateIter(r.eng, r.testIt); err != nil {
+				r.testIt = nil // stopped inside an epoch: start afresh next time
+			}
 		}
 	}
 	if err == nil && !finite(loss) {

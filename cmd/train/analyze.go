@@ -30,7 +30,7 @@ func analyze(o *options) error {
 	case err != nil:
 		return err
 	default:
-		if o.setAny("data", "data-dir", "coarse", "synthetic-train", "synthetic-test") {
+		if o.setAny("data", "data-dir", "data-file", "coarse", "synthetic-train", "synthetic-test") {
 			cfg.Data = o.cfg.Data
 		}
 		if o.set["batch"] {

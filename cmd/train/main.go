@@ -78,6 +78,7 @@ type options struct {
 	hidden   string
 	dataKind string
 	dataDir  string
+	dataFile string
 	coarse   bool
 	synTrain int
 	synTest  int
@@ -107,9 +108,10 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 	}
 	fs.Var(optBool{optFloat{"nesterov", h}}, "nesterov", hyperUsage["nesterov"])
 
-	fs.StringVar(&o.model, "model", "cnn", "model: mlp, cnn, or the path of a layer-list spec file (JSON)")
+	fs.StringVar(&o.model, "model", "cnn", "model: mlp, cnn, resnet8, resnet20 (resnetN, N = 6n+2), gpt-tiny (with -data text), or the path of a layer-list spec file (JSON)")
 	fs.StringVar(&o.hidden, "hidden", "128", "MLP hidden layer widths, comma-separated")
-	fs.StringVar(&o.dataKind, "data", "synthetic", "dataset: synthetic, cifar10, cifar100, fashion-mnist, mnist")
+	fs.StringVar(&o.dataKind, "data", "synthetic", "dataset: synthetic, cifar10, cifar100, fashion-mnist, mnist, text")
+	fs.StringVar(&o.dataFile, "data-file", "", "text: a UTF-8 text file, last 10% held out for validation (default: the built-in corpus of Go standard-library sources)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "dataset directory (cifar10, cifar100, mnist; fashion-mnist defaults to "+data.FashionMNISTDir+")")
 	fs.BoolVar(&o.coarse, "coarse", false, "CIFAR-100: use the 20 coarse labels")
 	fs.IntVar(&o.synTrain, "synthetic-train", 5000, "synthetic data: training images")
@@ -192,7 +194,7 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 		o.cfg = cfg
 		if !o.quiet {
 			fmt.Fprintf(stdout, "resuming the run in %s: %s on %s with %s (%s), batch %d\n",
-				o.cfg.OutDir, modelName(o.cfg.Model), describeData(o.cfg.Data), o.cfg.Optimizer, o.cfg.Dtype, o.cfg.BatchSize)
+				o.cfg.OutDir, modelName(o.cfg), describeData(o.cfg.Data), o.cfg.Optimizer, o.cfg.Dtype, o.cfg.BatchSize)
 		}
 	} else if !o.quiet {
 		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d, output in %s\n",
@@ -202,13 +204,16 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 		}
 	}
 	ctx, stop := signalContext()
-	_, err := train.Run(ctx, o.cfg)
+	res, err := train.Run(ctx, o.cfg)
 	if sig := stop(); sig != nil && err != nil && ctx.Err() != nil {
 		return interrupted(sig, o.cfg.OutDir, stderr)
 	}
 	if err != nil {
 		report(stderr, err)
 		return 1
+	}
+	if !o.quiet {
+		reportValidation(stdout, res, o.cfg.Data.Kind == data.KindText)
 	}
 	return 0
 }
@@ -246,9 +251,9 @@ func (o *options) finish() error {
 		o.cfg.Augment = data.Augment{Pad: 4, Flip: true}
 	}
 	switch o.dataKind {
-	case data.KindSynthetic, data.KindCIFAR10, data.KindCIFAR100, data.KindFashionMNIST, data.KindMNIST:
+	case data.KindSynthetic, data.KindCIFAR10, data.KindCIFAR100, data.KindFashionMNIST, data.KindMNIST, data.KindText:
 	default:
-		return fmt.Errorf("-data %q: want synthetic, cifar10, cifar100, fashion-mnist or mnist", o.dataKind)
+		return fmt.Errorf("-data %q: want synthetic, cifar10, cifar100, fashion-mnist, mnist or text", o.dataKind)
 	}
 	if (o.dataKind == data.KindCIFAR10 || o.dataKind == data.KindCIFAR100 || o.dataKind == data.KindMNIST) && o.dataDir == "" {
 		return fmt.Errorf("-data %s needs -data-dir", o.dataKind)
@@ -257,7 +262,13 @@ func (o *options) finish() error {
 		return fmt.Errorf("-synthetic-train and -synthetic-test must be >= 1")
 	}
 	o.cfg.Data = data.Spec{Kind: o.dataKind, Dir: o.dataDir, Coarse: o.coarse,
-		Synthetic: data.SyntheticConfig{Train: o.synTrain, Test: o.synTest, Seed: o.cfg.Seed}}
+		Synthetic: data.SyntheticConfig{Train: o.synTrain, Test: o.synTest, Seed: o.cfg.Seed}, File: o.dataFile}
+	if o.dataKind == data.KindText {
+		o.cfg.Data.Context = gptContext
+	}
+	if o.dataFile != "" && o.dataKind != data.KindText {
+		return fmt.Errorf("-data-file is for -data text")
+	}
 	if o.cfg.Epochs < 1 && o.cfg.Steps == 0 {
 		return fmt.Errorf("-epochs %d: must be >= 1", o.cfg.Epochs)
 	}
@@ -280,13 +291,17 @@ func (o *options) finish() error {
 	if o.cfg.GNBBatch > 0 && !opt.Needs().SampledGrad {
 		return fmt.Errorf("-gnb-batch %d: optimizer %s does not use the GNB estimate (only sophiag does)", o.cfg.GNBBatch, o.cfg.Optimizer)
 	}
+	c, size, classes := dataGeometry(o.dataKind, o.coarse)
+	if ok, err := o.dagModel(c, size, classes); ok {
+		return err
+	}
 	o.cfg.Model, err = modelSpec(o.model, o.hidden, o.dataKind, o.coarse)
 	return err
 }
 
-// modelSpec returns the spec for -model, sized for the dataset.
-func modelSpec(model, hidden, kind string, coarse bool) (nn.Spec, error) {
-	c, size, classes := 3, 32, 10
+// dataGeometry returns the channels, size and classes of an image dataset.
+func dataGeometry(kind string, coarse bool) (c, size, classes int) {
+	c, size, classes = 3, 32, 10
 	switch kind {
 	case data.KindFashionMNIST, data.KindMNIST:
 		c, size = 1, 28
@@ -296,6 +311,12 @@ func modelSpec(model, hidden, kind string, coarse bool) (nn.Spec, error) {
 			classes = 20
 		}
 	}
+	return c, size, classes
+}
+
+// modelSpec returns the spec for -model, sized for the dataset.
+func modelSpec(model, hidden, kind string, coarse bool) (nn.Spec, error) {
+	c, size, classes := dataGeometry(kind, coarse)
 	switch model {
 	case "cnn":
 		return nn.CNN(c, size, classes), nil

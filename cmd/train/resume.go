@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/train"
 )
 
@@ -30,10 +29,11 @@ func resumed(o *options, set map[string]bool) (train.Config, error) {
 	}
 	copyIf := map[string]func(){
 		"optimizer":        func() { rec.Optimizer = src.Optimizer },
-		"model":            func() { rec.Model = src.Model },
-		"hidden":           func() { rec.Model = src.Model },
-		"data":             func() { rec.Data.Kind = src.Data.Kind },
+		"model":            func() { rec.Model, rec.DAG = src.Model, src.DAG },
+		"hidden":           func() { rec.Model, rec.DAG = src.Model, src.DAG },
+		"data":             func() { rec.Data.Kind, rec.Data.Context = src.Data.Kind, src.Data.Context },
 		"data-dir":         func() { rec.Data.Dir = src.Data.Dir },
+		"data-file":        func() { rec.Data.File = src.Data.File },
 		"coarse":           func() { rec.Data.Coarse = src.Data.Coarse },
 		"synthetic-train":  func() { rec.Data.Synthetic.Train = src.Data.Synthetic.Train },
 		"synthetic-test":   func() { rec.Data.Synthetic.Test = src.Data.Synthetic.Test },
@@ -115,7 +115,15 @@ func interrupted(sig os.Signal, dir string, w io.Writer) int {
 	return 128 + int(sig.(syscall.Signal))
 }
 
-// modelName describes a recorded model briefly: its input shape and layers.
-func modelName(s nn.Spec) string {
+// modelName describes a recorded model briefly: its input shape and layers
+// (nodes for a DAG model).
+func modelName(c train.Config) string {
+	if d := c.DAG; d != nil {
+		if d.Tokens > 0 {
+			return fmt.Sprintf("a %d-node DAG model on %v tokens of %d", len(d.Nodes), d.InputShape, d.Tokens)
+		}
+		return fmt.Sprintf("a %d-node DAG model on inputs %v", len(d.Nodes), d.InputShape)
+	}
+	s := c.Model
 	return fmt.Sprintf("a %d-layer model on inputs %v", len(s.Layers), s.InputShape)
 }

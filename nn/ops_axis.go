@@ -1,0 +1,430 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// axisLayout views shape s as [outer, n, inner] around axis.
+func axisLayout(s tensor.Shape, axis int) (outer, n, inner int, err error) {
+	if axis < 0 {
+		axis += s.Dims()
+	}
+	if axis < 0 || axis >= s.Dims() {
+		return 0, 0, 0, fmt.Errorf("nn: axis %d out of range for shape %v", axis, s)
+	}
+	outer, inner = 1, 1
+	for _, d := range s[:axis] {
+		outer *= d
+	}
+	for _, d := range s[axis+1:] {
+		inner *= d
+	}
+	return outer, s[axis], inner, nil
+}
+
+// reducedShape is s without axis ([1] if nothing is left).
+func reducedShape(s tensor.Shape, axis int) tensor.Shape {
+	if axis < 0 {
+		axis += s.Dims()
+	}
+	r := append(append(tensor.Shape{}, s[:axis]...), s[axis+1:]...)
+	if len(r) == 0 {
+		r = tensor.Shape{1}
+	}
+	return r
+}
+
+// axisSumOp sums x over one axis: [outer, n, inner] → [outer, inner]
+// (summed in float64). It is linear; its derivative broadcasts back
+// (axisBcastOp), whose derivative is this op again.
+type axisSumOp struct {
+	base
+	axis            int
+	outer, n, inner int
+	acc             [][]float64 // per-worker float64 accumulators (inner > 1)
+}
+
+// AxisSum returns the sum of x over axis (negative counts from the end); the
+// result has x's shape without that axis.
+func AxisSum(x *gorgonia.Node, axis int) (*gorgonia.Node, error) {
+	s := shapeOf(x)
+	outer, n, inner, err := axisLayout(s, axis)
+	if err != nil {
+		return nil, err
+	}
+	if axis < 0 {
+		axis += s.Dims()
+	}
+	op := &axisSumOp{base: newBase(fmt.Sprintf("AxisSum(%d)", axis), dtypeOf(x), reducedShape(s, axis), s), axis: axis, outer: outer, n: n, inner: inner}
+	return apply(op, x)
+}
+
+func (op *axisSumOp) twiceDifferentiable() {}
+
+func (op *axisSumOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	if op.acc == nil {
+		op.acc = make([][]float64, numWorkers())
+	}
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { axisSum(in[0], out, op.outer, op.n, op.inner, op.acc) },
+		func(in [][]float32, out []float32) { axisSum(in[0], out, op.outer, op.n, op.inner, op.acc) })
+}
+
+// axisSum sums x [outer, n, inner] over n in float64; for inner > 1 it
+// walks x row by row (contiguous) into a per-worker accumulator. With one
+// outer block and many rows the rows are split over the workers and the
+// partial sums added at the end.
+func axisSum[T Float](x, y []T, outer, n, inner int, acc [][]float64) {
+	if inner == 1 {
+		parallelFor(outer, numWorkers(), max(1, minParallel/max(1, n)), func(_, lo, hi int) {
+			for o := lo; o < hi; o++ {
+				var a float64
+				for _, v := range x[o*n : (o+1)*n] {
+					a += float64(v)
+				}
+				y[o] = T(a)
+			}
+		})
+		return
+	}
+	if outer == 1 {
+		workers := len(acc)
+		if n*inner < minParallel {
+			workers = 1
+		}
+		var used [64]bool
+		workers = min(workers, len(used))
+		parallelFor(n, workers, 1, func(w, lo, hi int) {
+			used[w] = true
+			a := growF64(&acc[w], inner)
+			clear(a)
+			for k := lo; k < hi; k++ {
+				for i, v := range x[k*inner : (k+1)*inner] {
+					a[i] += float64(v)
+				}
+			}
+		})
+		for i := range y[:inner] {
+			var s float64
+			for w := 0; w < workers; w++ {
+				if used[w] {
+					s += acc[w][i]
+				}
+			}
+			y[i] = T(s)
+		}
+		return
+	}
+	parallelFor(outer, len(acc), max(1, minParallel/max(1, n*inner)), func(w, lo, hi int) {
+		a := growF64(&acc[w], inner)
+		for o := lo; o < hi; o++ {
+			clear(a)
+			for k := 0; k < n; k++ {
+				for i, v := range x[(o*n+k)*inner : (o*n+k+1)*inner] {
+					a[i] += float64(v)
+				}
+			}
+			for i, v := range a {
+				y[o*inner+i] = T(v)
+			}
+		}
+	})
+}
+
+func growF64(b *[]float64, n int) []float64 {
+	if len(*b) < n {
+		*b = make([]float64, n)
+	}
+	return (*b)[:n]
+}
+
+// AddRowVector returns x [R, D] + b [D] added to every row. Its derivatives
+// are G and AxisSum(G, 0) (whose derivative broadcasts back by rows).
+func AddRowVector(x, b *gorgonia.Node) (*gorgonia.Node, error) {
+	sx, sb := shapeOf(x), shapeOf(b)
+	if sx.Dims() != 2 || sb.Dims() != 1 || sb[0] != sx[1] {
+		return nil, fmt.Errorf("nn: AddRowVector: shapes %v and %v, want [R, D] and [D]", sx, sb)
+	}
+	if dtypeOf(x) != dtypeOf(b) {
+		return nil, fmt.Errorf("nn: AddRowVector: dtypes %v and %v differ", dtypeOf(x), dtypeOf(b))
+	}
+	op := &addRowOp{base: newBase("AddRowVector", dtypeOf(x), sx, sx, sb)}
+	return apply(op, x, b)
+}
+
+// addRowOp is y = x + 1·bᵀ for x [R, D], b [D].
+type addRowOp struct{ base }
+
+func (op *addRowOp) twiceDifferentiable() {}
+
+func (op *addRowOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	d := op.ins[0][1]
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { addRow(in[0], in[1], out, d) },
+		func(in [][]float32, out []float32) { addRow(in[0], in[1], out, d) })
+}
+
+func addRow[T Float](x, b, y []T, d int) {
+	parallelFor(len(y)/d, numWorkers(), max(1, minParallel/d), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			xr, yr := x[r*d:(r+1)*d], y[r*d:(r+1)*d]
+			for i, v := range b[:d] {
+				yr[i] = xr[i] + v
+			}
+		}
+	})
+}
+
+func (op *addRowOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *addRowOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	db, err := AxisSum(g, 0)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{g, db}, nil
+}
+
+func (op *axisSumOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *axisSumOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	d, err := AxisBcast(g, op.ins[0], op.axis)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{d}, nil
+}
+
+// axisBcastOp repeats v [outer, inner] n times along axis of shape. Its
+// derivative is axisSumOp.
+type axisBcastOp struct {
+	base
+	axis            int
+	outer, n, inner int
+}
+
+// AxisBcast returns v repeated along axis to the given shape; v has shape
+// without that axis (as AxisSum returns).
+func AxisBcast(v *gorgonia.Node, shape tensor.Shape, axis int) (*gorgonia.Node, error) {
+	outer, n, inner, err := axisLayout(shape, axis)
+	if err != nil {
+		return nil, err
+	}
+	if axis < 0 {
+		axis += shape.Dims()
+	}
+	if shapeOf(v).TotalSize() != outer*inner {
+		return nil, fmt.Errorf("nn: AxisBcast: shape %v does not match %v without axis %d", shapeOf(v), shape, axis)
+	}
+	op := &axisBcastOp{base: newBase(fmt.Sprintf("AxisBcast(%d)", axis), dtypeOf(v), shape, shapeOf(v)), axis: axis, outer: outer, n: n, inner: inner}
+	return apply(op, v)
+}
+
+func (op *axisBcastOp) twiceDifferentiable() {}
+
+func (op *axisBcastOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { axisBcast(in[0], out, op.outer, op.n, op.inner) },
+		func(in [][]float32, out []float32) { axisBcast(in[0], out, op.outer, op.n, op.inner) })
+}
+
+func axisBcast[T Float](v, y []T, outer, n, inner int) {
+	for o := 0; o < outer; o++ {
+		src := v[o*inner : (o+1)*inner]
+		for k := 0; k < n; k++ {
+			if inner == 1 {
+				y[o*n+k] = src[0]
+				continue
+			}
+			copy(y[(o*n+k)*inner:], src)
+		}
+	}
+}
+
+func (op *axisBcastOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *axisBcastOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	d, err := AxisSum(g, op.axis)
+	if err != nil {
+		return nil, err
+	}
+	if !shapeOf(d).Eq(op.ins[0]) {
+		if d, err = Reshape(d, op.ins[0]); err != nil {
+			return nil, err
+		}
+	}
+	return gorgonia.Nodes{d}, nil
+}
+
+// softmaxOp computes y = softmax(x) along one axis (max-shifted, in float64).
+// Its derivative is y⊙(G − ⟨G, y⟩) with the inner product along the axis,
+// built from Mul, AxisSum, AxisBcast and AddN, which are twice
+// differentiable, and y itself (this op), so the family is closed.
+type softmaxOp struct {
+	base
+	axis            int
+	outer, n, inner int
+}
+
+// Softmax returns softmax(x) along axis (negative counts from the end), as
+// torch.softmax(x, dim=axis).
+func Softmax(x *gorgonia.Node, axis int) (*gorgonia.Node, error) {
+	s := shapeOf(x)
+	outer, n, inner, err := axisLayout(s, axis)
+	if err != nil {
+		return nil, err
+	}
+	if axis < 0 {
+		axis += s.Dims()
+	}
+	op := &softmaxOp{base: newBase(fmt.Sprintf("Softmax(%d)", axis), dtypeOf(x), s, s), axis: axis, outer: outer, n: n, inner: inner}
+	return apply(op, x)
+}
+
+func (op *softmaxOp) twiceDifferentiable() {}
+
+func (op *softmaxOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { softmaxAxis(in[0], out, op.outer, op.n, op.inner) },
+		func(in [][]float32, out []float32) { softmaxAxis(in[0], out, op.outer, op.n, op.inner) })
+}
+
+func softmaxAxis[T Float](x, y []T, outer, n, inner int) {
+	parallelFor(outer*inner, numWorkers(), max(1, minParallel/max(1, n)), func(_, lo, hi int) {
+		for r := lo; r < hi; r++ {
+			o, i := r/inner, r%inner
+			base := o*n*inner + i
+			m := math.Inf(-1)
+			for k := 0; k < n; k++ {
+				m = math.Max(m, float64(x[base+k*inner]))
+			}
+			var s float64
+			for k := 0; k < n; k++ {
+				e := math.Exp(float64(x[base+k*inner]) - m)
+				s += e
+				y[base+k*inner] = T(e)
+			}
+			for k := 0; k < n; k++ {
+				y[base+k*inner] = T(float64(y[base+k*inner]) / s)
+			}
+		}
+	})
+}
+
+func (op *softmaxOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *softmaxOp) SymDiff(_ gorgonia.Nodes, y, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	gy, err := Mul(g, y)
+	if err != nil {
+		return nil, err
+	}
+	s, err := AxisSum(gy, op.axis)
+	if err != nil {
+		return nil, err
+	}
+	sb, err := AxisBcast(s, op.shape, op.axis)
+	if err != nil {
+		return nil, err
+	}
+	ysb, err := Mul(y, sb)
+	if err != nil {
+		return nil, err
+	}
+	d, err := Sub(gy, ysb)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{d}, nil
+}
+
+// LayerNorm normalises x over its last axis and applies the affine map:
+// y = (x − μ)/√(σ² + eps)·γ + β, μ and the biased σ² taken over the last
+// axis, γ and β of shape [D] (D the last axis), as torch.nn.LayerNorm(D).
+// It is composed of twice-differentiable ops (AxisSum, AxisBcast, Mul,
+// Rsqrt, …), so its first and second derivatives are exact.
+func LayerNorm(x, gamma, beta *gorgonia.Node, eps float64) (*gorgonia.Node, error) {
+	s := shapeOf(x)
+	if s.Dims() < 1 {
+		return nil, fmt.Errorf("nn: LayerNorm wants at least one axis, got %v", s)
+	}
+	d := s[s.Dims()-1]
+	for _, p := range []*gorgonia.Node{gamma, beta} {
+		if p == nil {
+			continue
+		}
+		if ps := shapeOf(p); ps.Dims() != 1 || ps[0] != d {
+			return nil, fmt.Errorf("nn: LayerNorm: parameter %q has shape %v, want [%d]", p.Name(), ps, d)
+		}
+	}
+	sum, err := AxisSum(x, -1)
+	if err != nil {
+		return nil, err
+	}
+	mean, err := Scale(sum, 1/float64(d))
+	if err != nil {
+		return nil, err
+	}
+	mb, err := AxisBcast(mean, s, -1)
+	if err != nil {
+		return nil, err
+	}
+	xc, err := Sub(x, mb)
+	if err != nil {
+		return nil, err
+	}
+	x2, err := Mul(xc, xc)
+	if err != nil {
+		return nil, err
+	}
+	sq, err := AxisSum(x2, -1)
+	if err != nil {
+		return nil, err
+	}
+	v, err := Scale(sq, 1/float64(d))
+	if err != nil {
+		return nil, err
+	}
+	r, err := Rsqrt(v, eps)
+	if err != nil {
+		return nil, err
+	}
+	rb, err := AxisBcast(r, s, -1)
+	if err != nil {
+		return nil, err
+	}
+	y, err := Mul(xc, rb)
+	if err != nil {
+		return nil, err
+	}
+	rows := tensor.Shape{s.TotalSize() / d, d}
+	if gamma == nil && beta == nil {
+		return y, nil
+	}
+	if !s.Eq(rows) {
+		if y, err = Reshape(y, rows); err != nil {
+			return nil, err
+		}
+	}
+	if gamma != nil {
+		gb, err := AxisBcast(gamma, rows, 0)
+		if err != nil {
+			return nil, err
+		}
+		if y, err = Mul(y, gb); err != nil {
+			return nil, err
+		}
+	}
+	if beta != nil {
+		if y, err = AddRowVector(y, beta); err != nil {
+			return nil, err
+		}
+	}
+	if !s.Eq(rows) {
+		return Reshape(y, s)
+	}
+	return y, nil
+}
