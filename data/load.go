@@ -46,6 +46,7 @@ type Spec struct {
 //	cifar100 DIR [coarse]      (also: cifar100-coarse DIR)
 //	fashion-mnist [DIR]
 //	mnist DIR
+//	text [FILE] [context=N]    (FILE: a UTF-8 text; default the built-in corpus)
 //
 // Fields are separated by white space; the empty string means synthetic.
 func ParseSpec(s string) (Spec, error) {
@@ -109,8 +110,23 @@ func ParseSpec(s string) (Spec, error) {
 		if len(args) == 1 {
 			sp.Dir = args[0]
 		}
+	case KindText:
+		for _, a := range args {
+			if v, ok := strings.CutPrefix(a, "context="); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 {
+					return bad("context %q: want a positive integer", v)
+				}
+				sp.Context = n
+				continue
+			}
+			if sp.File != "" {
+				return bad("want text [FILE] [context=N]")
+			}
+			sp.File = a
+		}
 	default:
-		return bad("unknown dataset %q (want synthetic, cifar10, cifar100, fashion-mnist or mnist)", f[0])
+		return bad("unknown dataset %q (want synthetic, cifar10, cifar100, fashion-mnist, mnist or text)", f[0])
 	}
 	return sp, nil
 }

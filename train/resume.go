@@ -46,6 +46,7 @@ type RunConfig struct {
 	CheckpointEvery int          `json:"checkpoint_every"`
 	EvalEvery       int          `json:"eval_every"`
 	HessianEvery    int          `json:"hessian_every"`
+	HessianQuick    bool         `json:"hessian_quick,omitempty"`
 	DecayAll        bool         `json:"decay_all"`
 }
 
@@ -56,7 +57,7 @@ func (c Config) record() RunConfig {
 		Steps: c.Steps, Epochs: c.Epochs, BatchSize: c.BatchSize, DropLast: c.DropLast,
 		GNBBatch: c.GNBBatch, EvalBatch: c.EvalBatch, Seed: c.Seed, Dtype: c.Dtype.String(),
 		Schedule: c.Schedule, ClipNorm: c.ClipNorm, Normalize: c.Normalize, Augment: c.Augment,
-		CheckpointEvery: c.CheckpointEvery, EvalEvery: c.EvalEvery, HessianEvery: c.HessianEvery,
+		CheckpointEvery: c.CheckpointEvery, EvalEvery: c.EvalEvery, HessianEvery: c.HessianEvery, HessianQuick: c.HessianQuick,
 		DecayAll: c.DecayAll,
 	}
 }
@@ -69,7 +70,7 @@ func (rc RunConfig) Config() (Config, error) {
 		Steps: rc.Steps, Epochs: rc.Epochs, BatchSize: rc.BatchSize, DropLast: rc.DropLast,
 		GNBBatch: rc.GNBBatch, EvalBatch: rc.EvalBatch, Seed: rc.Seed,
 		Schedule: rc.Schedule, ClipNorm: rc.ClipNorm, Normalize: rc.Normalize, Augment: rc.Augment,
-		CheckpointEvery: rc.CheckpointEvery, EvalEvery: rc.EvalEvery, HessianEvery: rc.HessianEvery,
+		CheckpointEvery: rc.CheckpointEvery, EvalEvery: rc.EvalEvery, HessianEvery: rc.HessianEvery, HessianQuick: rc.HessianQuick,
 		DecayAll: rc.DecayAll, Resume: true,
 	}
 	for k, v := range rc.Hyper {
@@ -137,7 +138,7 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 		{"drop-last", here.DropLast, rc.DropLast}, {"GNB batch", here.GNBBatch, rc.GNBBatch},
 		{"seed", here.Seed, rc.Seed}, {"dtype", here.Dtype, rc.Dtype}, {"clip norm", here.ClipNorm, rc.ClipNorm},
 		{"normalize", here.Normalize, rc.Normalize}, {"augment", here.Augment, rc.Augment},
-		{"hessian-every", here.HessianEvery, rc.HessianEvery}, {"decay-all", here.DecayAll, rc.DecayAll},
+		{"hessian-every", here.HessianEvery, rc.HessianEvery}, {"hessian-quick", here.HessianQuick, rc.HessianQuick}, {"decay-all", here.DecayAll, rc.DecayAll},
 	}
 	for _, f := range fields {
 		a, err1 := json.Marshal(f.now)

@@ -101,6 +101,10 @@ type Config struct {
 	// HessianEvery > 0 measures the Hessian's top eigenvalue (Lanczos) and
 	// trace (Hutchinson) on the current batch every so many steps.
 	HessianEvery int
+	// HessianQuick makes that measurement cheap enough to track sharpness
+	// along a comparison run: the top eigenvalue only, to about 1e-3
+	// relative (Lanczos, at most 30 products), and no trace.
+	HessianQuick bool
 
 	// Progress receives progress output (nil: none). Terminal selects an
 	// in-place progress bar instead of plain lines; LogEvery is the number
@@ -284,13 +288,12 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	predictions := cfg.BatchSize
 	engOpts := []hessian.Option{}
 	if cfg.GNBBatch > 0 {
-		predictions = cfg.GNBBatch
 		cfg.DropLast = true // every batch must hold the GNB rows
 		engOpts = append(engOpts, hessian.WithGNBBatch(cfg.GNBBatch))
 	}
+	predictions := predictionsPerBatch(cfg, text)
 	opt, err := NewOptimizer(cfg.Optimizer, cfg.Hyper, predictions, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -469,7 +472,10 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			if err != nil {
 				return r.res, fmt.Errorf("train: step %d: sharpness: %w", r.step, err)
 			}
-			rec.HessTop, rec.HessTrace, rec.HessTraceSE, rec.HessConverged = &top, &tr, &se, &conv
+			rec.HessTop, rec.HessConverged = &top, &conv
+			if !r.cfg.HessianQuick {
+				rec.HessTrace, rec.HessTraceSE = &tr, &se
+			}
 		}
 		r.epLoss += loss
 		r.epAcc += acc
@@ -601,9 +607,15 @@ func (r *run) sharpness() (top, trace, se float64, converged bool, err error) {
 	// The top eigenvalue to ~1e-6 relative (residual ≤ 1e-4·‖H‖): enough to
 	// track sharpness, at a few dozen products.
 	lc := spectrum.LanczosConfig{K: 1, Which: spectrum.LargestAlgebraic, MaxIter: 100, Tol: 1e-6, ResidualTol: 1e-4}
+	if r.cfg.HessianQuick {
+		lc.MaxIter, lc.Tol, lc.ResidualTol = 30, 1e-3, 3e-2
+	}
 	eig, err := spectrum.Lanczos(r.eng, lc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
 		return 0, 0, 0, false, err
+	}
+	if r.cfg.HessianQuick {
+		return eig.Pairs[0].Value, 0, 0, eig.Converged, nil
 	}
 	tc := spectrum.TraceConfig{MinSamples: 2, MaxSamples: 20, Tol: 0.1}
 	tr, err := spectrum.Hutchinson(r.eng, tc, rng)
@@ -611,6 +623,22 @@ func (r *run) sharpness() (top, trace, se float64, converged bool, err error) {
 		return 0, 0, 0, false, err
 	}
 	return eig.Pairs[0].Value, tr.Mean, tr.StdErr, eig.Converged, nil
+}
+
+// predictionsPerBatch is the number of predictions the loss of a batch (or
+// of its GNB rows) averages over: Sophia's bs, the scale that turns the mean
+// loss's squared sampled-label gradient into the Gauss-Newton-Bartlett
+// diagonal (ĥ = bs·ĝ⊙ĝ). A token model predicts at every position, so its
+// bs is rows × context, as in Sophia's GPT-2 runs (batch × block size).
+func predictionsPerBatch(cfg Config, text bool) int {
+	rows := cfg.BatchSize
+	if cfg.GNBBatch > 0 {
+		rows = cfg.GNBBatch
+	}
+	if text && cfg.DAG != nil && len(cfg.DAG.InputShape) == 1 {
+		rows *= cfg.DAG.InputShape[0]
+	}
+	return rows
 }
 
 // Evaluate returns the mean cross-entropy loss and the accuracy of the

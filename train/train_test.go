@@ -246,6 +246,44 @@ func TestSharpnessAndAnalysis(t *testing.T) {
 	}
 }
 
+// TestSharpnessQuick checks the cheap tracking mode against the thorough one
+// on the same run (the measurement does not change the trajectory): the same
+// top eigenvalue to its looser tolerance, and no trace.
+func TestSharpnessQuick(t *testing.T) {
+	run := func(quick bool) []StepRecord {
+		cfg := tinyConfig(t, "sgd", Hyper{"lr": 0.05})
+		cfg.Steps, cfg.HessianEvery, cfg.HessianQuick = 4, 2, quick
+		res, err := Run(context.Background(), cfg)
+		require.NoError(t, err)
+		return res.StepLog
+	}
+	full, quick := run(false), run(true)
+	for _, i := range []int{1, 3} {
+		require.NotNil(t, full[i].HessTrace)
+		require.NotNil(t, quick[i].HessTop)
+		assert.Nil(t, quick[i].HessTrace, "quick mode measures no trace")
+		assert.Equal(t, full[i].Loss, quick[i].Loss, "the measurement must not change the run")
+		assert.InEpsilon(t, *full[i].HessTop, *quick[i].HessTop, 1e-2)
+	}
+	assert.Nil(t, quick[0].HessTop)
+}
+
+// TestPredictionsPerBatch pins Sophia's bs: rows for an image model, rows ×
+// context for a token model (every position is a prediction), GNB rows when
+// the estimate uses a sub-batch.
+func TestPredictionsPerBatch(t *testing.T) {
+	img := Config{BatchSize: 64}
+	assert.Equal(t, 64, predictionsPerBatch(img, false))
+	img.GNBBatch = 16
+	assert.Equal(t, 16, predictionsPerBatch(img, false))
+	gpt, err := nn.GPT(nn.GPTConfig{Vocab: 10, Context: 32, Layers: 1, Heads: 1, Width: 8})
+	require.NoError(t, err)
+	txt := Config{BatchSize: 8, DAG: &gpt}
+	assert.Equal(t, 8*32, predictionsPerBatch(txt, true))
+	txt.GNBBatch = 2
+	assert.Equal(t, 2*32, predictionsPerBatch(txt, true))
+}
+
 func TestGradientClipping(t *testing.T) {
 	cfg := tinyConfig(t, "sgd", Hyper{"lr": 0.05})
 	cfg.Steps = 3

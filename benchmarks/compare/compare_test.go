@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,19 +83,25 @@ func TestMeanStd(t *testing.T) {
 func evals(accs ...float64) []EvalPoint {
 	out := make([]EvalPoint, len(accs))
 	for i, a := range accs {
-		out[i] = EvalPoint{Step: 10 * (i + 1), WallS: float64(i + 1), TestAcc: a}
+		out[i] = EvalPoint{Step: 10 * (i + 1), WallS: float64(i + 1), TestAcc: a, TestLoss: 1 - a}
 	}
 	return out
 }
 
 func TestTimeToTarget(t *testing.T) {
-	step, wall, ok := TimeToTarget(evals(0.1, 0.5, 0.4, 0.6), 0.5)
+	step, wall, ok := TimeToTarget(evals(0.1, 0.5, 0.4, 0.6), Target{Acc: 0.5})
 	assert.True(t, ok)
 	assert.Equal(t, 20, step)
 	assert.Equal(t, 2.0, wall)
-	_, _, ok = TimeToTarget(evals(0.1, 0.2), 0.5)
+	_, _, ok = TimeToTarget(evals(0.1, 0.2), Target{Acc: 0.5})
 	assert.False(t, ok)
-	_, _, ok = TimeToTarget(nil, 0)
+	step, wall, ok = TimeToTarget(evals(0.1, 0.5, 0.4, 0.6), Target{Loss: 0.45}) // losses 0.9, 0.5, 0.6, 0.4
+	assert.True(t, ok)
+	assert.Equal(t, 40, step)
+	assert.Equal(t, 4.0, wall)
+	_, _, ok = TimeToTarget(evals(0.1, 0.5), Target{Loss: 0.45, Acc: 0.1}) // a loss target ignores Acc
+	assert.False(t, ok)
+	_, _, ok = TimeToTarget(nil, Target{})
 	assert.False(t, ok)
 }
 
@@ -123,7 +130,7 @@ func TestSummarize(t *testing.T) {
 		result("sgd", 0.1, 2, 0.1, 0.2),
 	}
 	rs[4].Diverged = true
-	sums := Summarize(rs, 0.55)
+	sums := Summarize(rs, Target{Acc: 0.55})
 	require.Len(t, sums, 2)
 	a, s := sums[0], sums[1]
 	assert.Equal(t, "adam", a.Optimizer)
@@ -154,7 +161,7 @@ func TestChooseLRs(t *testing.T) {
 		sw("adam", 0.01, 1, 0.4, false),
 		sw("adam", 0.001, 1, 0.4, false), // tie: the smaller rate
 		sw("adam", 0.001, 2, 0.4, false),
-	})
+	}, false)
 	assert.Equal(t, map[string]float64{"sgd": 0.1, "adam": 0.001}, best)
 	require.Len(t, entries, 5)
 	assert.Equal(t, []float64{0.01, 0.1, 1}, []float64{entries[0].LR, entries[1].LR, entries[2].LR})
@@ -162,28 +169,83 @@ func TestChooseLRs(t *testing.T) {
 	assert.Equal(t, 0.0, entries[2].ValAcc.Mean)
 	assert.Equal(t, "adam", entries[3].Optimizer)
 	assert.Equal(t, 2, entries[3].Runs)
+	assert.Equal(t, []int{0, 0, 0, -1, 0}, []int{entries[0].Edge, entries[1].Edge, entries[2].Edge, entries[3].Edge, entries[4].Edge})
+	w := Widen(entries)
+	require.Len(t, w, 1)
+	assert.InEpsilon(t, 1e-4, w["adam"], 1e-12) // 0.001 / (0.01 / 0.001)
+
+	// By loss: the lowest final loss wins; a diverged run is +Inf.
+	entries, best = ChooseLRs([]*RunResult{
+		sw("adamw", 1e-3, 1, 0.5, false),   // loss 0.5
+		sw("adamw", 3e-3, 1, 0.7, false),   // loss 0.3
+		sw("adamw", 1e-2, 1, 0.99, true),   // diverged
+		sw("sophiag", 1e-4, 1, 0.2, false), // loss 0.8
+		sw("sophiag", 2e-4, 1, 0.3, false), // loss 0.7: at the high edge
+	}, true)
+	assert.Equal(t, map[string]float64{"adamw": 3e-3, "sophiag": 2e-4}, best)
+	assert.True(t, math.IsInf(entries[2].ValLoss.Mean, 1))
+	assert.Equal(t, 0, entries[1].Edge)
+	assert.Equal(t, +1, entries[4].Edge)
+	w = Widen(entries)
+	require.Len(t, w, 1)
+	assert.InEpsilon(t, 4e-4, w["sophiag"], 1e-12)
+}
+
+func TestFinalLossAndLossTarget(t *testing.T) {
+	a1, a2 := result("adamw", 1e-3, 1, 0.2, 0.6), result("adamw", 1e-3, 2, 0.2, 0.4) // final losses 0.4, 0.6
+	d := result("adamw", 1e-3, 3, 0.9)
+	d.Diverged = true
+	l, ok := FinalLoss([]*RunResult{a1, a2, d, result("sophiag", 1e-4, 1, 0.9)}, "adamw")
+	require.True(t, ok)
+	assert.InDelta(t, 0.5, l, 1e-12)
+	_, ok = FinalLoss([]*RunResult{d}, "adamw")
+	assert.False(t, ok)
+	sums := Summarize([]*RunResult{a1, a2, result("sophiag", 1e-4, 1, 0.5, 0.55)}, Target{Loss: l})
+	require.Len(t, sums, 2)
+	assert.Equal(t, 1, sums[0].Reached) // seed 1 ends at loss 0.4
+	assert.Equal(t, 20.0, sums[0].StepsToTarget.Mean)
+	assert.InDelta(t, 0.5, sums[0].FinalLoss.Mean, 1e-12)
+	assert.Equal(t, 1, sums[1].Reached)
+	assert.Equal(t, 10.0, sums[1].StepsToTarget.Mean) // sophiag reaches 0.5 at its first evaluation
+}
+
+func TestSubsample(t *testing.T) {
+	ds := &data.Dataset{Name: "d", Classes: 10, C: 1, H: 1, W: 2, Labels: []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}
+	for i := range 10 {
+		ds.Pixels = append(ds.Pixels, uint8(i), uint8(100+i))
+	}
+	sub, err := Subsample(ds, 4)
+	require.NoError(t, err)
+	assert.Equal(t, []int{0, 2, 5, 7}, sub.Labels)
+	assert.Equal(t, []uint8{0, 100, 2, 102, 5, 105, 7, 107}, sub.Pixels)
+	same, err := Subsample(ds, 0)
+	require.NoError(t, err)
+	assert.Same(t, ds, same)
+	same, err = Subsample(ds, 10)
+	require.NoError(t, err)
+	assert.Same(t, ds, same)
 }
 
 func TestRenderMarkdown(t *testing.T) {
 	rs := []*RunResult{result("adam", 1e-3, 1, 0.3, 0.6), result("adam", 1e-3, 2, 0.4, 0.5), result("sgd", 0.1, 1, 0.2)}
-	sums := Summarize(rs, 0.55)
+	sums := Summarize(rs, Target{Acc: 0.55})
 	sweep := []SweepEntry{{Optimizer: "adam", LR: 1e-3, ValAcc: Stat{Mean: 0.5, N: 1}, Runs: 1}, {Optimizer: "adam", LR: 1e-2, ValAcc: Stat{N: 1}, Runs: 1, Diverged: 1}}
 	var b bytes.Buffer
-	require.NoError(t, RenderMarkdown(&b, Report{Title: "T", Command: "go run x", Settings: [][2]string{{"seeds", "2"}}, Target: 0.55, Notes: []string{"a note"}},
+	require.NoError(t, RenderMarkdown(&b, Report{Title: "T", Command: "go run x", Settings: [][2]string{{"seeds", "2"}}, Target: Target{Acc: 0.55}, Notes: []string{"a note"}},
 		sums, sweep, map[string]float64{"adam": 1e-3}))
 	md := b.String()
 	assert.True(t, strings.HasPrefix(md, "# T\n"))
 	assert.Contains(t, md, "- seeds: 2")
-	assert.Contains(t, md, "| optimizer | lr | seeds | final test acc % | best test acc % | steps to 55% |")
-	assert.Contains(t, md, "| adam | 0.001 | 2 | 55.00 ± 7.07 | 55.00 ± 7.07 | 20 | 2.00 | 1/2 | 1.50 | 200 |")
-	assert.Contains(t, md, "| sgd | 0.1 | 1 | 20.00 | 20.00 | — | — | 0/1 | 1.00 | 100 |")
-	assert.Contains(t, md, "| adam | 0.001 | 50.00 | 1 | **✓** |")
-	assert.Contains(t, md, "| adam | 0.01 | 0.00 (1 diverged) | 1 |  |")
+	assert.Contains(t, md, "| optimizer | lr | seeds | final test acc % | best test acc % | final test loss | steps to 55% |")
+	assert.Contains(t, md, "| adam | 0.001 | 2 | 55.00 ± 7.07 | 55.00 ± 7.07 | 0.4500 ± 0.0707 | 20 | 2.00 | 1/2 | 1.50 | 200 |")
+	assert.Contains(t, md, "| sgd | 0.1 | 1 | 20.00 | 20.00 | 0.8000 | — | — | 0/1 | 1.00 | 100 |")
+	assert.Contains(t, md, "| adam | 0.001 | 50.00 | — | 1 | **✓** |")
+	assert.Contains(t, md, "| adam | 0.01 | 0.00 (1 diverged) | — | 1 |  |")
 	assert.Contains(t, md, "- a note")
 	// Every table row has the header's number of cells.
 	for _, line := range strings.Split(md, "\n") {
 		if strings.HasPrefix(line, "| adam | 0.001 | 2") {
-			assert.Equal(t, 11, strings.Count(line, "|"))
+			assert.Equal(t, 12, strings.Count(line, "|"))
 		}
 	}
 }
@@ -197,12 +259,12 @@ func TestWriteCSVs(t *testing.T) {
 	assert.Equal(t, CurveColumns, rows[0])
 	assert.Len(t, rows, 1+20+2+10+1)
 	assert.Equal(t, []string{"final", "adam", "0.001", "1", "step", "1", "0.1", "1", "", ""}, rows[1])
-	assert.Equal(t, []string{"final", "adam", "0.001", "1", "eval", "20", "2", "0", "0", "0.6"}, rows[22])
+	assert.Equal(t, []string{"final", "adam", "0.001", "1", "eval", "20", "2", "0", "0.4", "0.6"}, rows[22])
 	assert.Equal(t, "sgd", rows[len(rows)-1][1])
 
 	b.Reset()
-	sums := Summarize(rs, 0.5)
-	require.NoError(t, WriteSummaryCSV(&b, sums, 0.5))
+	sums := Summarize(rs, Target{Acc: 0.5})
+	require.NoError(t, WriteSummaryCSV(&b, sums, Target{Acc: 0.5}))
 	rows, err = csv.NewReader(&b).ReadAll()
 	require.NoError(t, err)
 	require.Len(t, rows, 3)

@@ -16,8 +16,8 @@ type Report struct {
 	Command string
 	// Settings are shown as a key/value list, in order.
 	Settings [][2]string
-	// Target is the test accuracy of the time-to-target columns (0..1).
-	Target float64
+	// Target is what the time-to-target columns measure.
+	Target Target
 	// Notes are free-form lines appended at the end.
 	Notes []string
 }
@@ -37,9 +37,9 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		b.WriteString("\n")
 	}
 	b.WriteString("## Comparison (test set; mean ± std over seeds)\n\n")
-	tgt := fmt.Sprintf("%.4g%%", 100*rep.Target)
-	fmt.Fprintf(&b, "| optimizer | lr | seeds | final test acc %% | best test acc %% | steps to %s | train time to %s (s) | reached | ms/step | state bytes |\n", tgt, tgt)
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	tgt := rep.Target.String()
+	fmt.Fprintf(&b, "| optimizer | lr | seeds | final test acc %% | best test acc %% | final test loss | steps to %s | train time to %s (s) | reached | ms/step | state bytes |\n", tgt, tgt)
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range sums {
 		seeds := strconv.Itoa(s.Runs)
 		if s.Diverged > 0 {
@@ -54,25 +54,32 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		if s.StateBytes == 0 && s.Diverged > 0 {
 			state = "—" // not measured: every run stopped before the end
 		}
-		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |\n",
-			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
+		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |\n",
+			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), num(s.FinalLoss), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
 	}
 	b.WriteString("\nSteps and time to the target average over the seeds that reached it (\"reached\"); " +
 		"train time excludes evaluation. ms/step is the mean wall time of a full step " +
 		"(forward, backward, curvature queries, update) on a shared, noisy machine: compare within one table only.\n")
 	if len(sweep) > 0 {
-		b.WriteString("\n## Learning-rate sweep (validation split; final accuracy, mean ± std over sweep seeds)\n\n")
-		b.WriteString("| optimizer | lr | val acc % | seeds | chosen |\n|---|---|---|---|---|\n")
+		b.WriteString("\n## Learning-rate sweep (validation split; final accuracy and loss, mean ± std over sweep seeds)\n\n")
+		b.WriteString("| optimizer | lr | val acc % | val loss | seeds | chosen |\n|---|---|---|---|---|---|\n")
 		for _, e := range sweep {
-			acc := pct(e.ValAcc)
+			acc, loss := pct(e.ValAcc), num(e.ValLoss)
 			if e.Diverged > 0 {
 				acc += fmt.Sprintf(" (%d diverged)", e.Diverged)
+				loss = "—"
 			}
 			mark := ""
 			if lr, ok := chosen[e.Optimizer]; ok && lr == e.LR {
 				mark = "**✓**"
+				switch e.Edge {
+				case -1:
+					mark += " at the grid's low edge"
+				case +1:
+					mark += " at the grid's high edge"
+				}
 			}
-			fmt.Fprintf(&b, "| %s | %g | %s | %d | %s |\n", e.Optimizer, e.LR, acc, e.Runs, mark)
+			fmt.Fprintf(&b, "| %s | %g | %s | %s | %d | %s |\n", e.Optimizer, e.LR, acc, loss, e.Runs, mark)
 		}
 	}
 	if len(rep.Notes) > 0 {
@@ -93,6 +100,17 @@ func pct(s Stat) string {
 		return fmt.Sprintf("%.2f", 100*s.Mean)
 	}
 	return fmt.Sprintf("%.2f ± %.2f", 100*s.Mean, 100*s.Std)
+}
+
+// num formats a loss statistic: mean ± std to 4 decimals.
+func num(s Stat) string {
+	switch {
+	case s.N == 0:
+		return "—"
+	case s.N == 1:
+		return fmt.Sprintf("%.4f", s.Mean)
+	}
+	return fmt.Sprintf("%.4f ± %.4f", s.Mean, s.Std)
 }
 
 func ff(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
@@ -135,14 +153,19 @@ func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 
 // SummaryColumns are the columns of summary.csv.
 var SummaryColumns = []string{"optimizer", "lr", "seeds", "diverged", "final_acc_mean", "final_acc_std", "best_acc_mean", "best_acc_std",
-	"target", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes"}
+	"final_loss_mean", "final_loss_std", "target_acc", "target_loss", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes"}
 
 // WriteSummaryCSV writes one row per summary (accuracies as fractions;
-// time-to-target cells empty when no seed reached the target).
-func WriteSummaryCSV(w io.Writer, sums []Summary, target float64) error {
+// time-to-target cells empty when no seed reached the target; target_acc or
+// target_loss empty when the target is the other kind).
+func WriteSummaryCSV(w io.Writer, sums []Summary, target Target) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(SummaryColumns); err != nil {
 		return err
+	}
+	tAcc, tLoss := ff(target.Acc), ""
+	if target.Loss > 0 {
+		tAcc, tLoss = "", ff(target.Loss)
 	}
 	for _, s := range sums {
 		steps, wall := "", ""
@@ -151,7 +174,7 @@ func WriteSummaryCSV(w io.Writer, sums []Summary, target float64) error {
 		}
 		row := []string{s.Optimizer, ff(s.LR), strconv.Itoa(s.Runs), strconv.Itoa(s.Diverged),
 			ff(s.FinalAcc.Mean), ff(s.FinalAcc.Std), ff(s.BestAcc.Mean), ff(s.BestAcc.Std),
-			ff(target), strconv.Itoa(s.Reached), steps, wall, ff(s.StepMS.Mean), ff(s.TrainWallS.Mean),
+			ff(s.FinalLoss.Mean), ff(s.FinalLoss.Std), tAcc, tLoss, strconv.Itoa(s.Reached), steps, wall, ff(s.StepMS.Mean), ff(s.TrainWallS.Mean),
 			strconv.FormatInt(s.StateBytes, 10)}
 		if err := cw.Write(row); err != nil {
 			return err

@@ -42,6 +42,9 @@ type RunSpec struct {
 	Optimizer string  `json:"optimizer"`
 	LR        float64 `json:"lr"`
 	Seed      uint64  `json:"seed"`
+	// SharpnessEvery > 0 tracks the Hessian's top eigenvalue every so many
+	// steps (train.Config.HessianEvery in its quick mode).
+	SharpnessEvery int `json:"sharpness_every,omitempty"`
 }
 
 // Key is the run's file-name stem, e.g. "adam-lr0.001-seed1".
@@ -50,12 +53,16 @@ func (s RunSpec) Key() string {
 }
 
 // StepPoint is one training step of a curve: the step count (1-based), the
-// training time so far in seconds (evaluation excluded) and the batch loss.
+// training time so far in seconds (evaluation and sharpness measurements
+// excluded), the batch loss, the learning rate the step used and, on the
+// steps where it was measured, the Hessian's top eigenvalue on the batch.
 type StepPoint struct {
-	Step   int     `json:"step"`
-	WallS  float64 `json:"wall_s"`
-	Loss   float64 `json:"loss"`
-	StepMS float64 `json:"step_ms"`
+	Step    int      `json:"step"`
+	WallS   float64  `json:"wall_s"`
+	Loss    float64  `json:"loss"`
+	StepMS  float64  `json:"step_ms"`
+	LR      float64  `json:"lr,omitempty"`
+	HessTop *float64 `json:"hessian_top,omitempty"`
 }
 
 // EvalPoint is one evaluation of a curve (on the test set, or the

@@ -36,3 +36,31 @@ func SplitTail(ds *data.Dataset, frac float64) (train, val *data.Dataset, err er
 	}
 	return part("/train-part", 0, nt), part("/val", nt, n), nil
 }
+
+// Subsample returns a copy of n examples of ds taken at evenly spaced
+// indices ⌊i·Len/n⌋ (i = 0..n−1), so that a fixed, spread-out subset stands
+// for the whole evaluation set (ds itself when n ≤ 0 or n ≥ Len). A
+// comparison evaluating often uses it to keep evaluation cheap; every run
+// sees the same subset.
+func Subsample(ds *data.Dataset, n int) (*data.Dataset, error) {
+	if ds == nil {
+		return nil, fmt.Errorf("compare: subsample: nil dataset")
+	}
+	if n <= 0 || n >= ds.Len() {
+		return ds, nil
+	}
+	sz := ds.ImageSize()
+	if len(ds.Pixels) != ds.Len()*sz {
+		return nil, fmt.Errorf("compare: subsample %s: %d pixel bytes for %d images of %d", ds.Name, len(ds.Pixels), ds.Len(), sz)
+	}
+	out := &data.Dataset{
+		Name: fmt.Sprintf("%s/every-%.4g-th", ds.Name, float64(ds.Len())/float64(n)), Classes: ds.Classes, C: ds.C, H: ds.H, W: ds.W,
+		Pixels: make([]uint8, 0, n*sz), Labels: make([]int, 0, n),
+	}
+	for i := 0; i < n; i++ {
+		j := int(int64(i) * int64(ds.Len()) / int64(n))
+		out.Pixels = append(out.Pixels, ds.Pixels[j*sz:(j+1)*sz]...)
+		out.Labels = append(out.Labels, ds.Labels[j])
+	}
+	return out, nil
+}

@@ -58,7 +58,11 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 		return nil, err
 	}
 	cfg.Steps, cfg.Epochs = total, 0
+	if cfg.Schedule.Kind == "cosine" && cfg.Schedule.Total == 0 {
+		cfg.Schedule.Total = total // decay over the run's budget
+	}
 	cfg.EvalEvery = t.EvalEvery
+	cfg.HessianEvery, cfg.HessianQuick = spec.SharpnessEvery, spec.SharpnessEvery > 0
 	_, statErr := os.Stat(filepath.Join(workDir, "checkpoint.gob"))
 	cfg.Resume = statErr == nil // an interrupted attempt left a checkpoint
 	last, runErr := train.Run(ctx, cfg)
@@ -118,7 +122,7 @@ func readLogs(dir string) (*RunResult, error) {
 	for _, s := range steps {
 		wall += s.StepMS / 1e3
 		sumMS += s.StepMS
-		res.StepLog = append(res.StepLog, StepPoint{Step: s.Step, WallS: wall, Loss: s.Loss, StepMS: s.StepMS})
+		res.StepLog = append(res.StepLog, StepPoint{Step: s.Step, WallS: wall, Loss: s.Loss, StepMS: s.StepMS, LR: s.LR, HessTop: s.HessTop})
 	}
 	if n := len(steps); n > 0 {
 		res.Steps = steps[n-1].Step

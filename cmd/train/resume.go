@@ -49,6 +49,7 @@ func resumed(o *options, set map[string]bool) (train.Config, error) {
 		"checkpoint-every": func() { rec.CheckpointEvery = src.CheckpointEvery },
 		"eval-every":       func() { rec.EvalEvery = src.EvalEvery },
 		"hessian-every":    func() { rec.HessianEvery = src.HessianEvery },
+		"hessian-quick":    func() { rec.HessianQuick = src.HessianQuick },
 	}
 	for name, f := range copyIf {
 		if set[name] {

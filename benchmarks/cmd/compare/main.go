@@ -34,6 +34,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -50,28 +51,42 @@ import (
 )
 
 type options struct {
-	optimizers   string
-	model        string
-	hidden       string
-	data         string
-	steps        int
-	epochs       int
-	evalEvery    int
-	batch        int
-	seeds        int
-	target       float64
-	out          string
-	work         string
-	dtype        string
-	normalize    bool
-	sweep        bool
-	sweepFactors string
-	sweepSeeds   int
-	valFrac      float64
-	lrs          string
-	resume       bool
-	keepWork     bool
-	verbose      bool
+	optimizers      string
+	model           string
+	hidden          string
+	data            string
+	steps           int
+	epochs          int
+	evalEvery       int
+	batch           int
+	seeds           int
+	target          float64
+	out             string
+	work            string
+	dtype           string
+	normalize       bool
+	sweep           bool
+	sweepFactors    string
+	sweepSeeds      int
+	valFrac         float64
+	lrs             string
+	resume          bool
+	keepWork        bool
+	verbose         bool
+	schedule        string
+	warmup          int
+	cosineMin       float64
+	clip            float64
+	hyper           string
+	evalMax         int
+	evalBatch       int
+	selectBy        string
+	sweepWiden      int
+	sharpEvery      int
+	sharpSeeds      int
+	targetLossOf    string
+	sweepBase       string
+	checkpointEvery int
 }
 
 func main() {
@@ -95,9 +110,9 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.optimizers, "optimizers", strings.Join(train.Optimizers(), ","), "comma-separated optimizers to compare")
-	fs.StringVar(&o.model, "model", "mlp", "model: mlp or cnn (sized for the data)")
+	fs.StringVar(&o.model, "model", "mlp", "model: mlp, cnn, resnetN (N = 6n+2: resnet8, resnet20) on image data, or gpt-tiny on text")
 	fs.StringVar(&o.hidden, "hidden", "128", "MLP hidden layer widths, comma-separated")
-	fs.StringVar(&o.data, "data", "synthetic", `dataset: "synthetic [train=N] [test=N] [seed=S] [noise=X]", "fashion-mnist [DIR]", "cifar10 DIR", ...`)
+	fs.StringVar(&o.data, "data", "synthetic", `dataset: "synthetic [train=N] [test=N] [seed=S] [noise=X]", "fashion-mnist [DIR]", "cifar10 DIR", "text [FILE] [context=N]", ...`)
 	fs.IntVar(&o.steps, "steps", 0, "budget in steps per run (0: -epochs)")
 	fs.IntVar(&o.epochs, "epochs", 15, "budget in epochs per run when -steps is 0")
 	fs.IntVar(&o.evalEvery, "eval-every", 0, "also evaluate every N steps (0: at the end of each epoch only)")
@@ -116,6 +131,20 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.resume, "resume", true, "reuse finished runs stored in -out/runs (false: retrain everything)")
 	fs.BoolVar(&o.keepWork, "keep-work", false, "keep finished runs' checkpoints and logs under -work")
 	fs.BoolVar(&o.verbose, "v", false, "print train.Run's progress lines for every run")
+	fs.StringVar(&o.schedule, "schedule", "constant", "learning-rate schedule: constant, cosine (over each run's budget) or step:M1,M2[:GAMMA]")
+	fs.IntVar(&o.warmup, "warmup", 0, "linear learning-rate warm-up steps")
+	fs.Float64Var(&o.cosineMin, "cosine-min", 0, "cosine: the final rate as a fraction of the peak (nanoGPT and Sophia decay to 0.1)")
+	fs.Float64Var(&o.clip, "clip", 0, "clip gradients to this global norm (0: off)")
+	fs.StringVar(&o.hyper, "hyper", "", `hyperparameters other than lr per optimizer, e.g. "sgd:wd=5e-4,momentum=0.9;adamw:wd=0.1"`)
+	fs.IntVar(&o.evalMax, "eval-max", 0, "evaluate on this many evenly spaced examples of the validation and test sets (0: all)")
+	fs.IntVar(&o.evalBatch, "eval-batch", 500, "evaluation batch size")
+	fs.StringVar(&o.selectBy, "select", "acc", "sweep: choose the rate with the best final validation acc (accuracy) or loss")
+	fs.IntVar(&o.sweepWiden, "sweep-widen", 2, "sweep: rounds of widening the grid past an end where the chosen rate lies")
+	fs.IntVar(&o.sharpEvery, "sharpness-every", 0, "track the Hessian's top eigenvalue every N steps in the comparison runs of the first -sharpness-seeds seeds (0: off)")
+	fs.IntVar(&o.sharpSeeds, "sharpness-seeds", 1, "seeds whose comparison runs track sharpness")
+	fs.StringVar(&o.sweepBase, "sweep-base", "", `sweep: the rate the factors multiply, per optimizer, e.g. "sophiah=0.01" (default: the documented default)`)
+	fs.IntVar(&o.checkpointEvery, "checkpoint-every", 100, "checkpoint each run every N steps, so an interrupted comparison resumes mid-run (-1: only at the end)")
+	fs.StringVar(&o.targetLossOf, "target-loss-of", "", "time-to-target columns: steps and time to reach this optimizer's mean final test loss (instead of -target accuracy)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: compare [flags]\n\nTrains each optimizer on the same model, data and budget over several seeds and writes\nresults.md, summary.csv, curves.csv and plots to -out. Optimizers and defaults:\n%s\nFlags:\n", train.OptimizerHelp())
 		fs.PrintDefaults()
@@ -135,6 +164,16 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-steps, -epochs and -eval-every must be >= 0")
 	case o.target < 0 || o.target > 1:
 		return nil, fmt.Errorf("-target %v: want an accuracy in [0, 1]", o.target)
+	case o.warmup < 0 || o.evalMax < 0 || o.sweepWiden < 0 || o.sharpEvery < 0 || o.sharpSeeds < 0:
+		return nil, errors.New("-warmup, -eval-max, -sweep-widen, -sharpness-every and -sharpness-seeds must be >= 0")
+	case o.evalBatch < 1:
+		return nil, fmt.Errorf("-eval-batch %d: want >= 1", o.evalBatch)
+	case !(o.cosineMin >= 0 && o.cosineMin < 1):
+		return nil, fmt.Errorf("-cosine-min %v: want a fraction in [0, 1)", o.cosineMin)
+	case !(o.clip >= 0) || math.IsInf(o.clip, 0):
+		return nil, fmt.Errorf("-clip %v: want a norm >= 0", o.clip)
+	case o.selectBy != "acc" && o.selectBy != "loss":
+		return nil, fmt.Errorf("-select %q: want acc or loss", o.selectBy)
 	}
 	if o.work == "" {
 		o.work = filepath.Join("results", "tmp", "work", filepath.Base(filepath.Clean(o.out)))
@@ -171,25 +210,85 @@ func parseFloats(s string) ([]float64, error) {
 	return out, nil
 }
 
-func modelSpec(model, hidden string, ds *data.Dataset) (nn.Spec, error) {
-	switch model {
-	case "cnn":
-		if ds.H != ds.W {
-			return nn.Spec{}, fmt.Errorf("-model cnn needs square images, %s has %dx%d", ds.Name, ds.H, ds.W)
+// parseHyper reads "opt:k=v,k=v;opt:k=v" into per-optimizer overrides.
+func parseHyper(s string) (map[string]train.Hyper, error) {
+	out := map[string]train.Hyper{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	bad := func(why string) error {
+		return fmt.Errorf("-hyper %q: %s (want optimizer:name=value,... separated by semicolons)", s, why)
+	}
+	for _, grp := range strings.Split(s, ";") {
+		name, kvs, ok := strings.Cut(strings.TrimSpace(grp), ":")
+		if !ok || name == "" {
+			return nil, bad(fmt.Sprintf("%q has no optimizer name", grp))
 		}
-		return nn.CNN(ds.C, ds.H, ds.Classes), nil
-	case "mlp":
+		h := out[name]
+		if h == nil {
+			h = train.Hyper{}
+		}
+		for _, kv := range strings.Split(kvs, ",") {
+			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			x, err := strconv.ParseFloat(v, 64)
+			if !ok || err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+				return nil, bad(fmt.Sprintf("%q is not name=number", kv))
+			}
+			if k == "lr" {
+				return nil, bad("set learning rates with -lrs or -sweep")
+			}
+			h[k] = x
+		}
+		out[name] = h
+	}
+	return out, nil
+}
+
+// buildModel returns the model for the data: a layer-list spec (mlp, cnn)
+// or a DAG (resnetN on images, gpt-tiny on text windows).
+func buildModel(model, hidden string, ds *data.Dataset, text bool) (nn.Spec, *nn.DAG, error) {
+	switch {
+	case model == "gpt-tiny":
+		if !text {
+			return nn.Spec{}, nil, fmt.Errorf("-model gpt-tiny trains on text: use -data text")
+		}
+		d, err := nn.GPT(nn.GPTConfig{Vocab: ds.Classes, Context: ds.W - 1})
+		if err != nil {
+			return nn.Spec{}, nil, fmt.Errorf("-model gpt-tiny: %w", err)
+		}
+		return nn.Spec{}, &d, nil
+	case text:
+		return nn.Spec{}, nil, fmt.Errorf("-data text needs -model gpt-tiny, not %q", model)
+	case strings.HasPrefix(model, "resnet"):
+		depth, err := strconv.Atoi(strings.TrimPrefix(model, "resnet"))
+		if err != nil {
+			return nn.Spec{}, nil, fmt.Errorf("-model %q: want resnetN with N = 6n+2 (resnet8, resnet20, …)", model)
+		}
+		if ds.H != ds.W {
+			return nn.Spec{}, nil, fmt.Errorf("-model %s needs square images, %s has %dx%d", model, ds.Name, ds.H, ds.W)
+		}
+		d, err := nn.ResNet(depth, ds.C, ds.H, ds.Classes)
+		if err != nil {
+			return nn.Spec{}, nil, fmt.Errorf("-model %s: %w", model, err)
+		}
+		return nn.Spec{}, &d, nil
+	case model == "cnn":
+		if ds.H != ds.W {
+			return nn.Spec{}, nil, fmt.Errorf("-model cnn needs square images, %s has %dx%d", ds.Name, ds.H, ds.W)
+		}
+		return nn.CNN(ds.C, ds.H, ds.Classes), nil, nil
+	case model == "mlp":
 		var hs []int
 		for _, f := range strings.Split(hidden, ",") {
 			h, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || h < 1 {
-				return nn.Spec{}, fmt.Errorf("-hidden %q: want positive integers separated by commas", hidden)
+				return nn.Spec{}, nil, fmt.Errorf("-hidden %q: want positive integers separated by commas", hidden)
 			}
 			hs = append(hs, h)
 		}
-		return nn.MLP(ds.ImageSize(), hs, ds.Classes), nil
+		return nn.MLP(ds.ImageSize(), hs, ds.Classes), nil, nil
 	}
-	return nn.Spec{}, fmt.Errorf("-model %q: want mlp or cnn", model)
+	return nn.Spec{}, nil, fmt.Errorf("-model %q: want mlp, cnn, resnetN or gpt-tiny", model)
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -205,6 +304,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	factors, err := parseFloats(o.sweepFactors)
 	if err != nil {
 		return fmt.Errorf("-sweep-factors: %w", err)
+	}
+	sweepBase, err := parseLRs(o.sweepBase)
+	if err != nil {
+		return fmt.Errorf("-sweep-base: %w", err)
 	}
 	dt := tensor.Float32
 	switch o.dtype {
@@ -249,18 +352,44 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-data: %w", err)
 	}
-	model, err := modelSpec(o.model, o.hidden, trainDS)
+	text := spec.Kind == data.KindText
+	model, dag, err := buildModel(o.model, o.hidden, trainDS, text)
 	if err != nil {
 		return err
 	}
+	sched, err := train.ParseSchedule(o.schedule)
+	if err != nil {
+		return fmt.Errorf("-schedule: %w", err)
+	}
+	sched.Warmup, sched.MinFactor = o.warmup, o.cosineMin
+	if o.cosineMin > 0 && sched.Kind != "cosine" {
+		return fmt.Errorf("-cosine-min is for -schedule cosine, not %q", o.schedule)
+	}
+	hyper, err := parseHyper(o.hyper)
+	if err != nil {
+		return err
+	}
+	for name, h := range hyper {
+		if !contains(opts, name) {
+			return fmt.Errorf("-hyper names %q, which is not among the optimizers compared", name)
+		}
+		if _, err := train.NewOptimizer(name, h, o.batch, 1); err != nil {
+			return fmt.Errorf("-hyper %s: %w", name, err)
+		}
+	}
 	base := train.Config{
-		Model: model, Steps: o.steps, Epochs: o.epochs, BatchSize: o.batch, Dtype: dt,
-		Normalize: o.normalize, CheckpointEvery: -1, EvalBatch: 500,
+		Model: model, DAG: dag, Data: spec, Steps: o.steps, Epochs: o.epochs, BatchSize: o.batch, Dtype: dt,
+		Normalize: o.normalize && !text, CheckpointEvery: o.checkpointEvery, EvalBatch: o.evalBatch,
+		Schedule: sched, ClipNorm: o.clip,
 	}
 	if err := base.Validate(); err != nil {
 		return err
 	}
-	tr := &compare.TrainRunner{Base: base, Train: trainDS, Test: testDS, EvalEvery: o.evalEvery}
+	fullTest := testDS.Len()
+	if testDS, err = compare.Subsample(testDS, o.evalMax); err != nil {
+		return err
+	}
+	tr := &compare.TrainRunner{Base: base, Hyper: hyper, Train: trainDS, Test: testDS, EvalEvery: o.evalEvery}
 	if o.verbose {
 		tr.Log = stdout
 	}
@@ -268,11 +397,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if tr.SweepTrain, tr.Val, err = compare.SplitTail(trainDS, o.valFrac); err != nil {
 			return err
 		}
+		if tr.Val, err = compare.Subsample(tr.Val, o.evalMax); err != nil {
+			return err
+		}
+	}
+	var modelFP any = model
+	if dag != nil {
+		modelFP = dag
 	}
 	fpBytes, err := json.Marshal(map[string]any{
-		"model": model, "data": o.data, "train": trainDS.Len(), "test": testDS.Len(), "steps": o.steps,
-		"epochs": o.epochs, "batch": o.batch, "dtype": o.dtype, "normalize": o.normalize,
-		"eval_every": o.evalEvery, "val_frac": o.valFrac,
+		"model": modelFP, "data": o.data, "train": trainDS.Len(), "test": testDS.Len(), "steps": o.steps,
+		"epochs": o.epochs, "batch": o.batch, "dtype": o.dtype, "normalize": base.Normalize,
+		"eval_every": o.evalEvery, "val_frac": o.valFrac, "schedule": sched, "clip": o.clip,
+		"hyper": hyper, "eval_max": o.evalMax,
 	})
 	if err != nil {
 		return err
@@ -299,25 +436,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var sweepEntries []compare.SweepEntry
 	if o.sweep {
 		var specs []compare.RunSpec
+		add := func(name string, lr float64) {
+			for s := 1; s <= o.sweepSeeds; s++ {
+				specs = append(specs, compare.RunSpec{Phase: compare.PhaseSweep, Optimizer: name, LR: lr, Seed: uint64(s)})
+			}
+		}
 		for _, name := range opts {
 			if source[name] != "default" {
 				continue
 			}
+			center := train.BaseLR(name, nil)
+			if lr, ok := sweepBase[name]; ok {
+				center = lr
+			}
 			for _, f := range factors {
-				lr := roundSig(train.BaseLR(name, nil) * f)
-				for s := 1; s <= o.sweepSeeds; s++ {
-					specs = append(specs, compare.RunSpec{Phase: compare.PhaseSweep, Optimizer: name, LR: lr, Seed: uint64(s)})
+				add(name, roundSig(center*f))
+			}
+		}
+		fmt.Fprintf(stdout, "sweep: %d runs on %s (%d examples) validated on %s (%d examples)\n",
+			len(specs), tr.SweepTrain.Name, tr.SweepTrain.Len(), tr.Val.Name, tr.Val.Len())
+		var best map[string]float64
+		for round := 0; ; round++ {
+			res, err := runner.RunAll(ctx, specs)
+			if err != nil {
+				return err
+			}
+			sweepEntries, best = compare.ChooseLRs(res, o.selectBy == "loss")
+			wider := compare.Widen(sweepEntries)
+			if len(wider) == 0 || round == o.sweepWiden {
+				for name := range wider {
+					notes = append(notes, fmt.Sprintf("%s: the chosen rate %g lies at an end of its sweep grid after %d widening rounds (-sweep-widen); its optimum may lie beyond", name, best[name], round))
+				}
+				break
+			}
+			for _, name := range opts { // in order, for a stable run list
+				if lr, ok := wider[name]; ok {
+					fmt.Fprintf(stdout, "sweep: %s's best rate %g is at an end of its grid; widening to %g\n", name, best[name], roundSig(lr))
+					add(name, roundSig(lr))
 				}
 			}
 		}
-		fmt.Fprintf(stdout, "sweep: %d runs on %s (%d images) validated on %s (%d images)\n",
-			len(specs), tr.SweepTrain.Name, tr.SweepTrain.Len(), tr.Val.Name, tr.Val.Len())
-		res, err := runner.RunAll(ctx, specs)
-		if err != nil {
-			return err
-		}
-		var best map[string]float64
-		sweepEntries, best = compare.ChooseLRs(res)
 		for name, lr := range best {
 			chosen[name], source[name] = lr, "sweep"
 		}
@@ -325,7 +483,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var specs []compare.RunSpec
 	for _, name := range opts {
 		for s := 1; s <= o.seeds; s++ {
-			specs = append(specs, compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, LR: chosen[name], Seed: uint64(s)})
+			sp := compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, LR: chosen[name], Seed: uint64(s)}
+			if s <= o.sharpSeeds {
+				sp.SharpnessEvery = o.sharpEvery
+			}
+			specs = append(specs, sp)
 		}
 	}
 	fmt.Fprintf(stdout, "comparison: %d runs (%s, %s, %d train / %d test images)\n", len(specs), o.model, trainDS.Name, trainDS.Len(), testDS.Len())
@@ -334,7 +496,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	sums := compare.Summarize(results, o.target)
+	target := compare.Target{Acc: o.target}
+	if o.targetLossOf != "" {
+		l, ok := compare.FinalLoss(results, o.targetLossOf)
+		if !ok {
+			return fmt.Errorf("-target-loss-of %s: no finished, non-diverged %s comparison run to take the target loss from", o.targetLossOf, o.targetLossOf)
+		}
+		target = compare.Target{Loss: l}
+		notes = append(notes, fmt.Sprintf("the time-to-target columns measure the steps and training time to reach %s's mean final test loss, %.4f", o.targetLossOf, l))
+	}
+	sums := compare.Summarize(results, target)
 	var trainS float64
 	for _, r := range results {
 		trainS += r.TrainWallS
@@ -356,6 +527,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.evalEvery > 0 {
 		eval = fmt.Sprintf("every %d steps and at the end of each epoch", o.evalEvery)
 	}
+	modelDesc := fmt.Sprintf("%s (%d layers), %s", o.model, len(model.Layers), o.dtype)
+	if dag != nil {
+		modelDesc = fmt.Sprintf("%s (%d-node graph), %s", o.model, len(dag.Nodes), o.dtype)
+	}
+	evalNote := ""
+	if testDS.Len() < fullTest {
+		evalNote = fmt.Sprintf(" (every %.4g-th of %d; -eval-max)", float64(fullTest)/float64(testDS.Len()), fullTest)
+	}
+	schedDesc := o.schedule
+	if sched.Warmup > 0 {
+		schedDesc += fmt.Sprintf(", %d warm-up steps", sched.Warmup)
+	}
+	if o.cosineMin > 0 {
+		schedDesc += fmt.Sprintf(", down to %g of the peak", o.cosineMin)
+	}
+	if o.clip > 0 {
+		schedDesc += fmt.Sprintf("; gradients clipped to norm %g", o.clip)
+	}
 	var lrList []string
 	for _, name := range opts {
 		lrList = append(lrList, fmt.Sprintf("%s %g (%s)", name, chosen[name], source[name]))
@@ -364,16 +553,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Title:   fmt.Sprintf("Optimizer comparison: %s on %s", o.model, o.data),
 		Command: strings.TrimSpace("go run ./benchmarks/cmd/compare " + strings.Join(args, " ")),
 		Settings: [][2]string{
-			{"model", fmt.Sprintf("%s (%d layers), %s", o.model, len(model.Layers), o.dtype)},
-			{"data", fmt.Sprintf("%s: %d train / %d test images, normalize=%v", trainDS.Name, trainDS.Len(), testDS.Len(), o.normalize)},
+			{"model", modelDesc},
+			{"data", fmt.Sprintf("%s: %d train / %d test examples%s, normalize=%v", trainDS.Name, trainDS.Len(), testDS.Len(), evalNote, base.Normalize)},
 			{"budget", fmt.Sprintf("%s per run, batch %d; evaluation %s", budget, o.batch, eval)},
+			{"schedule", schedDesc},
 			{"seeds", fmt.Sprintf("%d (1..%d)", o.seeds, o.seeds)},
 			{"learning rates", strings.Join(lrList, "; ")},
-			{"other hyperparameters", "documented defaults (train.OptimizerHelp)"},
+			{"other hyperparameters", hyperDesc(hyper)},
 			{"machine", fmt.Sprintf("GOMAXPROCS=%d, BLAS %s, %s", runtime.GOMAXPROCS(0), nn.BLASBackend, runtime.Version())},
 			{"training time", fmt.Sprintf("%.1f s summed over the %d comparison runs (evaluation excluded)", trainS, len(results))},
 		},
-		Target: o.target,
+		Target: target,
 		Notes:  notes,
 	}
 	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results); err != nil {
@@ -400,6 +590,15 @@ func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep 
 		return err
 	}
 	return compare.WritePlots(dir, rep.Title, results)
+}
+
+// hyperDesc describes the -hyper overrides.
+func hyperDesc(h map[string]train.Hyper) string {
+	if len(h) == 0 {
+		return "documented defaults (train.OptimizerHelp)"
+	}
+	b, _ := json.Marshal(h) // sorted keys
+	return "documented defaults (train.OptimizerHelp) except " + string(b)
 }
 
 // roundSig rounds x to 4 significant digits, so that swept rates print and

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The second-order study (issue 14): does second order pay off on the models
+# the papers made it for? Two comparisons, each on one core (GOMAXPROCS=1),
+# run side by side on a 2-core machine:
+#
+#   results/study-image  resnet8 on the built-in synthetic CIFAR-style data:
+#                        SGD (momentum, the CIFAR recipe), Adam, AdamW,
+#                        AdaHessian, M-FAC, SophiaH, SophiaG
+#   results/study-lm     gpt-tiny on the built-in text (Go standard-library
+#                        sources): AdamW against SophiaG, SophiaH, AdaHessian,
+#                        following the Sophia paper's protocol in small
+#
+# Every finished run is stored under results/study-*/runs; rerunning this
+# script trains only what is missing (an interrupted run resumes from its
+# checkpoint under results/tmp/work) and rewrites the tables and plots.
+#
+# Usage: bash results/study/run.sh [cifar10 DIR]
+#   With a CIFAR-10 directory (the python or binary version), the image study
+#   also runs on it, into results/study-cifar10.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+go build -o results/tmp/compare ./benchmarks/cmd/compare
+
+image() { # $1: data spec, $2: output directory
+  GOMAXPROCS=1 results/tmp/compare -model resnet8 -data "$1" \
+    -optimizers sgd,adam,adamw,adahessian,mfac,sophiah,sophiag \
+    -steps 200 -batch 64 -eval-every 50 -schedule cosine -warmup 10 \
+    -sweep -sweep-factors 0.3,1,3 -sweep-base sophiag=0.0003 \
+    -hyper 'adahessian:wd=0.0005' \
+    -seeds 3 -sharpness-every 25 -target 0.8 -out "$2"
+}
+
+lm() {
+  GOMAXPROCS=1 results/tmp/compare -model gpt-tiny -data text \
+    -optimizers adamw,sophiag,sophiah,adahessian \
+    -steps 200 -batch 16 -eval-every 25 -eval-max 256 -eval-batch 256 \
+    -schedule cosine -warmup 20 -cosine-min 0.1 -clip 1 \
+    -sweep -sweep-factors 0.3,1,3 -select loss \
+    -sweep-base adamw=0.002,sophiag=0.001,sophiah=0.001,adahessian=0.01 \
+    -hyper 'adamw:wd=0.1,beta2=0.95;sophiag:wd=0.2,rho=0.05' \
+    -seeds 3 -sharpness-every 25 -target-loss-of adamw -out results/study-lm
+}
+
+mkdir -p results/tmp
+image synthetic results/study-image > results/tmp/study-image.log 2>&1 &
+img=$!
+lm > results/tmp/study-lm.log 2>&1 &
+txt=$!
+status=0
+wait $img || { echo "image study failed: see results/tmp/study-image.log" >&2; status=1; }
+wait $txt || { echo "language-model study failed: see results/tmp/study-lm.log" >&2; status=1; }
+if [ "${1:-}" = cifar10 ] && [ -n "${2:-}" ]; then
+  image "cifar10 $2" results/study-cifar10 || status=1
+fi
+tail -n 3 results/tmp/study-image.log results/tmp/study-lm.log
+exit $status
