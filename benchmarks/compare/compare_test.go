@@ -473,3 +473,65 @@ func TestTrainRunnerEvalEvery(t *testing.T) {
 	assert.True(t, res.Diverged)
 	assert.NotEmpty(t, res.Error)
 }
+
+func TestSharpness(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	mk := func(opt string, seed uint64, pts ...[3]float64) *RunResult { // step, lr, top
+		r := &RunResult{Spec: RunSpec{Phase: PhaseFinal, Optimizer: opt, LR: 0.1, Seed: seed}}
+		for i := 1; i <= 4; i++ {
+			r.StepLog = append(r.StepLog, StepPoint{Step: i, LR: 0.1})
+		}
+		for _, p := range pts {
+			r.StepLog[int(p[0])-1].LR, r.StepLog[int(p[0])-1].HessTop = p[1], f(p[2])
+		}
+		return r
+	}
+	rs := []*RunResult{
+		mk("sgd", 1, [3]float64{2, 0.1, 10}, [3]float64{4, 0.1, 30}), // 2/lr = 20: the second is above
+		mk("sgd", 2, [3]float64{2, 0.05, 20}, [3]float64{4, 0.05, 30}),
+		mk("adam", 1), // no measurements: left out
+		nil,
+	}
+	assert.Equal(t, []SharpPoint{{2, 0.1, 10}, {4, 0.1, 30}}, Sharpness(rs[0]))
+	sums := SummarizeSharpness(rs)
+	require.Len(t, sums, 1)
+	s := sums[0]
+	assert.Equal(t, "sgd", s.Optimizer)
+	assert.Equal(t, 2, s.Runs)
+	assert.Equal(t, 4, s.Points)
+	assert.InDelta(t, 15, s.First, 1e-12)
+	assert.InDelta(t, 30, s.Last, 1e-12)
+	assert.InDelta(t, 30, s.Max, 1e-12)
+	assert.InDelta(t, 1.5, s.MaxRatio, 1e-12) // 30·0.1/2
+	assert.InDelta(t, 0.25, s.Above, 1e-12)   // 30 > 20 only; 20 < 40, 30 < 40
+
+	var b bytes.Buffer
+	require.NoError(t, RenderSharpness(&b, sums))
+	assert.Contains(t, b.String(), "| sgd | 2 | 4 | 15 | 30 | 30 | 1.5 | 25% |")
+	b.Reset()
+	require.NoError(t, RenderSharpness(&b, nil))
+	assert.Empty(t, b.String())
+
+	b.Reset()
+	require.NoError(t, WriteSharpnessCSV(&b, rs))
+	rows, err := csv.NewReader(&b).ReadAll()
+	require.NoError(t, err)
+	assert.Equal(t, SharpnessColumns, rows[0])
+	require.Len(t, rows, 5)
+	assert.Equal(t, []string{"final", "sgd", "0.1", "2", "2", "0.05", "20", "40"}, rows[3])
+
+	dir := t.TempDir()
+	require.NoError(t, WriteSharpnessPlots(dir, "t", rs))
+	for _, n := range SharpnessPlotNames {
+		for _, ext := range []string{".png", ".svg"} {
+			st, err := os.Stat(filepath.Join(dir, n+ext))
+			require.NoError(t, err)
+			assert.Greater(t, st.Size(), int64(1000))
+		}
+	}
+	empty := t.TempDir()
+	require.NoError(t, WriteSharpnessPlots(empty, "t", rs[2:]))
+	entries, err := os.ReadDir(empty)
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+}

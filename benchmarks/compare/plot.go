@@ -15,7 +15,7 @@ import (
 
 // PlotNames are the stems of the plot files WritePlots writes (each as .png
 // and .svg).
-var PlotNames = []string{"loss_vs_steps", "acc_vs_steps", "loss_vs_wall", "acc_vs_wall"}
+var PlotNames = []string{"loss_vs_steps", "acc_vs_steps", "loss_vs_wall", "acc_vs_wall", "val_loss_vs_steps", "val_loss_vs_wall"}
 
 // band is one optimizer's curve over seeds: the mean x and the mean, minimum
 // and maximum y at each point index.
@@ -84,10 +84,19 @@ func lossBy(wall bool, window int) curveSet {
 }
 
 func accBy(wall bool) curveSet {
+	return evalBy(wall, func(e EvalPoint) float64 { return 100 * e.TestAcc })
+}
+
+func testLossBy(wall bool) curveSet {
+	return evalBy(wall, func(e EvalPoint) float64 { return e.TestLoss })
+}
+
+// evalBy plots f of each evaluation against its step or training time.
+func evalBy(wall bool, f func(EvalPoint) float64) curveSet {
 	return func(r *RunResult) ([]float64, []float64) {
 		x, y := make([]float64, len(r.Evals)), make([]float64, len(r.Evals))
 		for i, e := range r.Evals {
-			x[i], y[i] = float64(e.Step), 100*e.TestAcc
+			x[i], y[i] = float64(e.Step), f(e)
 			if wall {
 				x[i] = e.WallS
 			}
@@ -97,8 +106,9 @@ func accBy(wall bool) curveSet {
 }
 
 // WritePlots writes dir/<name>.png and .svg for each of PlotNames: the
-// training loss (trailing moving average over about 2% of the run) and the
-// test accuracy against steps and against training time, one line per
+// training loss (trailing moving average over about 2% of the run), the
+// test accuracy and the test loss against steps and against training time,
+// one line per
 // optimizer (the mean over seeds) with a min–max band. Runs are grouped by
 // optimizer in order of first appearance; diverged runs are included up to
 // where they stopped.
@@ -120,18 +130,21 @@ func WritePlots(dir, title string, results []*RunResult) error {
 	specs := []struct {
 		name, xl, yl string
 		set          curveSet
+		isLoss       bool
 	}{
-		{"loss_vs_steps", "step", "training loss (moving average)", lossBy(false, window)},
-		{"acc_vs_steps", "step", "test accuracy (%)", accBy(false)},
-		{"loss_vs_wall", "training time (s)", "training loss (moving average)", lossBy(true, window)},
-		{"acc_vs_wall", "training time (s)", "test accuracy (%)", accBy(true)},
+		{"loss_vs_steps", "step", "training loss (moving average)", lossBy(false, window), true},
+		{"acc_vs_steps", "step", "test accuracy (%)", accBy(false), false},
+		{"loss_vs_wall", "training time (s)", "training loss (moving average)", lossBy(true, window), true},
+		{"acc_vs_wall", "training time (s)", "test accuracy (%)", accBy(true), false},
+		{"val_loss_vs_steps", "step", "test (validation) loss", testLossBy(false), true},
+		{"val_loss_vs_wall", "training time (s)", "test (validation) loss", testLossBy(true), true},
 	}
 	for _, sp := range specs {
 		p := plot.New()
 		p.Title.Text = title
 		p.X.Label.Text = sp.xl
 		p.Y.Label.Text = sp.yl
-		isLoss := sp.name[:4] == "loss"
+		isLoss := sp.isLoss
 		p.Legend.Top = isLoss // accuracy rises to the top right, the loss falls from it
 		p.Legend.Left = false
 		p.Add(plotter.NewGrid())
@@ -173,15 +186,23 @@ func WritePlots(dir, title string, results []*RunResult) error {
 			// Set after Add, which widens the axes to the data.
 			p.Y.Min, p.Y.Max = 0, 1.5*startLoss(results)
 		}
-		for _, format := range []string{"png", "svg"} {
-			wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, format)
-			if err != nil {
-				return fmt.Errorf("compare: plot %s.%s: %w", sp.name, format, err)
-			}
-			path := filepath.Join(dir, sp.name+"."+format)
-			if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
-				return fmt.Errorf("compare: %w", err)
-			}
+		if err := savePlot(p, dir, sp.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// savePlot writes p as dir/name.png and dir/name.svg.
+func savePlot(p *plot.Plot, dir, name string) error {
+	for _, format := range []string{"png", "svg"} {
+		wt, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, format)
+		if err != nil {
+			return fmt.Errorf("compare: plot %s.%s: %w", name, format, err)
+		}
+		path := filepath.Join(dir, name+"."+format)
+		if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
+			return fmt.Errorf("compare: %w", err)
 		}
 	}
 	return nil

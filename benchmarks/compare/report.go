@@ -20,6 +20,8 @@ type Report struct {
 	Target Target
 	// Notes are free-form lines appended at the end.
 	Notes []string
+	// Sharpness, when set, adds the sharpness section (SummarizeSharpness).
+	Sharpness []SharpSummary
 }
 
 // RenderMarkdown writes results.md: the settings, the comparison table, and,
@@ -81,6 +83,9 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 			}
 			fmt.Fprintf(&b, "| %s | %g | %s | %s | %d | %s |\n", e.Optimizer, e.LR, acc, loss, e.Runs, mark)
 		}
+	}
+	if err := RenderSharpness(&b, rep.Sharpness); err != nil {
+		return err
 	}
 	if len(rep.Notes) > 0 {
 		b.WriteString("\n## Notes\n\n")

@@ -2,19 +2,30 @@
 // each chosen optimizer trained with train.Run on the same model, data and
 // budget over several seeds, and writes to -out
 //
-//	results.md     the table: final and best test accuracy (mean ± std),
-//	               steps and training time to -target, ms/step, state bytes,
-//	               and the sweep table with the chosen learning rates
+//	results.md     the table: final and best test accuracy and final test
+//	               loss (mean ± std), steps and training time to -target
+//	               (or to -target-loss-of's final loss), ms/step, state
+//	               bytes, the sweep table with the chosen learning rates,
+//	               and the sharpness table when it was tracked
 //	summary.csv    the table as CSV
 //	curves.csv     every curve point (long format)
-//	{loss,acc}_vs_{steps,wall}.{png,svg}
+//	sharpness.csv  every sharpness measurement (-sharpness-every)
+//	{loss,acc,val_loss}_vs_{steps,wall}.{png,svg}
+//	sharpness_vs_{steps,2lr}.{png,svg}   (-sharpness-every)
 //	runs/          one JSON per finished run, reused by a rerun
 //
-// Every optimizer uses its documented defaults unless -lrs overrides its
-// learning rate or -sweep chooses it: the sweep trains each optimizer at
-// default × -sweep-factors on the first (1 − -val-frac) of the training set,
-// evaluates on the rest, and uses the rate with the best final validation
-// accuracy for the comparison runs on the full training set.
+// Every optimizer uses its documented defaults unless -hyper overrides them,
+// -lrs sets its learning rate or -sweep chooses it: the sweep trains each
+// optimizer at (default or -sweep-base) × -sweep-factors on the first
+// (1 − -val-frac) of the training set, evaluates on the rest, and uses the
+// rate with the best final validation accuracy (-select acc) or loss
+// (-select loss) for the comparison runs on the full training set. When the
+// best rate lies at an end of its grid, the grid is widened past that end
+// (-sweep-widen rounds) and the note in results.md says if it still does.
+//
+// The models are mlp, cnn, resnetN (N = 6n+2) and gpt-tiny on -data text;
+// -schedule, -warmup, -cosine-min and -clip apply to every run alike. The
+// study of issue 14 (results/study/run.sh) is two such comparisons.
 //
 // Rerunning the same command reuses finished runs and trains only missing
 // ones; a run interrupted (Ctrl-C) resumes from its checkpoint under -work.
@@ -563,8 +574,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			{"machine", fmt.Sprintf("GOMAXPROCS=%d, BLAS %s, %s", runtime.GOMAXPROCS(0), nn.BLASBackend, runtime.Version())},
 			{"training time", fmt.Sprintf("%.1f s summed over the %d comparison runs (evaluation excluded)", trainS, len(results))},
 		},
-		Target: target,
-		Notes:  notes,
+		Target:    target,
+		Notes:     notes,
+		Sharpness: compare.SummarizeSharpness(results),
 	}
 	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results); err != nil {
 		return err
@@ -588,6 +600,16 @@ func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep 
 		return compare.WriteCurvesCSV(w, results)
 	}); err != nil {
 		return err
+	}
+	if len(rep.Sharpness) > 0 {
+		if err := compare.WriteFileAtomic(filepath.Join(dir, "sharpness.csv"), func(w io.Writer) error {
+			return compare.WriteSharpnessCSV(w, results)
+		}); err != nil {
+			return err
+		}
+		if err := compare.WriteSharpnessPlots(dir, rep.Title, results); err != nil {
+			return err
+		}
 	}
 	return compare.WritePlots(dir, rep.Title, results)
 }

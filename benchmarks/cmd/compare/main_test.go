@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -75,4 +76,73 @@ func TestRunSmoke(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run(context.Background(), args, &out, &errw))
 	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train")
+}
+
+func TestParseHyper(t *testing.T) {
+	h, err := parseHyper("adamw:wd=0.1,beta2=0.95; sophiag:rho=0.05")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]train.Hyper{"adamw": {"wd": 0.1, "beta2": 0.95}, "sophiag": {"rho": 0.05}}, h)
+	h, err = parseHyper("")
+	require.NoError(t, err)
+	assert.Empty(t, h)
+	for _, bad := range []string{"wd=0.1", ":wd=1", "adamw:wd", "adamw:wd=x", "adamw:wd=NaN", "adamw:lr=0.1"} {
+		_, err := parseHyper(bad)
+		assert.ErrorContains(t, err, "-hyper", bad)
+	}
+}
+
+func TestRunFlagErrors(t *testing.T) {
+	var out, errw bytes.Buffer
+	tiny := "synthetic train=20 test=10"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-data", tiny, "-optimizers", "sgd", "-hyper", "adam:wd=0.1"}, `-hyper names "adam"`},
+		{[]string{"-data", tiny, "-optimizers", "sgd", "-hyper", "sgd:rho=0.1"}, "-hyper sgd"},
+		{[]string{"-data", tiny, "-cosine-min", "0.1"}, "-cosine-min is for -schedule cosine"},
+		{[]string{"-data", tiny, "-schedule", "linear"}, "-schedule"},
+		{[]string{"-data", tiny, "-model", "gpt-tiny"}, "use -data text"},
+		{[]string{"-data", tiny, "-model", "resnet9"}, "resnet9"},
+		{[]string{"-select", "best"}, "-select"},
+		{[]string{"-clip", "-1"}, "-clip"},
+		{[]string{"-cosine-min", "1"}, "-cosine-min"},
+		{[]string{"-eval-batch", "0"}, "-eval-batch"},
+		{[]string{"-sweep-base", "sgd=x"}, "-sweep-base"},
+	} {
+		err := run(context.Background(), tc.args, &out, &errw)
+		assert.ErrorContains(t, err, tc.want, strings.Join(tc.args, " "))
+	}
+}
+
+// TestRunTextSmoke runs the language-model comparison end to end on a tiny
+// text: gpt-tiny, a loss-selected sweep, cosine with warm-up, clipping,
+// per-optimizer hyperparameters, sharpness tracking and a loss target.
+func TestRunTextSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains models")
+	}
+	dir := t.TempDir()
+	txt := filepath.Join(dir, "t.txt")
+	require.NoError(t, os.WriteFile(txt, []byte(strings.Repeat("func main() { fmt.Println(\"hello, world\") }\n", 40)), 0o644))
+	args := []string{"-model", "gpt-tiny", "-data", "text " + txt + " context=8", "-optimizers", "adamw,sophiag",
+		"-steps", "4", "-batch", "4", "-seeds", "2", "-sweep", "-sweep-factors", "0.5,1", "-sweep-widen", "0", "-select", "loss",
+		"-schedule", "cosine", "-warmup", "1", "-cosine-min", "0.1", "-clip", "1", "-hyper", "adamw:wd=0.1",
+		"-eval-every", "2", "-eval-max", "16", "-sharpness-every", "2", "-target-loss-of", "adamw",
+		"-out", filepath.Join(dir, "out"), "-work", filepath.Join(dir, "work")}
+	var out, errw bytes.Buffer
+	require.NoError(t, run(context.Background(), args, &out, &errw), errw.String())
+	md, err := os.ReadFile(filepath.Join(dir, "out", "results.md"))
+	require.NoError(t, err)
+	for _, want := range []string{"gpt-tiny (", "-eval-max", "cosine, 1 warm-up steps, down to 0.1 of the peak; gradients clipped to norm 1",
+		`{"adamw":{"wd":0.1}}`, "steps to loss ≤ ", "## Sharpness along training", "adamw's mean final test loss", "val loss"} {
+		assert.Contains(t, string(md), want)
+	}
+	for _, f := range []string{"sharpness.csv", "sharpness_vs_steps.png", "sharpness_vs_2lr.svg", "val_loss_vs_wall.png"} {
+		assert.FileExists(t, filepath.Join(dir, "out", f))
+	}
+	rows, err := os.ReadFile(filepath.Join(dir, "out", "sharpness.csv"))
+	require.NoError(t, err)
+	// Seed 1 of each optimizer tracks sharpness at steps 2 and 4.
+	assert.Equal(t, 1+2*2, strings.Count(string(rows), "\n"), string(rows))
 }
