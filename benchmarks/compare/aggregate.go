@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"math"
 	"sort"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
-// Stat is the mean and sample standard deviation (n−1 denominator; 0 for
-// fewer than two values) of N values.
+// Stat is the mean, sample standard deviation (n−1 denominator; 0 for
+// fewer than two values), minimum and maximum of N values.
 type Stat struct {
 	Mean, Std float64
+	Min, Max  float64
 	N         int
 }
 
@@ -24,14 +27,40 @@ func MeanStd(xs []float64) Stat {
 		s += x
 	}
 	mean := s / float64(n)
+	lo, hi := xs[0], xs[0]
+	for _, x := range xs {
+		lo, hi = math.Min(lo, x), math.Max(hi, x)
+	}
 	if n < 2 {
-		return Stat{Mean: mean, N: n}
+		return Stat{Mean: mean, Min: lo, Max: hi, N: n}
 	}
 	var ss float64
 	for _, x := range xs {
 		ss += (x - mean) * (x - mean)
 	}
-	return Stat{Mean: mean, Std: math.Sqrt(ss / float64(n-1)), N: n}
+	return Stat{Mean: mean, Std: math.Sqrt(ss / float64(n-1)), Min: lo, Max: hi, N: n}
+}
+
+// Welch compares the means of two samples with Welch's unequal-variance t
+// test: the difference mean(a) − mean(b) and its two-sided p-value. ok is
+// false when either sample has fewer than two values or both have zero
+// spread (no test is possible). With 3 seeds a side the test has little
+// power: a large p says the seeds cannot tell the two apart, not that they
+// are equal.
+func Welch(a, b []float64) (diff, p float64, ok bool) {
+	sa, sb := MeanStd(a), MeanStd(b)
+	diff = sa.Mean - sb.Mean
+	if sa.N < 2 || sb.N < 2 {
+		return diff, math.NaN(), false
+	}
+	va, vb := sa.Std*sa.Std/float64(sa.N), sb.Std*sb.Std/float64(sb.N)
+	if va+vb == 0 {
+		return diff, math.NaN(), false
+	}
+	t := diff / math.Sqrt(va+vb)
+	df := (va + vb) * (va + vb) / (va*va/float64(sa.N-1) + vb*vb/float64(sb.N-1))
+	st := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}
+	return diff, 2 * st.CDF(-math.Abs(t)), true
 }
 
 // Target is what the time-to-target columns measure: the first evaluation
@@ -49,6 +78,14 @@ func (t Target) Reached(e EvalPoint) bool {
 	return e.TestAcc >= t.Acc
 }
 
+// metric returns the measured value and the target value.
+func (t Target) metric(e EvalPoint) (v, goal float64) {
+	if t.Loss > 0 {
+		return e.TestLoss, t.Loss
+	}
+	return e.TestAcc, t.Acc
+}
+
 // String describes the target for table headers.
 func (t Target) String() string {
 	if t.Loss > 0 {
@@ -57,13 +94,28 @@ func (t Target) String() string {
 	return fmt.Sprintf("%.4g%%", 100*t.Acc)
 }
 
-// TimeToTarget returns the step and the training time (seconds) of the first
-// evaluation that meets target, and whether there is one.
-func TimeToTarget(evals []EvalPoint, target Target) (step int, wallS float64, ok bool) {
-	for _, e := range evals {
-		if target.Reached(e) {
-			return e.Step, e.WallS, true
+// TimeToTarget returns when the run first met target: the step and the
+// training time (seconds), interpolated linearly between the first
+// evaluation that meets it and the one before (which did not), so that the
+// answer does not snap to the evaluation interval; the first evaluation's
+// own step and time when that one already meets it. ok is false when no
+// evaluation meets the target.
+func TimeToTarget(evals []EvalPoint, target Target) (step, wallS float64, ok bool) {
+	for i, e := range evals {
+		if !target.Reached(e) {
+			continue
 		}
+		if i == 0 {
+			return float64(e.Step), e.WallS, true
+		}
+		prev := evals[i-1]
+		v0, goal := target.metric(prev)
+		v1, _ := target.metric(e)
+		f := 1.0
+		if v1 != v0 {
+			f = math.Min(1, math.Max(0, (goal-v0)/(v1-v0)))
+		}
+		return float64(prev.Step) + f*float64(e.Step-prev.Step), prev.WallS + f*(e.WallS-prev.WallS), true
 	}
 	return 0, 0, false
 }
@@ -105,6 +157,9 @@ type Summary struct {
 	StepMS, TrainWallS Stat
 	// StateBytes is the optimizer state's size (the largest over seeds).
 	StateBytes int64
+	// Finals and FinalLosses are the per-seed final test accuracies (all
+	// seeds) and losses (non-diverged seeds), for tests between optimizers.
+	Finals, FinalLosses []float64
 }
 
 type groupKey struct {
@@ -157,12 +212,13 @@ func Summarize(results []*RunResult, target Target) []Summary {
 			s.StateBytes = max(s.StateBytes, r.StateBytes)
 			if step, w, ok := TimeToTarget(r.Evals, target); ok {
 				s.Reached++
-				st = append(st, float64(step))
+				st = append(st, step)
 				sw = append(sw, w)
 			}
 		}
 		s.FinalAcc, s.BestAcc, s.StepMS, s.TrainWallS = MeanStd(fin), MeanStd(best), MeanStd(ms), MeanStd(wall)
 		s.FinalLoss, s.BestLoss = MeanStd(finL), MeanStd(bestL)
+		s.Finals, s.FinalLosses = fin, finL
 		s.StepsToTarget, s.WallToTarget = MeanStd(st), MeanStd(sw)
 		out = append(out, s)
 	}

@@ -73,11 +73,13 @@ func nanF() float64 { z := 0.0; return z / z }
 
 func TestMeanStd(t *testing.T) {
 	assert.Equal(t, Stat{}, MeanStd(nil))
-	assert.Equal(t, Stat{Mean: 3, N: 1}, MeanStd([]float64{3}))
+	assert.Equal(t, Stat{Mean: 3, Min: 3, Max: 3, N: 1}, MeanStd([]float64{3}))
 	s := MeanStd([]float64{2, 4, 4, 4, 5, 5, 7, 9})
 	assert.InDelta(t, 5, s.Mean, 1e-12)
 	assert.InDelta(t, 2.138089935, s.Std, 1e-9) // sample std
 	assert.Equal(t, 8, s.N)
+	assert.Equal(t, 2.0, s.Min)
+	assert.Equal(t, 9.0, s.Max)
 }
 
 func evals(accs ...float64) []EvalPoint {
@@ -91,14 +93,18 @@ func evals(accs ...float64) []EvalPoint {
 func TestTimeToTarget(t *testing.T) {
 	step, wall, ok := TimeToTarget(evals(0.1, 0.5, 0.4, 0.6), Target{Acc: 0.5})
 	assert.True(t, ok)
-	assert.Equal(t, 20, step)
+	assert.Equal(t, 20.0, step)
 	assert.Equal(t, 2.0, wall)
+	step, wall, ok = TimeToTarget(evals(0.5, 0.6), Target{Acc: 0.4}) // the first evaluation already meets it
+	assert.True(t, ok)
+	assert.Equal(t, 10.0, step)
+	assert.Equal(t, 1.0, wall)
 	_, _, ok = TimeToTarget(evals(0.1, 0.2), Target{Acc: 0.5})
 	assert.False(t, ok)
 	step, wall, ok = TimeToTarget(evals(0.1, 0.5, 0.4, 0.6), Target{Loss: 0.45}) // losses 0.9, 0.5, 0.6, 0.4
 	assert.True(t, ok)
-	assert.Equal(t, 40, step)
-	assert.Equal(t, 4.0, wall)
+	assert.InDelta(t, 37.5, step, 1e-12) // 0.45 lies 3/4 of the way from 0.6 (step 30) to 0.4 (step 40)
+	assert.InDelta(t, 3.75, wall, 1e-12)
 	_, _, ok = TimeToTarget(evals(0.1, 0.5), Target{Loss: 0.45, Acc: 0.1}) // a loss target ignores Acc
 	assert.False(t, ok)
 	_, _, ok = TimeToTarget(nil, Target{})
@@ -138,8 +144,9 @@ func TestSummarize(t *testing.T) {
 	assert.InDelta(t, 0.6, a.FinalAcc.Mean, 1e-12)
 	assert.InDelta(t, 0.65, a.BestAcc.Mean, 1e-12)
 	assert.Equal(t, 2, a.Reached)
-	assert.InDelta(t, 25, a.StepsToTarget.Mean, 1e-12) // steps 20 and 30
-	assert.InDelta(t, 2.5, a.WallToTarget.Mean, 1e-12)
+	// Seed 1 crosses 0.55 at 10 + 10·(0.25/0.3), seed 2 at 20 + 10·(0.05/0.2).
+	assert.InDelta(t, (10+10*0.25/0.3+22.5)/2, a.StepsToTarget.Mean, 1e-12)
+	assert.InDelta(t, (1+0.25/0.3+2.25)/2, a.WallToTarget.Mean, 1e-12)
 	assert.InDelta(t, 1.5, a.StepMS.Mean, 1e-12)
 	assert.Equal(t, int64(200), a.StateBytes)
 	assert.Equal(t, "sgd", s.Optimizer)
@@ -202,8 +209,8 @@ func TestFinalLossAndLossTarget(t *testing.T) {
 	assert.False(t, ok)
 	sums := Summarize([]*RunResult{a1, a2, result("sophiag", 1e-4, 1, 0.5, 0.55)}, Target{Loss: l})
 	require.Len(t, sums, 2)
-	assert.Equal(t, 1, sums[0].Reached) // seed 1 ends at loss 0.4
-	assert.Equal(t, 20.0, sums[0].StepsToTarget.Mean)
+	assert.Equal(t, 1, sums[0].Reached)                        // seed 1 ends at loss 0.4
+	assert.InDelta(t, 17.5, sums[0].StepsToTarget.Mean, 1e-12) // losses 0.8 → 0.4 cross 0.5 at 3/4
 	assert.InDelta(t, 0.5, sums[0].FinalLoss.Mean, 1e-12)
 	assert.Equal(t, 1, sums[1].Reached)
 	assert.Equal(t, 10.0, sums[1].StepsToTarget.Mean) // sophiag reaches 0.5 at its first evaluation
@@ -237,7 +244,7 @@ func TestRenderMarkdown(t *testing.T) {
 	assert.True(t, strings.HasPrefix(md, "# T\n"))
 	assert.Contains(t, md, "- seeds: 2")
 	assert.Contains(t, md, "| optimizer | lr | seeds | final test acc % | best test acc % | final test loss | steps to 55% |")
-	assert.Contains(t, md, "| adam | 0.001 | 2 | 55.00 ± 7.07 | 55.00 ± 7.07 | 0.4500 ± 0.0707 | 20 | 2.00 | 1/2 | 1.50 | 200 |")
+	assert.Contains(t, md, "| adam | 0.001 | 2 | 55.00 ± 7.07 (50.00–60.00) | 55.00 ± 7.07 (50.00–60.00) | 0.4500 ± 0.0707 (0.4000–0.5000) | 18 | 1.83 | 1/2 | 1.50 | 200 |")
 	assert.Contains(t, md, "| sgd | 0.1 | 1 | 20.00 | 20.00 | 0.8000 | — | — | 0/1 | 1.00 | 100 |")
 	assert.Contains(t, md, "| adam | 0.001 | 50.00 | — | 1 | **✓** |")
 	assert.Contains(t, md, "| adam | 0.01 | 0.00 (1 diverged) | — | 1 |  |")
@@ -259,6 +266,7 @@ func TestWriteCSVs(t *testing.T) {
 	assert.Equal(t, CurveColumns, rows[0])
 	assert.Len(t, rows, 1+20+2+10+1)
 	assert.Equal(t, []string{"final", "adam", "0.001", "1", "step", "1", "0.1", "1", "", ""}, rows[1])
+	_ = rows
 	assert.Equal(t, []string{"final", "adam", "0.001", "1", "eval", "20", "2", "0", "0.4", "0.6"}, rows[22])
 	assert.Equal(t, "sgd", rows[len(rows)-1][1])
 
@@ -279,7 +287,8 @@ func TestWriteCSVs(t *testing.T) {
 		return -1
 	}
 	assert.Equal(t, "0.6", rows[1][col("final_acc_mean")])
-	assert.Equal(t, "20", rows[1][col("steps_to_target_mean")])
+	assert.Equal(t, "16.666667", rows[1][col("steps_to_target_mean")]) // 0.3 → 0.6 crosses 0.5 at 2/3
+	assert.Equal(t, "0.6", rows[1][col("final_acc_min")])              // one seed
 	assert.Equal(t, "", rows[2][col("steps_to_target_mean")])
 	assert.Equal(t, "0", rows[2][col("reached")])
 }
@@ -534,4 +543,36 @@ func TestSharpness(t *testing.T) {
 	entries, err := os.ReadDir(empty)
 	require.NoError(t, err)
 	assert.Empty(t, entries)
+}
+
+func TestWelch(t *testing.T) {
+	d, p, ok := Welch([]float64{1, 2, 3}, []float64{4, 5, 6})
+	require.True(t, ok)
+	assert.Equal(t, -3.0, d)
+	assert.InDelta(t, 0.0213116, p, 1e-6) // t = −3.674, 4 degrees of freedom
+	d, p, ok = Welch([]float64{1, 2, 3, 4}, []float64{2, 4})
+	require.True(t, ok)
+	assert.Equal(t, -0.5, d)
+	assert.Greater(t, p, 0.5)
+	_, _, ok = Welch([]float64{1}, []float64{2, 3})
+	assert.False(t, ok)
+	_, _, ok = Welch([]float64{1, 1}, []float64{2, 2})
+	assert.False(t, ok)
+}
+
+func TestRenderReference(t *testing.T) {
+	rs := []*RunResult{result("sgd", 0.1, 1, 0.5, 0.8), result("sgd", 0.1, 2, 0.5, 0.9), result("sgd", 0.1, 3, 0.5, 0.85),
+		result("adam", 1e-3, 1, 0.7, 0.6), result("adam", 1e-3, 2, 0.7, 0.7), result("adam", 1e-3, 3, 0.7, 0.65)}
+	sums := Summarize(rs, Target{Acc: 0.6})
+	var b bytes.Buffer
+	require.NoError(t, RenderMarkdown(&b, Report{Target: Target{Acc: 0.6}, Reference: "sgd", RefSteps: 20}, sums, nil, nil))
+	md := b.String()
+	assert.Contains(t, md, "| final acc (pp) − sgd (Welch p) | speed-up in steps vs sgd |")
+	_, p, _ := Welch([]float64{0.6, 0.7, 0.65}, []float64{0.8, 0.9, 0.85})
+	assert.Contains(t, md, "| — | 1.55x |")                                 // sgd against itself: 20 ÷ its mean interpolated steps, 12.9
+	assert.Contains(t, md, fmt.Sprintf("| -20.00 (p = %.2g) | 2.00x |", p)) // adam reaches 0.6 at step 10
+	b.Reset()
+	require.NoError(t, RenderMarkdown(&b, Report{Target: Target{Acc: 0.6}, Reference: "sgd", ByLoss: true}, sums, nil, nil))
+	assert.Contains(t, b.String(), "| final loss − sgd (Welch p) |")
+	assert.Contains(t, b.String(), fmt.Sprintf("| +0.2000 (p = %.2g) | — |", p)) // no RefSteps: no speed-up
 }

@@ -22,6 +22,14 @@ type Report struct {
 	Notes []string
 	// Sharpness, when set, adds the sharpness section (SummarizeSharpness).
 	Sharpness []SharpSummary
+	// Reference, when set, names the optimizer every other one is compared
+	// with: the difference of mean final test accuracy (or loss, ByLoss)
+	// with Welch's p-value, and the speed-up in steps to the target,
+	// RefSteps ÷ steps (RefSteps: the reference's steps to the target, or
+	// its budget when the target is its own final loss).
+	Reference string
+	ByLoss    bool
+	RefSteps  float64
 }
 
 // RenderMarkdown writes results.md: the settings, the comparison table, and,
@@ -40,8 +48,25 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 	}
 	b.WriteString("## Comparison (test set; mean ± std over seeds)\n\n")
 	tgt := rep.Target.String()
-	fmt.Fprintf(&b, "| optimizer | lr | seeds | final test acc %% | best test acc %% | final test loss | steps to %s | train time to %s (s) | reached | ms/step | state bytes |\n", tgt, tgt)
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	var ref *Summary
+	for i := range sums {
+		if sums[i].Optimizer == rep.Reference {
+			ref = &sums[i]
+		}
+	}
+	fmt.Fprintf(&b, "| optimizer | lr | seeds | final test acc %% | best test acc %% | final test loss | steps to %s | train time to %s (s) | reached | ms/step | state bytes |", tgt, tgt)
+	if ref != nil {
+		what := "acc (pp)"
+		if rep.ByLoss {
+			what = "loss"
+		}
+		fmt.Fprintf(&b, " final %s − %s (Welch p) | speed-up in steps vs %s |", what, ref.Optimizer, ref.Optimizer)
+	}
+	b.WriteString("\n|---|---|---|---|---|---|---|---|---|---|---|")
+	if ref != nil {
+		b.WriteString("---|---|")
+	}
+	b.WriteString("\n")
 	for _, s := range sums {
 		seeds := strconv.Itoa(s.Runs)
 		if s.Diverged > 0 {
@@ -56,11 +81,16 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		if s.StateBytes == 0 && s.Diverged > 0 {
 			state = "—" // not measured: every run stopped before the end
 		}
-		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |\n",
+		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |",
 			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), num(s.FinalLoss), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
+		if ref != nil {
+			fmt.Fprintf(&b, " %s | %s |", vsRef(s, *ref, rep.ByLoss), speedup(s, rep.RefSteps))
+		}
+		b.WriteString("\n")
 	}
-	b.WriteString("\nSteps and time to the target average over the seeds that reached it (\"reached\"); " +
-		"train time excludes evaluation. ms/step is the mean wall time of a full step " +
+	b.WriteString("\nAccuracies and losses are mean ± std (min–max) over seeds. " +
+		"Steps and time to the target average over the seeds that reached it (\"reached\"), each interpolated linearly " +
+		"between the evaluations around the crossing; train time excludes evaluation. ms/step is the mean wall time of a full step " +
 		"(forward, backward, curvature queries, update) on a shared, noisy machine: compare within one table only.\n")
 	if len(sweep) > 0 {
 		b.WriteString("\n## Learning-rate sweep (validation split; final accuracy and loss, mean ± std over sweep seeds)\n\n")
@@ -104,7 +134,35 @@ func pct(s Stat) string {
 	if s.N == 1 {
 		return fmt.Sprintf("%.2f", 100*s.Mean)
 	}
-	return fmt.Sprintf("%.2f ± %.2f", 100*s.Mean, 100*s.Std)
+	return fmt.Sprintf("%.2f ± %.2f (%.2f–%.2f)", 100*s.Mean, 100*s.Std, 100*s.Min, 100*s.Max)
+}
+
+// vsRef formats s's mean final accuracy (percentage points) or loss minus
+// ref's, with Welch's two-sided p-value over the seeds.
+func vsRef(s, ref Summary, byLoss bool) string {
+	if s.Optimizer == ref.Optimizer {
+		return "—"
+	}
+	a, b, scale, format := s.Finals, ref.Finals, 100.0, "%+.2f (p = %.2g)"
+	if byLoss {
+		a, b, scale, format = s.FinalLosses, ref.FinalLosses, 1, "%+.4f (p = %.2g)"
+	}
+	d, p, ok := Welch(a, b)
+	if !ok {
+		if len(a) == 0 || len(b) == 0 {
+			return "—"
+		}
+		return fmt.Sprintf(strings.Replace(format, "(p = %.2g)", "(no test)", 1), scale*d)
+	}
+	return fmt.Sprintf(format, scale*d, p)
+}
+
+// speedup formats refSteps ÷ s's mean steps to the target.
+func speedup(s Summary, refSteps float64) string {
+	if s.Reached == 0 || !(refSteps > 0) || !(s.StepsToTarget.Mean > 0) {
+		return "—"
+	}
+	return fmt.Sprintf("%.2fx", refSteps/s.StepsToTarget.Mean)
 }
 
 // num formats a loss statistic: mean ± std to 4 decimals.
@@ -115,7 +173,7 @@ func num(s Stat) string {
 	case s.N == 1:
 		return fmt.Sprintf("%.4f", s.Mean)
 	}
-	return fmt.Sprintf("%.4f ± %.4f", s.Mean, s.Std)
+	return fmt.Sprintf("%.4f ± %.4f (%.4f–%.4f)", s.Mean, s.Std, s.Min, s.Max)
 }
 
 func ff(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
@@ -158,7 +216,7 @@ func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 
 // SummaryColumns are the columns of summary.csv.
 var SummaryColumns = []string{"optimizer", "lr", "seeds", "diverged", "final_acc_mean", "final_acc_std", "best_acc_mean", "best_acc_std",
-	"final_loss_mean", "final_loss_std", "target_acc", "target_loss", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes"}
+	"final_acc_min", "final_acc_max", "final_loss_mean", "final_loss_std", "final_loss_min", "final_loss_max", "target_acc", "target_loss", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes"}
 
 // WriteSummaryCSV writes one row per summary (accuracies as fractions;
 // time-to-target cells empty when no seed reached the target; target_acc or
@@ -179,7 +237,7 @@ func WriteSummaryCSV(w io.Writer, sums []Summary, target Target) error {
 		}
 		row := []string{s.Optimizer, ff(s.LR), strconv.Itoa(s.Runs), strconv.Itoa(s.Diverged),
 			ff(s.FinalAcc.Mean), ff(s.FinalAcc.Std), ff(s.BestAcc.Mean), ff(s.BestAcc.Std),
-			ff(s.FinalLoss.Mean), ff(s.FinalLoss.Std), tAcc, tLoss, strconv.Itoa(s.Reached), steps, wall, ff(s.StepMS.Mean), ff(s.TrainWallS.Mean),
+			ff(s.FinalAcc.Min), ff(s.FinalAcc.Max), ff(s.FinalLoss.Mean), ff(s.FinalLoss.Std), ff(s.FinalLoss.Min), ff(s.FinalLoss.Max), tAcc, tLoss, strconv.Itoa(s.Reached), steps, wall, ff(s.StepMS.Mean), ff(s.TrainWallS.Mean),
 			strconv.FormatInt(s.StateBytes, 10)}
 		if err := cw.Write(row); err != nil {
 			return err

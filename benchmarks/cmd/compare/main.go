@@ -97,6 +97,7 @@ type options struct {
 	sharpSeeds      int
 	targetLossOf    string
 	sweepBase       string
+	reference       string
 	checkpointEvery int
 }
 
@@ -153,6 +154,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.sweepWiden, "sweep-widen", 2, "sweep: rounds of widening the grid past an end where the chosen rate lies")
 	fs.IntVar(&o.sharpEvery, "sharpness-every", 0, "track the Hessian's top eigenvalue every N steps in the comparison runs of the first -sharpness-seeds seeds (0: off)")
 	fs.IntVar(&o.sharpSeeds, "sharpness-seeds", 1, "seeds whose comparison runs track sharpness")
+	fs.StringVar(&o.reference, "reference", "", "compare every optimizer with this one: difference of final test accuracy (or loss, with -select loss), Welch's p, speed-up in steps to the target (default: -target-loss-of, else the first optimizer)")
 	fs.StringVar(&o.sweepBase, "sweep-base", "", `sweep: the rate the factors multiply, per optimizer, e.g. "sophiah=0.01" (default: the documented default)`)
 	fs.IntVar(&o.checkpointEvery, "checkpoint-every", 100, "checkpoint each run every N steps, so an interrupted comparison resumes mid-run (-1: only at the end)")
 	fs.StringVar(&o.targetLossOf, "target-loss-of", "", "time-to-target columns: steps and time to reach this optimizer's mean final test loss (instead of -target accuracy)")
@@ -353,6 +355,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(opts) == 0 {
 		return errors.New("no optimizer to compare")
 	}
+	for flag, name := range map[string]string{"-reference": o.reference, "-target-loss-of": o.targetLossOf} {
+		if name != "" && !contains(opts, name) {
+			return fmt.Errorf("%s %q is not among the optimizers compared", flag, name)
+		}
+	}
 
 	spec, err := data.ParseSpec(o.data)
 	if err != nil {
@@ -517,6 +524,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		notes = append(notes, fmt.Sprintf("the time-to-target columns measure the steps and training time to reach %s's mean final test loss, %.4f", o.targetLossOf, l))
 	}
 	sums := compare.Summarize(results, target)
+	ref := o.reference
+	switch {
+	case ref == "" && o.targetLossOf != "":
+		ref = o.targetLossOf
+	case ref == "":
+		ref = opts[0]
+	}
 	var trainS float64
 	for _, r := range results {
 		trainS += r.TrainWallS
@@ -577,6 +591,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Target:    target,
 		Notes:     notes,
 		Sharpness: compare.SummarizeSharpness(results),
+		Reference: ref,
+		ByLoss:    o.selectBy == "loss",
+	}
+	for _, s := range sums {
+		if s.Optimizer == ref && s.Reached > 0 {
+			rep.RefSteps = s.StepsToTarget.Mean
+		}
+	}
+	if o.targetLossOf != "" {
+		rep.RefSteps = float64(maxSteps) // the reference reaches its own final loss at the end of its budget
 	}
 	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results); err != nil {
 		return err

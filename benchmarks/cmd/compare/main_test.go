@@ -109,6 +109,8 @@ func TestRunFlagErrors(t *testing.T) {
 		{[]string{"-cosine-min", "1"}, "-cosine-min"},
 		{[]string{"-eval-batch", "0"}, "-eval-batch"},
 		{[]string{"-sweep-base", "sgd=x"}, "-sweep-base"},
+		{[]string{"-data", tiny, "-optimizers", "sgd", "-reference", "adam"}, "-reference"},
+		{[]string{"-data", tiny, "-optimizers", "sgd", "-target-loss-of", "adamw"}, "-target-loss-of"},
 	} {
 		err := run(context.Background(), tc.args, &out, &errw)
 		assert.ErrorContains(t, err, tc.want, strings.Join(tc.args, " "))
