@@ -14,9 +14,9 @@
 # script trains only what is missing (an interrupted run resumes from its
 # checkpoint under results/tmp/work) and rewrites the tables and plots.
 #
-# Usage: bash results/study/run.sh [cifar10 DIR]
-#   With a CIFAR-10 directory (the python or binary version), the image study
-#   also runs on it, into results/study-cifar10.
+# Usage: bash results/study/run.sh [all|image|lm]     (default all: both, side by side)
+#   With CIFAR10_DIR set to a CIFAR-10 directory (the python or binary
+#   version), the image study also runs on it, into results/study-cifar10.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 go build -o results/tmp/compare ./benchmarks/cmd/compare
@@ -24,10 +24,10 @@ go build -o results/tmp/compare ./benchmarks/cmd/compare
 image() { # $1: data spec, $2: output directory
   GOMAXPROCS=1 results/tmp/compare -model resnet8 -data "$1" \
     -optimizers sgd,adam,adamw,adahessian,mfac,sophiah,sophiag \
-    -steps 200 -batch 64 -eval-every 50 -schedule cosine -warmup 10 \
-    -sweep -sweep-factors 0.3,1,3 -sweep-base sophiag=0.0003 \
+    -steps 500 -batch 32 -eval-every 100 -eval-batch 250 -schedule cosine -warmup 25 \
+    -sweep -sweep-factors 0.3,1,3 -sweep-base sgd=0.05,sophiag=0.0003 \
     -hyper 'adahessian:wd=0.0005' \
-    -seeds 3 -sharpness-every 25 -target 0.8 -out "$2"
+    -seeds 3 -sharpness-every 50 -target 0.9 -out "$2"
 }
 
 lm() {
@@ -42,15 +42,26 @@ lm() {
 }
 
 mkdir -p results/tmp
-image synthetic results/study-image > results/tmp/study-image.log 2>&1 &
-img=$!
-lm > results/tmp/study-lm.log 2>&1 &
-txt=$!
+part=${1:-all}
+case $part in
+  all|image|lm) ;;
+  *) echo "usage: $0 [all|image|lm]" >&2; exit 2 ;;
+esac
 status=0
-wait $img || { echo "image study failed: see results/tmp/study-image.log" >&2; status=1; }
-wait $txt || { echo "language-model study failed: see results/tmp/study-lm.log" >&2; status=1; }
-if [ "${1:-}" = cifar10 ] && [ -n "${2:-}" ]; then
-  image "cifar10 $2" results/study-cifar10 || status=1
+pids=()
+if [ "$part" != lm ]; then
+  image synthetic results/study-image > results/tmp/study-image.log 2>&1 &
+  pids+=($!)
 fi
-tail -n 3 results/tmp/study-image.log results/tmp/study-lm.log
+if [ "$part" != image ]; then
+  lm > results/tmp/study-lm.log 2>&1 &
+  pids+=($!)
+fi
+for p in "${pids[@]}"; do
+  wait "$p" || { echo "a study failed: see results/tmp/study-*.log" >&2; status=1; }
+done
+if [ -n "${CIFAR10_DIR:-}" ] && [ "$part" != lm ]; then
+  image "cifar10 $CIFAR10_DIR" results/study-cifar10 || status=1
+fi
+tail -n 3 results/tmp/study-*.log
 exit $status
