@@ -331,7 +331,8 @@ func (e *Engine) hvp(v, out []*tensor.Dense) error {
 // position (every row of the logits), as Sophia does for GPT-2. With
 // WithGNBBatch(n) only the first n inputs of the batch are used (their
 // n·T logit rows): ĝ is then the gradient of the mean cross-entropy over
-// those rows (set SophiaG's BatchSize to n). The run includes a forward
+// those rows (set SophiaG's BatchSize, its bs, to the number of rows
+// averaged: n, or n·T for a sequence model; train does). The run includes a forward
 // pass, since the parameters usually changed since the last LossGrad
 // (SophiaG queries after its update). It implements optim.Oracle; without
 // Needs.SampledGrad it returns optim.ErrNotProvided.
