@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -180,7 +181,12 @@ func WritePlots(dir, title string, results []*RunResult) error {
 			p.Add(line)
 			p.Legend.Add(fmt.Sprintf("%s (%d)", name, len(xs)), line)
 		}
-		if isLoss {
+		switch {
+		case isLoss && strings.HasPrefix(sp.name, "val_"):
+			// Evaluations start after some training: fit the axis to the
+			// curves (Add has widened it to the data), capped like below.
+			p.Y.Max = math.Min(p.Y.Max, 1.5*startLoss(results))
+		case isLoss:
 			// A diverged run's loss would set the scale: cap the axis at
 			// 1.5× the largest loss at initialisation (lines are clipped to it).
 			// Set after Add, which widens the axes to the data.
