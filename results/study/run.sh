@@ -28,7 +28,7 @@ image() { # $1: data spec, $2: output directory
   GOMAXPROCS=1 results/tmp/compare -model resnet8 -data "$1" \
     -optimizers sgd,adam,adamw,adahessian,mfac,sophiah,sophiag \
     -steps 500 -batch 32 -eval-every 100 -eval-batch 250 -schedule cosine -warmup 25 \
-    -sweep -sweep-factors 0.3,1,3 -sweep-widen 4 -sweep-base sgd=0.05,sophiag=0.0003 \
+    -sweep -sweep-factors 0.3,1,3 -sweep-widen 4 -select loss -sweep-base sgd=0.05,sophiag=0.0003 \
     -hyper 'adahessian:wd=0.0005' \
     -seeds 3 -sharpness-every 50 -target 0.9 -out "$2"
 }

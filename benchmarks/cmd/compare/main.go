@@ -364,7 +364,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Notes:     notes,
 		Sharpness: compare.SummarizeSharpness(results),
 		Reference: ref,
-		ByLoss:    o.selectBy == "loss",
+		ByLoss:    o.targetLossOf != "",
 	}
 	for _, s := range sums {
 		if s.Optimizer == ref && s.Reached > 0 {
