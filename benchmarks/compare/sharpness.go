@@ -181,9 +181,9 @@ func WriteSharpnessPlots(dir, title string, results []*RunResult) error {
 	vs.Y.Scale, vs.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
 	for _, p := range []*plot.Plot{steps, vs} {
 		p.Add(plotter.NewGrid())
-		p.Legend.Top, p.Legend.Left = true, false
+		p.Legend.Top, p.Legend.Left = true, true
 	}
-	lo, hi := math.Inf(1), math.Inf(-1)
+	lo, hi, topMax := math.Inf(1), math.Inf(-1), 0.0
 	for i, s := range all {
 		c := palette(i)
 		top, edge := make(plotter.XYs, len(s.pts)), make(plotter.XYs, len(s.pts))
@@ -192,6 +192,7 @@ func WriteSharpnessPlots(dir, title string, results []*RunResult) error {
 			top[j] = plotter.XY{X: float64(p.Step), Y: p.Top}
 			edge[j] = plotter.XY{X: float64(p.Step), Y: p.TwoOverLR()}
 			sc[j] = plotter.XY{X: p.TwoOverLR(), Y: p.Top}
+			topMax = math.Max(topMax, p.Top)
 			lo = math.Min(lo, math.Min(p.Top, p.TwoOverLR()))
 			hi = math.Max(hi, math.Max(p.Top, p.TwoOverLR()))
 		}
@@ -222,6 +223,10 @@ func WriteSharpnessPlots(dir, title string, results []*RunResult) error {
 	diag.Color, diag.Dashes = palette(9), []vg.Length{vg.Points(2), vg.Points(2)}
 	vs.Add(diag)
 	vs.Legend.Add("λ = 2/lr", diag)
+	// 2/lr grows without bound as a cosine schedule decays to zero: show it
+	// up to three decades above the largest eigenvalue (Add has fitted the
+	// axis to the data; lines are clipped).
+	steps.Y.Max = math.Min(steps.Y.Max, 1e3*topMax)
 	if err := savePlot(steps, dir, SharpnessPlotNames[0]); err != nil {
 		return err
 	}
