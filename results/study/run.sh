@@ -46,7 +46,7 @@ lm() {
 
 # SophiaG at ρ = 0.05 (the paper's GPT-2 value) clips 99% of its coordinates
 # here (win rate about 1%; the Sophia authors advise 10-50%), so it is also
-# run at ρ = 1 (win rate 10-16% from step 100), its learning rate swept
+# run at ρ = 1 (win rate 10-16% from step 100 in a probe), its learning rate swept
 # again, beside AdamW at the rate chosen above.
 lm_rho() {
   GOMAXPROCS=1 results/tmp/compare -model gpt-tiny -data text \
