@@ -2,34 +2,17 @@ package data
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/curvopt/curvopt/internal/idxtest"
 	"github.com/stretchr/testify/require"
 )
 
-// idxBytes encodes an unsigned-byte IDX file.
-func idxBytes(dims []int, payload []byte) []byte {
-	var b bytes.Buffer
-	b.Write([]byte{0, 0, idxUbyte, byte(len(dims))})
-	for _, d := range dims {
-		_ = binary.Write(&b, binary.BigEndian, uint32(d))
-	}
-	b.Write(payload)
-	return b.Bytes()
-}
-
-func gzipBytes(t testing.TB, b []byte) []byte {
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	_, err := zw.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, zw.Close())
-	return out.Bytes()
-}
+// idxBytes and gzipBytes build IDX test files (shared with cmd/train's
+// hostile-input tests).
+var idxBytes, gzipBytes = idxtest.Encode, idxtest.Gzip
 
 func writeFile(t testing.TB, dir, name string, b []byte) string {
 	p := filepath.Join(dir, name)

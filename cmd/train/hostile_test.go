@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/internal/idxtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -23,24 +22,7 @@ type hostileCase struct {
 	want []string
 }
 
-func idxFile(dims []int, payload []byte) []byte {
-	var b bytes.Buffer
-	b.Write([]byte{0, 0, 8, byte(len(dims))})
-	for _, d := range dims {
-		_ = binary.Write(&b, binary.BigEndian, uint32(d))
-	}
-	b.Write(payload)
-	return b.Bytes()
-}
-
-func gz(t testing.TB, b []byte) []byte {
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	_, err := zw.Write(b)
-	require.NoError(t, err)
-	require.NoError(t, zw.Close())
-	return out.Bytes()
-}
+var idxFile, gz = idxtest.Encode, idxtest.Gzip
 
 // gzipBomb returns a 1.0 MB multi-member gzip stream whose decompressed
 // content is an IDX header claiming n images of 28×28 followed by all
