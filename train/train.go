@@ -472,10 +472,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			if err != nil {
 				return r.res, fmt.Errorf("train: step %d: sharpness: %w", r.step, err)
 			}
-			rec.HessTop, rec.HessConverged = &top, &conv
-			if !r.cfg.HessianQuick {
-				rec.HessTrace, rec.HessTraceSE = &tr, &se
-			}
+			rec.HessTop, rec.HessTrace, rec.HessTraceSE, rec.HessConverged = &top, tr, se, &conv
 		}
 		r.epLoss += loss
 		r.epAcc += acc
@@ -602,7 +599,7 @@ func (r *run) evaluate(epoch int) error {
 // (Hutchinson, stopping at a 10% relative standard error or 20 probes, with
 // its standard error se) on the current batch. converged is false when
 // Lanczos stopped at its budget; top is then its last estimate.
-func (r *run) sharpness() (top, trace, se float64, converged bool, err error) {
+func (r *run) sharpness() (top float64, trace, se *float64, converged bool, err error) {
 	rng := rand.New(r.hessPCG)
 	// The top eigenvalue to ~1e-6 relative (residual ≤ 1e-4·‖H‖): enough to
 	// track sharpness, at a few dozen products.
@@ -612,17 +609,17 @@ func (r *run) sharpness() (top, trace, se float64, converged bool, err error) {
 	}
 	eig, err := spectrum.Lanczos(r.eng, lc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
-		return 0, 0, 0, false, err
+		return 0, nil, nil, false, err
 	}
 	if r.cfg.HessianQuick {
-		return eig.Pairs[0].Value, 0, 0, eig.Converged, nil
+		return eig.Pairs[0].Value, nil, nil, eig.Converged, nil // no trace
 	}
 	tc := spectrum.TraceConfig{MinSamples: 2, MaxSamples: 20, Tol: 0.1}
 	tr, err := spectrum.Hutchinson(r.eng, tc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
-		return 0, 0, 0, false, err
+		return 0, nil, nil, false, err
 	}
-	return eig.Pairs[0].Value, tr.Mean, tr.StdErr, eig.Converged, nil
+	return eig.Pairs[0].Value, &tr.Mean, &tr.StdErr, eig.Converged, nil
 }
 
 // predictionsPerBatch is the number of predictions the loss of a batch (or
