@@ -597,8 +597,10 @@ func (r *run) evaluate(epoch int) error {
 
 // sharpness measures the top Hessian eigenvalue (Lanczos) and the trace
 // (Hutchinson, stopping at a 10% relative standard error or 20 probes, with
-// its standard error se) on the current batch. converged is false when
-// Lanczos stopped at its budget; top is then its last estimate.
+// its standard error se) on the current batch; in the quick mode
+// (Config.HessianQuick) only the top eigenvalue, trace and se being nil.
+// converged is false when Lanczos stopped at its budget; top is then its
+// last estimate.
 func (r *run) sharpness() (top float64, trace, se *float64, converged bool, err error) {
 	rng := rand.New(r.hessPCG)
 	// The top eigenvalue to ~1e-6 relative (residual ≤ 1e-4·‖H‖): enough to
