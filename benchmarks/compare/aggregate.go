@@ -72,10 +72,11 @@ type Target struct {
 
 // Reached reports whether evaluation e meets the target.
 func (t Target) Reached(e EvalPoint) bool {
+	v, goal := t.metric(e)
 	if t.Loss > 0 {
-		return e.TestLoss <= t.Loss
+		return v <= goal
 	}
-	return e.TestAcc >= t.Acc
+	return v >= goal
 }
 
 // metric returns the measured value and the target value.

@@ -143,18 +143,19 @@ func vsRef(s, ref Summary, byLoss bool) string {
 	if s.Optimizer == ref.Optimizer {
 		return "—"
 	}
-	a, b, scale, format := s.Finals, ref.Finals, 100.0, "%+.2f (p = %.2g)"
+	a, b, scale, diffFmt := s.Finals, ref.Finals, 100.0, "%+.2f"
 	if byLoss {
-		a, b, scale, format = s.FinalLosses, ref.FinalLosses, 1, "%+.4f (p = %.2g)"
+		a, b, scale, diffFmt = s.FinalLosses, ref.FinalLosses, 1, "%+.4f"
+	}
+	if len(a) == 0 || len(b) == 0 {
+		return "—"
 	}
 	d, p, ok := Welch(a, b)
-	if !ok {
-		if len(a) == 0 || len(b) == 0 {
-			return "—"
-		}
-		return fmt.Sprintf(strings.Replace(format, "(p = %.2g)", "(no test)", 1), scale*d)
+	test := "(no test)"
+	if ok {
+		test = fmt.Sprintf("(p = %.2g)", p)
 	}
-	return fmt.Sprintf(format, scale*d, p)
+	return fmt.Sprintf(diffFmt, scale*d) + " " + test
 }
 
 // speedup formats refSteps ÷ s's mean steps to the target.
