@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 
 	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/optim"
 )
 
@@ -114,43 +115,7 @@ func (c *Checkpoint) meta() *Checkpoint {
 // checkpoint intact and a completed one survives a crash.
 func SaveCheckpoint(path string, c *Checkpoint) error {
 	c.Version = checkpointVersion
-	return writeAtomic(path, 0o600, func(w io.Writer) error { return encodeCheckpoint(w, c) })
-}
-
-// writeAtomic writes a file through fill into a temporary file beside path,
-// syncs it, renames it over path (with permissions perm) and syncs the
-// directory.
-func writeAtomic(path string, perm os.FileMode, fill func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+tmpInfix+"*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err := fill(bw); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return syncDir(dir)
+	return fileio.WriteAtomic(path, 0o600, func(w io.Writer) error { return encodeCheckpoint(w, c) })
 }
 
 // writeJSONAtomic writes v as indented JSON to path atomically (see
@@ -160,33 +125,17 @@ func writeJSONAtomic(path string, v any) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, 0o644, func(w io.Writer) error {
+	return fileio.WriteAtomic(path, 0o644, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
-}
-
-// tmpInfix marks the temporary files of atomic writes: name.tmp-RANDOM.
-const tmpInfix = ".tmp-"
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	return nil
 }
 
 // removeTemps deletes the temporary files that an atomic write killed
 // midway left in dir (checkpoint.gob.tmp-*, steps.jsonl.tmp-*, ...).
 func removeTemps(dir string) error {
 	for _, base := range []string{checkpointFile, "config.json", "steps.jsonl", "steps.csv", "epochs.jsonl", "epochs.csv"} {
-		names, err := filepath.Glob(filepath.Join(dir, base+tmpInfix+"*"))
+		names, err := filepath.Glob(filepath.Join(dir, base+fileio.TmpInfix+"*"))
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/curvopt/curvopt/internal/fileio"
 )
 
 // StepRecord is the metrics of one training step.
@@ -96,7 +98,7 @@ func openLog[R interface{ row() []string }](dir, base string, cols []string, kee
 			return nil, err
 		}
 	}
-	err := writeAtomic(jpath, 0o644, func(w io.Writer) error {
+	err := fileio.WriteAtomic(jpath, 0o644, func(w io.Writer) error {
 		for _, r := range kept {
 			b, err := json.Marshal(r)
 			if err != nil {
@@ -111,7 +113,7 @@ func openLog[R interface{ row() []string }](dir, base string, cols []string, kee
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	err = writeAtomic(cpath, 0o644, func(w io.Writer) error {
+	err = fileio.WriteAtomic(cpath, 0o644, func(w io.Writer) error {
 		cw := csv.NewWriter(w)
 		cw.Write(cols)
 		for _, r := range kept {
