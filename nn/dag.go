@@ -1,9 +1,9 @@
 package nn
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+
+	"github.com/curvopt/curvopt/internal/strictjson"
 )
 
 // Node ops understood by DAG.
@@ -119,12 +119,11 @@ func (n DAGNode) momentum() float64 {
 	return 0.1
 }
 
-// ParseDAG decodes a JSON DAG, rejecting unknown fields, and validates it.
+// ParseDAG decodes a JSON DAG, strictly as ParseSpec does, and validates it
+// with Check.
 func ParseDAG(data []byte) (DAG, error) {
 	var d DAG
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
+	if err := strictjson.Decode(data, &d); err != nil {
 		return DAG{}, fmt.Errorf("nn: parsing DAG: %w", err)
 	}
 	if _, err := d.Check(); err != nil {
@@ -155,6 +154,9 @@ func (d DAG) Check() ([]ParamInfo, error) {
 }
 
 func (d DAG) check() (*dagInfo, error) {
+	if err := d.checkLimits(); err != nil {
+		return nil, err
+	}
 	if d.Loss != "" && d.Loss != "cross_entropy" {
 		return nil, fmt.Errorf("nn: DAG: unsupported loss %q (want cross_entropy)", d.Loss)
 	}

@@ -1,9 +1,9 @@
 package nn
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
+
+	"github.com/curvopt/curvopt/internal/strictjson"
 )
 
 // Layer types understood by Spec.
@@ -99,6 +99,9 @@ func (l LayerSpec) momentum() float64 {
 // returns the parameters in model order and the number of classes (the
 // width of the final [N, classes] output).
 func (s Spec) Check() ([]ParamInfo, int, error) {
+	if err := s.checkLimits(); err != nil {
+		return nil, 0, err
+	}
 	if s.Loss != "" && s.Loss != "cross_entropy" {
 		return nil, 0, fmt.Errorf("nn: spec: unsupported loss %q (want cross_entropy)", s.Loss)
 	}
@@ -255,13 +258,14 @@ func CNN(channels, size, classes int) Spec {
 }
 
 // ParseSpec decodes a JSON spec (as written by encoding/json from Spec, or
-// the "model" object of a curvature golden file), rejecting unknown fields,
-// and validates it with Check.
+// the "model" object of a curvature golden file) and validates it with
+// Check. The JSON is read strictly (internal/strictjson): exactly one value,
+// only Spec's keys spelled as their tags, no key twice, integers that fit an
+// int; a syntax error, a truncated document or trailing data is reported
+// with its line and column.
 func ParseSpec(data []byte) (Spec, error) {
 	var s Spec
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
+	if err := strictjson.Decode(data, &s); err != nil {
 		return Spec{}, fmt.Errorf("nn: parsing spec: %w", err)
 	}
 	if _, _, err := s.Check(); err != nil {
