@@ -6,19 +6,22 @@ import (
 
 // Limits on the size of a model description, checked by Spec.Check and
 // DAG.Check (and so by ParseSpec, ParseDAG, New and NewDAG) before any shape
-// is propagated or any graph built. They are far above any real model (the
-// largest built-in, ResNet-1202, has about 4,300 nodes; the golden and test
-// models have at most a few dozen layers, names of at most 20 bytes) and
-// keep a hostile file from costing minutes or gigabytes.
+// is propagated or any graph built, so that a hostile file costs neither
+// minutes nor gigabytes. Building and compiling a model's graphs takes time
+// that grows with the square of its depth (a chain of 1,000 layers trains
+// its first steps in about 1 s, 3,000 in 12 s, 10,000 in 110 s), hence:
 const (
-	// MaxLayers is the most layers a Spec may have.
-	MaxLayers = 10000
-	// MaxNodes is the most nodes a DAG may have.
-	MaxNodes = 10000
+	// MaxLayers is the most layers a Spec may have: a layer list has no
+	// residual connections, and the deepest in use has a dozen layers.
+	MaxLayers = 1000
+	// MaxNodes is the most nodes a DAG may have: room for the deepest
+	// built-in model, ResNet-1202 (4,209 nodes).
+	MaxNodes = 5000
 	// MaxNodeInputs is the most inputs one DAG node may have (an add).
 	MaxNodeInputs = 1024
 	// MaxNameLen is the longest name, in bytes: of a layer or node, and of
-	// every other string of a spec (type, op, loss, input, output).
+	// every other string of a spec (type, op, loss, input, output). The
+	// names in use have at most 20 bytes.
 	MaxNameLen = 256
 	// MaxRank is the most axes an input_shape may have.
 	MaxRank = 8
@@ -28,7 +31,7 @@ const (
 // DAG as JSON) read from disk, checked by its readers (cmd/train -model)
 // against the file's real length before reading: 1 MB, several times the
 // largest file in the repository that holds a model (a curvature golden
-// file, 140 kB with its data; a model alone takes 1 to 4 kB) and 100 bytes
+// file, 140 kB with its data; a model alone takes 1 to 4 kB) and 1 kB
 // for each of MaxLayers layers. ParseSpec and ParseDAG take bytes already
 // in memory and need no limit of their own: what they allocate is
 // proportional to what they are given.

@@ -79,7 +79,7 @@ func TestSpecLimits(t *testing.T) {
 	_, _, err := reluSpec(MaxLayers - 2).Check()
 	require.NoError(t, err)
 	_, _, err = reluSpec(MaxLayers - 1).Check()
-	assert.EqualError(t, err, "nn: spec: 10001 layers, more than the limit of 10000 (nn.MaxLayers)")
+	assert.EqualError(t, err, "nn: spec: 1001 layers, more than the limit of 1000 (nn.MaxLayers)")
 
 	long := strings.Repeat("n", MaxNameLen+1)
 	s := reluSpec(0)
@@ -115,7 +115,7 @@ func TestDAGLimits(t *testing.T) {
 	_, err := reluDAG(MaxNodes).Check()
 	require.NoError(t, err)
 	_, err = reluDAG(MaxNodes + 1).Check()
-	assert.EqualError(t, err, "nn: DAG: 10001 nodes, more than the limit of 10000 (nn.MaxNodes)")
+	assert.EqualError(t, err, "nn: DAG: 5001 nodes, more than the limit of 5000 (nn.MaxNodes)")
 
 	long := strings.Repeat("n", MaxNameLen+1)
 	d := reluDAG(2)
@@ -163,5 +163,9 @@ func TestDAGLimits(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.Check()
 	require.NoError(t, err)
-	assert.Less(t, len(r.Nodes), MaxNodes/2)
+	assert.LessOrEqual(t, len(r.Nodes), MaxNodes)
+	r, err = ResNet(6*1000+2, 3, 32, 10)
+	require.NoError(t, err)
+	_, err = r.Check()
+	assert.ErrorContains(t, err, "nodes, more than the limit of 5000")
 }
