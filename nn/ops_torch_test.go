@@ -226,49 +226,54 @@ func TestOpsAgainstTorch(t *testing.T) {
 // gradient, in float64, to 1e-7 relative.
 func TestOpsFiniteDifferences(t *testing.T) {
 	for _, tc := range loadTorchOps(t) {
-		t.Run(tc.Name, func(t *testing.T) {
-			p := newOpProbe(t, tc, tensor.Float64)
+		t.Run(tc.Name, func(t *testing.T) { checkFiniteDifferences(t, tc) })
+	}
+}
+
+// checkFiniteDifferences checks case tc's gradients against central
+// differences of the loss and H·v against central differences of the
+// gradient, in float64, to 1e-7 relative.
+func checkFiniteDifferences(t *testing.T, tc torchOpCase) {
+	p := newOpProbe(t, tc, tensor.Float64)
+	p.run(t)
+	for k, i := range p.diff {
+		x := p.vals[i].Data().([]float64)
+		grad, hv := floats(p.grads[k]), floats(p.hv[k])
+		const h = 1e-5
+		fd := make([]float64, len(x))
+		for j := range x {
+			x0 := x[j]
+			x[j] = x0 + h
 			p.run(t)
-			for k, i := range p.diff {
-				x := p.vals[i].Data().([]float64)
-				grad, hv := floats(p.grads[k]), floats(p.hv[k])
-				const h = 1e-5
-				fd := make([]float64, len(x))
-				for j := range x {
-					x0 := x[j]
-					x[j] = x0 + h
-					p.run(t)
-					lp := floats(p.loss)[0]
-					x[j] = x0 - h
-					p.run(t)
-					lm := floats(p.loss)[0]
-					x[j] = x0
-					fd[j] = (lp - lm) / (2 * h)
+			lp := floats(p.loss)[0]
+			x[j] = x0 - h
+			p.run(t)
+			lm := floats(p.loss)[0]
+			x[j] = x0
+			fd[j] = (lp - lm) / (2 * h)
+		}
+		assert.Less(t, relErr(grad, fd), 1e-7, "gradient of %s vs finite differences", tc.Inputs[i].Name)
+		// H·v restricted to this input: Σ over the other inputs'
+		// directions is included in hv, so perturb every
+		// differentiable input along its v at once.
+		step := func(s float64) []float64 {
+			for _, i2 := range p.diff {
+				xd := p.vals[i2].Data().([]float64)
+				for j := range xd {
+					xd[j] += s * tc.Inputs[i2].V[j]
 				}
-				assert.Less(t, relErr(grad, fd), 1e-7, "gradient of %s vs finite differences", tc.Inputs[i].Name)
-				// H·v restricted to this input: Σ over the other inputs'
-				// directions is included in hv, so perturb every
-				// differentiable input along its v at once.
-				step := func(s float64) []float64 {
-					for _, i2 := range p.diff {
-						xd := p.vals[i2].Data().([]float64)
-						for j := range xd {
-							xd[j] += s * tc.Inputs[i2].V[j]
-						}
-					}
-					p.run(t)
-					return floats(p.grads[k])
-				}
-				gp := step(h)
-				gm := step(-2 * h)
-				step(h)
-				fdh := make([]float64, len(gp))
-				for j := range gp {
-					fdh[j] = (gp[j] - gm[j]) / (2 * h)
-				}
-				assert.Less(t, relErr(hv, fdh), 1e-7, "H·v of %s vs finite differences of the gradient", tc.Inputs[i].Name)
 			}
-		})
+			p.run(t)
+			return floats(p.grads[k])
+		}
+		gp := step(h)
+		gm := step(-2 * h)
+		step(h)
+		fdh := make([]float64, len(gp))
+		for j := range gp {
+			fdh[j] = (gp[j] - gm[j]) / (2 * h)
+		}
+		assert.Less(t, relErr(hv, fdh), 1e-7, "H·v of %s vs finite differences of the gradient", tc.Inputs[i].Name)
 	}
 }
 
