@@ -2,6 +2,7 @@ package hessian
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -130,20 +131,22 @@ func TestGraphCacheBounded(t *testing.T) {
 
 // TestEvalLoss: the evaluation graph's cross-entropy and correct count
 // equal those computed from EvalLogits, for a model with batch norm
-// (evaluation mode), at batch sizes other than the training one.
+// (evaluation mode), at batch sizes other than the training one. The labels
+// are chosen from the logits so that the correct count is known and not 0
+// (1 of 1 rows, 2 of 3); a non-finite loss is an error wrapping
+// optim.ErrNonFinite.
 func TestEvalLoss(t *testing.T) {
 	e, x, labels := newEngine(t, fdModels[3].spec, tensor.Float64, 5, 3, optim.Needs{})
 	defer e.Close()
 	_, err := e.LossGrad() // update the running statistics once
 	require.NoError(t, err)
-	for _, n := range []int{1, 3} {
+	for n, wantOK := range map[int]int{1: 1, 3: 2} {
 		xs := rowsOf(x, n)
-		loss, correct, err := e.EvalLoss(xs, labels[:n])
-		require.NoError(t, err)
 		z, err := e.EvalLogits(xs)
 		require.NoError(t, err)
 		c := z.Shape()[1]
-		want, wantOK := 0.0, 0
+		ls := make([]int, n)
+		want := 0.0
 		for r := 0; r < n; r++ {
 			row := z.Float64s()[r*c : (r+1)*c]
 			mx, arg := row[0], 0
@@ -152,18 +155,54 @@ func TestEvalLoss(t *testing.T) {
 					mx, arg = v, j
 				}
 			}
+			ls[r] = arg // right for all rows but the third
+			if r == 2 {
+				ls[r] = (arg + 1) % c
+			}
 			s := 0.0
 			for _, v := range row {
 				s += math.Exp(v - mx)
 			}
-			want += (math.Log(s) + mx - row[labels[r]]) / float64(n)
-			if arg == labels[r] {
-				wantOK++
-			}
+			want += (math.Log(s) + mx - row[ls[r]]) / float64(n)
 		}
+		loss, correct, err := e.EvalLoss(xs, ls)
+		require.NoError(t, err)
 		assert.InDelta(t, want, loss, 1e-12, "n=%d", n)
 		assert.Equal(t, wantOK, correct, "n=%d", n)
 	}
 	_, _, err = e.EvalLoss(x, labels[:1])
 	assert.ErrorContains(t, err, "labels")
+
+	ps := e.Params()
+	for _, bad := range []float64{math.Inf(1), math.NaN()} {
+		w := ps[len(ps)-2].Value.Float64s() // the last layer's weight: nothing saturates it
+		require.Equal(t, "fc.weight", ps[len(ps)-2].Name)
+		w0 := w[0]
+		w[0] = bad
+		loss, _, err := e.EvalLoss(x, labels)
+		w[0] = w0
+		assert.ErrorIs(t, err, optim.ErrNonFinite, "weight %v: loss %v", bad, loss)
+		assert.ErrorContains(t, err, "evaluation loss is")
+	}
+	_, _, err = e.EvalLoss(x, labels)
+	require.NoError(t, err, "the model restored")
+}
+
+// TestLabelRange: a label equal to the number of classes (or negative) is
+// refused by SetBatch and EvalLoss, naming the label and its row; the
+// largest class is accepted.
+func TestLabelRange(t *testing.T) {
+	e, x, labels := newEngine(t, nn.MLP(6, []int{5}, 3), tensor.Float64, 1, 4, optim.Needs{})
+	defer e.Close()
+	ls := append([]int{}, labels...)
+	ls[1] = 2
+	require.NoError(t, e.SetBatch(x, ls))
+	_, _, err := e.EvalLoss(x, ls)
+	require.NoError(t, err)
+	for _, l := range []int{3, -1} {
+		ls[1] = l
+		assert.EqualError(t, e.SetBatch(x, ls), fmt.Sprintf("hessian: SetBatch: label %d at row 1 out of range [0, 3)", l))
+		_, _, err = e.EvalLoss(x, ls)
+		assert.EqualError(t, err, fmt.Sprintf("hessian: EvalLoss: label %d at row 1 out of range [0, 3)", l))
+	}
 }
