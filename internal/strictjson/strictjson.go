@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"sort"
@@ -54,40 +53,35 @@ func At(data []byte, off int64, format string, args ...any) *Error {
 // encoding/json does. The returned error is an *Error for any problem of the
 // document.
 func Decode(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	decErr := dec.Decode(v)
+	if len(bytes.TrimSpace(data)) == 0 {
+		return At(data, int64(len(data)), "no JSON value (the input is empty)")
+	}
+	// json.Unmarshal checks the syntax of the whole input (trailing data
+	// included) before it decodes, and works on data in place, where a
+	// json.Decoder would copy it into a buffer grown by doubling.
+	decErr := json.Unmarshal(data, v)
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
-	case decErr == nil:
-	case errors.Is(decErr, io.EOF) && len(bytes.TrimSpace(data)) == 0:
-		return At(data, int64(len(data)), "no JSON value (the input is empty)")
-	case errors.Is(decErr, io.ErrUnexpectedEOF) || errors.Is(decErr, io.EOF):
-		return At(data, int64(len(data)), "unexpected end of input: the JSON value is not complete (truncated file?)")
 	case errors.As(decErr, &syn):
+		msg := strings.TrimPrefix(syn.Error(), "json: ")
+		switch {
+		case strings.HasPrefix(msg, "unexpected end of JSON input"):
+			return At(data, int64(len(data)), "unexpected end of input: the JSON value is not complete (truncated file?)")
+		case strings.Contains(msg, "after top-level value"):
+			return At(data, syn.Offset-1, "data after the JSON value (a file holds exactly one value)")
+		}
 		// Offset counts the bytes read, the offending one included.
-		return At(data, syn.Offset-1, "syntax error: %s", strings.TrimPrefix(syn.Error(), "json: "))
+		return At(data, syn.Offset-1, "syntax error: %s", msg)
 	case errors.As(decErr, &typ):
 		return typeError(data, typ)
-	}
-	// Unknown fields (which encoding/json names without a position), the
-	// spelling of keys and repeated keys.
-	w := walker{data: data, dec: json.NewDecoder(bytes.NewReader(data))}
-	if err := w.value(reflect.TypeOf(v), ""); err != nil {
-		return err
-	}
-	if decErr != nil {
+	case decErr != nil:
 		return fmt.Errorf("json: %w", decErr)
 	}
-	off := dec.InputOffset()
-	for off < int64(len(data)) && isSpace(data[off]) {
-		off++
-	}
-	if off < int64(len(data)) {
-		return At(data, off, "data after the JSON value (a file holds exactly one value)")
-	}
-	return nil
+	// Unknown fields, the spelling of keys and repeated keys, which
+	// json.Unmarshal lets through.
+	w := walker{data: data}
+	return w.value(reflect.TypeOf(v), "")
 }
 
 // typeError reports a value that does not fit its field, at the value.
@@ -155,21 +149,42 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// walker follows a syntactically valid document token by token alongside
-// the Go type it is decoded into, to find unknown and repeated keys with
-// their position.
+// walker follows a syntactically valid document (json.Unmarshal has
+// checked it) byte by byte alongside the Go type it is decoded into, to find
+// unknown and repeated keys with their position. It copies nothing but keys.
 type walker struct {
 	data []byte
-	dec  *json.Decoder
+	off  int
 }
 
-// next returns the offset of the next token's first byte.
-func (w *walker) next() int64 {
-	off := w.dec.InputOffset()
-	for off < int64(len(w.data)) && (isSpace(w.data[off]) || w.data[off] == ',' || w.data[off] == ':') {
-		off++
+func (w *walker) skipSpace() {
+	for w.off < len(w.data) && isSpace(w.data[w.off]) {
+		w.off++
 	}
-	return off
+}
+
+// peek returns the byte at the offset, or 0 at the end (which a valid
+// document never reaches inside a value).
+func (w *walker) peek() byte {
+	if w.off < len(w.data) {
+		return w.data[w.off]
+	}
+	return 0
+}
+
+// str skips the string at the offset and returns it, quotes included.
+func (w *walker) str() []byte {
+	start := w.off
+	for w.off++; w.off < len(w.data); w.off++ {
+		switch w.data[w.off] {
+		case '\\':
+			w.off++
+		case '"':
+			w.off++
+			return w.data[start:w.off]
+		}
+	}
+	return w.data[start:]
 }
 
 // opaque reports whether values of t are not structs to check: nil (any
@@ -182,6 +197,18 @@ func opaque(t reflect.Type) bool {
 	return p.Implements(jsonUnmarshaler) || p.Implements(textUnmarshaler) || t.Implements(jsonUnmarshaler)
 }
 
+// key decodes a key as encoding/json does (escapes included).
+func key(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 && len(raw) >= 2 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var k string
+	if json.Unmarshal(raw, &k) != nil {
+		return string(raw)
+	}
+	return k
+}
+
 // value walks one value of Go type t (nil: anything) at path.
 func (w *walker) value(t reflect.Type, path string) error {
 	for t != nil && t.Kind() == reflect.Pointer {
@@ -190,27 +217,48 @@ func (w *walker) value(t reflect.Type, path string) error {
 	if opaque(t) {
 		t = nil
 	}
-	tok, err := w.dec.Token()
-	if err != nil {
-		return At(w.data, w.dec.InputOffset(), "%v", err)
-	}
-	d, ok := tok.(json.Delim)
-	if !ok {
+	w.skipSpace()
+	switch w.peek() {
+	case '"':
+		w.str()
 		return nil
+	case '[':
+		return w.array(t, path)
+	case '{':
+		return w.object(t, path)
+	case 0:
+		return At(w.data, int64(w.off), "unexpected end of input")
 	}
-	if d == '[' {
-		var elem reflect.Type
-		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
-			elem = t.Elem()
-		}
-		for i := 0; w.dec.More(); i++ {
-			if err := w.value(elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
-				return err
-			}
-		}
-		_, err = w.dec.Token()
-		return err
+	for w.off < len(w.data) && !isSpace(w.data[w.off]) && strings.IndexByte(",]}", w.data[w.off]) < 0 {
+		w.off++
 	}
+	return nil
+}
+
+func (w *walker) array(t reflect.Type, path string) error {
+	var elem reflect.Type
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		elem = t.Elem()
+	}
+	w.off++ // '['
+	for i := 0; ; i++ {
+		w.skipSpace()
+		switch w.peek() {
+		case ']':
+			w.off++
+			return nil
+		case ',':
+			w.off++
+		case 0:
+			return At(w.data, int64(w.off), "unexpected end of input")
+		}
+		if err := w.value(elem, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+			return err
+		}
+	}
+}
+
+func (w *walker) object(t reflect.Type, path string) error {
 	var fields map[string]reflect.Type
 	var elem reflect.Type
 	switch {
@@ -221,40 +269,49 @@ func (w *walker) value(t reflect.Type, path string) error {
 	case t.Kind() == reflect.Map:
 		elem = t.Elem()
 	}
-	seen := map[string]int64{}
-	for w.dec.More() {
-		at := w.next()
-		tok, err := w.dec.Token()
-		if err != nil {
-			return At(w.data, at, "%v", err)
+	where := path
+	if where == "" {
+		where = "the top-level object"
+	}
+	seen := map[string]int{}
+	w.off++ // '{'
+	for {
+		w.skipSpace()
+		switch w.peek() {
+		case '}':
+			w.off++
+			return nil
+		case ',':
+			w.off++
+			w.skipSpace()
 		}
-		key := tok.(string)
-		where := path
-		if where == "" {
-			where = "the top-level object"
+		if w.peek() != '"' {
+			return At(w.data, int64(w.off), "syntax error: want a key")
 		}
-		if first, dup := seen[key]; dup {
-			prev := At(w.data, first, "")
-			return At(w.data, at, "key %q repeated in %s (first at line %d, column %d)", key, where, prev.Line, prev.Column)
+		at := w.off
+		k := key(w.str())
+		w.skipSpace()
+		w.off++ // ':'
+		if first, dup := seen[k]; dup {
+			prev := At(w.data, int64(first), "")
+			return At(w.data, int64(at), "key %q repeated in %s (first at line %d, column %d)", k, where, prev.Line, prev.Column)
 		}
-		seen[key] = at
+		seen[k] = at
 		ft := elem
 		if fields != nil {
 			var ok bool
-			if ft, ok = fields[key]; !ok {
-				return At(w.data, at, "unknown field %q in %s (known: %s)", key, where, known(fields))
+			if ft, ok = fields[k]; !ok {
+				return At(w.data, int64(at), "unknown field %q in %s (known: %s)", k, where, known(fields))
 			}
 		}
-		sub := key
+		sub := k
 		if path != "" {
-			sub = path + "." + key
+			sub = path + "." + k
 		}
 		if err := w.value(ft, sub); err != nil {
 			return err
 		}
 	}
-	_, err = w.dec.Token()
-	return err
 }
 
 // structFields adds the JSON names of t's fields (encoding/json's rules:

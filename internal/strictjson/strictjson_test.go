@@ -1,7 +1,9 @@
 package strictjson
 
 import (
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -24,12 +26,17 @@ type doc struct {
 // as encoding/json would.
 func TestDecodeAccepts(t *testing.T) {
 	var d doc
-	in := "\n  {\"input_shape\": [4],\n \"layers\": [{\"type\": \"relu\", \"in\": 3, \"eps\": 1e-5}],\n \"extra\": {\"Anything\": {\"goes\": 1}}, \"tags\": {\"x\": {\"type\": \"tanh\"}}}\n\n"
+	in := "\n  {\"input_shape\": [4],\n \"layers\": [{\"type\": \"relu\", \"in\": 3, \"eps\": 1e-5}],\n \"extra\": {\"Anything\": {\"goes\": [[1, {\"x\": null}], true]}}, \"tags\": {\"x\": {\"type\": \"tanh\"}}}\n\n"
 	if err := Decode([]byte(in), &d); err != nil {
 		t.Fatal(err)
 	}
 	if len(d.Layers) != 1 || d.Layers[0].Type != "relu" || d.Layers[0].In != 3 || d.Layers[0].Eps != 1e-5 || d.Tags["x"].Type != "tanh" {
 		t.Fatalf("decoded %+v", d)
+	}
+	// Strings holding JSON's punctuation and escapes, and an escaped key.
+	var l layer
+	if err := Decode([]byte(`{"ty\u0070e": "a\"}{,[]:\\", "in": -0}`), &l); err != nil || l.Type != `a"}{,[]:\` {
+		t.Fatalf("Decode = %+v, %v", l, err)
 	}
 }
 
@@ -55,6 +62,7 @@ func TestDecodeRefuses(t *testing.T) {
 		{"dash-field", `{"layers": [{"type": "relu", "Skip": "x"}]}`, 1, 30, `unknown field "Skip"`},
 		{"unknown-in-map-value", `{"tags": {"a": {"type": "relu", "x": 1}}}`, 1, 33, `unknown field "x" in tags.a`},
 		{"duplicate", "{\"layers\": [],\n \"layers\": [{\"type\": \"relu\"}]}", 2, 2, `key "layers" repeated in the top-level object (first at line 1, column 2)`},
+		{"duplicate-escaped", `{"layers": [], "lay\u0065rs": []}`, 1, 16, `key "layers" repeated in the top-level object`},
 		{"duplicate-nested", `{"layers": [{"type": "relu", "type": "tanh"}]}`, 1, 30, `key "type" repeated in layers[0]`},
 		{"int-overflow", "{\"input_shape\": [4,\n 4611686018427387904000]}", 2, 2, "input_shape: got number 4611686018427387904000, want an integer from -9223372036854775808 to 9223372036854775807"},
 		{"int-exponent", `{"layers": [{"type": "linear", "in": 1e30}]}`, 1, 38, "layers.in: got number 1e30, want an integer"},
@@ -85,4 +93,25 @@ func TestAt(t *testing.T) {
 	if e.Line != 2 || e.Column != 3 || e.Error() != "line 2, column 3 (byte 7): here" {
 		t.Fatalf("At = %+v", e)
 	}
+}
+
+// FuzzDecode: Decode never panics, and what it accepts json.Unmarshal
+// accepts too, to the same value.
+func FuzzDecode(f *testing.F) {
+	for _, s := range []string{``, `{}`, `{"layers":[{"type":"relu","in":1}]}`, `{"tags":{"a":{"type":"x"}},"extra":{"q":[1,{"r":"\"}"}]}}`,
+		`{"layers":[],"layers":[]}`, `[1,2]`, `{"input_shape":[1e400]}`, `{"lay\u0065rs":null} x`, `"str"`, `{"a":`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d, ref doc
+		if Decode(b, &d) != nil {
+			return
+		}
+		if err := json.Unmarshal(b, &ref); err != nil {
+			t.Fatalf("Decode accepted %q, json.Unmarshal refused it: %v", b, err)
+		}
+		if !reflect.DeepEqual(d, ref) {
+			t.Fatalf("Decode(%q) = %+v, json.Unmarshal %+v", b, d, ref)
+		}
+	})
 }
