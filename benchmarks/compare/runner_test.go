@@ -116,7 +116,8 @@ func TestRunAllStopsBeforeTheNextRun(t *testing.T) {
 }
 
 // A stored result is read as a regular file of bounded size: a FIFO in its
-// place is refused at once (the run is retrained), not waited on forever.
+// place is refused at once (the run is retrained), not waited on forever;
+// so are a run's logs.
 func TestLoadRefusesAFIFO(t *testing.T) {
 	dir := t.TempDir()
 	r := &Runner{Dir: dir, Fingerprint: "fp"}
@@ -130,6 +131,19 @@ func TestLoadRefusesAFIFO(t *testing.T) {
 		assert.Nil(t, res)
 	case <-time.After(time.Minute):
 		t.Fatal("Load blocked on a FIFO")
+	}
+
+	// The same for a run's logs.
+	work := t.TempDir()
+	require.NoError(t, syscall.Mkfifo(filepath.Join(work, "steps.jsonl"), 0o644))
+	errc := make(chan error, 1)
+	go func() { _, err := readLogs(work); errc <- err }()
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, fileio.ErrNotRegular)
+		assert.ErrorContains(t, err, "steps.jsonl")
+	case <-time.After(time.Minute):
+		t.Fatal("readLogs blocked on a FIFO")
 	}
 }
 

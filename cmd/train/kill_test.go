@@ -12,12 +12,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/curvopt/curvopt/internal/proctest"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
@@ -27,14 +27,7 @@ import (
 // buildTrain compiles this command once into a temporary directory.
 func buildTrain(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "train")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(goBin); err != nil {
-		goBin = "go"
-	}
-	out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-	return bin
+	return proctest.Build(t, "train")
 }
 
 // killRunArgs is a tiny run (MLP 3072-16-10, 8 steps an epoch, 80 steps)

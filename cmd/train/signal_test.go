@@ -5,125 +5,20 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/curvopt/curvopt/internal/proctest"
 	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fullPipe returns a pipe whose buffer is already full: a process given w
-// as its stdout blocks at its first output line (in the kernel) until drain
-// starts reading. drain also closes the test's copy of w, so that the reader
-// ends with the process.
-func fullPipe(t *testing.T) (w *os.File, drain func()) {
-	t.Helper()
-	r, w, err := os.Pipe()
-	require.NoError(t, err)
-	t.Cleanup(func() { r.Close(); w.Close() })
-	fd := int(w.Fd()) // Fd leaves the file in blocking mode, as the child will see it
-	require.NoError(t, syscall.SetNonblock(fd, true))
-	buf := make([]byte, 4096)
-	for {
-		if _, err := syscall.Write(fd, buf); err != nil {
-			require.ErrorIs(t, err, syscall.EAGAIN)
-			break
-		}
-	}
-	require.NoError(t, syscall.SetNonblock(fd, false))
-	return w, func() {
-		w.Close()
-		go io.Copy(io.Discard, r) //nolint:errcheck // drained only to unblock the child
-	}
-}
-
-// waitBlockedWriting waits until process pid sits in a pipe write (its first
-// output line, behind a full pipe), so that a signal sent now arrives while
-// the command is starting up, past the Go runtime's own start. Where the
-// kernel shows no wait channels (/proc/PID/task/*/wchan: not Linux, or
-// hidden) it waits 2 s instead.
-func waitBlockedWriting(t *testing.T, pid int, done <-chan error) {
-	t.Helper()
-	if !wchanShown() {
-		t.Log("no wait channels in /proc: waiting 2 s for the first output line")
-		time.Sleep(2 * time.Second)
-		return
-	}
-	tasks := filepath.Join("/proc", strconv.Itoa(pid), "task", "*", "wchan")
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("the process ended before writing its first line: %v", err)
-		default:
-		}
-		ws, _ := filepath.Glob(tasks)
-		for _, f := range ws {
-			if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "pipe_write") {
-				return
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatal("the process did not block on its first output line within a minute")
-}
-
-// wchanShown reports whether the kernel shows the wait channels of this
-// process's threads (some of which always wait).
-func wchanShown() bool {
-	ws, _ := filepath.Glob("/proc/self/task/*/wchan")
-	for _, f := range ws {
-		if b, err := os.ReadFile(f); err == nil && len(b) > 0 && string(b) != "0" {
-			return true
-		}
-	}
-	return false
-}
-
-// stopAtFirstLine starts bin with args behind a full stdout pipe, sends it
-// SIGTERM once it is blocked at its first output line (start-up), then lets
-// it go on, and returns its exit status and stderr.
-func stopAtFirstLine(t *testing.T, bin string, args ...string) (status int, stderr string) {
-	t.Helper()
-	w, drain := fullPipe(t)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = w
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	waitBlockedWriting(t, cmd.Process.Pid, done)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	// The signal is handled by another thread of the process than the one
-	// blocked: give it time to arrive before that one goes on.
-	time.Sleep(250 * time.Millisecond)
-	drain()
-	return exitStatus(t, <-done, errb.String()), errb.String()
-}
-
-// exitStatus returns the exit status of a finished command, failing if a
-// signal killed it instead of letting it exit.
-func exitStatus(t *testing.T, err error, stderr string) int {
-	t.Helper()
-	if err == nil {
-		return 0
-	}
-	var ee *exec.ExitError
-	require.True(t, errors.As(err, &ee), "%v: %s", err, stderr)
-	ws := ee.Sys().(syscall.WaitStatus)
-	require.False(t, ws.Signaled(), "killed by %v instead of exiting (stderr: %q)", ws.Signal(), stderr)
-	return ws.ExitStatus()
-}
 
 // without returns args without the flag f.
 func without(args []string, f string) []string {
@@ -166,7 +61,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 
 	// Start-up: the first output line comes before anything is written.
 	dir := filepath.Join(t.TempDir(), "term")
-	status, stderr := stopAtFirstLine(t, bin, without(args(dir), "-quiet")...)
+	status, stderr := proctest.StopAtFirstLine(t, syscall.SIGTERM, bin, without(args(dir), "-quiet")...)
 	assert.Equal(t, 143, status, stderr)
 	assert.Contains(t, stderr, "train: stopped by SIGTERM before the first step; nothing was written")
 	assert.NoDirExists(t, dir, "nothing written")
@@ -190,7 +85,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 		require.Less(t, waited, 60000, "no checkpoint after a minute")
 	}
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	assert.Equal(t, 143, exitStatus(t, <-done, errb.String()))
+	assert.Equal(t, 143, proctest.ExitStatus(t, <-done, errb.String()))
 	assert.Contains(t, errb.String(), "stopped by SIGTERM after step")
 	assert.Contains(t, errb.String(), "-resume -out "+dir)
 	c, err := train.ReadCheckpointInfo(filepath.Join(dir, "checkpoint.gob"))
@@ -199,7 +94,7 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 
 	// The resume's start-up: the run is left exactly as it was.
 	before := snapshot(t, dir)
-	status, stderr = stopAtFirstLine(t, bin, "-resume", "-out", dir)
+	status, stderr = proctest.StopAtFirstLine(t, syscall.SIGTERM, bin, "-resume", "-out", dir)
 	assert.Equal(t, 143, status, stderr)
 	assert.Contains(t, stderr, "train: stopped by SIGTERM before the first step; nothing was written")
 	assert.Equal(t, before, snapshot(t, dir), "the interrupted run's files")
@@ -233,7 +128,7 @@ func TestSIGTERMStopsAnalysis(t *testing.T) {
 	require.True(t, started, "no \"analysing\" line: %s", errb.String())
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	go io.Copy(io.Discard, stdout) //nolint:errcheck // drained so that the process is never blocked
-	assert.Equal(t, 143, exitStatus(t, cmd.Wait(), errb.String()))
+	assert.Equal(t, 143, proctest.ExitStatus(t, cmd.Wait(), errb.String()))
 	assert.Contains(t, errb.String(), "train: analysis stopped by SIGTERM; nothing was written")
 	assert.Equal(t, before, snapshot(t, dir), "the analysed run's files, and no spectrum")
 }
