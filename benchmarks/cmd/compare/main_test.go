@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/internal/sigctx"
 	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
@@ -75,8 +76,11 @@ func TestRunSmoke(t *testing.T) {
 		assert.FileExists(t, filepath.Join(dir, "out", f))
 	}
 	out.Reset()
+	leftover := filepath.Join(dir, "out", "results.md"+fileio.TmpInfix+"123") // a killed write's
+	require.NoError(t, os.WriteFile(leftover, []byte("# partial"), 0o644))
 	require.NoError(t, run(context.Background(), args, &out, &errw))
 	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train")
+	assert.NoFileExists(t, leftover)
 }
 
 func TestParseHyper(t *testing.T) {
