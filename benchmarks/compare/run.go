@@ -114,7 +114,7 @@ type Runner struct {
 	// WorkDir holds the runs' checkpoints while they train:
 	// WorkDir/<phase>/<key>-<fingerprint>. A finished run's work directory
 	// is removed unless KeepWork is set: renamed to a name ending in
-	// trashSuffix, then removed, so that a kill at any moment leaves either
+	// ".removing", then removed, so that a kill at any moment leaves either
 	// the directory of a stored run or a trash one, both of which the next
 	// RunAll removes.
 	WorkDir  string
@@ -264,18 +264,32 @@ func (r *Runner) removeLeftovers(specs []RunSpec) error {
 			continue
 		}
 		phases[s.Phase] = true
-		tmps, err := filepath.Glob(filepath.Join(r.Dir, s.Phase, "*"+fileio.TmpInfix+"*"))
-		if err != nil {
+		if err := RemoveTemps(filepath.Join(r.Dir, s.Phase)); err != nil {
 			return err
 		}
 		trash, err := filepath.Glob(filepath.Join(r.WorkDir, s.Phase, "*"+trashSuffix))
 		if err != nil {
 			return err
 		}
-		for _, p := range append(tmps, trash...) {
+		for _, p := range trash {
 			if err := os.RemoveAll(p); err != nil {
 				return fmt.Errorf("compare: removing the leftover %s: %w", p, err)
 			}
+		}
+	}
+	return nil
+}
+
+// RemoveTemps removes the temporary files that a killed WriteFile left in
+// dir (their names hold fileio.TmpInfix); a missing dir has none.
+func RemoveTemps(dir string) error {
+	tmps, err := filepath.Glob(filepath.Join(dir, "*"+fileio.TmpInfix+"*"))
+	if err != nil {
+		return err
+	}
+	for _, p := range tmps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("compare: removing the leftover %s: %w", p, err)
 		}
 	}
 	return nil

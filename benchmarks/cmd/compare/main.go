@@ -413,6 +413,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep []compare.SweepEntry, chosen map[string]float64, results []*compare.RunResult) error {
+	if err := compare.RemoveTemps(dir); err != nil { // left by a killed earlier write
+		return err
+	}
 	if err := compare.WriteFile(filepath.Join(dir, "results.md"), func(w io.Writer) error {
 		return compare.RenderMarkdown(w, rep, sums, sweep, chosen)
 	}); err != nil {
