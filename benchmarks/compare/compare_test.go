@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/train"
@@ -109,6 +110,14 @@ func TestTimeToTarget(t *testing.T) {
 	assert.False(t, ok)
 	_, _, ok = TimeToTarget(nil, Target{})
 	assert.False(t, ok)
+
+	// Evaluations 2.5 s apart (1 s apart, the time scale would hide a
+	// fraction divided where it should multiply): 0.5 lies 3/4 of the way
+	// from 0.2 to 0.6, at 4 + 0.75·2.5 s.
+	step, wall, ok = TimeToTarget([]EvalPoint{{Step: 10, WallS: 1.5, TestAcc: 0.1}, {Step: 20, WallS: 4, TestAcc: 0.2}, {Step: 30, WallS: 6.5, TestAcc: 0.6}}, Target{Acc: 0.5})
+	assert.True(t, ok)
+	assert.InDelta(t, 27.5, step, 1e-12)
+	assert.InDelta(t, 5.875, wall, 1e-12)
 }
 
 func result(opt string, lr float64, seed uint64, accs ...float64) *RunResult {
@@ -409,6 +418,17 @@ func TestReadLogs(t *testing.T) {
 	assert.Equal(t, 2.25, r.Evals[0].TrainLoss)
 	assert.Equal(t, 0.35, r.FinalTestAcc)
 
+	// The best accuracy is the highest of the evaluations, not the last.
+	epochs = `{"epoch":1,"step":1,"test_acc":0.3,"wall_s":0.01}
+{"epoch":1,"step":2,"test_acc":0.5,"wall_s":0.04}
+{"epoch":2,"step":3,"test_acc":0.4,"wall_s":0.06}
+`
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "epochs.jsonl"), []byte(epochs), 0o644))
+	r, err = readLogs(dir)
+	require.NoError(t, err)
+	assert.Equal(t, 0.5, r.BestTestAcc)
+	assert.Equal(t, 0.4, r.FinalTestAcc)
+
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "epochs.jsonl"), []byte("{bad\n"), 0o644))
 	_, err = readLogs(dir)
 	assert.ErrorContains(t, err, "epochs.jsonl:1")
@@ -431,7 +451,7 @@ func TestWritePlots(t *testing.T) {
 		assert.True(t, strings.HasPrefix(s, "<?xml") || strings.HasPrefix(s, "<svg"), name)
 		assert.Contains(t, s, "adam (2)")
 	}
-	left, err := filepath.Glob(filepath.Join(dir, ".*tmp*"))
+	left, err := filepath.Glob(filepath.Join(dir, "*"+fileio.TmpInfix+"*"))
 	require.NoError(t, err)
 	assert.Empty(t, left, "no temporary files are left")
 }

@@ -207,7 +207,7 @@ func savePlot(p *plot.Plot, dir, name string) error {
 			return fmt.Errorf("compare: plot %s.%s: %w", name, format, err)
 		}
 		path := filepath.Join(dir, name+"."+format)
-		if err := WriteFileAtomic(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
+		if err := WriteFile(path, func(w io.Writer) error { _, err := wt.WriteTo(w); return err }); err != nil {
 			return fmt.Errorf("compare: %w", err)
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/train"
 )
@@ -47,7 +48,10 @@ type RunSpec struct {
 	SharpnessEvery int `json:"sharpness_every,omitempty"`
 }
 
-// Key is the run's file-name stem, e.g. "adam-lr0.001-seed1".
+// Key is the run's file-name stem, e.g. "adam-lr0.001-seed1". The learning
+// rate is written in full (the shortest decimal that reads back as the same
+// float64), so distinct rates never share a key: 0.0015 and 0.002 are
+// "lr0.0015" and "lr0.002", never both "lr0.002".
 func (s RunSpec) Key() string {
 	return fmt.Sprintf("%s-lr%s-seed%d", s.Optimizer, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Seed)
 }
@@ -109,7 +113,10 @@ type Runner struct {
 	Dir string
 	// WorkDir holds the runs' checkpoints while they train:
 	// WorkDir/<phase>/<key>-<fingerprint>. A finished run's work directory
-	// is removed unless KeepWork is set.
+	// is removed unless KeepWork is set: renamed to a name ending in
+	// ".removing", then removed, so that a kill at any moment leaves either
+	// the directory of a stored run or a trash one, both of which the next
+	// RunAll removes.
 	WorkDir  string
 	KeepWork bool
 	// Fingerprint is stored with every result; stored results with another
@@ -128,10 +135,24 @@ func (r *Runner) ResultPath(spec RunSpec) string {
 	return filepath.Join(r.Dir, spec.Phase, spec.Key()+".json")
 }
 
+// maxResultBytes bounds the size of a stored result file (a million steps
+// of curve take about 150 MB).
+const maxResultBytes = 1 << 30
+
+// trashSuffix ends the name of a finished run's work directory while it is
+// removed.
+const trashSuffix = ".removing"
+
+// workPath returns the work directory of spec.
+func (r *Runner) workPath(spec RunSpec) string {
+	return filepath.Join(r.WorkDir, spec.Phase, spec.Key()+"-"+shortHash(r.Fingerprint))
+}
+
 // Load returns the stored result of spec, or nil when there is none usable
-// (missing, unreadable, or made under another fingerprint).
+// (missing, unreadable, not a regular file, over 1 GiB, or made under
+// another fingerprint).
 func (r *Runner) Load(spec RunSpec) *RunResult {
-	b, err := os.ReadFile(r.ResultPath(spec))
+	b, err := fileio.ReadFile(r.ResultPath(spec), maxResultBytes)
 	if err != nil {
 		return nil
 	}
@@ -144,17 +165,28 @@ func (r *Runner) Load(spec RunSpec) *RunResult {
 
 // RunAll returns the results of specs, in order: stored ones are reused,
 // missing ones are trained and stored as soon as each finishes. It stops at
-// the first error (the runs finished before it stay stored).
+// the first error, or before the next run once ctx is cancelled (the runs
+// finished before stay stored). It first removes what an earlier, killed
+// RunAll may have left: temporary result files, work directories being
+// removed, and (unless KeepWork) the work directories of stored runs.
 func (r *Runner) RunAll(ctx context.Context, specs []RunSpec) ([]*RunResult, error) {
 	now := r.Now
 	if now == nil {
 		now = time.Now
+	}
+	if err := r.removeLeftovers(specs); err != nil {
+		return nil, err
 	}
 	out := make([]*RunResult, len(specs))
 	var todo []int
 	for i, s := range specs {
 		if res := r.Load(s); res != nil {
 			out[i] = res
+			if !r.KeepWork {
+				if err := removeDir(r.workPath(s)); err != nil {
+					return out, fmt.Errorf("compare: stored run %s: %w", s.Key(), err)
+				}
+			}
 		} else {
 			todo = append(todo, i)
 		}
@@ -163,7 +195,10 @@ func (r *Runner) RunAll(ctx context.Context, specs []RunSpec) ([]*RunResult, err
 	start := now()
 	for n, i := range todo {
 		s := specs[i]
-		work := filepath.Join(r.WorkDir, s.Phase, s.Key()+"-"+shortHash(r.Fingerprint))
+		if err := ctx.Err(); err != nil {
+			return out, fmt.Errorf("compare: before %s run %s: %w", s.Phase, s.Key(), err)
+		}
+		work := r.workPath(s)
 		if err := os.MkdirAll(work, 0o755); err != nil {
 			return out, fmt.Errorf("compare: run %s: %w", s.Key(), err)
 		}
@@ -177,8 +212,8 @@ func (r *Runner) RunAll(ctx context.Context, specs []RunSpec) ([]*RunResult, err
 			return out, fmt.Errorf("compare: storing run %s: %w", s.Key(), err)
 		}
 		if !r.KeepWork {
-			if err := os.RemoveAll(work); err != nil {
-				return out, fmt.Errorf("compare: removing %s: %w", work, err)
+			if err := removeDir(work); err != nil {
+				return out, fmt.Errorf("compare: run %s: %w", s.Key(), err)
 			}
 		}
 		out[i] = res
@@ -217,40 +252,85 @@ func IsDivergence(err error) bool {
 	return errors.Is(err, train.ErrDiverged) || errors.Is(err, optim.ErrNonFinite)
 }
 
-// writeJSONAtomic writes v as indented JSON to path through a temporary file
-// and a rename, creating the directory.
+// removeLeftovers removes what a killed RunAll can leave behind in the
+// phases of specs: temporary files of result writes (fileio.TmpInfix) and
+// work directories renamed for removal (trashSuffix). Nothing else is
+// touched: a work directory without a stored result holds a checkpoint to
+// resume from.
+func (r *Runner) removeLeftovers(specs []RunSpec) error {
+	phases := map[string]bool{}
+	for _, s := range specs {
+		if phases[s.Phase] {
+			continue
+		}
+		phases[s.Phase] = true
+		if err := RemoveTemps(filepath.Join(r.Dir, s.Phase)); err != nil {
+			return err
+		}
+		trash, err := filepath.Glob(filepath.Join(r.WorkDir, s.Phase, "*"+trashSuffix))
+		if err != nil {
+			return err
+		}
+		for _, p := range trash {
+			if err := os.RemoveAll(p); err != nil {
+				return fmt.Errorf("compare: removing the leftover %s: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+// RemoveTemps removes the temporary files that a killed WriteFile left in
+// dir (their names hold fileio.TmpInfix); a missing dir has none.
+func RemoveTemps(dir string) error {
+	tmps, err := filepath.Glob(filepath.Join(dir, "*"+fileio.TmpInfix+"*"))
+	if err != nil {
+		return err
+	}
+	for _, p := range tmps {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("compare: removing the leftover %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// removeDir removes the work directory dir, if present, in an order that a
+// kill cannot orphan: renamed to dir+trashSuffix (one atomic step), then
+// removed. A kill before the rename leaves dir, whose stored result makes
+// RunAll remove it; a kill after leaves the trash, which RunAll removes.
+func removeDir(dir string) error {
+	trash := dir + trashSuffix
+	if err := os.Rename(dir, trash); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("removing the work directory %s: %w", dir, err)
+	}
+	if err := os.RemoveAll(trash); err != nil {
+		return fmt.Errorf("removing the work directory %s: %w", trash, err)
+	}
+	return nil
+}
+
+// writeJSONAtomic writes v as JSON to path with WriteFile.
 func writeJSONAtomic(path string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(path, func(w io.Writer) error {
+	return WriteFile(path, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})
 }
 
-// WriteFileAtomic creates path's directory, lets write fill a temporary file
-// beside path, and renames it over path, so that readers never see a partial
-// file.
-func WriteFileAtomic(path string, write func(io.Writer) error) error {
+// WriteFile creates path's directory and writes path atomically and
+// durably with fileio.WriteAtomic (permissions 0644): readers see the old
+// file or the whole new one, and a finished write survives a crash.
+func WriteFile(path string, fill func(io.Writer) error) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fileio.WriteAtomic(path, 0o644, fill)
 }

@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/train"
 )
 
@@ -74,11 +76,23 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 		return nil, err
 	}
 	if runErr != nil {
-		res.Diverged, res.Error = true, runErr.Error()
+		res.Diverged, res.Error = true, divergence(runErr)
 	} else if last != nil {
 		res.StateBytes = last.StateBytes
 	}
 	return res, nil
+}
+
+// divergence returns what a stored result records of a diverged run's
+// error: where and why it diverged, without train.Run's note on the
+// checkpoint it left (a path inside the work directory, which the Runner
+// removes once the result is stored).
+func divergence(err error) string {
+	msg := err.Error()
+	if inner := errors.Unwrap(err); inner != nil && strings.HasPrefix(msg, inner.Error()+"; ") {
+		return inner.Error() // train.Run's form: "<divergence>; <checkpoint note>"
+	}
+	return msg
 }
 
 // totalSteps returns the run's budget in steps.
@@ -150,9 +164,14 @@ func readLogs(dir string) (*RunResult, error) {
 	return res, nil
 }
 
-// readJSONL decodes one R per line of path (a missing file is empty).
+// maxLogBytes bounds a run's steps.jsonl and epochs.jsonl (about 200 bytes
+// a step).
+const maxLogBytes = 1 << 30
+
+// readJSONL decodes one R per line of path (a missing file is empty), a
+// regular file of at most maxLogBytes.
 func readJSONL[R any](path string) ([]R, error) {
-	f, err := os.Open(path)
+	f, size, err := fileio.Open(path, maxLogBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -161,7 +180,7 @@ func readJSONL[R any](path string) ([]R, error) {
 	}
 	defer f.Close()
 	var out []R
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(io.LimitReader(f, size))
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
 	for line := 1; sc.Scan(); line++ {
 		if len(sc.Bytes()) == 0 {

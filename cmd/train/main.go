@@ -18,6 +18,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,19 +29,37 @@ import (
 	"strings"
 
 	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/internal/sigctx"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/train"
 	"gorgonia.org/tensor"
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	// First of all: from here on SIGINT and SIGTERM stop the command
+	// cleanly (a checkpoint saved, an exit status of 130 or 143), whatever
+	// it is doing, start-up and -analyze included.
+	sig := sigctx.Notify()
+	code := runListening(sig, os.Args[1:], os.Stdout, os.Stderr, nil)
+	sig.Stop()
+	os.Exit(code)
 }
 
 // run is the command: it returns the exit status (0 done, 1 failed, 2 bad
-// usage).
+// usage, 128 + the signal's number when stopped by SIGINT or SIGTERM).
 func run(args []string, stdout, stderr io.Writer) int {
 	return runWith(args, stdout, stderr, nil)
+}
+
+// helpHint ends every usage error, in place of the whole usage.
+const helpHint = "run 'train -h' for the flags"
+
+// usageError reports a bad flag or argument in one line, then how to get
+// help, and returns the exit status of bad usage.
+func usageError(w io.Writer, err error) int {
+	report(w, err)
+	fmt.Fprintln(w, helpHint)
+	return 2
 }
 
 // optFloat is a float flag that remembers whether it was set.
@@ -96,11 +115,19 @@ type options struct {
 // runWith is run with the source of the available memory injected (nil:
 // /proc/meminfo).
 func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error)) int {
+	sig := sigctx.Notify()
+	defer sig.Stop()
+	return runListening(sig, args, stdout, stderr, mem)
+}
+
+// runListening is runWith with the signal listener installed by the caller
+// (main installs it before anything else).
+func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer, mem func() (int64, error)) int {
 	var o options
 	h := train.Hyper{}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(fs, stderr) }
+	fs.SetOutput(io.Discard) // errors are reported below, in one line
+	fs.Usage = func() {}
 
 	fs.StringVar(&o.cfg.Optimizer, "optimizer", "sophiah", "optimizer: "+strings.Join(train.Optimizers(), ", "))
 	for _, name := range []string{"lr", "momentum", "dampening", "wd", "beta1", "beta2", "eps", "rho", "bs", "k", "power", "m", "damp"} {
@@ -152,14 +179,14 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			usage(fs, stderr)
 			return 0
 		}
-		return 2
+		return usageError(stderr, err)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "train: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+		return usageError(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
 	o.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
@@ -167,9 +194,7 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 	o.cfg.Hyper = h
 	o.cfg.Memory = mem
 	if err := o.finish(); err != nil {
-		report(stderr, err)
-		fs.Usage()
-		return 2
+		return usageError(stderr, err)
 	}
 	if !o.quiet {
 		o.cfg.Progress = stdout
@@ -177,7 +202,11 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 	}
 
 	if o.analyze {
-		if err := analyze(&o); err != nil {
+		if err := analyze(sig.Context(), &o); err != nil {
+			if s := sig.Received(); s != nil && errors.Is(err, context.Canceled) {
+				fmt.Fprintf(stderr, "train: analysis stopped by %s; nothing was written (spectrum.json and the density plots are written when it finishes)\n", sigctx.Name(s))
+				return sigctx.ExitStatus(s)
+			}
 			report(stderr, err)
 			return 1
 		}
@@ -204,10 +233,14 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 			fmt.Fprintf(stdout, "GNB estimate on the first %d rows of each batch; an epoch's incomplete last batch is dropped (-drop-last)\n", o.cfg.GNBBatch)
 		}
 	}
-	ctx, stop := signalContext()
+	if s := sig.Received(); s != nil { // during start-up: nothing was touched yet
+		fmt.Fprintf(stderr, "train: stopped by %s before the first step; nothing was written\n", sigctx.Name(s))
+		return sigctx.ExitStatus(s)
+	}
+	ctx := sig.Context()
 	res, err := train.Run(ctx, o.cfg)
-	if sig := stop(); sig != nil && err != nil && ctx.Err() != nil {
-		return interrupted(sig, o.cfg.OutDir, stderr)
+	if s := sig.Received(); s != nil && err != nil && ctx.Err() != nil {
+		return interrupted(s, o.cfg.OutDir, stderr)
 	}
 	if err != nil {
 		report(stderr, err)

@@ -26,6 +26,8 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	}
 }
 
+// TestBadFlagsExit2: a bad flag or argument is a usage error (status 2)
+// reported in one line, followed by how to get help.
 func TestBadFlagsExit2(t *testing.T) {
 	cases := [][]string{
 		{"-nosuchflag"},
@@ -45,7 +47,14 @@ func TestBadFlagsExit2(t *testing.T) {
 		var out, errb bytes.Buffer
 		code := run(args, &out, &errb)
 		assert.Equal(t, 2, code, "args %v", args)
-		assert.Contains(t, errb.String(), "usage: train", "args %v: usage on stderr", args)
+		// One line naming what is wrong, then how to get help: not the
+		// usage, which would bury it.
+		lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
+		if assert.Len(t, lines, 2, "args %v: %s", args, errb.String()) {
+			assert.True(t, strings.HasPrefix(lines[0], "train: "), "args %v: %s", args, lines[0])
+			assert.Equal(t, "run 'train -h' for the flags", lines[1], "args %v", args)
+		}
+		assert.Empty(t, out.String(), "args %v", args)
 	}
 }
 

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
+	"github.com/curvopt/curvopt/internal/sigctx"
 	"github.com/curvopt/curvopt/train"
 )
 
@@ -71,49 +69,15 @@ func resumed(o *options, set map[string]bool) (train.Config, error) {
 	return rec, nil
 }
 
-// signalContext returns a context cancelled by SIGINT (Ctrl-C) or SIGTERM,
-// and a function that stops listening and reports the signal received, if
-// any. Training stops after the current step and saves a checkpoint.
-func signalContext() (context.Context, func() os.Signal) {
-	ctx, cancel := context.WithCancel(context.Background())
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	got := make(chan os.Signal, 1)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case s := <-sigs:
-			got <- s
-			cancel()
-		case <-done:
-		}
-	}()
-	return ctx, func() os.Signal {
-		signal.Stop(sigs)
-		close(done)
-		cancel()
-		select {
-		case s := <-got:
-			return s
-		default:
-			return nil
-		}
-	}
-}
-
 // interrupted reports a run stopped by sig and returns the exit status
 // 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM).
 func interrupted(sig os.Signal, dir string, w io.Writer) int {
-	if _, ok := sig.(syscall.Signal); !ok {
-		return 1
-	}
-	name := map[os.Signal]string{os.Interrupt: "SIGINT (Ctrl-C)", syscall.SIGTERM: "SIGTERM"}[sig]
-	msg := "train: stopped by " + name
+	msg := "train: stopped by " + sigctx.Name(sig)
 	if c, err := train.ReadCheckpointInfo(filepath.Join(dir, "checkpoint.gob")); err == nil {
 		msg += fmt.Sprintf(" after step %d; the checkpoint in %s is saved: continue with -resume -out %s", c.Step, dir, dir)
 	}
 	fmt.Fprintln(w, msg)
-	return 128 + int(sig.(syscall.Signal))
+	return sigctx.ExitStatus(sig)
 }
 
 // modelName describes a recorded model briefly: its input shape and layers

@@ -58,7 +58,7 @@ type options struct {
 func parse(args []string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // a bad flag is reported in one line by main, not with the usage
 	fs.StringVar(&o.optimizers, "optimizers", strings.Join(train.Optimizers(), ","), "comma-separated optimizers to compare")
 	fs.StringVar(&o.model, "model", "mlp", "model: mlp, cnn, resnetN (N = 6n+2: resnet8, resnet20) on image data, or gpt-tiny on text")
 	fs.StringVar(&o.hidden, "hidden", "128", "MLP hidden layer widths, comma-separated")
@@ -96,40 +96,51 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.sweepBase, "sweep-base", "", `sweep: the rate the factors multiply, per optimizer, e.g. "sophiah=0.01" (default: the documented default)`)
 	fs.IntVar(&o.checkpointEvery, "checkpoint-every", 100, "checkpoint each run every N steps, so an interrupted comparison resumes mid-run (-1: only at the end)")
 	fs.StringVar(&o.targetLossOf, "target-loss-of", "", "time-to-target columns: steps and time to reach this optimizer's mean final test loss (instead of -target accuracy)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: compare [flags]\n\nTrains each optimizer on the same model, data and budget over several seeds and writes\nresults.md, summary.csv, curves.csv and plots to -out. Optimizers and defaults:\n%s\nFlags:\n", train.OptimizerHelp())
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) { // -h: the whole usage
+			fs.SetOutput(stderr)
+			fmt.Fprintf(stderr, "usage: compare [flags]\n\nTrains each optimizer on the same model, data and budget over several seeds and writes\nresults.md, summary.csv, curves.csv and plots to -out. Optimizers and defaults:\n%s\nFlags:\n", train.OptimizerHelp())
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, badUsage(err)
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+		return nil, badUsage(fmt.Errorf("unexpected arguments %q", fs.Args()))
 	}
-	switch {
-	case o.seeds < 1:
-		return nil, fmt.Errorf("-seeds %d: want >= 1", o.seeds)
-	case o.sweepSeeds < 1:
-		return nil, fmt.Errorf("-sweep-seeds %d: want >= 1", o.sweepSeeds)
-	case o.steps < 0 || o.epochs < 0 || o.evalEvery < 0:
-		return nil, errors.New("-steps, -epochs and -eval-every must be >= 0")
-	case o.target < 0 || o.target > 1:
-		return nil, fmt.Errorf("-target %v: want an accuracy in [0, 1]", o.target)
-	case o.warmup < 0 || o.evalMax < 0 || o.sweepWiden < 0 || o.sharpEvery < 0 || o.sharpSeeds < 0:
-		return nil, errors.New("-warmup, -eval-max, -sweep-widen, -sharpness-every and -sharpness-seeds must be >= 0")
-	case o.evalBatch < 1:
-		return nil, fmt.Errorf("-eval-batch %d: want >= 1", o.evalBatch)
-	case !(o.cosineMin >= 0 && o.cosineMin < 1):
-		return nil, fmt.Errorf("-cosine-min %v: want a fraction in [0, 1)", o.cosineMin)
-	case !(o.clip >= 0) || math.IsInf(o.clip, 0):
-		return nil, fmt.Errorf("-clip %v: want a norm >= 0", o.clip)
-	case o.selectBy != "acc" && o.selectBy != "loss":
-		return nil, fmt.Errorf("-select %q: want acc or loss", o.selectBy)
+	if err := checkValues(o); err != nil {
+		return nil, badUsage(err)
 	}
 	if o.work == "" {
 		o.work = filepath.Join("results", "tmp", "work", filepath.Base(filepath.Clean(o.out)))
 	}
 	return o, nil
+}
+
+// checkValues checks the flags' values that need nothing else.
+func checkValues(o *options) error {
+	switch {
+	case o.seeds < 1:
+		return fmt.Errorf("-seeds %d: want >= 1", o.seeds)
+	case o.sweepSeeds < 1:
+		return fmt.Errorf("-sweep-seeds %d: want >= 1", o.sweepSeeds)
+	case o.steps < 0 || o.epochs < 0 || o.evalEvery < 0:
+		return errors.New("-steps, -epochs and -eval-every must be >= 0")
+	case o.target < 0 || o.target > 1:
+		return fmt.Errorf("-target %v: want an accuracy in [0, 1]", o.target)
+	case o.warmup < 0 || o.evalMax < 0 || o.sweepWiden < 0 || o.sharpEvery < 0 || o.sharpSeeds < 0:
+		return errors.New("-warmup, -eval-max, -sweep-widen, -sharpness-every and -sharpness-seeds must be >= 0")
+	case o.evalBatch < 1:
+		return fmt.Errorf("-eval-batch %d: want >= 1", o.evalBatch)
+	case !(o.cosineMin >= 0 && o.cosineMin < 1):
+		return fmt.Errorf("-cosine-min %v: want a fraction in [0, 1)", o.cosineMin)
+	case !(o.clip >= 0) || math.IsInf(o.clip, 0):
+		return fmt.Errorf("-clip %v: want a norm >= 0", o.clip)
+	case o.selectBy != "acc" && o.selectBy != "loss":
+		return fmt.Errorf("-select %q: want acc or loss", o.selectBy)
+	}
+	return nil
 }
 
 // parseLRs reads "opt=lr,opt=lr".

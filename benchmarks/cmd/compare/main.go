@@ -28,7 +28,9 @@
 // study of issue 14 (results/study/run.sh) is two such comparisons.
 //
 // Rerunning the same command reuses finished runs and trains only missing
-// ones; a run interrupted (Ctrl-C) resumes from its checkpoint under -work.
+// ones; a run interrupted (Ctrl-C or SIGTERM: the run stops after its
+// current step and saves a checkpoint, exit status 130 or 143) resumes from
+// its checkpoint under -work.
 //
 // Examples:
 //
@@ -46,7 +48,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -55,25 +56,55 @@ import (
 
 	"github.com/curvopt/curvopt/benchmarks/compare"
 	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/internal/sigctx"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/train"
 	"gorgonia.org/tensor"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
-		}
-		fmt.Fprintln(os.Stderr, "compare:", err)
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(os.Stderr, "compare: interrupted; rerun the same command to continue (finished runs are kept, the current one resumes from its checkpoint)")
-			os.Exit(130)
-		}
-		os.Exit(1)
+	// First of all: from here on SIGINT and SIGTERM stop the comparison
+	// cleanly, the current run saving a checkpoint.
+	sig := sigctx.Notify()
+	code := status(sig, run(sig.Context(), os.Args[1:], os.Stdout, os.Stderr), os.Stderr)
+	sig.Stop()
+	os.Exit(code)
+}
+
+// helpHint ends every usage error, in place of the whole usage.
+const helpHint = "run 'compare -h' for the flags"
+
+// status reports err, the outcome of run, on stderr and returns the exit
+// status: 0 done (or -h), 2 a usage error (one line, then how to get help),
+// 128 + the signal's number when stopped by SIGINT or SIGTERM, 1 otherwise.
+func status(sig *sigctx.Listener, err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
 	}
+	fmt.Fprintln(stderr, "compare:", err)
+	if s := sig.Received(); s != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "compare: stopped by %s; rerun the same command to continue (finished runs are kept, the current one resumes from its checkpoint)\n", sigctx.Name(s))
+		return sigctx.ExitStatus(s)
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintln(stderr, helpHint)
+		return 2
+	}
+	return 1
+}
+
+// usageError marks an error in the flags or arguments.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// badUsage marks err, if any, as a usage error.
+func badUsage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -84,15 +115,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	lrs, err := parseLRs(o.lrs)
 	if err != nil {
-		return err
+		return badUsage(err)
 	}
 	factors, err := parseFloats(o.sweepFactors)
 	if err != nil {
-		return fmt.Errorf("-sweep-factors: %w", err)
+		return badUsage(fmt.Errorf("-sweep-factors: %w", err))
 	}
 	sweepBase, err := parseLRs(o.sweepBase)
 	if err != nil {
-		return fmt.Errorf("-sweep-base: %w", err)
+		return badUsage(fmt.Errorf("-sweep-base: %w", err))
 	}
 	dt := tensor.Float32
 	switch o.dtype {
@@ -100,7 +131,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "float64":
 		dt = tensor.Float64
 	default:
-		return fmt.Errorf("-dtype %q: want float32 or float64", o.dtype)
+		return badUsage(fmt.Errorf("-dtype %q: want float32 or float64", o.dtype))
 	}
 
 	// Optimizers: an unavailable one is skipped (and noted) when the list
@@ -111,7 +142,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		name = strings.TrimSpace(name)
 		if _, err := train.NewOptimizer(name, nil, o.batch, 1); err != nil {
 			if explicit {
-				return fmt.Errorf("-optimizers: %w", err)
+				return badUsage(fmt.Errorf("-optimizers: %w", err))
 			}
 			fmt.Fprintf(stderr, "compare: skipping %s: %v\n", name, err)
 			notes = append(notes, fmt.Sprintf("%s skipped: %v", name, err))
@@ -121,21 +152,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for k := range lrs {
 		if !contains(opts, k) {
-			return fmt.Errorf("-lrs names %q, which is not among the optimizers compared", k)
+			return badUsage(fmt.Errorf("-lrs names %q, which is not among the optimizers compared", k))
 		}
 	}
 	if len(opts) == 0 {
-		return errors.New("no optimizer to compare")
+		return badUsage(errors.New("no optimizer to compare"))
 	}
 	for flag, name := range map[string]string{"-reference": o.reference, "-target-loss-of": o.targetLossOf} {
 		if name != "" && !contains(opts, name) {
-			return fmt.Errorf("%s %q is not among the optimizers compared", flag, name)
+			return badUsage(fmt.Errorf("%s %q is not among the optimizers compared", flag, name))
 		}
 	}
 
 	spec, err := data.ParseSpec(o.data)
 	if err != nil {
-		return fmt.Errorf("-data: %w", err)
+		return badUsage(fmt.Errorf("-data: %w", err))
 	}
 	fmt.Fprintf(stdout, "loading %s ...\n", o.data)
 	trainDS, testDS, err := data.LoadSpec(spec)
@@ -145,26 +176,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	text := spec.Kind == data.KindText
 	model, dag, err := buildModel(o.model, o.hidden, trainDS, text)
 	if err != nil {
-		return err
+		return badUsage(err)
 	}
 	sched, err := train.ParseSchedule(o.schedule)
 	if err != nil {
-		return fmt.Errorf("-schedule: %w", err)
+		return badUsage(fmt.Errorf("-schedule: %w", err))
 	}
 	sched.Warmup, sched.MinFactor = o.warmup, o.cosineMin
 	if o.cosineMin > 0 && sched.Kind != "cosine" {
-		return fmt.Errorf("-cosine-min is for -schedule cosine, not %q", o.schedule)
+		return badUsage(fmt.Errorf("-cosine-min is for -schedule cosine, not %q", o.schedule))
 	}
 	hyper, err := parseHyper(o.hyper)
 	if err != nil {
-		return err
+		return badUsage(err)
 	}
 	for name, h := range hyper {
 		if !contains(opts, name) {
-			return fmt.Errorf("-hyper names %q, which is not among the optimizers compared", name)
+			return badUsage(fmt.Errorf("-hyper names %q, which is not among the optimizers compared", name))
 		}
 		if _, err := train.NewOptimizer(name, h, o.batch, 1); err != nil {
-			return fmt.Errorf("-hyper %s: %w", name, err)
+			return badUsage(fmt.Errorf("-hyper %s: %w", name, err))
 		}
 	}
 	base := train.Config{
@@ -173,7 +204,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Schedule: sched, ClipNorm: o.clip,
 	}
 	if err := base.Validate(); err != nil {
-		return err
+		return badUsage(err)
 	}
 	fullTest := testDS.Len()
 	if testDS, err = compare.Subsample(testDS, o.evalMax); err != nil {
@@ -382,23 +413,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep []compare.SweepEntry, chosen map[string]float64, results []*compare.RunResult) error {
-	if err := compare.WriteFileAtomic(filepath.Join(dir, "results.md"), func(w io.Writer) error {
+	if err := compare.RemoveTemps(dir); err != nil { // left by a killed earlier write
+		return err
+	}
+	if err := compare.WriteFile(filepath.Join(dir, "results.md"), func(w io.Writer) error {
 		return compare.RenderMarkdown(w, rep, sums, sweep, chosen)
 	}); err != nil {
 		return err
 	}
-	if err := compare.WriteFileAtomic(filepath.Join(dir, "summary.csv"), func(w io.Writer) error {
+	if err := compare.WriteFile(filepath.Join(dir, "summary.csv"), func(w io.Writer) error {
 		return compare.WriteSummaryCSV(w, sums, rep.Target)
 	}); err != nil {
 		return err
 	}
-	if err := compare.WriteFileAtomic(filepath.Join(dir, "curves.csv"), func(w io.Writer) error {
+	if err := compare.WriteFile(filepath.Join(dir, "curves.csv"), func(w io.Writer) error {
 		return compare.WriteCurvesCSV(w, results)
 	}); err != nil {
 		return err
 	}
 	if len(rep.Sharpness) > 0 {
-		if err := compare.WriteFileAtomic(filepath.Join(dir, "sharpness.csv"), func(w io.Writer) error {
+		if err := compare.WriteFile(filepath.Join(dir, "sharpness.csv"), func(w io.Writer) error {
 			return compare.WriteSharpnessCSV(w, results)
 		}); err != nil {
 			return err

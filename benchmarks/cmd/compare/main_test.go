@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/internal/fileio"
+	"github.com/curvopt/curvopt/internal/sigctx"
 	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -74,8 +76,11 @@ func TestRunSmoke(t *testing.T) {
 		assert.FileExists(t, filepath.Join(dir, "out", f))
 	}
 	out.Reset()
+	leftover := filepath.Join(dir, "out", "results.md"+fileio.TmpInfix+"123") // a killed write's
+	require.NoError(t, os.WriteFile(leftover, []byte("# partial"), 0o644))
 	require.NoError(t, run(context.Background(), args, &out, &errw))
 	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train")
+	assert.NoFileExists(t, leftover)
 }
 
 func TestParseHyper(t *testing.T) {
@@ -114,7 +119,37 @@ func TestRunFlagErrors(t *testing.T) {
 	} {
 		err := run(context.Background(), tc.args, &out, &errw)
 		assert.ErrorContains(t, err, tc.want, strings.Join(tc.args, " "))
+		assert.ErrorAs(t, err, new(usageError), strings.Join(tc.args, " "))
 	}
+}
+
+// A usage error is reported in one line, then how to get help (status 2),
+// not buried under the usage; -h prints the usage (status 0); an error that
+// is not the flags' (a missing dataset) has no hint (status 1).
+func TestUsageErrorsInOneLine(t *testing.T) {
+	sig := sigctx.Notify()
+	defer sig.Stop()
+	tiny := "synthetic train=20 test=10"
+	for _, args := range [][]string{{"-nosuchflag"}, {"extra"}, {"-seeds", "0"}, {"-lr", "x"}, {"-dtype", "float16"},
+		{"-optimizers", "nope"}, {"-lrs", "sgd"}, {"-data", "imagenet"}, {"-data", tiny, "-model", "rnn"}, {"-data", tiny, "-hyper", "x"}} {
+		var out, errb bytes.Buffer
+		code := status(sig, run(sig.Context(), args, &out, &errb), &errb)
+		assert.Equal(t, 2, code, "%v", args)
+		lines := strings.Split(strings.TrimSuffix(errb.String(), "\n"), "\n")
+		if assert.Len(t, lines, 2, "%v: %s", args, errb.String()) {
+			assert.True(t, strings.HasPrefix(lines[0], "compare: "), "%v: %s", args, lines[0])
+			assert.Equal(t, "run 'compare -h' for the flags", lines[1], "%v", args)
+		}
+	}
+	var out, errb bytes.Buffer
+	assert.Equal(t, 0, status(sig, run(sig.Context(), []string{"-h"}, &out, &errb), &errb))
+	assert.Contains(t, errb.String(), "usage: compare")
+	assert.Contains(t, errb.String(), "-sweep-factors")
+
+	errb.Reset()
+	missing := filepath.Join(t.TempDir(), "none")
+	assert.Equal(t, 1, status(sig, run(sig.Context(), []string{"-data", "cifar10 " + missing}, &out, &errb), &errb))
+	assert.NotContains(t, errb.String(), "compare -h", errb.String())
 }
 
 // TestRunTextSmoke runs the language-model comparison end to end on a tiny
