@@ -354,9 +354,11 @@ func (a *AdaHessian) State() (*optim.State, error) {
 	}
 	defer a.End()
 	st := &optim.State{Optimizer: a.Name(), Step: a.step}
-	a.buf.Export(st)
-	if a.cfg.Interval > 1 && a.diagBuf.Ready() && a.buf.Ready() {
-		a.diagBuf.Export(st)
+	if a.step > 0 { // a refused first step leaves zero buffers: nothing to export
+		a.buf.Export(st)
+		if a.cfg.Interval > 1 && a.diagBuf.Ready() && a.buf.Ready() {
+			a.diagBuf.Export(st)
+		}
 	}
 	a.ExportGroups(st)
 	if err := a.hutch.SaveState(st); err != nil {

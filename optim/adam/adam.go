@@ -202,7 +202,9 @@ func (a *Adam) State() (*optim.State, error) {
 	}
 	defer a.End()
 	st := &optim.State{Optimizer: a.Name(), Step: a.step}
-	a.buf.Export(st)
+	if a.step > 0 { // a refused first step leaves zero buffers: nothing to export
+		a.buf.Export(st)
+	}
 	a.ExportGroups(st)
 	return st, nil
 }

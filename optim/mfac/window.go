@@ -210,17 +210,21 @@ func (w *Window[T]) update(g []T) error {
 		w.k[i*m+s] = c[i]
 	}
 	if err := w.factorReplace(s, c); err != nil {
-		// Rounding in the O(m²) update; try the full factorisation (which
-		// uses work: an undo then refactors instead of copying).
+		// Rounding in the O(m²) update; try the full factorisation. It
+		// uses work as its workspace, so the factor before this update goes
+		// back into l first (and an undo of this update will refactor).
+		copy(w.l, w.work)
 		w.undoL = false
 		if err2 := w.refactor((s + 1) % m); err2 != nil {
-			// Undo: restore the row and the Gram matrix, refactor.
+			// Undo: restore the row and the Gram matrix; l, untouched by
+			// the failed refactor, is their factor. Check that they still
+			// factor (a Gram matrix corrupted in memory would not).
 			copy(w.g[s*w.d:(s+1)*w.d], w.old)
 			for i := 0; i < m; i++ {
 				w.k[s*m+i] = oldK[i]
 				w.k[i*m+s] = oldK[i]
 			}
-			if err3 := w.refactor(s); err3 != nil {
+			if err3 := w.factorWork(s); err3 != nil {
 				w.broken = err3
 			}
 			return fmt.Errorf("mfac: update: %w", err)

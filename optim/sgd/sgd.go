@@ -204,7 +204,9 @@ func (s *SGD) State() (*optim.State, error) {
 	}
 	defer s.End()
 	st := &optim.State{Optimizer: s.Name(), Step: s.step}
-	s.buf.Export(st)
+	if s.step > 0 { // a refused first step leaves zero buffers: nothing to export
+		s.buf.Export(st)
+	}
 	s.ExportGroups(st)
 	return st, nil
 }

@@ -492,7 +492,9 @@ func (s *Sophia) State() (*optim.State, error) {
 	}
 	defer s.End()
 	st := &optim.State{Optimizer: s.Name(), Step: s.step}
-	s.buf.Export(st)
+	if s.step > 0 { // a refused first step leaves zero buffers: nothing to export
+		s.buf.Export(st)
+	}
 	s.ExportGroups(st)
 	if s.cfg.Estimator == Hutchinson {
 		if err := s.hutch.SaveState(st); err != nil {
