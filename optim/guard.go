@@ -253,14 +253,13 @@ func (g *guard) checkAliases(prefix string, params []Param) error {
 		}
 	}
 	slices.SortFunc(g.sorted, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
-	var last span // the span reaching furthest so far
-	for i, s := range g.sorted {
-		if i > 0 && s.lo < last.hi {
+	// Sorted by start, some two spans overlap exactly when some neighbours
+	// do: a span overlapping an earlier one also overlaps every span
+	// between them.
+	for i := 1; i < len(g.sorted); i++ {
+		if a, b := g.sorted[i-1], g.sorted[i]; b.lo < a.hi {
 			g.spans = g.spans[:0] // check the next list in full
-			return aliasError(prefix, params, last, s)
-		}
-		if s.hi > last.hi {
-			last = s
+			return aliasError(prefix, params, a, b)
 		}
 	}
 	return nil
