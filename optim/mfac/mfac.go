@@ -94,7 +94,8 @@ func (o *MFAC) LastSlot() int {
 }
 
 // LastIHVP appends to dst the last Step's u = F⁻¹·g (before momentum), in the
-// flattened parameter layout.
+// flattened parameter layout; after a Step refused for a non-finite value,
+// that step's u. Like LastSlot, call it between steps.
 func (o *MFAC) LastIHVP(dst []float64) []float64 {
 	if o.eng == nil {
 		return dst
