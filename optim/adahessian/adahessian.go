@@ -136,7 +136,7 @@ func (a *AdaHessian) Request(params []optim.Param) (*optim.HVPRequest, error) {
 		return nil, err
 	}
 	defer a.End()
-	if err := optim.CheckValues("adahessian: request", params); err != nil {
+	if err := optim.CheckValues("adahessian", params); err != nil {
 		return nil, err
 	}
 	return a.hutch.Request(params, a.step+1)

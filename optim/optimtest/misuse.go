@@ -289,6 +289,34 @@ func CheckConcurrent(t *testing.T, newOpt func() optim.Optimizer) {
 	}
 }
 
+// CheckRequestNoAllocs requires, for an optim.Requester, that a step made
+// of Request, answering it and Step allocates nothing after the first.
+func CheckRequestNoAllocs(t *testing.T, opt optim.Optimizer, q *Quadratic) {
+	t.Helper()
+	r, ok := opt.(optim.Requester)
+	if !ok {
+		return
+	}
+	ps := q.Params(tensor.Float32, rand.New(rand.NewPCG(1, 1)))
+	step := func() {
+		req, err := r.Request(ps)
+		require.NoError(t, err)
+		if req != nil {
+			req.Answer()
+		}
+		q.Grad(ps)
+		require.NoError(t, opt.Step(ps, q))
+	}
+	step()
+	assert.Zero(t, testing.AllocsPerRun(20, func() {
+		req, _ := r.Request(ps)
+		if req != nil {
+			req.Answer()
+		}
+		_ = opt.Step(ps, q)
+	}))
+}
+
 // unitOracle answers H·v = v and a sampled gradient of ones: curvature that
 // is always finite, so that a non-finite step can come only from the
 // update itself.

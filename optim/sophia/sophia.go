@@ -223,7 +223,7 @@ func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
 		return nil, err
 	}
 	defer s.End()
-	if err := optim.CheckValues(s.Name()+": request", params); err != nil {
+	if err := optim.CheckValues(s.Name(), params); err != nil {
 		return nil, err
 	}
 	if s.cfg.Estimator != Hutchinson {
