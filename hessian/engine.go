@@ -2,6 +2,7 @@ package hessian
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 
@@ -70,14 +71,24 @@ type Engine struct {
 	xsave, ysave *tensor.Dense
 }
 
-// ErrClosed is returned by an engine's methods after Close.
-var ErrClosed = errors.New("hessian: engine used after Close")
+// ErrClosed is wrapped by the error of an engine's method called after
+// Close. It is optim.ErrClosed, the one sentinel shared with the
+// optimizers.
+var ErrClosed = optim.ErrClosed
 
-// ErrConcurrentUse is returned by an engine's method called while another
-// of its methods is running: an Engine is not safe for concurrent use (its
-// tape machines hold one batch's values), so a second goroutine is refused
-// rather than allowed to corrupt the first one's results.
-var ErrConcurrentUse = errors.New("hessian: engine used from two goroutines at once (an Engine is not safe for concurrent use)")
+// ErrConcurrentUse is wrapped by the error of an engine's method called
+// while another of its methods is running: an Engine is not safe for
+// concurrent use (its tape machines hold one batch's values), so a second
+// goroutine is refused rather than allowed to corrupt the first one's
+// results. It is optim.ErrConcurrentUse, the one sentinel shared with the
+// optimizers.
+var ErrConcurrentUse = optim.ErrConcurrentUse
+
+// The guard's errors, made once (so that a refusal does not allocate).
+var (
+	errClosed = fmt.Errorf("hessian: engine %w", ErrClosed)
+	errBusy   = fmt.Errorf("hessian: engine %w", ErrConcurrentUse)
+)
 
 // guard refuses use after Close and concurrent use.
 type guard struct {
@@ -88,11 +99,11 @@ type guard struct {
 // enter claims the engine for one call; exit releases it.
 func (g *guard) enter() error {
 	if !g.busy.CompareAndSwap(false, true) {
-		return ErrConcurrentUse
+		return errBusy
 	}
 	if g.closed {
 		g.busy.Store(false)
-		return ErrClosed
+		return errClosed
 	}
 	return nil
 }
@@ -180,7 +191,7 @@ func (e *Engine) ParamBlocks() []spectrum.Block {
 // closing twice is not an error.
 func (e *Engine) Close() error {
 	if !e.busy.CompareAndSwap(false, true) {
-		return ErrConcurrentUse
+		return errBusy
 	}
 	defer e.exit()
 	if e.closed {

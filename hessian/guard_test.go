@@ -34,7 +34,9 @@ func TestClosed(t *testing.T) {
 		"EvalLogits":  func() error { _, err := e.EvalLogits(x); return err },
 		"EvalLoss":    func() error { _, _, err := e.EvalLoss(x, labels); return err },
 	} {
-		assert.ErrorIs(t, call(), ErrClosed, name)
+		err := call()
+		assert.ErrorIs(t, err, ErrClosed, name)
+		assert.ErrorIs(t, err, optim.ErrClosed, "%s: the engine and the optimizers share one sentinel", name)
 	}
 }
 
@@ -52,6 +54,7 @@ func TestConcurrentUse(t *testing.T) {
 
 	require.NoError(t, e.enter())
 	assert.ErrorIs(t, e.HVP(v, optim.Like(e.Params())), ErrConcurrentUse)
+	assert.ErrorIs(t, e.HVP(v, optim.Like(e.Params())), optim.ErrConcurrentUse, "the engine and the optimizers share one sentinel")
 	_, err := e.LossGrad()
 	assert.ErrorIs(t, err, ErrConcurrentUse)
 	assert.ErrorIs(t, e.Close(), ErrConcurrentUse)

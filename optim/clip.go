@@ -9,10 +9,14 @@ import (
 // GlobalNorm returns ‖g‖₂ over all parameters' gradients, accumulated in
 // float64. With ClipGlobalNorm it is the reusable gradient transformation a
 // training loop applies between computing the gradient and Step, as
-// torch.nn.utils.clip_grad_norm_ or optax.clip_by_global_norm.
+// torch.nn.utils.clip_grad_norm_ or optax.clip_by_global_norm. A nil
+// gradient contributes nothing (Step refuses it, naming the parameter).
 func GlobalNorm(params []Param) float64 {
 	s := 0.0
 	for _, p := range params {
+		if p.Grad == nil {
+			continue
+		}
 		switch p.Grad.Dtype() {
 		case tensor.Float64:
 			s += sumSq(p.Grad.Float64s())
@@ -41,6 +45,9 @@ func ClipGlobalNorm(params []Param, maxNorm float64) float64 {
 	}
 	c := maxNorm / (n + 1e-6)
 	for _, p := range params {
+		if p.Grad == nil {
+			continue
+		}
 		switch p.Grad.Dtype() {
 		case tensor.Float64:
 			scale(p.Grad.Float64s(), c)

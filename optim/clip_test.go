@@ -35,4 +35,10 @@ func TestClipGlobalNorm(t *testing.T) {
 	nan := mk()
 	nan[0].Grad.Float64s()[1] = math.NaN()
 	assert.True(t, math.IsNaN(optim.ClipGlobalNorm(nan, 1)), "a NaN gradient gives a NaN norm for the caller to report")
+
+	// A nil gradient contributes nothing and is left for Step to refuse.
+	holes := append(mk(), optim.Param{Name: "c"})
+	assert.Equal(t, 5.0, optim.GlobalNorm(holes))
+	assert.Equal(t, 5.0, optim.ClipGlobalNorm(holes, 1))
+	assert.Nil(t, holes[2].Grad)
 }

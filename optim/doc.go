@@ -18,4 +18,12 @@
 //
 // Parameters may be float32 or float64 tensors; the state an optimizer keeps
 // has the dtype of its parameter. Reductions are accumulated in float64.
+//
+// Misuse is an error, checked once for every optimizer by the guard in
+// [Hyper] (guard.go): [Hyper.BeginStep] is the step prologue (nil, empty,
+// mis-shaped, aliased or duplicate-named parameters, non-finite gradients,
+// a missing oracle, a parameter in no group), [Hyper.Begin] refuses a call
+// made during another ([ErrConcurrentUse], shared with hessian.Engine) and
+// after Close ([ErrClosed]). An update that would produce a NaN or ±Inf is
+// refused with [ErrNonFinite] before anything is written ([NonFiniteUpdate]).
 package optim

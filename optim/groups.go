@@ -52,7 +52,17 @@ func DecayGroups(params []Param, wd float64) []Group {
 // Per-parameter values are resolved at the first step (ResolveGroups) into
 // slices, so the update kernels read two numbers per parameter and
 // allocate nothing.
+//
+// Hyper also holds the optimizer's guard, written once for every optimizer
+// (guard.go): the step prologue BeginStep, Begin and End around every other
+// call (refusing concurrent use and use after Close) and Close. SetLR and
+// SetGroups go through the guard; LR and Groups only read and may be called
+// at any time except during SetLR, SetGroups or LoadState.
+//
+// The zero value is not usable; make one with NewHyper. Copies of a Hyper
+// share its guard.
 type Hyper struct {
+	g      *guard
 	name   string
 	lr, wd float64
 	groups []Group
@@ -65,7 +75,7 @@ type Hyper struct {
 // NewHyper returns the learning rate lr and default weight decay wd of the
 // optimizer name (used in errors).
 func NewHyper(name string, lr, wd float64) Hyper {
-	return Hyper{name: name, lr: lr, wd: wd}
+	return Hyper{g: new(guard), name: name, lr: lr, wd: wd}
 }
 
 // LR returns the base learning rate.
@@ -74,6 +84,10 @@ func (h *Hyper) LR() float64 { return h.lr }
 // SetLR changes the base learning rate (for schedules); lr must be finite
 // and > 0.
 func (h *Hyper) SetLR(lr float64) error {
+	if err := h.Begin("SetLR"); err != nil {
+		return err
+	}
+	defer h.End()
 	if !(lr > 0) || math.IsInf(lr, 0) {
 		return &HyperError{Optimizer: h.name, Field: "lr", Value: lr, Want: "finite and > 0"}
 	}
@@ -100,6 +114,14 @@ func (h *Hyper) Groups() []Group {
 // that every parameter is in a group is checked at the next step. nil
 // restores the single default group.
 func (h *Hyper) SetGroups(groups []Group) error {
+	if err := h.Begin("SetGroups"); err != nil {
+		return err
+	}
+	defer h.End()
+	return h.setGroups(groups)
+}
+
+func (h *Hyper) setGroups(groups []Group) error {
 	seen := map[string]string{}
 	for i, g := range groups {
 		name := g.Name
@@ -134,7 +156,8 @@ func (h *Hyper) SetGroups(groups []Group) error {
 // ResolveGroups maps every parameter to its group's learning-rate scale and
 // weight decay. It does the work at the first call (and after SetGroups);
 // later calls only check that the parameter names are the same, without
-// allocating. A parameter in no group is an error naming it and the groups.
+// allocating. A parameter in no group is an error naming it and the groups;
+// two parameters with one name are an error naming both.
 func (h *Hyper) ResolveGroups(params []Param) error {
 	if h.names != nil && len(h.names) == len(params) {
 		same := true
@@ -147,6 +170,9 @@ func (h *Hyper) ResolveGroups(params []Param) error {
 		if same {
 			return nil
 		}
+	}
+	if err := checkNames(h.name, params); err != nil {
+		return err
 	}
 	lrs, wds := make([]float64, len(params)), make([]float64, len(params))
 	names := make([]string, len(params))
@@ -198,5 +224,5 @@ func (h *Hyper) ImportGroups(st *State) error {
 	if st.Groups == nil {
 		return nil
 	}
-	return h.SetGroups(st.Groups)
+	return h.setGroups(st.Groups)
 }

@@ -12,7 +12,9 @@ import (
 // Param is one named parameter tensor and the gradient of the current batch's
 // loss with respect to it. An optimizer's Step updates Value in place and only
 // reads Grad. Value and Grad must have the same shape and dtype (float32 or
-// float64) and be dense, contiguous tensors.
+// float64) and be dense, contiguous tensors. Names are unique within a
+// parameter list, and no two of its tensors (values and gradients) share
+// memory: Step refuses a list that breaks either rule.
 type Param struct {
 	Name  string
 	Value *tensor.Dense
@@ -111,6 +113,12 @@ func (NoCurvature) SampledGrad(out []*tensor.Dense) error {
 }
 
 // Optimizer is what every curvopt optimizer implements.
+//
+// An optimizer is not safe for concurrent use: a call of Step, State,
+// LoadState, SetLR, SetGroups, Close (or Requester.Request) made while
+// another of these is running returns an error wrapping ErrConcurrentUse and
+// changes nothing. After Close they return an error wrapping ErrClosed.
+// Embedding a Hyper provides the guard (Hyper.Begin, Hyper.BeginStep).
 type Optimizer interface {
 	// Name is the optimizer's short name ("sgd", "adam", "sophiag", ...),
 	// recorded in exported state.
@@ -119,8 +127,12 @@ type Optimizer interface {
 	Needs() Needs
 	// Step updates params[i].Value in place from params[i].Grad and, where
 	// Needs says so, curvature from o. The parameter list must be the same
-	// (names, shapes, dtypes, order) at every call. On error no parameter
-	// value has changed unless the error says otherwise.
+	// (names, shapes, dtypes, order) at every call, with unique names and
+	// tensors that share no memory (Hyper.BeginStep lists the checks). An
+	// update that would make a parameter or a state entry NaN or ±Inf is
+	// refused with an error wrapping ErrNonFinite that names the parameter,
+	// the quantity and the entry. On error no parameter value and no state
+	// has changed unless the error says otherwise.
 	Step(params []Param, o Oracle) error
 	// State exports the optimizer's state (moments, step counter, random
 	// state) for a checkpoint. The result shares no memory with the
@@ -141,6 +153,12 @@ type Optimizer interface {
 	SetLR(lr float64) error
 	Groups() []Group
 	SetGroups(groups []Group) error
+	// Close releases what the optimizer holds (M-FAC: its window and
+	// helper goroutine); afterwards every call above except Name, Needs,
+	// LR and Groups returns an error wrapping ErrClosed. Closing twice is
+	// not an error. Embedding a Hyper implements it for an optimizer that
+	// holds nothing beyond memory.
+	Close() error
 }
 
 // Diagnostics is implemented by optimizers that report per-step

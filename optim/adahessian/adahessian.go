@@ -132,45 +132,71 @@ func (a *AdaHessian) Steps() int64 { return a.step }
 // Step reuses the last D. Calling it again before that Step returns the same
 // probe.
 func (a *AdaHessian) Request(params []optim.Param) (*optim.HVPRequest, error) {
+	if err := a.Begin("Request"); err != nil {
+		return nil, err
+	}
+	defer a.End()
+	if err := optim.CheckValues("adahessian", params); err != nil {
+		return nil, err
+	}
 	return a.hutch.Request(params, a.step+1)
 }
 
 // Step applies one AdaHessian update (see the package documentation). All
-// checks and the HVP (from an answered Request, or queried from the oracle)
-// come before any change: on error (bad parameters; an oracle that is nil or
-// does not provide HVP (optim.CheckOracle) or an HVP error; a non-finite H·z
-// or D) parameters and state are unchanged, and a drawn probe is kept for
-// the next call.
+// checks, the HVP (from an answered Request, or queried from the oracle)
+// and a check pass that computes every new value (m, v, the parameters)
+// without writing come before any change: on error (the checks of
+// optim.Hyper.BeginStep; an oracle that is nil or does not provide HVP or
+// an HVP error; a non-finite H·z, D or update, wrapping optim.ErrNonFinite)
+// parameters and state are unchanged, and a drawn probe is kept for the
+// next call.
 func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
-	if err := optim.CheckParams("adahessian", params); err != nil {
+	if err := a.BeginStep(params, a.Needs(), o); err != nil {
 		return err
 	}
-	if err := optim.CheckOracle("adahessian", a.Needs(), o); err != nil {
-		return err
-	}
-	if err := a.ResolveGroups(params); err != nil {
-		return err
-	}
+	defer a.End()
 	if err := a.buf.Ensure("adahessian", params); err != nil {
 		return err
 	}
 	t := a.step + 1
-	if a.hutch.Due(t) {
-		if err := a.estimate(params, o, t); err != nil {
+	d, fresh := a.d, a.hutch.Due(t)
+	if fresh {
+		hz, err := a.estimate(params, o, t)
+		if err != nil {
 			return err
 		}
+		d = hz
+		if a.cfg.Interval > 1 {
+			if err := a.diagBuf.Ensure("adahessian", params); err != nil {
+				return err
+			}
+		}
 	}
-	a.update(params, t)
+	if err := a.update(params, d, t, true); err != nil {
+		return err
+	}
+	if fresh {
+		a.d = d
+		if a.cfg.Interval > 1 {
+			keep := a.diagBuf.Slot(0)
+			for i := range params {
+				optim.CopyInto(keep[i], d[i])
+			}
+			a.d = keep
+		}
+		a.hutch.Used()
+	}
+	_ = a.update(params, a.d, t, false)
 	a.step = t
 	return nil
 }
 
-// estimate computes the new D = avg(|z⊙H·z|); on error the previous D is
-// unchanged.
-func (a *AdaHessian) estimate(params []optim.Param, o optim.Oracle, t int64) error {
+// estimate returns the new D = avg(|z⊙H·z|) (in the probe's scratch, owned
+// by the Hutchinson life cycle); on error nothing is kept.
+func (a *AdaHessian) estimate(params []optim.Param, o optim.Oracle, t int64) ([]*tensor.Dense, error) {
 	hz, err := a.hutch.Estimate(params, o, t)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i, p := range params {
 		block := BlockSize(p.Value.Shape())
@@ -182,22 +208,10 @@ func (a *AdaHessian) estimate(params []optim.Param, o optim.Oracle, t int64) err
 			j = absAverage(hz[i].Float32s(), block)
 		}
 		if j >= 0 {
-			return fmt.Errorf("adahessian: step %d: Hessian diagonal estimate for param %q: entry %d is too large (D or D⊙D is not finite): %w", t, p.Name, j, optim.ErrNonFinite)
+			return nil, fmt.Errorf("adahessian: step %d: Hessian diagonal estimate for param %q: entry %d is too large (D or D⊙D is not finite): %w", t, p.Name, j, optim.ErrNonFinite)
 		}
 	}
-	a.d = hz
-	if a.cfg.Interval > 1 {
-		if err := a.diagBuf.Ensure("adahessian", params); err != nil {
-			return err
-		}
-		d := a.diagBuf.Slot(0)
-		for i := range params {
-			optim.CopyInto(d[i], hz[i])
-		}
-		a.d = d
-	}
-	a.hutch.Used()
-	return nil
+	return hz, nil
 }
 
 // BlockSize returns the number of consecutive entries (in row-major order)
@@ -259,7 +273,10 @@ type coeffs struct {
 	lr, b1, c1, b2, c2, bc1, sbc2k, power, eps, wd float64
 }
 
-func (a *AdaHessian) update(params []optim.Param, t int64) {
+// update applies step t with the Hessian diagonal estimate d to every
+// parameter or, with check, computes it without writing and returns an
+// error naming the first new value (m, v or θ) that is not finite.
+func (a *AdaHessian) update(params []optim.Param, d []*tensor.Dense, t int64, check bool) error {
 	c := a.cfg
 	tf := float64(t)
 	k := coeffs{
@@ -268,48 +285,62 @@ func (a *AdaHessian) update(params []optim.Param, t int64) {
 		sbc2k: math.Pow(math.Sqrt(1-math.Pow(c.Beta2, tf)), c.HessianPower),
 		power: c.HessianPower, eps: c.Eps,
 	}
-	m, v, d := a.buf.Slot(0), a.buf.Slot(1), a.d
+	m, v := a.buf.Slot(0), a.buf.Slot(1)
 	for i, p := range params {
 		k.lr, k.wd = a.ParamLR(i), a.ParamWD(i)
+		j, what, x := -1, "", 0.0
 		switch p.Value.Dtype() {
 		case tensor.Float64:
-			kernel(k, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s(), d[i].Float64s())
+			j, what, x = kernel(k, check, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s(), d[i].Float64s())
 		case tensor.Float32:
-			kernel(k, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s(), d[i].Float32s())
+			j, what, x = kernel(k, check, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s(), d[i].Float32s())
+		}
+		if j >= 0 {
+			return optim.NonFiniteUpdate("adahessian", t, p.Name, what, j, x)
 		}
 	}
+	return nil
 }
 
 // kernel is the per-coordinate update:
 //
 //	m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·D⊙D
 //	θ ← θ − η·( m/(1−β1ᵗ) / ((√v)ᵏ/(√(1−β2ᵗ))ᵏ + ε) + λ·θ )
-func kernel[T optim.Float](k coeffs, theta, g, m, v, d []T) {
+//
+// With check it writes nothing and returns the first entry whose new θ, m
+// or v is not finite (−1 if none), which one, and the value.
+func kernel[T optim.Float](k coeffs, check bool, theta, g, m, v, d []T) (int, string, float64) {
 	b1, c1, b2, c2 := T(k.b1), T(k.c1), T(k.b2), T(k.c2)
 	lr, bc1, sbc2k, eps, wd := T(k.lr), T(k.bc1), T(k.sbc2k), T(k.eps), T(k.wd)
 	n := len(theta)
 	g, m, v, d = g[:n], m[:n], v[:n], d[:n]
-	switch k.power {
-	case 1:
-		for j := range theta {
-			mj := m[j]*b1 + c1*g[j]
-			vj := v[j]*b2 + c2*d[j]*d[j]
-			m[j], v[j] = mj, vj
-			den := T(math.Sqrt(float64(vj)))/sbc2k + eps
-			th := theta[j]
-			theta[j] = th - lr*(mj/bc1/den+wd*th)
+	p := k.power
+	for j := range theta {
+		mj := m[j]*b1 + c1*g[j]
+		vj := v[j]*b2 + c2*d[j]*d[j]
+		var den T
+		if p == 1 {
+			den = T(math.Sqrt(float64(vj)))/sbc2k + eps
+		} else {
+			den = T(math.Pow(math.Sqrt(float64(vj)), p))/sbc2k + eps
 		}
-	default:
-		p := k.power
-		for j := range theta {
-			mj := m[j]*b1 + c1*g[j]
-			vj := v[j]*b2 + c2*d[j]*d[j]
-			m[j], v[j] = mj, vj
-			den := T(math.Pow(math.Sqrt(float64(vj)), p))/sbc2k + eps
-			th := theta[j]
-			theta[j] = th - lr*(mj/bc1/den+wd*th)
+		th := theta[j]
+		th = th - lr*(mj/bc1/den+wd*th)
+		if check {
+			switch {
+			case !optim.Finite(th):
+				return j, "value", float64(th)
+			case !optim.Finite(mj):
+				return j, slotExpAvg, float64(mj)
+			case !optim.Finite(vj):
+				return j, slotExpHSq, float64(vj)
+			}
+			continue
 		}
+		m[j], v[j] = mj, vj
+		theta[j] = th
 	}
+	return -1, "", 0
 }
 
 // State exports the step counter, exp_avg (m), exp_hessian_diag_sq (v),
@@ -318,10 +349,16 @@ func kernel[T optim.Float](k coeffs, theta, g, m, v, d []T) {
 // encoding.BinaryMarshaler. Call it between steps: a probe drawn by Request
 // for a step not yet taken is not part of the state.
 func (a *AdaHessian) State() (*optim.State, error) {
+	if err := a.Begin("State"); err != nil {
+		return nil, err
+	}
+	defer a.End()
 	st := &optim.State{Optimizer: a.Name(), Step: a.step}
-	a.buf.Export(st)
-	if a.cfg.Interval > 1 && a.diagBuf.Ready() && a.buf.Ready() {
-		a.diagBuf.Export(st)
+	if a.step > 0 { // a refused first step leaves zero buffers: nothing to export
+		a.buf.Export(st)
+		if a.cfg.Interval > 1 && a.diagBuf.Ready() && a.buf.Ready() {
+			a.diagBuf.Export(st)
+		}
 	}
 	a.ExportGroups(st)
 	if err := a.hutch.SaveState(st); err != nil {
@@ -335,20 +372,10 @@ func (a *AdaHessian) State() (*optim.State, error) {
 // probe source's state when both the state and the source carry one. On
 // error nothing changes.
 func (a *AdaHessian) LoadState(params []optim.Param, st *optim.State) error {
-	if err := st.CheckHeader(a.Name()); err != nil {
+	if err := a.BeginLoad(params, st); err != nil {
 		return err
 	}
-	if len(params) == 0 {
-		return fmt.Errorf("adahessian: load state: no parameters")
-	}
-	for _, p := range params {
-		if p.Value == nil {
-			return fmt.Errorf("adahessian: load state: param %q: nil value", p.Name)
-		}
-		if dt := p.Value.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
-			return fmt.Errorf("adahessian: load state: param %q: unsupported dtype %v", p.Name, dt)
-		}
-	}
+	defer a.End()
 	nb := a.buf
 	if err := nb.Import("adahessian", params, st); err != nil {
 		return fmt.Errorf("load state: %w", err)

@@ -51,9 +51,12 @@
 // # Errors
 //
 // Hyperparameters are checked by New. Step makes every check and the HVP
-// query before changing anything: bad parameters, a missing oracle, an HVP
-// error, or a non-finite H·z or D (naming the parameter) leave parameters
-// and state unchanged.
+// query before changing anything: bad parameters (optim.Hyper.BeginStep:
+// nil, aliased, duplicate names, non-finite gradients, ...), a missing
+// oracle, an HVP error, a non-finite H·z or D, or an update that would
+// make m, v or θ non-finite (computed in a check pass before anything is
+// written; the error wraps optim.ErrNonFinite and names the parameter and
+// entry) leave parameters and state unchanged.
 //
 // # State
 //

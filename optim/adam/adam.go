@@ -100,43 +100,54 @@ func (a *Adam) Config() Config {
 
 var _ optim.Optimizer = (*Adam)(nil)
 
-// Step applies one update. The oracle is not used and may be nil.
-func (a *Adam) Step(params []optim.Param, _ optim.Oracle) error {
-	if err := optim.CheckParams(a.Name(), params); err != nil {
+// Step applies one update. The oracle is not used and may be nil. The
+// checks of optim.Hyper.BeginStep come first; then every new value (the
+// parameter, exp_avg and exp_avg_sq) is computed and checked before any is
+// written, so an update that would overflow (a gradient whose square is
+// +Inf, say) is an error wrapping optim.ErrNonFinite, naming the
+// parameter, the quantity and the entry, and changes nothing.
+func (a *Adam) Step(params []optim.Param, o optim.Oracle) error {
+	if err := a.BeginStep(params, a.Needs(), o); err != nil {
 		return err
 	}
-	if err := a.ResolveGroups(params); err != nil {
-		return err
-	}
+	defer a.End()
 	if err := a.buf.Ensure(a.Name(), params); err != nil {
 		return err
 	}
-	a.step++
 	c := a.cfg
-	t := float64(a.step)
-	bc1 := 1 - math.Pow(c.Beta1, t)
+	t := a.step + 1
+	tf := float64(t)
+	bc1 := 1 - math.Pow(c.Beta1, tf)
 	k := coeffs{
 		b1:      c.Beta1,
 		b2:      c.Beta2,
 		eps:     c.Eps,
-		bc2Sqrt: math.Sqrt(1 - math.Pow(c.Beta2, t)),
+		bc2Sqrt: math.Sqrt(1 - math.Pow(c.Beta2, tf)),
 	}
 	m, v := a.buf.Slot(0), a.buf.Slot(1)
-	for i, p := range params {
-		lr, wd := a.ParamLR(i), a.ParamWD(i)
-		k.lr, k.stepSize = lr, lr/bc1
-		if c.Decoupled {
-			k.decay, k.l2 = 1-lr*wd, 0
-		} else {
-			k.decay, k.l2 = 1, wd
-		}
-		switch p.Value.Dtype() {
-		case tensor.Float64:
-			update(k, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s())
-		case tensor.Float32:
-			update(k, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s())
+	for pass := 0; pass < 2; pass++ {
+		check := pass == 0
+		for i, p := range params {
+			lr, wd := a.ParamLR(i), a.ParamWD(i)
+			k.lr, k.stepSize = lr, lr/bc1
+			if c.Decoupled {
+				k.decay, k.l2 = 1-lr*wd, 0
+			} else {
+				k.decay, k.l2 = 1, wd
+			}
+			j, what, x := -1, "", 0.0
+			switch p.Value.Dtype() {
+			case tensor.Float64:
+				j, what, x = update(k, check, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s())
+			case tensor.Float32:
+				j, what, x = update(k, check, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s())
+			}
+			if j >= 0 {
+				return optim.NonFiniteUpdate(a.Name(), t, p.Name, what, j, x)
+			}
 		}
 	}
+	a.step = t
 	return nil
 }
 
@@ -144,7 +155,11 @@ type coeffs struct {
 	lr, b1, b2, eps, stepSize, bc2Sqrt, decay, l2 float64
 }
 
-func update[T optim.Float](k coeffs, theta, g, m, v []T) {
+// update is the update of one parameter. With check it writes nothing and
+// returns the first entry whose new value, exp_avg or exp_avg_sq is not
+// finite (−1 if none), which one, and the value; otherwise it writes the
+// update.
+func update[T optim.Float](k coeffs, check bool, theta, g, m, v []T) (int, string, float64) {
 	b1, b2 := T(k.b1), T(k.b2)
 	c1, c2 := T(1-k.b1), T(1-k.b2)
 	decay, l2, eps := T(k.decay), T(k.l2), T(k.eps)
@@ -160,17 +175,36 @@ func update[T optim.Float](k coeffs, theta, g, m, v []T) {
 		th *= decay
 		mj := b1*m[j] + c1*gj
 		vj := b2*v[j] + c2*gj*gj
+		th = th - stepSize*mj/(sqrt(vj)/bc2+eps)
+		if check {
+			switch {
+			case !optim.Finite(th):
+				return j, "value", float64(th)
+			case !optim.Finite(mj):
+				return j, "exp_avg", float64(mj)
+			case !optim.Finite(vj):
+				return j, "exp_avg_sq", float64(vj)
+			}
+			continue
+		}
 		m[j], v[j] = mj, vj
-		theta[j] = th - stepSize*mj/(sqrt(vj)/bc2+eps)
+		theta[j] = th
 	}
+	return -1, "", 0
 }
 
 func sqrt[T optim.Float](x T) T { return T(math.Sqrt(float64(x))) }
 
 // State exports the step counter and both moment buffers.
 func (a *Adam) State() (*optim.State, error) {
+	if err := a.Begin("State"); err != nil {
+		return nil, err
+	}
+	defer a.End()
 	st := &optim.State{Optimizer: a.Name(), Step: a.step}
-	a.buf.Export(st)
+	if a.step > 0 { // a refused first step leaves zero buffers: nothing to export
+		a.buf.Export(st)
+	}
 	a.ExportGroups(st)
 	return st, nil
 }
@@ -178,9 +212,10 @@ func (a *Adam) State() (*optim.State, error) {
 // LoadState restores a state exported by the same kind of optimizer for the
 // same parameters.
 func (a *Adam) LoadState(params []optim.Param, st *optim.State) error {
-	if err := st.CheckHeader(a.Name()); err != nil {
+	if err := a.BeginLoad(params, st); err != nil {
 		return err
 	}
+	defer a.End()
 	h := a.Hyper
 	if err := h.ImportGroups(st); err != nil {
 		return fmt.Errorf("load state: %w", err)

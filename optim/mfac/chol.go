@@ -141,8 +141,26 @@ func (w *core[T]) solve(s int, b, y, z []float64) {
 }
 
 // refactor recomputes the factor from the Gram matrix by a blocked Cholesky
-// (LAPACK dpotrf, O(m³/3)), with s the oldest slot.
+// (LAPACK dpotrf, O(m³/3)), with s the oldest slot. On error l is
+// unchanged.
 func (w *core[T]) refactor(s int) error {
+	if err := w.factorWork(s); err != nil {
+		return err
+	}
+	m, p := w.m, w.work
+	// U (upper, M = UᵀU) is Lᵀ: L(r,q) = U(q,r) for r ≥ q.
+	for q := 0; q < m; q++ {
+		jq := (s + q) % m
+		for r := q; r < m; r++ {
+			w.l[jq*m+(s+r)%m] = p[q*m+r]
+		}
+	}
+	return nil
+}
+
+// factorWork factors m·damp·I + K, s being the oldest slot, into work (the
+// upper factor in age order), leaving l alone.
+func (w *core[T]) factorWork(s int) error {
 	m := w.m
 	if w.work == nil {
 		w.work = make([]float64, m*m)
@@ -163,13 +181,6 @@ func (w *core[T]) refactor(s int) error {
 	a := blas64.Symmetric{N: m, Stride: m, Data: p, Uplo: blas.Upper}
 	if _, ok := lapack64.Potrf(a); !ok {
 		return fmt.Errorf("refactor: %w", ErrIllConditioned)
-	}
-	// U (upper, M = UᵀU) is Lᵀ: L(r,q) = U(q,r) for r ≥ q.
-	for q := 0; q < m; q++ {
-		jq := (s + q) % m
-		for r := q; r < m; r++ {
-			w.l[jq*m+(s+r)%m] = p[q*m+r]
-		}
 	}
 	return nil
 }

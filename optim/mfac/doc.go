@@ -74,4 +74,16 @@
 // in its dtype; StateView exports it without a copy (for streaming to a
 // checkpoint) and TakeState imports it without one, so that saving and
 // resuming never hold a second m×d window.
+//
+// Errors: Step makes the checks of optim.Hyper.BeginStep first. A gradient
+// whose inner products with the window overflow float64 is refused before
+// the window changes; every value the step would write (u, v, θ) is
+// checked before any parameter is written, and on a NaN or ±Inf (an error
+// wrapping optim.ErrNonFinite) the window update is undone exactly, from a
+// copy of the factor kept for that purpose (one of the three m×m
+// matrices). After an update that needed the fallback refactorisation, an
+// undo recomputes the factor from the restored Gram matrix instead (equal
+// up to rounding). Either way parameters, momentum, step counter, window
+// rows and Gram matrix are as before. Close releases the window; every
+// later call returns an error wrapping optim.ErrClosed.
 package mfac

@@ -53,7 +53,7 @@ type MFAC struct {
 // engine is the dtype-specific part.
 type engine interface {
 	dtype() tensor.Dtype
-	step(c Config, h *optim.Hyper, params []optim.Param) error
+	step(c Config, h *optim.Hyper, params []optim.Param, t int64) error
 	export(names []string, shapes [][]int, st *optim.State, view bool)
 	lastIHVP(dst []float64) []float64
 	slot() int
@@ -94,7 +94,8 @@ func (o *MFAC) LastSlot() int {
 }
 
 // LastIHVP appends to dst the last Step's u = F⁻¹·g (before momentum), in the
-// flattened parameter layout.
+// flattened parameter layout; after a Step refused for a non-finite value,
+// that step's u. Like LastSlot, call it between steps.
 func (o *MFAC) LastIHVP(dst []float64) []float64 {
 	if o.eng == nil {
 		return dst
@@ -102,12 +103,17 @@ func (o *MFAC) LastIHVP(dst []float64) []float64 {
 	return o.eng.lastIHVP(dst)
 }
 
-// Close releases the window's helper goroutine (optional; it is also
-// released when the optimizer is garbage collected).
-func (o *MFAC) Close() {
-	if o.eng != nil {
-		o.eng.close()
-	}
+// Close releases the window (its memory and its helper goroutine, which is
+// also released when the optimizer is garbage collected); afterwards Step,
+// State, StateView, LoadState, TakeState, SetLR and SetGroups return an
+// error wrapping optim.ErrClosed. Closing twice is not an error.
+func (o *MFAC) Close() error {
+	return o.CloseWith(func() {
+		if o.eng != nil {
+			o.eng.close()
+		}
+		o.eng = nil
+	})
 }
 
 // checkDtype requires one dtype for all parameters (one global window).
@@ -124,11 +130,17 @@ func checkDtype(params []optim.Param) (tensor.Dtype, error) {
 
 // Step applies one update: g = ∇L + wd·θ enters the window, u = F⁻¹·g,
 // optional momentum, θ ← θ − lr·u. The oracle is not used and may be nil.
-// On error no parameter has changed.
-func (o *MFAC) Step(params []optim.Param, _ optim.Oracle) error {
-	if err := optim.CheckParams("mfac", params); err != nil {
+// The checks of optim.Hyper.BeginStep come first. Every new value (u, the
+// momentum buffer, the parameters) is checked before any parameter is
+// written; a NaN or ±Inf (a gradient too large for float64 inner products,
+// or damp too small for the gradients' scale) is an error wrapping
+// optim.ErrNonFinite that names the parameter and entry, and the window is
+// then restored exactly as it was. On error nothing has changed.
+func (o *MFAC) Step(params []optim.Param, or optim.Oracle) error {
+	if err := o.BeginStep(params, o.Needs(), or); err != nil {
 		return err
 	}
+	defer o.End()
 	dt, err := checkDtype(params)
 	if err != nil {
 		return err
@@ -138,9 +150,6 @@ func (o *MFAC) Step(params []optim.Param, _ optim.Oracle) error {
 			return err
 		}
 	}
-	if err := o.ResolveGroups(params); err != nil {
-		return err
-	}
 	if o.eng == nil {
 		eng, err := newEngine(dt, o.cfg, optim.NumEl(params))
 		if err != nil {
@@ -148,7 +157,7 @@ func (o *MFAC) Step(params []optim.Param, _ optim.Oracle) error {
 		}
 		o.eng = eng
 	}
-	if err := o.eng.step(o.cfg, &o.Hyper, params); err != nil {
+	if err := o.eng.step(o.cfg, &o.Hyper, params, o.step+1); err != nil {
 		return err
 	}
 	if !o.params.Ready() {
@@ -207,7 +216,7 @@ func (e *eng[T]) lastIHVP(dst []float64) []float64 {
 // allocating.
 func backing[T optim.Float](t *tensor.Dense) []T { return optim.Slice[T](t) }
 
-func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param) error {
+func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param, t int64) error {
 	if n := optim.NumEl(params); n != len(e.g) {
 		return fmt.Errorf("mfac: %d parameter entries, but the window has d = %d", n, len(e.g))
 	}
@@ -229,8 +238,12 @@ func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param) error {
 		off += len(th)
 	}
 	slot := e.w.Slot()
-	if err := e.w.UpdateIHVP(e.g, e.u); err != nil {
-		return fmt.Errorf("mfac: step: %w", err)
+	if err := e.w.updateIHVP(e.g, e.u); err != nil {
+		return fmt.Errorf("mfac: step %d: %w", t, err)
+	}
+	if err := e.check(c, h, params, t); err != nil {
+		e.w.undo()
+		return err
 	}
 	e.last = slot
 	u := e.u
@@ -254,6 +267,39 @@ func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param) error {
 	return nil
 }
 
+// check computes, without writing, what step t would write (u = F⁻¹·g,
+// the momentum buffer, the parameters) with the arithmetic of step, and
+// returns an error naming the first value that is not finite.
+func (e *eng[T]) check(c Config, h *optim.Hyper, params []optim.Param, t int64) error {
+	mu, omu := T(c.Momentum), T(1-c.Momentum)
+	off := 0
+	for i, p := range params {
+		lr := T(h.ParamLR(i))
+		th := backing[T](p.Value)
+		uu := e.u[off : off+len(th)]
+		var vv []T
+		if e.v != nil {
+			vv = e.v[off : off+len(th)]
+		}
+		for j, x := range uu {
+			if !optim.Finite(x) {
+				return fmt.Errorf("mfac: step %d: param %q: F⁻¹·g entry %d is %v (damp %v is too small for the gradients' scale; nothing changed): %w", t, p.Name, j, x, c.Damp, optim.ErrNonFinite)
+			}
+			if vv != nil {
+				x = mu*vv[j] + omu*x
+				if !optim.Finite(x) {
+					return optim.NonFiniteUpdate("mfac", t, p.Name, slotV, j, float64(x))
+				}
+			}
+			if y := th[j] - lr*x; !optim.Finite(y) {
+				return optim.NonFiniteUpdate("mfac", t, p.Name, "value", j, float64(y))
+			}
+		}
+		off += len(th)
+	}
+	return nil
+}
+
 // State slots of the global buffers (Param "").
 const (
 	slotWindow = "window" // [m, d], the gradient ring buffer G, dtype of θ
@@ -267,6 +313,10 @@ const (
 // factor, the ring slot and the momentum buffer: resuming from it is
 // bit-identical.
 func (o *MFAC) State() (*optim.State, error) {
+	if err := o.Begin("State"); err != nil {
+		return nil, err
+	}
+	defer o.End()
 	st := &optim.State{Optimizer: o.Name(), Step: o.step}
 	o.ExportGroups(st)
 	if o.eng == nil || !o.params.Ready() {
@@ -281,6 +331,10 @@ func (o *MFAC) State() (*optim.State, error) {
 // only until the next Step or LoadState. A checkpoint writer uses it to
 // stream the m×d window (hundreds of MB) to disk in its own dtype.
 func (o *MFAC) StateView() (*optim.State, error) {
+	if err := o.Begin("StateView"); err != nil {
+		return nil, err
+	}
+	defer o.End()
 	st := &optim.State{Optimizer: o.Name(), Step: o.step}
 	if o.eng == nil || !o.params.Ready() {
 		return st, nil
@@ -371,17 +425,10 @@ func (o *MFAC) TakeState(params []optim.Param, st *optim.State) error {
 }
 
 func (o *MFAC) loadState(params []optim.Param, st *optim.State, take bool) error {
-	if err := st.CheckHeader(o.Name()); err != nil {
+	if err := o.BeginLoad(params, st); err != nil {
 		return err
 	}
-	if len(params) == 0 {
-		return fmt.Errorf("mfac: load state: no parameters")
-	}
-	for _, p := range params {
-		if p.Value == nil {
-			return fmt.Errorf("mfac: load state: param %q has no value", p.Name)
-		}
-	}
+	defer o.End()
 	dt, err := checkDtype(params)
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
@@ -501,7 +548,7 @@ func (e *eng[T]) load(win []T, gram, fac []float64, sc [4]int, vs []*tensor.Dens
 	}
 	copy(w.k, gram)
 	copy(w.l, fac)
-	w.s, w.filled, w.count, w.broken = sc[0], sc[1], int64(sc[2]), nil
+	w.s, w.filled, w.count, w.broken, w.undoable = sc[0], sc[1], int64(sc[2]), nil, false
 	e.last = sc[3]
 	if e.v != nil {
 		off := 0

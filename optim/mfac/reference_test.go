@@ -171,14 +171,20 @@ func TestWindowRefactorFallback(t *testing.T) {
 var _ optim.Optimizer = (*MFAC)(nil)
 
 // TestFreshOptimizer: before the first step there is no slot and no IHVP,
-// Close is safe, and loading the empty state of a fresh optimizer resets a
-// used one.
+// Close is safe (and ends the optimizer), and loading the empty state of a
+// fresh optimizer resets a used one.
 func TestFreshOptimizer(t *testing.T) {
+	unused, err := New(Config{LR: 0.1, NGrads: 3, Damp: 1e-2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unused.Close(); err != nil {
+		t.Fatal(err)
+	}
 	o, err := New(Config{LR: 0.1, NGrads: 3, Damp: 1e-2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Close()
 	if o.LastSlot() != -1 || len(o.LastIHVP(nil)) != 0 {
 		t.Fatalf("fresh optimizer: slot %d, ihvp %v", o.LastSlot(), o.LastIHVP(nil))
 	}

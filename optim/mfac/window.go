@@ -56,7 +56,17 @@ type core[T optim.Float] struct {
 	part          [2][]float64
 	acc           [2][]float64
 	old           []T       // backup of the overwritten row
-	work          []float64 // m×m, for refactor (lazy)
+	work          []float64 // m×m: the factor before the last update (undo), and refactor's workspace
+
+	// undo record of the last update (see undo): the Gram row it replaced
+	// (undoK), the slot, fill and count before it, whether work still holds
+	// the factor before it (undoL), and whether there is an update to undo.
+	undoK      []float64
+	undoS      int
+	undoFilled int
+	undoCount  int64
+	undoL      bool
+	undoable   bool
 
 	// arguments of the current d-side pass
 	op      int
@@ -73,7 +83,9 @@ const (
 
 // NewWindow returns an empty window (all rows zero) for gradients of
 // dimension d, with capacity m and damping damp. It allocates m·d elements
-// of T plus three m×m float64 matrices. There is no upper limit on m.
+// of T plus three m×m float64 matrices (the Gram matrix, its factor, and a
+// copy of the factor that lets a refused step be undone exactly). There is
+// no upper limit on m.
 func NewWindow[T optim.Float](d, m int, damp float64) (*Window[T], error) {
 	switch {
 	case d < 1:
@@ -99,6 +111,8 @@ func NewWindow[T optim.Float](d, m int, damp float64) (*Window[T], error) {
 	n := min(chunk, d)
 	c.acc[0], c.acc[1] = make([]float64, n), make([]float64, n)
 	c.old = make([]T, d)
+	c.work = make([]float64, m*m)
+	c.undoK = make([]float64, m)
 	c.initFactor()
 	w := &Window[T]{core: c}
 	if runtime.GOMAXPROCS(0) > 1 && d >= 64 {
@@ -136,7 +150,7 @@ func (w *Window[T]) Reset() {
 	clear(w.g)
 	clear(w.k)
 	w.initFactor()
-	w.s, w.filled, w.count, w.broken = 0, 0, 0, nil
+	w.s, w.filled, w.count, w.broken, w.undoable = 0, 0, 0, nil, false
 }
 
 // Close stops the helper goroutine. The Window stays usable (single-threaded).
@@ -159,7 +173,9 @@ func (w *Window[T]) check(what string, v []T, name string) error {
 
 // Update adds g as the newest row, replacing the oldest (row Slot()). Cost:
 // one pass over the window (G·g gives the new Gram row) plus O(m²). A
-// non-finite entry of g is an error and leaves the window unchanged.
+// non-finite entry of g, or a gradient so large that its inner products
+// with the window rows overflow float64, is an error wrapping
+// optim.ErrNonFinite and leaves the window unchanged.
 func (w *Window[T]) Update(g []T) error {
 	if err := w.check("update", g, "gradient"); err != nil {
 		return err
@@ -180,31 +196,70 @@ func (w *Window[T]) update(g []T) error {
 		c[i] = w.part[0][i] + w.part[1][i]
 	}
 	clear(c[rows:])
-	oldK := w.z // save row s of K to undo on failure
+	if i := optim.NonFinite(c[:rows]); i >= 0 {
+		copy(w.g[s*w.d:(s+1)*w.d], w.old)
+		return fmt.Errorf("mfac: update: the gradient's inner product with window row %d is %v (the gradient is too large for float64; window unchanged): %w", i, c[i], optim.ErrNonFinite)
+	}
+	w.undoable = false
+	oldK := w.undoK // row s of K, to undo
 	copy(oldK, w.k[s*m:s*m+m])
+	copy(w.work, w.l)
+	w.undoL = true
 	for i := 0; i < m; i++ {
 		w.k[s*m+i] = c[i]
 		w.k[i*m+s] = c[i]
 	}
 	if err := w.factorReplace(s, c); err != nil {
-		// Rounding in the O(m²) update; try the full factorisation.
+		// Rounding in the O(m²) update; try the full factorisation. It
+		// uses work as its workspace, so the factor before this update goes
+		// back into l first (and an undo of this update will refactor).
+		copy(w.l, w.work)
+		w.undoL = false
 		if err2 := w.refactor((s + 1) % m); err2 != nil {
-			// Undo: restore the row and the Gram matrix, refactor.
+			// Undo: restore the row and the Gram matrix; l, untouched by
+			// the failed refactor, is their factor. Check that they still
+			// factor (a Gram matrix corrupted in memory would not).
 			copy(w.g[s*w.d:(s+1)*w.d], w.old)
 			for i := 0; i < m; i++ {
 				w.k[s*m+i] = oldK[i]
 				w.k[i*m+s] = oldK[i]
 			}
-			if err3 := w.refactor(s); err3 != nil {
+			if err3 := w.factorWork(s); err3 != nil {
 				w.broken = err3
 			}
 			return fmt.Errorf("mfac: update: %w", err)
 		}
 	}
+	w.undoS, w.undoFilled, w.undoCount = s, w.filled, w.count
 	w.filled = rows
 	w.s = (s + 1) % m
 	w.count++
+	w.undoable = true
 	return nil
+}
+
+// undo reverts the last successful update: the window row, the Gram matrix,
+// the slot, fill and count exactly, and the factor exactly from its copy
+// (or, after an update that needed a full refactorisation, recomputed from
+// the restored Gram matrix). It does nothing when there is no update to
+// undo (none since creation, Reset or a load, or one already undone).
+func (w *Window[T]) undo() {
+	if !w.undoable {
+		return
+	}
+	w.undoable = false
+	s, m := w.undoS, w.m
+	copy(w.g[s*w.d:(s+1)*w.d], w.old)
+	for i := 0; i < m; i++ {
+		w.k[s*m+i] = w.undoK[i]
+		w.k[i*m+s] = w.undoK[i]
+	}
+	w.s, w.filled, w.count = s, w.undoFilled, w.undoCount
+	if w.undoL {
+		copy(w.l, w.work)
+	} else if err := w.refactor(s); err != nil {
+		w.broken = err
+	}
 }
 
 // IHVP sets out = F⁻¹·x. Cost: two passes over the window plus O(m²). out
@@ -228,9 +283,24 @@ func (w *Window[T]) IHVP(x, out []T) error {
 
 // UpdateIHVP is Update(g) followed by IHVP(g, out), fused: the new Gram row
 // G·g is also G·x, so the whole step makes two passes over the window (one
-// reading G·g while writing g into its row, one forming Gᵀ·y). On error out
-// is unchanged.
+// reading G·g while writing g into its row, one forming Gᵀ·y). On error the
+// window is unchanged; out is unchanged too, except after a non-finite
+// result (an error wrapping optim.ErrNonFinite: damp too small for the
+// gradient's scale), which out then holds.
 func (w *Window[T]) UpdateIHVP(g, out []T) error {
+	if err := w.updateIHVP(g, out); err != nil {
+		return err
+	}
+	if j := optim.NonFinite(out); j >= 0 {
+		w.undo()
+		return fmt.Errorf("mfac: update: F⁻¹·g entry %d is %v (damp %v too small for the gradient's scale; window unchanged): %w", j, out[j], w.damp, optim.ErrNonFinite)
+	}
+	return nil
+}
+
+// updateIHVP is UpdateIHVP without the check of out, leaving the update
+// undoable (undo) until the next one.
+func (w *Window[T]) updateIHVP(g, out []T) error {
 	if err := w.check("update", g, "gradient"); err != nil {
 		return err
 	}

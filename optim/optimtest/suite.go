@@ -58,7 +58,20 @@ type Spec struct {
 //   - oracle: an optimizer that needs curvature refuses a nil oracle before
 //     anything changes;
 //   - request: for an optim.Requester, an answered request is used as data
-//     (no oracle query) and gives bit-identical results to an unanswered one.
+//     (no oracle query) and gives bit-identical results to an unanswered one;
+//   - request_no_allocs: for an optim.Requester, Request, Answer and Step
+//     allocate nothing after the first step (CheckRequestNoAllocs);
+//   - aliases: parameters whose tensors share memory, or two with one name,
+//     are refused naming them, and nothing changes (CheckAliases);
+//   - nil_arguments: nil or empty parameter lists, nil values, gradients and
+//     states are errors, never panics (CheckNilArguments);
+//   - closed: every call after Close returns optim.ErrClosed (CheckClose);
+//   - concurrent: a call during another returns optim.ErrConcurrentUse, and
+//     two goroutines on one optimizer race on nothing (CheckConcurrent; run
+//     it with go test -race);
+//   - non_finite_update: a step either succeeds with finite parameters and
+//     state or is refused, wrapping optim.ErrNonFinite, with nothing changed
+//     (CheckNonFiniteUpdate).
 //
 // An optimizer written outside this module can run it from its tests:
 //
@@ -97,6 +110,12 @@ func Run(t *testing.T, s Spec) {
 	t.Run("groups", func(t *testing.T) { CheckGroups(t, s.New, s.WeightDecay, s.Mixes) })
 	t.Run("oracle", func(t *testing.T) { CheckNilOracle(t, s.New(), q(9, []int{2, 2})) })
 	t.Run("request", func(t *testing.T) { CheckRequest(t, s.New, q(10, []int{3, 2}, []int{2})) })
+	t.Run("request_no_allocs", func(t *testing.T) { CheckRequestNoAllocs(t, s.New(), q(7, []int{8, 8}, []int{8})) })
+	t.Run("aliases", func(t *testing.T) { CheckAliases(t, s.New) })
+	t.Run("nil_arguments", func(t *testing.T) { CheckNilArguments(t, s.New) })
+	t.Run("closed", func(t *testing.T) { CheckClose(t, s.New) })
+	t.Run("concurrent", func(t *testing.T) { CheckConcurrent(t, s.New) })
+	t.Run("non_finite_update", func(t *testing.T) { CheckNonFiniteUpdate(t, s.New) })
 }
 
 // CheckOddShapes trains and resumes on a 0-d parameter, a zero-size one and

@@ -85,76 +85,128 @@ func (s *SGD) Config() Config {
 	return c
 }
 
-// Step applies one update. The oracle is not used and may be nil.
-func (s *SGD) Step(params []optim.Param, _ optim.Oracle) error {
-	if err := optim.CheckParams("sgd", params); err != nil {
+// Step applies one update. The oracle is not used and may be nil. The
+// checks of optim.Hyper.BeginStep come first; then every new value (the
+// parameter and, with momentum, its buffer) is computed and checked before
+// any is written, so an update that would overflow to ±Inf is an error
+// wrapping optim.ErrNonFinite, naming the parameter and entry, and changes
+// nothing.
+func (s *SGD) Step(params []optim.Param, o optim.Oracle) error {
+	if err := s.BeginStep(params, s.Needs(), o); err != nil {
 		return err
 	}
-	if err := s.ResolveGroups(params); err != nil {
-		return err
-	}
+	defer s.End()
 	if s.cfg.Momentum > 0 {
 		if err := s.buf.Ensure("sgd", params); err != nil {
 			return err
 		}
 	}
-	s.step++
-	first := s.step == 1
-	for i, p := range params {
-		var b *tensor.Dense
-		if s.cfg.Momentum > 0 {
-			b = s.buf.Slot(0)[i]
-		}
-		switch p.Value.Dtype() {
-		case tensor.Float64:
-			var buf []float64
-			if b != nil {
-				buf = b.Float64s()
+	t := s.step + 1
+	for pass := 0; pass < 2; pass++ {
+		check := pass == 0
+		for i, p := range params {
+			var b *tensor.Dense
+			if s.cfg.Momentum > 0 {
+				b = s.buf.Slot(0)[i]
 			}
-			update(s.cfg, s.ParamLR(i), s.ParamWD(i), first, p.Value.Float64s(), p.Grad.Float64s(), buf)
-		case tensor.Float32:
-			var buf []float32
-			if b != nil {
-				buf = b.Float32s()
+			j, what, v := -1, "", 0.0
+			switch p.Value.Dtype() {
+			case tensor.Float64:
+				j, what, v = run(newCoeffs[float64](s.cfg, s.ParamLR(i), s.ParamWD(i), t == 1, b != nil), check, p.Value.Float64s(), p.Grad.Float64s(), slice[float64](b))
+			case tensor.Float32:
+				j, what, v = run(newCoeffs[float32](s.cfg, s.ParamLR(i), s.ParamWD(i), t == 1, b != nil), check, p.Value.Float32s(), p.Grad.Float32s(), slice[float32](b))
 			}
-			update(s.cfg, s.ParamLR(i), s.ParamWD(i), first, p.Value.Float32s(), p.Grad.Float32s(), buf)
+			if j >= 0 {
+				return optim.NonFiniteUpdate("sgd", t, p.Name, what, j, v)
+			}
 		}
 	}
+	s.step = t
 	return nil
 }
 
-func update[T optim.Float](c Config, lrate, decay float64, first bool, theta, g, buf []T) {
-	lr, mu, wd := T(lrate), T(c.Momentum), T(decay)
-	damp := T(1 - c.Dampening)
+// coeffs are one parameter's scalars of the update, in its dtype.
+type coeffs[T optim.Float] struct {
+	lr, mu, wd, damp    T
+	nesterov, first, mb bool
+}
+
+func newCoeffs[T optim.Float](c Config, lrate, decay float64, first, mb bool) coeffs[T] {
+	return coeffs[T]{lr: T(lrate), mu: T(c.Momentum), wd: T(decay), damp: T(1 - c.Dampening), nesterov: c.Nesterov, first: first, mb: mb}
+}
+
+// at returns the new value of one coordinate θ and of its momentum buffer
+// b, given the gradient g.
+func (k coeffs[T]) at(theta, g, b T) (T, T) {
+	d := g
+	if k.wd != 0 {
+		d += k.wd * theta
+	}
+	if k.mb {
+		if k.first {
+			b = d
+		} else {
+			b = k.mu*b + k.damp*d
+		}
+		if k.nesterov {
+			d += k.mu * b
+		} else {
+			d = b
+		}
+	}
+	return theta - k.lr*d, b
+}
+
+// slice returns b's backing slice, or nil for no buffer.
+func slice[T optim.Float](b *tensor.Dense) []T {
+	if b == nil {
+		return nil
+	}
+	return optim.Slice[T](b)
+}
+
+// run is the update of one parameter. With check it writes nothing and
+// returns the first entry whose new value or buffer is not finite (−1 if
+// none), which of the two, and the value; otherwise it writes the update
+// (buf is nil without momentum).
+func run[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) (int, string, float64) {
 	g = g[:len(theta)]
 	if buf != nil {
 		buf = buf[:len(theta)]
 	}
+	var b T
 	for j := range theta {
-		d := g[j]
-		if wd != 0 {
-			d += wd * theta[j]
-		}
 		if buf != nil {
-			if first {
-				buf[j] = d
-			} else {
-				buf[j] = mu*buf[j] + damp*d
-			}
-			if c.Nesterov {
-				d += mu * buf[j]
-			} else {
-				d = buf[j]
-			}
+			b = buf[j]
 		}
-		theta[j] -= lr * d
+		th, nb := k.at(theta[j], g[j], b)
+		if check {
+			if !optim.Finite(th) {
+				return j, "value", float64(th)
+			}
+			if !optim.Finite(nb) {
+				return j, "momentum_buffer", float64(nb)
+			}
+			continue
+		}
+		theta[j] = th
+		if buf != nil {
+			buf[j] = nb
+		}
 	}
+	return -1, "", 0
 }
 
 // State exports the step counter and the momentum buffers.
 func (s *SGD) State() (*optim.State, error) {
+	if err := s.Begin("State"); err != nil {
+		return nil, err
+	}
+	defer s.End()
 	st := &optim.State{Optimizer: s.Name(), Step: s.step}
-	s.buf.Export(st)
+	if s.step > 0 { // a refused first step leaves zero buffers: nothing to export
+		s.buf.Export(st)
+	}
 	s.ExportGroups(st)
 	return st, nil
 }
@@ -162,9 +214,10 @@ func (s *SGD) State() (*optim.State, error) {
 // LoadState restores a state exported by an SGD optimizer for the same
 // parameters.
 func (s *SGD) LoadState(params []optim.Param, st *optim.State) error {
-	if err := st.CheckHeader(s.Name()); err != nil {
+	if err := s.BeginLoad(params, st); err != nil {
 		return err
 	}
+	defer s.End()
 	h := s.Hyper
 	if err := h.ImportGroups(st); err != nil {
 		return fmt.Errorf("load state: %w", err)

@@ -70,8 +70,12 @@
 //
 // # Errors
 //
-// Hyperparameters are checked by New. Step checks the parameters and that
-// an oracle is given before changing anything. SophiaH queries the oracle
+// Hyperparameters are checked by New. Step checks the parameters
+// (optim.Hyper.BeginStep) and that an oracle is given before changing
+// anything, and computes every value the update would write (m, θ, and for
+// SophiaH the refreshed h) in a check pass before writing any: a NaN or
+// ±Inf there is an error wrapping optim.ErrNonFinite that names the
+// parameter and entry, with nothing changed. SophiaH queries the oracle
 // before the update: an HVP error or a non-finite estimate leaves parameters
 // and state unchanged. SophiaG queries after the update: on a SampledGrad
 // error or non-finite ĝ the parameters, m and the step counter hold the

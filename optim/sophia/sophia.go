@@ -219,6 +219,13 @@ func (s *Sophia) refreshAfter(t int64) bool {
 // the update, or a step between Hessian refreshes). Calling it again before
 // that Step returns the same probe.
 func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
+	if err := s.Begin("Request"); err != nil {
+		return nil, err
+	}
+	defer s.End()
+	if err := optim.CheckValues(s.Name(), params); err != nil {
+		return nil, err
+	}
 	if s.cfg.Estimator != Hutchinson {
 		return nil, nil
 	}
@@ -227,39 +234,41 @@ func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
 
 // Step applies one Sophia update (see the package documentation).
 //
-// Errors: a bad parameter list, or an oracle that is nil or does not
-// provide the estimator's query (optim.CheckOracle), is reported before
+// Errors: the checks of optim.Hyper.BeginStep (a bad parameter list, or an
+// oracle that is nil or does not provide the estimator's query) come before
 // anything changes. SophiaH takes H·u before the update (from an answered
-// Request, or by querying the oracle), so an HVP error or a non-finite
-// estimate leaves parameters and state unchanged (the drawn probe is kept
-// and reused by the next call). SophiaG queries the oracle after the
-// update: if SampledGrad fails or returns non-finite values, the error says
-// so and the parameters, m and the step counter hold step t's update while h
-// keeps its previous (finite) value, exactly as if this refresh had been
-// skipped.
+// Request, or by querying the oracle), and every new value (h refreshed
+// from u⊙(H·u), m, the parameters) is computed and checked before any is
+// written, so an HVP error or a NaN or ±Inf in the estimate or the update
+// (wrapping optim.ErrNonFinite) leaves parameters and state unchanged (the
+// drawn probe is kept and reused by the next call). SophiaG checks m and
+// the parameters the same way, then queries the oracle after the update: if
+// SampledGrad fails or returns non-finite values, the error says so and the
+// parameters, m and the step counter hold step t's update while h keeps its
+// previous (finite) value, exactly as if this refresh had been skipped.
 func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 	name := s.Name()
-	if err := optim.CheckParams(name, params); err != nil {
+	if err := s.BeginStep(params, s.Needs(), o); err != nil {
 		return err
 	}
-	if err := optim.CheckOracle(name, s.Needs(), o); err != nil {
-		return err
-	}
-	if err := s.ResolveGroups(params); err != nil {
-		return err
-	}
+	defer s.End()
 	if err := s.buf.Ensure(name, params); err != nil {
 		return err
 	}
 	t := s.step + 1
+	var d []*tensor.Dense // SophiaH: the estimate that refreshes h before this update
 	if s.refreshBefore(t) {
-		d, err := s.hutch.Estimate(params, o, t)
+		est, err := s.hutch.Estimate(params, o, t)
 		if err != nil {
 			return err
 		}
-		if err := s.refresh(params, d, t, "Hutchinson estimate u⊙(H·u)"); err != nil {
-			return err
-		}
+		d = est
+	}
+	if err := s.check(params, d, t); err != nil {
+		return err
+	}
+	if d != nil {
+		s.refreshApply(params, d)
 		s.hutch.Used()
 	}
 	s.update(params)
@@ -270,6 +279,75 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 		}
 	}
 	return nil
+}
+
+// check computes, without writing, every value step t would write: h
+// refreshed from d (when d is not nil), m and the parameters, and returns
+// an error naming the first that is not finite.
+func (s *Sophia) check(params []optim.Param, d []*tensor.Dense, t int64) error {
+	c := s.cfg
+	k := coeffs{b1: c.Beta1, c1: 1 - c.Beta1, rb: c.Rho * float64(c.BatchSize), eps: c.Eps}
+	m, h := s.buf.Slot(0), s.buf.Slot(1)
+	for i, p := range params {
+		k.lr = s.ParamLR(i)
+		k.decay = 1 - k.lr*s.ParamWD(i)
+		j, what, v := -1, "", 0.0
+		switch p.Value.Dtype() {
+		case tensor.Float64:
+			j, what, v = checkKernel(k, c.Beta2, dslice[float64](d, i), p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), h[i].Float64s())
+		case tensor.Float32:
+			j, what, v = checkKernel(k, c.Beta2, dslice[float32](d, i), p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), h[i].Float32s())
+		}
+		if j < 0 {
+			continue
+		}
+		if what == slotHessian {
+			return fmt.Errorf("%s: step %d: Hutchinson estimate u⊙(H·u) for param %q: entry %d makes the Hessian EMA %v (nothing changed): %w", s.Name(), t, p.Name, j, v, optim.ErrNonFinite)
+		}
+		return optim.NonFiniteUpdate(s.Name(), t, p.Name, what, j, v)
+	}
+	return nil
+}
+
+// dslice returns d[i]'s values, or nil without an estimate.
+func dslice[T optim.Float](d []*tensor.Dense, i int) []T {
+	if d == nil {
+		return nil
+	}
+	return optim.Slice[T](d[i])
+}
+
+// checkKernel is kernel (after emaApply of d into h, when d is not nil)
+// without writing: it returns the first entry whose refreshed h, m or new
+// θ is not finite (−1 if none), which one, and the value. The arithmetic is
+// that of emaApply and kernel, operation for operation.
+func checkKernel[T optim.Float](k coeffs, beta2 float64, d, theta, g, m, h []T) (int, string, float64) {
+	lr, b1, c1 := T(k.lr), T(k.b1), T(k.c1)
+	decay, rb, eps := T(k.decay), T(k.rb), T(k.eps)
+	B2, C2 := T(beta2), T(1-beta2)
+	n := len(theta)
+	g, m, h = g[:n], m[:n], h[:n]
+	if d != nil {
+		d = d[:n]
+	}
+	for j := range theta {
+		hj := h[j]
+		if d != nil {
+			hj = hj*B2 + C2*d[j]
+			if !optim.Finite(hj) {
+				return j, slotHessian, float64(hj)
+			}
+		}
+		mj := m[j]*b1 + c1*g[j]
+		th := theta[j]*decay - lr*max(min(mj/(rb*max(hj, 0)+eps), 1), -1)
+		switch {
+		case !optim.Finite(th):
+			return j, "value", float64(th)
+		case !optim.Finite(mj):
+			return j, slotExpAvg, float64(mj)
+		}
+	}
+	return -1, "", 0
 }
 
 // gnb refreshes h from ĥ = ĝ⊙ĝ at the (updated) current parameters.
@@ -296,6 +374,20 @@ func (s *Sophia) gnb(params []optim.Param, o optim.Oracle, t int64) error {
 	return s.refresh(params, g, t, "GNB estimate ĝ⊙ĝ")
 }
 
+// refreshApply sets h ← β2·h + (1−β2)·d for every parameter (after check).
+func (s *Sophia) refreshApply(params []optim.Param, d []*tensor.Dense) {
+	h := s.buf.Slot(1)
+	b2, c2 := s.cfg.Beta2, 1-s.cfg.Beta2
+	for i := range params {
+		switch h[i].Dtype() {
+		case tensor.Float64:
+			emaApply(h[i].Float64s(), d[i].Float64s(), b2, c2)
+		case tensor.Float32:
+			emaApply(h[i].Float32s(), d[i].Float32s(), b2, c2)
+		}
+	}
+}
+
 // refresh sets h ← β2·h + (1−β2)·d for every parameter, after checking
 // that every new value is finite; on error h is unchanged.
 func (s *Sophia) refresh(params []optim.Param, d []*tensor.Dense, t int64, what string) error {
@@ -313,14 +405,7 @@ func (s *Sophia) refresh(params []optim.Param, d []*tensor.Dense, t int64, what 
 			return fmt.Errorf("%s: step %d: %s for param %q: entry %d makes the Hessian EMA non-finite (hessian not refreshed): %w", s.Name(), t, what, params[i].Name, j, optim.ErrNonFinite)
 		}
 	}
-	for i := range params {
-		switch h[i].Dtype() {
-		case tensor.Float64:
-			emaApply(h[i].Float64s(), d[i].Float64s(), b2, c2)
-		case tensor.Float32:
-			emaApply(h[i].Float32s(), d[i].Float32s(), b2, c2)
-		}
-	}
+	s.refreshApply(params, d)
 	return nil
 }
 
@@ -402,8 +487,14 @@ func kernel[T optim.Float](k coeffs, theta, g, m, h []T) int {
 // it between steps: a probe drawn by Request for a step not yet taken is not
 // part of the state.
 func (s *Sophia) State() (*optim.State, error) {
+	if err := s.Begin("State"); err != nil {
+		return nil, err
+	}
+	defer s.End()
 	st := &optim.State{Optimizer: s.Name(), Step: s.step}
-	s.buf.Export(st)
+	if s.step > 0 { // a refused first step leaves zero buffers: nothing to export
+		s.buf.Export(st)
+	}
 	s.ExportGroups(st)
 	if s.cfg.Estimator == Hutchinson {
 		if err := s.hutch.SaveState(st); err != nil {
@@ -418,12 +509,10 @@ func (s *Sophia) State() (*optim.State, error) {
 // name, shape and dtype, and (SophiaH) restores the probe source's state
 // when both the state and the source carry one. On error nothing changes.
 func (s *Sophia) LoadState(params []optim.Param, st *optim.State) error {
-	if err := st.CheckHeader(s.Name()); err != nil {
+	if err := s.BeginLoad(params, st); err != nil {
 		return err
 	}
-	if err := checkValues(s.Name(), params); err != nil {
-		return err
-	}
+	defer s.End()
 	nb := s.buf
 	if err := nb.Import(s.Name(), params, st); err != nil {
 		return fmt.Errorf("load state: %w", err)
@@ -443,22 +532,5 @@ func (s *Sophia) LoadState(params []optim.Param, st *optim.State) error {
 	s.Hyper = h
 	s.step = st.Step
 	s.wins, s.total = 0, 0
-	return nil
-}
-
-// checkValues verifies that every parameter has a float32 or float64 value
-// (LoadState needs names, shapes and dtypes but no gradients).
-func checkValues(prefix string, params []optim.Param) error {
-	if len(params) == 0 {
-		return fmt.Errorf("%s: no parameters", prefix)
-	}
-	for _, p := range params {
-		if p.Value == nil {
-			return fmt.Errorf("%s: param %q: nil value", prefix, p.Name)
-		}
-		if dt := p.Value.Dtype(); dt != tensor.Float64 && dt != tensor.Float32 {
-			return fmt.Errorf("%s: param %q: unsupported dtype %v (want float32 or float64)", prefix, p.Name, dt)
-		}
-	}
 	return nil
 }

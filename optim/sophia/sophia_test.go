@@ -419,3 +419,38 @@ func TestNoAllocationPerStep(t *testing.T) {
 		}
 	}
 }
+
+// twos is a probe source that draws z = 2 everywhere.
+type twos struct{}
+
+func (twos) Fill(out []*tensor.Dense) error {
+	for _, o := range out {
+		optimtest.Unflatten([]*tensor.Dense{o}, []float64{2, 2})
+	}
+	return nil
+}
+
+// TestHutchinsonEstimateOverflow: in float32, H·z = 2e38 is finite but
+// z⊙(H·z) = 4e38 is not; SophiaH refuses the step with ErrNonFinite naming
+// the parameter and the Hessian EMA, and nothing changes (h stays finite).
+func TestHutchinsonEstimateOverflow(t *testing.T) {
+	c := sophia.DefaultH()
+	c.Probes, c.Interval = twos{}, 1
+	s, err := sophia.New(c)
+	require.NoError(t, err)
+	ps := []optim.Param{param("w", tensor.Float32, []float64{1, -1}, []float64{0.5, -0.5})}
+	o := optimtest.NewDiagOracle([][]float64{{1, 1}}, nil)
+	require.NoError(t, s.Step(ps, o))
+	before, err := s.State()
+	require.NoError(t, err)
+	theta := append([]float32(nil), ps[0].Value.Float32s()...)
+	o.Diag = [][]float64{{1e38, 1}}
+	err = s.Step(ps, o)
+	require.ErrorIs(t, err, optim.ErrNonFinite)
+	assert.Contains(t, err.Error(), `"w"`)
+	assert.Contains(t, err.Error(), "Hessian EMA")
+	after, err := s.State()
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
+	assert.Equal(t, theta, ps[0].Value.Float32s())
+}
