@@ -1,9 +1,12 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
+
+	"github.com/curvopt/curvopt/internal/fileio"
 )
 
 // Dataset is an in-memory labelled image dataset. Images are stored as raw
@@ -151,6 +154,23 @@ func (e *FormatError) Unwrap() error { return e.Err }
 
 func formatErr(file string, off int64, err error, format string, args ...any) *FormatError {
 	return &FormatError{File: file, Offset: off, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// openDataFile opens a dataset file through fileio.Open: a regular file of
+// at most limit bytes by its real length, a FIFO or device refused without
+// blocking or reading it. It returns the file and its size; the caller
+// reads no more than size bytes from it.
+func openDataFile(path string, limit int64) (*os.File, int64, error) {
+	f, size, err := fileio.Open(path, limit)
+	if err == nil {
+		return f, size, nil
+	}
+	if errors.Is(err, fileio.ErrNotRegular) {
+		if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+			return nil, 0, notRegular(path, fi.Mode())
+		}
+	}
+	return nil, 0, fmt.Errorf("data: %w", err)
 }
 
 // notRegular describes why a file that is not a regular file cannot be

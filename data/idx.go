@@ -206,26 +206,26 @@ type idxFile struct {
 	f *os.File
 }
 
+// maxIDXFileBytes bounds the size of an IDX file on disk: the largest data
+// an IDX header may claim (maxIDXBytes), its header, and room for gzip's
+// framing of incompressible data (5 bytes per 64 KiB stored block).
+const maxIDXFileBytes = maxIDXBytes + 1<<20
+
+// openIDXFile opens path (a regular file of at most maxIDXFileBytes: FIFOs
+// and devices are refused without blocking or reading) and reads its
+// header, checked against the file's real size. The elements are read from
+// a reader bounded by that size, so a file that grows is not followed.
 func openIDXFile(path string) (*idxFile, error) {
-	f, err := os.Open(path)
+	f, size, err := openDataFile(path, maxIDXFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, notRegular(path, fi.Mode())
-	}
-	s, err := openIDX(f, path)
+	s, err := openIDX(io.LimitReader(f, size), path)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	if err := s.checkFileSize(fi.Size()); err != nil {
+	if err := s.checkFileSize(size); err != nil {
 		s.close()
 		f.Close()
 		return nil, err
