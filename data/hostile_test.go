@@ -221,6 +221,7 @@ func TestParseTextDetectsChange(t *testing.T) {
 	}
 	_, err := parseText("t", &flipping{first: append(a, 'a'), second: a}, int64(len(a)), 0.1, 8)
 	assert.ErrorIs(t, err, errChanged, "grown between Stat and the first pass")
+	assert.ErrorContains(t, err, "text t: 401 bytes read, 400 expected")
 }
 
 func TestLoadMNISTRefusesFIFOAndDevices(t *testing.T) {
