@@ -213,13 +213,13 @@ func TestParseTextDetectsChange(t *testing.T) {
 		{[]byte(strings.Repeat("abcd", 99)), "the second pass read 396 bytes and 396 characters, the first 400 and 400"},
 		{[]byte(strings.Repeat("abcd", 99) + "\xffbcd"), "not UTF-8: invalid byte 0xff at offset 396"},
 	} {
-		_, err := parseText("t", &flipping{first: a, second: tc.second}, int64(len(a)), 0.1, 8)
+		_, err := parseText("t", &flipping{first: a, second: tc.second}, int64(len(a)), 0.1, 8, textChunk)
 		assert.ErrorContains(t, err, tc.want)
 		if !strings.Contains(tc.want, "UTF-8") {
 			assert.ErrorIs(t, err, errChanged)
 		}
 	}
-	_, err := parseText("t", &flipping{first: append(a, 'a'), second: a}, int64(len(a)), 0.1, 8)
+	_, err := parseText("t", &flipping{first: append(a, 'a'), second: a}, int64(len(a)), 0.1, 8, textChunk)
 	assert.ErrorIs(t, err, errChanged, "grown between Stat and the first pass")
 	assert.ErrorContains(t, err, "text t: 401 bytes read, 400 expected")
 }

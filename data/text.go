@@ -55,16 +55,16 @@ const MaxTextBytes = 1 << 30
 // 2 distinct characters (nothing to predict) and text too short for one
 // window of context+1 characters in each part are errors.
 func ParseText(name string, b []byte, valFrac float64, context int) (*Text, error) {
-	return parseText(name, bytes.NewReader(b), int64(len(b)), valFrac, context)
+	return parseText(name, bytes.NewReader(b), int64(len(b)), valFrac, context, textChunk)
 }
 
 // parseText reads the size bytes of src in two passes through a fixed
-// buffer: the first validates the text and counts its characters, so that
+// buffer of chunk bytes: the first validates the text and counts its characters, so that
 // every error is found before anything in proportion to the text is
 // allocated; the second turns the characters into token ids, one byte
 // each. A source that changes between the passes (a file being written)
 // is an error.
-func parseText(name string, src io.ReaderAt, size int64, valFrac float64, context int) (*Text, error) {
+func parseText(name string, src io.ReaderAt, size int64, valFrac float64, context, chunk int) (*Text, error) {
 	if !(valFrac > 0 && valFrac < 1) {
 		return nil, fmt.Errorf("data: text %s: validation fraction %v, want (0, 1)", name, valFrac)
 	}
@@ -73,7 +73,7 @@ func parseText(name string, src io.ReaderAt, size int64, valFrac float64, contex
 	}
 	var counts charCounts
 	// One byte more than size, so that a file that grew is detected.
-	s, err := scanText(name, io.NewSectionReader(src, 0, size+1), counts.add)
+	s, err := scanText(name, io.NewSectionReader(src, 0, size+1), chunk, counts.add)
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func parseText(name string, src io.ReaderAt, size int64, valFrac float64, contex
 	unk := t.vocabulary(count)
 	ids := make([]uint8, 0, s.chars)
 	cid := newCharIDs(t.Vocab, unk)
-	s2, err := scanText(name, io.NewSectionReader(src, 0, size), func(r rune) error {
+	s2, err := scanText(name, io.NewSectionReader(src, 0, size), chunk, func(r rune) error {
 		v, err := cid.id(r)
 		ids = append(ids, v)
 		return err
@@ -175,7 +175,7 @@ func loadText(path string, valFrac float64, context int, mem meminfo.Source) (*T
 	if merr := mem.Check(what, textMemory(size, context), "use a smaller text file"); merr != nil {
 		return nil, fmt.Errorf("data: %w", merr)
 	}
-	return parseText(path, f, size, valFrac, context)
+	return parseText(path, f, size, valFrac, context, textChunk)
 }
 
 // corpusPackages are the Go standard-library packages whose sources make the

@@ -18,14 +18,15 @@ type textScan struct {
 	ctrl  int64 // control characters other than white space
 }
 
-// scanText reads r to its end through a fixed buffer of textChunk bytes,
+// scanText reads r to its end through a fixed buffer of chunk bytes
+// (textChunk; at least utf8.UTFMax, tests use small ones),
 // decoding UTF-8 and calling visit for every character. It stops at the
 // first NUL byte (binary data) or invalid UTF-8 sequence with an error
 // naming the text and the byte offset, so a file of zeros or of binary data
 // is refused after its first bytes, in bounded memory, whatever its length.
-func scanText(name string, r io.Reader, visit func(rune) error) (textScan, error) {
+func scanText(name string, r io.Reader, chunk int, visit func(rune) error) (textScan, error) {
 	var s textScan
-	buf := make([]byte, textChunk)
+	buf := make([]byte, max(chunk, utf8.UTFMax))
 	held := 0 // bytes of an incomplete character carried over from the last chunk
 	for {
 		k, rerr := io.ReadFull(r, buf[held:])
