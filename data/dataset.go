@@ -27,6 +27,16 @@ type Dataset struct {
 	Labels []int
 }
 
+// Bounds on a Dataset's image shape, checked by Validate (and so by
+// NewIterator), which keep every size computed from it, and every buffer
+// an Iterator allocates for it, finite and in range.
+const (
+	// MaxChannels bounds C (an Iterator keeps a lookup table per channel).
+	MaxChannels = 1024
+	// MaxImageValues bounds C·H·W.
+	MaxImageValues = 1 << 30
+)
+
 // Len returns the number of images.
 func (d *Dataset) Len() int { return len(d.Labels) }
 
@@ -47,6 +57,10 @@ func (d *Dataset) Validate() error {
 	}
 	if d.C <= 0 || d.H <= 0 || d.W <= 0 {
 		return fmt.Errorf("data: dataset %q: invalid image shape %dx%dx%d", d.Name, d.C, d.H, d.W)
+	}
+	if d.C > MaxChannels || int64(d.H)*int64(d.W) > MaxImageValues/int64(d.C) {
+		return fmt.Errorf("data: dataset %q: image shape %dx%dx%d: at most %d channels and %d values per image",
+			d.Name, d.C, d.H, d.W, MaxChannels, MaxImageValues)
 	}
 	if d.Classes <= 0 {
 		return fmt.Errorf("data: dataset %q: invalid class count %d", d.Name, d.Classes)

@@ -323,3 +323,27 @@ func TestSyntheticRefusesHugeSplits(t *testing.T) {
 	assert.ErrorContains(t, err, "generating 16778216 synthetic images needs 51.7 GB")
 	assert.False(t, errors.Is(err, fileio.ErrTooLarge))
 }
+
+// Values built by hand, not read from files, are checked as strictly: no
+// public constructor panics or allocates for a shape it has not checked.
+func TestConstructorsRefuseHandBuiltShapes(t *testing.T) {
+	for _, d := range []*Dataset{
+		{Name: "wrap", Classes: 2, C: 1 << 32, H: 1 << 32, W: 1, Labels: []int{0}}, // C·H·W wraps to 0
+		{Name: "channels", Classes: 2, C: 2000, H: 1, W: 1, Pixels: make([]byte, 2000), Labels: []int{0}},
+		{Name: "values", Classes: 2, C: 1, H: 1 << 16, W: 1<<14 + 1, Labels: nil},
+	} {
+		assert.ErrorContains(t, d.Validate(), "at most 1024 channels and 1073741824 values per image", d.Name)
+		_, err := NewIterator(d, IterConfig{BatchSize: 1})
+		assert.ErrorContains(t, err, `dataset "`+d.Name+`": image shape`)
+	}
+	_, _, err := (&Text{Name: "t", Vocab: []rune("ab"), Train: []uint8{0, 1, 0}, Val: []uint8{0, 1, 0}}).Windows(0)
+	assert.EqualError(t, err, "data: text t: windows of context 0, want ≥ 1")
+	_, err = IDXDataset("x", nil, &IDX{Dims: []int{1}, Data: []byte{0}}, 10, "img", "lbl")
+	assert.EqualError(t, err, "data: x: IDX dataset needs both an image and a label IDX (img, lbl)")
+	n := 1 << 31
+	_, err = IDXDataset("x", &IDX{Dims: []int{n, n, 4}}, &IDX{Dims: []int{n}}, 10, "img", "lbl")
+	assert.EqualError(t, err, "data: img: offset 4: image IDX dimensions [2147483648 2147483648 4] out of range [0, 1073741824]")
+	n = 1 << 20
+	_, err = IDXDataset("x", &IDX{Dims: []int{n, n, 4}}, &IDX{Dims: []int{n}}, 10, "img", "lbl")
+	assert.EqualError(t, err, "data: img: offset 4: image IDX dimensions [1048576 1048576 4] claim more than 1073741824 elements")
+}

@@ -275,6 +275,9 @@ func goroot() (string, error) {
 // like any dataset. Classes is the vocabulary size; use TextBatch to turn
 // a batch into model input and labels.
 func (t *Text) Windows(context int) (train, val *Dataset, err error) {
+	if context < 1 {
+		return nil, nil, fmt.Errorf("data: text %s: windows of context %d, want ≥ 1", t.Name, context)
+	}
 	mk := func(part string, ids []uint8) (*Dataset, error) {
 		n := (len(ids) - 1) / context
 		if n < 1 {
