@@ -347,3 +347,18 @@ func TestConstructorsRefuseHandBuiltShapes(t *testing.T) {
 	_, err = IDXDataset("x", &IDX{Dims: []int{n, n, 4}}, &IDX{Dims: []int{n}}, 10, "img", "lbl")
 	assert.EqualError(t, err, "data: img: offset 4: image IDX dimensions [1048576 1048576 4] claim more than 1073741824 elements")
 }
+
+// The default corpus reads GOROOT's files through appendFile: at most the
+// bytes it still needs of each, and never a FIFO or device planted there.
+func TestAppendFileBounded(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "big.go", bytes.Repeat([]byte("x"), 1<<20))
+	var buf bytes.Buffer
+	require.NoError(t, appendFile(&buf, p, 10))
+	assert.Equal(t, 10, buf.Len())
+	fifo := mkfifo(t, dir, "fifo.go")
+	err := fifoGuard(t, fifo, func() error { return appendFile(&buf, fifo, 10) })
+	require.ErrorIs(t, err, fileio.ErrNotRegular)
+	require.ErrorIs(t, appendFile(&buf, "/dev/zero", 10), fileio.ErrNotRegular)
+	assert.Equal(t, 10, buf.Len())
+}
