@@ -92,25 +92,29 @@ func loadCIFARFiles(name string, f CIFARFormat, mem meminfo.Source, paths ...str
 		return nil, fmt.Errorf("data: %s: invalid CIFAR format %+v", name, f)
 	}
 	rec := int64(f.LabelBytes + cifarImage)
+	files := make([]*os.File, 0, len(paths))
+	defer func() {
+		for _, fh := range files {
+			fh.Close()
+		}
+	}()
 	counts := make([]int, len(paths))
 	total := 0
 	for i, p := range paths {
-		fi, err := os.Stat(p)
+		// Opened once, checked by the opened file's real size, read from
+		// the same file: no FIFO or device can be swapped in between.
+		fh, size, err := openDataFile(p, maxCIFARBytes)
 		if err != nil {
-			return nil, fmt.Errorf("data: %w", err)
+			return nil, err
 		}
-		size := fi.Size()
+		files = append(files, fh)
 		switch {
-		case !fi.Mode().IsRegular():
-			return nil, notRegular(p, fi.Mode())
 		case size == 0:
 			return nil, formatErr(p, 0, io.ErrUnexpectedEOF, "empty file: want %d-byte records", rec)
 		case size%rec != 0:
 			whole := size / rec
 			return nil, formatErr(p, whole*rec, io.ErrUnexpectedEOF,
 				"truncated record %d: file size %d is not a multiple of the %d-byte record", whole, size, rec)
-		case size > maxCIFARBytes:
-			return nil, formatErr(p, maxCIFARBytes, nil, "file has %d bytes, more than %d: not a CIFAR file", size, maxCIFARBytes)
 		}
 		counts[i] = int(size / rec)
 		total += counts[i]
@@ -122,7 +126,7 @@ func loadCIFARFiles(name string, f CIFARFormat, mem meminfo.Source, paths ...str
 		Pixels: make([]uint8, total*cifarImage), Labels: make([]int, total)}
 	at := 0
 	for i, p := range paths {
-		if err := readCIFARFile(p, f, counts[i], d.Pixels[at*cifarImage:], d.Labels[at:]); err != nil {
+		if err := readCIFARFile(files[i], p, f, counts[i], d.Pixels[at*cifarImage:], d.Labels[at:]); err != nil {
 			return nil, err
 		}
 		at += counts[i]
@@ -130,14 +134,9 @@ func loadCIFARFiles(name string, f CIFARFormat, mem meminfo.Source, paths ...str
 	return d, nil
 }
 
-// readCIFARFile reads the n records of path into pix and labels, through a
-// fixed buffer of records, and checks that the file has not grown.
-func readCIFARFile(path string, f CIFARFormat, n int, pix []uint8, labels []int) error {
-	fh, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("data: %w", err)
-	}
-	defer fh.Close()
+// readCIFARFile reads the n records of fh (named path) into pix and labels,
+// through a fixed buffer of records, and checks that the file has not grown.
+func readCIFARFile(fh *os.File, path string, f CIFARFormat, n int, pix []uint8, labels []int) error {
 	rec := f.LabelBytes + cifarImage
 	buf := make([]byte, min(n, 256)*rec)
 	for i := 0; i < n; {

@@ -1,9 +1,12 @@
 package data
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
+
+	"github.com/curvopt/curvopt/internal/fileio"
 )
 
 // Dataset is an in-memory labelled image dataset. Images are stored as raw
@@ -23,6 +26,16 @@ type Dataset struct {
 	// Labels holds one class index per image.
 	Labels []int
 }
+
+// Bounds on a Dataset's image shape, checked by Validate (and so by
+// NewIterator), which keep every size computed from it, and every buffer
+// an Iterator allocates for it, finite and in range.
+const (
+	// MaxChannels bounds C (an Iterator keeps a lookup table per channel).
+	MaxChannels = 1024
+	// MaxImageValues bounds C·H·W.
+	MaxImageValues = 1 << 30
+)
 
 // Len returns the number of images.
 func (d *Dataset) Len() int { return len(d.Labels) }
@@ -44,6 +57,10 @@ func (d *Dataset) Validate() error {
 	}
 	if d.C <= 0 || d.H <= 0 || d.W <= 0 {
 		return fmt.Errorf("data: dataset %q: invalid image shape %dx%dx%d", d.Name, d.C, d.H, d.W)
+	}
+	if d.C > MaxChannels || int64(d.H)*int64(d.W) > MaxImageValues/int64(d.C) {
+		return fmt.Errorf("data: dataset %q: image shape %dx%dx%d: at most %d channels and %d values per image",
+			d.Name, d.C, d.H, d.W, MaxChannels, MaxImageValues)
 	}
 	if d.Classes <= 0 {
 		return fmt.Errorf("data: dataset %q: invalid class count %d", d.Name, d.Classes)
@@ -151,6 +168,23 @@ func (e *FormatError) Unwrap() error { return e.Err }
 
 func formatErr(file string, off int64, err error, format string, args ...any) *FormatError {
 	return &FormatError{File: file, Offset: off, Msg: fmt.Sprintf(format, args...), Err: err}
+}
+
+// openDataFile opens a dataset file through fileio.Open: a regular file of
+// at most limit bytes by its real length, a FIFO or device refused without
+// blocking or reading it. It returns the file and its size; the caller
+// reads no more than size bytes from it.
+func openDataFile(path string, limit int64) (*os.File, int64, error) {
+	f, size, err := fileio.Open(path, limit)
+	if err == nil {
+		return f, size, nil
+	}
+	if errors.Is(err, fileio.ErrNotRegular) {
+		if fi, serr := os.Stat(path); serr == nil && !fi.Mode().IsRegular() {
+			return nil, 0, notRegular(path, fi.Mode())
+		}
+	}
+	return nil, 0, fmt.Errorf("data: %w", err)
 }
 
 // notRegular describes why a file that is not a regular file cannot be

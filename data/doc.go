@@ -11,6 +11,8 @@
 //   - [LoadMNIST] and [LoadIDX]: IDX files (MNIST, Fashion-MNIST), raw or
 //     gzip'd; [FashionMNISTDir] is where the dataset-fashion-mnist package
 //     installs Fashion-MNIST;
+//   - [LoadText] and [DefaultCorpus]: character-level text, cut into
+//     windows by [Text.Windows];
 //   - [Load]: a one-string entry point for command lines, e.g.
 //     "synthetic", "cifar10 DIR", "cifar100 DIR coarse", "fashion-mnist".
 //
@@ -29,4 +31,16 @@
 // against DEFLATE's 1032:1 bound), against the other file of a pair and
 // against the available memory ([Spec].Memory, by default MemAvailable),
 // and buffers grow with the data actually read.
+//
+// Every file is opened as a regular file only (a FIFO is refused without
+// waiting for a writer, a device such as /dev/zero without reading it) and
+// bounded by its real length, never by what it declares: IDX and CIFAR files
+// at 1 GiB, text files at [MaxTextBytes]. A gzip'd IDX file is decompressed
+// no further than the elements its header declares and one byte more, so a
+// decompression bomb costs what its header claims, which is checked first.
+// A text is validated while it is streamed through a fixed 64 KiB buffer
+// (UTF-8, NUL bytes, control characters, at least 2 distinct characters)
+// before anything in proportion to it is allocated; loaded, it costs about
+// 2 bytes per character. [Synthetic] checks its split sizes against
+// [MaxSyntheticImages] and the available memory before generating.
 package data

@@ -3,6 +3,7 @@ package data
 import (
 	"bytes"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzIDX checks that ReadIDX never panics and that what it accepts is
@@ -86,6 +87,44 @@ func FuzzRestore(f *testing.F) {
 						t.Fatalf("index %d out of range", i)
 					}
 				}
+			}
+		}
+	})
+}
+
+// FuzzParseText checks the streaming text reader against the definition:
+// whatever it accepts is UTF-8 without NUL bytes, of at least 2 distinct
+// characters, and decodes back to itself (when no character was mapped to
+// the unknown token); errors name the offset of the first bad byte. The
+// read buffer is a few bytes (chunk), so characters straddle its
+// boundaries everywhere.
+func FuzzParseText(f *testing.F) {
+	f.Add([]byte("héllo, wörld 😀\n"), uint8(1))
+	f.Add([]byte("ab\x00cd"), uint8(0))
+	f.Add([]byte("abcdefg\xe2\x82"), uint8(3))
+	f.Add([]byte("\xf0\x9f\x98\x80xyzabcdef"), uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		c := utf8.UTFMax + int(chunk%16)
+		tx, err := parseText("fuzz", bytes.NewReader(in), int64(len(in)), 0.25, 1, c)
+		want, werr := ParseText("fuzz", in, 0.25, 1) // the whole-buffer reader
+		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
+			t.Fatalf("chunk %d: %v; chunk %d: %v", c, err, textChunk, werr)
+		}
+		if err != nil {
+			return
+		}
+		if !utf8.Valid(in) || bytes.IndexByte(in, 0) >= 0 || len(tx.Vocab) < 2 {
+			t.Fatalf("accepted %q", in)
+		}
+		if n := utf8.RuneCount(in); len(tx.Train)+len(tx.Val) != n {
+			t.Fatalf("%d ids for %d characters", len(tx.Train)+len(tx.Val), n)
+		}
+		if !bytes.Equal(tx.Train, want.Train) || !bytes.Equal(tx.Val, want.Val) {
+			t.Fatalf("chunk %d gives other ids than chunk %d", c, textChunk)
+		}
+		if len(tx.Vocab) < MaxVocab {
+			if got := tx.Decode(tx.Train) + tx.Decode(tx.Val); got != string(in) {
+				t.Fatalf("decodes to %q, want %q", got, in)
 			}
 		}
 	})

@@ -206,26 +206,26 @@ type idxFile struct {
 	f *os.File
 }
 
+// maxIDXFileBytes bounds the size of an IDX file on disk: the largest data
+// an IDX header may claim (maxIDXBytes), its header, and room for gzip's
+// framing of incompressible data (5 bytes per 64 KiB stored block).
+const maxIDXFileBytes = maxIDXBytes + 1<<20
+
+// openIDXFile opens path (a regular file of at most maxIDXFileBytes: FIFOs
+// and devices are refused without blocking or reading) and reads its
+// header, checked against the file's real size. The elements are read from
+// a reader bounded by that size, so a file that grows is not followed.
 func openIDXFile(path string) (*idxFile, error) {
-	f, err := os.Open(path)
+	f, size, err := openDataFile(path, maxIDXFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("data: %w", err)
+		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("data: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, notRegular(path, fi.Mode())
-	}
-	s, err := openIDX(f, path)
+	s, err := openIDX(io.LimitReader(f, size), path)
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	if err := s.checkFileSize(fi.Size()); err != nil {
+	if err := s.checkFileSize(size); err != nil {
 		s.close()
 		f.Close()
 		return nil, err
@@ -264,6 +264,9 @@ func ReadIDXFile(path string) (*IDX, error) {
 // channel) and a label IDX (dimension N). Labels must be below classes.
 // imgName and lblName are used in error messages.
 func IDXDataset(name string, images, labels *IDX, classes int, imgName, lblName string) (*Dataset, error) {
+	if images == nil || labels == nil {
+		return nil, fmt.Errorf("data: %s: IDX dataset needs both an image and a label IDX (%s, %s)", name, imgName, lblName)
+	}
 	if err := checkIDXPair(images.Dims, labels.Dims, imgName, lblName); err != nil {
 		return nil, err
 	}
@@ -296,6 +299,16 @@ func checkIDXPair(img, lbl []int, imgName, lblName string) error {
 	}
 	if img[1] == 0 || img[2] == 0 {
 		return formatErr(imgName, 8, nil, "empty image size %dx%d", img[1], img[2])
+	}
+	// Headers read from files meet this already; IDX values built by hand
+	// must too, so that no size computed from them overflows.
+	for _, d := range img {
+		if d < 0 || d > maxIDXBytes {
+			return formatErr(imgName, 4, nil, "image IDX dimensions %v out of range [0, %d]", img, maxIDXBytes)
+		}
+	}
+	if hw := int64(img[1]) * int64(img[2]); int64(img[0]) > maxIDXBytes/hw {
+		return formatErr(imgName, 4, nil, "image IDX dimensions %v claim more than %d elements", img, maxIDXBytes)
 	}
 	return nil
 }

@@ -201,9 +201,60 @@ func TestLoadMNISTErrors(t *testing.T) {
 	})
 }
 
+// requireDataEnv, set to 1, makes the tests on real datasets fail instead
+// of skipping when a dataset is missing (.ci/run sets it; CI=true does the
+// same, as CI services set it).
+const requireDataEnv = "CURVOPT_REQUIRE_DATA"
+
+// dataRequired says whether a missing dataset fails the test, and why.
+func dataRequired(getenv func(string) string) (bool, string) {
+	if getenv(requireDataEnv) == "1" {
+		return true, requireDataEnv + "=1"
+	}
+	if getenv("CI") == "true" {
+		return true, "CI=true"
+	}
+	return false, ""
+}
+
+func TestDataRequired(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for _, tc := range []struct {
+		env  func(string) string
+		want bool
+	}{
+		{env(), false},
+		{env("CI", "true"), true},
+		{env("CI", "false"), false},
+		{env(requireDataEnv, "1"), true},
+		{env(requireDataEnv, "0"), false},
+	} {
+		got, why := dataRequired(tc.env)
+		assert.Equal(t, tc.want, got)
+		assert.Equal(t, tc.want, why != "")
+	}
+}
+
+// TestFashionMNISTReal loads the real Fashion-MNIST that Debian's
+// dataset-fashion-mnist installs. Where it is missing the test fails on CI
+// (see dataRequired), which installs it, and elsewhere skips saying loudly
+// that the real-data loader went untested.
 func TestFashionMNISTReal(t *testing.T) {
-	if _, err := os.Stat(filepath.Join(FashionMNISTDir, "train-images-idx3-ubyte.gz")); err != nil {
-		t.Skipf("Fashion-MNIST not installed in %s (apt-get install dataset-fashion-mnist): %v", FashionMNISTDir, err)
+	if _, err := os.Stat(FashionMNISTDir); err != nil {
+		if must, why := dataRequired(os.Getenv); must {
+			t.Fatalf("Fashion-MNIST is missing from %s but %s requires it (apt-get install dataset-fashion-mnist): %v", FashionMNISTDir, why, err)
+		}
+		t.Skipf("NOT TESTED: the loader on real Fashion-MNIST: %v; install it with apt-get install dataset-fashion-mnist, "+
+			"or set %s=1 (or CI=true) to make its absence a failure", err, requireDataEnv)
 	}
 	train, test, err := Load("fashion-mnist")
 	require.NoError(t, err)

@@ -108,10 +108,11 @@ func TestIteratorBatchBeyondDataset(t *testing.T) {
 // A text file is measured against the available memory before it is read.
 func TestLoadTextChecksMemory(t *testing.T) {
 	p := writeFile(t, t.TempDir(), "t.txt", bytes.Repeat([]byte("hello, world\n"), 20000)) // 260 kB
-	_, _, err := LoadSpec(Spec{Kind: KindText, File: p, Context: 8, Memory: func() (int64, error) { return 1 << 20, nil }})
+	// 2 bytes per character, and 9/8 for the windows of 8: 812.5 kB.
+	_, _, err := LoadSpec(Spec{Kind: KindText, File: p, Context: 8, Memory: func() (int64, error) { return 800e3, nil }})
 	var me *meminfo.Error
 	require.ErrorAs(t, err, &me)
-	assert.EqualError(t, err, "data: loading the text "+p+" (260.0 kB) needs 2.1 MB but 1.0 MB is available (MemAvailable): use a smaller text file")
-	_, _, err = LoadSpec(Spec{Kind: KindText, File: p, Context: 8, Memory: func() (int64, error) { return 4 << 20, nil }})
+	assert.EqualError(t, err, "data: loading the text "+p+" (260.0 kB) needs 812.5 kB but 800.0 kB is available (MemAvailable): use a smaller text file")
+	_, _, err = LoadSpec(Spec{Kind: KindText, File: p, Context: 8, Memory: func() (int64, error) { return 813e3, nil }})
 	require.NoError(t, err)
 }

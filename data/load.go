@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/curvopt/curvopt/internal/meminfo"
 )
 
 // Dataset kinds understood by Load.
@@ -148,17 +146,7 @@ func Load(spec string) (train, test *Dataset, err error) {
 func LoadSpec(sp Spec) (train, test *Dataset, err error) {
 	switch sp.Kind {
 	case "", KindSynthetic:
-		size := func(n, def int) int64 {
-			if n == 0 {
-				return int64(def)
-			}
-			return int64(max(n, 0))
-		}
-		n := size(sp.Synthetic.Train, defaultTrain) + size(sp.Synthetic.Test, defaultTest)
-		if err := meminfo.Source(sp.Memory).Check(fmt.Sprintf("generating %d synthetic images", n), n*(cifarImage+8), "lower the split sizes"); err != nil {
-			return nil, nil, fmt.Errorf("data: %w", err)
-		}
-		train, test, err = Synthetic(sp.Synthetic)
+		train, test, err = synthetic(sp.Synthetic, sp.Memory)
 	case KindCIFAR10:
 		train, test, err = loadCIFAR10(sp.Dir, sp.Memory)
 	case KindCIFAR100:

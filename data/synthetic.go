@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+
+	"github.com/curvopt/curvopt/internal/meminfo"
 )
 
 // SyntheticConfig configures the built-in synthetic dataset.
@@ -70,7 +72,23 @@ var SyntheticClassNames = [SyntheticClasses]string{
 // colour variation, so it does clearly worse. The hardest pairs are disk /
 // ring at small radii, square / checkerboard and plus / cross near the ends
 // of their rotation ranges.
+//
+// The split sizes are checked before anything is allocated: at most
+// MaxSyntheticImages each, and their bytes against the memory available
+// (MemAvailable), so a size such as 1e12 is an error, not a crash.
 func Synthetic(cfg SyntheticConfig) (train, test *Dataset, err error) {
+	return synthetic(cfg, nil)
+}
+
+// MaxSyntheticImages bounds each synthetic split (2^24 images, 51.5 GB of
+// pixels): larger sizes are refused before the memory check.
+const MaxSyntheticImages = 1 << 24
+
+// syntheticImageBytes is the memory one synthetic image takes: its pixels
+// and its label.
+const syntheticImageBytes = SyntheticSize*SyntheticSize*3 + 8
+
+func synthetic(cfg SyntheticConfig, mem meminfo.Source) (train, test *Dataset, err error) {
 	if cfg.Train < 0 || cfg.Test < 0 {
 		return nil, nil, fmt.Errorf("data: synthetic: negative split size (train %d, test %d)", cfg.Train, cfg.Test)
 	}
@@ -79,6 +97,13 @@ func Synthetic(cfg SyntheticConfig) (train, test *Dataset, err error) {
 	}
 	if cfg.Test == 0 {
 		cfg.Test = defaultTest
+	}
+	if cfg.Train > MaxSyntheticImages || cfg.Test > MaxSyntheticImages {
+		return nil, nil, fmt.Errorf("data: synthetic: split sizes train %d, test %d: at most %d images each", cfg.Train, cfg.Test, MaxSyntheticImages)
+	}
+	n := int64(cfg.Train) + int64(cfg.Test)
+	if err := mem.Check(fmt.Sprintf("generating %d synthetic images", n), n*syntheticImageBytes, "lower the split sizes"); err != nil {
+		return nil, nil, fmt.Errorf("data: %w", err)
 	}
 	noise := cfg.Noise
 	switch {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/internal/meminfo"
 	"gorgonia.org/tensor"
 )
@@ -39,57 +42,85 @@ type Text struct {
 	Train, Val []uint8
 }
 
+// MaxTextBytes is the largest text file LoadText reads (1 GiB, ten times
+// enwik8), checked against the file's real length before anything is read.
+// A corpus costs about 2 bytes of memory per character once loaded and cut
+// into windows (see Windows).
+const MaxTextBytes = 1 << 30
+
 // ParseText turns UTF-8 text into a corpus whose last valFrac of the
 // characters is held out for validation. Empty text, text that is not
 // UTF-8 (the error gives the byte offset), binary data (NUL bytes or more
-// than 10% control characters other than white space) and text too short
-// for one window of context+1 characters in each part are errors.
+// than 10% control characters other than white space), text of fewer than
+// 2 distinct characters (nothing to predict) and text too short for one
+// window of context+1 characters in each part are errors.
 func ParseText(name string, b []byte, valFrac float64, context int) (*Text, error) {
+	return parseText(name, bytes.NewReader(b), int64(len(b)), valFrac, context, textChunk)
+}
+
+// parseText reads the size bytes of src in two passes through a fixed
+// buffer of chunk bytes: the first validates the text and counts its characters, so that
+// every error is found before anything in proportion to the text is
+// allocated; the second turns the characters into token ids, one byte
+// each. A source that changes between the passes (a file being written)
+// is an error.
+func parseText(name string, src io.ReaderAt, size int64, valFrac float64, context, chunk int) (*Text, error) {
 	if !(valFrac > 0 && valFrac < 1) {
 		return nil, fmt.Errorf("data: text %s: validation fraction %v, want (0, 1)", name, valFrac)
 	}
 	if context < 1 {
 		return nil, fmt.Errorf("data: text %s: context %d, want ≥ 1", name, context)
 	}
-	if len(b) == 0 {
+	var counts charCounts
+	// One byte more than size, so that a file that grew is detected.
+	s, err := scanText(name, io.NewSectionReader(src, 0, size+1), chunk, counts.add)
+	if err != nil {
+		return nil, err
+	}
+	if s.bytes != size {
+		return nil, fmt.Errorf("data: text %s: %d bytes read, %d expected: %w", name, s.bytes, size, errChanged)
+	}
+	if s.chars == 0 {
 		return nil, fmt.Errorf("data: text %s is empty", name)
 	}
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		return nil, fmt.Errorf("data: text %s looks binary: NUL byte at offset %d", name, i)
+	if s.ctrl*10 > s.chars {
+		return nil, fmt.Errorf("data: text %s looks binary: %d of its %d characters are control characters", name, s.ctrl, s.chars)
 	}
-	runes := make([]rune, 0, len(b))
-	ctrl := 0
-	for off := 0; off < len(b); {
-		r, size := utf8.DecodeRune(b[off:])
-		if r == utf8.RuneError && size <= 1 {
-			return nil, fmt.Errorf("data: text %s is not UTF-8: invalid byte 0x%02x at offset %d", name, b[off], off)
+	count := counts.all()
+	if len(count) < 2 {
+		var only rune
+		for r := range count {
+			only = r
 		}
-		if r < 0x20 && r != '\n' && r != '\t' && r != '\r' && r != '\f' && r != '\v' {
-			ctrl++
-		}
-		runes = append(runes, r)
-		off += size
+		return nil, fmt.Errorf("data: text %s has a vocabulary of 1 character (%q, %d times): a model has nothing to predict, want at least 2 distinct characters", name, only, s.chars)
 	}
-	if ctrl*10 > len(runes) {
-		return nil, fmt.Errorf("data: text %s looks binary: %d of its %d characters are control characters", name, ctrl, len(runes))
-	}
-	nVal := int(float64(len(runes)) * valFrac)
-	if nTrain := len(runes) - nVal; nVal < context+1 || nTrain < context+1 {
+	nVal := int64(float64(s.chars) * valFrac)
+	if nTrain := s.chars - nVal; nVal < int64(context)+1 || nTrain < int64(context)+1 {
 		return nil, fmt.Errorf("data: text %s is too short: %d characters give %d for training and %d for validation, each needs at least context+1 = %d",
-			name, len(runes), nTrain, nVal, context+1)
+			name, s.chars, nTrain, nVal, int64(context)+1)
 	}
 	t := &Text{Name: name}
-	ids := t.vocabulary(runes)
-	t.Train, t.Val = ids[:len(ids)-nVal], ids[len(ids)-nVal:]
+	unk := t.vocabulary(count)
+	ids := make([]uint8, 0, s.chars)
+	cid := newCharIDs(t.Vocab, unk)
+	s2, err := scanText(name, io.NewSectionReader(src, 0, size), chunk, func(r rune) error {
+		v, err := cid.id(r)
+		ids = append(ids, v)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s2 != s {
+		return nil, fmt.Errorf("data: text %s: the second pass read %d bytes and %d characters, the first %d and %d: %w", name, s2.bytes, s2.chars, s.bytes, s.chars, errChanged)
+	}
+	t.Train, t.Val = ids[:int64(len(ids))-nVal], ids[int64(len(ids))-nVal:]
 	return t, nil
 }
 
-// vocabulary sets t.Vocab from runes and returns their ids.
-func (t *Text) vocabulary(runes []rune) []uint8 {
-	count := map[rune]int{}
-	for _, r := range runes {
-		count[r]++
-	}
+// vocabulary sets t.Vocab from the characters' counts and returns the id
+// of the unknown token (−1 when every character has its own id).
+func (t *Text) vocabulary(count map[rune]int64) (unk int) {
 	chars := make([]rune, 0, len(count))
 	for r := range count {
 		chars = append(chars, r)
@@ -105,33 +136,46 @@ func (t *Text) vocabulary(runes []rune) []uint8 {
 		chars = chars[:MaxVocab-1]
 	}
 	sort.Slice(chars, func(i, j int) bool { return chars[i] < chars[j] })
-	id := make(map[rune]uint8, len(chars))
-	for i, r := range chars {
-		id[r] = uint8(i)
-	}
 	t.Vocab = chars
-	unk := uint8(len(chars))
-	if unknown {
-		t.Vocab = append(t.Vocab, utf8.RuneError)
+	if !unknown {
+		return -1
 	}
-	ids := make([]uint8, len(runes))
-	for i, r := range runes {
-		v, ok := id[r]
-		if !ok {
-			v = unk
-		}
-		ids[i] = v
-	}
-	return ids
+	t.Vocab = append(t.Vocab, utf8.RuneError)
+	return len(chars)
 }
 
-// LoadText reads a UTF-8 text file as a corpus (see ParseText).
+// textMemory is what loading a text file of size bytes and cutting it into
+// windows of context characters costs at most: 1 byte per character for the
+// token ids, (context+1)/context for the windows' bytes and 8/context for
+// their labels.
+func textMemory(size int64, context int) int64 {
+	return 2*size + 9*size/int64(context)
+}
+
+// LoadText reads a UTF-8 text file as a corpus (see ParseText). The file
+// must be a regular file of at most MaxTextBytes (FIFOs, devices and
+// directories are refused without reading them) and fit in the available
+// memory; it is validated while it is streamed through a fixed buffer, so
+// a file that is not text is refused after its first bad byte, before
+// anything in proportion to it is allocated.
 func LoadText(path string, valFrac float64, context int) (*Text, error) {
-	b, err := os.ReadFile(path)
+	return loadText(path, valFrac, context, nil)
+}
+
+func loadText(path string, valFrac float64, context int, mem meminfo.Source) (*Text, error) {
+	if context < 1 {
+		return nil, fmt.Errorf("data: text %s: context %d, want ≥ 1", path, context)
+	}
+	f, size, err := fileio.Open(path, MaxTextBytes)
 	if err != nil {
 		return nil, fmt.Errorf("data: text: %w", err)
 	}
-	return ParseText(path, b, valFrac, context)
+	defer f.Close()
+	what := fmt.Sprintf("loading the text %s (%s)", path, meminfo.Bytes(size))
+	if merr := mem.Check(what, textMemory(size, context), "use a smaller text file"); merr != nil {
+		return nil, fmt.Errorf("data: %w", merr)
+	}
+	return parseText(path, f, size, valFrac, context, textChunk)
 }
 
 // corpusPackages are the Go standard-library packages whose sources make the
@@ -167,11 +211,9 @@ func DefaultCorpus(valFrac float64, context int) (*Text, error) {
 			if e.IsDir() || !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") {
 				continue
 			}
-			b, err := os.ReadFile(filepath.Join(dir, n))
-			if err != nil {
+			if err := appendFile(&buf, filepath.Join(dir, n), corpusLimit-buf.Len()+utf8.UTFMax); err != nil {
 				return nil, fmt.Errorf("data: default corpus: %w", err)
 			}
-			buf.Write(b)
 			if buf.Len() >= corpusLimit {
 				break
 			}
@@ -188,6 +230,21 @@ func DefaultCorpus(valFrac float64, context int) (*Text, error) {
 		}
 	}
 	return ParseText("go-stdlib-sources", b, valFrac, context)
+}
+
+// appendFile appends at most n bytes of path, a regular file (a FIFO or
+// device planted in GOROOT is refused, not waited on or read forever), to
+// buf.
+func appendFile(buf *bytes.Buffer, path string, n int) error {
+	f, size, err := fileio.Open(path, math.MaxInt64)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := io.CopyN(buf, f, min(size, int64(n))); err != nil {
+		return fmt.Errorf("%s: %w", path, ioErr(err))
+	}
+	return nil
 }
 
 // goroot finds the Go installation: $GOROOT, `go env GOROOT`, or the
@@ -218,6 +275,9 @@ func goroot() (string, error) {
 // like any dataset. Classes is the vocabulary size; use TextBatch to turn
 // a batch into model input and labels.
 func (t *Text) Windows(context int) (train, val *Dataset, err error) {
+	if context < 1 {
+		return nil, nil, fmt.Errorf("data: text %s: windows of context %d, want ≥ 1", t.Name, context)
+	}
 	mk := func(part string, ids []uint8) (*Dataset, error) {
 		n := (len(ids) - 1) / context
 		if n < 1 {
@@ -298,17 +358,7 @@ func loadTextSpec(sp Spec) (train, val *Dataset, err error) {
 	if sp.File == "" {
 		t, err = DefaultCorpus(TextValFraction, ctx)
 	} else {
-		fi, serr := os.Stat(sp.File)
-		if serr != nil {
-			return nil, nil, fmt.Errorf("data: text: %w", serr)
-		}
-		// The bytes, 4 per character decoded, 1 per token id and about 1 per
-		// window byte: 8 bytes per byte of the file bound them all.
-		what := fmt.Sprintf("loading the text %s (%s)", sp.File, meminfo.Bytes(fi.Size()))
-		if merr := meminfo.Source(sp.Memory).Check(what, 8*fi.Size(), "use a smaller text file"); merr != nil {
-			return nil, nil, fmt.Errorf("data: %w", merr)
-		}
-		t, err = LoadText(sp.File, TextValFraction, ctx)
+		t, err = loadText(sp.File, TextValFraction, ctx, sp.Memory)
 	}
 	if err != nil {
 		return nil, nil, err
