@@ -118,7 +118,7 @@ func TestMemoryEstimateOfAnMLPByHand(t *testing.T) {
 	s := MLP(4, []int{8}, 2)
 	const n, size, params = 5, 8, 4*8 + 8 + 8*2 + 2
 	for _, c := range []struct {
-		g              GraphKind
+		g             GraphKind
 		fwd4, pn, cps int64
 	}{{EvalGraph, 5, 1, 2}, {GradGraph, 12, 3, 2}, {HVPGraph, 36, 9, 4}} {
 		e, err := s.Memory(n, tensor.Float64, c.g)

@@ -154,7 +154,10 @@ func TestModelMemoryRefusedBeforeBuilding(t *testing.T) {
 	// A 2 GB machine; the data must not be loaded before the refusal.
 	synthetic := func(train, test int) data.Spec {
 		return data.Spec{Kind: data.KindSynthetic, Synthetic: data.SyntheticConfig{Train: train, Test: test},
-			Memory: func() (int64, error) { t.Error("the data were loaded before the model's memory was checked"); return 1 << 40, nil }}
+			Memory: func() (int64, error) {
+				t.Error("the data were loaded before the model's memory was checked")
+				return 1 << 40, nil
+			}}
 	}
 	for _, pad := range []int{20000, 3000} {
 		cfg := Config{Model: padConv(pad), Data: synthetic(64, 16), Optimizer: "sgd", BatchSize: 16, Memory: gigabytes(2)}
