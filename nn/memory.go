@@ -28,7 +28,7 @@ const (
 func (g GraphKind) String() string {
 	switch g {
 	case EvalGraph:
-		return "evaluation"
+		return "forward-only"
 	case GradGraph:
 		return "gradient"
 	case HVPGraph:

@@ -38,9 +38,9 @@ func runGraphs(cfg Config, needs optim.Needs, analysis bool, trainLen, testLen i
 	if b > trainLen || testLen < 1 {
 		return nil
 	}
-	gs := []graphUse{{"training", kind, b}}
+	gs := []graphUse{{"training batch", kind, b}}
 	if r := trainLen % b; !analysis && r != 0 && !cfg.DropLast && cfg.GNBBatch == 0 {
-		gs = append(gs, graphUse{"training (last partial batch)", kind, r})
+		gs = append(gs, graphUse{"last training batch", kind, r})
 	}
 	if needs.SampledGrad {
 		if cfg.GNBBatch > 0 {
@@ -48,16 +48,16 @@ func runGraphs(cfg Config, needs optim.Needs, analysis bool, trainLen, testLen i
 		} else {
 			// The sampled-label gradient is a second backward pass in the
 			// training graph: bounded by a gradient graph of the batch.
-			gs = append(gs, graphUse{"sampled-label gradient", nn.GradGraph, b})
+			gs = append(gs, graphUse{"sampled-label batch", nn.GradGraph, b})
 		}
 	}
 	if analysis {
 		return gs
 	}
 	eb := min(cfg.EvalBatch, testLen)
-	gs = append(gs, graphUse{"evaluation", nn.EvalGraph, eb})
+	gs = append(gs, graphUse{"evaluation batch", nn.EvalGraph, eb})
 	if r := testLen % eb; r != 0 {
-		gs = append(gs, graphUse{"evaluation (last partial batch)", nn.EvalGraph, r})
+		gs = append(gs, graphUse{"last evaluation batch", nn.EvalGraph, r})
 	}
 	return gs
 }
@@ -87,9 +87,9 @@ func checkModelMemory(cfg Config, needs optim.Needs, analysis bool, trainLen, te
 		params = max(params, e.Params)
 		acts = satAdd(acts, e.Activations)
 		if e.LargestBytes > largest.LargestBytes || largestIn == "" {
-			largest, largestIn = e, g.what
+			largest, largestIn = e, fmt.Sprintf("the %s graph of the %s of %d", g.kind, g.what, g.batch)
 		}
-		parts = append(parts, fmt.Sprintf("%s (%s, batch %d) %s", g.what, g.kind, g.batch, meminfo.Bytes(e.Activations)))
+		parts = append(parts, fmt.Sprintf("%s %d (%s) %s", g.what, g.batch, g.kind, meminfo.Bytes(e.Activations)))
 	}
 	need := satAdd(params, acts)
 	budget, where := cfg.MemoryLimit, "the memory limit (-memory-limit)"
@@ -103,7 +103,7 @@ func checkModelMemory(cfg Config, needs optim.Needs, analysis bool, trainLen, te
 	if need <= budget {
 		return nil
 	}
-	msg := fmt.Sprintf("the model's graphs need %s (%s; parameters %s), more than %s, %s; the largest part is %s in the %s graph, %s: lower the batch size (-batch, -eval-batch) or use a smaller model",
+	msg := fmt.Sprintf("the model's graphs need %s (%s; parameters %s), more than %s, %s; the largest part is %s in %s, %s: lower the batch size (-batch, -eval-batch) or use a smaller model",
 		meminfo.Bytes(need), strings.Join(parts, ", "), meminfo.Bytes(params), where, meminfo.Bytes(budget),
 		largest.Largest, largestIn, meminfo.Bytes(largest.LargestBytes))
 	return fmt.Errorf("train: %w", &meminfo.Error{Need: need, Available: budget, Msg: msg})

@@ -165,7 +165,7 @@ func TestModelMemoryRefusedBeforeBuilding(t *testing.T) {
 		var me *meminfo.Error
 		require.ErrorAs(t, err, &me, "pad %d", pad)
 		assert.Greater(t, me.Need, me.Available)
-		assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the training graph`)
+		assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the gradient graph of the training batch of 16, `)
 		assert.ErrorContains(t, err, "more than the memory available (MemAvailable), 2.0 GB")
 		assert.ErrorContains(t, err, "lower the batch size (-batch, -eval-batch) or use a smaller model")
 	}
@@ -174,9 +174,9 @@ func TestModelMemoryRefusedBeforeBuilding(t *testing.T) {
 	cfg := Config{Model: nn.CNN(3, 32, 10), Data: synthetic(100000, 1000), Optimizer: "sophiah", BatchSize: 100000, Memory: gigabytes(2)}
 	err := run(cfg)
 	assert.ErrorContains(t, err, "train: the model's graphs need ")
-	assert.ErrorContains(t, err, "training (gradient and H·v, batch 100000)")
-	assert.ErrorContains(t, err, "evaluation (evaluation, batch 1000)")
-	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "conv1") in the training graph`)
+	assert.ErrorContains(t, err, "training batch 100000 (gradient and H·v) ")
+	assert.ErrorContains(t, err, "evaluation batch 1000 (forward-only) ")
+	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "conv1") in the gradient and H·v graph of the training batch of 100000, `)
 
 	// The same settings fit at batch 64; the limit, when set, replaces
 	// the available memory.
@@ -207,14 +207,14 @@ func TestRunGraphs(t *testing.T) {
 		}
 		return out
 	}
-	assert.Equal(t, []string{"training gradient 64", "training (last partial batch) gradient 8", "evaluation evaluation 100", "evaluation (last partial batch) evaluation 50"},
+	assert.Equal(t, []string{"training batch gradient 64", "last training batch gradient 8", "evaluation batch forward-only 100", "last evaluation batch forward-only 50"},
 		list(runGraphs(cfg, optim.Needs{}, false, 5000, 1050)))
-	assert.Equal(t, []string{"training gradient and H·v 64", "sampled-label gradient gradient 64", "evaluation evaluation 40"},
+	assert.Equal(t, []string{"training batch gradient and H·v 64", "sampled-label batch gradient 64", "evaluation batch forward-only 40"},
 		list(runGraphs(cfg, optim.Needs{HVP: true, SampledGrad: true}, false, 640, 40)))
 	cfg.GNBBatch = 16
-	assert.Equal(t, []string{"training gradient 64", "GNB sub-batch gradient 16", "evaluation evaluation 100"},
+	assert.Equal(t, []string{"training batch gradient 64", "GNB sub-batch gradient 16", "evaluation batch forward-only 100"},
 		list(runGraphs(cfg, optim.Needs{SampledGrad: true}, false, 650, 200)))
-	assert.Equal(t, []string{"training gradient and H·v 64"}, list(runGraphs(cfg, optim.Needs{HVP: true}, true, 650, 200)))
+	assert.Equal(t, []string{"training batch gradient and H·v 64"}, list(runGraphs(cfg, optim.Needs{HVP: true}, true, 650, 200)))
 	assert.Empty(t, runGraphs(cfg, optim.Needs{}, false, 63, 200), "a batch larger than the data is refused by checkInputs")
 }
 
@@ -247,11 +247,12 @@ func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 	require.NoError(t, err)
 	cfg.Memory = gigabytes(2)
 	_, err = Run(context.Background(), cfg)
-	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the training graph`)
+	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the gradient graph of the training batch of 16, `)
 
 	_, err = Analyze(cfg, AnalyzeConfig{}, nil)
-	assert.ErrorContains(t, err, `training (gradient and H·v, batch 16)`)
-	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the training graph`)
+	assert.ErrorContains(t, err, `the model's graphs need `)
+	assert.ErrorContains(t, err, `(training batch 16 (gradient and H·v) `)
+	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the gradient and H·v graph of the training batch of 16, `)
 	assert.NotContains(t, err.Error(), "evaluation", "an analysis builds no evaluation graph")
 }
 
