@@ -210,3 +210,89 @@ func TestMemoryEstimateOfDAGs(t *testing.T) {
 		}
 	}
 }
+
+// byHand is a layer's share of an estimate as the test derives it from
+// the ops Build emits: forward elements per example, im2col cache per
+// example, per-worker scratch and per-example input elements.
+type byHand struct{ fwd, cols, scratch, plain int64 }
+
+// handTotal sums parts as the documented multipliers say (fwd4 quarters
+// of F per graph, cols and convOps, one layerOverhead per part).
+func handTotal(parts []byHand, n, size, params int64, g GraphKind) int64 {
+	f, _ := factorsOf(g)
+	w := min(int64(numWorkers()), n)
+	var acts int64
+	for _, p := range parts {
+		acts += (n*(p.fwd*f.fwd4/4+p.plain)+n*p.cols*f.cols+w*p.scratch*f.convOps)*size + layerOverhead*f.fwd4/4
+	}
+	return acts + params*size*f.paramNodes
+}
+
+func TestMemoryEstimateOfEachLayerByHand(t *testing.T) {
+	// [2, 6, 6] → conv 2→3 k3 pad 1 → BN → ReLU+maxpool 2 (fused) → tanh
+	// → flatten → linear 27→4.
+	s := Spec{InputShape: []int{2, 6, 6}, Layers: []LayerSpec{
+		{Type: LayerConv2d, Name: "c", In: 2, Out: 3, Kernel: 3, Pad: 1}, {Type: LayerBatchNorm2d, Name: "bn", Channels: 3},
+		{Type: LayerReLU}, {Type: LayerMaxPool2d, Kernel: 2}, {Type: LayerTanh}, {Type: LayerFlatten},
+		{Type: LayerLinear, Name: "fc", In: 27, Out: 4}}}
+	const params = 2*3*9 + 3 + 3 + 3 + 27*4 + 4
+	parts := []byHand{
+		{plain: 2 * 72}, // input: the engine's tensor and the caller's batch
+		{fwd: 108, cols: 72 + 18*36, scratch: 2*18*36 + 3*18 + 2*36*3}, // conv output; input copy and columns; scratch
+		{fwd: 4*108 + 16*3},  // batch norm: four full-size ops, per-channel statistics
+		{},                   // ReLU, fused into the pool
+		{fwd: 2 * 27},        // pool output and arg-max indices
+		{fwd: 27}, {fwd: 27}, // tanh, flatten's copy
+		{fwd: 2 * 4}, // MatMul, BiasAdd
+		{fwd: 2 * 4}, // the loss: targets and saved logits
+	}
+	for _, g := range []GraphKind{EvalGraph, GradGraph, HVPGraph} {
+		for _, n := range []int64{1, 32} {
+			e, err := s.Memory(int(n), tensor.Float32, g)
+			require.NoError(t, err)
+			assert.Equal(t, handTotal(parts, n, 4, params, g), e.Activations, "%v batch %d", g, n)
+		}
+	}
+
+	// Tokens [8] → embedding 16 → positions → layer norm → q, k, v
+	// (linear, no bias) → causal attention, 2 heads → add → GELU →
+	// dropout → linear 16→5 (with bias): [8, 5] logits per example.
+	lin := func(name, in string, out int, noBias bool) DAGNode {
+		return DAGNode{Name: name, Op: OpLinear, Inputs: []string{in}, Out: out, NoBias: noBias}
+	}
+	d := DAG{InputShape: []int{8}, Tokens: 11, Output: "head", Nodes: []DAGNode{
+		{Name: "emb", Op: OpEmbedding, Inputs: []string{DAGInput}, Out: 16},
+		{Name: "pos", Op: OpPosEmbedding, Inputs: []string{"emb"}},
+		{Name: "ln", Op: OpLayerNorm, Inputs: []string{"pos"}},
+		lin("q", "ln", 16, true), lin("k", "ln", 16, true), lin("v", "ln", 16, true),
+		{Name: "attn", Op: OpAttention, Inputs: []string{"q", "k", "v"}, Heads: 2},
+		{Name: "res", Op: OpAdd, Inputs: []string{"pos", "attn"}},
+		{Name: "act", Op: OpGELU, Inputs: []string{"res"}},
+		{Name: "drop", Op: OpDropout, Inputs: []string{"act"}, P: 0.1},
+		lin("head", "drop", 5, false)}}
+	const dparams = 11*16 + 8*16 + 2*16 + 3*16*16 + 16*5 + 5
+	const td = 8 * 16
+	dparts := func(train bool) []byHand {
+		drop := int64(0)
+		if train {
+			drop = td + 2*td // output and a float64 mask (two float32 elements each)
+		}
+		return []byHand{
+			{plain: 2 * 8},                  // token input
+			{fwd: td},                       // embedding rows
+			{fwd: 2*td + 8},                 // positions, gathered rows, sum
+			{fwd: 9*td + 5*8},               // layer norm: nine full-size ops, five per row
+			{fwd: td}, {fwd: td}, {fwd: td}, // q, k, v without bias
+			{fwd: 5*td + 4*2*8*8}, // split q, k, v, product, merge; scores, scaled, masked, softmax
+			{fwd: td}, {fwd: td},  // add, GELU
+			{fwd: drop},      // dropout: training graphs only
+			{fwd: 2 * 8 * 5}, // MatMul, AddRowVector
+			{fwd: 2 * 8 * 5}, // the loss over 8 rows per example
+		}
+	}
+	for _, g := range []GraphKind{EvalGraph, GradGraph, HVPGraph} {
+		e, err := d.Memory(3, tensor.Float32, g)
+		require.NoError(t, err)
+		assert.Equal(t, handTotal(dparts(g != EvalGraph), 3, 4, dparams, g), e.Activations, "%v", g)
+	}
+}
