@@ -192,6 +192,15 @@ func TestModelMemoryRefusedBeforeBuilding(t *testing.T) {
 	require.NoError(t, run(cfg), "a limit above MemAvailable is taken as given")
 	cfg.MemoryLimit = -1
 	assert.EqualError(t, run(cfg), "train: memory limit -1: must be >= 0 (0: the memory available)")
+
+	// Splits of sizes known only once loaded (synthetic of default sizes,
+	// as for files): checked right after loading.
+	loaded := false
+	cfg = Config{Model: nn.CNN(3, 32, 10), Optimizer: "sgd", BatchSize: 16, MemoryLimit: 1e6,
+		Data: data.Spec{Kind: data.KindSynthetic, Memory: func() (int64, error) { loaded = true; return 1 << 40, nil }}}
+	assert.ErrorContains(t, run(cfg), "training batch 16 (gradient) ")
+	assert.True(t, loaded)
+	assert.ErrorContains(t, run(cfg), "last training batch 8 (gradient) ", "5000 images in batches of 16")
 }
 
 // TestRunGraphs pins the graphs the check sums: training (and its last
