@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/curvopt/curvopt/internal/meminfo"
 	"gorgonia.org/tensor"
 )
 
@@ -64,20 +65,7 @@ type MemoryEstimate struct {
 // String summarises the estimate for messages.
 func (m MemoryEstimate) String() string {
 	return fmt.Sprintf("the %s graph for a batch of %d needs %s (parameters %s, activations %s; largest: %s, %s)",
-		m.Graph, m.Batch, fmtBytes(m.Total), fmtBytes(m.Params), fmtBytes(m.Activations), m.Largest, fmtBytes(m.LargestBytes))
-}
-
-// fmtBytes formats n bytes with powers of 1000.
-func fmtBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
+		m.Graph, m.Batch, meminfo.Bytes(m.Total), meminfo.Bytes(m.Params), meminfo.Bytes(m.Activations), m.Largest, meminfo.Bytes(m.LargestBytes))
 }
 
 // Multipliers of the estimate, derived from how the engine builds its
@@ -115,8 +103,8 @@ func fmtBytes(n int64) string {
 //
 // Measured on the MLP, CNN, ResNet-8 and a one-block GPT (live heap after
 // one step), the gradient graph holds 2.1–2.3F and the H·v graph 5–7F, so
-// the estimate is above reality by 1.0–2.5× at batch sizes from 16 (more
-// at batch 1, where the per-layer constants dominate), never below
+// the estimate is above reality by 1.1–2.5× at batch sizes from 16 (up to
+// 4× at batch 1, where the per-layer constants dominate), never below
 // (TestMemoryEstimateBoundsReality in package train checks this).
 type memFactors struct {
 	fwd4                      int64 // factor of F, in quarters
@@ -138,7 +126,8 @@ func factorsOf(g GraphKind) (memFactors, error) {
 
 // layerOverhead is the batch-independent cost of one layer's forward ops
 // (Gorgonia nodes, op structs, machine instructions; a layer norm emits
-// fourteen ops): measured at 1–2 kB per op.
+// fourteen ops), rounded up from the batch-independent heap measured on
+// the test models (about 10 kB per layer).
 const layerOverhead = 32 << 10
 
 // layerCost is one layer's share of a graph, in elements of the dtype.
