@@ -144,7 +144,10 @@ type dagInfo struct {
 }
 
 // Check validates the DAG by propagating shapes; it returns the parameters
-// in model order.
+// in model order. Every shape it derives (the input, a node's output, a
+// parameter, a convolution's columns, attention scores) must have at most
+// MaxTensorElements elements per example: a larger one is refused, naming
+// the node, before any arithmetic on it could overflow.
 func (d DAG) Check() ([]ParamInfo, error) {
 	in, err := d.check()
 	if err != nil {
@@ -168,8 +171,14 @@ func (d DAG) check() (*dagInfo, error) {
 			return nil, fmt.Errorf("nn: DAG: input_shape %v has a non-positive dimension", d.InputShape)
 		}
 	}
+	if err := checkElements("nn: DAG: input_shape", d.InputShape...); err != nil {
+		return nil, err
+	}
 	if d.Tokens < 0 || (d.Tokens > 0 && len(d.InputShape) != 1) {
 		return nil, fmt.Errorf("nn: DAG: tokens %d with input_shape %v (token input must be [T])", d.Tokens, d.InputShape)
+	}
+	if err := checkSize("nn: DAG: tokens", d.Tokens); err != nil {
+		return nil, err
 	}
 	if len(d.Nodes) == 0 {
 		return nil, fmt.Errorf("nn: DAG: no nodes")
@@ -193,6 +202,12 @@ func (d DAG) check() (*dagInfo, error) {
 		}
 		info.first = append(info.first, len(info.params))
 		out, ps, err := d.nodeShape(n, ins, src0IsInput(n))
+		if err == nil {
+			err = checkParams(ps)
+		}
+		if err == nil {
+			err = checkElements("output shape", out...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where, err)
 		}
@@ -247,9 +262,17 @@ func (d DAG) nodeShape(n DAGNode, ins [][]int, fromInput bool) ([]int, []ParamIn
 		if len(x) != 3 || n.Out < 1 || n.Kernel < 1 || n.Pad < 0 || n.Stride < 0 {
 			return nil, nil, fmt.Errorf("input %v, want [C, H, W]; out ≥ 1, kernel ≥ 1, pad ≥ 0", x)
 		}
+		for _, e := range []error{checkSize("pad", n.Pad), checkSize("kernel", n.Kernel), checkSize("stride", n.Stride)} {
+			if e != nil {
+				return nil, nil, e
+			}
+		}
 		h, wd := x[1]+2*n.Pad, x[2]+2*n.Pad
 		if h < n.Kernel || wd < n.Kernel {
 			return nil, nil, fmt.Errorf("kernel %d larger than padded input %dx%d", n.Kernel, h, wd)
+		}
+		if err := checkElements("weight of shape", n.Out, x[0], n.Kernel, n.Kernel); err != nil {
+			return nil, nil, err
 		}
 		fan := x[0] * n.Kernel * n.Kernel
 		ps := []ParamInfo{w([]int{n.Out, x[0], n.Kernel, n.Kernel}, fan, "weight")}
@@ -257,7 +280,11 @@ func (d DAG) nodeShape(n DAGNode, ins [][]int, fromInput bool) ([]int, []ParamIn
 			ps = append(ps, b(n.Out, fan, "bias"))
 		}
 		s := n.stride()
-		return []int{n.Out, (h-n.Kernel)/s + 1, (wd-n.Kernel)/s + 1}, ps, nil
+		out := []int{n.Out, (h-n.Kernel)/s + 1, (wd-n.Kernel)/s + 1}
+		if err := checkElements("im2col columns [C·K·K, OH·OW] =", fan, out[1], out[2]); err != nil {
+			return nil, nil, err
+		}
+		return out, ps, nil
 	case OpBatchNorm2d:
 		if len(x) != 3 {
 			return nil, nil, fmt.Errorf("input %v, want [C, H, W]", x)
@@ -301,6 +328,9 @@ func (d DAG) nodeShape(n DAGNode, ins [][]int, fromInput bool) ([]int, []ParamIn
 		if n.Heads < 1 || x[1]%n.Heads != 0 {
 			return nil, nil, fmt.Errorf("%d heads do not divide width %d", n.Heads, x[1])
 		}
+		if err := checkElements("attention scores [H, T, T] =", n.Heads, x[0], x[0]); err != nil {
+			return nil, nil, err
+		}
 		return x, nil, nil
 	case OpAdd:
 		if len(ins) < 2 {
@@ -331,6 +361,8 @@ func (d DAG) nodeShape(n DAGNode, ins [][]int, fromInput bool) ([]int, []ParamIn
 		}
 		return []int{x[0]}, nil, nil
 	case OpFlatten:
+		// The input's count was checked (as the input or an earlier node's
+		// output), so the product cannot overflow.
 		p := 1
 		for _, v := range x {
 			p *= v

@@ -97,27 +97,50 @@ func (l LayerSpec) momentum() float64 {
 
 // Check validates the spec by propagating shapes through the layers. It
 // returns the parameters in model order and the number of classes (the
-// width of the final [N, classes] output).
+// width of the final [N, classes] output). Every shape it derives (an
+// example, a layer's output, a parameter, a convolution's columns) must
+// have at most MaxTensorElements elements: a larger one is refused, naming
+// the layer, before any arithmetic on it could overflow.
 func (s Spec) Check() ([]ParamInfo, int, error) {
-	if err := s.checkLimits(); err != nil {
-		return nil, 0, err
-	}
-	if s.Loss != "" && s.Loss != "cross_entropy" {
-		return nil, 0, fmt.Errorf("nn: spec: unsupported loss %q (want cross_entropy)", s.Loss)
-	}
-	for _, d := range s.InputShape {
-		if d < 1 {
-			return nil, 0, fmt.Errorf("nn: spec: input_shape %v has a non-positive dimension", s.InputShape)
-		}
-	}
-	if len(s.Layers) == 0 {
-		return nil, 0, fmt.Errorf("nn: spec: no layers")
-	}
-	shape, err := s.ExampleShape()
+	in, err := s.check()
 	if err != nil {
 		return nil, 0, err
 	}
-	var ps []ParamInfo
+	return in.params, in.classes, nil
+}
+
+// specInfo is what check derives: the parameters in model order, the
+// number of classes, and each layer's per-example input and output shapes.
+type specInfo struct {
+	params   []ParamInfo
+	classes  int
+	example  []int
+	ins, out [][]int
+}
+
+func (s Spec) check() (*specInfo, error) {
+	if err := s.checkLimits(); err != nil {
+		return nil, err
+	}
+	if s.Loss != "" && s.Loss != "cross_entropy" {
+		return nil, fmt.Errorf("nn: spec: unsupported loss %q (want cross_entropy)", s.Loss)
+	}
+	for _, d := range s.InputShape {
+		if d < 1 {
+			return nil, fmt.Errorf("nn: spec: input_shape %v has a non-positive dimension", s.InputShape)
+		}
+	}
+	if err := checkElements("nn: spec: input_shape", s.InputShape...); err != nil {
+		return nil, err
+	}
+	if len(s.Layers) == 0 {
+		return nil, fmt.Errorf("nn: spec: no layers")
+	}
+	shape, err := s.ExampleShape()
+	if err != nil {
+		return nil, err
+	}
+	info := &specInfo{example: append([]int{}, shape...)}
 	names := map[string]bool{}
 	for i, l := range s.Layers {
 		where := fmt.Sprintf("nn: spec: layer %d (%s %q)", i, l.Type, l.Name)
@@ -131,41 +154,57 @@ func (s Spec) Check() ([]ParamInfo, int, error) {
 			names[l.Name] = true
 			return nil
 		}
+		in := shape
+		var ps []ParamInfo
 		switch l.Type {
 		case LayerLinear:
 			if err := needName(); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			if len(shape) != 1 || shape[0] != l.In || l.Out < 1 {
-				return nil, 0, fmt.Errorf("%s: input shape %v, layer wants [%d] and out ≥ 1 (got %d)", where, shape, l.In, l.Out)
+				return nil, fmt.Errorf("%s: input shape %v, layer wants [%d] and out ≥ 1 (got %d)", where, shape, l.In, l.Out)
 			}
-			ps = append(ps, ParamInfo{Name: l.Name + ".weight", Shape: []int{l.In, l.Out}, FanIn: l.In, Kind: "weight"},
-				ParamInfo{Name: l.Name + ".bias", Shape: []int{l.Out}, FanIn: l.In, Kind: "bias"})
+			ps = []ParamInfo{{Name: l.Name + ".weight", Shape: []int{l.In, l.Out}, FanIn: l.In, Kind: "weight"},
+				{Name: l.Name + ".bias", Shape: []int{l.Out}, FanIn: l.In, Kind: "bias"}}
 			shape = []int{l.Out}
 		case LayerConv2d:
 			if err := needName(); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			if len(shape) != 3 || shape[0] != l.In || l.Out < 1 || l.Kernel < 1 || l.Pad < 0 || l.Stride < 0 {
-				return nil, 0, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W], out ≥ 1, kernel ≥ 1, pad ≥ 0", where, shape, l.In)
+				return nil, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W], out ≥ 1, kernel ≥ 1, pad ≥ 0", where, shape, l.In)
+			}
+			for _, e := range []error{checkSize("pad", l.Pad), checkSize("kernel", l.Kernel), checkSize("stride", l.Stride)} {
+				if e != nil {
+					return nil, fmt.Errorf("%s: %w", where, e)
+				}
 			}
 			st := l.stride()
 			h, w := shape[1]+2*l.Pad, shape[2]+2*l.Pad
 			if h < l.Kernel || w < l.Kernel {
-				return nil, 0, fmt.Errorf("%s: kernel %d larger than padded input %dx%d", where, l.Kernel, h, w)
+				return nil, fmt.Errorf("%s: kernel %d larger than padded input %dx%d", where, l.Kernel, h, w)
+			}
+			ps = []ParamInfo{{Name: l.Name + ".weight", Shape: []int{l.Out, l.In, l.Kernel, l.Kernel}, Kind: "weight"},
+				{Name: l.Name + ".bias", Shape: []int{l.Out}, Kind: "bias"}}
+			if err := checkParams(ps); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
 			}
 			fan := l.In * l.Kernel * l.Kernel
-			ps = append(ps, ParamInfo{Name: l.Name + ".weight", Shape: []int{l.Out, l.In, l.Kernel, l.Kernel}, FanIn: fan, Kind: "weight"},
-				ParamInfo{Name: l.Name + ".bias", Shape: []int{l.Out}, FanIn: fan, Kind: "bias"})
+			ps[0].FanIn, ps[1].FanIn = fan, fan
 			shape = []int{l.Out, (h-l.Kernel)/st + 1, (w-l.Kernel)/st + 1}
+			if err := checkElements("im2col columns [C·K·K, OH·OW] =", fan, shape[1], shape[2]); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
 		case LayerReLU, LayerTanh:
 		case LayerMaxPool2d:
 			if len(shape) != 3 || l.Kernel < 1 || l.Stride < 0 || l.Kernel > shape[1] || l.Kernel > shape[2] {
-				return nil, 0, fmt.Errorf("%s: input shape %v does not fit kernel %d", where, shape, l.Kernel)
+				return nil, fmt.Errorf("%s: input shape %v does not fit kernel %d", where, shape, l.Kernel)
 			}
 			st := l.stride()
 			shape = []int{shape[0], (shape[1]-l.Kernel)/st + 1, (shape[2]-l.Kernel)/st + 1}
 		case LayerFlatten:
+			// The input's count was checked (as the example or the previous
+			// layer's output), so the product cannot overflow.
 			n := 1
 			for _, d := range shape {
 				n *= d
@@ -173,21 +212,30 @@ func (s Spec) Check() ([]ParamInfo, int, error) {
 			shape = []int{n}
 		case LayerBatchNorm2d:
 			if err := needName(); err != nil {
-				return nil, 0, err
+				return nil, err
 			}
 			if len(shape) != 3 || shape[0] != l.Channels {
-				return nil, 0, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W]", where, shape, l.Channels)
+				return nil, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W]", where, shape, l.Channels)
 			}
-			ps = append(ps, ParamInfo{Name: l.Name + ".weight", Shape: []int{l.Channels}, FanIn: 1, Kind: "bn_weight"},
-				ParamInfo{Name: l.Name + ".bias", Shape: []int{l.Channels}, FanIn: 1, Kind: "bn_bias"})
+			ps = []ParamInfo{{Name: l.Name + ".weight", Shape: []int{l.Channels}, FanIn: 1, Kind: "bn_weight"},
+				{Name: l.Name + ".bias", Shape: []int{l.Channels}, FanIn: 1, Kind: "bn_bias"}}
 		default:
-			return nil, 0, fmt.Errorf("%s: unknown layer type", where)
+			return nil, fmt.Errorf("%s: unknown layer type", where)
 		}
+		if err := checkParams(ps); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		if err := checkElements("output shape", shape...); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
+		}
+		info.params = append(info.params, ps...)
+		info.ins, info.out = append(info.ins, in), append(info.out, shape)
 	}
 	if len(shape) != 1 {
-		return nil, 0, fmt.Errorf("nn: spec: output shape %v, want [classes] (add flatten and linear layers)", shape)
+		return nil, fmt.Errorf("nn: spec: output shape %v, want [classes] (add flatten and linear layers)", shape)
 	}
-	return ps, shape[0], nil
+	info.classes = shape[0]
+	return info, nil
 }
 
 // ExampleShape returns the shape of one input example: InputShape without

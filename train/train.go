@@ -80,6 +80,12 @@ type Config struct {
 	// (M-FAC's window) are checked against before they are allocated (nil:
 	// MemAvailable from /proc/meminfo).
 	Memory func() (int64, error) `json:"-"`
+	// MemoryLimit bounds the memory of the model: its parameters and the
+	// graphs the engine compiles for the run's batch sizes (training, with
+	// H·v where the optimizer, sharpness tracking or an analysis needs it,
+	// and evaluation), estimated from shapes (nn.Spec.Memory) and checked
+	// before the model is built. 0: the memory available (Memory).
+	MemoryLimit int64 `json:"-"`
 
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
 	// config.json and checkpoint.gob.
@@ -258,6 +264,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: hessian-every %d: must be >= 0", c.HessianEvery)
 	case c.Dtype != tensor.Float32 && c.Dtype != tensor.Float64:
 		return fmt.Errorf("train: dtype %v: want float32 or float64", c.Dtype)
+	case c.MemoryLimit < 0:
+		return fmt.Errorf("train: memory limit %d: must be >= 0 (0: the memory available)", c.MemoryLimit)
 	case c.Resume && c.OutDir == "":
 		return errors.New("train: resume needs an output directory holding the checkpoint")
 	}
@@ -275,14 +283,31 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if cfg.Data.Memory == nil {
 		cfg.Data.Memory = cfg.Memory
 	}
+	// The model's memory, before anything large is allocated: its
+	// parameters, then its graphs, before the data are loaded where the
+	// splits' sizes are known (given or synthetic), else right after (an
+	// optimizer's error is reported below, where it was, before any graph
+	// is built).
+	if err := checkModelSize(cfg); err != nil {
+		return nil, err
+	}
+	needs, needsErr := runNeeds(cfg, !logs)
+	nTrain, nTest, known := splitSizes(cfg)
+	if needsErr == nil && known {
+		if err := checkModelMemory(cfg, needs, !logs, nTrain, nTest); err != nil {
+			return nil, err
+		}
+	}
 	if trainDS == nil || testDS == nil {
 		var err error
 		if trainDS, testDS, err = data.LoadSpec(cfg.Data); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	if err := checkModelSize(cfg); err != nil {
-		return nil, err
+	if needsErr == nil && !known {
+		if err := checkModelMemory(cfg, needs, !logs, trainDS.Len(), testDS.Len()); err != nil {
+			return nil, err
+		}
 	}
 	model, text, err := newModel(cfg, rand.New(rand.NewPCG(cfg.Seed, 0x5eed)))
 	if err != nil {
@@ -304,7 +329,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 	r := &run{cfg: cfg, model: model, text: text, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1, training: logs}
 	r.samplerPCG = rand.NewPCG(cfg.Seed, 0x5a3b1e)
 	r.hessPCG = rand.NewPCG(cfg.Seed, 0x4e55)
-	needs := opt.Needs()
+	needs = opt.Needs()
 	if cfg.HessianEvery > 0 || !logs {
 		needs.HVP = true // sharpness tracking and analysis use H·v
 	}

@@ -47,7 +47,7 @@ func analyze(ctx context.Context, o *options) error {
 		if cfg.BatchSize < 1 {
 			return fmt.Errorf("%s/config.json has no batch size: give -batch", o.cfg.OutDir)
 		}
-		cfg.Memory = o.cfg.Memory
+		cfg.Memory, cfg.MemoryLimit = o.cfg.Memory, o.cfg.MemoryLimit
 		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
 	}
 	ac := train.AnalyzeConfig{Batches: o.analysis.batches, Top: o.analysis.top,

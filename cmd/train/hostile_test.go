@@ -175,7 +175,8 @@ func hostileCases(t testing.TB, root string) []hostileCase {
 	add("mlp-hidden-1e8", []string{"-model", "mlp", "-hidden", "100000000", "-steps", "1", "-out", filepath.Join(root, "hidden-out")}, 1,
 		"a model of 308300000010 parameters (float32, 5 copies: values, gradient, curvature buffer, optimizer moments) needs 6166.0 GB",
 		"use a smaller model (-hidden, -model)")
-	return append(cs, modelHostileCases(t, root)...)
+	cs = append(cs, modelHostileCases(t, root)...)
+	return append(cs, memoryCases(t, root)...)
 }
 
 // TestHostileInputs runs the command on crafted files and settings: each is

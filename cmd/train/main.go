@@ -169,6 +169,10 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 	fs.BoolVar(&o.cfg.HessianQuick, "hessian-quick", false, "with -hessian-every: the top eigenvalue only, to about 1e-3 relative (at most 30 Hessian-vector products), no trace")
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
+	fs.Func("memory-limit", "memory the model's parameters and graphs may take, e.g. 2GB, 512MB, 1.5GiB; a run that would need more is refused before training (default: the memory available, MemAvailable)", func(s string) (err error) {
+		o.cfg.MemoryLimit, err = train.ParseBytes(s)
+		return err
+	})
 	fs.BoolVar(&o.analyze, "analyze", false, "analysis mode: load the run in -out (its checkpoint and config.json: model, dtype, data, batch size)\nand write the Hessian spectrum (numbers and density plot) there; data and batch flags given override the run's")
 	fs.IntVar(&o.analysis.batches, "analyze-batches", 4, "analysis mode: training batches the Hessian is averaged over")
 	fs.IntVar(&o.analysis.top, "analyze-top", 3, "analysis mode: number of top eigenvalues")
@@ -221,6 +225,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 			return 1
 		}
 		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
+		cfg.Memory, cfg.MemoryLimit = o.cfg.Memory, o.cfg.MemoryLimit
 		o.cfg = cfg
 		if !o.quiet {
 			fmt.Fprintf(stdout, "resuming the run in %s: %s on %s with %s (%s), batch %d\n",

@@ -1,0 +1,342 @@
+package nn
+
+// Memory estimates: the bytes a model's graphs take at a batch size,
+// computed from the shapes Check infers, before any tensor is allocated.
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/curvopt/curvopt/internal/meminfo"
+	"gorgonia.org/tensor"
+)
+
+// GraphKind selects the graph a memory estimate is for: the graphs the
+// curvature engine (package hessian) compiles per batch size.
+type GraphKind int
+
+const (
+	// EvalGraph is the forward-only evaluation graph (batch norm with
+	// running statistics, no dropout).
+	EvalGraph GraphKind = iota
+	// GradGraph is the training graph with the loss and its gradient.
+	GradGraph
+	// HVPGraph is GradGraph with the Hessian-vector product by double
+	// backprop (optimizers that ask for H·v, sharpness tracking, analysis).
+	HVPGraph
+)
+
+func (g GraphKind) String() string {
+	switch g {
+	case EvalGraph:
+		return "forward-only"
+	case GradGraph:
+		return "gradient"
+	case HVPGraph:
+		return "gradient and H·v"
+	}
+	return fmt.Sprintf("GraphKind(%d)", int(g))
+}
+
+// MemoryEstimate is the memory a model needs for one graph at one batch
+// size, in bytes (see Spec.Memory). All sums saturate at math.MaxInt64.
+type MemoryEstimate struct {
+	Graph GraphKind
+	Batch int
+	// Params is what the engine holds once whatever its graphs: the
+	// parameter values and their gradient, and with H·v the direction and
+	// the product.
+	Params int64
+	// Activations is what the graph of this batch size holds: every op's
+	// output buffer and side buffers (max-pool indices, dropout masks),
+	// the adjoints the derivative passes add, convolution column caches
+	// and per-worker scratch, parameter-shaped derivative nodes, and the
+	// input and target tensors.
+	Activations int64
+	// Total is Params + Activations.
+	Total int64
+	// Largest names the layer (or DAG node) whose buffers are the largest
+	// part of Activations, e.g. `layer 0 (conv2d "c1")`; LargestBytes is
+	// that part.
+	Largest      string
+	LargestBytes int64
+}
+
+// String summarises the estimate for messages.
+func (m MemoryEstimate) String() string {
+	return fmt.Sprintf("the %s graph for a batch of %d needs %s (parameters %s, activations %s; largest: %s, %s)",
+		m.Graph, m.Batch, meminfo.Bytes(m.Total), meminfo.Bytes(m.Params), meminfo.Bytes(m.Activations), m.Largest, meminfo.Bytes(m.LargestBytes))
+}
+
+// Multipliers of the estimate, derived from how the engine builds its
+// graphs (hessian/compile.go) with this package's ops, each of which owns
+// its output buffer for the graph's lifetime (nothing is freed between
+// ops: a graph holds all its intermediates at once).
+//
+//   - Forward buffers F: the outputs and side buffers of the ops Build
+//     emits for each layer (counted per layer type below).
+//   - The gradient (nn.Backprop from the loss) gives every forward node on
+//     a path to a parameter an adjoint of its shape, through ops whose
+//     SymDiff emits at most one node per differentiated input, plus AddN
+//     accumulations where a node feeds several others: at most 2F (ReLU's
+//     and BiasAdd's adjoints are one node; Mul's, MatMul's and the conv's
+//     are two). The gradient graph holds at most F + 2F = 3F.
+//   - H·v differentiates the gradient graph once more (nn.Backprop of the
+//     gradients against v): every node of the 3F graph gets an adjoint and
+//     the bilinear ops (Mul, MatMul, conv, the loss's softmax) two
+//     products each, at most 2·3F, so the H·v graph holds at most
+//     3F + 6F = 9F: three times the gradient graph.
+//   - The evaluation graph holds F; the estimate takes 1.25F, for Go's
+//     allocation size classes and the per-channel and per-row statistics
+//     (batch and layer norm) that are counted only roughly.
+//   - Convolution im2col column caches are shared by the ops of one family
+//     (the forward op and its weight gradient); the second differentiation
+//     adds one more family per convolution (hence 2), and per-worker
+//     scratch (backward-input columns, weight-gradient accumulators, GEMM
+//     packing) belongs to each conv op: 1 in evaluation, 3 with the
+//     gradient, 9 with H·v, as for F.
+//   - Each layer's ops, nodes and tape-machine instructions, whatever the
+//     batch size: layerOverhead bytes per layer, times the factor of F.
+//   - Parameter-shaped derivative nodes (weight gradients, their
+//     accumulations, the H·v direction and product nodes, GEMM packing of
+//     at most a weight's size): 1, 3 and 9 times the parameters.
+//
+// Measured on the MLP, CNN, ResNet-8 and a one-block GPT (live heap after
+// one step), the gradient graph holds 2.1–2.3F and the H·v graph 5–7F, so
+// the estimate is above reality by 1.1–2.5× at batch sizes from 16 (up to
+// 4× at batch 1, where the per-layer constants dominate), never below
+// (TestMemoryEstimateBoundsReality in package train checks this).
+type memFactors struct {
+	fwd4                      int64 // factor of F, in quarters
+	cols, convOps, paramNodes int64
+	train                     bool // dropout active
+}
+
+func factorsOf(g GraphKind) (memFactors, error) {
+	switch g {
+	case EvalGraph:
+		return memFactors{fwd4: 5, cols: 1, convOps: 1, paramNodes: 1}, nil
+	case GradGraph:
+		return memFactors{fwd4: 12, cols: 1, convOps: 3, paramNodes: 3, train: true}, nil
+	case HVPGraph:
+		return memFactors{fwd4: 36, cols: 2, convOps: 9, paramNodes: 9, train: true}, nil
+	}
+	return memFactors{}, fmt.Errorf("nn: memory estimate: unknown graph kind %d", int(g))
+}
+
+// layerOverhead is the batch-independent cost of one layer's forward ops
+// (Gorgonia nodes, op structs, machine instructions; a layer norm emits
+// fourteen ops), rounded up from the batch-independent heap measured on
+// the test models (about 10 kB per layer).
+const layerOverhead = 32 << 10
+
+// layerCost is one layer's share of a graph, in elements of the dtype.
+type layerCost struct {
+	name string
+	// fwd: forward buffers per example (outputs and side buffers).
+	fwd int64
+	// cols: im2col cache per example of a convolution (a copy of its
+	// input and the columns [C·K·K, OH·OW]).
+	cols int64
+	// scratch: per-worker buffers of one convolution op.
+	scratch int64
+	// plain: per-example buffers that the derivative passes do not
+	// multiply (the input batch).
+	plain int64
+}
+
+// memoryPlan is what Memory needs from Spec or DAG: the per-layer costs
+// and the model's size.
+type memoryPlan struct {
+	layers  []layerCost
+	params  int64 // parameter count
+	rows    int64 // logit rows per example
+	classes int64
+}
+
+// estimate sums a plan for batch size batch.
+func (p memoryPlan) estimate(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, error) {
+	if batch < 1 {
+		return MemoryEstimate{}, fmt.Errorf("nn: memory estimate: batch size %d < 1", batch)
+	}
+	if err := checkFloat(dt); err != nil {
+		return MemoryEstimate{}, err
+	}
+	f, err := factorsOf(g)
+	if err != nil {
+		return MemoryEstimate{}, err
+	}
+	size := int64(dt.Size())
+	n := int64(batch)
+	workers := min(int64(numWorkers()), n)
+	est := MemoryEstimate{Graph: g, Batch: batch}
+	// The loss: the one-hot targets, the saved logits and the loss's
+	// backward products, all [rows, classes] per example.
+	loss := layerCost{name: "loss", fwd: satMul(2, satMul(p.rows, p.classes))}
+	for _, l := range append(append([]layerCost{}, p.layers...), loss) {
+		e := satMul(n, satAdd(satMul(l.fwd, f.fwd4)/4, l.plain))
+		e = satAdd(e, satMul(n, satMul(l.cols, f.cols)))
+		e = satAdd(e, satMul(workers, satMul(l.scratch, f.convOps)))
+		b := satAdd(satMul(e, size), satMul(layerOverhead, f.fwd4)/4)
+		est.Activations = satAdd(est.Activations, b)
+		if b > est.LargestBytes || est.Largest == "" {
+			est.Largest, est.LargestBytes = l.name, b
+		}
+	}
+	ps := satMul(p.params, size)
+	est.Activations = satAdd(est.Activations, satMul(ps, f.paramNodes))
+	copies := int64(2) // values and gradient
+	if g == HVPGraph {
+		copies = 4 // and the direction v and the product H·v
+	}
+	est.Params = satMul(ps, copies)
+	est.Total = satAdd(est.Params, est.Activations)
+	return est, nil
+}
+
+// Memory estimates, from shapes alone, the bytes the engine's graph of
+// kind g holds for a batch of batch examples with parameters of dtype dt,
+// and the parameters' own buffers (see MemoryEstimate and the multipliers
+// documented at memFactors). It validates the spec first. The per-worker
+// scratch of convolutions counts min(GOMAXPROCS, batch) workers.
+func (s Spec) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, error) {
+	info, err := s.check()
+	if err != nil {
+		return MemoryEstimate{}, err
+	}
+	p := memoryPlan{rows: 1, classes: int64(info.classes)}
+	for _, pi := range info.params {
+		p.params = satAdd(p.params, count(pi.Shape))
+	}
+	// The input batch: the engine's bound tensor and the caller's batch.
+	p.layers = append(p.layers, layerCost{name: "input", plain: satMul(2, count(info.example))})
+	for i, l := range s.Layers {
+		out := count(info.out[i])
+		c := layerCost{name: fmt.Sprintf("layer %d (%s %q)", i, l.Type, l.Name)}
+		switch l.Type {
+		case LayerLinear: // MatMul, BiasAdd
+			c.fwd = satMul(2, out)
+		case LayerConv2d: // Conv2dBias
+			c.fwd = out
+			c.cols, c.scratch = convCost(info.ins[i], info.out[i], l.Kernel)
+		case LayerReLU:
+			if i+1 < len(s.Layers) && s.Layers[i+1].Type == LayerMaxPool2d {
+				break // fused into the pool that follows (ReLUMaxPool2d)
+			}
+			c.fwd = out
+		case LayerTanh, LayerFlatten: // one op; Flatten copies
+			c.fwd = out
+		case LayerMaxPool2d: // output and arg-max indices
+			c.fwd = satMul(2, out)
+		case LayerBatchNorm2d: // ChanBcast, AddN, ChanMul, BiasAdd, full size
+			c.fwd = satAdd(satMul(4, out), satMul(16, int64(l.Channels)))
+		}
+		p.layers = append(p.layers, c)
+	}
+	return p.estimate(batch, dt, g)
+}
+
+// Memory is Spec.Memory for a DAG: the same estimate, node by node.
+func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, error) {
+	info, err := d.check()
+	if err != nil {
+		return MemoryEstimate{}, err
+	}
+	f, err := factorsOf(g)
+	if err != nil {
+		return MemoryEstimate{}, err
+	}
+	p := memoryPlan{rows: int64(info.rows), classes: int64(info.classes)}
+	for _, pi := range info.params {
+		p.params = satAdd(p.params, count(pi.Shape))
+	}
+	p.layers = append(p.layers, layerCost{name: "input", plain: satMul(2, count(d.InputShape))})
+	size := int64(dt.Size())
+	for i, n := range d.Nodes {
+		xs := info.shapes[n.Inputs[0]]
+		os := info.shapes[n.Name]
+		out := count(os)
+		c := layerCost{name: fmt.Sprintf("node %d (%s %q)", i, n.Op, n.Name)}
+		switch n.Op {
+		case OpConv2d: // Conv2d or Conv2dBias
+			c.fwd = out
+			c.cols, c.scratch = convCost(xs, os, n.Kernel)
+		case OpBatchNorm2d:
+			c.fwd = satAdd(satMul(4, out), satMul(16, int64(os[0])))
+		case OpLinear: // MatMul, AddRowVector
+			c.fwd = out
+			if !n.NoBias {
+				c.fwd = satMul(2, out)
+			}
+		case OpLayerNorm:
+			// Nine full-size ops (three broadcasts, Sub's Scale and AddN,
+			// three Mul, AddRowVector) and five per row.
+			c.fwd = satAdd(satMul(9, out), satMul(5, out/int64(os[len(os)-1])))
+		case OpEmbedding, OpAdd, OpReLU, OpTanh, OpSigmoid, OpGELU, OpGELUTanh, OpAvgPool2d, OpFlatten:
+			c.fwd = out
+		case OpPosEmbedding: // positions, gathered rows, sum
+			c.fwd = satAdd(satMul(2, out), int64(os[0]))
+		case OpAttention:
+			// SplitHeads of q, k and v, the merged output and the product
+			// with v ([T, D] each); scores, scaled, masked and softmax
+			// ([H, T, T] each).
+			t := int64(os[0])
+			sq := 3
+			if !n.NoCausal {
+				sq = 4
+			}
+			c.fwd = satAdd(satMul(5, out), satMul(int64(sq), satMul(int64(n.Heads), satMul(t, t))))
+		case OpDropout:
+			if f.train && n.P > 0 { // output and a float64 mask
+				c.fwd = satAdd(out, satMul(out, max(1, 8/size)))
+			}
+		case OpMaxPool2d: // output and arg-max indices
+			c.fwd = satMul(2, out)
+		case OpGlobalAvgPool: // a reshaped copy of the input, sum, mean
+			c.fwd = satAdd(count(xs), satMul(2, out))
+		}
+		p.layers = append(p.layers, c)
+	}
+	return p.estimate(batch, dt, g)
+}
+
+// convCost returns a convolution's per-example column cache (a copy of its
+// input [C, H, W] and the columns [C·K·K, OH·OW]) and one op's per-worker
+// scratch: backward-input columns, the weight-gradient accumulator [O,
+// C·K·K], a transposed output gradient [OH·OW, O] and GEMM packing of at
+// most one more columns-sized and output-sized buffer.
+func convCost(in, out []int, k int) (cols, scratch int64) {
+	ckk := satMul(int64(in[0]), satMul(int64(k), int64(k)))
+	pix := satMul(int64(out[1]), int64(out[2]))
+	o := int64(out[0])
+	colN := satMul(ckk, pix)
+	cols = satAdd(count(in), colN)
+	scratch = satAdd(satMul(2, colN), satAdd(satMul(o, ckk), satMul(2, satMul(pix, o))))
+	return cols, scratch
+}
+
+// count is the number of elements of shape (checked by Check to be at most
+// MaxTensorElements, saturating all the same).
+func count(shape []int) int64 {
+	n := int64(1)
+	for _, d := range shape {
+		n = satMul(n, int64(d))
+	}
+	return n
+}
+
+// satMul returns a·b for a, b ≥ 0, saturating at math.MaxInt64.
+func satMul(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+// satAdd returns a+b for a, b ≥ 0, saturating at math.MaxInt64.
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
