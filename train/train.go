@@ -381,21 +381,22 @@ func setup(cfg Config, logs bool) (*run, error) {
 		}
 		// A resumed run keeps the records up to its checkpoint: steps up
 		// to its step, and its number of evaluations.
-		var keepSteps func(int, StepRecord) bool
-		var keepEvals func(int, EpochRecord) bool
+		var stepBytes, evalBytes int64
 		if cfg.Resume {
-			keepSteps = func(_ int, s StepRecord) bool { return s.Step <= r.step }
-			keepEvals = func(i int, _ EpochRecord) bool { return i < r.evals }
+			if stepBytes, evalBytes, err = r.verifyLogs(); err != nil {
+				r.close()
+				return nil, err
+			}
 		}
 		if err := writeJSONAtomic(filepath.Join(cfg.OutDir, "config.json"), r.cfg.record()); err != nil {
 			r.close()
 			return nil, err
 		}
-		if r.steps, err = openLog(cfg.OutDir, "steps", stepColumns, keepSteps); err != nil {
+		if r.steps, err = openLog[StepRecord](cfg.OutDir, "steps", stepColumns, stepBytes, r.step); err != nil {
 			r.close()
 			return nil, err
 		}
-		if r.epochs, err = openLog(cfg.OutDir, "epochs", epochColumns, keepEvals); err != nil {
+		if r.epochs, err = openLog[EpochRecord](cfg.OutDir, "epochs", epochColumns, evalBytes, r.evals); err != nil {
 			r.close()
 			return nil, err
 		}
