@@ -24,8 +24,8 @@ func TestCheckpointRoundTripKeepsDtypeAndBits(t *testing.T) {
 	}
 	c := &Checkpoint{
 		Model: "m", Optimizer: "mfac", Dtype: "float32", Step: 7, EvalStep: -1, Config: []byte(`{"seed":1}`),
-		Data:  data.IterState{N: 100, BatchSize: 10, Started: true, Pos: 70},
-		Blobs: map[string][]byte{"epoch_sums": encodeFloats(0, 0, 7), "last_eval": encodeFloats(0, 0)},
+		Data:   data.IterState{N: 100, BatchSize: 10, Started: true, Pos: 70},
+		Blobs:  map[string][]byte{"epoch_sums": encodeFloats(0, 0, 7), "last_eval": encodeFloats(0, 0)},
 		Params: []optim.StateTensor{optim.SliceTensor("w", "value", []int{70000}, big)},
 		Opt: &optim.State{Optimizer: "mfac", Step: 7, Tensors: []optim.StateTensor{
 			optim.SliceTensor("", "gram", []int{2, 2}, []float64{1, math.SmallestNonzeroFloat64, -0.5, math.MaxFloat64}),

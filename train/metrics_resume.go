@@ -84,7 +84,10 @@ func resumeRecords[R any](path string, v *logVerify[R]) (end int64, note string,
 				break
 			}
 		}
-		what := fmt.Sprintf("%d lines", lines)
+		what := fmt.Sprintf("%d line", lines)
+		if lines != 1 {
+			what += "s"
+		}
 		if torn {
 			what += " and a torn last line"
 		}
