@@ -184,6 +184,8 @@ func TestCheckpointValuesFinite(t *testing.T) {
 func TestResumeVerifiesMetricFiles(t *testing.T) {
 	cfg := resumableRun(t)
 	spath, epath := filepath.Join(cfg.OutDir, "steps.jsonl"), filepath.Join(cfg.OutDir, "epochs.jsonl")
+	ckpt, err := os.ReadFile(filepath.Join(cfg.OutDir, checkpointFile))
+	require.NoError(t, err)
 	steps, evals := readLines(t, spath), readLines(t, epath)
 	require.Len(t, steps, 10)
 	require.Len(t, evals, 3)
@@ -220,7 +222,10 @@ func TestResumeVerifiesMetricFiles(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			orig, err := os.ReadFile(tc.file)
 			require.NoError(t, err)
-			defer func() { require.NoError(t, os.WriteFile(tc.file, orig, 0o644)) }()
+			defer func() { // also the checkpoint, should a resume have run
+				require.NoError(t, os.WriteFile(tc.file, orig, 0o644))
+				require.NoError(t, os.WriteFile(filepath.Join(cfg.OutDir, checkpointFile), ckpt, 0o600))
+			}()
 			if tc.name == "missing steps file" {
 				require.NoError(t, os.Remove(tc.file))
 			} else {
@@ -245,7 +250,7 @@ func TestResumeVerifiesMetricFiles(t *testing.T) {
 	res := cfg
 	res.Resume, res.Progress, res.Epochs = true, &out, 0
 	res.Steps = 10 // nothing to train: the files are only rewritten
-	_, err := Run(context.Background(), res)
+	_, err = Run(context.Background(), res)
 	require.NoError(t, err)
 	assert.Contains(t, out.String(), "resume: repaired "+spath+": kept the 10 records up to the checkpoint, dropped 2 lines and a torn last line written after it")
 	assert.Contains(t, out.String(), "resume: repaired "+epath+": kept the 3 records up to the checkpoint, dropped 1 line written after it")
