@@ -35,6 +35,20 @@ func sparse(t *testing.T, path string, head []byte, size int64) {
 	require.NoError(t, os.Truncate(path, size))
 }
 
+// hostileDir returns a directory for a hostile run: under
+// $TRAIN_HOSTILE_OUT when set (kept for hostile_rss.sh, which measures the
+// CLI's peak memory on it), else a temporary one.
+func hostileDir(t *testing.T, name string) string {
+	out := os.Getenv("TRAIN_HOSTILE_OUT")
+	if out == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(out, name)
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
 // header returns a checkpoint header with a valid checksum declaring
 // metaLen bytes of metadata.
 func header(metaLen uint64) []byte {
@@ -51,7 +65,7 @@ func header(metaLen uint64) []byte {
 // LoadCheckpoint, by a resume and by a fresh run refusing to overwrite it.
 func TestCheckpointSparseHugeMeta(t *testing.T) {
 	cfg := tinyConfig(t, "adam", nil)
-	cfg.OutDir = t.TempDir()
+	cfg.OutDir = hostileDir(t, "meta-3GB")
 	path := filepath.Join(cfg.OutDir, checkpointFile)
 	sparse(t, path, header(3e9), 3.1e9)
 	for _, read := range []func(string) (*Checkpoint, error){LoadCheckpoint, ReadCheckpointInfo} {
@@ -76,7 +90,7 @@ func TestCheckpointSparseHugeMeta(t *testing.T) {
 // checksum, streamed through a small buffer: the 200 MiB are read, never
 // allocated.
 func TestCheckpointSparseMetaBoundedMemory(t *testing.T) {
-	path := filepath.Join(t.TempDir(), checkpointFile)
+	path := filepath.Join(hostileDir(t, "meta-200MiB"), checkpointFile)
 	const meta = 200 << 20
 	sparse(t, path, header(meta), headerLen+meta+4)
 	var err error
@@ -92,7 +106,10 @@ func TestCheckpointSparseMetaBoundedMemory(t *testing.T) {
 // checkpoint whose values exceed the memory available is refused before
 // reading them.
 func TestCheckpointSparseValuesBoundedMemory(t *testing.T) {
-	cfg := resumableRun(t)
+	cfg := tinyConfig(t, "adam", nil)
+	cfg.OutDir = hostileDir(t, "values-hole")
+	cfg.Epochs, cfg.EvalEvery = 2, 4
+	interrupted(t, cfg, 10)
 	path := filepath.Join(cfg.OutDir, checkpointFile)
 	c, err := LoadCheckpoint(path)
 	require.NoError(t, err)
