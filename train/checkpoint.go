@@ -43,8 +43,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	        own dtype (4 or 8 bytes each), CRC-32C uint32
 //
 // so a flipped bit or a truncation is detected and located, sizes are
-// checked against the file before anything is allocated, and the values are
-// streamed (M-FAC's window is written without a copy).
+// checked against the file (and checksums verified) before anything is
+// allocated, and the values are streamed (M-FAC's window is written without
+// a copy). LoadCheckpoint also checks what the fields mean (see check).
 type Checkpoint struct {
 	Version int
 	// Model identifies the architecture (its layer-list spec as JSON); a
