@@ -153,3 +153,32 @@ func TestCheckpointNotRegular(t *testing.T) {
 		assert.Contains(t, err.Error(), p)
 	}
 }
+
+// TestCheckpointMetaDecodingBounded: metadata whose checksums are valid
+// (SaveCheckpoint) but whose decoding would take far more memory than its
+// bytes is refused before it is decoded: too many tensors by their count,
+// a million empty strings (1 MB on disk, 16 MB and more decoded) by the
+// memory available.
+func TestCheckpointMetaDecodingBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), checkpointFile)
+	c := &Checkpoint{EvalStep: -1, Opt: &optim.State{}}
+	c.Params = make([]optim.StateTensor, maxStateTensors+1)
+	for i := range c.Params {
+		c.Params[i] = optim.StateTensor{Dtype: "float32", Shape: []int{0}, F32: []float32{}}
+	}
+	require.NoError(t, SaveCheckpoint(path, c))
+	var err error
+	n := allocated(func() { _, err = ReadCheckpointInfo(path) })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path+": the metadata lists 65537 tensors and 0 parameter groups, more than the 65536 and 65536 a checkpoint may hold")
+	assert.Less(t, n, uint64(8<<20), "bytes allocated to refuse it")
+
+	c = &Checkpoint{EvalStep: -1, Opt: &optim.State{Groups: []optim.Group{{Name: "g", Params: make([]string, 1<<20)}}}}
+	require.NoError(t, SaveCheckpoint(path, c))
+	n = allocated(func() { _, err = readCheckpoint(path, false, func() (int64, error) { return 10 << 20, nil }) })
+	require.Error(t, err)
+	for _, w := range []string{"decoding the metadata of checkpoint " + path, "0 tensors) needs 42.", "but 10.5 MB is available"} {
+		assert.Contains(t, err.Error(), w)
+	}
+	assert.Less(t, n, uint64(4<<20), "bytes allocated to refuse it")
+}

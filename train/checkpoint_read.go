@@ -89,6 +89,9 @@ func readCheckpoint(path string, values bool, mem meminfo.Source) (*Checkpoint, 
 		}
 		return nil, bad("reading the metadata (bytes %d-%d): %w", headerLen, headerLen+int64(metaLen)-1, err)
 	}
+	if err := checkMetaShape(meta, mem, path); err != nil {
+		return nil, bad("%w", err)
+	}
 	var c Checkpoint
 	if err := gob.NewDecoder(bytes.NewReader(meta)).Decode(&c); err != nil {
 		return nil, bad("undecodable metadata: %v", err)
@@ -144,6 +147,67 @@ func readCheckpoint(path string, values bool, mem meminfo.Source) (*Checkpoint, 
 		off += spans[i] + 4
 	}
 	return &c, nil
+}
+
+// Decoding gob metadata can take far more memory than its bytes: an empty
+// element of a slice of structs is one byte on disk and a StateTensor of
+// 120 bytes in memory (a crafted 8 MB of metadata, checksums valid, took
+// 3.1 GB). checkMetaShape therefore counts the tensors and parameter groups
+// first, without allocating them, caps those counts, and checks the memory
+// the decoding can take against what is available.
+const (
+	// maxStateTensors and maxGroups cap the tensors (parameter values,
+	// buffers and optimizer state: a few per parameter, some 600 for a
+	// GPT-2) and the optimizer's parameter groups (two by default).
+	maxStateTensors = 1 << 16
+	maxGroups       = 1 << 16
+	// structBytes bounds the memory a tensor or group takes while it is
+	// decoded: 120 bytes, 270 while its slice grows.
+	structBytes = 272
+	// metaExpansion bounds the memory the rest of the metadata takes per
+	// byte: a string of a []string takes 16 bytes per encoded byte, 36
+	// while the slice grows (an []int 8 and 18, a map entry fewer).
+	metaExpansion = 40
+)
+
+// metaShape is the outline of a checkpoint's metadata: decoding into it
+// counts the tensors and the parameter groups without allocating them (gob
+// skips the fields an empty struct lacks; its elements take no memory).
+// The two element types must differ: gob reuses the decoder of a local
+// type within a struct, whatever the remote type.
+type metaShape struct {
+	Params []tensorShape
+	Opt    *struct {
+		Tensors []tensorShape
+		Groups  []groupShape
+	}
+}
+
+type (
+	tensorShape struct{}
+	groupShape  struct{}
+)
+
+// checkMetaShape counts meta's tensors and parameter groups (metaShape),
+// refuses counts over their caps, and checks the memory that decoding meta
+// can take against mem.
+func checkMetaShape(meta []byte, mem meminfo.Source, path string) error {
+	var sh metaShape
+	if err := gob.NewDecoder(bytes.NewReader(meta)).Decode(&sh); err != nil {
+		return fmt.Errorf("undecodable metadata: %v", err)
+	}
+	tensors, groups := len(sh.Params), 0
+	if sh.Opt != nil {
+		tensors += len(sh.Opt.Tensors)
+		groups = len(sh.Opt.Groups)
+	}
+	if tensors > maxStateTensors || groups > maxGroups {
+		return fmt.Errorf("the metadata lists %d tensors and %d parameter groups, more than the %d and %d a checkpoint may hold",
+			tensors, groups, maxStateTensors, maxGroups)
+	}
+	need := int64(len(meta))*metaExpansion + int64(tensors+groups)*structBytes
+	what := fmt.Sprintf("decoding the metadata of checkpoint %s (%s, %d tensors)", path, meminfo.Bytes(int64(len(meta))), tensors)
+	return mem.Check(what, need, "free memory, or resume on a machine with more")
 }
 
 // errCorrupt is wrapped by checksum mismatches.
