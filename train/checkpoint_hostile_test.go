@@ -154,13 +154,13 @@ func TestCheckpointNotRegular(t *testing.T) {
 	}
 }
 
-// TestCheckpointMetaDecodingBounded: metadata whose checksums are valid
+// TestCheckpointSparseMetaDecodingBounded: metadata whose checksums are valid
 // (SaveCheckpoint) but whose decoding would take far more memory than its
 // bytes is refused before it is decoded: too many tensors by their count,
 // a million empty strings (1 MB on disk, 16 MB and more decoded) by the
 // memory available.
-func TestCheckpointMetaDecodingBounded(t *testing.T) {
-	path := filepath.Join(t.TempDir(), checkpointFile)
+func TestCheckpointSparseMetaDecodingBounded(t *testing.T) {
+	path := filepath.Join(hostileDir(t, "meta-65537-tensors"), checkpointFile)
 	c := &Checkpoint{EvalStep: -1, Opt: &optim.State{}}
 	c.Params = make([]optim.StateTensor, maxStateTensors+1)
 	for i := range c.Params {
@@ -174,6 +174,7 @@ func TestCheckpointMetaDecodingBounded(t *testing.T) {
 	assert.Less(t, n, uint64(8<<20), "bytes allocated to refuse it")
 
 	c = &Checkpoint{EvalStep: -1, Opt: &optim.State{Groups: []optim.Group{{Name: "g", Params: make([]string, 1<<20)}}}}
+	path = filepath.Join(t.TempDir(), checkpointFile)
 	require.NoError(t, SaveCheckpoint(path, c))
 	n = allocated(func() { _, err = readCheckpoint(path, false, func() (int64, error) { return 10 << 20, nil }) })
 	require.Error(t, err)
