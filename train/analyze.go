@@ -12,6 +12,7 @@ import (
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/hessian/spectrum"
+	"github.com/curvopt/curvopt/internal/meminfo"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
@@ -115,7 +116,7 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 		return nil, errors.New("train: analyze: no output directory holding a checkpoint")
 	}
 	path := filepath.Join(cfg.OutDir, checkpointFile)
-	ck, err := LoadCheckpoint(path)
+	ck, err := readCheckpoint(path, true, meminfo.Source(cfg.Memory))
 	if err != nil {
 		return nil, fmt.Errorf("train: analyze: %w", err)
 	}

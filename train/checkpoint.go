@@ -1,7 +1,6 @@
 package train
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"encoding/gob"
@@ -44,8 +43,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 //	        own dtype (4 or 8 bytes each), CRC-32C uint32
 //
 // so a flipped bit or a truncation is detected and located, sizes are
-// checked against the file before anything is allocated, and the values are
-// streamed (M-FAC's window is written without a copy).
+// checked against the file (and checksums verified) before anything is
+// allocated, and the values are streamed (M-FAC's window is written without
+// a copy). LoadCheckpoint also checks what the fields mean (see check).
 type Checkpoint struct {
 	Version int
 	// Model identifies the architecture (its layer-list spec as JSON); a
@@ -113,7 +113,16 @@ func (c *Checkpoint) meta() *Checkpoint {
 // temporary file in the same directory, synced, renamed over path, and the
 // directory is synced, so an interrupted write leaves the previous
 // checkpoint intact and a completed one survives a crash.
+//
+// Its fields are written as they are: their meaning (counters in range,
+// finite values) is checked when it is read (LoadCheckpoint).
 func SaveCheckpoint(path string, c *Checkpoint) error {
+	switch {
+	case c == nil:
+		return fmt.Errorf("checkpoint %s: nil checkpoint", path)
+	case c.Opt == nil:
+		return fmt.Errorf("checkpoint %s: no optimizer state (Opt is nil)", path)
+	}
 	c.Version = checkpointVersion
 	return fileio.WriteAtomic(path, 0o600, func(w io.Writer) error { return encodeCheckpoint(w, c) })
 }
@@ -149,6 +158,14 @@ func removeTemps(dir string) error {
 }
 
 func encodeCheckpoint(w io.Writer, c *Checkpoint) error {
+	if err := encodeHeaderMeta(w, c); err != nil {
+		return err
+	}
+	return encodeValues(w, c)
+}
+
+// encodeHeaderMeta writes the header and the metadata with their checksums.
+func encodeHeaderMeta(w io.Writer, c *Checkpoint) error {
 	var meta bytes.Buffer
 	if err := gob.NewEncoder(&meta).Encode(c.meta()); err != nil {
 		return fmt.Errorf("encoding the checkpoint: %w", err)
@@ -161,9 +178,11 @@ func encodeCheckpoint(w io.Writer, c *Checkpoint) error {
 	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
-	if err := writeSum(w, meta.Bytes()); err != nil {
-		return err
-	}
+	return writeSum(w, meta.Bytes())
+}
+
+// encodeValues writes every tensor's values, each followed by its checksum.
+func encodeValues(w io.Writer, c *Checkpoint) error {
 	buf := make([]byte, 64<<10)
 	for _, t := range c.tensors() {
 		if _, err := valueBytes(t); err != nil {
@@ -212,112 +231,6 @@ func writeSum(w io.Writer, b []byte) error {
 	return binary.Write(w, binary.LittleEndian, crc32.Checksum(b, castagnoli))
 }
 
-// LoadCheckpoint reads a checkpoint written by SaveCheckpoint, verifying its
-// checksums. A damaged file is an error naming the file and the byte range
-// (or offset) that is wrong.
-func LoadCheckpoint(path string) (*Checkpoint, error) {
-	return readCheckpoint(path, true)
-}
-
-// ReadCheckpointInfo reads a checkpoint's header and metadata (step, epoch,
-// configuration, tensor names and shapes) without the tensor values, after
-// checking the header's and metadata's checksums and the file's size.
-func ReadCheckpointInfo(path string) (*Checkpoint, error) {
-	return readCheckpoint(path, false)
-}
-
-func readCheckpoint(path string, values bool) (*Checkpoint, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	size := fi.Size()
-	bad := func(format string, a ...any) error {
-		return fmt.Errorf("checkpoint %s: %s", path, fmt.Sprintf(format, a...))
-	}
-	r := bufio.NewReaderSize(f, 1<<20)
-	hdr := make([]byte, headerLen)
-	if n, err := io.ReadFull(r, hdr); err != nil {
-		return nil, bad("truncated: %d bytes, shorter than the %d-byte header", n, headerLen)
-	}
-	if string(hdr[:8]) != checkpointMagic {
-		return nil, bad("not a curvopt checkpoint (bytes 0-7 are %q, want %q; checkpoints of version 1 are not readable)", hdr[:8], checkpointMagic)
-	}
-	if got, want := binary.LittleEndian.Uint32(hdr[20:]), crc32.Checksum(hdr[:20], castagnoli); got != want {
-		return nil, bad("header checksum mismatch (bytes 0-%d): the file is corrupt", headerLen-1)
-	}
-	if v := binary.LittleEndian.Uint32(hdr[8:]); v != checkpointVersion {
-		return nil, bad("version %d, this build reads version %d", v, checkpointVersion)
-	}
-	metaLen := binary.LittleEndian.Uint64(hdr[12:])
-	if metaLen > uint64(size) || int64(metaLen)+headerLen+4 > size {
-		return nil, bad("truncated: the header declares %d bytes of metadata but the file has %d bytes", metaLen, size)
-	}
-	meta := make([]byte, metaLen)
-	if _, err := io.ReadFull(r, meta); err != nil {
-		return nil, bad("reading the metadata at offset %d: %v", headerLen, err)
-	}
-	var sum uint32
-	if err := binary.Read(r, binary.LittleEndian, &sum); err != nil {
-		return nil, bad("reading the metadata checksum at offset %d: %v", headerLen+int64(metaLen), err)
-	}
-	if sum != crc32.Checksum(meta, castagnoli) {
-		return nil, bad("metadata checksum mismatch (bytes %d-%d): the file is corrupt", headerLen, headerLen+int64(metaLen)-1)
-	}
-	var c Checkpoint
-	if err := gob.NewDecoder(bytes.NewReader(meta)).Decode(&c); err != nil {
-		return nil, bad("undecodable metadata: %v", err)
-	}
-	if c.Version != checkpointVersion {
-		return nil, bad("version %d, this build reads version %d", c.Version, checkpointVersion)
-	}
-	if c.Opt == nil {
-		return nil, bad("no optimizer state")
-	}
-	// Check every tensor's declared size against the file before allocating.
-	off := headerLen + int64(metaLen) + 4
-	ts := c.tensors()
-	spans := make([]int64, len(ts))
-	for i, t := range ts {
-		n, err := valueBytes(t)
-		if err != nil {
-			return nil, bad("state %q of param %q: %v", t.Slot, t.Param, err)
-		}
-		spans[i] = n
-		if off+n+4 > size || off+n+4 < off {
-			return nil, bad("truncated: state %q of param %q (%s %v) needs bytes %d-%d but the file has %d bytes", t.Slot, t.Param, t.Dtype, t.Shape, off, off+n+3, size)
-		}
-		off += n + 4
-	}
-	if off != size {
-		return nil, bad("%d bytes of trailing data after offset %d", size-off, off)
-	}
-	if !values {
-		return &c, nil
-	}
-	off = headerLen + int64(metaLen) + 4
-	buf := make([]byte, 64<<10)
-	for i, t := range ts {
-		h := crc32.New(castagnoli)
-		if err := readValues(io.TeeReader(r, h), buf, t); err != nil {
-			return nil, bad("reading state %q of param %q at offset %d: %v", t.Slot, t.Param, off, err)
-		}
-		if err := binary.Read(r, binary.LittleEndian, &sum); err != nil {
-			return nil, bad("reading the checksum at offset %d: %v", off+spans[i], err)
-		}
-		if sum != h.Sum32() {
-			return nil, bad("checksum mismatch in state %q of param %q (bytes %d-%d): the file is corrupt", t.Slot, t.Param, off, off+spans[i]-1)
-		}
-		off += spans[i] + 4
-	}
-	return &c, nil
-}
-
 // valueBytes checks a tensor's declared dtype and shape and returns the
 // size of its values on disk.
 func valueBytes(t *optim.StateTensor) (int64, error) {
@@ -338,34 +251,4 @@ func valueBytes(t *optim.StateTensor) (int64, error) {
 		n *= int64(d)
 	}
 	return n, nil
-}
-
-// readValues allocates t's values (their size already checked against the
-// file) and fills them from r.
-func readValues(r io.Reader, buf []byte, t *optim.StateTensor) error {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	if t.Dtype == "float32" {
-		t.F32 = make([]float32, n)
-		return fillValues(r, buf, t.F32, 4, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
-	}
-	t.F64 = make([]float64, n)
-	return fillValues(r, buf, t.F64, 8, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) })
-}
-
-func fillValues[T optim.Float](r io.Reader, buf []byte, xs []T, size int, get func([]byte) T) error {
-	per := len(buf) / size
-	for len(xs) > 0 {
-		n := min(per, len(xs))
-		if _, err := io.ReadFull(r, buf[:n*size]); err != nil {
-			return err
-		}
-		for i := range xs[:n] {
-			xs[i] = get(buf[i*size:])
-		}
-		xs = xs[n:]
-	}
-	return nil
 }

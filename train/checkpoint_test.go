@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,7 +23,9 @@ func TestCheckpointRoundTripKeepsDtypeAndBits(t *testing.T) {
 		big[i] = float32(math.Sin(float64(i))) * 1e-3
 	}
 	c := &Checkpoint{
-		Model: "m", Optimizer: "mfac", Dtype: "float32", Step: 7, Config: []byte(`{"seed":1}`),
+		Model: "m", Optimizer: "mfac", Dtype: "float32", Step: 7, EvalStep: -1, Config: []byte(`{"seed":1}`),
+		Data:   data.IterState{N: 100, BatchSize: 10, Started: true, Pos: 70},
+		Blobs:  map[string][]byte{"epoch_sums": encodeFloats(0, 0, 7), "last_eval": encodeFloats(0, 0)},
 		Params: []optim.StateTensor{optim.SliceTensor("w", "value", []int{70000}, big)},
 		Opt: &optim.State{Optimizer: "mfac", Step: 7, Tensors: []optim.StateTensor{
 			optim.SliceTensor("", "gram", []int{2, 2}, []float64{1, math.SmallestNonzeroFloat64, -0.5, math.MaxFloat64}),

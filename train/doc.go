@@ -31,6 +31,19 @@
 // group. The groups are part of the optimizer state, so checkpoints record
 // them.
 //
+// # Checkpoints and resume
+//
+// A checkpoint is read in memory bounded by what the file really holds
+// (LoadCheckpoint): the metadata is capped, each section's checksum is
+// streamed before the section is allocated, and the values are checked
+// against the memory available. Its meaning is then checked: the step,
+// epoch and evaluation counters agree with each other and with the data
+// iterator's position, every float is finite, every tensor value too. A
+// resume verifies steps.jsonl and epochs.jsonl up to the checkpoint before
+// writing anything: a gap, duplicate or disorder there is refused (nothing
+// is changed); lines after the checkpoint (a run killed before its next
+// checkpoint) are dropped, and the repair is printed to Config.Progress.
+//
 // Plots are not made here: Analyze returns and writes numbers, and
 // cmd/train draws them with hessian/spectrum/plot, so importing train does
 // not pull in gonum/plot.

@@ -17,11 +17,3 @@ func encodeFloats(xs ...float64) []byte {
 	}
 	return b
 }
-
-func decodeFloats(b []byte, n int) []float64 {
-	out := make([]float64, n)
-	for i := 0; i < n && 8*i+8 <= len(b); i++ {
-		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-	}
-	return out
-}

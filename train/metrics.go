@@ -77,55 +77,46 @@ func ff(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
 // metricsLog appends records to a JSON-lines file and a CSV file side by side.
 type metricsLog[R interface{ row() []string }] struct {
-	jf, cf *os.File
-	jw     *bufio.Writer
-	cw     *csv.Writer
+	jpath, cpath string
+	jf, cf       *os.File
+	jw           *bufio.Writer
+	cw           *csv.Writer
+	lines        int // records in the JSON-lines file
 }
 
-// openLog opens dir/base.jsonl and dir/base.csv for appending. With keep
-// nil they are started afresh. Otherwise (a resumed run) the records of the
-// existing base.jsonl are read in order and kept while keep(i, record) is
-// true; the first record it refuses and everything after it are dropped, as
-// is a torn last line (a write cut by a kill). Both files are then rewritten
-// atomically (temporary file, fsync, rename), so a kill at any moment leaves
-// either the old or the new files.
-func openLog[R interface{ row() []string }](dir, base string, cols []string, keep func(i int, r R) bool) (*metricsLog[R], error) {
+// openLog opens dir/base.jsonl and dir/base.csv for appending, after
+// rewriting both with the first end bytes of base.jsonl (records verified
+// by resumeRecords; none for a fresh run), atomically (temporary file,
+// fsync, rename), so a kill at any moment leaves either the old or the new
+// files. kept is the number of those records.
+func openLog[R interface{ row() []string }](dir, base string, cols []string, end int64, kept int) (*metricsLog[R], error) {
 	jpath, cpath := filepath.Join(dir, base+".jsonl"), filepath.Join(dir, base+".csv")
-	var kept []R
-	if keep != nil {
-		var err error
-		if kept, err = readKept(jpath, keep); err != nil {
-			return nil, err
-		}
+	// The CSV file first: it is made from the JSON lines, which stay as
+	// they were until the second rename.
+	err := fileio.WriteAtomic(cpath, 0o644, func(w io.Writer) error {
+		cw := csv.NewWriter(w)
+		cw.Write(cols)
+		err := eachRecord(jpath, end, func(r R) error { return cw.Write(r.row()) })
+		cw.Flush()
+		return errors.Join(err, cw.Error())
+	})
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	err := fileio.WriteAtomic(jpath, 0o644, func(w io.Writer) error {
-		for _, r := range kept {
+	err = fileio.WriteAtomic(jpath, 0o644, func(w io.Writer) error {
+		return eachRecord(jpath, end, func(r R) error {
 			b, err := json.Marshal(r)
 			if err != nil {
 				return err
 			}
-			if _, err := w.Write(append(b, '\n')); err != nil {
-				return err
-			}
-		}
-		return nil
+			_, err = w.Write(append(b, '\n'))
+			return err
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	err = fileio.WriteAtomic(cpath, 0o644, func(w io.Writer) error {
-		cw := csv.NewWriter(w)
-		cw.Write(cols)
-		for _, r := range kept {
-			cw.Write(r.row())
-		}
-		cw.Flush()
-		return cw.Error()
-	})
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	l := &metricsLog[R]{}
+	l := &metricsLog[R]{jpath: jpath, cpath: cpath, lines: kept}
 	if l.jf, err = os.OpenFile(jpath, os.O_WRONLY|os.O_APPEND, 0); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
@@ -137,59 +128,30 @@ func openLog[R interface{ row() []string }](dir, base string, cols []string, kee
 	return l, nil
 }
 
-// readKept reads the records of a JSON-lines file while keep accepts them.
-// A missing file holds no records; a torn last line (no newline) is
-// dropped; an unreadable complete line before the first refused record is
-// an error naming the file and line.
-func readKept[R any](path string, keep func(int, R) bool) ([]R, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("metrics: %w", err)
-	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	var kept []R
-	for line := 1; ; line++ {
-		b, err := br.ReadBytes('\n')
-		if errors.Is(err, io.EOF) {
-			return kept, nil // a torn last line (len(b) > 0) is dropped
-		}
-		if err != nil {
-			return nil, fmt.Errorf("metrics: reading %s to resume: %w", path, err)
-		}
-		var r R
-		if err := json.Unmarshal(b, &r); err != nil {
-			return nil, fmt.Errorf("metrics: reading %s to resume: line %d: %w", path, line, err)
-		}
-		if !keep(len(kept), r) {
-			return kept, nil
-		}
-		kept = append(kept, r)
-	}
-}
-
 // Add writes one record to both files.
 func (l *metricsLog[R]) Add(r R) error {
 	b, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return fmt.Errorf("metrics: %s: line %d: %w", l.jpath, l.lines+1, err)
 	}
-	l.jw.Write(b)
-	l.jw.WriteByte('\n')
-	return l.cw.Write(r.row())
+	if _, err := l.jw.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("metrics: writing %s: %w", l.jpath, err)
+	}
+	if err := l.cw.Write(r.row()); err != nil {
+		return fmt.Errorf("metrics: writing %s: %w", l.cpath, err)
+	}
+	l.lines++
+	return nil
 }
 
 // Flush pushes buffered records to the files.
 func (l *metricsLog[R]) Flush() error {
 	l.cw.Flush()
 	if err := l.cw.Error(); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return fmt.Errorf("metrics: writing %s: %w", l.cpath, err)
 	}
 	if err := l.jw.Flush(); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return fmt.Errorf("metrics: writing %s: %w", l.jpath, err)
 	}
 	return nil
 }
@@ -200,10 +162,10 @@ func (l *metricsLog[R]) Sync() error {
 		return err
 	}
 	if err := l.jf.Sync(); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return fmt.Errorf("metrics: syncing %s: %w", l.jpath, err)
 	}
 	if err := l.cf.Sync(); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return fmt.Errorf("metrics: syncing %s: %w", l.cpath, err)
 	}
 	return nil
 }
@@ -211,11 +173,11 @@ func (l *metricsLog[R]) Sync() error {
 // Close flushes and closes both files.
 func (l *metricsLog[R]) Close() error {
 	err := l.Flush()
-	if e := l.jf.Close(); err == nil {
-		err = e
+	if e := l.jf.Close(); err == nil && e != nil {
+		err = fmt.Errorf("metrics: closing %s: %w", l.jpath, e)
 	}
-	if e := l.cf.Close(); err == nil {
-		err = e
+	if e := l.cf.Close(); err == nil && e != nil {
+		err = fmt.Errorf("metrics: closing %s: %w", l.cpath, e)
 	}
 	return err
 }

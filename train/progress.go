@@ -41,7 +41,13 @@ func (p *progress) step(r StepRecord) {
 		extra += fmt.Sprintf(" win %.2f", w)
 	}
 	if r.HessTop != nil {
-		extra += fmt.Sprintf(" λmax %.3g tr %.3g±%.2g", *r.HessTop, *r.HessTrace, *r.HessTraceSE)
+		extra += fmt.Sprintf(" λmax %.3g", *r.HessTop)
+		if r.HessTrace != nil { // nil in the quick mode (Config.HessianQuick)
+			extra += fmt.Sprintf(" tr %.3g", *r.HessTrace)
+			if r.HessTraceSE != nil {
+				extra += fmt.Sprintf("±%.2g", *r.HessTraceSE)
+			}
+		}
 		if r.HessConverged != nil && !*r.HessConverged {
 			extra += " (not converged)"
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/internal/meminfo"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
@@ -260,7 +261,7 @@ func refuseOverwrite(cfg Config) error {
 // another model, optimizer, dtype or configuration.
 func (r *run) restore() error {
 	path := filepath.Join(r.cfg.OutDir, checkpointFile)
-	c, err := LoadCheckpoint(path)
+	c, err := readCheckpoint(path, true, meminfo.Source(r.cfg.Memory))
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
@@ -307,8 +308,16 @@ func (r *run) restore() error {
 	if err := r.hessPCG.UnmarshalBinary(c.Blobs["hessian"]); err != nil {
 		return fmt.Errorf("train: resume: %s: hessian state: %w", path, err)
 	}
-	sums := decodeFloats(c.Blobs["epoch_sums"], 3)
-	last := decodeFloats(c.Blobs["last_eval"], 2)
+	sums, err1 := c.blobFloats("epoch_sums", 3) // checked by readCheckpoint
+	last, err2 := c.blobFloats("last_eval", 2)
+	var dropStep []float64
+	var err3 error
+	if r.model.DropoutState() != nil {
+		dropStep, err3 = c.blobFloats("dropout_step", 1)
+	}
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return fmt.Errorf("train: resume: %s: %w", path, err)
+	}
 	// Everything is checked: now overwrite the live state.
 	for i, p := range params {
 		optim.CopyInto(p.Value, loaded[i])
@@ -319,7 +328,7 @@ func (r *run) restore() error {
 	r.step, r.epoch, r.best, r.wall = c.Step, c.Epoch, c.Best, c.Wall
 	r.evals, r.evalStep = c.Evals, c.EvalStep
 	if ds := r.model.DropoutState(); ds != nil {
-		ds.SetStep(uint64(decodeFloats(c.Blobs["dropout_step"], 1)[0])) // the masks continue where they were
+		ds.SetStep(uint64(dropStep[0])) // the masks continue where they were
 	}
 	r.epLoss, r.epAcc, r.epSteps = sums[0], sums[1], int(sums[2])
 	r.res.FinalTestLoss, r.res.FinalTestAcc, r.res.BestTestAcc = last[0], last[1], c.Best
@@ -362,4 +371,59 @@ func importRunningStats(model *nn.Model, vals optim.State, prefix string) ([]ten
 		out = append(out, tensorCopy{p.Value, m[i]}, tensorCopy{varis[i], v[i]})
 	}
 	return out, nil
+}
+
+// logChecks returns the checks of a resumed run's metrics files against its
+// checkpoint (see resumeRecords): steps.jsonl holds steps 1 to Step, in
+// order, each in its epoch; epochs.jsonl holds the Evals evaluations at
+// increasing steps up to Step, each in its epoch, the last at EvalStep.
+func (r *run) logChecks() (*logVerify[StepRecord], *logVerify[EpochRecord]) {
+	per := r.it.BatchesPerEpoch()
+	steps := &logVerify[StepRecord]{n: r.step, check: func(i int, s StepRecord) error {
+		switch {
+		case s.Step < i+1:
+			return fmt.Errorf("step %d where step %d was expected: a duplicated or out-of-order record", s.Step, i+1)
+		case s.Step > i+1:
+			return fmt.Errorf("step %d where step %d was expected: records missing or out of order", s.Step, i+1)
+		case s.Epoch != (s.Step-1)/per+1:
+			return fmt.Errorf("step %d in epoch %d, but with %d steps an epoch it is in epoch %d", s.Step, s.Epoch, per, (s.Step-1)/per+1)
+		}
+		return nil
+	}}
+	prev := 0
+	evals := &logVerify[EpochRecord]{n: r.evals, check: func(i int, e EpochRecord) error {
+		switch {
+		case e.Step <= prev || e.Step > r.step:
+			return fmt.Errorf("an evaluation at step %d, out of order: after the previous one's step %d and at most the checkpoint's step %d", e.Step, prev, r.step)
+		case e.Epoch != (e.Step+per-1)/per:
+			return fmt.Errorf("an evaluation at step %d of epoch %d, but with %d steps an epoch that step is in epoch %d", e.Step, e.Epoch, per, (e.Step+per-1)/per)
+		case i == r.evals-1 && e.Step != r.evalStep:
+			return fmt.Errorf("the last evaluation up to the checkpoint is at step %d, but the checkpoint records it at step %d", e.Step, r.evalStep)
+		}
+		prev = e.Step
+		return nil
+	}}
+	return steps, evals
+}
+
+// verifyLogs verifies a resumed run's metrics files up to its checkpoint
+// (logChecks), before anything in OutDir is written, and returns the bytes
+// of steps.jsonl and epochs.jsonl to keep. A repair (lines after the
+// checkpoint dropped) is printed to Progress once both files are verified.
+func (r *run) verifyLogs() (steps, evals int64, err error) {
+	vs, ve := r.logChecks()
+	steps, n1, err := resumeRecords(filepath.Join(r.cfg.OutDir, "steps.jsonl"), vs)
+	if err != nil {
+		return 0, 0, err
+	}
+	evals, n2, err := resumeRecords(filepath.Join(r.cfg.OutDir, "epochs.jsonl"), ve)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, n := range []string{n1, n2} {
+		if n != "" && r.cfg.Progress != nil {
+			fmt.Fprintln(r.cfg.Progress, n)
+		}
+	}
+	return steps, evals, nil
 }

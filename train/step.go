@@ -1,7 +1,10 @@
 package train
 
 import (
+	"errors"
 	"fmt"
+	"math"
+	"reflect"
 
 	"github.com/curvopt/curvopt/hessian"
 	"github.com/curvopt/curvopt/optim"
@@ -44,8 +47,18 @@ type StepResult struct {
 //
 // A non-finite loss or gradient norm is an error wrapping
 // optim.ErrNonFinite, returned before the update.
+//
+// A nil eng or opt is an error, as is a NaN clipNorm.
 func Step(eng Oracle, opt optim.Optimizer, clipNorm float64) (StepResult, error) {
 	var res StepResult
+	switch {
+	case isNil(eng):
+		return res, errors.New("train: step: nil oracle (engine)")
+	case isNil(opt):
+		return res, errors.New("train: step: nil optimizer")
+	case math.IsNaN(clipNorm):
+		return res, fmt.Errorf("train: step: clip norm %v: want a number (<= 0: off)", clipNorm)
+	}
 	params := eng.Params()
 	var req *optim.HVPRequest
 	if r, ok := opt.(optim.Requester); ok {
@@ -80,3 +93,16 @@ func Step(eng Oracle, opt optim.Optimizer, clipNorm float64) (StepResult, error)
 }
 
 var _ Oracle = (*hessian.Engine)(nil)
+
+// isNil reports whether v is nil or an interface holding a nil pointer (a
+// typed nil would pass v == nil and panic at its first method call).
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	switch rv := reflect.ValueOf(v); rv.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Func, reflect.Interface, reflect.Chan:
+		return rv.IsNil()
+	}
+	return false
+}

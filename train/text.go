@@ -76,6 +76,9 @@ func (tb *textBatch) fill(ds *data.Dataset, b *data.Batch, dt tensor.Dtype) (*te
 // character; perplexity is its exp, bits per character it over ln 2) and
 // the next-character accuracy of a token model on a text window dataset.
 func EvaluateText(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype) (loss, acc float64, err error) {
+	if err := checkEvalArgs("evaluate text", eng, ds); err != nil {
+		return 0, 0, err
+	}
 	it, err := data.NewIterator(ds, data.IterConfig{BatchSize: batch, Dtype: dt})
 	if err != nil {
 		return 0, 0, err

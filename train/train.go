@@ -210,7 +210,12 @@ type run struct {
 // early, with an error naming the step, if the loss or gradient becomes NaN
 // or Inf, leaving the last checkpoint intact; ctx cancellation stops it after
 // the current step with ctx's error, after writing a checkpoint.
+//
+// A nil ctx is an error (use context.Background()).
 func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if ctx == nil {
+		return nil, errors.New("train: run: nil context (use context.Background())")
+	}
 	r, err := setup(cfg, true)
 	if err != nil {
 		return nil, err
@@ -406,21 +411,22 @@ func setup(cfg Config, logs bool) (*run, error) {
 		}
 		// A resumed run keeps the records up to its checkpoint: steps up
 		// to its step, and its number of evaluations.
-		var keepSteps func(int, StepRecord) bool
-		var keepEvals func(int, EpochRecord) bool
+		var stepBytes, evalBytes int64
 		if cfg.Resume {
-			keepSteps = func(_ int, s StepRecord) bool { return s.Step <= r.step }
-			keepEvals = func(i int, _ EpochRecord) bool { return i < r.evals }
+			if stepBytes, evalBytes, err = r.verifyLogs(); err != nil {
+				r.close()
+				return nil, err
+			}
 		}
 		if err := writeJSONAtomic(filepath.Join(cfg.OutDir, "config.json"), r.cfg.record()); err != nil {
 			r.close()
 			return nil, err
 		}
-		if r.steps, err = openLog(cfg.OutDir, "steps", stepColumns, keepSteps); err != nil {
+		if r.steps, err = openLog[StepRecord](cfg.OutDir, "steps", stepColumns, stepBytes, r.step); err != nil {
 			r.close()
 			return nil, err
 		}
-		if r.epochs, err = openLog(cfg.OutDir, "epochs", epochColumns, keepEvals); err != nil {
+		if r.epochs, err = openLog[EpochRecord](cfg.OutDir, "epochs", epochColumns, evalBytes, r.evals); err != nil {
 			r.close()
 			return nil, err
 		}
@@ -665,43 +671,13 @@ func predictionsPerBatch(cfg Config, text bool) int {
 	return rows
 }
 
-// Evaluate returns the mean cross-entropy loss and the accuracy of the
-// engine's model (in evaluation mode) on ds; both come from the engine's
-// evaluation graph (hessian.Engine.EvalLoss).
-func Evaluate(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype, norm *data.Stats) (loss, acc float64, err error) {
-	it, err := data.NewIterator(ds, data.IterConfig{BatchSize: batch, Dtype: dt, Norm: norm})
-	if err != nil {
-		return 0, 0, err
-	}
-	return evaluateIter(eng, it)
-}
-
-// evaluateIter is Evaluate over one epoch of an unshuffled, unaugmented
-// iterator, which can be reused for the next evaluation.
-func evaluateIter(eng *hessian.Engine, it *data.Iterator) (loss, acc float64, err error) {
-	ds := it.Dataset()
-	var sumLoss float64
-	correct, n := 0, 0
-	for it.Next() {
-		b := it.Batch()
-		l, c, err := eng.EvalLoss(b.X, b.Labels)
-		if err != nil {
-			return 0, 0, err
-		}
-		sumLoss += l * float64(len(b.Labels))
-		correct += c
-		n += len(b.Labels)
-	}
-	if n == 0 {
-		return 0, 0, fmt.Errorf("%s is empty", ds.Name)
-	}
-	return sumLoss / float64(n), float64(correct) / float64(n), nil
-}
-
 // StateBytes is the memory of an optimizer's exported state in its live
-// dtype (4 bytes per float32 entry, 8 per float64 entry).
+// dtype (4 bytes per float32 entry, 8 per float64 entry); 0 for nil.
 func StateBytes(s *optim.State) int64 {
 	var n int64
+	if s == nil {
+		return 0
+	}
 	for _, t := range s.Tensors {
 		size := int64(8)
 		if t.Dtype == "float32" {
