@@ -233,6 +233,16 @@ func TestRunGraphs(t *testing.T) {
 func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 	dir := t.TempDir()
 	spec := padConv(20000)
+	// A real two-step run writes the checkpoint and its metric files; only
+	// the model, its parameters and the budget are replaced, so that the
+	// checkpoint passes every check of its meaning and is refused for its
+	// model alone.
+	ds := data.Spec{Kind: data.KindSynthetic, Synthetic: data.SyntheticConfig{Train: 64, Test: 16}}
+	_, err := Run(context.Background(), Config{Model: nn.MLP(3*32*32, []int{4}, 10), Data: ds,
+		Optimizer: "sgd", Steps: 2, BatchSize: 16, EvalBatch: 16, OutDir: dir})
+	require.NoError(t, err)
+	ck, err := LoadCheckpoint(filepath.Join(dir, checkpointFile))
+	require.NoError(t, err)
 	key, err := json.Marshal(spec)
 	require.NoError(t, err)
 	info, _, err := spec.Check()
@@ -245,12 +255,11 @@ func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 		}
 		params = append(params, optim.StateTensor{Param: p.Name, Slot: "value", Dtype: "float32", Shape: p.Shape, F32: make([]float32, n)})
 	}
-	rc, err := json.Marshal(RunConfig{Model: spec, Data: data.Spec{Kind: data.KindSynthetic, Synthetic: data.SyntheticConfig{Train: 64, Test: 16}},
+	rc, err := json.Marshal(RunConfig{Model: spec, Data: ds,
 		Optimizer: "sgd", Hyper: Hyper{}, Steps: 4, BatchSize: 16, EvalBatch: 16, Dtype: "float32", Schedule: Schedule{Kind: "constant"}})
 	require.NoError(t, err)
-	require.NoError(t, SaveCheckpoint(filepath.Join(dir, checkpointFile),
-		&Checkpoint{Model: string(key), Optimizer: "sgd", Dtype: "float32", Step: 2, EvalStep: -1, Config: rc,
-			Params: params, Opt: &optim.State{Optimizer: "sgd", Step: 2}}))
+	ck.Model, ck.Config, ck.Params = string(key), rc, params
+	require.NoError(t, SaveCheckpoint(filepath.Join(dir, checkpointFile), ck))
 
 	cfg, err := ReadRunConfig(dir)
 	require.NoError(t, err)

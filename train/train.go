@@ -447,6 +447,9 @@ func (r *run) close() {
 	if r.eng != nil {
 		r.eng.Close()
 	}
+	if r.opt != nil {
+		r.opt.Close() // frees M-FAC's window; the run's state is in its checkpoint
+	}
 }
 
 func (r *run) loop(ctx context.Context) (*Result, error) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -40,9 +41,21 @@ func writeJSON(t testing.TB, dir, name string, v any) string {
 
 // hostileCheckpoint writes, through the public API, a small checkpoint in
 // a new folder dir whose recorded model is spec or d (with zero
-// parameters) and returns dir.
+// parameters) and returns dir. Everything else in it is real: a two-step
+// run of a small MLP on the same data writes the checkpoint and its metric
+// files, and only the model, its parameters and the step budget are
+// replaced, so the checkpoint passes every check of its meaning and is
+// refused for its model alone.
 func hostileCheckpoint(t testing.TB, dir string, spec nn.Spec, d *nn.DAG) string {
 	require.NoError(t, os.MkdirAll(dir, 0o755))
+	ds := data.Spec{Kind: data.KindSynthetic, Synthetic: data.SyntheticConfig{Train: 64, Test: 16, Seed: 1}}
+	_, err := train.Run(context.Background(), train.Config{Model: nn.MLP(3*32*32, []int{4}, 10), Data: ds,
+		Optimizer: "sgd", Steps: 2, BatchSize: 16, EvalBatch: 16, Seed: 1, Normalize: true, OutDir: dir})
+	require.NoError(t, err)
+	path := filepath.Join(dir, "checkpoint.gob")
+	ck, err := train.LoadCheckpoint(path)
+	require.NoError(t, err)
+
 	key, err := json.Marshal(spec)
 	if d != nil {
 		key, err = json.Marshal(d)
@@ -60,12 +73,12 @@ func hostileCheckpoint(t testing.TB, dir string, spec nn.Spec, d *nn.DAG) string
 			params = append(params, optim.StateTensor{Param: p.Name, Slot: "value", Dtype: "float32", Shape: p.Shape, F32: make([]float32, n)})
 		}
 	}
-	rc, err := json.Marshal(train.RunConfig{Model: spec, DAG: d, Data: data.Spec{Kind: data.KindSynthetic, Synthetic: data.SyntheticConfig{Train: 64, Test: 16, Seed: 1}},
+	rc, err := json.Marshal(train.RunConfig{Model: spec, DAG: d, Data: ds,
 		Optimizer: "sgd", Hyper: train.Hyper{}, Steps: 4, BatchSize: 16, EvalBatch: 16, Seed: 1, Dtype: "float32",
 		Schedule: train.Schedule{Kind: "constant"}, Normalize: true})
 	require.NoError(t, err)
-	require.NoError(t, train.SaveCheckpoint(filepath.Join(dir, "checkpoint.gob"), &train.Checkpoint{Model: string(key),
-		Optimizer: "sgd", Dtype: "float32", Step: 2, EvalStep: -1, Config: rc, Params: params, Opt: &optim.State{Optimizer: "sgd", Step: 2}}))
+	ck.Model, ck.Config, ck.Params = string(key), rc, params
+	require.NoError(t, train.SaveCheckpoint(path, ck))
 	return dir
 }
 
