@@ -1,8 +1,9 @@
 package train
 
 import (
+	"errors"
 	"fmt"
-	"math"
+	"sort"
 	"strings"
 
 	"github.com/curvopt/curvopt/optim"
@@ -13,217 +14,201 @@ import (
 	"github.com/curvopt/curvopt/optim/sophia"
 )
 
-// Hyper holds hyperparameter overrides by name; a name that is absent keeps
-// the optimizer's documented default (see OptimizerHelp). Names:
-//
-//	lr, wd                       every optimizer (learning rate, weight decay)
-//	momentum, dampening, nesterov  sgd (nesterov: 1 = on); momentum also mfac
-//	beta1, beta2, eps            adam, adamw, sophiag, sophiah, adahessian
-//	rho, bs, k                   sophiag, sophiah (k: Hessian interval)
-//	power, k                     adahessian (k: Hessian refresh interval)
-//	m, damp                      mfac (window size, damping)
-type Hyper map[string]float64
-
 // Optimizers returns the names NewOptimizer accepts, in the comparison order.
 func Optimizers() []string {
 	return []string{"sgd", "adam", "adamw", "sophiag", "sophiah", "adahessian", "mfac"}
 }
 
-// entry is one optimizer of the registry: the hyperparameters it takes, its
-// defaults (for the usage text and the base learning rate), and how to build
-// it from the defaults overridden by a Hyper.
+// entry is one optimizer of the registry. Its knobs, their names and
+// defaults are those of its Config (optim.Knobs); the entry only says how
+// to make the Config for a run and the optimizer from it.
 type entry struct {
-	hypers   []string
-	lr, wd   float64
-	defaults string
-	build    func(h Hyper, batch int, seed uint64) (optim.Optimizer, error)
+	// config returns a pointer to the default Config with the run's
+	// predictions per batch and seed applied where the optimizer takes them.
+	config func(batch int, seed uint64) any
+	// validate and build take what config returned.
+	validate func(cfg any) error
+	build    func(cfg any) (optim.Optimizer, error)
+	// runDefault describes the knobs whose default is the run's, not the
+	// Config's (SophiaG's bs: the batch's predictions, Sophia#48).
+	runDefault map[string]string
 }
 
-// set overwrites *dst with h[key] when present.
-func (h Hyper) set(key string, dst *float64) {
-	if v, ok := h[key]; ok {
-		*dst = v
+// register makes an entry from an optimizer's default Config, what a run
+// sets in it (nil: nothing) and its constructor.
+func register[C interface{ Validate() error }, O optim.Optimizer](def func() C, run func(c *C, batch int, seed uint64), newOpt func(C) (O, error)) entry {
+	return entry{
+		config: func(batch int, seed uint64) any {
+			c := def()
+			if run != nil {
+				run(&c, batch, seed)
+			}
+			return &c
+		},
+		validate: func(cfg any) error { return (*cfg.(*C)).Validate() },
+		build: func(cfg any) (optim.Optimizer, error) {
+			o, err := newOpt(*cfg.(*C))
+			if err != nil {
+				return nil, err
+			}
+			return o, nil
+		},
 	}
 }
 
-// isIntHyper reports whether the hyperparameter counts something (window
-// size, interval, predictions); NewOptimizer refuses fractions for these
-// rather than truncating them.
-func isIntHyper(k string) bool { return k == "m" || k == "k" || k == "bs" }
-
-// setInt overwrites *dst with h[key] when present (NewOptimizer has checked
-// that it is a whole number).
-func (h Hyper) setInt(key string, dst *int) {
-	if v, ok := h[key]; ok {
-		*dst = int(v)
-	}
-}
-
-// setMoments overrides the hyperparameters the Adam-like optimizers share.
-func (h Hyper) setMoments(lr, beta1, beta2, eps, wd *float64) {
-	h.set("lr", lr)
-	h.set("beta1", beta1)
-	h.set("beta2", beta2)
-	h.set("eps", eps)
-	h.set("wd", wd)
+// seeded sets the seed of an optimizer's default probe source.
+func seeded[C any](set func(c *C, seed uint64)) func(c *C, _ int, seed uint64) {
+	return func(c *C, _ int, seed uint64) { set(c, seed) }
 }
 
 func registry(name string) (entry, bool) {
 	switch name {
 	case "sgd":
-		c := sgd.Default()
-		return entry{
-			hypers: []string{"lr", "momentum", "dampening", "nesterov", "wd"},
-			lr:     c.LR, wd: c.WeightDecay,
-			defaults: fmt.Sprintf("lr %g, momentum %g, dampening %g, nesterov %v, wd %g (coupled L2)", c.LR, c.Momentum, c.Dampening, c.Nesterov, c.WeightDecay),
-			build: func(h Hyper, _ int, _ uint64) (optim.Optimizer, error) {
-				h.set("lr", &c.LR)
-				h.set("momentum", &c.Momentum)
-				h.set("dampening", &c.Dampening)
-				h.set("wd", &c.WeightDecay)
-				if v, ok := h["nesterov"]; ok {
-					c.Nesterov = v != 0
-				}
-				return sgd.New(c)
-			},
-		}, true
-	case "adam", "adamw":
-		c, kind := adam.Default(), "coupled L2"
-		if name == "adamw" {
-			c, kind = adam.DefaultW(), "decoupled"
-		}
-		return entry{
-			hypers: []string{"lr", "beta1", "beta2", "eps", "wd"},
-			lr:     c.LR, wd: c.WeightDecay,
-			defaults: fmt.Sprintf("lr %g, beta1 %g, beta2 %g, eps %g, wd %g (%s)", c.LR, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, kind),
-			build: func(h Hyper, _ int, _ uint64) (optim.Optimizer, error) {
-				h.setMoments(&c.LR, &c.Beta1, &c.Beta2, &c.Eps, &c.WeightDecay)
-				return adam.New(c)
-			},
-		}, true
-	case "sophiag", "sophiah":
-		c, desc := sophia.DefaultG(), ""
-		if name == "sophiah" {
-			c = sophia.DefaultH()
-			desc = fmt.Sprintf("lr %g, beta1 %g, beta2 %g, rho %g, wd %g (decoupled), bs %d, k %d, eps %g; Hutchinson estimator", c.LR, c.Beta1, c.Beta2, c.Rho, c.WeightDecay, c.BatchSize, c.Interval, c.Eps)
-		} else {
-			desc = fmt.Sprintf("lr %g, beta1 %g, beta2 %g, rho %g, wd %g (decoupled), bs = batch size, k %d, eps %g; GNB estimator", c.LR, c.Beta1, c.Beta2, c.Rho, c.WeightDecay, c.Interval, c.Eps)
-		}
-		return entry{
-			hypers: []string{"lr", "beta1", "beta2", "eps", "wd", "rho", "bs", "k"},
-			lr:     c.LR, wd: c.WeightDecay,
-			defaults: desc,
-			build: func(h Hyper, batch int, seed uint64) (optim.Optimizer, error) {
-				if name == "sophiag" {
-					c.BatchSize = batch // predictions per batch (Sophia#48)
-				}
-				c.Seed = seed
-				h.setMoments(&c.LR, &c.Beta1, &c.Beta2, &c.Eps, &c.WeightDecay)
-				h.set("rho", &c.Rho)
-				h.setInt("bs", &c.BatchSize)
-				h.setInt("k", &c.Interval)
-				return sophia.New(c)
-			},
-		}, true
+		return register(sgd.Default, nil, sgd.New), true
+	case "adam":
+		return register(adam.Default, nil, adam.New), true
+	case "adamw":
+		return register(adam.DefaultW, nil, adam.New), true
+	case "sophiag":
+		e := register(sophia.DefaultG, func(c *sophia.Config, batch int, seed uint64) {
+			c.BatchSize, c.Seed = batch, seed // predictions per batch (Sophia#48)
+		}, sophia.New)
+		e.runDefault = map[string]string{"bs": "the batch's predictions"}
+		return e, true
+	case "sophiah":
+		return register(sophia.DefaultH, seeded(func(c *sophia.Config, s uint64) { c.Seed = s }), sophia.New), true
 	case "adahessian":
-		c := adahessian.Default()
-		return entry{
-			hypers: []string{"lr", "beta1", "beta2", "eps", "wd", "power", "k"},
-			lr:     c.LR, wd: c.WeightDecay,
-			defaults: fmt.Sprintf("lr %g, beta1 %g, beta2 %g, eps %g, wd %g, power %g, k %d (Hessian every k steps)", c.LR, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, c.HessianPower, c.Interval),
-			build: func(h Hyper, _ int, seed uint64) (optim.Optimizer, error) {
-				c.Seed = seed
-				h.setMoments(&c.LR, &c.Beta1, &c.Beta2, &c.Eps, &c.WeightDecay)
-				h.set("power", &c.HessianPower)
-				h.setInt("k", &c.Interval)
-				return adahessian.New(c)
-			},
-		}, true
+		return register(adahessian.Default, seeded(func(c *adahessian.Config, s uint64) { c.Seed = s }), adahessian.New), true
 	case "mfac":
-		c := mfac.Default()
-		return entry{
-			hypers: []string{"lr", "momentum", "wd", "m", "damp"},
-			lr:     c.LR, wd: c.WeightDecay,
-			defaults: fmt.Sprintf("lr %g, momentum %g, wd %g (coupled L2), m %d gradients, damp %g", c.LR, c.Momentum, c.WeightDecay, c.NGrads, c.Damp),
-			build: func(h Hyper, _ int, _ uint64) (optim.Optimizer, error) {
-				h.set("lr", &c.LR)
-				h.set("momentum", &c.Momentum)
-				h.set("wd", &c.WeightDecay)
-				h.set("damp", &c.Damp)
-				h.setInt("m", &c.NGrads)
-				return mfac.New(c)
-			},
-		}, true
+		return register(mfac.Default, nil, mfac.New), true
 	}
 	return entry{}, false
 }
 
-// NewOptimizer builds the named optimizer from its defaults overridden by h.
-// batch is the number of predictions per batch (Sophia's bs defaults to it,
-// Sophia#48) and seed seeds any random probes. A hyperparameter the
-// optimizer does not take is an error naming it.
-func NewOptimizer(name string, h Hyper, batch int, seed uint64) (optim.Optimizer, error) {
+// resolve returns the named optimizer's entry and Config: its defaults,
+// the run's predictions per batch and seed where it takes them, and h laid
+// over them. Nothing is validated beyond the names and types of h's values.
+func resolve(name string, h Hyper, batch int, seed uint64) (entry, any, error) {
 	e, ok := registry(name)
 	if !ok {
-		return nil, fmt.Errorf("unknown optimizer %q (want one of %s)", name, strings.Join(Optimizers(), ", "))
+		return e, nil, fmt.Errorf("unknown optimizer %q (want one of %s)", name, strings.Join(Optimizers(), ", "))
 	}
-	for k, v := range h {
-		if !contains(e.hypers, k) {
-			return nil, fmt.Errorf("optimizer %s has no hyperparameter %q (it takes %s)", name, k, strings.Join(e.hypers, ", "))
-		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("optimizer %s: hyperparameter %s = %v: must be finite", name, k, v)
-		}
-		if isIntHyper(k) && (v != math.Trunc(v) || math.Abs(v) > math.MaxInt32) {
-			return nil, fmt.Errorf("optimizer %s: hyperparameter %s = %v: must be a whole number", name, k, v)
+	cfg := e.config(batch, seed)
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys) // the first bad one, the same every time
+	for _, k := range keys {
+		if err := optim.SetKnob(cfg, k, h[k]); err != nil {
+			if errors.Is(err, optim.ErrNoKnob) {
+				return e, nil, fmt.Errorf("optimizer %s has no hyperparameter %q%s (it takes %s)", name, k, renameHint(k), strings.Join(HyperNames(name), ", "))
+			}
+			return e, nil, fmt.Errorf("optimizer %s: %w", name, err)
 		}
 	}
-	return e.build(h, batch, seed)
+	return e, cfg, nil
+}
+
+// NewOptimizer builds the named optimizer from its defaults overridden by h.
+// batch is the number of predictions per batch (SophiaG's bs defaults to it,
+// Sophia#48) and seed seeds any random probes. A hyperparameter the
+// optimizer does not take is an error naming it; an invalid value is the
+// optimizer Config's *optim.HyperError, naming the hyperparameter.
+func NewOptimizer(name string, h Hyper, batch int, seed uint64) (optim.Optimizer, error) {
+	e, cfg, err := resolve(name, h, batch, seed)
+	if err != nil {
+		return nil, err
+	}
+	return e.build(cfg)
+}
+
+// ValidateHyper checks h for the named optimizer without building it: the
+// names, the types and, by the optimizer Config's Validate, the values.
+func ValidateHyper(name string, h Hyper, batch int) error {
+	e, cfg, err := resolve(name, h, max(batch, 1), 0)
+	if err != nil {
+		return err
+	}
+	return e.validate(cfg)
+}
+
+// ResolveHyper returns every hyperparameter the named optimizer uses in a
+// run with batch predictions per batch: its defaults overridden by h. A
+// run records it in config.json and its checkpoint.
+func ResolveHyper(name string, h Hyper, batch int, seed uint64) (Hyper, error) {
+	_, cfg, err := resolve(name, h, batch, seed)
+	if err != nil {
+		return nil, err
+	}
+	knobs, err := optim.Knobs(cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make(Hyper, len(knobs))
+	for _, k := range knobs {
+		out[k.Name] = k.Value
+	}
+	return out, nil
+}
+
+// defaultKnobs returns the named optimizer's knobs with its default values
+// (an unknown name has none).
+func defaultKnobs(name string) []optim.Knob {
+	e, ok := registry(name)
+	if !ok {
+		return nil
+	}
+	knobs, _ := optim.Knobs(e.config(0, 0)) // the registry's Configs are tagged correctly (TestKnobsAgree)
+	return knobs
+}
+
+// knobFloat returns the number the named optimizer uses for a float knob:
+// h's if set and valid, else its default (0 if it has no such knob).
+func knobFloat(name string, h Hyper, knob string) float64 {
+	r, err := ResolveHyper(name, h, 1, 0)
+	if err != nil {
+		r, _ = ResolveHyper(name, nil, 1, 0)
+	}
+	f, _ := r[knob].(float64)
+	return f
+}
+
+// BaseLR returns the learning rate the named optimizer starts from: h's lr
+// if set, else its default. Schedules multiply it.
+func BaseLR(name string, h Hyper) float64 { return knobFloat(name, h, "lr") }
+
+// BaseWD returns the weight decay the named optimizer uses: h's
+// weight_decay if set, else its default. The default parameter groups apply
+// it to weight matrices and kernels only (Config.DecayAll).
+func BaseWD(name string, h Hyper) float64 { return knobFloat(name, h, "weight_decay") }
+
+// HyperNames returns the hyperparameter names the optimizer accepts, in
+// its Config's order.
+func HyperNames(name string) []string {
+	var out []string
+	for _, k := range defaultKnobs(name) {
+		out = append(out, k.Name)
+	}
+	return out
 }
 
 // OptimizerHelp describes every optimizer's hyperparameters and defaults,
-// for a command line's usage text.
+// for a command line's usage text; the defaults are read from the
+// optimizers' Configs.
 func OptimizerHelp() string {
 	var b strings.Builder
 	for _, n := range Optimizers() {
 		e, _ := registry(n)
-		fmt.Fprintf(&b, "  %-11s %s\n", n, e.defaults)
+		var parts []string
+		for _, k := range defaultKnobs(n) {
+			v := fmt.Sprint(k.Value)
+			if d, ok := e.runDefault[k.Name]; ok {
+				v = "= " + d
+			}
+			parts = append(parts, k.Name+" "+v)
+		}
+		fmt.Fprintf(&b, "  %-11s %s\n", n, strings.Join(parts, ", "))
 	}
 	return b.String()
-}
-
-// BaseLR returns the learning rate the named optimizer starts from: h["lr"]
-// if set, else its default. Schedules multiply it.
-func BaseLR(name string, h Hyper) float64 {
-	if v, ok := h["lr"]; ok {
-		return v
-	}
-	e, _ := registry(name)
-	return e.lr
-}
-
-// BaseWD returns the weight decay the named optimizer uses: h["wd"] if set,
-// else its default. The default parameter groups apply it to weight
-// matrices and kernels only (Config.DecayAll).
-func BaseWD(name string, h Hyper) float64 {
-	if v, ok := h["wd"]; ok {
-		return v
-	}
-	e, _ := registry(name)
-	return e.wd
-}
-
-// HyperNames returns the hyperparameter names the optimizer accepts.
-func HyperNames(name string) []string {
-	e, _ := registry(name)
-	return e.hypers
-}
-
-func contains(xs []string, x string) bool {
-	for _, v := range xs {
-		if v == x {
-			return true
-		}
-	}
-	return false
 }

@@ -52,7 +52,7 @@ func checkInputs(cfg Config, model *nn.Model, text bool, needs optim.Needs, trai
 		live, export := mfacBytes(m, d, cfg.Dtype)
 		what := fmt.Sprintf("M-FAC's window of m = %d gradients of d = %d parameters (%v: %s, and %s more for a checkpoint)",
 			m, d, cfg.Dtype, meminfo.Bytes(live), meminfo.Bytes(export))
-		if err := meminfo.Source(cfg.Memory).Check(what, satAdd(live, export), "lower the window size m (-m)"); err != nil {
+		if err := meminfo.Source(cfg.Memory).Check(what, satAdd(live, export), "lower the window size m (ngrads)"); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
 	}
@@ -96,10 +96,11 @@ func checkModelSize(cfg Config) error {
 	return nil
 }
 
-// windowSize is M-FAC's window size m: h["m"] or the default.
+// windowSize is M-FAC's window size m: h's ngrads or the default.
 func windowSize(h Hyper) int {
-	if v, ok := h["m"]; ok && v >= 1 && v <= math.MaxInt32 {
-		return int(v)
+	r, err := ResolveHyper("mfac", h, 1, 0)
+	if m, ok := r["ngrads"].(int); err == nil && ok && m >= 1 {
+		return m
 	}
 	return mfac.Default().NGrads
 }

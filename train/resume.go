@@ -122,21 +122,21 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 		return fmt.Errorf("train: resume: the budget is %d steps but the cosine schedule (recorded in %s: %d steps) ends at step %d, where the rate reaches 0: keep the budget, or set the schedule's horizon explicitly (-schedule cosine:%d) to stretch it (the remaining steps' rates then change)",
 			r.total, path, rc.Schedule.Total, s.Total, r.total)
 	}
-	norm := func(h Hyper) Hyper {
-		if h == nil {
-			return Hyper{}
+	// An older checkpoint recorded only the hyperparameters given: compare
+	// the values used (the defaults have not changed).
+	if rc.Optimizer == here.Optimizer {
+		if h, err := ResolveHyper(rc.Optimizer, rc.Hyper, r.predictions, r.cfg.Seed); err == nil {
+			rc.Hyper = h
 		}
-		return h
 	}
-	here.Hyper, rc.Hyper = norm(here.Hyper), norm(rc.Hyper)
 	here.Data.Dir, rc.Data.Dir = "", ""
 	fields := []struct {
 		name     string
 		now, was any
 	}{
 		{"model", here.Model, rc.Model}, {"DAG model", here.DAG, rc.DAG}, {"data", here.Data, rc.Data}, {"optimizer", here.Optimizer, rc.Optimizer},
-		{"hyperparameters", here.Hyper, rc.Hyper}, {"batch size", here.BatchSize, rc.BatchSize},
-		{"drop-last", here.DropLast, rc.DropLast}, {"GNB batch", here.GNBBatch, rc.GNBBatch},
+		{"batch size", here.BatchSize, rc.BatchSize}, {"drop-last", here.DropLast, rc.DropLast}, {"GNB batch", here.GNBBatch, rc.GNBBatch},
+		{"hyperparameters", here.Hyper, rc.Hyper}, // after the batch sizes, which SophiaG's bs follows
 		{"seed", here.Seed, rc.Seed}, {"dtype", here.Dtype, rc.Dtype}, {"clip norm", here.ClipNorm, rc.ClipNorm},
 		{"normalize", here.Normalize, rc.Normalize}, {"augment", here.Augment, rc.Augment},
 		{"hessian-every", here.HessianEvery, rc.HessianEvery}, {"hessian-quick", here.HessianQuick, rc.HessianQuick}, {"decay-all", here.DecayAll, rc.DecayAll},

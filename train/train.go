@@ -187,6 +187,9 @@ type run struct {
 	modelKey   string
 	total      int
 	baseLR     float64
+	// predictions is the number of predictions per batch (SophiaG's bs
+	// defaults to it).
+	predictions int
 
 	step, epoch  int
 	best, wall   float64
@@ -246,9 +249,10 @@ func (c *Config) defaults() {
 	}
 }
 
-// Validate checks the configuration's own fields (the optimizer's
-// hyperparameters are checked when it is built). Zero values stand for the
-// defaults.
+// Validate checks the configuration: its own fields, then the optimizer's
+// name and hyperparameters (by the optimizer Config's Validate, whose
+// *optim.HyperError names the hyperparameter; an empty Optimizer with no
+// Hyper is left to Run). Zero values stand for the defaults.
 func (c Config) Validate() error {
 	switch {
 	case c.BatchSize < 0:
@@ -273,6 +277,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("train: memory limit %d: must be >= 0 (0: the memory available)", c.MemoryLimit)
 	case c.Resume && c.OutDir == "":
 		return errors.New("train: resume needs an output directory holding the checkpoint")
+	}
+	if c.Optimizer == "" && len(c.Hyper) == 0 {
+		return nil // a template, such as a comparison's shared settings; Run refuses it
+	}
+	if err := ValidateHyper(c.Optimizer, c.Hyper, c.BatchSize); err != nil {
+		return fmt.Errorf("train: %w", err)
 	}
 	return nil
 }
@@ -328,10 +338,15 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	// From here on the run holds every value it uses (config.json and the
+	// checkpoint record them).
+	if cfg.Hyper, err = ResolveHyper(cfg.Optimizer, cfg.Hyper, predictions, cfg.Seed); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
 	if err := checkInputs(cfg, model, text, opt.Needs(), trainDS, testDS); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, model: model, text: text, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1, training: logs}
+	r := &run{cfg: cfg, model: model, text: text, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1, training: logs, predictions: predictions}
 	r.samplerPCG = rand.NewPCG(cfg.Seed, 0x5a3b1e)
 	r.hessPCG = rand.NewPCG(cfg.Seed, 0x4e55)
 	needs = opt.Needs()

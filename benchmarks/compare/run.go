@@ -122,6 +122,9 @@ type Runner struct {
 	// Fingerprint is stored with every result; stored results with another
 	// fingerprint are retrained.
 	Fingerprint string
+	// Upgrade, if not nil, converts a stored result's fingerprint written
+	// by an older version (renamed settings) before it is compared.
+	Upgrade func(stored string) string
 	// Train trains one run.
 	Train TrainFunc
 	// Progress receives a line per run (nil: none).
@@ -157,9 +160,13 @@ func (r *Runner) Load(spec RunSpec) *RunResult {
 		return nil
 	}
 	var res RunResult
-	if err := json.Unmarshal(b, &res); err != nil || res.Fingerprint != r.Fingerprint || res.Spec != spec {
+	if err := json.Unmarshal(b, &res); err != nil || res.Spec != spec {
 		return nil
 	}
+	if fp := res.Fingerprint; fp != r.Fingerprint && (r.Upgrade == nil || r.Upgrade(fp) != r.Fingerprint) {
+		return nil
+	}
+	res.Fingerprint = r.Fingerprint
 	return &res
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/internal/sigctx"
 	"github.com/curvopt/curvopt/nn"
+	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/train"
 	"gorgonia.org/tensor"
 )
@@ -62,33 +63,59 @@ func usageError(w io.Writer, err error) int {
 	return 2
 }
 
-// optFloat is a float flag that remembers whether it was set.
-type optFloat struct {
-	name string
+// hyperFlag is the flag of one hyperparameter: its name is the
+// hyperparameter's one name, its value is parsed by the hyperparameter's
+// type and set in h only when given (the optimizer's default otherwise).
+// The value is checked by the optimizer's Config (train.ValidateHyper).
+type hyperFlag struct {
+	knob train.HyperKnob
 	h    train.Hyper
 }
 
-func (o optFloat) String() string { return "" }
-func (o optFloat) Set(s string) error {
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-		return fmt.Errorf("not a finite number: %q", s)
+func (f hyperFlag) String() string { return "" }
+
+// IsBoolFlag lets a switch (nesterov) be given as -name alone.
+func (f hyperFlag) IsBoolFlag() bool { return f.knob.Kind == optim.KnobBool }
+
+func (f hyperFlag) Set(s string) error {
+	v, err := train.ParseHyperValue(f.knob.Name, s)
+	if err != nil {
+		_, why, _ := strings.Cut(err.Error(), ": ")
+		return errors.New(why)
 	}
-	o.h[o.name] = v
+	f.h[f.knob.Name] = v
 	return nil
 }
 
-// optBool is a boolean hyperparameter flag that remembers whether it was set.
-type optBool struct{ optFloat }
-
-func (o optBool) IsBoolFlag() bool { return true }
-func (o optBool) Set(s string) error {
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		return fmt.Errorf("not a boolean: %q", s)
+// hyperFlagError names the flag of an invalid hyperparameter as the user
+// typed it: "-momentum 1.5: must be in [0, 1) (sgd)".
+func hyperFlagError(err error) error {
+	var he *optim.HyperError
+	if errors.As(err, &he) {
+		return fmt.Errorf("-%s %v: must be %s (%s)", he.Field, he.Value, he.Want, he.Optimizer)
 	}
-	o.h[o.name] = map[bool]float64{false: 0, true: 1}[b]
-	return nil
+	return err
+}
+
+// unknownFlag adds to the flag package's error for an undefined flag the
+// flag meant: the new name of a renamed hyperparameter flag (-wd, -k,
+// -power, -m), or the underscored spelling of a hyphenated one.
+func unknownFlag(err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return err
+	}
+	name = strings.TrimPrefix(name, "-")
+	if n, ok := train.RenamedHyper(name); ok {
+		return fmt.Errorf("%w (-%s was renamed -%s)", err, name, n)
+	}
+	u := strings.ReplaceAll(name, "-", "_")
+	for _, k := range train.HyperKnobs() {
+		if k.Name == u && u != name {
+			return fmt.Errorf("%w (the hyperparameter flags use the optimizers' names: -%s)", err, u)
+		}
+	}
+	return err
 }
 
 type options struct {
@@ -130,10 +157,9 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 	fs.Usage = func() {}
 
 	fs.StringVar(&o.cfg.Optimizer, "optimizer", "sophiah", "optimizer: "+strings.Join(train.Optimizers(), ", "))
-	for _, name := range []string{"lr", "momentum", "dampening", "wd", "beta1", "beta2", "eps", "rho", "bs", "k", "power", "m", "damp"} {
-		fs.Var(optFloat{name, h}, name, hyperUsage[name])
+	for _, k := range train.HyperKnobs() {
+		fs.Var(hyperFlag{k, h}, k.Name, k.Usage)
 	}
-	fs.Var(optBool{optFloat{"nesterov", h}}, "nesterov", hyperUsage["nesterov"])
 
 	fs.StringVar(&o.model, "model", "cnn", "model: mlp, cnn, resnet8, resnet20 (resnetN, N = 6n+2), gpt-tiny (with -data text), or the path of a layer-list spec file (JSON)")
 	fs.StringVar(&o.hidden, "hidden", "128", "MLP hidden layer widths, comma-separated")
@@ -187,7 +213,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 			usage(fs, stderr)
 			return 0
 		}
-		return usageError(stderr, err)
+		return usageError(stderr, unknownFlag(err))
 	}
 	if fs.NArg() > 0 {
 		return usageError(stderr, fmt.Errorf("unexpected argument %q", fs.Arg(0)))
@@ -323,12 +349,20 @@ func (o *options) finish() error {
 	if o.cfg.ClipNorm < 0 || math.IsNaN(o.cfg.ClipNorm) || math.IsInf(o.cfg.ClipNorm, 0) {
 		return fmt.Errorf("-clip %v: must be a finite number >= 0 (0 turns clipping off)", o.cfg.ClipNorm)
 	}
-	opt, err := train.NewOptimizer(o.cfg.Optimizer, o.cfg.Hyper, o.cfg.BatchSize, o.cfg.Seed)
-	if err != nil {
-		return err
-	}
-	if o.cfg.GNBBatch > 0 && !opt.Needs().SampledGrad {
-		return fmt.Errorf("-gnb-batch %d: optimizer %s does not use the GNB estimate (only sophiag does)", o.cfg.GNBBatch, o.cfg.Optimizer)
+	if !o.cfg.Resume { // a resumed run's optimizer is the recorded one: train.Run checks it
+		// The optimizer Config's Validate, the one check of the values.
+		if err := train.ValidateHyper(o.cfg.Optimizer, o.cfg.Hyper, o.cfg.BatchSize); err != nil {
+			return hyperFlagError(err)
+		}
+		if o.cfg.GNBBatch > 0 {
+			opt, err := train.NewOptimizer(o.cfg.Optimizer, o.cfg.Hyper, o.cfg.GNBBatch, o.cfg.Seed)
+			if err != nil {
+				return hyperFlagError(err)
+			}
+			if !opt.Needs().SampledGrad {
+				return fmt.Errorf("-gnb-batch %d: optimizer %s does not use the GNB estimate (only sophiag does)", o.cfg.GNBBatch, o.cfg.Optimizer)
+			}
+		}
 	}
 	c, size, classes := dataGeometry(o.dataKind, o.coarse)
 	if ok, err := o.dagModel(c, size, classes); ok {
@@ -378,23 +412,6 @@ func describeData(s data.Spec) string {
 		return s.Kind + " (" + s.Dir + ")"
 	}
 	return s.Kind
-}
-
-var hyperUsage = map[string]string{
-	"lr":        "learning rate (default: the optimizer's, see below)",
-	"momentum":  "sgd, mfac: momentum",
-	"dampening": "sgd: dampening",
-	"nesterov":  "sgd: Nesterov momentum",
-	"wd":        "weight decay (coupled for sgd, adam, mfac; decoupled for adamw, sophia*, adahessian)",
-	"beta1":     "adam*, sophia*, adahessian: first-moment decay",
-	"beta2":     "adam*, sophia*, adahessian: second-moment / Hessian EMA decay",
-	"eps":       "adam*, sophia*, adahessian: epsilon in the denominator",
-	"rho":       "sophia*: clipping scale rho",
-	"bs":        "sophia*: predictions per batch in rho*bs*h (sophiag default: the batch size)",
-	"k":         "sophia*: Hessian estimate every k steps; adahessian: Hessian refresh interval",
-	"power":     "adahessian: Hessian power in (0, 1]",
-	"m":         "mfac: window size (number of gradients)",
-	"damp":      "mfac: damping",
 }
 
 func usage(fs *flag.FlagSet, w io.Writer) {

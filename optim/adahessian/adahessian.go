@@ -12,23 +12,23 @@ import (
 // reference's names in parentheses.
 type Config struct {
 	// LR is the learning rate η > 0 (lr).
-	LR float64
+	LR float64 `hyper:"lr" doc:"learning rate"`
 	// Beta1 is the first-moment decay β1 in [0, 1) (betas[0]).
-	Beta1 float64
+	Beta1 float64 `hyper:"beta1" doc:"first-moment decay"`
 	// Beta2 is the decay β2 in [0, 1) of the EMA of D⊙D (betas[1]).
-	Beta2 float64
+	Beta2 float64 `hyper:"beta2" doc:"decay of the EMA of D⊙D"`
 	// Eps is ε > 0 added to the denominator (eps).
-	Eps float64
+	Eps float64 `hyper:"eps" doc:"epsilon added to the denominator"`
 	// WeightDecay is λ ≥ 0 (weight_decay), decoupled and scaled by η:
 	// θ ← θ − η·(… + λ·θ).
-	WeightDecay float64
+	WeightDecay float64 `hyper:"weight_decay" doc:"weight decay (decoupled, scaled by lr)"`
 	// HessianPower is k in (0, 1] (hessian_power): the denominator is
 	// (√v)ᵏ/(√(1−β2ᵗ))ᵏ + ε.
-	HessianPower float64
-	// Interval is the Hessian refresh interval n ≥ 1: a fresh D is computed
+	HessianPower float64 `hyper:"hessian_power" doc:"Hessian power"`
+	// Interval is the Hessian refresh interval n ≥ 1 (hessian_interval): a fresh D is computed
 	// at steps 1, n+1, 2n+1, ...; the steps in between reuse the last D.
 	// 1 (every step) is the reference.
-	Interval int
+	Interval int `hyper:"hessian_interval" doc:"steps between Hessian estimates"`
 	// Probe is the distribution of the probes z when Probes is nil
 	// (Rademacher in the reference).
 	Probe optim.ProbeKind
@@ -58,7 +58,7 @@ func (c Config) Validate() error {
 	v.Positive("eps", c.Eps)
 	v.NonNegative("weight_decay", c.WeightDecay)
 	v.PowerInterval("hessian_power", c.HessianPower)
-	v.PositiveInt("interval", c.Interval)
+	v.PositiveInt("hessian_interval", c.Interval)
 	if c.Probes == nil {
 		v.Require(c.Probe == optim.Rademacher || c.Probe == optim.Gaussian, "probe", float64(c.Probe), "Rademacher (0) or Gaussian (1)")
 	}

@@ -45,7 +45,7 @@ func TestConfigErrors(t *testing.T) {
 		{"wd", "weight_decay", "-1", func(c *adahessian.Config) { c.WeightDecay = -1 }},
 		{"power zero", "hessian_power", "0", func(c *adahessian.Config) { c.HessianPower = 0 }},
 		{"power big", "hessian_power", "1.5", func(c *adahessian.Config) { c.HessianPower = 1.5 }},
-		{"interval", "interval", "0", func(c *adahessian.Config) { c.Interval = 0 }},
+		{"interval", "hessian_interval", "0", func(c *adahessian.Config) { c.Interval = 0 }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

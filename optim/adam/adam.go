@@ -23,11 +23,11 @@ import (
 
 // Config holds the hyperparameters of Adam and AdamW.
 type Config struct {
-	LR          float64 // learning rate η > 0
-	Beta1       float64 // first-moment decay β1 in [0, 1)
-	Beta2       float64 // second-moment decay β2 in [0, 1)
-	Eps         float64 // ε > 0, added to the denominator
-	WeightDecay float64 // λ ≥ 0
+	LR          float64 `hyper:"lr" doc:"learning rate"`                     // η > 0
+	Beta1       float64 `hyper:"beta1" doc:"first-moment decay"`             // β1 in [0, 1)
+	Beta2       float64 `hyper:"beta2" doc:"second-moment decay"`            // β2 in [0, 1)
+	Eps         float64 `hyper:"eps" doc:"epsilon added to the denominator"` // ε > 0
+	WeightDecay float64 `hyper:"weight_decay" doc:"weight decay"`            // λ ≥ 0 (coupled L2 for Adam, decoupled for AdamW)
 	// Decoupled selects AdamW's decoupled weight decay θ ← θ·(1 − η·λ)
 	// instead of Adam's coupled L2 term g ← g + λ·θ.
 	Decoupled bool

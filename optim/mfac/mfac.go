@@ -10,11 +10,11 @@ import (
 
 // Config holds M-FAC's hyperparameters (the reference's names in brackets).
 type Config struct {
-	LR          float64 // learning rate η > 0 [lr]
-	Momentum    float64 // μ in [0, 1) [momentum]
-	WeightDecay float64 // coupled L2 coefficient ≥ 0 [weight_decay]
-	NGrads      int     // window capacity m ≥ 1 [ngrads]
-	Damp        float64 // damping λ > 0 [damp]
+	LR          float64 `hyper:"lr" doc:"learning rate"`                           // η > 0 [lr]
+	Momentum    float64 `hyper:"momentum" doc:"momentum"`                          // μ in [0, 1) [momentum]
+	WeightDecay float64 `hyper:"weight_decay" doc:"weight decay (coupled L2)"`     // ≥ 0 [weight_decay]
+	NGrads      int     `hyper:"ngrads" doc:"window size m (number of gradients)"` // m ≥ 1 [ngrads]
+	Damp        float64 `hyper:"damp" doc:"damping"`                               // λ > 0 [damp]
 }
 
 // Default returns the reference's defaults: lr 1e-3, momentum 0, weight

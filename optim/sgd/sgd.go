@@ -25,11 +25,11 @@ import (
 // Config holds SGD's hyperparameters. The zero values of Momentum,
 // Dampening, WeightDecay and Nesterov mean plain SGD.
 type Config struct {
-	LR          float64 // learning rate η > 0
-	Momentum    float64 // μ in [0, 1)
-	Dampening   float64 // τ in [0, 1]
-	WeightDecay float64 // coupled L2 coefficient λ ≥ 0
-	Nesterov    bool    // Nesterov momentum; needs μ > 0 and τ = 0
+	LR          float64 `hyper:"lr" doc:"learning rate"`                       // η > 0
+	Momentum    float64 `hyper:"momentum" doc:"momentum"`                      // μ in [0, 1)
+	Dampening   float64 `hyper:"dampening" doc:"dampening of the momentum"`    // τ in [0, 1]
+	WeightDecay float64 `hyper:"weight_decay" doc:"weight decay (coupled L2)"` // λ ≥ 0
+	Nesterov    bool    `hyper:"nesterov" doc:"Nesterov momentum"`             // needs μ > 0 and τ = 0
 }
 
 // Default returns lr 0.1, momentum 0.9, no dampening, weight decay 5e-4 (the

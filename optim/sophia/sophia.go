@@ -38,25 +38,25 @@ type Config struct {
 	// Estimator selects SophiaG (GNB) or SophiaH (Hutchinson).
 	Estimator Estimator
 	// LR is the learning rate η > 0 (lr): the largest per-coordinate step.
-	LR float64
+	LR float64 `hyper:"lr" doc:"learning rate"`
 	// Beta1 is the momentum decay β1 in [0, 1) (betas[0]).
-	Beta1 float64
+	Beta1 float64 `hyper:"beta1" doc:"momentum decay"`
 	// Beta2 is the Hessian-EMA decay β2 in [0, 1) (betas[1]), applied once
 	// per Hessian refresh, not per step.
-	Beta2 float64
+	Beta2 float64 `hyper:"beta2" doc:"Hessian-EMA decay, per refresh"`
 	// Rho is the clipping scale ρ > 0 (rho; γ in the paper).
-	Rho float64
+	Rho float64 `hyper:"rho" doc:"clipping scale"`
 	// WeightDecay is the decoupled weight decay λ ≥ 0 (weight_decay).
-	WeightDecay float64
+	WeightDecay float64 `hyper:"weight_decay" doc:"weight decay (decoupled)"`
 	// BatchSize is bs ≥ 1 (bs): the number of predictions per batch (tokens
 	// for language models, examples for image classification). The
 	// denominator is ρ·bs·h.
-	BatchSize int
+	BatchSize int `hyper:"bs" doc:"predictions per batch in rho·bs·h"`
 	// Interval is k ≥ 1 (hessian_interval): the Hessian estimate is
 	// refreshed every k steps.
-	Interval int
+	Interval int `hyper:"hessian_interval" doc:"steps between Hessian estimates"`
 	// Eps is ε > 0 added to the denominator (1e-15 in the SophiaG code).
-	Eps float64
+	Eps float64 `hyper:"eps" doc:"epsilon added to the denominator"`
 	// Probe is the distribution of the Hutchinson probes u when Probes is
 	// nil (Hutchinson only; DefaultH sets Gaussian).
 	Probe optim.ProbeKind

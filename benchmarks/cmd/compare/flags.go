@@ -85,7 +85,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.warmup, "warmup", 0, "linear learning-rate warm-up steps")
 	fs.Float64Var(&o.cosineMin, "cosine-min", 0, "cosine: the final rate as a fraction of the peak (nanoGPT and Sophia decay to 0.1)")
 	fs.Float64Var(&o.clip, "clip", 0, "clip gradients to this global norm (0: off)")
-	fs.StringVar(&o.hyper, "hyper", "", `hyperparameters other than lr per optimizer, e.g. "sgd:wd=5e-4,momentum=0.9;adamw:wd=0.1"`)
+	fs.StringVar(&o.hyper, "hyper", "", `hyperparameters other than lr per optimizer, e.g. "sgd:weight_decay=5e-4,nesterov=true;adamw:weight_decay=0.1"; the names are the train flags' (train -h)`)
 	fs.IntVar(&o.evalMax, "eval-max", 0, "evaluate on this many evenly spaced examples of the validation and test sets (0: all)")
 	fs.IntVar(&o.evalBatch, "eval-batch", 500, "evaluation batch size")
 	fs.StringVar(&o.selectBy, "select", "acc", "sweep: choose the rate with the best final validation acc (accuracy) or loss")
@@ -192,12 +192,17 @@ func parseHyper(s string) (map[string]train.Hyper, error) {
 		}
 		for _, kv := range strings.Split(kvs, ",") {
 			k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-			x, err := strconv.ParseFloat(v, 64)
-			if !ok || err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
-				return nil, bad(fmt.Sprintf("%q is not name=number", kv))
+			if !ok {
+				return nil, bad(fmt.Sprintf("%q is not name=value", kv))
 			}
 			if k == "lr" {
 				return nil, bad("set learning rates with -lrs or -sweep")
+			}
+			// The value's type is the hyperparameter's (nesterov=true,
+			// hessian_interval=5); its range is the optimizer's to check.
+			x, err := train.ParseHyperValue(k, v)
+			if err != nil {
+				return nil, bad(err.Error())
 			}
 			h[k] = x
 		}

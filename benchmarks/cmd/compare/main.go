@@ -237,7 +237,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	runner := &compare.Runner{
 		Dir: filepath.Join(o.out, "runs"), WorkDir: o.work, KeepWork: o.keepWork,
-		Fingerprint: string(fpBytes), Train: tr.Run, Progress: stdout,
+		Fingerprint: string(fpBytes), Upgrade: upgradeFingerprint, Train: tr.Run, Progress: stdout,
 	}
 	if !o.resume {
 		if err := os.RemoveAll(runner.Dir); err != nil {
@@ -442,6 +442,30 @@ func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep 
 		}
 	}
 	return compare.WritePlots(dir, rep.Title, results)
+}
+
+// upgradeFingerprint returns a fingerprint stored by an older version with
+// its -hyper overrides under their current names (wd → weight_decay, ...,
+// as train.Hyper decodes them), written as run writes one; a fingerprint it
+// cannot read is returned as it is.
+func upgradeFingerprint(stored string) string {
+	var fp map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(stored), &fp); err != nil || fp["hyper"] == nil {
+		return stored
+	}
+	var h map[string]train.Hyper
+	if err := json.Unmarshal(fp["hyper"], &h); err != nil {
+		return stored
+	}
+	b, err := json.Marshal(h)
+	if err != nil {
+		return stored
+	}
+	fp["hyper"] = b
+	if b, err = json.Marshal(fp); err != nil {
+		return stored
+	}
+	return string(b)
 }
 
 // hyperDesc describes the -hyper overrides.
