@@ -17,7 +17,7 @@ import (
 // terminal lines that first clear the running count; and a rerun gives the
 // same numbers.
 func TestAnalyzeProgress(t *testing.T) {
-	cfg := tinyConfig(t, "mfac", Hyper{"m": 4})
+	cfg := tinyConfig(t, "mfac", Hyper{"ngrads": 4})
 	cfg.OutDir = t.TempDir()
 	cfg.Steps = 3
 	_, err := Run(context.Background(), cfg)

@@ -182,7 +182,11 @@ func TestResumeUsesRecordedConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, rec.Resume)
 	assert.Equal(t, 6, rec.Schedule.Total, "the horizon is recorded")
-	assert.Equal(t, cfg.Hyper, rec.Hyper)
+	used, err := ResolveHyper(cfg.Optimizer, cfg.Hyper, cfg.BatchSize, cfg.Seed)
+	require.NoError(t, err)
+	a, _ := json.Marshal(used)
+	b, _ := json.Marshal(rec.Hyper)
+	assert.JSONEq(t, string(a), string(b), "the record holds every value the run used")
 	assert.Equal(t, cfg.Seed, rec.Seed)
 	assert.Equal(t, cfg.BatchSize, rec.BatchSize)
 

@@ -19,10 +19,10 @@ var e2eHypers = map[string]Hyper{
 	"sgd":        {"lr": 0.01},
 	"adam":       {"lr": 1e-3},
 	"adamw":      {"lr": 1e-3},
-	"sophiag":    {"lr": 3e-4, "k": 5},
-	"sophiah":    {"lr": 3e-4, "k": 5},
+	"sophiag":    {"lr": 3e-4, "hessian_interval": 5},
+	"sophiah":    {"lr": 3e-4, "hessian_interval": 5},
 	"adahessian": {"lr": 0.05},
-	"mfac":       {"lr": 0.03, "m": 16},
+	"mfac":       {"lr": 0.03, "ngrads": 16},
 }
 
 // TestEndToEndLossFalls trains the MLP and the small CNN with every

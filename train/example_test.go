@@ -16,7 +16,7 @@ func Example() {
 		Model:     nn.MLP(3*32*32, []int{16}, 10),
 		Data:      data.Spec{Kind: data.KindSynthetic, Synthetic: data.SyntheticConfig{Train: 256, Test: 64, Seed: 1}},
 		Optimizer: "sophiah",
-		Hyper:     train.Hyper{"lr": 3e-4, "k": 5},
+		Hyper:     train.Hyper{"lr": 3e-4, "hessian_interval": 5},
 		Epochs:    2,
 		BatchSize: 32,
 		Normalize: true,

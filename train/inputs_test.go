@@ -55,14 +55,14 @@ func TestInputsCheckedBeforeTraining(t *testing.T) {
 	cfg.GNBBatch = 8
 	assert.EqualError(t, run(cfg), "train: GNB batch 8: optimizer adam does not use the GNB (sampled-label) estimate; only sophiag does")
 
-	cfg = tinyConfig(t, "mfac", Hyper{"m": 2000})
+	cfg = tinyConfig(t, "mfac", Hyper{"ngrads": 2000})
 	cfg.Memory = func() (int64, error) { return 100e6, nil }
 	err := run(cfg)
 	var me *meminfo.Error
 	require.ErrorAs(t, err, &me)
 	// d = 3072·12 + 12 + 12·10 + 10 = 37006; float64 window 2000·d·8 plus
 	// three 2000² float64 matrices; the checkpoint's float64 copies.
-	assert.EqualError(t, err, "train: M-FAC's window of m = 2000 gradients of d = 37006 parameters (float64: 688.1 MB, and 64.0 MB more for a checkpoint) needs 752.1 MB but 100.0 MB is available (MemAvailable): lower the window size m (-m)")
+	assert.EqualError(t, err, "train: M-FAC's window of m = 2000 gradients of d = 37006 parameters (float64: 688.1 MB, and 64.0 MB more for a checkpoint) needs 752.1 MB but 100.0 MB is available (MemAvailable): lower the window size m (ngrads)")
 	cfg.Memory = func() (int64, error) { return 2e9, nil }
 	require.NoError(t, run(cfg), "the same window fits in 2 GB")
 }
@@ -76,13 +76,13 @@ func TestModelSizeCheckedBeforeAllocating(t *testing.T) {
 }
 
 func TestNewOptimizerRefusesFractionsAndInfinities(t *testing.T) {
-	_, err := NewOptimizer("mfac", Hyper{"m": 2.5}, 16, 1)
-	assert.EqualError(t, err, "optimizer mfac: hyperparameter m = 2.5: must be a whole number")
-	_, err = NewOptimizer("sophiah", Hyper{"k": 1e12}, 16, 1)
-	assert.ErrorContains(t, err, "hyperparameter k = 1e+12: must be a whole number")
+	_, err := NewOptimizer("mfac", Hyper{"ngrads": 2.5}, 16, 1)
+	assert.EqualError(t, err, "optimizer mfac: hyperparameter ngrads = 2.5: must be a whole number of at most 2147483647 in magnitude")
+	_, err = NewOptimizer("sophiah", Hyper{"hessian_interval": 1e12}, 16, 1)
+	assert.ErrorContains(t, err, "hyperparameter hessian_interval = 1e+12: must be a whole number")
 	_, err = NewOptimizer("adam", Hyper{"lr": posInf()}, 16, 1)
-	assert.EqualError(t, err, "optimizer adam: hyperparameter lr = +Inf: must be finite")
-	_, err = NewOptimizer("mfac", Hyper{"m": 3}, 16, 1)
+	assert.EqualError(t, err, "adam: invalid lr = +Inf: must be finite and > 0")
+	_, err = NewOptimizer("mfac", Hyper{"ngrads": 3}, 16, 1)
 	assert.NoError(t, err)
 }
 

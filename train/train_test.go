@@ -47,10 +47,10 @@ var testHypers = map[string]Hyper{
 	"sgd":        {"lr": 0.05},
 	"adam":       {},
 	"adamw":      {},
-	"sophiag":    {"lr": 1e-3, "k": 2},
-	"sophiah":    {"lr": 1e-3, "k": 2},
+	"sophiag":    {"lr": 1e-3, "hessian_interval": 2},
+	"sophiah":    {"lr": 1e-3, "hessian_interval": 2},
 	"adahessian": {"lr": 0.05},
-	"mfac":       {"m": 4},
+	"mfac":       {"ngrads": 4},
 }
 
 // TestResumeBitIdentical trains N steps in one go and k steps, stop, resume
@@ -329,7 +329,7 @@ func TestGradientClipping(t *testing.T) {
 	// whose norm is lr·|c₁ − c₂|·‖g‖/(‖g‖ + 1e-6).
 	const lr = 0.05
 	step := func(clip float64) ([]float64, float64) {
-		c := tinyConfig(t, "sgd", Hyper{"lr": lr, "momentum": 0, "wd": 0})
+		c := tinyConfig(t, "sgd", Hyper{"lr": lr, "momentum": 0, "weight_decay": 0})
 		c.Steps = 1
 		c.ClipNorm = clip
 		c.OutDir = t.TempDir()
@@ -357,7 +357,7 @@ func TestGradientClipping(t *testing.T) {
 }
 
 func TestGNBBatch(t *testing.T) {
-	cfg := tinyConfig(t, "sophiag", Hyper{"lr": 1e-3, "k": 2})
+	cfg := tinyConfig(t, "sophiag", Hyper{"lr": 1e-3, "hessian_interval": 2})
 	cfg.Steps = 4
 	cfg.GNBBatch = 8
 	res, err := Run(context.Background(), cfg)

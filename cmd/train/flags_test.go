@@ -19,9 +19,23 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 	}{
 		{[]string{"-clip", "Inf"}, "train: -clip +Inf: must be a finite number >= 0 (0 turns clipping off)"},
 		{[]string{"-clip", "NaN"}, "train: -clip NaN: must be a finite number >= 0 (0 turns clipping off)"},
-		{[]string{"-lr", "Inf"}, `invalid value "Inf" for flag -lr: not a finite number: "Inf"`},
+		{[]string{"-lr", "Inf"}, "train: -lr +Inf: must be finite and > 0 (sophiah)"},
+		{[]string{"-lr", "NaN"}, "train: -lr NaN: must be finite and > 0 (sophiah)"},
+		{[]string{"-lr", "x"}, `invalid value "x" for flag -lr: not a number: "x"`},
+		{[]string{"-hessian_interval", "0"}, "train: -hessian_interval 0: must be an integer >= 1 (sophiah)"},
+		{[]string{"-optimizer", "adahessian", "-hessian_interval", "0"}, "train: -hessian_interval 0: must be an integer >= 1 (adahessian)"},
+		{[]string{"-optimizer", "mfac", "-ngrads", "0"}, "train: -ngrads 0: must be an integer >= 1 (mfac)"},
+		{[]string{"-optimizer", "sgd", "-nesterov", "-momentum", "0"}, "train: -momentum 0: must be > 0 with Nesterov momentum (sgd)"},
+		{[]string{"-optimizer", "sgd", "-nesterov=maybe"}, `invalid boolean value "maybe" for -nesterov: not true or false: "maybe"`},
+		{[]string{"-optimizer", "adam", "-rho", "1"}, `train: optimizer adam has no hyperparameter "rho" (it takes lr, beta1, beta2, eps, weight_decay)`},
+		// Renamed and misspelt flags say the name to use.
+		{[]string{"-wd", "0.1"}, "flag provided but not defined: -wd (-wd was renamed -weight_decay)"},
+		{[]string{"-k", "0"}, "flag provided but not defined: -k (-k was renamed -hessian_interval)"},
+		{[]string{"-power", "1"}, "flag provided but not defined: -power (-power was renamed -hessian_power)"},
+		{[]string{"-m", "3"}, "flag provided but not defined: -m (-m was renamed -ngrads)"},
+		{[]string{"--weight-decay=0.1"}, "flag provided but not defined: -weight-decay (the hyperparameter flags use the optimizers' names: -weight_decay)"},
 		{[]string{"-schedule", "cosine:abc"}, `train: -schedule: schedule "cosine:abc": the horizon "abc" is not a positive integer`},
-		{[]string{"-optimizer", "mfac", "-m", "2.5"}, "train: optimizer mfac: hyperparameter m = 2.5: must be a whole number"},
+		{[]string{"-optimizer", "mfac", "-ngrads", "2.5"}, `invalid value "2.5" for flag -ngrads: not an integer: "2.5"`},
 		{[]string{"-optimizer", "adam", "-gnb-batch", "16"}, "train: -gnb-batch 16: optimizer adam does not use the GNB estimate (only sophiag does)"},
 		{[]string{"-gnb-batch", "16"}, "train: -gnb-batch 16: optimizer sophiah does not use the GNB estimate (only sophiag does)"},
 	} {
@@ -34,7 +48,8 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 		assert.NotContains(t, errb.String(), "train: train:", "%v", tc.args)
 	}
 	// Accepted where they apply.
-	for _, args := range [][]string{{"-schedule", "cosine", "-warmup", "1"}, {"-optimizer", "sophiag", "-gnb-batch", "8"}, {"-optimizer", "mfac", "-m", "3"}} {
+	for _, args := range [][]string{{"-schedule", "cosine", "-warmup", "1"}, {"-optimizer", "sophiag", "-gnb-batch", "8"}, {"-optimizer", "mfac", "-ngrads", "3"},
+		{"-optimizer", "sgd", "-nesterov", "-dampening", "0"}, {"-optimizer", "adahessian", "-hessian_interval", "2", "-hessian_power", "0.5"}} {
 		var out, errb bytes.Buffer
 		dir := t.TempDir()
 		code := run(append(args, "-steps", "2", "-batch", "16", "-synthetic-train", "32", "-synthetic-test", "16", "-model", "mlp", "-hidden", "4", "-quiet", "-out", dir), &out, &errb)

@@ -40,9 +40,9 @@ func killRunArgs(out, opt string) []string {
 		"-optimizer", opt}
 	switch opt {
 	case "sophiah":
-		args = append(args, "-k", "3", "-schedule", "cosine", "-warmup", "2")
+		args = append(args, "-hessian_interval", "3", "-schedule", "cosine", "-warmup", "2")
 	case "mfac":
-		args = append(args, "-m", "8")
+		args = append(args, "-ngrads", "8")
 	}
 	return args
 }

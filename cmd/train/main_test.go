@@ -16,7 +16,8 @@ func TestHelpDocumentsEveryFlag(t *testing.T) {
 	code := run([]string{"-h"}, &out, &errb)
 	assert.Equal(t, 0, code)
 	help := errb.String()
-	for _, f := range []string{"-optimizer", "-lr", "-momentum", "-nesterov", "-rho", "-bs", "-k", "-power", "-m", "-damp",
+	for _, f := range []string{"-optimizer", "-lr", "-momentum", "-nesterov", "-rho", "-bs", "-hessian_interval", "-hessian_power", "-ngrads", "-damp",
+		"-weight_decay", "-beta1", "-beta2", "-eps", "-dampening",
 		"-model", "-data", "-data-dir", "-epochs", "-steps", "-batch", "-seed", "-schedule", "-warmup", "-dtype", "-out",
 		"-resume", "-hessian-every", "-analyze", "-clip", "-augment", "-decay-all"} {
 		assert.Regexp(t, "\n  "+f+"[ \n]", help, "usage lacks %s", f)
