@@ -387,6 +387,15 @@ func TestRunnerReuse(t *testing.T) {
 	_, err = r.RunAll(context.Background(), specs[:2])
 	require.NoError(t, err)
 	assert.Len(t, ft.calls, 2)
+
+	// A fingerprint an older version wrote is compared after Upgrade.
+	ft.calls = nil
+	r.Fingerprint = "fp3"
+	r.Upgrade = func(stored string) string { return map[string]string{"fp2": "fp3"}[stored] }
+	got, err := r.RunAll(context.Background(), specs[:2])
+	require.NoError(t, err)
+	assert.Empty(t, ft.calls, "the upgraded fingerprint matches")
+	assert.Equal(t, "fp3", got[0].Fingerprint)
 }
 
 func TestIsDivergence(t *testing.T) {

@@ -29,7 +29,7 @@ image() { # $1: data spec, $2: output directory
     -optimizers sgd,adam,adamw,adahessian,mfac,sophiah,sophiag \
     -steps 500 -batch 32 -eval-every 100 -eval-batch 250 -schedule cosine -warmup 25 \
     -sweep -sweep-factors 0.3,1,3 -sweep-widen 4 -select loss -sweep-base sgd=0.05,sophiag=0.0003 \
-    -hyper 'adahessian:wd=0.0005' \
+    -hyper 'adahessian:weight_decay=0.0005' \
     -seeds 3 -sharpness-every 50 -target 0.9 -out "$2"
 }
 
@@ -40,7 +40,7 @@ lm() {
     -schedule cosine -warmup 20 -cosine-min 0.1 -clip 1 \
     -sweep -sweep-factors 0.3,1,3 -sweep-widen 4 -select loss \
     -sweep-base adamw=0.002,sophiag=0.001,sophiah=0.001,adahessian=0.01 \
-    -hyper 'adamw:wd=0.1,beta2=0.95;sophiag:wd=0.2,rho=0.05' \
+    -hyper 'adamw:weight_decay=0.1,beta2=0.95;sophiag:weight_decay=0.2,rho=0.05' \
     -seeds 3 -sharpness-every 25 -target-loss-of adamw -out results/study-lm
 }
 
@@ -54,7 +54,7 @@ lm_rho() {
     -steps 200 -batch 16 -eval-every 25 -eval-max 256 -eval-batch 256 \
     -schedule cosine -warmup 20 -cosine-min 0.1 -clip 1 \
     -sweep -sweep-factors 0.3,1,3 -sweep-widen 4 -select loss -sweep-base sophiag=0.003 \
-    -hyper 'adamw:wd=0.1,beta2=0.95;sophiag:wd=0.2,rho=1' \
+    -hyper 'adamw:weight_decay=0.1,beta2=0.95;sophiag:weight_decay=0.2,rho=1' \
     -seeds 3 -target-loss-of adamw -out results/study-lm-rho1
 }
 

@@ -194,7 +194,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !contains(opts, name) {
 			return badUsage(fmt.Errorf("-hyper names %q, which is not among the optimizers compared", name))
 		}
-		if _, err := train.NewOptimizer(name, h, o.batch, 1); err != nil {
+		if err := train.ValidateHyper(name, h, o.batch); err != nil {
 			return badUsage(fmt.Errorf("-hyper %s: %w", name, err))
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,16 +85,32 @@ func TestRunSmoke(t *testing.T) {
 }
 
 func TestParseHyper(t *testing.T) {
-	h, err := parseHyper("adamw:wd=0.1,beta2=0.95; sophiag:rho=0.05")
+	h, err := parseHyper("adamw:weight_decay=0.1,beta2=0.95; sophiag:rho=0.05,hessian_interval=5; sgd:nesterov=true")
 	require.NoError(t, err)
-	assert.Equal(t, map[string]train.Hyper{"adamw": {"wd": 0.1, "beta2": 0.95}, "sophiag": {"rho": 0.05}}, h)
+	assert.Equal(t, map[string]train.Hyper{"adamw": {"weight_decay": 0.1, "beta2": 0.95},
+		"sophiag": {"rho": 0.05, "hessian_interval": 5}, "sgd": {"nesterov": true}}, h)
 	h, err = parseHyper("")
 	require.NoError(t, err)
 	assert.Empty(t, h)
-	for _, bad := range []string{"wd=0.1", ":wd=1", "adamw:wd", "adamw:wd=x", "adamw:wd=NaN", "adamw:lr=0.1"} {
+	for _, bad := range []string{"weight_decay=0.1", ":weight_decay=1", "adamw:weight_decay", "adamw:weight_decay=x",
+		"adamw:lr=0.1", "sophiag:hessian_interval=2.5", "sgd:nesterov=maybe"} {
 		_, err := parseHyper(bad)
 		assert.ErrorContains(t, err, "-hyper", bad)
 	}
+	_, err = parseHyper("adamw:wd=0.1")
+	assert.ErrorContains(t, err, `no optimizer has a hyperparameter "wd" (renamed weight_decay)`)
+}
+
+// A result stored before the hyperparameters were renamed keeps its
+// fingerprint: the old names are converted before comparing.
+func TestUpgradeFingerprint(t *testing.T) {
+	now, err := json.Marshal(map[string]any{"batch": 16, "hyper": map[string]train.Hyper{
+		"adamw": {"beta2": 0.95, "weight_decay": 0.1}, "sophiag": {"hessian_interval": 5, "rho": 0.05}}, "model": "<x>"})
+	require.NoError(t, err)
+	old := `{"batch":16,"hyper":{"adamw":{"beta2":0.95,"wd":0.1},"sophiag":{"k":5,"rho":0.05}},"model":"\u003cx\u003e"}`
+	assert.Equal(t, string(now), upgradeFingerprint(old))
+	assert.Equal(t, string(now), upgradeFingerprint(string(now)))
+	assert.Equal(t, "not json", upgradeFingerprint("not json"))
 }
 
 func TestRunFlagErrors(t *testing.T) {
@@ -103,8 +120,9 @@ func TestRunFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-data", tiny, "-optimizers", "sgd", "-hyper", "adam:wd=0.1"}, `-hyper names "adam"`},
+		{[]string{"-data", tiny, "-optimizers", "sgd", "-hyper", "adam:weight_decay=0.1"}, `-hyper names "adam"`},
 		{[]string{"-data", tiny, "-optimizers", "sgd", "-hyper", "sgd:rho=0.1"}, "-hyper sgd"},
+		{[]string{"-data", tiny, "-optimizers", "sgd", "-hyper", "sgd:weight_decay=NaN"}, "-hyper sgd: sgd: invalid weight_decay = NaN"},
 		{[]string{"-data", tiny, "-cosine-min", "0.1"}, "-cosine-min is for -schedule cosine"},
 		{[]string{"-data", tiny, "-schedule", "linear"}, "-schedule"},
 		{[]string{"-data", tiny, "-model", "gpt-tiny"}, "use -data text"},
@@ -164,7 +182,7 @@ func TestRunTextSmoke(t *testing.T) {
 	require.NoError(t, os.WriteFile(txt, []byte(strings.Repeat("func main() { fmt.Println(\"hello, world\") }\n", 40)), 0o644))
 	args := []string{"-model", "gpt-tiny", "-data", "text " + txt + " context=8", "-optimizers", "adamw,sophiag",
 		"-steps", "4", "-batch", "4", "-seeds", "2", "-sweep", "-sweep-factors", "0.5,1", "-sweep-widen", "0", "-select", "loss",
-		"-schedule", "cosine", "-warmup", "1", "-cosine-min", "0.1", "-clip", "1", "-hyper", "adamw:wd=0.1",
+		"-schedule", "cosine", "-warmup", "1", "-cosine-min", "0.1", "-clip", "1", "-hyper", "adamw:weight_decay=0.1",
 		"-eval-every", "2", "-eval-max", "16", "-sharpness-every", "2", "-target-loss-of", "adamw",
 		"-out", filepath.Join(dir, "out"), "-work", filepath.Join(dir, "work")}
 	var out, errw bytes.Buffer
@@ -172,7 +190,7 @@ func TestRunTextSmoke(t *testing.T) {
 	md, err := os.ReadFile(filepath.Join(dir, "out", "results.md"))
 	require.NoError(t, err)
 	for _, want := range []string{"gpt-tiny (", "-eval-max", "cosine, 1 warm-up steps, down to 0.1 of the peak; gradients clipped to norm 1",
-		`{"adamw":{"wd":0.1}}`, "steps to loss ≤ ", "## Sharpness along training", "adamw's mean final test loss", "val loss"} {
+		`{"adamw":{"weight_decay":0.1}}`, "steps to loss ≤ ", "## Sharpness along training", "adamw's mean final test loss", "val loss"} {
 		assert.Contains(t, string(md), want)
 	}
 	for _, f := range []string{"sharpness.csv", "sharpness_vs_steps.png", "sharpness_vs_2lr.svg", "val_loss_vs_wall.png"} {
