@@ -112,3 +112,43 @@ func runRecords(t *testing.T, args []string) map[string]any {
 	require.NoError(t, json.Unmarshal(b, &rec))
 	return rec.Hyper
 }
+
+// A run whose checkpoint and config.json were written under the old names
+// (only the hyperparameters given: -wd, -k) resumes with -resume alone, and
+// its new config.json records every value under the new names.
+func TestResumeOldNamedRun(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"-optimizer", "sophiah", "-weight_decay", "0.05", "-hessian_interval", "2", "-steps", "2", "-batch", "8",
+		"-model", "mlp", "-hidden", "2", "-synthetic-train", "16", "-synthetic-test", "8", "-quiet", "-out", dir}
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run(args, &out, &errb), errb.String())
+	path := filepath.Join(dir, "checkpoint.gob")
+	ck, err := train.LoadCheckpoint(path)
+	require.NoError(t, err)
+	var rc map[string]any
+	require.NoError(t, json.Unmarshal(ck.Config, &rc))
+	rc["hyper"] = json.RawMessage(`{"wd":0.05,"k":2}`)
+	ck.Config, err = json.Marshal(rc)
+	require.NoError(t, err)
+	require.NoError(t, train.SaveCheckpoint(path, ck))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), ck.Config, 0o644))
+
+	errb.Reset()
+	require.Equal(t, 0, run([]string{"-resume", "-out", dir, "-steps", "3", "-quiet"}, &out, &errb), errb.String())
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	var rec struct {
+		Hyper map[string]any `json:"hyper"`
+	}
+	require.NoError(t, json.Unmarshal(b, &rec))
+	assert.Equal(t, 0.05, rec.Hyper["weight_decay"])
+	assert.Equal(t, 2.0, rec.Hyper["hessian_interval"])
+	assert.Equal(t, 0.001, rec.Hyper["lr"], "the default, recorded")
+	assert.NotContains(t, rec.Hyper, "wd")
+
+	// A changed value is still refused, under its name.
+	errb.Reset()
+	assert.Equal(t, 1, run([]string{"-resume", "-out", dir, "-steps", "4", "-hessian_interval", "3", "-quiet"}, &out, &errb))
+	assert.Contains(t, errb.String(), "the hyperparameters differ")
+	assert.Contains(t, errb.String(), `"hessian_interval":3`)
+}
