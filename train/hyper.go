@@ -22,18 +22,19 @@ import (
 // older version recorded (wd, k, power, m; nesterov as 0 or 1).
 type Hyper map[string]any
 
+// RenamedHypers returns the old hyperparameter names (flags of earlier
+// versions) with the names that replaced them, as pairs {old, new}.
+func RenamedHypers() [][2]string {
+	return [][2]string{{"wd", "weight_decay"}, {"k", "hessian_interval"}, {"power", "hessian_power"}, {"m", "ngrads"}}
+}
+
 // RenamedHyper returns the name that replaced an old hyperparameter name
-// (a flag of earlier versions): wd, k, power and m.
+// (RenamedHypers).
 func RenamedHyper(old string) (string, bool) {
-	switch old {
-	case "wd":
-		return "weight_decay", true
-	case "k":
-		return "hessian_interval", true
-	case "power":
-		return "hessian_power", true
-	case "m":
-		return "ngrads", true
+	for _, r := range RenamedHypers() {
+		if r[0] == old {
+			return r[1], true
+		}
 	}
 	return "", false
 }

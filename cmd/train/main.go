@@ -425,7 +425,7 @@ Flags:
 	fs.PrintDefaults()
 	fmt.Fprintf(w, `
 Optimizer defaults (a hyperparameter flag overrides one; flags an optimizer
-does not take are an error):
+does not take are an error; renamed: %s):
 %s
 Outputs in -out: steps.jsonl/csv (per step), epochs.jsonl/csv (per epoch,
 with test accuracy), config.json, checkpoint.gob. Ctrl-C or SIGTERM stops
@@ -438,7 +438,16 @@ schedule keeps its recorded horizon unless given as cosine:TOTAL), -eval-every,
 -checkpoint-every, -eval-batch, -data-dir and the progress output; any other
 flag must equal the recorded value, or the resume is refused naming both.
 A fresh run into a DIR that holds a checkpoint is refused unless -overwrite.
-`, train.OptimizerHelp())
+`, renamedFlags(), train.OptimizerHelp())
+}
+
+// renamedFlags lists the renamed hyperparameter flags: "-wd → -weight_decay, ...".
+func renamedFlags() string {
+	var parts []string
+	for _, r := range train.RenamedHypers() {
+		parts = append(parts, "-"+r[0]+" → -"+r[1])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func isTerminal(w io.Writer) bool {
