@@ -172,24 +172,22 @@ func (r *run) checkpointNote() string {
 
 // run holds a run's live pieces.
 type run struct {
-	cfg        Config
-	model      *nn.Model
-	text       bool      // token model on text windows
-	tb         textBatch // its input and labels
-	eng        *hessian.Engine
-	opt        optim.Optimizer
-	it         *data.Iterator
-	test       *data.Dataset
-	testIt     *data.Iterator // reused by every evaluation (its batch buffers)
-	norm       *data.Stats
-	samplerPCG *rand.PCG
-	hessPCG    *rand.PCG
-	modelKey   string
-	total      int
-	baseLR     float64
-	// predictions is the number of predictions per batch (SophiaG's bs
-	// defaults to it).
-	predictions int
+	cfg         Config
+	model       *nn.Model
+	text        bool      // token model on text windows
+	tb          textBatch // its input and labels
+	eng         *hessian.Engine
+	opt         optim.Optimizer
+	it          *data.Iterator
+	test        *data.Dataset
+	testIt      *data.Iterator // reused by every evaluation (its batch buffers)
+	norm        *data.Stats
+	samplerPCG  *rand.PCG
+	hessPCG     *rand.PCG
+	modelKey    string
+	total       int
+	baseLR      float64
+	predictions int // per batch (SophiaG's bs defaults to it)
 
 	step, epoch  int
 	best, wall   float64
@@ -338,8 +336,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	// From here on the run holds every value it uses (config.json and the
-	// checkpoint record them).
+	// From here on the run holds every value it uses, for its record.
 	if cfg.Hyper, err = ResolveHyper(cfg.Optimizer, cfg.Hyper, predictions, cfg.Seed); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
