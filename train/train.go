@@ -15,6 +15,7 @@ import (
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/hessian"
 	"github.com/curvopt/curvopt/hessian/spectrum"
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
@@ -405,7 +406,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
 		}
-		if err := removeTemps(cfg.OutDir); err != nil {
+		if err := fileio.RemoveTemps(cfg.OutDir, outputFiles...); err != nil {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
 		}
