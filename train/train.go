@@ -119,6 +119,10 @@ type Config struct {
 	Progress io.Writer
 	Terminal bool
 	LogEvery int
+	// Notices receives what a run did on its own that its user must hear
+	// of even with progress output off: on resume, the repair of a metrics
+	// file (the lines written after the checkpoint dropped). Nil: Progress.
+	Notices io.Writer
 }
 
 // Result summarises a finished run.
