@@ -107,13 +107,14 @@ func Analyze(ctx context.Context, cfg Config, ac AnalyzeConfig, w io.Writer) (*A
 		return nil, fmt.Errorf("train: analyze: not started: %w", err)
 	}
 	a, err := analyze(ctx, cfg, ac, w)
-	if err != nil && ctx.Err() != nil {
-		return nil, fmt.Errorf("train: analyze: stopped before the end, nothing written: %w", ctx.Err())
+	if cause := ctx.Err(); err != nil && cause != nil && errors.Is(err, cause) {
+		return nil, fmt.Errorf("train: analyze: stopped before the end, nothing written: %w", cause)
 	}
 	return a, err
 }
 
-// analyze is Analyze, its errors not yet told apart from a cancellation.
+// analyze is Analyze; a cancellation comes out of it as some wrapping of
+// ctx's error.
 func analyze(ctx context.Context, cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	if ac.Batches == 0 {
 		ac.Batches = 4
