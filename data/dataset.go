@@ -148,6 +148,10 @@ type FormatError struct {
 	Offset int64
 	Msg    string
 	Err    error
+
+	// class is a sentinel that errors.Is matches without it being printed
+	// (fileio.ErrNotRegular for a FIFO or device, whose Msg says so).
+	class error
 }
 
 // Error implements error.
@@ -165,6 +169,10 @@ func (e *FormatError) Error() string {
 
 // Unwrap returns the underlying error, if any.
 func (e *FormatError) Unwrap() error { return e.Err }
+
+// Is reports whether target is the error's class: fileio.ErrNotRegular for
+// a path that is not a regular file.
+func (e *FormatError) Is(target error) bool { return e.class != nil && target == e.class }
 
 func formatErr(file string, off int64, err error, format string, args ...any) *FormatError {
 	return &FormatError{File: file, Offset: off, Msg: fmt.Sprintf(format, args...), Err: err}
@@ -188,7 +196,7 @@ func openDataFile(path string, limit int64) (*os.File, int64, error) {
 }
 
 // notRegular describes why a file that is not a regular file cannot be
-// read as a dataset file.
+// read as a dataset file; the error wraps fileio.ErrNotRegular.
 func notRegular(path string, m os.FileMode) *FormatError {
 	kind := "not a regular file"
 	switch {
@@ -203,5 +211,7 @@ func notRegular(path string, m os.FileMode) *FormatError {
 	case m&os.ModeSocket != 0:
 		kind = "a socket"
 	}
-	return formatErr(path, -1, nil, "%s, not a regular file of records", kind)
+	e := formatErr(path, -1, nil, "%s, not a regular file of records", kind)
+	e.class = fileio.ErrNotRegular
+	return e
 }

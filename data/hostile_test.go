@@ -234,6 +234,9 @@ func TestLoadMNISTRefusesFIFOAndDevices(t *testing.T) {
 		return err
 	})
 	assert.EqualError(t, err, "data: "+img+": a named pipe, not a regular file of records")
+	assert.ErrorIs(t, err, fileio.ErrNotRegular)
+	var fe *FormatError
+	assert.ErrorAs(t, err, &fe)
 
 	dir = writeMNISTDir(t, false)
 	lbl := filepath.Join(dir, "t10k-labels-idx1-ubyte")
@@ -242,6 +245,7 @@ func TestLoadMNISTRefusesFIFOAndDevices(t *testing.T) {
 	var n uint64
 	n = allocated(func() { _, _, err = LoadMNIST("mnist", dir) })
 	assert.EqualError(t, err, "data: "+lbl+".gz: a character device (such as /dev/zero), not a regular file of records")
+	assert.ErrorIs(t, err, fileio.ErrNotRegular)
 	assert.Less(t, n, uint64(1<<20))
 	_, err = ReadIDXFile("/dev/zero")
 	assert.ErrorContains(t, err, "a character device")
@@ -299,6 +303,7 @@ func TestLoadCIFARRefusesFIFOAndLimits(t *testing.T) {
 		return err
 	})
 	assert.EqualError(t, err, "data: "+fifo+": a named pipe, not a regular file of records")
+	assert.ErrorIs(t, err, fileio.ErrNotRegular)
 
 	big := sparse(t, dir, "big.bin", 3073<<19) // whole records, 1.6 GB
 	var n uint64

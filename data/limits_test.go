@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/internal/meminfo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -72,6 +73,7 @@ func TestLoadCIFARFilesRefusesNonFiles(t *testing.T) {
 	} {
 		_, err := LoadCIFARFiles("c", CIFAR10Format, good, tc.path)
 		require.ErrorContains(t, err, tc.msg)
+		assert.Equal(t, tc.path != empty, errors.Is(err, fileio.ErrNotRegular), "%v wraps fileio.ErrNotRegular", err)
 	}
 	d, err := LoadCIFARFiles("c", CIFAR10Format, good, good)
 	require.NoError(t, err)

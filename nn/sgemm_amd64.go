@@ -2,6 +2,8 @@
 
 package nn
 
+import "golang.org/x/sys/cpu"
+
 //go:noescape
 func sgemmKernel4x16(k int, a, b *float32, ldb int, c *float32)
 
@@ -23,14 +25,13 @@ func sgemmKernel4x32C(k int, a, b *float32, ldb int, c *float32, ldc int, acc bo
 //go:noescape
 func sgemmKernel4x32S(k int, a *float32, sa, sr int, b *float32, ldb int, c *float32, ldc int, acc bool)
 
-func cpuHasAVXFMA() bool
-
-func cpuHasAVX512() bool
-
 // haveSgemmKernel reports whether the AVX/FMA kernels (float32 and
-// float64) can run here.
-var haveSgemmKernel = cpuHasAVXFMA()
+// float64) can run here: the CPU has AVX and FMA and the OS saves the YMM
+// registers (cpu.X86.HasAVX includes OSXSAVE and XCR0's XMM and YMM bits).
+var haveSgemmKernel = cpu.X86.HasAVX && cpu.X86.HasFMA
 
-// haveAVX512 reports whether the float32 AVX-512 kernel (4×32) can run
-// here; it then replaces the AVX2 4×16 one.
-var haveAVX512 = haveSgemmKernel && cpuHasAVX512()
+// haveAVX512 reports whether the float32 AVX-512 kernels (4×32, and the
+// pooling kernels of pool_amd64.s) can run here: AVX-512 Foundation with the
+// OS saving the opmask and ZMM state besides XMM and YMM (all part of
+// cpu.X86.HasAVX512F). The 4×32 kernel then replaces the AVX2 4×16 one.
+var haveAVX512 = haveSgemmKernel && cpu.X86.HasAVX512F

@@ -247,28 +247,6 @@ dput:
 	VZEROUPPER
 	RET
 
-// func cpuHasAVXFMA() bool
-TEXT ·cpuHasAVXFMA(SB), NOSPLIT, $0-1
-	MOVL $1, AX
-	XORL CX, CX
-	CPUID
-	// FMA (bit 12), OSXSAVE (bit 27), AVX (bit 28) of ECX.
-	MOVL CX, BX
-	ANDL $0x18001000, BX
-	CMPL BX, $0x18001000
-	JNE no
-	// The OS saves XMM and YMM state (XCR0 bits 1 and 2).
-	XORL CX, CX
-	XGETBV
-	ANDL $6, AX
-	CMPL AX, $6
-	JNE no
-	MOVB $1, ret+0(FP)
-	RET
-no:
-	MOVB $0, ret+0(FP)
-	RET
-
 // func sgemmKernel4x32(k int, a *float32, b *float32, ldb int, c *float32)
 // The AVX-512 kernel: c[r*32+j] = Σ_l a[l*4+r]·b[l*ldb+j] for r < 4,
 // j < 32 (a packed [k][4], b a [k][32] panel with rows ldb elements apart).
@@ -392,27 +370,6 @@ zput:
 	VMOVUPS Z6, (R11)
 	VMOVUPS Z7, 64(R11)
 	VZEROUPPER
-	RET
-
-// func cpuHasAVX512() bool
-// AVX512F (CPUID leaf 7, EBX bit 16) with the OS saving the opmask and ZMM
-// state (XCR0 bits 5, 6, 7) besides XMM and YMM (bits 1, 2). Call only
-// after cpuHasAVXFMA (which checks OSXSAVE) returned true.
-TEXT ·cpuHasAVX512(SB), NOSPLIT, $0-1
-	MOVL $7, AX
-	XORL CX, CX
-	CPUID
-	ANDL $0x10000, BX
-	JEQ no512
-	XORL CX, CX
-	XGETBV
-	ANDL $0xE6, AX
-	CMPL AX, $0xE6
-	JNE no512
-	MOVB $1, ret+0(FP)
-	RET
-no512:
-	MOVB $0, ret+0(FP)
 	RET
 
 // func sgemmKernel4x32S(k int, a *float32, sa, sr int, b *float32, ldb int, c *float32, ldc int, acc bool)

@@ -7,6 +7,8 @@ import (
 	"unsafe"
 
 	"gorgonia.org/tensor"
+
+	"github.com/curvopt/curvopt/internal/nonfinite"
 )
 
 // Param is one named parameter tensor and the gradient of the current batch's
@@ -87,8 +89,9 @@ func CheckOracle(prefix string, needs Needs, o Oracle) error {
 
 // ErrNonFinite is wrapped by every error that reports a NaN or ±Inf in a
 // gradient, a curvature estimate or a loss, so that a caller can tell
-// divergence from other failures with errors.Is.
-var ErrNonFinite = errors.New("non-finite value")
+// divergence from other failures with errors.Is. It is the one sentinel for
+// non-finite values in curvopt (spectrum.ErrNonFinite is the same value).
+var ErrNonFinite = nonfinite.Err
 
 // NoCurvature is an Oracle that answers no query. Pass it (or nil) to
 // first-order optimizers.

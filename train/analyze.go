@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,7 +94,28 @@ const denseMax = 32
 // their trace to 10% (see blockPrecision); no density is computed per
 // block. On the default CNN (60,362 parameters in six tensors) the model
 // takes about 190 products and the blocks about 400 more.
-func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
+//
+// Cancelling ctx stops the analysis at its next Hessian-vector product (at
+// the latest before the next batch of one) or before spectrum.json is
+// written: the error wraps ctx's error and nothing is written, not even a
+// temporary file.
+func Analyze(ctx context.Context, cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
+	if ctx == nil {
+		return nil, errors.New("train: analyze: nil context")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("train: analyze: not started: %w", err)
+	}
+	a, err := analyze(ctx, cfg, ac, w)
+	if cause := ctx.Err(); err != nil && cause != nil && errors.Is(err, cause) {
+		return nil, fmt.Errorf("train: analyze: stopped before the end, nothing written: %w", cause)
+	}
+	return a, err
+}
+
+// analyze is Analyze; a cancellation comes out of it as some wrapping of
+// ctx's error.
+func analyze(ctx context.Context, cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 	if ac.Batches == 0 {
 		ac.Batches = 4
 	}
@@ -149,6 +171,9 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 		return nil, fmt.Errorf("train: analyze: %w", err)
 	}
 	sweep, err := spectrum.NewSweep(r.eng, len(batches), func(i int) (float64, error) {
+		if err := ctx.Err(); err != nil { // every product runs through here, batch by batch
+			return 0, err
+		}
 		return float64(len(batches[i].labels)), r.eng.SetBatch(batches[i].x, batches[i].labels)
 	})
 	if err != nil {
@@ -190,6 +215,9 @@ func Analyze(cfg Config, ac AnalyzeConfig, w io.Writer) (*Analysis, error) {
 			return nil, fmt.Errorf("train: analyze: %w", err)
 		}
 		out.Density.X, out.Density.Y = d.X, d.Y
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if err := writeJSONAtomic(filepath.Join(cfg.OutDir, "spectrum.json"), out); err != nil {
 		return nil, fmt.Errorf("train: analyze: %w", err)
@@ -318,6 +346,9 @@ func (a *analyzer) block(name string, op spectrum.Operator) (BlockSpectrum, erro
 	var eig *spectrum.Eigen
 	if err == nil {
 		eig, err = h.Eigen()
+	}
+	if err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return BlockSpectrum{}, err // stopped, not failed
 	}
 	if err != nil {
 		a.prog.finish(m, "failed (%v); Lanczos instead", err)

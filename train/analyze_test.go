@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/curvopt/curvopt/nn"
@@ -25,10 +26,10 @@ func TestAnalyzeProgress(t *testing.T) {
 
 	ac := AnalyzeConfig{Batches: 1, Top: 1, SLQSteps: 5, Probes: 1, PerLayer: true}
 	var plain, term bytes.Buffer
-	a, err := Analyze(cfg, ac, &plain)
+	a, err := Analyze(context.Background(), cfg, ac, &plain)
 	require.NoError(t, err)
 	cfg.Terminal = true
-	b, err := Analyze(cfg, ac, &term)
+	b, err := Analyze(context.Background(), cfg, ac, &term)
 	require.NoError(t, err)
 	assert.Equal(t, a.Blocks[0].TopEigenvalues, b.Blocks[0].TopEigenvalues)
 	assert.Equal(t, a.Blocks[1].Trace, b.Blocks[1].Trace)
@@ -85,4 +86,74 @@ func TestLoadWeights(t *testing.T) {
 	require.NoError(t, err)
 	defer r2.close()
 	assert.ErrorContains(t, loadWeights(r2, ck, "ck"), `train: analyze: ck: state has no "value" for param "fc1.weight"`)
+}
+
+// cancelOn is a progress writer that cancels a context once the output
+// holds a given text.
+type cancelOn struct {
+	bytes.Buffer
+	text   string
+	cancel context.CancelFunc
+}
+
+func (c *cancelOn) Write(p []byte) (int, error) {
+	n, err := c.Buffer.Write(p)
+	if strings.Contains(c.String(), c.text) {
+		c.cancel()
+	}
+	return n, err
+}
+
+// A cancelled analysis stops at its next product, or before writing
+// spectrum.json, with an error wrapping context.Canceled and nothing
+// written (no spectrum.json, no temporary file of it).
+func TestAnalyzeStopsWhenCancelled(t *testing.T) {
+	cfg := tinyConfig(t, "sgd", nil)
+	cfg.OutDir = t.TempDir()
+	cfg.Steps = 3
+	_, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	ac := AnalyzeConfig{Batches: 2, Top: 1, SLQSteps: 5, Probes: 1, PerLayer: true}
+	nothingWritten := func(t *testing.T) {
+		t.Helper()
+		left, err := filepath.Glob(filepath.Join(cfg.OutDir, "spectrum.json*"))
+		require.NoError(t, err)
+		assert.Empty(t, left)
+	}
+
+	for _, tc := range []struct {
+		name, at, notAfter string
+	}{
+		{"after the top eigenvalues", "model: top eigenvalues", "model: smallest eigenvalue"},
+		{"in a dense block", "fc1.weight: trace", "fc1.bias: dense block"},
+		{"before writing", "model          d=", "wrote spectrum.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			w := &cancelOn{text: tc.at, cancel: cancel}
+			a, err := Analyze(ctx, cfg, ac, w)
+			require.ErrorIs(t, err, context.Canceled)
+			assert.ErrorContains(t, err, "train: analyze: stopped before the end, nothing written: context canceled")
+			assert.Nil(t, a)
+			assert.Contains(t, w.String(), tc.at)
+			assert.NotContains(t, w.String(), tc.notAfter, "the analysis went on after the cancellation")
+			assert.NotContains(t, w.String(), "Lanczos instead", "a cancellation is no failure to fall back from")
+			nothingWritten(t)
+		})
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out bytes.Buffer
+	_, err = Analyze(ctx, cfg, ac, &out)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Empty(t, out.String())
+	nothingWritten(t)
+	_, err = Analyze(nil, cfg, ac, nil) //nolint:staticcheck // a nil context is the misuse under test
+	assert.EqualError(t, err, "train: analyze: nil context")
+
+	a, err := Analyze(context.Background(), cfg, ac, nil)
+	require.NoError(t, err)
+	assert.NotEmpty(t, a.Blocks)
 }

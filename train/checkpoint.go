@@ -5,13 +5,10 @@ import (
 	"encoding/binary"
 	"encoding/gob"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/internal/fileio"
@@ -140,22 +137,10 @@ func writeJSONAtomic(path string, v any) error {
 	})
 }
 
-// removeTemps deletes the temporary files that an atomic write killed
-// midway left in dir (checkpoint.gob.tmp-*, steps.jsonl.tmp-*, ...).
-func removeTemps(dir string) error {
-	for _, base := range []string{checkpointFile, "config.json", "steps.jsonl", "steps.csv", "epochs.jsonl", "epochs.csv"} {
-		names, err := filepath.Glob(filepath.Join(dir, base+fileio.TmpInfix+"*"))
-		if err != nil {
-			return err
-		}
-		for _, n := range names {
-			if err := os.Remove(n); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("removing the leftover %s: %w", n, err)
-			}
-		}
-	}
-	return nil
-}
+// outputFiles are the files Run writes atomically into its OutDir; resume
+// and a fresh start remove their leftover temporary files
+// (fileio.RemoveTemps).
+var outputFiles = []string{checkpointFile, "config.json", "steps.jsonl", "steps.csv", "epochs.jsonl", "epochs.csv"}
 
 func encodeCheckpoint(w io.Writer, c *Checkpoint) error {
 	if err := encodeHeaderMeta(w, c); err != nil {

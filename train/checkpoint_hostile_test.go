@@ -36,8 +36,8 @@ func sparse(t *testing.T, path string, head []byte, size int64) {
 }
 
 // hostileDir returns a directory for a hostile run: under
-// $TRAIN_HOSTILE_OUT when set (kept for hostile_rss.sh, which measures the
-// CLI's peak memory on it), else a temporary one.
+// $TRAIN_HOSTILE_OUT when set (kept for cmd/train/hostile_rss.sh, which
+// measures the CLI's peak memory on it), else a temporary one.
 func hostileDir(t *testing.T, name string) string {
 	out := os.Getenv("TRAIN_HOSTILE_OUT")
 	if out == "" {

@@ -42,7 +42,8 @@
 // resume verifies steps.jsonl and epochs.jsonl up to the checkpoint before
 // writing anything: a gap, duplicate or disorder there is refused (nothing
 // is changed); lines after the checkpoint (a run killed before its next
-// checkpoint) are dropped, and the repair is printed to Config.Progress.
+// checkpoint) are dropped, and the repair is printed to Config.Notices (or
+// Config.Progress when Notices is nil).
 //
 // Plots are not made here: Analyze returns and writes numbers, and
 // cmd/train draws them with hessian/spectrum/plot, so importing train does

@@ -267,7 +267,7 @@ func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 	_, err = Run(context.Background(), cfg)
 	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the gradient graph of the training batch of 16, `)
 
-	_, err = Analyze(cfg, AnalyzeConfig{}, nil)
+	_, err = Analyze(context.Background(), cfg, AnalyzeConfig{}, nil)
 	assert.ErrorContains(t, err, `the model's graphs need `)
 	assert.ErrorContains(t, err, `(training batch 16 (gradient and H·v) `)
 	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the gradient and H·v graph of the training batch of 16, `)

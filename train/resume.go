@@ -409,7 +409,8 @@ func (r *run) logChecks() (*logVerify[StepRecord], *logVerify[EpochRecord]) {
 // verifyLogs verifies a resumed run's metrics files up to its checkpoint
 // (logChecks), before anything in OutDir is written, and returns the bytes
 // of steps.jsonl and epochs.jsonl to keep. A repair (lines after the
-// checkpoint dropped) is printed to Progress once both files are verified.
+// checkpoint dropped) is printed to Notices (or Progress) once both files
+// are verified.
 func (r *run) verifyLogs() (steps, evals int64, err error) {
 	vs, ve := r.logChecks()
 	steps, n1, err := resumeRecords(filepath.Join(r.cfg.OutDir, "steps.jsonl"), vs)
@@ -420,9 +421,13 @@ func (r *run) verifyLogs() (steps, evals int64, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	w := r.cfg.Notices
+	if w == nil {
+		w = r.cfg.Progress
+	}
 	for _, n := range []string{n1, n2} {
-		if n != "" && r.cfg.Progress != nil {
-			fmt.Fprintln(r.cfg.Progress, n)
+		if n != "" && w != nil {
+			fmt.Fprintln(w, n)
 		}
 	}
 	return steps, evals, nil

@@ -159,7 +159,7 @@ func TestDAGRunRecordedResumedAnalyzed(t *testing.T) {
 				}
 				return
 			}
-			a, err := Analyze(rec, AnalyzeConfig{Batches: 1, Top: 1, SLQSteps: 2, Probes: 1}, nil)
+			a, err := Analyze(context.Background(), rec, AnalyzeConfig{Batches: 1, Top: 1, SLQSteps: 2, Probes: 1}, nil)
 			require.NoError(t, err)
 			n := 0
 			for _, s := range ck.Params {

@@ -15,6 +15,7 @@ import (
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/hessian"
 	"github.com/curvopt/curvopt/hessian/spectrum"
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
@@ -118,6 +119,10 @@ type Config struct {
 	Progress io.Writer
 	Terminal bool
 	LogEvery int
+	// Notices receives what a run did on its own that its user must hear
+	// of even with progress output off: on resume, the repair of a metrics
+	// file (the lines written after the checkpoint dropped). Nil: Progress.
+	Notices io.Writer
 }
 
 // Result summarises a finished run.
@@ -417,7 +422,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
 		}
-		if err := removeTemps(cfg.OutDir); err != nil {
+		if err := fileio.RemoveTemps(cfg.OutDir, outputFiles...); err != nil {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
 		}

@@ -232,9 +232,9 @@ func TestSharpnessAndAnalysis(t *testing.T) {
 	assert.Nil(t, res.StepLog[0].HessTop)
 	assert.Greater(t, *res.StepLog[1].HessTop, 0.0)
 
-	_, err = Analyze(cfg, AnalyzeConfig{TraceMethod: "hutch+"}, nil)
+	_, err = Analyze(context.Background(), cfg, AnalyzeConfig{TraceMethod: "hutch+"}, nil)
 	require.ErrorContains(t, err, `trace method "hutch+"`)
-	a, err := Analyze(cfg, AnalyzeConfig{Batches: 2, Top: 2, SLQSteps: 10, Probes: 1, PerLayer: true, TraceMethod: spectrum.MethodHutchPP}, nil)
+	a, err := Analyze(context.Background(), cfg, AnalyzeConfig{Batches: 2, Top: 2, SLQSteps: 10, Probes: 1, PerLayer: true, TraceMethod: spectrum.MethodHutchPP}, nil)
 	require.NoError(t, err)
 	require.Len(t, a.Blocks, 5) // model + 4 parameters
 	assert.GreaterOrEqual(t, a.Blocks[0].TopEigenvalues[0], a.Blocks[0].TopEigenvalues[1])

@@ -271,8 +271,8 @@ func (r *Runner) removeLeftovers(specs []RunSpec) error {
 			continue
 		}
 		phases[s.Phase] = true
-		if err := RemoveTemps(filepath.Join(r.Dir, s.Phase)); err != nil {
-			return err
+		if err := fileio.RemoveTemps(filepath.Join(r.Dir, s.Phase)); err != nil {
+			return fmt.Errorf("compare: %w", err)
 		}
 		trash, err := filepath.Glob(filepath.Join(r.WorkDir, s.Phase, "*"+trashSuffix))
 		if err != nil {
@@ -282,21 +282,6 @@ func (r *Runner) removeLeftovers(specs []RunSpec) error {
 			if err := os.RemoveAll(p); err != nil {
 				return fmt.Errorf("compare: removing the leftover %s: %w", p, err)
 			}
-		}
-	}
-	return nil
-}
-
-// RemoveTemps removes the temporary files that a killed WriteFile left in
-// dir (their names hold fileio.TmpInfix); a missing dir has none.
-func RemoveTemps(dir string) error {
-	tmps, err := filepath.Glob(filepath.Join(dir, "*"+fileio.TmpInfix+"*"))
-	if err != nil {
-		return err
-	}
-	for _, p := range tmps {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("compare: removing the leftover %s: %w", p, err)
 		}
 	}
 	return nil

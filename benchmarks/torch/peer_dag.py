@@ -12,22 +12,17 @@ gradient, and SGD and Adam steps: the median over repeats of N timed steps.
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 benchmarks/torch/peer_dag.py --json out.json
 
 Run it in the same session as the Go benchmarks (benchmarks/torch/ratio_dag.sh)
-and compare ratios: the machines are shared and noisy.
+and compare ratios: the machines are shared and noisy. The timing loop is
+peertime.py's, shared with peer.py.
 """
 import argparse
-import json
 import math
-import statistics
-import sys
-import time
 
-try:
-    import torch
-    import torch.nn as nn
-    import torch.nn.functional as F
-except ImportError:  # pragma: no cover
-    print("peer_dag.py: torch is not installed (apt-get install python3-torch)", file=sys.stderr)
-    sys.exit(2)
+import peertime
+
+torch = peertime.import_torch("peer_dag.py")
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 
 class Block(nn.Module):
@@ -98,73 +93,23 @@ class GPT(nn.Module):
         return self.head(self.ln_f(h)).reshape(-1, self.head.out_features)
 
 
-def timeit(fn, steps, repeats, warmup):
-    for _ in range(warmup):
-        fn()
-    meds = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            fn()
-        meds.append((time.perf_counter() - t0) / steps * 1e3)
-    return statistics.median(meds)
-
-
-def workloads(model, x, y, steps, repeats, warmup):
-    params = list(model.parameters())
-    out = {}
-
-    def grad():
-        for p in params:
-            p.grad = None
-        F.cross_entropy(model(x), y).backward()
-    out["grad"] = timeit(grad, steps, repeats, warmup)
-    v = [torch.randn_like(p) for p in params]
-
-    def hvp():
-        gs = torch.autograd.grad(F.cross_entropy(model(x), y), params, create_graph=True)
-        torch.autograd.grad(sum((g * vi).sum() for g, vi in zip(gs, v)), params)
-    out["hvp"] = timeit(hvp, steps, repeats, warmup)
-
-    def gnb():
-        with torch.no_grad():
-            logits = model(x)
-        yy = torch.multinomial(F.softmax(logits, dim=1), 1).squeeze(1)
-        for p in params:
-            p.grad = None
-        F.cross_entropy(model(x), yy).backward()
-    out["gnb"] = timeit(gnb, steps, repeats, warmup)
-    for oname, opt in (("sgd", torch.optim.SGD(params, lr=0.01, momentum=0.9)), ("adam", torch.optim.Adam(params, lr=1e-3))):
-        def step(opt=opt):
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
-            opt.step()
-        out[oname + "_step"] = timeit(step, steps, repeats, warmup)
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default="", help="resnet20 or gpt-tiny (default both)")
-    ap.add_argument("--json")
+    peertime.add_flags(ap, steps=5, warmup=2)
+    ap.add_argument("--only", default="", choices=["resnet20", "gpt-tiny"], help="time only this model (default both)")
     a = ap.parse_args()
-    torch.set_num_threads(a.threads)
-    torch.manual_seed(0)
-    res = {"torch": torch.__version__, "threads": a.threads, "unit": "ms per step"}
+    clock, res = peertime.setup(torch, a)
     if a.only in ("", "resnet20"):
-        res["resnet20"] = workloads(ResNet(), torch.rand(128, 3, 32, 32), torch.randint(0, 10, (128,)), a.steps, a.repeats, a.warmup)
+        res["resnet20"] = peertime.workloads(ResNet(), torch.rand(128, 3, 32, 32), torch.randint(0, 10, (128,)),
+                                             a.steps, a.repeats, a.warmup, clock)
     if a.only in ("", "gpt-tiny"):
-        res["gpt-tiny"] = workloads(GPT(), torch.randint(0, 65, (16, 64)), torch.randint(0, 65, (16 * 64,)), a.steps, a.repeats, a.warmup)
+        res["gpt-tiny"] = peertime.workloads(GPT(), torch.randint(0, 65, (16, 64)), torch.randint(0, 65, (16 * 64,)),
+                                             a.steps, a.repeats, a.warmup, clock)
     for k, v in res.items():
         if isinstance(v, dict):
             print(k, " ".join(f"{q} {ms:.1f}" for q, ms in v.items()))
     if a.json:
-        with open(a.json, "w") as f:
-            json.dump(res, f, indent=1)
+        peertime.write_json(a.json, res)
 
 
 if __name__ == "__main__":

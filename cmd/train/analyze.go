@@ -53,41 +53,11 @@ func analyze(ctx context.Context, o *options) error {
 	ac := train.AnalyzeConfig{Batches: o.analysis.batches, Top: o.analysis.top,
 		SLQSteps: o.analysis.slq, Probes: o.analysis.probes, PerLayer: o.analysis.perLayer,
 		TraceMethod: spectrum.TraceMethod(o.analysis.traceMethod)}
-	a, err := analyzeCtx(ctx, cfg, ac)
+	a, err := train.Analyze(ctx, cfg, ac, cfg.Progress)
 	if err != nil {
 		return err
 	}
 	return writeDensity(cfg.OutDir, a, cfg.Progress)
-}
-
-// analyzeCtx runs train.Analyze until it finishes or ctx is cancelled,
-// whichever comes first; on cancellation it returns ctx's error at once and
-// leaves the analysis to be ended with the process (train.Analyze takes no
-// context; it writes spectrum.json only at its end, atomically).
-func analyzeCtx(ctx context.Context, cfg train.Config, ac train.AnalyzeConfig) (*train.Analysis, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	type result struct {
-		a   *train.Analysis
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		a, err := train.Analyze(cfg, ac, cfg.Progress)
-		done <- result{a, err}
-	}()
-	select {
-	case r := <-done:
-		return r.a, r.err
-	case <-ctx.Done():
-		select {
-		case r := <-done: // finished as the signal came: keep its work
-			return r.a, r.err
-		default:
-			return nil, ctx.Err()
-		}
-	}
 }
 
 // writeDensity draws a's density (if any) to dir/density.png and

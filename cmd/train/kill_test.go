@@ -240,11 +240,23 @@ func TestResumeFlags(t *testing.T) {
 	require.Equal(t, 1, run(args, &out, &errb), "a fresh run over a checkpoint")
 	assert.Contains(t, errb.String(), "-overwrite")
 
+	// A line written after the checkpoint (a killed run) is dropped, and
+	// the repair is reported on stderr even with -quiet.
+	steps := filepath.Join(dir, "steps.jsonl")
+	f, err := os.OpenFile(steps, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(`{"step":9,"epoch":2,"loss":9}` + "\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	out.Reset()
 	errb.Reset()
 	require.Equal(t, 0, run([]string{"-resume", "-out", dir, "-epochs", "2", "-quiet"}, &out, &errb), errb.String())
+	assert.Contains(t, errb.String(), "resume: repaired "+steps+": kept the 8 records up to the checkpoint, dropped 1 line written after it")
+	assert.Empty(t, out.String(), "-quiet")
 	c, err := train.ReadCheckpointInfo(filepath.Join(dir, "checkpoint.gob"))
 	require.NoError(t, err)
 	assert.Equal(t, 16, c.Step, "two epochs of 8 steps")
+	assert.Len(t, readJSONL[train.StepRecord](t, steps), 16, "each step once")
 	assert.Len(t, readJSONL[train.EpochRecord](t, filepath.Join(dir, "epochs.jsonl")), 4, "evaluations at steps 6, 8, 12, 16")
 
 	errb.Reset()

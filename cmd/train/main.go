@@ -230,6 +230,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 		o.cfg.Progress = stdout
 		o.cfg.Terminal = isTerminal(stdout)
 	}
+	o.cfg.Notices = stderr // a resume's repair is reported even with -quiet
 
 	if o.analyze {
 		if err := analyze(sig.Context(), &o); err != nil {
@@ -250,7 +251,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 			report(stderr, err)
 			return 1
 		}
-		cfg.Progress, cfg.Terminal = o.cfg.Progress, o.cfg.Terminal
+		cfg.Progress, cfg.Terminal, cfg.Notices = o.cfg.Progress, o.cfg.Terminal, o.cfg.Notices
 		cfg.Memory, cfg.MemoryLimit = o.cfg.Memory, o.cfg.MemoryLimit
 		o.cfg = cfg
 		if !o.quiet {

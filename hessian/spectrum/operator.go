@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/internal/nonfinite"
 )
 
 // Operator is a symmetric linear operator on R^Dim, typically the Hessian of
@@ -55,9 +55,10 @@ var (
 	// configuration.
 	ErrInvalid = errors.New("spectrum: invalid argument")
 	// ErrNonFinite is wrapped when an operator product returns NaN or ±Inf.
-	// It is optim.ErrNonFinite, the one sentinel for non-finite values in
-	// curvopt, so errors.Is matches either name.
-	ErrNonFinite = optim.ErrNonFinite
+	// It is the one sentinel for non-finite values in curvopt (the same
+	// value as optim.ErrNonFinite, which the engine's errors wrap), so
+	// errors.Is matches either name.
+	ErrNonFinite = nonfinite.Err
 )
 
 // NotConvergedError describes an iteration that stopped at its budget. It

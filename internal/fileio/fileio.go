@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/curvopt/curvopt/internal/meminfo"
@@ -152,6 +153,51 @@ func WriteAtomic(path string, perm os.FileMode, fill func(io.Writer) error) erro
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return SyncDir(dir)
+}
+
+// RemoveTemps removes from dir the temporary files that WriteAtomic calls
+// killed midway left behind: NAME+TmpInfix+RANDOM for each NAME in bases,
+// or every file whose name holds TmpInfix when no bases are given. Only
+// files directly in dir are removed (never a directory); a missing dir has
+// none. Names are matched literally, so a dir or base holding glob
+// characters ('*', '?', '[') is safe.
+func RemoveTemps(dir string, bases ...string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("looking for leftover temporary files: %w", err)
+	}
+	removed := false
+	for _, e := range entries {
+		if e.IsDir() || !isTemp(e.Name(), bases) {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("removing the leftover %s: %w", p, err)
+		}
+		removed = true
+	}
+	if removed {
+		return SyncDir(dir)
+	}
+	return nil
+}
+
+// isTemp reports whether name is a temporary file of WriteAtomic for one of
+// bases (for any name when bases is empty).
+func isTemp(name string, bases []string) bool {
+	if len(bases) == 0 {
+		return strings.Contains(name, TmpInfix)
+	}
+	for _, b := range bases {
+		if strings.HasPrefix(name, b+TmpInfix) {
+			return true
+		}
+	}
+	return false
 }
 
 // SyncDir makes a rename or a removal in dir durable.

@@ -80,3 +80,52 @@ func TestWriteAtomic(t *testing.T) {
 		t.Fatalf("leftover temporary files: %v", ents)
 	}
 }
+
+func TestRemoveTemps(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out[1]*") // glob characters are literal
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := []string{"steps.jsonl", "steps.jsonl" + TmpInfix + "123", "checkpoint.gob" + TmpInfix + "9",
+		"other.txt" + TmpInfix + "5", "steps.jsonl.bak", "xsteps.jsonl" + TmpInfix + "7"}
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "steps.jsonl"+TmpInfix+"dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	left := func() []string {
+		t.Helper()
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	if err := RemoveTemps(dir, "steps.jsonl", "checkpoint.gob"); err != nil {
+		t.Fatal(err)
+	}
+	want := "other.txt.tmp-5 steps.jsonl steps.jsonl.bak steps.jsonl.tmp-dir xsteps.jsonl.tmp-7"
+	if got := strings.Join(left(), " "); got != want {
+		t.Fatalf("after RemoveTemps(steps.jsonl, checkpoint.gob): %s, want %s", got, want)
+	}
+	if err := RemoveTemps(dir); err != nil {
+		t.Fatal(err)
+	}
+	want = "steps.jsonl steps.jsonl.bak steps.jsonl.tmp-dir"
+	if got := strings.Join(left(), " "); got != want {
+		t.Fatalf("after RemoveTemps(): %s, want %s", got, want)
+	}
+	if err := RemoveTemps(filepath.Join(dir, "missing")); err != nil {
+		t.Fatalf("missing dir: %v", err)
+	}
+	if err := RemoveTemps(filepath.Join(dir, "steps.jsonl")); err == nil {
+		t.Fatal("a regular file as dir: no error")
+	}
+}

@@ -56,6 +56,7 @@ import (
 
 	"github.com/curvopt/curvopt/benchmarks/compare"
 	"github.com/curvopt/curvopt/data"
+	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/internal/sigctx"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/train"
@@ -413,8 +414,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep []compare.SweepEntry, chosen map[string]float64, results []*compare.RunResult) error {
-	if err := compare.RemoveTemps(dir); err != nil { // left by a killed earlier write
-		return err
+	if err := fileio.RemoveTemps(dir); err != nil { // left by a killed earlier write
+		return fmt.Errorf("compare: %w", err)
 	}
 	if err := compare.WriteFile(filepath.Join(dir, "results.md"), func(w io.Writer) error {
 		return compare.RenderMarkdown(w, rep, sums, sweep, chosen)
