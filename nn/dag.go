@@ -209,7 +209,7 @@ func (d DAG) check() (*dagInfo, error) {
 			err = checkElements("output shape", out...)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, &nodeError{where: where, index: i, err: err}
 		}
 		info.shapes[n.Name] = out
 		info.params = append(info.params, ps...)
@@ -224,9 +224,30 @@ func (d DAG) check() (*dagInfo, error) {
 	case 2:
 		info.rows, info.classes = out[0], out[1]
 	default:
-		return nil, fmt.Errorf("nn: DAG: output %q has shape %v, want [classes] or [T, classes]", d.Output, out)
+		return nil, &outputError{name: d.Output, shape: out}
 	}
 	return info, nil
+}
+
+// nodeError is a node's shape or parameter error, naming the node: Spec.DAG
+// names the layer it came from instead.
+type nodeError struct {
+	where string // "nn: DAG: node i (op "name")"
+	index int
+	err   error
+}
+
+func (e *nodeError) Error() string { return e.where + ": " + e.err.Error() }
+func (e *nodeError) Unwrap() error { return e.err }
+
+// outputError is an output of the wrong rank.
+type outputError struct {
+	name  string
+	shape []int
+}
+
+func (e *outputError) Error() string {
+	return fmt.Sprintf("nn: DAG: output %q has shape %v, want [classes] or [T, classes]", e.name, e.shape)
 }
 
 func src0IsInput(n DAGNode) bool { return len(n.Inputs) > 0 && n.Inputs[0] == DAGInput }
@@ -271,7 +292,7 @@ func (d DAG) nodeShape(n DAGNode, ins [][]int, fromInput bool) ([]int, []ParamIn
 		if h < n.Kernel || wd < n.Kernel {
 			return nil, nil, fmt.Errorf("kernel %d larger than padded input %dx%d", n.Kernel, h, wd)
 		}
-		if err := checkElements("weight of shape", n.Out, x[0], n.Kernel, n.Kernel); err != nil {
+		if err := checkElements("parameter "+n.Name+".weight of shape", n.Out, x[0], n.Kernel, n.Kernel); err != nil {
 			return nil, nil, err
 		}
 		fan := x[0] * n.Kernel * n.Kernel

@@ -142,53 +142,6 @@ func growF64(b *[]float64, n int) []float64 {
 	return (*b)[:n]
 }
 
-// AddRowVector returns x [R, D] + b [D] added to every row. Its derivatives
-// are G and AxisSum(G, 0) (whose derivative broadcasts back by rows).
-func AddRowVector(x, b *gorgonia.Node) (*gorgonia.Node, error) {
-	sx, sb := shapeOf(x), shapeOf(b)
-	if sx.Dims() != 2 || sb.Dims() != 1 || sb[0] != sx[1] {
-		return nil, fmt.Errorf("nn: AddRowVector: shapes %v and %v, want [R, D] and [D]", sx, sb)
-	}
-	if dtypeOf(x) != dtypeOf(b) {
-		return nil, fmt.Errorf("nn: AddRowVector: dtypes %v and %v differ", dtypeOf(x), dtypeOf(b))
-	}
-	op := &addRowOp{base: newBase("AddRowVector", dtypeOf(x), sx, sx, sb)}
-	return apply(op, x, b)
-}
-
-// addRowOp is y = x + 1·bᵀ for x [R, D], b [D].
-type addRowOp struct{ base }
-
-func (op *addRowOp) twiceDifferentiable() {}
-
-func (op *addRowOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	d := op.ins[0][1]
-	return run(&op.base, vs,
-		func(in [][]float64, out []float64) { addRow(in[0], in[1], out, d) },
-		func(in [][]float32, out []float32) { addRow(in[0], in[1], out, d) })
-}
-
-func addRow[T Float](x, b, y []T, d int) {
-	parallelFor(len(y)/d, numWorkers(), max(1, minParallel/d), func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, yr := x[r*d:(r+1)*d], y[r*d:(r+1)*d]
-			for i, v := range b[:d] {
-				yr[i] = xr[i] + v
-			}
-		}
-	})
-}
-
-func (op *addRowOp) DiffWRT(int) []bool { return []bool{true, true} }
-
-func (op *addRowOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
-	db, err := AxisSum(g, 0)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{g, db}, nil
-}
-
 func (op *axisSumOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *axisSumOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
@@ -419,7 +372,7 @@ func LayerNorm(x, gamma, beta *gorgonia.Node, eps float64) (*gorgonia.Node, erro
 		}
 	}
 	if beta != nil {
-		if y, err = AddRowVector(y, beta); err != nil {
+		if y, err = BiasAdd(y, beta); err != nil {
 			return nil, err
 		}
 	}
