@@ -334,7 +334,7 @@ func (o *options) finish() error {
 	if ok, err := o.dagModel(c, size, classes); ok {
 		return err
 	}
-	o.cfg.Model, err = modelSpec(o.model, o.hidden, o.dataKind, o.coarse)
+	o.cfg.Model, err = imageModel(o.model, o.hidden, o.dataKind, o.coarse)
 	return err
 }
 
@@ -353,8 +353,9 @@ func dataGeometry(kind string, coarse bool) (c, size, classes int) {
 	return c, size, classes
 }
 
-// modelSpec returns the spec for -model, sized for the dataset.
-func modelSpec(model, hidden, kind string, coarse bool) (nn.Spec, error) {
+// imageModel returns the model for -model mlp or cnn, sized for the
+// dataset, or read from the file -model names (readModel).
+func imageModel(model, hidden, kind string, coarse bool) (nn.DAG, error) {
 	c, size, classes := dataGeometry(kind, coarse)
 	switch model {
 	case "cnn":
@@ -364,13 +365,13 @@ func modelSpec(model, hidden, kind string, coarse bool) (nn.Spec, error) {
 		for _, f := range strings.Split(hidden, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n < 1 {
-				return nn.Spec{}, fmt.Errorf("-hidden %q: want positive integers separated by commas", hidden)
+				return nn.DAG{}, fmt.Errorf("-hidden %q: want positive integers separated by commas", hidden)
 			}
 			hs = append(hs, n)
 		}
 		return nn.MLP(c*size*size, hs, classes), nil
 	}
-	return readSpec(model)
+	return readModel(model)
 }
 
 func describeData(s data.Spec) string {
