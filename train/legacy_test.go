@@ -1,9 +1,13 @@
 package train
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
+	"github.com/curvopt/curvopt/nn"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,4 +27,78 @@ func legacyRunConfig(t testing.TB, rc RunConfig, key string, model any) []byte {
 	out, err := json.Marshal(m)
 	require.NoError(t, err)
 	return out
+}
+
+// toLegacy rewrites dir's checkpoint in the layout before issue 20: the
+// model keyed by spec's JSON and recorded under key ("model" for a layer
+// list, "dag" for a DAG), as that code wrote it.
+func toLegacy(t *testing.T, dir string, key string, model any) {
+	t.Helper()
+	path := filepath.Join(dir, checkpointFile)
+	ck, err := LoadCheckpoint(path)
+	require.NoError(t, err)
+	var rc RunConfig
+	require.NoError(t, json.Unmarshal(ck.Config, &rc))
+	mb, err := json.Marshal(model)
+	require.NoError(t, err)
+	ck.Model, ck.Config = string(mb), legacyRunConfig(t, rc, key, model)
+	require.NoError(t, SaveCheckpoint(path, ck))
+}
+
+// TestLegacyCheckpointResumes: a checkpoint of a layer-list model written
+// in the layout before issue 20 (the model keyed and recorded as its layer
+// list) reads back as the model's DAG, resumes, and ends where an
+// uninterrupted run ends; one of a DAG model (recorded under "dag") reads
+// back as its DAG; a recorded model that is neither format's is refused,
+// naming it.
+func TestLegacyCheckpointResumes(t *testing.T) {
+	spec := nn.MLPSpec(3*32*32, []int{12}, 10)
+	whole := tinyConfig(t, "sophiah", testHypers["sophiah"])
+	whole.Steps, whole.OutDir = 4, t.TempDir()
+	want, err := Run(context.Background(), whole)
+	require.NoError(t, err)
+
+	part := tinyConfig(t, "sophiah", testHypers["sophiah"])
+	part.Steps, part.OutDir = 2, t.TempDir()
+	_, err = Run(context.Background(), part)
+	require.NoError(t, err)
+	toLegacy(t, part.OutDir, "model", spec)
+	rec, err := ReadRunConfig(part.OutDir)
+	require.NoError(t, err)
+	assert.Equal(t, whole.Model, rec.Model, "the layer list reads back as its DAG")
+	rec.Steps, rec.Train, rec.Test = 4, part.Train, part.Test
+	got, err := Run(context.Background(), rec)
+	require.NoError(t, err)
+	assert.Equal(t, 4, got.Steps)
+	assert.Equal(t, want.FinalTestLoss, got.FinalTestLoss, "the resumed run ends where the uninterrupted one does")
+	assert.Equal(t, want.FinalTestAcc, got.FinalTestAcc)
+
+	// A DAG model, recorded under "dag" with an empty list under "model".
+	d, err := nn.ResNet(8, 3, 32, 10)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	_, err = Run(context.Background(), Config{Model: d, Train: part.Train, Test: part.Test, Optimizer: "sgd",
+		Steps: 1, BatchSize: 8, EvalBatch: 8, Seed: 1, OutDir: dir})
+	require.NoError(t, err)
+	toLegacy(t, dir, "dag", d)
+	rec, err = ReadRunConfig(dir)
+	require.NoError(t, err)
+	assert.Equal(t, d, rec.Model)
+
+	// A recorded model of neither format, in the checkpoint's key and in
+	// its configuration.
+	bad := nn.Spec{InputShape: []int{4}, Layers: []nn.LayerSpec{{Type: "softmax"}}}
+	toLegacy(t, part.OutDir, "model", spec)
+	rec, err = ReadRunConfig(part.OutDir)
+	require.NoError(t, err)
+	rec.Steps, rec.Train, rec.Test = 5, part.Train, part.Test
+	ck, err := LoadCheckpoint(filepath.Join(part.OutDir, checkpointFile))
+	require.NoError(t, err)
+	ck.Model = `{"input_shape":[4],"layers":[{"type":"softmax"}]}`
+	require.NoError(t, SaveCheckpoint(filepath.Join(part.OutDir, checkpointFile), ck))
+	_, err = Run(context.Background(), rec)
+	assert.ErrorContains(t, err, `the checkpoint's model: nn: spec: layer 0 (softmax ""): unknown layer type`)
+	toLegacy(t, part.OutDir, "model", bad)
+	_, err = ReadRunConfig(part.OutDir)
+	assert.ErrorContains(t, err, `the model recorded under "model": nn: spec: layer 0 (softmax ""): unknown layer type`)
 }
