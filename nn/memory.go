@@ -39,7 +39,7 @@ func (g GraphKind) String() string {
 }
 
 // MemoryEstimate is the memory a model needs for one graph at one batch
-// size, in bytes (see Spec.Memory). All sums saturate at math.MaxInt64.
+// size, in bytes (see DAG.Memory). All sums saturate at math.MaxInt64.
 type MemoryEstimate struct {
 	Graph GraphKind
 	Batch int

@@ -135,7 +135,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 	}
 	fs.Var(optBool{optFloat{"nesterov", h}}, "nesterov", hyperUsage["nesterov"])
 
-	fs.StringVar(&o.model, "model", "cnn", "model: mlp, cnn, resnet8, resnet20 (resnetN, N = 6n+2), gpt-tiny (with -data text), or the path of a layer-list spec file (JSON)")
+	fs.StringVar(&o.model, "model", "cnn", "model: mlp, cnn, resnet8, resnet20 (resnetN, N = 6n+2), gpt-tiny (with -data text), or the path of a model file (JSON: a layer list or a DAG)")
 	fs.StringVar(&o.hidden, "hidden", "128", "MLP hidden layer widths, comma-separated")
 	fs.StringVar(&o.dataKind, "data", "synthetic", "dataset: synthetic, cifar10, cifar100, fashion-mnist, mnist, text")
 	fs.StringVar(&o.dataFile, "data-file", "", "text: a UTF-8 text file, last 10% held out for validation (default: the built-in corpus of Go standard-library sources)")
