@@ -250,6 +250,8 @@ func (c *Config) defaults() {
 // defaults.
 func (c Config) Validate() error {
 	switch {
+	case len(c.Model.Nodes) == 0 && len(c.Model.InputShape) == 0:
+		return errors.New("train: no model: set Config.Model (nn.MLP, nn.CNN, nn.ResNet, nn.GPT, or nn.ParseModel for a file)")
 	case c.BatchSize < 0:
 		return fmt.Errorf("train: batch size %d: must be >= 1 (0: the default)", c.BatchSize)
 	case c.EvalBatch < 0:

@@ -102,3 +102,12 @@ func TestLegacyCheckpointResumes(t *testing.T) {
 	_, err = ReadRunConfig(part.OutDir)
 	assert.ErrorContains(t, err, `the model recorded under "model": nn: spec: layer 0 (softmax ""): unknown layer type`)
 }
+
+// TestNoModel: a configuration without a model is refused, saying how to
+// give one.
+func TestNoModel(t *testing.T) {
+	cfg := tinyConfig(t, "sgd", nil)
+	cfg.Model = nn.DAG{}
+	_, err := Run(context.Background(), cfg)
+	assert.EqualError(t, err, "train: no model: set Config.Model (nn.MLP, nn.CNN, nn.ResNet, nn.GPT, or nn.ParseModel for a file)")
+}
