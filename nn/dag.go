@@ -31,8 +31,10 @@ const (
 // DAGInput is the name by which nodes refer to the model's input.
 const DAGInput = "input"
 
-// DAG describes a model whose layers form a directed acyclic graph (residual
-// blocks, attention blocks), in the JSON spirit of Spec:
+// DAG is the one description of a model: its layers as the nodes of a
+// directed acyclic graph (chains, residual blocks, attention blocks). A
+// layer list (Spec) is a shorthand that converts to one (Spec.DAG); MLP,
+// CNN, ResNet and GPT return one; ParseModel reads either from JSON:
 //
 //	{"input_shape":[3,32,32],"nodes":[
 //	  {"name":"conv1","op":"conv2d","inputs":["input"],"out":16,"kernel":3,"pad":1,"no_bias":true},

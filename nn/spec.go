@@ -7,7 +7,7 @@ import (
 	"github.com/curvopt/curvopt/internal/strictjson"
 )
 
-// Layer types understood by Spec.
+// Layer types understood by Spec: each is the DAG node op of the same name.
 const (
 	LayerLinear      = "linear"
 	LayerConv2d      = "conv2d"
@@ -18,8 +18,9 @@ const (
 	LayerBatchNorm2d = "batchnorm2d"
 )
 
-// Spec describes a feed-forward model as a list of layers, in the format of
-// the curvature golden files (and of cmd/train spec files):
+// Spec is the layer-list shorthand for a chain-shaped DAG (Spec.DAG
+// converts it): a feed-forward model as a list of layers, in the format of
+// the curvature golden files (and of cmd/train model files):
 //
 //	{"input_shape":[3,8,8],"layers":[{"type":"conv2d","name":"c1","in":3,"out":4,"kernel":3,"stride":1,"pad":1},
 //	  {"type":"relu"},{"type":"maxpool2d","kernel":2,"stride":2},{"type":"flatten"},
