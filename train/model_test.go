@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -110,4 +111,16 @@ func TestNoModel(t *testing.T) {
 	cfg.Model = nn.DAG{}
 	_, err := Run(context.Background(), cfg)
 	assert.EqualError(t, err, "train: no model: set Config.Model (nn.MLP, nn.CNN, nn.ResNet, nn.GPT, or nn.ParseModel for a file)")
+}
+
+// TestStoredConfigJSON: the repository's stored default run's config.json,
+// written before issue 20 with the layer list under "model", reads as the
+// default CNN's DAG.
+func TestStoredConfigJSON(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "results", "default-run", "config.json"))
+	require.NoError(t, err)
+	var rc RunConfig
+	require.NoError(t, json.Unmarshal(b, &rc))
+	assert.Equal(t, nn.CNN(3, 32, 10), rc.Model)
+	assert.Equal(t, 64, rc.BatchSize, "the other fields are read as before")
 }
