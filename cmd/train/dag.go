@@ -14,10 +14,11 @@ import (
 // gptContext is gpt-tiny's context: the window length of -data text.
 const gptContext = 64
 
-// dagModel sets o.cfg.Model for the models built from flags and data: resnetN (He et al.'s CIFAR
-// ResNet of depth N, e.g. resnet8, resnet20) on image data, and gpt-tiny
-// (nn.GPT's defaults) on -data text, whose corpus it loads here because the
-// vocabulary sizes the model. ok is false for other -model values.
+// dagModel sets o.cfg.Model for resnetN (He et al.'s CIFAR ResNet of depth
+// N, e.g. resnet8, resnet20) on image data, and gpt-tiny (nn.GPT's
+// defaults) on -data text, whose corpus it loads here because the
+// vocabulary sizes the model. ok is false for other -model values (mlp,
+// cnn and files: imageModel).
 func (o *options) dagModel(c, size, classes int) (ok bool, err error) {
 	switch {
 	case o.model == "gpt-tiny":
