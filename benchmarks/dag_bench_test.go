@@ -38,7 +38,7 @@ func newDAGEngine(b *testing.B, w dagWorkload, needs optim.Needs) *hessian.Engin
 		b.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	m, err := nn.NewDAG(d, tensor.Float32, rng, 1)
+	m, err := nn.New(d, tensor.Float32, rng, 1)
 	if err != nil {
 		b.Fatal(err)
 	}

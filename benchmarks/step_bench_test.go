@@ -17,7 +17,7 @@ import (
 // workload is one model at one batch size.
 type workload struct {
 	name  string
-	spec  nn.Spec
+	spec  nn.DAG
 	batch int
 	slow  bool // skipped in short mode
 }
@@ -61,7 +61,7 @@ func forEach(b *testing.B, f func(b *testing.B, w workload, dt tensor.Dtype)) {
 func newEngine(b *testing.B, w workload, dt tensor.Dtype, needs optim.Needs, opts ...hessian.Option) *hessian.Engine {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
-	m, err := nn.New(w.spec, dt, rng)
+	m, err := nn.New(w.spec, dt, rng, 0)
 	if err != nil {
 		b.Fatalf("model %s: %v", w.name, err)
 	}

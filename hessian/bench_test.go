@@ -9,10 +9,10 @@ import (
 	"gorgonia.org/tensor"
 )
 
-func benchEngine(b *testing.B, spec nn.Spec, dt tensor.Dtype, n int, needs optim.Needs) *Engine {
+func benchEngine(b *testing.B, spec nn.DAG, dt tensor.Dtype, n int, needs optim.Needs) *Engine {
 	b.Helper()
 	rng := rand.New(rand.NewPCG(1, 2))
-	m, err := nn.New(spec, dt, rng)
+	m, err := nn.New(spec, dt, rng, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func benchEngine(b *testing.B, spec nn.Spec, dt tensor.Dtype, n int, needs optim
 	return e
 }
 
-func benchGrad(b *testing.B, spec nn.Spec, dt tensor.Dtype, n int) {
+func benchGrad(b *testing.B, spec nn.DAG, dt tensor.Dtype, n int) {
 	e := benchEngine(b, spec, dt, n, optim.Needs{})
 	if _, err := e.LossGrad(); err != nil {
 		b.Fatal(err)
@@ -57,7 +57,7 @@ func benchGrad(b *testing.B, spec nn.Spec, dt tensor.Dtype, n int) {
 }
 
 // benchHVP times one H·v (forward, backward and the second backward pass).
-func benchHVP(b *testing.B, spec nn.Spec, dt tensor.Dtype, n int) {
+func benchHVP(b *testing.B, spec nn.DAG, dt tensor.Dtype, n int) {
 	e := benchEngine(b, spec, dt, n, optim.Needs{HVP: true})
 	v, out := optim.Like(e.Params()), optim.Like(e.Params())
 	if err := optim.NewRandomProbes(optim.Gaussian, 1).Fill(v); err != nil {
@@ -91,10 +91,10 @@ func BenchmarkCNNHVP64(b *testing.B)  { benchHVP(b, cnnSpec, tensor.Float64, 64)
 
 // benchSampled times one SampledGrad (forward, sampling, backward), on the
 // whole batch or, with gnb > 0, on its first gnb rows (WithGNBBatch).
-func benchSampled(b *testing.B, spec nn.Spec, n, gnb int) {
+func benchSampled(b *testing.B, spec nn.DAG, n, gnb int) {
 	dt := tensor.Float32
 	rng := rand.New(rand.NewPCG(1, 2))
-	m, err := nn.New(spec, dt, rng)
+	m, err := nn.New(spec, dt, rng, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func loadModelCase(t *testing.T, name string) (torchModelCase, *nn.Model) {
 	require.NoError(t, err)
 	d, err := nn.ParseDAG(spec)
 	require.NoError(t, err)
-	m, err := nn.NewDAG(d, tensor.Float64, nil, 1)
+	m, err := nn.New(d, tensor.Float64, nil, 1)
 	require.NoError(t, err)
 	setFormulaParams(t, m)
 	var names []string

@@ -126,7 +126,7 @@ func TestUserGraphTransformer(t *testing.T) {
 func TestDAGSpectrumAndHutchinson(t *testing.T) {
 	d, err := nn.GPT(nn.GPTConfig{Vocab: 5, Context: 4, Layers: 1, Heads: 2, Width: 4})
 	require.NoError(t, err)
-	m, err := nn.NewDAG(d, tensor.Float64, rand.New(rand.NewPCG(7, 8)), 1)
+	m, err := nn.New(d, tensor.Float64, rand.New(rand.NewPCG(7, 8)), 1)
 	require.NoError(t, err)
 	// Larger weights than GPT-2's 0.02 so that the Hessian is not tiny.
 	for _, p := range m.Params() {
@@ -173,7 +173,7 @@ func TestGNBBatchCountsInputs(t *testing.T) {
 	const n, tt, k = 3, 4, 1
 	d, err := nn.GPT(nn.GPTConfig{Vocab: 5, Context: tt, Layers: 1, Heads: 2, Width: 4})
 	require.NoError(t, err)
-	m, err := nn.NewDAG(d, tensor.Float64, rand.New(rand.NewPCG(7, 8)), 1)
+	m, err := nn.New(d, tensor.Float64, rand.New(rand.NewPCG(7, 8)), 1)
 	require.NoError(t, err)
 	needs := optim.Needs{SampledGrad: true}
 	a, err := New(m, needs, WithGNBBatch(k), WithRand(rand.New(rand.NewPCG(1, 1))))
@@ -217,7 +217,7 @@ func TestGNBBatchCountsInputs(t *testing.T) {
 func TestDropoutMasksPerBatch(t *testing.T) {
 	d, err := nn.GPT(nn.GPTConfig{Vocab: 5, Context: 4, Layers: 1, Heads: 2, Width: 8, Dropout: 0.3})
 	require.NoError(t, err)
-	m, err := nn.NewDAG(d, tensor.Float64, rand.New(rand.NewPCG(7, 8)), 1)
+	m, err := nn.New(d, tensor.Float64, rand.New(rand.NewPCG(7, 8)), 1)
 	require.NoError(t, err)
 	eng, err := New(m, optim.Needs{HVP: true})
 	require.NoError(t, err)

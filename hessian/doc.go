@@ -30,7 +30,7 @@
 //
 // # A training loop
 //
-//	model, _ := nn.New(nn.MLP(784, []int{128}, 10), tensor.Float32, rand.New(rand.NewPCG(1, 2)))
+//	model, _ := nn.New(nn.MLP(784, []int{128}, 10), tensor.Float32, rand.New(rand.NewPCG(1, 2)), 0)
 //	eng, _ := hessian.New(model, opt.Needs(), hessian.WithRand(rng))
 //	defer eng.Close()
 //	for x, labels := range batches {
@@ -83,7 +83,7 @@
 // # Sequence models
 //
 // A model may give several rows of logits per example (a GPT's [N·T, vocab]
-// from nn.NewDAG, or a user graph whose logits have a multiple of the
+// from nn.New with nn.GPT, or a user graph whose logits have a multiple of the
 // input's batch rows): SetBatch then takes one label per row, the loss is
 // the mean cross-entropy over all rows, and SampledGrad draws a label for
 // every row (every position), as Sophia does for GPT-2.

@@ -24,7 +24,7 @@ var fdModels = []struct {
 }{
 	{"mlp_tanh", nn.Spec{InputShape: []int{5}, Layers: []nn.LayerSpec{
 		{Type: "linear", Name: "fc1", In: 5, Out: 4}, {Type: "tanh"}, {Type: "linear", Name: "fc2", In: 4, Out: 3}}}, 4},
-	{"mlp_relu", nn.MLP(6, []int{5, 4}, 3), 5},
+	{"mlp_relu", nn.MLPSpec(6, []int{5, 4}, 3), 5},
 	{"conv_s2_p1_relu_overlapping_pool", nn.Spec{InputShape: []int{2, 9, 9}, Layers: []nn.LayerSpec{
 		{Type: "conv2d", Name: "c1", In: 2, Out: 3, Kernel: 3, Stride: 2, Pad: 1}, {Type: "relu"},
 		{Type: "maxpool2d", Kernel: 3, Stride: 1}, {Type: "flatten"},
@@ -65,7 +65,7 @@ func randomBatch(t *testing.T, m *nn.Model, n int, rng *rand.Rand) (*tensor.Dens
 func newEngine(t *testing.T, spec nn.Spec, dt tensor.Dtype, seed uint64, n int, needs optim.Needs) (*Engine, *tensor.Dense, []int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
-	m, err := nn.New(spec, dt, rng)
+	m, err := specModel(spec, dt, rng)
 	require.NoError(t, err)
 	e, err := New(m, needs, WithRand(rand.New(rand.NewPCG(seed, 8))))
 	require.NoError(t, err)
@@ -147,7 +147,7 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			needs := optim.Needs{HVP: true, SampledGrad: true}
 			e64, x64, labels := newEngine(t, tc.spec, tensor.Float64, uint64(20+i), tc.n, needs)
-			m32, err := nn.New(tc.spec, tensor.Float32, nil)
+			m32, err := specModel(tc.spec, tensor.Float32, nil)
 			require.NoError(t, err)
 			for j, p := range m32.Params() {
 				src := e64.params[j].Value.Data().([]float64)
@@ -205,7 +205,7 @@ func TestInPlaceUpdatesSeen(t *testing.T) {
 	assert.Less(t, l1, l0, "a gradient step must lower the loss")
 
 	// A fresh engine on a copy of the updated parameters agrees exactly.
-	m2, err := nn.New(spec, tensor.Float64, nil)
+	m2, err := specModel(spec, tensor.Float64, nil)
 	require.NoError(t, err)
 	for i, p := range m2.Params() {
 		copy(p.Value.Data().([]float64), e.Params()[i].Value.Data().([]float64))
@@ -260,7 +260,7 @@ func TestStaleHVP(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		spec nn.Spec
-	}{{"mlp", nn.MLP(6, []int{5, 4}, 3)}, {"conv_bn", fdModels[3].spec}} {
+	}{{"mlp", nn.MLPSpec(6, []int{5, 4}, 3)}, {"conv_bn", fdModels[3].spec}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, x, labels := newEngine(t, tc.spec, tensor.Float64, 11, 4, optim.Needs{HVP: true})
 			defer e.Close()
@@ -280,7 +280,7 @@ func TestStaleHVP(t *testing.T) {
 			require.NoError(t, e.HVP(z, after))
 
 			// Reference: a fresh engine whose model holds the updated θ.
-			m, err := nn.New(tc.spec, tensor.Float64, rand.New(rand.NewPCG(11, 7)))
+			m, err := specModel(tc.spec, tensor.Float64, rand.New(rand.NewPCG(11, 7)))
 			require.NoError(t, err)
 			for i, p := range m.Params() {
 				optim.CopyInto(p.Value, e.Params()[i].Value)
@@ -397,7 +397,7 @@ func TestEvaluation(t *testing.T) {
 // parallel GEMM — and never the op buffers, which together are several
 // megabytes for this model.
 func TestNoAllocationGrowth(t *testing.T) {
-	spec := nn.CNN(3, 16, 10)
+	spec := nn.CNNSpec(3, 16, 10)
 	for _, needs := range []optim.Needs{{}, {HVP: true}, {SampledGrad: true}} {
 		e, _, _ := newEngine(t, spec, tensor.Float32, 1, 8, needs)
 		v, out := optim.Like(e.Params()), optim.Like(e.Params())
@@ -429,4 +429,13 @@ func TestNoAllocationGrowth(t *testing.T) {
 		assert.InDelta(t, a1, a2, 0.1*a1+5, "allocations per step must not grow")
 		t.Logf("needs %+v: %.0f bytes, %.0f allocations per step", needs, b2, a2)
 	}
+}
+
+// specModel builds a layer-list model (converted by nn.Spec.DAG).
+func specModel(s nn.Spec, dt tensor.Dtype, rng *rand.Rand) (*nn.Model, error) {
+	d, err := s.DAG()
+	if err != nil {
+		return nil, err
+	}
+	return nn.New(d, dt, rng, 0)
 }

@@ -17,7 +17,7 @@ import (
 // gradient-descent step, then predicts in evaluation mode.
 func Example() {
 	rng := rand.New(rand.NewPCG(1, 2))
-	model, err := nn.New(nn.MLP(4, []int{8}, 3), tensor.Float64, rng)
+	model, err := nn.New(nn.MLP(4, []int{8}, 3), tensor.Float64, rng, 0)
 	if err != nil {
 		panic(err)
 	}

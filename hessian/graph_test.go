@@ -83,7 +83,7 @@ func TestNewGraphMatchesModel(t *testing.T) {
 	for _, withLoss := range []bool{false, true} {
 		const n = 6
 		rng := rand.New(rand.NewPCG(41, 1))
-		m, err := nn.New(twoLayerSpec, tensor.Float64, rng)
+		m, err := specModel(twoLayerSpec, tensor.Float64, rng)
 		require.NoError(t, err)
 		x, labels := randomBatch(t, m, n, rng)
 		sampled := []int{2, 0, 1, 1, 0, 2}
@@ -175,7 +175,7 @@ func TestNewGraphMatchesModel(t *testing.T) {
 // gorgonia.SoftMax gets no HVP graph, with an error naming the op and node,
 // while a first-order engine on it is accepted.
 func TestNewGraphAuditRefusesStockOp(t *testing.T) {
-	m, err := nn.New(twoLayerSpec, tensor.Float64, rand.New(rand.NewPCG(1, 1)))
+	m, err := specModel(twoLayerSpec, tensor.Float64, rand.New(rand.NewPCG(1, 1)))
 	require.NoError(t, err)
 	g, spec := twoLayer(t, 4, modelValues(m), false, true)
 	_, err = NewGraph(g, spec, optim.Needs{HVP: true})
@@ -195,7 +195,7 @@ func TestNewGraphAuditRefusesStockOp(t *testing.T) {
 
 // TestNewGraphBadSpec checks NewGraph's and SetBatch's errors.
 func TestNewGraphBadSpec(t *testing.T) {
-	m, err := nn.New(twoLayerSpec, tensor.Float64, rand.New(rand.NewPCG(1, 1)))
+	m, err := specModel(twoLayerSpec, tensor.Float64, rand.New(rand.NewPCG(1, 1)))
 	require.NoError(t, err)
 	cases := []struct {
 		name string
@@ -253,7 +253,7 @@ func TestProvides(t *testing.T) {
 func TestNewGraphTrains(t *testing.T) {
 	const n = 16
 	rng := rand.New(rand.NewPCG(8, 9))
-	m, err := nn.New(twoLayerSpec, tensor.Float32, rng)
+	m, err := specModel(twoLayerSpec, tensor.Float32, rng)
 	require.NoError(t, err)
 	x, labels := randomBatch(t, m, n, rng)
 	g, spec := twoLayer(t, n, modelValues(m), true, false)
@@ -292,7 +292,7 @@ func TestGNBBatch(t *testing.T) {
 	}{{"mlp_tanh", twoLayerSpec, 7}, {"conv_bn", fdModels[3].spec, 6}, {"conv", fdModels[2].spec, 5}} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(60+i), 3))
-			m, err := nn.New(tc.spec, tensor.Float64, rng)
+			m, err := specModel(tc.spec, tensor.Float64, rng)
 			require.NoError(t, err)
 			x, labels := randomBatch(t, m, tc.n, rng)
 			run := func(e *Engine, x *tensor.Dense, labels []int) ([]float64, []int) {
@@ -332,7 +332,7 @@ func TestGNBBatch(t *testing.T) {
 	t.Run("graph", func(t *testing.T) {
 		const n, k = 7, 4
 		rng := rand.New(rand.NewPCG(70, 3))
-		m, err := nn.New(twoLayerSpec, tensor.Float64, rng)
+		m, err := specModel(twoLayerSpec, tensor.Float64, rng)
 		require.NoError(t, err)
 		x, labels := randomBatch(t, m, n, rng)
 		fixed := FixedSampler{Labels: []int{2, 1, 0, 2}}

@@ -17,7 +17,7 @@ import (
 
 // TestClosed: every graph-running method returns ErrClosed after Close.
 func TestClosed(t *testing.T) {
-	e, x, labels := newEngine(t, nn.MLP(6, []int{5}, 3), tensor.Float64, 1, 4, optim.Needs{HVP: true, SampledGrad: true})
+	e, x, labels := newEngine(t, nn.MLPSpec(6, []int{5}, 3), tensor.Float64, 1, 4, optim.Needs{HVP: true, SampledGrad: true})
 	v, out := optim.Like(e.Params()), optim.Like(e.Params())
 	require.NoError(t, e.Close())
 	require.NoError(t, e.Close(), "closing twice is not an error")
@@ -45,7 +45,7 @@ func TestClosed(t *testing.T) {
 // goroutines hammering one engine get correct answers or that error, never
 // a crash.
 func TestConcurrentUse(t *testing.T) {
-	e, _, _ := newEngine(t, nn.MLP(6, []int{5}, 3), tensor.Float64, 2, 4, optim.Needs{HVP: true})
+	e, _, _ := newEngine(t, nn.MLPSpec(6, []int{5}, 3), tensor.Float64, 2, 4, optim.Needs{HVP: true})
 	defer e.Close()
 	v := optim.Like(e.Params())
 	require.NoError(t, optim.NewRandomProbes(optim.Gaussian, 1).Fill(v))
@@ -101,7 +101,7 @@ func TestConcurrentUse(t *testing.T) {
 // the least recently used graph; a batch size that comes back is compiled
 // again and gives the same loss.
 func TestGraphCacheBounded(t *testing.T) {
-	m, err := nn.New(nn.MLP(6, []int{5}, 3), tensor.Float64, rand.New(rand.NewPCG(3, 7)))
+	m, err := nn.New(nn.MLP(6, []int{5}, 3), tensor.Float64, rand.New(rand.NewPCG(3, 7)), 0)
 	require.NoError(t, err)
 	e, err := New(m, optim.Needs{}, WithGraphCache(2))
 	require.NoError(t, err)
@@ -195,7 +195,7 @@ func TestEvalLoss(t *testing.T) {
 // refused by SetBatch and EvalLoss, naming the label and its row; the
 // largest class is accepted.
 func TestLabelRange(t *testing.T) {
-	e, x, labels := newEngine(t, nn.MLP(6, []int{5}, 3), tensor.Float64, 1, 4, optim.Needs{})
+	e, x, labels := newEngine(t, nn.MLPSpec(6, []int{5}, 3), tensor.Float64, 1, 4, optim.Needs{})
 	defer e.Close()
 	ls := append([]int{}, labels...)
 	ls[1] = 2

@@ -36,9 +36,9 @@ func bnModels(t *testing.T, eps, mom float64) map[string]*Model {
 		{Name: "flat", Op: OpFlatten, Inputs: []string{"bn"}}}, Output: "flat"}
 	ms := map[string]*Model{}
 	var err error
-	ms["layer list"], err = New(spec, tensor.Float64, nil)
+	ms["layer list"], err = newSpec(spec, tensor.Float64, nil)
 	require.NoError(t, err)
-	ms["DAG"], err = NewDAG(dag, tensor.Float64, nil, 1)
+	ms["DAG"], err = New(dag, tensor.Float64, nil, 1)
 	require.NoError(t, err)
 	for _, m := range ms {
 		copy(m.Params()[0].Value.Float64s(), bnGamma[:])

@@ -8,8 +8,8 @@ import "fmt"
 // scores [H, T, T]. 2⁴⁰ is far beyond any machine's memory (4 TB of
 // float32), so the bound refuses nothing that could run, while products
 // and sums of such counts with a batch size stay far from overflowing
-// int64: Spec.Check and DAG.Check refuse a shape above it (naming the
-// layer) before any arithmetic on it can wrap around, and Memory then
+// int64: DAG.Check (and so Spec.DAG) refuses a shape above it (naming the
+// node or layer) before any arithmetic on it can wrap around, and Memory then
 // estimates in saturating arithmetic.
 const MaxTensorElements = 1 << 40
 

@@ -31,8 +31,10 @@ const (
 // DAGInput is the name by which nodes refer to the model's input.
 const DAGInput = "input"
 
-// DAG describes a model whose layers form a directed acyclic graph (residual
-// blocks, attention blocks), in the JSON spirit of Spec:
+// DAG is the one description of a model: its layers as the nodes of a
+// directed acyclic graph (chains, residual blocks, attention blocks). A
+// layer list (Spec) is a shorthand that converts to one (Spec.DAG); MLP,
+// CNN, ResNet and GPT return one; ParseModel reads either from JSON:
 //
 //	{"input_shape":[3,32,32],"nodes":[
 //	  {"name":"conv1","op":"conv2d","inputs":["input"],"out":16,"kernel":3,"pad":1,"no_bias":true},
@@ -209,7 +211,7 @@ func (d DAG) check() (*dagInfo, error) {
 			err = checkElements("output shape", out...)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
+			return nil, &nodeError{where: where, index: i, err: err}
 		}
 		info.shapes[n.Name] = out
 		info.params = append(info.params, ps...)
@@ -224,9 +226,30 @@ func (d DAG) check() (*dagInfo, error) {
 	case 2:
 		info.rows, info.classes = out[0], out[1]
 	default:
-		return nil, fmt.Errorf("nn: DAG: output %q has shape %v, want [classes] or [T, classes]", d.Output, out)
+		return nil, &outputError{name: d.Output, shape: out}
 	}
 	return info, nil
+}
+
+// nodeError is a node's shape or parameter error, naming the node: Spec.DAG
+// names the layer it came from instead.
+type nodeError struct {
+	where string // "nn: DAG: node i (op "name")"
+	index int
+	err   error
+}
+
+func (e *nodeError) Error() string { return e.where + ": " + e.err.Error() }
+func (e *nodeError) Unwrap() error { return e.err }
+
+// outputError is an output of the wrong rank.
+type outputError struct {
+	name  string
+	shape []int
+}
+
+func (e *outputError) Error() string {
+	return fmt.Sprintf("nn: DAG: output %q has shape %v, want [classes] or [T, classes]", e.name, e.shape)
 }
 
 func src0IsInput(n DAGNode) bool { return len(n.Inputs) > 0 && n.Inputs[0] == DAGInput }
@@ -271,7 +294,7 @@ func (d DAG) nodeShape(n DAGNode, ins [][]int, fromInput bool) ([]int, []ParamIn
 		if h < n.Kernel || wd < n.Kernel {
 			return nil, nil, fmt.Errorf("kernel %d larger than padded input %dx%d", n.Kernel, h, wd)
 		}
-		if err := checkElements("weight of shape", n.Out, x[0], n.Kernel, n.Kernel); err != nil {
+		if err := checkElements("parameter "+n.Name+".weight of shape", n.Out, x[0], n.Kernel, n.Kernel); err != nil {
 			return nil, nil, err
 		}
 		fan := x[0] * n.Kernel * n.Kernel

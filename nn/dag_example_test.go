@@ -16,7 +16,7 @@ func ExampleGPT() {
 	if err != nil {
 		panic(err)
 	}
-	m, err := nn.NewDAG(d, tensor.Float32, rand.New(rand.NewPCG(1, 2)), 1)
+	m, err := nn.New(d, tensor.Float32, rand.New(rand.NewPCG(1, 2)), 1)
 	if err != nil {
 		panic(err)
 	}

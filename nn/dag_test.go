@@ -103,7 +103,7 @@ func TestDAGChecks(t *testing.T) {
 // (causality).
 func TestDAGBuildShapes(t *testing.T) {
 	ds := testDAGs(t)
-	m, err := NewDAG(ds["resnet8"], tensor.Float64, rand.New(rand.NewPCG(1, 2)), 1)
+	m, err := New(ds["resnet8"], tensor.Float64, rand.New(rand.NewPCG(1, 2)), 1)
 	require.NoError(t, err)
 	assert.Equal(t, 1, m.RowsPerExample())
 	assert.Equal(t, 10, m.Classes())
@@ -113,7 +113,7 @@ func TestDAGBuildShapes(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, []int{3, 10}, []int(net.Logits.Shape()))
 	}
-	gm, err := NewDAG(ds["gpt_small"], tensor.Float64, rand.New(rand.NewPCG(1, 2)), 1)
+	gm, err := New(ds["gpt_small"], tensor.Float64, rand.New(rand.NewPCG(1, 2)), 1)
 	require.NoError(t, err)
 	assert.Equal(t, 8, gm.RowsPerExample())
 	assert.Equal(t, 11, gm.Classes())
@@ -139,7 +139,7 @@ func TestDAGBuildShapes(t *testing.T) {
 func TestDAGDropoutTrainOnly(t *testing.T) {
 	d, err := GPT(GPTConfig{Vocab: 5, Context: 4, Layers: 1, Heads: 1, Width: 4, Dropout: 0.5})
 	require.NoError(t, err)
-	m, err := NewDAG(d, tensor.Float64, rand.New(rand.NewPCG(1, 2)), 3)
+	m, err := New(d, tensor.Float64, rand.New(rand.NewPCG(1, 2)), 3)
 	require.NoError(t, err)
 	logits := func(train bool) []float64 {
 		g := gorgonia.NewGraph()
@@ -163,7 +163,7 @@ func TestDAGDropoutTrainOnly(t *testing.T) {
 // (x − running_mean)/√(running_var + eps)·γ + β.
 func TestBatchNormEvalMode(t *testing.T) {
 	spec := Spec{InputShape: []int{2, 2, 2}, Layers: []LayerSpec{{Type: LayerBatchNorm2d, Name: "bn", Channels: 2, Eps: 1e-5}, {Type: LayerFlatten}}}
-	m, err := New(spec, tensor.Float64, nil)
+	m, err := newSpec(spec, tensor.Float64, nil)
 	require.NoError(t, err)
 	g0, b0 := m.Params()[0].Value.Float64s(), m.Params()[1].Value.Float64s()
 	g0[0], g0[1], b0[0], b0[1] = 1.5, -2, 0.5, 3

@@ -1,6 +1,6 @@
 // Package nn provides neural-network layers as pieces of a Gorgonia graph
-// whose first and second derivatives are exact, and builds models from a
-// layer-list Spec.
+// whose first and second derivatives are exact, and builds models from one
+// description, a DAG.
 //
 // Stock Gorgonia v0.9.18 cannot be differentiated twice beyond simple MLPs
 // (its pooling, convolution, softmax and batch-norm backward ops are wrong or
@@ -49,12 +49,14 @@
 // FMA, else gonum's pure-Go BLAS (also with the purego tag); OpenBLAS when
 // built with the openblas tag (CGO_LDFLAGS=-lopenblas).
 //
-// Models: Spec (JSON-tagged, the curvature golden files' format), MLP and
-// CNN spec constructors, New (Kaiming-uniform initialisation from an
-// injected *rand.Rand) and Model.Build, which adds the forward graph for one
-// batch size in training or evaluation mode. Models whose layers form a
-// graph (residual and attention blocks) are a DAG, built by NewDAG; ResNet
-// (He et al.'s CIFAR ResNets) and GPT (gpt-tiny) construct them. A sequence
+// Models: a DAG (JSON-tagged: nodes naming their inputs) is the one model
+// description. A layer list (Spec, the curvature golden files' format) is a
+// shorthand that converts to one (Spec.DAG: the same parameter names, order
+// and initialisation); ParseModel reads either format. MLP, CNN, ResNet
+// (He et al.'s CIFAR ResNets) and GPT (gpt-tiny) return DAGs. New builds a
+// Model (torch-default initialisation from an injected *rand.Rand) and
+// Model.Build adds its forward graph for one batch size in training or
+// evaluation mode; DAG.Memory estimates what that graph holds. A sequence
 // model's logits have RowsPerExample rows per example. The hessian package
 // compiles and runs these graphs.
 package nn

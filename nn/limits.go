@@ -4,8 +4,8 @@ import (
 	"fmt"
 )
 
-// Limits on the size of a model description, checked by Spec.Check and
-// DAG.Check (and so by ParseSpec, ParseDAG, New and NewDAG) before any shape
+// Limits on the size of a model description, checked by Spec.DAG and
+// DAG.Check (and so by ParseSpec, ParseDAG, ParseModel and New) before any shape
 // is propagated or any graph built, so that a hostile file costs neither
 // minutes nor gigabytes. Building and compiling a model's graphs takes time
 // that grows with the square of its depth (a chain of 1,000 layers trains

@@ -39,7 +39,7 @@ func (g GraphKind) String() string {
 }
 
 // MemoryEstimate is the memory a model needs for one graph at one batch
-// size, in bytes (see Spec.Memory). All sums saturate at math.MaxInt64.
+// size, in bytes (see DAG.Memory). All sums saturate at math.MaxInt64.
 type MemoryEstimate struct {
 	Graph GraphKind
 	Batch int
@@ -197,46 +197,9 @@ func (p memoryPlan) estimate(batch int, dt tensor.Dtype, g GraphKind) (MemoryEst
 // Memory estimates, from shapes alone, the bytes the engine's graph of
 // kind g holds for a batch of batch examples with parameters of dtype dt,
 // and the parameters' own buffers (see MemoryEstimate and the multipliers
-// documented at memFactors). It validates the spec first. The per-worker
-// scratch of convolutions counts min(GOMAXPROCS, batch) workers.
-func (s Spec) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, error) {
-	info, err := s.check()
-	if err != nil {
-		return MemoryEstimate{}, err
-	}
-	p := memoryPlan{rows: 1, classes: int64(info.classes)}
-	for _, pi := range info.params {
-		p.params = satAdd(p.params, count(pi.Shape))
-	}
-	// The input batch: the engine's bound tensor and the caller's batch.
-	p.layers = append(p.layers, layerCost{name: "input", plain: satMul(2, count(info.example))})
-	for i, l := range s.Layers {
-		out := count(info.out[i])
-		c := layerCost{name: fmt.Sprintf("layer %d (%s %q)", i, l.Type, l.Name)}
-		switch l.Type {
-		case LayerLinear: // MatMul, BiasAdd
-			c.fwd = satMul(2, out)
-		case LayerConv2d: // Conv2dBias
-			c.fwd = out
-			c.cols, c.scratch = convCost(info.ins[i], info.out[i], l.Kernel)
-		case LayerReLU:
-			if i+1 < len(s.Layers) && s.Layers[i+1].Type == LayerMaxPool2d {
-				break // fused into the pool that follows (ReLUMaxPool2d)
-			}
-			c.fwd = out
-		case LayerTanh, LayerFlatten: // one op; Flatten copies
-			c.fwd = out
-		case LayerMaxPool2d: // output and arg-max indices
-			c.fwd = satMul(2, out)
-		case LayerBatchNorm2d: // ChanBcast, AddN, ChanMul, BiasAdd, full size
-			c.fwd = satAdd(satMul(4, out), satMul(16, int64(l.Channels)))
-		}
-		p.layers = append(p.layers, c)
-	}
-	return p.estimate(batch, dt, g)
-}
-
-// Memory is Spec.Memory for a DAG: the same estimate, node by node.
+// documented at memFactors), node by node as Model.Build builds them. It
+// validates the DAG first. The per-worker scratch of convolutions counts
+// min(GOMAXPROCS, batch) workers.
 func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, error) {
 	info, err := d.check()
 	if err != nil {
@@ -252,6 +215,7 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 	}
 	p.layers = append(p.layers, layerCost{name: "input", plain: satMul(2, count(d.InputShape))})
 	size := int64(dt.Size())
+	fused := d.fusedReLUPools()
 	for i, n := range d.Nodes {
 		xs := info.shapes[n.Inputs[0]]
 		os := info.shapes[n.Name]
@@ -263,16 +227,20 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 			c.cols, c.scratch = convCost(xs, os, n.Kernel)
 		case OpBatchNorm2d:
 			c.fwd = satAdd(satMul(4, out), satMul(16, int64(os[0])))
-		case OpLinear: // MatMul, AddRowVector
+		case OpLinear: // MatMul, BiasAdd
 			c.fwd = out
 			if !n.NoBias {
 				c.fwd = satMul(2, out)
 			}
 		case OpLayerNorm:
 			// Nine full-size ops (three broadcasts, Sub's Scale and AddN,
-			// three Mul, AddRowVector) and five per row.
+			// three Mul, BiasAdd) and five per row.
 			c.fwd = satAdd(satMul(9, out), satMul(5, out/int64(os[len(os)-1])))
-		case OpEmbedding, OpAdd, OpReLU, OpTanh, OpSigmoid, OpGELU, OpGELUTanh, OpAvgPool2d, OpFlatten:
+		case OpReLU:
+			if !fused[i] { // else fused into the pool that follows (ReLUMaxPool2d)
+				c.fwd = out
+			}
+		case OpEmbedding, OpAdd, OpTanh, OpSigmoid, OpGELU, OpGELUTanh, OpAvgPool2d, OpFlatten:
 			c.fwd = out
 		case OpPosEmbedding: // positions, gathered rows, sum
 			c.fwd = satAdd(satMul(2, out), int64(os[0]))

@@ -51,11 +51,11 @@ func TestCheckRefusesOverflowingShapes(t *testing.T) {
 	}
 	for _, c := range specs {
 		t.Run("spec "+c.name, func(t *testing.T) {
-			_, _, err := c.s.Check()
+			_, _, err := checkSpec(c.s)
 			assert.ErrorContains(t, err, c.want)
-			err = noPanic(t, "New", func() error { _, err := New(c.s, tensor.Float32, nil); return err })
+			err = noPanic(t, "New", func() error { _, err := newSpec(c.s, tensor.Float32, nil); return err })
 			assert.ErrorContains(t, err, c.want)
-			_, err = c.s.Memory(1, tensor.Float32, HVPGraph)
+			_, err = specMemory(c.s, 1, tensor.Float32, HVPGraph)
 			assert.ErrorContains(t, err, c.want)
 		})
 	}
@@ -91,7 +91,7 @@ func TestCheckRefusesOverflowingShapes(t *testing.T) {
 		t.Run("dag "+c.name, func(t *testing.T) {
 			_, err := c.d.Check()
 			assert.ErrorContains(t, err, c.want)
-			err = noPanic(t, "NewDAG", func() error { _, err := NewDAG(c.d, tensor.Float32, nil, 1); return err })
+			err = noPanic(t, "NewDAG", func() error { _, err := New(c.d, tensor.Float32, nil, 1); return err })
 			assert.ErrorContains(t, err, c.want)
 			_, err = c.d.Memory(1, tensor.Float32, HVPGraph)
 			assert.ErrorContains(t, err, c.want)
@@ -133,13 +133,13 @@ func TestMemoryEstimateOfAnMLPByHand(t *testing.T) {
 		assert.Equal(t, acts, e.Activations, "%v", c.g)
 		assert.Equal(t, int64(params*size)*c.cps, e.Params, "%v", c.g)
 		assert.Equal(t, e.Params+e.Activations, e.Total)
-		assert.Equal(t, `layer 0 (linear "fc1")`, e.Largest, "%v", c.g)
+		assert.Equal(t, `node 0 (linear "fc1")`, e.Largest, "%v", c.g)
 	}
 }
 
 func TestMemoryEstimateProperties(t *testing.T) {
 	cnn := CNN(3, 32, 10)
-	at := func(s Spec, n int, dt tensor.Dtype, g GraphKind) MemoryEstimate {
+	at := func(s DAG, n int, dt tensor.Dtype, g GraphKind) MemoryEstimate {
 		e, err := s.Memory(n, dt, g)
 		require.NoError(t, err)
 		return e
@@ -162,13 +162,13 @@ func TestMemoryEstimateProperties(t *testing.T) {
 
 	// The hostile convolution: the largest part is the conv, in bytes far
 	// beyond any machine; a batch of 10⁹ saturates instead of wrapping.
-	p := at(padConv(20000), 64, tensor.Float32, HVPGraph)
-	assert.Equal(t, `layer 0 (conv2d "c1")`, p.Largest)
+	p := at(mustDAG(t, padConv(20000)), 64, tensor.Float32, HVPGraph)
+	assert.Equal(t, `node 0 (conv2d "c1")`, p.Largest)
 	assert.Greater(t, p.LargestBytes, int64(1e13))
-	big := at(padConv(20000), 1e9, tensor.Float64, HVPGraph)
+	big := at(mustDAG(t, padConv(20000)), 1e9, tensor.Float64, HVPGraph)
 	assert.Equal(t, int64(math.MaxInt64), big.Total)
 	assert.Contains(t, p.String(), `the gradient and H·v graph for a batch of 64 needs`)
-	assert.Contains(t, p.String(), `largest: layer 0 (conv2d "c1")`)
+	assert.Contains(t, p.String(), `largest: node 0 (conv2d "c1")`)
 
 	_, err := cnn.Memory(0, tensor.Float32, EvalGraph)
 	assert.EqualError(t, err, "nn: memory estimate: batch size 0 < 1")
@@ -248,7 +248,7 @@ func TestMemoryEstimateOfEachLayerByHand(t *testing.T) {
 	}
 	for _, g := range []GraphKind{EvalGraph, GradGraph, HVPGraph} {
 		for _, n := range []int64{1, 32} {
-			e, err := s.Memory(int(n), tensor.Float32, g)
+			e, err := specMemory(s, int(n), tensor.Float32, g)
 			require.NoError(t, err)
 			assert.Equal(t, handTotal(parts, n, 4, params, g), e.Activations, "%v batch %d", g, n)
 		}
@@ -286,7 +286,7 @@ func TestMemoryEstimateOfEachLayerByHand(t *testing.T) {
 			{fwd: 5*td + 4*2*8*8}, // split q, k, v, product, merge; scores, scaled, masked, softmax
 			{fwd: td}, {fwd: td},  // add, GELU
 			{fwd: drop},      // dropout: training graphs only
-			{fwd: 2 * 8 * 5}, // MatMul, AddRowVector
+			{fwd: 2 * 8 * 5}, // MatMul, BiasAdd
 			{fwd: 2 * 8 * 5}, // the loss over 8 rows per example
 		}
 	}
@@ -295,4 +295,12 @@ func TestMemoryEstimateOfEachLayerByHand(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, handTotal(dparts(g != EvalGraph), 3, 4, dparams, g), e.Activations, "%v", g)
 	}
+}
+
+// mustDAG converts a layer list that must be valid.
+func mustDAG(t *testing.T, s Spec) DAG {
+	t.Helper()
+	d, err := s.DAG()
+	require.NoError(t, err)
+	return d
 }

@@ -8,29 +8,33 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// axisLayout views shape s as [outer, n, inner] around axis.
-func axisLayout(s tensor.Shape, axis int) (outer, n, inner int, err error) {
+// axisGeom is a shape viewed as [outer, n, inner] around a non-negative
+// axis: the geometry of the axis ops (AxisSum, AxisBcast, Softmax).
+type axisGeom struct {
+	axis            int
+	outer, n, inner int
+}
+
+// axisOf views shape s around axis (negative counts from the end).
+func axisOf(s tensor.Shape, axis int) (axisGeom, error) {
 	if axis < 0 {
 		axis += s.Dims()
 	}
 	if axis < 0 || axis >= s.Dims() {
-		return 0, 0, 0, fmt.Errorf("nn: axis %d out of range for shape %v", axis, s)
+		return axisGeom{}, fmt.Errorf("nn: axis %d out of range for shape %v", axis, s)
 	}
-	outer, inner = 1, 1
+	g := axisGeom{axis: axis, outer: 1, n: s[axis], inner: 1}
 	for _, d := range s[:axis] {
-		outer *= d
+		g.outer *= d
 	}
 	for _, d := range s[axis+1:] {
-		inner *= d
+		g.inner *= d
 	}
-	return outer, s[axis], inner, nil
+	return g, nil
 }
 
-// reducedShape is s without axis ([1] if nothing is left).
+// reducedShape is s without axis (non-negative; [1] if nothing is left).
 func reducedShape(s tensor.Shape, axis int) tensor.Shape {
-	if axis < 0 {
-		axis += s.Dims()
-	}
 	r := append(append(tensor.Shape{}, s[:axis]...), s[axis+1:]...)
 	if len(r) == 0 {
 		r = tensor.Shape{1}
@@ -43,23 +47,19 @@ func reducedShape(s tensor.Shape, axis int) tensor.Shape {
 // (axisBcastOp), whose derivative is this op again.
 type axisSumOp struct {
 	base
-	axis            int
-	outer, n, inner int
-	acc             [][]float64 // per-worker float64 accumulators (inner > 1)
+	axisGeom
+	acc [][]float64 // per-worker float64 accumulators (inner > 1)
 }
 
 // AxisSum returns the sum of x over axis (negative counts from the end); the
 // result has x's shape without that axis.
 func AxisSum(x *gorgonia.Node, axis int) (*gorgonia.Node, error) {
 	s := shapeOf(x)
-	outer, n, inner, err := axisLayout(s, axis)
+	g, err := axisOf(s, axis)
 	if err != nil {
 		return nil, err
 	}
-	if axis < 0 {
-		axis += s.Dims()
-	}
-	op := &axisSumOp{base: newBase(fmt.Sprintf("AxisSum(%d)", axis), dtypeOf(x), reducedShape(s, axis), s), axis: axis, outer: outer, n: n, inner: inner}
+	op := &axisSumOp{base: newBase(fmt.Sprintf("AxisSum(%d)", g.axis), dtypeOf(x), reducedShape(s, g.axis), s), axisGeom: g}
 	return apply(op, x)
 }
 
@@ -92,31 +92,13 @@ func axisSum[T Float](x, y []T, outer, n, inner int, acc [][]float64) {
 		return
 	}
 	if outer == 1 {
-		workers := len(acc)
-		if n*inner < minParallel {
-			workers = 1
-		}
-		var used [64]bool
-		workers = min(workers, len(used))
-		parallelFor(n, workers, 1, func(w, lo, hi int) {
-			used[w] = true
-			a := growF64(&acc[w], inner)
-			clear(a)
+		partialSums(y, n, inner, n*inner < minParallel, acc, func(a []float64, lo, hi int) {
 			for k := lo; k < hi; k++ {
 				for i, v := range x[k*inner : (k+1)*inner] {
 					a[i] += float64(v)
 				}
 			}
 		})
-		for i := range y[:inner] {
-			var s float64
-			for w := 0; w < workers; w++ {
-				if used[w] {
-					s += acc[w][i]
-				}
-			}
-			y[i] = T(s)
-		}
 		return
 	}
 	parallelFor(outer, len(acc), max(1, minParallel/max(1, n*inner)), func(w, lo, hi int) {
@@ -135,58 +117,39 @@ func axisSum[T Float](x, y []T, outer, n, inner int, acc [][]float64) {
 	})
 }
 
+// partialSums splits n items over the workers of acc (one when small),
+// each adding its items into its own float64 accumulator of the given
+// width (add), and writes the workers' accumulators, added in worker
+// order, to out[:width].
+func partialSums[T Float](out []T, n, width int, small bool, acc [][]float64, add func(a []float64, lo, hi int)) {
+	workers := len(acc)
+	if small {
+		workers = 1
+	}
+	var used [64]bool
+	workers = min(workers, len(used))
+	parallelFor(n, workers, 1, func(w, lo, hi int) {
+		used[w] = true
+		a := growF64(&acc[w], width)
+		clear(a)
+		add(a, lo, hi)
+	})
+	for i := range out[:width] {
+		var s float64
+		for w := 0; w < workers; w++ {
+			if used[w] {
+				s += acc[w][i]
+			}
+		}
+		out[i] = T(s)
+	}
+}
+
 func growF64(b *[]float64, n int) []float64 {
 	if len(*b) < n {
 		*b = make([]float64, n)
 	}
 	return (*b)[:n]
-}
-
-// AddRowVector returns x [R, D] + b [D] added to every row. Its derivatives
-// are G and AxisSum(G, 0) (whose derivative broadcasts back by rows).
-func AddRowVector(x, b *gorgonia.Node) (*gorgonia.Node, error) {
-	sx, sb := shapeOf(x), shapeOf(b)
-	if sx.Dims() != 2 || sb.Dims() != 1 || sb[0] != sx[1] {
-		return nil, fmt.Errorf("nn: AddRowVector: shapes %v and %v, want [R, D] and [D]", sx, sb)
-	}
-	if dtypeOf(x) != dtypeOf(b) {
-		return nil, fmt.Errorf("nn: AddRowVector: dtypes %v and %v differ", dtypeOf(x), dtypeOf(b))
-	}
-	op := &addRowOp{base: newBase("AddRowVector", dtypeOf(x), sx, sx, sb)}
-	return apply(op, x, b)
-}
-
-// addRowOp is y = x + 1·bᵀ for x [R, D], b [D].
-type addRowOp struct{ base }
-
-func (op *addRowOp) twiceDifferentiable() {}
-
-func (op *addRowOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
-	d := op.ins[0][1]
-	return run(&op.base, vs,
-		func(in [][]float64, out []float64) { addRow(in[0], in[1], out, d) },
-		func(in [][]float32, out []float32) { addRow(in[0], in[1], out, d) })
-}
-
-func addRow[T Float](x, b, y []T, d int) {
-	parallelFor(len(y)/d, numWorkers(), max(1, minParallel/d), func(_, lo, hi int) {
-		for r := lo; r < hi; r++ {
-			xr, yr := x[r*d:(r+1)*d], y[r*d:(r+1)*d]
-			for i, v := range b[:d] {
-				yr[i] = xr[i] + v
-			}
-		}
-	})
-}
-
-func (op *addRowOp) DiffWRT(int) []bool { return []bool{true, true} }
-
-func (op *addRowOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
-	db, err := AxisSum(g, 0)
-	if err != nil {
-		return nil, err
-	}
-	return gorgonia.Nodes{g, db}, nil
 }
 
 func (op *axisSumOp) DiffWRT(int) []bool { return []bool{true} }
@@ -203,24 +166,20 @@ func (op *axisSumOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.No
 // derivative is axisSumOp.
 type axisBcastOp struct {
 	base
-	axis            int
-	outer, n, inner int
+	axisGeom
 }
 
 // AxisBcast returns v repeated along axis to the given shape; v has shape
 // without that axis (as AxisSum returns).
 func AxisBcast(v *gorgonia.Node, shape tensor.Shape, axis int) (*gorgonia.Node, error) {
-	outer, n, inner, err := axisLayout(shape, axis)
+	g, err := axisOf(shape, axis)
 	if err != nil {
 		return nil, err
 	}
-	if axis < 0 {
-		axis += shape.Dims()
+	if shapeOf(v).TotalSize() != g.outer*g.inner {
+		return nil, fmt.Errorf("nn: AxisBcast: shape %v does not match %v without axis %d", shapeOf(v), shape, g.axis)
 	}
-	if shapeOf(v).TotalSize() != outer*inner {
-		return nil, fmt.Errorf("nn: AxisBcast: shape %v does not match %v without axis %d", shapeOf(v), shape, axis)
-	}
-	op := &axisBcastOp{base: newBase(fmt.Sprintf("AxisBcast(%d)", axis), dtypeOf(v), shape, shapeOf(v)), axis: axis, outer: outer, n: n, inner: inner}
+	op := &axisBcastOp{base: newBase(fmt.Sprintf("AxisBcast(%d)", g.axis), dtypeOf(v), shape, shapeOf(v)), axisGeom: g}
 	return apply(op, v)
 }
 
@@ -266,22 +225,18 @@ func (op *axisBcastOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.
 // differentiable, and y itself (this op), so the family is closed.
 type softmaxOp struct {
 	base
-	axis            int
-	outer, n, inner int
+	axisGeom
 }
 
 // Softmax returns softmax(x) along axis (negative counts from the end), as
 // torch.softmax(x, dim=axis).
 func Softmax(x *gorgonia.Node, axis int) (*gorgonia.Node, error) {
 	s := shapeOf(x)
-	outer, n, inner, err := axisLayout(s, axis)
+	g, err := axisOf(s, axis)
 	if err != nil {
 		return nil, err
 	}
-	if axis < 0 {
-		axis += s.Dims()
-	}
-	op := &softmaxOp{base: newBase(fmt.Sprintf("Softmax(%d)", axis), dtypeOf(x), s, s), axis: axis, outer: outer, n: n, inner: inner}
+	op := &softmaxOp{base: newBase(fmt.Sprintf("Softmax(%d)", g.axis), dtypeOf(x), s, s), axisGeom: g}
 	return apply(op, x)
 }
 
@@ -419,7 +374,7 @@ func LayerNorm(x, gamma, beta *gorgonia.Node, eps float64) (*gorgonia.Node, erro
 		}
 	}
 	if beta != nil {
-		if y, err = AddRowVector(y, beta); err != nil {
+		if y, err = BiasAdd(y, beta); err != nil {
 			return nil, err
 		}
 	}

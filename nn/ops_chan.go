@@ -103,16 +103,7 @@ func (op *chanDotOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 // chanDot splits the outer blocks over the workers, each accumulating its
 // per-channel sums in float64, and adds the workers' sums in order.
 func chanDot[T Float](a, b, d []T, outer, c, inner int, acc [][]float64) {
-	workers := len(acc)
-	if outer*c*inner < minParallel {
-		workers = 1
-	}
-	var used [64]bool
-	workers = min(workers, len(used))
-	parallelFor(outer, workers, 1, func(w, lo, hi int) {
-		used[w] = true
-		s := growF64(&acc[w], c)
-		clear(s)
+	partialSums(d, outer, c, outer*c*inner < minParallel, acc, func(s []float64, lo, hi int) {
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
 				off := (o*c + ch) * inner
@@ -130,15 +121,6 @@ func chanDot[T Float](a, b, d []T, outer, c, inner int, acc [][]float64) {
 			}
 		}
 	})
-	for ch := range d[:c] {
-		var t float64
-		for w := 0; w < workers; w++ {
-			if used[w] {
-				t += acc[w][ch]
-			}
-		}
-		d[ch] = T(t)
-	}
 }
 
 func (op *chanDotOp) DiffWRT(int) []bool { return []bool{true, true} }

@@ -238,13 +238,13 @@ func (op *chanSumOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 }
 
 func chanSum[T Float](x, s []T, outer, c, inner int) {
-	if inner == 1 && c <= chanSumRowsMax {
-		chanSumRows(x, s, outer, c)
-		return
-	}
 	work := 1
 	if outer*c*inner >= minParallel {
 		work = numWorkers()
+	}
+	if inner == 1 {
+		parallelFor(c, work, chanSumRowsCols, func(_, lo, hi int) { chanSumRows(x, s, outer, c, lo, hi) })
+		return
 	}
 	parallelFor(c, work, 2, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
@@ -271,24 +271,33 @@ func chanSum[T Float](x, s []T, outer, c, inner int) {
 	})
 }
 
-// chanSumRowsMax is the widest [outer, C] matrix chanSumRows sums with its
-// accumulators on the stack.
-const chanSumRowsMax = 512
+// chanSumRowsMax is the most columns chanSumRows sums with its
+// accumulators on the stack; chanSumRowsCols the fewest one worker takes.
+const (
+	chanSumRowsMax  = 512
+	chanSumRowsCols = 8
+)
 
-// chanSumRows is chanSum of an [outer, C] matrix (inner = 1): the rows are
-// added in order into float64 accumulators, one per column, reading each
-// row as one contiguous run. Every column is summed in the same order as
-// chanSum's general loop, so the results are the same bits.
-func chanSumRows[T Float](x, s []T, outer, c int) {
+// chanSumRows is chanSum of columns [lo, hi) of an [outer, C] matrix
+// (inner = 1): the rows are added in order into float64 accumulators, one
+// per column, reading each row's columns as one contiguous run. Every
+// column is summed in the same order as chanSum's general loop, so the
+// results are the same bits however the columns are split over workers.
+func chanSumRows[T Float](x, s []T, outer, c, lo, hi int) {
 	var acc [chanSumRowsMax]float64
-	a := acc[:c]
+	var a []float64
+	if hi-lo <= chanSumRowsMax {
+		a = acc[:hi-lo]
+	} else {
+		a = make([]float64, hi-lo)
+	}
 	for o := 0; o < outer; o++ {
-		for i, v := range x[o*c : o*c+c] {
+		for i, v := range x[o*c+lo : o*c+hi] {
 			a[i] += float64(v)
 		}
 	}
 	for i, v := range a {
-		s[i] = T(v)
+		s[lo+i] = T(v)
 	}
 }
 

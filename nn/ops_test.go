@@ -126,7 +126,7 @@ func TestMaxPoolMatchesDefinition(t *testing.T) {
 func TestBatchNormMatchesDefinition(t *testing.T) {
 	spec := Spec{InputShape: []int{2, 3, 3}, Layers: []LayerSpec{
 		{Type: LayerBatchNorm2d, Name: "bn", Channels: 2, Eps: 1e-5}, {Type: LayerFlatten}}}
-	m, err := New(spec, tensor.Float64, nil)
+	m, err := newSpec(spec, tensor.Float64, nil)
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(3, 4))
 	gamma, beta := m.Params()[0].Value.Data().([]float64), m.Params()[1].Value.Data().([]float64)
@@ -179,7 +179,7 @@ func TestSpecJSONAndChecks(t *testing.T) {
 	_, err = ParseSpec([]byte(`{"input_shape":[3],"layers":[{"type":"linear","name":"a","in":3,"out":2,"bogus":1}]}`))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "bogus")
-	info, classes, err := s.Check()
+	info, classes, err := checkSpec(s)
 	require.NoError(t, err)
 	assert.Equal(t, 10, classes)
 	require.Len(t, info, 4)
@@ -189,22 +189,38 @@ func TestSpecJSONAndChecks(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int{3, 8, 8}, ex)
 
-	for name, spec := range map[string]Spec{
-		"MLP": MLP(784, []int{128}, 10), "CNN cifar": CNN(3, 32, 10), "CNN mnist": CNN(1, 28, 10),
+	// The built-in layer lists: valid, and MLP and CNN are their DAGs.
+	for name, c := range map[string]struct {
+		spec    Spec
+		dag     DAG
+		classes int
+	}{
+		"MLP": {MLPSpec(784, []int{128}, 10), MLP(784, []int{128}, 10), 10}, "CNN cifar": {CNNSpec(3, 32, 10), CNN(3, 32, 10), 10},
+		"CNN mnist": {CNNSpec(1, 28, 10), CNN(1, 28, 10), 10}, "MLP deep": {MLPSpec(8, []int{6, 5, 4}, 3), MLP(8, []int{6, 5, 4}, 3), 3},
 	} {
-		_, c, err := spec.Check()
+		_, cl, err := checkSpec(c.spec)
 		require.NoError(t, err, name)
-		assert.Equal(t, 10, c, name)
-		b, err := json.Marshal(spec)
+		assert.Equal(t, c.classes, cl, name)
+		b, err := json.Marshal(c.spec)
 		require.NoError(t, err)
 		var back Spec
 		require.NoError(t, json.Unmarshal(b, &back))
-		assert.Equal(t, spec, back)
+		assert.Equal(t, c.spec, back)
+		d, err := c.spec.DAG()
+		require.NoError(t, err, name)
+		assert.Equal(t, c.dag, d, name)
+		ps, err := c.dag.Check()
+		require.NoError(t, err, name)
+		n := 0
+		for _, l := range c.spec.Layers {
+			if hasParams(l.Type) {
+				n += 2
+			}
+		}
+		assert.Len(t, ps, n, name)
 	}
-	_, _, err = CNN(3, 32, 10).Check()
-	require.NoError(t, err)
-	assert.Equal(t, 4096, CNN(3, 32, 10).Layers[7].In)
-	assert.Equal(t, 3136, CNN(1, 28, 10).Layers[7].In)
+	assert.Equal(t, 4096, CNNSpec(3, 32, 10).Layers[7].In)
+	assert.Equal(t, 3136, CNNSpec(1, 28, 10).Layers[7].In)
 
 	bad := []struct {
 		spec Spec
@@ -217,7 +233,7 @@ func TestSpecJSONAndChecks(t *testing.T) {
 		{Spec{InputShape: []int{5}, Layers: []LayerSpec{{Type: "linear", Name: "a", In: 5, Out: 2}}, Loss: "mse"}, "unsupported loss"},
 	}
 	for _, b := range bad {
-		_, _, err := b.spec.Check()
+		_, _, err := checkSpec(b.spec)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), b.want)
 	}
@@ -226,9 +242,9 @@ func TestSpecJSONAndChecks(t *testing.T) {
 // TestInitKaimingUniform checks the torch-default bounds and determinism.
 func TestInitKaimingUniform(t *testing.T) {
 	spec := CNN(3, 32, 10)
-	a, err := New(spec, tensor.Float32, rand.New(rand.NewPCG(1, 1)))
+	a, err := New(spec, tensor.Float32, rand.New(rand.NewPCG(1, 1)), 1)
 	require.NoError(t, err)
-	b, err := New(spec, tensor.Float32, rand.New(rand.NewPCG(1, 1)))
+	b, err := New(spec, tensor.Float32, rand.New(rand.NewPCG(1, 1)), 1)
 	require.NoError(t, err)
 	for i, p := range a.Params() {
 		fan := a.ParamInfo()[i].FanIn
@@ -242,6 +258,6 @@ func TestInitKaimingUniform(t *testing.T) {
 		assert.Greater(t, maxAbs, bound/2, p.Name)
 		assert.Equal(t, d, b.Params()[i].Value.Data().([]float32), "same seed, same values")
 	}
-	_, err = New(spec, tensor.Int, nil)
+	_, err = New(spec, tensor.Int, nil, 1)
 	require.Error(t, err)
 }

@@ -54,7 +54,7 @@ var opBuilders = map[string]func(ns []*gorgonia.Node) (*gorgonia.Node, error){
 	"global_avgpool":  func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return GlobalAvgPool(ns[0]) },
 	"conv1x1_s2":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Conv2d(ns[0], ns[1], 2, 0) },
 	"conv3x3_s2":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Conv2d(ns[0], ns[1], 2, 1) },
-	"add_row_vector":  func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return AddRowVector(ns[0], ns[1]) },
+	"add_row_vector":  func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return BiasAdd(ns[0], ns[1]) },
 	"chan_mul":        func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return ChanMul(ns[0], ns[1]) },
 	"chan_dot":        func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return ChanDot(ns[0], ns[1]) },
 	"batchnorm_train": batchNormForTest,

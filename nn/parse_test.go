@@ -2,6 +2,8 @@ package nn
 
 import (
 	"fmt"
+	"gorgonia.org/tensor"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -76,31 +78,31 @@ func reluDAG(n int) DAG {
 // beginning) and input shapes of more than MaxRank axes, and accepts the
 // limits themselves.
 func TestSpecLimits(t *testing.T) {
-	_, _, err := reluSpec(MaxLayers - 2).Check()
+	_, _, err := checkSpec(reluSpec(MaxLayers - 2))
 	require.NoError(t, err)
-	_, _, err = reluSpec(MaxLayers - 1).Check()
+	_, _, err = checkSpec(reluSpec(MaxLayers - 1))
 	assert.EqualError(t, err, "nn: spec: 1001 layers, more than the limit of 1000 (nn.MaxLayers)")
 
 	long := strings.Repeat("n", MaxNameLen+1)
 	s := reluSpec(0)
 	s.Layers[0].Name = long[:MaxNameLen]
-	_, _, err = s.Check()
+	_, _, err = checkSpec(s)
 	require.NoError(t, err)
 	s.Layers[0].Name = long
-	_, _, err = s.Check()
+	_, _, err = checkSpec(s)
 	assert.EqualError(t, err, `nn: spec: layer 0 (linear): name "`+long[:40]+`"… has 257 bytes, more than the limit of 256 (nn.MaxNameLen)`)
 	s = reluSpec(0)
 	s.Layers[1].Type = long
-	_, _, err = s.Check()
+	_, _, err = checkSpec(s)
 	assert.ErrorContains(t, err, "nn: spec: layer 1: type \"nnn")
 	assert.Less(t, len(err.Error()), 200)
 	s = reluSpec(0)
 	s.Loss = long
-	_, _, err = s.Check()
+	_, _, err = checkSpec(s)
 	assert.ErrorContains(t, err, "nn: spec: loss \"nnn")
 
 	s = Spec{InputShape: []int{1, 1, 1, 1, 1, 1, 1, 1, 1}, Layers: []LayerSpec{{Type: LayerFlatten}}}
-	_, _, err = s.Check()
+	_, _, err = checkSpec(s)
 	assert.EqualError(t, err, "nn: spec: input_shape has 9 axes, more than the limit of 8 (nn.MaxRank)")
 
 	// Through the parser: a layer name of 1 MB is refused, not stored.
@@ -168,4 +170,35 @@ func TestDAGLimits(t *testing.T) {
 	require.NoError(t, err)
 	_, err = r.Check()
 	assert.ErrorContains(t, err, "nodes, more than the limit of 5000")
+}
+
+// newSpec builds a model from a layer list (converted with Spec.DAG).
+func newSpec(s Spec, dt tensor.Dtype, rng *rand.Rand) (*Model, error) {
+	d, err := s.DAG()
+	if err != nil {
+		return nil, err
+	}
+	return New(d, dt, rng, 1)
+}
+
+// checkSpec validates a layer list and returns its parameters and classes.
+func checkSpec(s Spec) ([]ParamInfo, int, error) {
+	d, err := s.DAG()
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := d.check()
+	if err != nil {
+		return nil, 0, err
+	}
+	return info.params, info.classes, nil
+}
+
+// specMemory is DAG.Memory of a layer list.
+func specMemory(s Spec, batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, error) {
+	d, err := s.DAG()
+	if err != nil {
+		return MemoryEstimate{}, err
+	}
+	return d.Memory(batch, dt, g)
 }

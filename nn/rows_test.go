@@ -7,10 +7,12 @@ import (
 
 // TestBiasChanSumRows checks the [outer, C] (inner = 1) paths of biasAdd and
 // chanSum against plain loops, bit for bit: chanSum adds each column's
-// entries in row order in float64, as its general loop does.
+// entries in row order in float64, as its general loop does, also when the
+// columns are split over workers (large matrices) or wider than the stack
+// accumulators.
 func TestBiasChanSumRows(t *testing.T) {
 	rng := rand.New(rand.NewPCG(4, 4))
-	for _, sz := range [][2]int{{128, 10}, {3, 128}, {1, 1}, {17, 600}} {
+	for _, sz := range [][2]int{{128, 10}, {3, 128}, {1, 1}, {17, 600}, {4096, 128}, {300, 700}, {64, 2000}} {
 		outer, c := sz[0], sz[1]
 		x, b := make([]float32, outer*c), make([]float32, c)
 		for i := range x {

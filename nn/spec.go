@@ -1,12 +1,13 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/curvopt/curvopt/internal/strictjson"
 )
 
-// Layer types understood by Spec.
+// Layer types understood by Spec: each is the DAG node op of the same name.
 const (
 	LayerLinear      = "linear"
 	LayerConv2d      = "conv2d"
@@ -17,8 +18,9 @@ const (
 	LayerBatchNorm2d = "batchnorm2d"
 )
 
-// Spec describes a feed-forward model as a list of layers, in the format of
-// the curvature golden files (and of cmd/train spec files):
+// Spec is the layer-list shorthand for a chain-shaped DAG (Spec.DAG
+// converts it): a feed-forward model as a list of layers, in the format of
+// the curvature golden files (and of cmd/train model files):
 //
 //	{"input_shape":[3,8,8],"layers":[{"type":"conv2d","name":"c1","in":3,"out":4,"kernel":3,"stride":1,"pad":1},
 //	  {"type":"relu"},{"type":"maxpool2d","kernel":2,"stride":2},{"type":"flatten"},
@@ -71,171 +73,90 @@ type ParamInfo struct {
 	Kind string
 }
 
-func (l LayerSpec) stride() int {
-	if l.Stride > 0 {
-		return l.Stride
-	}
-	if l.Type == LayerMaxPool2d {
-		return l.Kernel
-	}
-	return 1
-}
-
-func (l LayerSpec) eps() float64 {
-	if l.Eps > 0 {
-		return l.Eps
-	}
-	return 1e-5
-}
-
-func (l LayerSpec) momentum() float64 {
-	if l.Momentum > 0 {
-		return l.Momentum
-	}
-	return 0.1
-}
-
-// Check validates the spec by propagating shapes through the layers. It
-// returns the parameters in model order and the number of classes (the
-// width of the final [N, classes] output). Every shape it derives (an
-// example, a layer's output, a parameter, a convolution's columns) must
-// have at most MaxTensorElements elements: a larger one is refused, naming
-// the layer, before any arithmetic on it could overflow.
-func (s Spec) Check() ([]ParamInfo, int, error) {
-	in, err := s.check()
-	if err != nil {
-		return nil, 0, err
-	}
-	return in.params, in.classes, nil
-}
-
-// specInfo is what check derives: the parameters in model order, the
-// number of classes, and each layer's per-example input and output shapes.
-type specInfo struct {
-	params   []ParamInfo
-	classes  int
-	example  []int
-	ins, out [][]int
-}
-
-func (s Spec) check() (*specInfo, error) {
+// DAG converts the layer list to the DAG it is shorthand for, the one
+// model description the rest of the package works with: one node per
+// layer, in order, each reading the previous one (the first reads the
+// input), the last one the output. The input shape is the example's (see
+// ExampleShape), the node ops are the layer types, and the parameters keep
+// their names and order ("<name>.weight", "<name>.bias", layers in order),
+// as does their initialisation (New draws them in the same order from the
+// same distributions). A layer without parameters keeps its name when it
+// has one not used elsewhere; otherwise its node is named "<type>_<index>"
+// (with "_" appended while that name is taken).
+//
+// DAG validates the list: the layer-list rules (a name on every layer with
+// parameters, each used once; In and Channels equal to the size the layer
+// receives; a linear layer on a flat input; a flat output) and then every
+// shape, as DAG.Check does. Errors name the layer by index, type and name.
+func (s Spec) DAG() (DAG, error) {
 	if err := s.checkLimits(); err != nil {
-		return nil, err
+		return DAG{}, err
 	}
 	if s.Loss != "" && s.Loss != "cross_entropy" {
-		return nil, fmt.Errorf("nn: spec: unsupported loss %q (want cross_entropy)", s.Loss)
+		return DAG{}, fmt.Errorf("nn: spec: unsupported loss %q (want cross_entropy)", s.Loss)
 	}
 	for _, d := range s.InputShape {
 		if d < 1 {
-			return nil, fmt.Errorf("nn: spec: input_shape %v has a non-positive dimension", s.InputShape)
+			return DAG{}, fmt.Errorf("nn: spec: input_shape %v has a non-positive dimension", s.InputShape)
 		}
 	}
 	if err := checkElements("nn: spec: input_shape", s.InputShape...); err != nil {
-		return nil, err
+		return DAG{}, err
 	}
 	if len(s.Layers) == 0 {
-		return nil, fmt.Errorf("nn: spec: no layers")
+		return DAG{}, fmt.Errorf("nn: spec: no layers")
 	}
-	shape, err := s.ExampleShape()
+	ex, err := s.ExampleShape()
 	if err != nil {
-		return nil, err
+		return DAG{}, err
 	}
-	info := &specInfo{example: append([]int{}, shape...)}
-	names := map[string]bool{}
+	where := func(i int) string {
+		l := s.Layers[i]
+		return fmt.Sprintf("nn: spec: layer %d (%s %q)", i, l.Type, l.Name)
+	}
+	named := map[string]bool{}
 	for i, l := range s.Layers {
-		where := fmt.Sprintf("nn: spec: layer %d (%s %q)", i, l.Type, l.Name)
-		needName := func() error {
-			if l.Name == "" {
-				return fmt.Errorf("%s: needs a name", where)
-			}
-			if names[l.Name] {
-				return fmt.Errorf("%s: duplicate name", where)
-			}
-			names[l.Name] = true
-			return nil
-		}
-		in := shape
-		var ps []ParamInfo
 		switch l.Type {
-		case LayerLinear:
-			if err := needName(); err != nil {
-				return nil, err
+		case LayerLinear, LayerConv2d, LayerBatchNorm2d: // hasParams
+			if l.Name == "" {
+				return DAG{}, fmt.Errorf("%s: needs a name", where(i))
 			}
-			if len(shape) != 1 || shape[0] != l.In || l.Out < 1 {
-				return nil, fmt.Errorf("%s: input shape %v, layer wants [%d] and out ≥ 1 (got %d)", where, shape, l.In, l.Out)
+			if named[l.Name] || l.Name == DAGInput {
+				return DAG{}, fmt.Errorf("%s: duplicate name", where(i))
 			}
-			ps = []ParamInfo{{Name: l.Name + ".weight", Shape: []int{l.In, l.Out}, FanIn: l.In, Kind: "weight"},
-				{Name: l.Name + ".bias", Shape: []int{l.Out}, FanIn: l.In, Kind: "bias"}}
-			shape = []int{l.Out}
-		case LayerConv2d:
-			if err := needName(); err != nil {
-				return nil, err
-			}
-			if len(shape) != 3 || shape[0] != l.In || l.Out < 1 || l.Kernel < 1 || l.Pad < 0 || l.Stride < 0 {
-				return nil, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W], out ≥ 1, kernel ≥ 1, pad ≥ 0", where, shape, l.In)
-			}
-			for _, e := range []error{checkSize("pad", l.Pad), checkSize("kernel", l.Kernel), checkSize("stride", l.Stride)} {
-				if e != nil {
-					return nil, fmt.Errorf("%s: %w", where, e)
-				}
-			}
-			st := l.stride()
-			h, w := shape[1]+2*l.Pad, shape[2]+2*l.Pad
-			if h < l.Kernel || w < l.Kernel {
-				return nil, fmt.Errorf("%s: kernel %d larger than padded input %dx%d", where, l.Kernel, h, w)
-			}
-			ps = []ParamInfo{{Name: l.Name + ".weight", Shape: []int{l.Out, l.In, l.Kernel, l.Kernel}, Kind: "weight"},
-				{Name: l.Name + ".bias", Shape: []int{l.Out}, Kind: "bias"}}
-			if err := checkParams(ps); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-			fan := l.In * l.Kernel * l.Kernel
-			ps[0].FanIn, ps[1].FanIn = fan, fan
-			shape = []int{l.Out, (h-l.Kernel)/st + 1, (w-l.Kernel)/st + 1}
-			if err := checkElements("im2col columns [C·K·K, OH·OW] =", fan, shape[1], shape[2]); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-		case LayerReLU, LayerTanh:
-		case LayerMaxPool2d:
-			if len(shape) != 3 || l.Kernel < 1 || l.Stride < 0 || l.Kernel > shape[1] || l.Kernel > shape[2] {
-				return nil, fmt.Errorf("%s: input shape %v does not fit kernel %d", where, shape, l.Kernel)
-			}
-			st := l.stride()
-			shape = []int{shape[0], (shape[1]-l.Kernel)/st + 1, (shape[2]-l.Kernel)/st + 1}
-		case LayerFlatten:
-			// The input's count was checked (as the example or the previous
-			// layer's output), so the product cannot overflow.
-			n := 1
-			for _, d := range shape {
-				n *= d
-			}
-			shape = []int{n}
-		case LayerBatchNorm2d:
-			if err := needName(); err != nil {
-				return nil, err
-			}
-			if len(shape) != 3 || shape[0] != l.Channels {
-				return nil, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W]", where, shape, l.Channels)
-			}
-			ps = []ParamInfo{{Name: l.Name + ".weight", Shape: []int{l.Channels}, FanIn: 1, Kind: "bn_weight"},
-				{Name: l.Name + ".bias", Shape: []int{l.Channels}, FanIn: 1, Kind: "bn_bias"}}
+			named[l.Name] = true
+		case LayerReLU, LayerTanh, LayerMaxPool2d, LayerFlatten:
 		default:
-			return nil, fmt.Errorf("%s: unknown layer type", where)
+			return DAG{}, fmt.Errorf("%s: unknown layer type", where(i))
 		}
-		if err := checkParams(ps); err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		if err := checkElements("output shape", shape...); err != nil {
-			return nil, fmt.Errorf("%s: %w", where, err)
-		}
-		info.params = append(info.params, ps...)
-		info.ins, info.out = append(info.ins, in), append(info.out, shape)
 	}
-	if len(shape) != 1 {
-		return nil, fmt.Errorf("nn: spec: output shape %v, want [classes] (add flatten and linear layers)", shape)
+	d := s.convert(ex)
+	info, err := d.check()
+	var ne *nodeError
+	var oe *outputError
+	switch {
+	case errors.As(err, &ne):
+		return DAG{}, fmt.Errorf("%s: %w", where(ne.index), ne.err)
+	case errors.As(err, &oe):
+		return DAG{}, fmt.Errorf("nn: spec: output shape %v, want [classes] (add flatten and linear layers)", oe.shape)
+	case err != nil:
+		return DAG{}, fmt.Errorf("nn: spec: %w", err)
 	}
-	info.classes = shape[0]
-	return info, nil
+	for i, l := range s.Layers {
+		in := info.shapes[d.Nodes[i].Inputs[0]]
+		switch {
+		case l.Type == LayerLinear && (len(in) != 1 || in[0] != l.In):
+			return DAG{}, fmt.Errorf("%s: input shape %v, layer wants [%d] and out ≥ 1 (got %d)", where(i), in, l.In, l.Out)
+		case l.Type == LayerConv2d && in[0] != l.In:
+			return DAG{}, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W], out ≥ 1, kernel ≥ 1, pad ≥ 0", where(i), in, l.In)
+		case l.Type == LayerBatchNorm2d && in[0] != l.Channels:
+			return DAG{}, fmt.Errorf("%s: input shape %v, layer wants [%d, H, W]", where(i), in, l.Channels)
+		}
+	}
+	if out := info.shapes[d.Output]; len(out) != 1 {
+		return DAG{}, fmt.Errorf("nn: spec: output shape %v, want [classes] (add flatten and linear layers)", out)
+	}
+	return d, nil
 }
 
 // ExampleShape returns the shape of one input example: InputShape without
@@ -268,10 +189,14 @@ func (s Spec) ExampleShape() ([]int, error) {
 	return append([]int{}, s.InputShape...), nil
 }
 
-// MLP returns the spec of a multilayer perceptron in → hidden[0] → … →
-// classes with ReLU between linear layers (named fc1, fc2, …). MLP(784,
-// []int{128}, 10) is the 784-128-10 network of the benchmarks.
-func MLP(in int, hidden []int, classes int) Spec {
+// MLP returns the DAG of a multilayer perceptron in → hidden[0] → … →
+// classes with ReLU between linear layers (named fc1, fc2, …): MLPSpec's
+// layer list, converted. MLP(784, []int{128}, 10) is the 784-128-10
+// network of the benchmarks. Sizes below 1 give a DAG that Check refuses.
+func MLP(in int, hidden []int, classes int) DAG { return builtin(MLPSpec(in, hidden, classes)) }
+
+// MLPSpec is MLP's layer list.
+func MLPSpec(in int, hidden []int, classes int) Spec {
 	s := Spec{InputShape: []int{in}, Loss: "cross_entropy"}
 	prev := in
 	for i, h := range hidden {
@@ -282,12 +207,16 @@ func MLP(in int, hidden []int, classes int) Spec {
 	return s
 }
 
-// CNN returns the spec of the small CIFAR-style network of the benchmarks for
+// CNN returns the DAG of the small CIFAR-style network of the benchmarks for
 // channels×size×size inputs: conv 3×3 pad 1 (channels→32) → ReLU → maxpool
 // 2 → conv 3×3 pad 1 (32→64) → ReLU → maxpool 2 → flatten → linear →
 // classes. CNN(3, 32, 10) takes CIFAR images (linear 4096→10), CNN(1, 28,
-// 10) MNIST-style ones (linear 3136→10).
-func CNN(channels, size, classes int) Spec {
+// 10) MNIST-style ones (linear 3136→10). It is CNNSpec's layer list,
+// converted; sizes too small for the network give a DAG that Check refuses.
+func CNN(channels, size, classes int) DAG { return builtin(CNNSpec(channels, size, classes)) }
+
+// CNNSpec is CNN's layer list.
+func CNNSpec(channels, size, classes int) Spec {
 	s4 := size / 2 / 2
 	return Spec{
 		InputShape: []int{channels, size, size},
@@ -305,9 +234,65 @@ func CNN(channels, size, classes int) Spec {
 	}
 }
 
+// convert returns the DAG of the layer list for example shape ex (see
+// DAG), without validating anything.
+func (s Spec) convert(ex []int) DAG {
+	taken := map[string]bool{DAGInput: true}
+	for _, l := range s.Layers {
+		if hasParams(l.Type) {
+			taken[l.Name] = true
+		}
+	}
+	d := DAG{InputShape: ex, Loss: s.Loss, Nodes: make([]DAGNode, 0, len(s.Layers))}
+	prev := DAGInput
+	for i, l := range s.Layers {
+		n := DAGNode{Name: l.Name, Op: l.Type, Inputs: []string{prev}}
+		switch l.Type {
+		case LayerLinear:
+			n.Out = l.Out
+		case LayerConv2d:
+			n.Out, n.Kernel, n.Stride, n.Pad = l.Out, l.Kernel, l.Stride, l.Pad
+		case LayerMaxPool2d:
+			n.Kernel, n.Stride = l.Kernel, l.Stride
+		case LayerBatchNorm2d:
+			n.Eps, n.Momentum = l.Eps, l.Momentum
+		}
+		if !hasParams(l.Type) {
+			if n.Name == "" || taken[n.Name] {
+				n.Name = fmt.Sprintf("%s_%d", l.Type, i)
+				for taken[n.Name] {
+					n.Name += "_"
+				}
+			}
+			taken[n.Name] = true
+		}
+		d.Nodes = append(d.Nodes, n)
+		prev = n.Name
+	}
+	d.Output = prev
+	return d
+}
+
+// hasParams reports whether layers of type t have parameters (and so need
+// a name of their own).
+func hasParams(t string) bool {
+	return t == LayerLinear || t == LayerConv2d || t == LayerBatchNorm2d
+}
+
+// builtin converts a built-in layer list without validating its sizes (the
+// caller's: Check, New and ParseDAG report them), so that MLP and CNN
+// return a description even for sizes no model can have.
+func builtin(s Spec) DAG {
+	ex, err := s.ExampleShape()
+	if err != nil {
+		ex = s.InputShape
+	}
+	return s.convert(ex)
+}
+
 // ParseSpec decodes a JSON spec (as written by encoding/json from Spec, or
 // the "model" object of a curvature golden file) and validates it with
-// Check. The JSON is read strictly (internal/strictjson): exactly one value,
+// DAG. The JSON is read strictly (internal/strictjson): exactly one value,
 // only Spec's keys spelled as their tags, no key twice, integers that fit an
 // int; a syntax error, a truncated document or trailing data is reported
 // with its line and column.
@@ -316,7 +301,7 @@ func ParseSpec(data []byte) (Spec, error) {
 	if err := strictjson.Decode(data, &s); err != nil {
 		return Spec{}, fmt.Errorf("nn: parsing spec: %w", err)
 	}
-	if _, _, err := s.Check(); err != nil {
+	if _, err := s.DAG(); err != nil {
 		return Spec{}, err
 	}
 	return s, nil

@@ -2,7 +2,6 @@ package train
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -227,34 +226,13 @@ func analyze(ctx context.Context, cfg Config, ac AnalyzeConfig, w io.Writer) (*A
 }
 
 // checkpointModel sets cfg's model to the checkpoint's (key, recorded as
-// JSON): a DAG (nn.ParseDAG: unknown fields rejected) when it has nodes,
-// else a layer-list spec; either must read back as itself.
+// JSON, converted as on resume: see modelKey).
 func checkpointModel(cfg *Config, key, path string) error {
-	var probe struct {
-		Nodes json.RawMessage `json:"nodes"`
+	d, err := nn.ParseModel([]byte(key))
+	if err != nil {
+		return fmt.Errorf("train: analyze: %s: the checkpoint's model: %w", path, err)
 	}
-	if err := json.Unmarshal([]byte(key), &probe); err != nil {
-		return fmt.Errorf("train: analyze: %s: model spec: %w", path, err)
-	}
-	if probe.Nodes != nil {
-		d, err := nn.ParseDAG([]byte(key))
-		if err != nil {
-			return fmt.Errorf("train: analyze: %s: model DAG: %w", path, err)
-		}
-		if back, err := json.Marshal(d); err != nil || string(back) != key {
-			return fmt.Errorf("train: analyze: %s: the model DAG %s does not read back as itself", path, key)
-		}
-		cfg.Model, cfg.DAG = nn.Spec{}, &d
-		return nil
-	}
-	var spec nn.Spec // a fresh value: decoding into cfg.Model would merge the two specs
-	if err := json.Unmarshal([]byte(key), &spec); err != nil {
-		return fmt.Errorf("train: analyze: %s: model spec: %w", path, err)
-	}
-	if back, err := json.Marshal(spec); err != nil || string(back) != key {
-		return fmt.Errorf("train: analyze: %s: the model spec %s does not read back as itself", path, key)
-	}
-	cfg.Model, cfg.DAG = spec, nil
+	cfg.Model = d
 	return nil
 }
 

@@ -56,8 +56,11 @@ func TestLoadWeights(t *testing.T) {
 		{Type: nn.LayerReLU}, {Type: nn.LayerFlatten},
 		{Type: nn.LayerLinear, Name: "fc", In: 512, Out: 10}}}
 	cfg := tinyConfig(t, "adam", nil)
-	cfg.Model, cfg.OutDir, cfg.Steps = spec, t.TempDir(), 3
-	_, err := Run(context.Background(), cfg)
+	var err error
+	cfg.Model, err = spec.DAG()
+	require.NoError(t, err)
+	cfg.OutDir, cfg.Steps = t.TempDir(), 3
+	_, err = Run(context.Background(), cfg)
 	require.NoError(t, err)
 	ck, err := LoadCheckpoint(filepath.Join(cfg.OutDir, checkpointFile))
 	require.NoError(t, err)

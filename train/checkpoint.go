@@ -45,8 +45,9 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // a copy). LoadCheckpoint also checks what the fields mean (see check).
 type Checkpoint struct {
 	Version int
-	// Model identifies the architecture (its layer-list spec as JSON); a
-	// checkpoint is refused for another model.
+	// Model identifies the architecture (its DAG as JSON; a layer list's
+	// JSON in checkpoints before issue 20, converted on reading: see
+	// modelKey); a checkpoint is refused for another model.
 	Model string
 	// Optimizer is the optimizer's name; a checkpoint is refused for another.
 	Optimizer string

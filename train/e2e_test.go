@@ -33,7 +33,7 @@ func TestEndToEndLossFalls(t *testing.T) {
 	require.NoError(t, err)
 	models := []struct {
 		name  string
-		spec  nn.Spec
+		spec  nn.DAG
 		steps int
 		batch int
 	}{

@@ -1,7 +1,7 @@
 package train
 
 // The memory budget of a run's model: its parameters and the graphs the
-// engine compiles, estimated from shapes (nn.Spec.Memory, nn.DAG.Memory)
+// engine compiles, estimated from shapes (nn.DAG.Memory)
 // and checked before the model or the engine is built.
 
 import (
@@ -76,11 +76,7 @@ func checkModelMemory(cfg Config, needs optim.Needs, analysis bool, trainLen, te
 	for _, g := range runGraphs(cfg, needs, analysis, trainLen, testLen) {
 		var e nn.MemoryEstimate
 		var err error
-		if cfg.DAG != nil {
-			e, err = cfg.DAG.Memory(g.batch, cfg.Dtype, g.kind)
-		} else {
-			e, err = cfg.Model.Memory(g.batch, cfg.Dtype, g.kind)
-		}
+		e, err = cfg.Model.Memory(g.batch, cfg.Dtype, g.kind)
 		if err != nil {
 			return fmt.Errorf("train: model: %w", err)
 		}
@@ -128,7 +124,7 @@ func splitSizes(cfg Config) (trainLen, testLen int, ok bool) {
 // throwaway optimizer (cheap: optimizers allocate their state at their
 // first step); an error is the optimizer's.
 func runNeeds(cfg Config, analysis bool) (optim.Needs, error) {
-	text := cfg.DAG != nil && cfg.DAG.Tokens > 0
+	text := cfg.Model.Tokens > 0
 	opt, err := NewOptimizer(cfg.Optimizer, cfg.Hyper, predictionsPerBatch(cfg, text), cfg.Seed)
 	if err != nil {
 		return optim.Needs{}, err

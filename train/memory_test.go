@@ -32,19 +32,12 @@ func liveHeap() int64 {
 // memModel is a model description for the estimate-versus-reality test.
 type memModel struct {
 	name   string
-	spec   *nn.Spec
 	dag    *nn.DAG
 	tokens int // token ids in [0, tokens) as input
 }
 
 func (m memModel) estimate(t *testing.T, n int, g nn.GraphKind) nn.MemoryEstimate {
-	var e nn.MemoryEstimate
-	var err error
-	if m.spec != nil {
-		e, err = m.spec.Memory(n, tensor.Float32, g)
-	} else {
-		e, err = m.dag.Memory(n, tensor.Float32, g)
-	}
+	e, err := m.dag.Memory(n, tensor.Float32, g)
 	require.NoError(t, err)
 	return e
 }
@@ -54,13 +47,7 @@ func (m memModel) estimate(t *testing.T, n int, g nn.GraphKind) nn.MemoryEstimat
 func (m memModel) measure(t *testing.T, n int, g nn.GraphKind) int64 {
 	before := liveHeap()
 	rng := rand.New(rand.NewPCG(1, 1))
-	var model *nn.Model
-	var err error
-	if m.spec != nil {
-		model, err = nn.New(*m.spec, tensor.Float32, rng)
-	} else {
-		model, err = nn.NewDAG(*m.dag, tensor.Float32, rng, 1)
-	}
+	model, err := nn.New(*m.dag, tensor.Float32, rng, 1)
 	require.NoError(t, err)
 	x := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(append([]int{n}, model.InputShape()...)...))
 	for i := range x.Float32s() {
@@ -113,7 +100,7 @@ func TestMemoryEstimateBoundsReality(t *testing.T) {
 	require.NoError(t, err)
 	gpt, err := nn.GPT(nn.GPTConfig{Vocab: 32, Context: 16, Layers: 1, Heads: 2, Width: 32, Dropout: 0.1})
 	require.NoError(t, err)
-	models := []memModel{{name: "cnn", spec: &cnn}, {name: "resnet8", dag: &res}, {name: "gpt", dag: &gpt, tokens: 32}}
+	models := []memModel{{name: "cnn", dag: &cnn}, {name: "resnet8", dag: &res}, {name: "gpt", dag: &gpt, tokens: 32}}
 	for _, m := range models {
 		for _, n := range []int{16, 48} {
 			for _, g := range []nn.GraphKind{nn.EvalGraph, nn.GradGraph, nn.HVPGraph} {
@@ -128,10 +115,17 @@ func TestMemoryEstimateBoundsReality(t *testing.T) {
 	}
 }
 
-// padConv is the hostile layer-list model of issue 19: a 3×3 convolution
-// padded by pad on CIFAR-sized inputs, pooled back to one value (48
-// parameters).
-func padConv(pad int) nn.Spec {
+// padConv is padConvSpec's DAG.
+func padConv(t testing.TB, pad int) nn.DAG {
+	d, err := padConvSpec(pad).DAG()
+	require.NoError(t, err)
+	return d
+}
+
+// padConvSpec is the hostile layer-list model of issue 19: a 3×3
+// convolution padded by pad on CIFAR-sized inputs, pooled back to one value
+// (48 parameters).
+func padConvSpec(pad int) nn.Spec {
 	side := 32 + 2*pad - 2
 	return nn.Spec{InputShape: []int{3, 32, 32}, Layers: []nn.LayerSpec{
 		{Type: nn.LayerConv2d, Name: "c1", In: 3, Out: 1, Kernel: 3, Stride: 1, Pad: pad},
@@ -160,12 +154,12 @@ func TestModelMemoryRefusedBeforeBuilding(t *testing.T) {
 			}}
 	}
 	for _, pad := range []int{20000, 3000} {
-		cfg := Config{Model: padConv(pad), Data: synthetic(64, 16), Optimizer: "sgd", BatchSize: 16, Memory: gigabytes(2)}
+		cfg := Config{Model: padConv(t, pad), Data: synthetic(64, 16), Optimizer: "sgd", BatchSize: 16, Memory: gigabytes(2)}
 		err := run(cfg)
 		var me *meminfo.Error
 		require.ErrorAs(t, err, &me, "pad %d", pad)
 		assert.Greater(t, me.Need, me.Available)
-		assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the gradient graph of the training batch of 16, `)
+		assert.ErrorContains(t, err, `the largest part is node 0 (conv2d "c1") in the gradient graph of the training batch of 16, `)
 		assert.ErrorContains(t, err, "more than the memory available (MemAvailable), 2.0 GB")
 		assert.ErrorContains(t, err, "lower the batch size (-batch, -eval-batch) or use a smaller model")
 	}
@@ -176,7 +170,7 @@ func TestModelMemoryRefusedBeforeBuilding(t *testing.T) {
 	assert.ErrorContains(t, err, "train: the model's graphs need ")
 	assert.ErrorContains(t, err, "training batch 100000 (gradient and H·v) ")
 	assert.ErrorContains(t, err, "evaluation batch 1000 (forward-only) ")
-	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "conv1") in the gradient and H·v graph of the training batch of 100000, `)
+	assert.ErrorContains(t, err, `the largest part is node 0 (conv2d "conv1") in the gradient and H·v graph of the training batch of 100000, `)
 
 	// The same settings fit at batch 64; the limit, when set, replaces
 	// the available memory.
@@ -229,10 +223,12 @@ func TestRunGraphs(t *testing.T) {
 
 // TestHostileCheckpointRefusedBeforeBuilding: a tiny checkpoint, made
 // through the public API, whose recorded model is the padded convolution
-// is refused by resume and by analysis before any graph is built.
+// is refused by resume and by analysis before any graph is built. The
+// checkpoint has the layout before issue 20 (the model keyed and recorded
+// as its layer list), which is converted before the checks.
 func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 	dir := t.TempDir()
-	spec := padConv(20000)
+	spec := padConvSpec(20000)
 	// A real two-step run writes the checkpoint and its metric files; only
 	// the model, its parameters and the budget are replaced, so that the
 	// checkpoint passes every check of its meaning and is refused for its
@@ -245,7 +241,7 @@ func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 	require.NoError(t, err)
 	key, err := json.Marshal(spec)
 	require.NoError(t, err)
-	info, _, err := spec.Check()
+	info, err := padConv(t, 20000).Check()
 	require.NoError(t, err)
 	var params []optim.StateTensor // 48 zeros
 	for _, p := range info {
@@ -255,9 +251,8 @@ func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 		}
 		params = append(params, optim.StateTensor{Param: p.Name, Slot: "value", Dtype: "float32", Shape: p.Shape, F32: make([]float32, n)})
 	}
-	rc, err := json.Marshal(RunConfig{Model: spec, Data: ds,
-		Optimizer: "sgd", Hyper: Hyper{}, Steps: 4, BatchSize: 16, EvalBatch: 16, Dtype: "float32", Schedule: Schedule{Kind: "constant"}})
-	require.NoError(t, err)
+	rc := legacyRunConfig(t, RunConfig{Data: ds,
+		Optimizer: "sgd", Hyper: Hyper{}, Steps: 4, BatchSize: 16, EvalBatch: 16, Dtype: "float32", Schedule: Schedule{Kind: "constant"}}, "model", spec)
 	ck.Model, ck.Config, ck.Params = string(key), rc, params
 	require.NoError(t, SaveCheckpoint(filepath.Join(dir, checkpointFile), ck))
 
@@ -265,12 +260,12 @@ func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 	require.NoError(t, err)
 	cfg.Memory = gigabytes(2)
 	_, err = Run(context.Background(), cfg)
-	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the gradient graph of the training batch of 16, `)
+	assert.ErrorContains(t, err, `the largest part is node 0 (conv2d "c1") in the gradient graph of the training batch of 16, `)
 
 	_, err = Analyze(context.Background(), cfg, AnalyzeConfig{}, nil)
 	assert.ErrorContains(t, err, `the model's graphs need `)
 	assert.ErrorContains(t, err, `(training batch 16 (gradient and H·v) `)
-	assert.ErrorContains(t, err, `the largest part is layer 0 (conv2d "c1") in the gradient and H·v graph of the training batch of 16, `)
+	assert.ErrorContains(t, err, `the largest part is node 0 (conv2d "c1") in the gradient and H·v graph of the training batch of 16, `)
 	assert.NotContains(t, err.Error(), "evaluation", "an analysis builds no evaluation graph")
 }
 

@@ -26,7 +26,7 @@ func checkInputs(cfg Config, model *nn.Model, text bool, needs optim.Needs, trai
 	for _, d := range []*data.Dataset{trainDS, testDS} {
 		img := []int{d.C, d.H, d.W}
 		if text {
-			if err := checkTextData(cfg.DAG, d); err != nil {
+			if err := checkTextData(cfg.Model, d); err != nil {
 				return err
 			}
 		} else if len(ex) == 3 && !slices.Equal(ex, img) || prod(ex) != d.ImageSize() {
@@ -67,13 +67,7 @@ const modelCopies = 5
 // checkModelSize checks, before the model is allocated, that its
 // parameters fit in the available memory modelCopies times over.
 func checkModelSize(cfg Config) error {
-	var info []nn.ParamInfo
-	var err error
-	if cfg.DAG != nil {
-		info, err = cfg.DAG.Check()
-	} else {
-		info, _, err = cfg.Model.Check()
-	}
+	info, err := cfg.Model.Check()
 	if err != nil {
 		return fmt.Errorf("train: model: %w", err)
 	}

@@ -27,8 +27,7 @@ import (
 // with Total 0 keeps the recorded horizon whatever the new budget (a budget
 // beyond it is refused: set Total to stretch the schedule).
 type RunConfig struct {
-	Model           nn.Spec      `json:"model"`
-	DAG             *nn.DAG      `json:"dag,omitempty"`
+	Model           nn.DAG       `json:"model"`
 	Data            data.Spec    `json:"data"`
 	Optimizer       string       `json:"optimizer"`
 	Hyper           Hyper        `json:"hyper"`
@@ -54,7 +53,7 @@ type RunConfig struct {
 // record returns c's run-defining part.
 func (c Config) record() RunConfig {
 	return RunConfig{
-		Model: c.Model, DAG: c.DAG, Data: c.Data, Optimizer: c.Optimizer, Hyper: c.Hyper,
+		Model: c.Model, Data: c.Data, Optimizer: c.Optimizer, Hyper: c.Hyper,
 		Steps: c.Steps, Epochs: c.Epochs, BatchSize: c.BatchSize, DropLast: c.DropLast,
 		GNBBatch: c.GNBBatch, EvalBatch: c.EvalBatch, Seed: c.Seed, Dtype: c.Dtype.String(),
 		Schedule: c.Schedule, ClipNorm: c.ClipNorm, Normalize: c.Normalize, Augment: c.Augment,
@@ -67,7 +66,7 @@ func (c Config) record() RunConfig {
 // (Resume set; OutDir, Progress and the datasets are the caller's).
 func (rc RunConfig) Config() (Config, error) {
 	c := Config{
-		Model: rc.Model, DAG: rc.DAG, Data: rc.Data, Optimizer: rc.Optimizer, Hyper: Hyper{},
+		Model: rc.Model, Data: rc.Data, Optimizer: rc.Optimizer, Hyper: Hyper{},
 		Steps: rc.Steps, Epochs: rc.Epochs, BatchSize: rc.BatchSize, DropLast: rc.DropLast,
 		GNBBatch: rc.GNBBatch, EvalBatch: rc.EvalBatch, Seed: rc.Seed,
 		Schedule: rc.Schedule, ClipNorm: rc.ClipNorm, Normalize: rc.Normalize, Augment: rc.Augment,
@@ -134,7 +133,7 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 		name     string
 		now, was any
 	}{
-		{"model", here.Model, rc.Model}, {"DAG model", here.DAG, rc.DAG}, {"data", here.Data, rc.Data}, {"optimizer", here.Optimizer, rc.Optimizer},
+		{"model", here.Model, rc.Model}, {"data", here.Data, rc.Data}, {"optimizer", here.Optimizer, rc.Optimizer},
 		{"batch size", here.BatchSize, rc.BatchSize}, {"drop-last", here.DropLast, rc.DropLast}, {"GNB batch", here.GNBBatch, rc.GNBBatch},
 		{"hyperparameters", here.Hyper, rc.Hyper}, // after the batch sizes, which SophiaG's bs follows
 		{"seed", here.Seed, rc.Seed}, {"dtype", here.Dtype, rc.Dtype}, {"clip norm", here.ClipNorm, rc.ClipNorm},
@@ -265,9 +264,13 @@ func (r *run) restore() error {
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}
+	key, err := modelKey(c.Model)
+	if err != nil {
+		return fmt.Errorf("train: resume: %s: %w", path, err)
+	}
 	switch {
-	case c.Model != r.modelKey:
-		return fmt.Errorf("train: resume: %s was made for another model (%s), not %s", path, c.Model, r.modelKey)
+	case key != r.modelKey:
+		return fmt.Errorf("train: resume: %s was made for another model (%s), not %s", path, key, r.modelKey)
 	case c.Optimizer != r.opt.Name():
 		return fmt.Errorf("train: resume: %s was made for optimizer %s, not %s", path, c.Optimizer, r.opt.Name())
 	case c.Dtype != r.cfg.Dtype.String():
@@ -431,4 +434,52 @@ func (r *run) verifyLogs() (steps, evals int64, err error) {
 		}
 	}
 	return steps, evals, nil
+}
+
+// modelKey returns the checkpoint's model key (Checkpoint.Model) as this
+// version writes it, the JSON of the model's DAG. A checkpoint written
+// before the layer list became a shorthand for a DAG (issue 20) keys a
+// layer-list model by the list's JSON: it is converted (nn.ParseModel), so
+// that such a checkpoint resumes the same model.
+func modelKey(key string) (string, error) {
+	d, err := nn.ParseModel([]byte(key))
+	if err != nil {
+		return "", fmt.Errorf("the checkpoint's model: %w", err)
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return "", fmt.Errorf("the checkpoint's model: %w", err)
+	}
+	return string(b), nil
+}
+
+// UnmarshalJSON decodes a recorded configuration, the format of this
+// version or an earlier one: before issue 20 a layer-list model was
+// recorded under "model" as the list, and a DAG model under "dag" (with an
+// empty list under "model"). Either is converted to the one model field
+// (nn.ParseModel); a model that does not parse is an error naming it.
+func (rc *RunConfig) UnmarshalJSON(b []byte) error {
+	type plain RunConfig // RunConfig without this method
+	var v struct {
+		plain
+		Model json.RawMessage `json:"model"`
+		DAG   json.RawMessage `json:"dag"` // before issue 20: a DAG model
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*rc = RunConfig(v.plain)
+	model, what := v.Model, `"model"`
+	if len(v.DAG) > 0 && string(v.DAG) != "null" {
+		model, what = v.DAG, `"dag" (the format before issue 20)`
+	}
+	if len(model) == 0 || string(model) == "null" {
+		return errors.New(`no "model" recorded`)
+	}
+	d, err := nn.ParseModel(model)
+	if err != nil {
+		return fmt.Errorf("the model recorded under %s: %w", what, err)
+	}
+	rc.Model = d
+	return nil
 }

@@ -12,17 +12,13 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// newModel builds the run's model: cfg.DAG when set, else the layer list
-// cfg.Model. text reports a token model (a DAG with Tokens > 0), which
+// newModel builds the run's model, cfg.Model. text reports a token model
+// (a DAG with Tokens > 0), which
 // trains on text window datasets (data.Text.Windows); checkInputs checks
 // the datasets against the model.
 func newModel(cfg Config, rng *rand.Rand) (m *nn.Model, text bool, err error) {
-	if cfg.DAG == nil {
-		m, err = nn.New(cfg.Model, cfg.Dtype, rng)
-	} else {
-		m, err = nn.NewDAG(*cfg.DAG, cfg.Dtype, rng, cfg.Seed)
-		text = cfg.DAG.Tokens > 0
-	}
+	m, err = nn.New(cfg.Model, cfg.Dtype, rng, cfg.Seed)
+	text = cfg.Model.Tokens > 0
 	if err != nil {
 		return nil, false, fmt.Errorf("train: model: %w", err)
 	}
@@ -35,7 +31,7 @@ func newModel(cfg Config, rng *rand.Rand) (m *nn.Model, text bool, err error) {
 // checkTextData checks that ds is a text window dataset whose windows fit
 // the token model d (its context plus the next character) and whose
 // vocabulary fits d's.
-func checkTextData(d *nn.DAG, ds *data.Dataset) error {
+func checkTextData(d nn.DAG, ds *data.Dataset) error {
 	switch {
 	case ds.C != 1 || ds.H != 1 || ds.W != d.InputShape[0]+1:
 		return fmt.Errorf("train: the model reads %d tokens per example but %s is not a text dataset of windows of %d characters (-data text)", d.InputShape[0], ds.Name, d.InputShape[0]+1)

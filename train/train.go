@@ -24,12 +24,11 @@ import (
 // Config describes one training run. The zero value of an optional field
 // takes the default given in its comment.
 type Config struct {
-	// Model is the network's layer-list spec (nn.MLP, nn.CNN or a spec file).
-	Model nn.Spec
-	// DAG, when set, is the model instead of Model (nn.ResNet, nn.GPT or a
-	// DAG file). A token model (DAG.Tokens > 0) trains on text windows
+	// Model is the network (nn.MLP, nn.CNN, nn.ResNet, nn.GPT, a model
+	// file read by nn.ParseModel, or a layer list converted by
+	// nn.Spec.DAG). A token model (Model.Tokens > 0) trains on text windows
 	// (data.KindText) with one next-character label per position.
-	DAG *nn.DAG
+	Model nn.DAG
 	// Data selects the dataset; Train and Test, when set, are used instead
 	// of loading it (a comparison reuses one loaded dataset for every run).
 	Data        data.Spec
@@ -84,7 +83,7 @@ type Config struct {
 	// MemoryLimit bounds the memory of the model: its parameters and the
 	// graphs the engine compiles for the run's batch sizes (training, with
 	// H·v where the optimizer, sharpness tracking or an analysis needs it,
-	// and evaluation), estimated from shapes (nn.Spec.Memory) and checked
+	// and evaluation), estimated from shapes (nn.DAG.Memory) and checked
 	// before the model is built. 0: the memory available (Memory).
 	MemoryLimit int64 `json:"-"`
 
@@ -258,6 +257,8 @@ func (c *Config) defaults() {
 // Hyper is left to Run). Zero values stand for the defaults.
 func (c Config) Validate() error {
 	switch {
+	case len(c.Model.Nodes) == 0 && len(c.Model.InputShape) == 0:
+		return errors.New("train: no model: set Config.Model (nn.MLP, nn.CNN, nn.ResNet, nn.GPT, or nn.ParseModel for a file)")
 	case c.BatchSize < 0:
 		return fmt.Errorf("train: batch size %d: must be >= 1 (0: the default)", c.BatchSize)
 	case c.EvalBatch < 0:
@@ -400,9 +401,6 @@ func setup(cfg Config, logs bool) (*run, error) {
 	}
 	r.baseLR = BaseLR(cfg.Optimizer, cfg.Hyper)
 	key, _ := json.Marshal(cfg.Model)
-	if cfg.DAG != nil {
-		key, _ = json.Marshal(cfg.DAG)
-	}
 	r.modelKey = string(key)
 
 	if logs {
@@ -685,8 +683,8 @@ func predictionsPerBatch(cfg Config, text bool) int {
 	if cfg.GNBBatch > 0 {
 		rows = cfg.GNBBatch
 	}
-	if text && cfg.DAG != nil && len(cfg.DAG.InputShape) == 1 {
-		rows *= cfg.DAG.InputShape[0]
+	if text && len(cfg.Model.InputShape) == 1 {
+		rows *= cfg.Model.InputShape[0]
 	}
 	return rows
 }

@@ -307,7 +307,7 @@ func TestPredictionsPerBatch(t *testing.T) {
 	assert.Equal(t, 16, predictionsPerBatch(img, false))
 	gpt, err := nn.GPT(nn.GPTConfig{Vocab: 10, Context: 32, Layers: 1, Heads: 1, Width: 8})
 	require.NoError(t, err)
-	txt := Config{BatchSize: 8, DAG: &gpt}
+	txt := Config{BatchSize: 8, Model: gpt}
 	assert.Equal(t, 8*32, predictionsPerBatch(txt, true))
 	txt.GNBBatch = 2
 	assert.Equal(t, 2*32, predictionsPerBatch(txt, true))

@@ -14,10 +14,11 @@ import (
 // gptContext is gpt-tiny's context: the window length of -data text.
 const gptContext = 64
 
-// dagModel sets o.cfg.DAG for the DAG models: resnetN (He et al.'s CIFAR
-// ResNet of depth N, e.g. resnet8, resnet20) on image data, and gpt-tiny
-// (nn.GPT's defaults) on -data text, whose corpus it loads here because the
-// vocabulary sizes the model. ok is false for other -model values.
+// dagModel sets o.cfg.Model for resnetN (He et al.'s CIFAR ResNet of depth
+// N, e.g. resnet8, resnet20) on image data, and gpt-tiny (nn.GPT's
+// defaults) on -data text, whose corpus it loads here because the
+// vocabulary sizes the model. ok is false for other -model values (mlp,
+// cnn and files: imageModel).
 func (o *options) dagModel(c, size, classes int) (ok bool, err error) {
 	switch {
 	case o.model == "gpt-tiny":
@@ -32,7 +33,7 @@ func (o *options) dagModel(c, size, classes int) (ok bool, err error) {
 		if err != nil {
 			return true, err
 		}
-		o.cfg.DAG, o.cfg.Train, o.cfg.Test = &d, tr, te
+		o.cfg.Model, o.cfg.Train, o.cfg.Test = d, tr, te
 		o.cfg.Normalize = false
 		return true, nil
 	case strings.HasPrefix(o.model, "resnet"):
@@ -47,7 +48,7 @@ func (o *options) dagModel(c, size, classes int) (ok bool, err error) {
 		if err != nil {
 			return true, fmt.Errorf("-model %s: %w", o.model, err)
 		}
-		o.cfg.DAG = &d
+		o.cfg.Model = d
 		return true, nil
 	case o.dataKind == data.KindText:
 		return true, fmt.Errorf("-data text needs -model gpt-tiny")

@@ -82,11 +82,11 @@ func modelHostileCases(t testing.TB, root string) []hostileCase {
 	p = writeModelFile(t, root, "model-name-257.json", `{"input_shape":[3,32,32],"layers":[{"type":"flatten"},{"type":"linear","name":"`+strings.Repeat("n", 257), none, `","in":3072,"out":10}]}`)
 	add("model-name-257", p, "nn: spec: layer 1 (linear): name \"nnnn", "has 257 bytes, more than the limit of 256 (nn.MaxNameLen)")
 	p = writeModelFile(t, root, "model-trailing.json", head+"\n", none, tail+"\n]")
-	add("model-trailing", p, "train: -model "+p+" (", "): nn: parsing spec: line 3, column 1 (byte 149): data after the JSON value")
+	add("model-trailing", p, "train: -model "+p+" (", "): nn: parsing model: line 3, column 1 (byte 149): data after the JSON value")
 	p = writeModelFile(t, root, "model-truncated.json", head+"\n", none, tail[:20])
-	add("model-truncated", p, "nn: parsing spec: line 2, column 21 (byte 122): unexpected end of input")
+	add("model-truncated", p, "nn: parsing model: line 2, column 21 (byte 122): unexpected end of input")
 	p = writeModelFile(t, root, "model-syntax.json", head+"\n", none, "{\"type\":\"linear\" \"name\":\"b\"}]}")
-	add("model-syntax", p, "nn: parsing spec: line 2, column 18 (byte 119): syntax error: invalid character '\"' after object key:value pair")
+	add("model-syntax", p, "nn: parsing model: line 2, column 18 (byte 119): syntax error: invalid character '\"' after object key:value pair")
 	p = writeModelFile(t, root, "model-shape-1e19.json", `{"input_shape":[4, 10000000000000000000],"layers":[]}`, none, "")
 	add("model-shape-1e19", p, "nn: parsing spec: line 1, column 20 (byte 19): input_shape: got number 10000000000000000000, want an integer from -9223372036854775808 to 9223372036854775807")
 	p = writeModelFile(t, root, "model-unknown-key.json", head+"\n", none, `{"type":"linear","name":"b","in":4,"out":10,"outs":3}]}`)
@@ -102,7 +102,7 @@ func TestModelFIFODoesNotBlock(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
 	done := make(chan error, 1)
 	go func() {
-		_, err := readSpec(fifo)
+		_, err := readModel(fifo)
 		done <- err
 	}()
 	select {
@@ -117,19 +117,31 @@ func TestModelFIFODoesNotBlock(t *testing.T) {
 	}
 }
 
-// TestReadSpecFile: a valid spec file reads back as its spec; a file of
-// exactly nn.MaxSpecFileSize bytes is still read (the limit is inclusive).
-func TestReadSpecFile(t *testing.T) {
-	want := nn.CNN(3, 32, 10)
-	b, err := json.MarshalIndent(want, "", "  ")
+// TestReadModelFile: a model file in either format reads back as its DAG:
+// a layer list (converted) or a DAG; a file of exactly nn.MaxSpecFileSize
+// bytes is still read (the limit is inclusive); a file with both formats'
+// keys is refused, naming them.
+func TestReadModelFile(t *testing.T) {
+	resnet, err := nn.ResNet(8, 3, 32, 10)
 	require.NoError(t, err)
-	p := filepath.Join(t.TempDir(), "cnn.json")
-	pad := nn.MaxSpecFileSize - len(b)
-	require.NoError(t, os.WriteFile(p, append(b, bytes.Repeat([]byte("\n"), pad)...), 0o644))
-	got, err := readSpec(p)
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
-	require.NoError(t, os.WriteFile(p, append(b, bytes.Repeat([]byte("\n"), pad+1)...), 0o644))
-	_, err = readSpec(p)
-	assert.ErrorContains(t, err, fmt.Sprintf("-model: %s: file too large", p))
+	for name, c := range map[string]struct {
+		file any
+		want nn.DAG
+	}{"layer list": {nn.CNNSpec(3, 32, 10), nn.CNN(3, 32, 10)}, "DAG": {resnet, resnet}} {
+		b, err := json.MarshalIndent(c.file, "", "  ")
+		require.NoError(t, err)
+		p := filepath.Join(t.TempDir(), "model.json")
+		pad := nn.MaxSpecFileSize - len(b)
+		require.NoError(t, os.WriteFile(p, append(b, bytes.Repeat([]byte("\n"), pad)...), 0o644))
+		got, err := readModel(p)
+		require.NoError(t, err, name)
+		assert.Equal(t, c.want, got, name)
+		require.NoError(t, os.WriteFile(p, append(b, bytes.Repeat([]byte("\n"), pad+1)...), 0o644))
+		_, err = readModel(p)
+		assert.ErrorContains(t, err, fmt.Sprintf("-model: %s: file too large", p), name)
+	}
+	p := filepath.Join(t.TempDir(), "both.json")
+	require.NoError(t, os.WriteFile(p, []byte(`{"input_shape":[4],"layers":[],"nodes":[],"output":"fc"}`), 0o644))
+	_, err = readModel(p)
+	assert.ErrorContains(t, err, `nn: parsing model: it has both "layers" (a layer list) and "nodes" (a DAG)`)
 }

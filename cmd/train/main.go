@@ -161,7 +161,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 		fs.Var(hyperFlag{k, h}, k.Name, k.Usage)
 	}
 
-	fs.StringVar(&o.model, "model", "cnn", "model: mlp, cnn, resnet8, resnet20 (resnetN, N = 6n+2), gpt-tiny (with -data text), or the path of a layer-list spec file (JSON)")
+	fs.StringVar(&o.model, "model", "cnn", "model: mlp, cnn, resnet8, resnet20 (resnetN, N = 6n+2), gpt-tiny (with -data text), or the path of a model file (JSON: a layer list or a DAG)")
 	fs.StringVar(&o.hidden, "hidden", "128", "MLP hidden layer widths, comma-separated")
 	fs.StringVar(&o.dataKind, "data", "synthetic", "dataset: synthetic, cifar10, cifar100, fashion-mnist, mnist, text")
 	fs.StringVar(&o.dataFile, "data-file", "", "text: a UTF-8 text file, last 10% held out for validation (default: the built-in corpus of Go standard-library sources)")
@@ -369,7 +369,7 @@ func (o *options) finish() error {
 	if ok, err := o.dagModel(c, size, classes); ok {
 		return err
 	}
-	o.cfg.Model, err = modelSpec(o.model, o.hidden, o.dataKind, o.coarse)
+	o.cfg.Model, err = imageModel(o.model, o.hidden, o.dataKind, o.coarse)
 	return err
 }
 
@@ -388,8 +388,9 @@ func dataGeometry(kind string, coarse bool) (c, size, classes int) {
 	return c, size, classes
 }
 
-// modelSpec returns the spec for -model, sized for the dataset.
-func modelSpec(model, hidden, kind string, coarse bool) (nn.Spec, error) {
+// imageModel returns the model for -model mlp or cnn, sized for the
+// dataset, or read from the file -model names (readModel).
+func imageModel(model, hidden, kind string, coarse bool) (nn.DAG, error) {
 	c, size, classes := dataGeometry(kind, coarse)
 	switch model {
 	case "cnn":
@@ -399,13 +400,13 @@ func modelSpec(model, hidden, kind string, coarse bool) (nn.Spec, error) {
 		for _, f := range strings.Split(hidden, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n < 1 {
-				return nn.Spec{}, fmt.Errorf("-hidden %q: want positive integers separated by commas", hidden)
+				return nn.DAG{}, fmt.Errorf("-hidden %q: want positive integers separated by commas", hidden)
 			}
 			hs = append(hs, n)
 		}
 		return nn.MLP(c*size*size, hs, classes), nil
 	}
-	return readSpec(model)
+	return readModel(model)
 }
 
 func describeData(s data.Spec) string {

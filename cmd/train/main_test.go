@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -59,25 +60,40 @@ func TestBadFlagsExit2(t *testing.T) {
 	}
 }
 
+// TestSpecFileModel: -model FILE takes a layer list or a DAG (issue 20: a
+// DAG file failed with json: unknown field "nodes"); the two files of the
+// same network train to the same numbers; a bad file is a usage error.
 func TestSpecFileModel(t *testing.T) {
 	dir := t.TempDir()
-	spec := `{"input_shape":[3,32,32],"layers":[{"type":"flatten"},{"type":"linear","name":"fc","in":3072,"out":10}],"loss":"cross_entropy"}`
-	path := filepath.Join(dir, "m.json")
-	require.NoError(t, os.WriteFile(path, []byte(spec), 0o644))
-	var out, errb bytes.Buffer
-	code := run([]string{"-model", path, "-optimizer", "adam", "-steps", "3", "-batch", "16", "-synthetic-train", "64",
-		"-synthetic-test", "32", "-out", filepath.Join(dir, "out")}, &out, &errb)
-	require.Equal(t, 0, code, errb.String())
-	assert.Contains(t, out.String(), "test accuracy")
-	for _, f := range []string{"steps.csv", "steps.jsonl", "epochs.csv", "epochs.jsonl", "config.json", "checkpoint.gob"} {
-		_, err := os.Stat(filepath.Join(dir, "out", f))
-		assert.NoError(t, err, f)
+	files := map[string]string{
+		"spec": `{"input_shape":[3,32,32],"layers":[{"type":"flatten"},{"type":"linear","name":"fc","in":3072,"out":10}],"loss":"cross_entropy"}`,
+		"dag": `{"input_shape":[3,32,32],"nodes":[{"name":"flat","op":"flatten","inputs":["input"]},
+			{"name":"fc","op":"linear","inputs":["flat"],"out":10}],"output":"fc"}`,
 	}
+	steps := map[string]string{}
+	for name, model := range files {
+		path := filepath.Join(dir, name+".json")
+		require.NoError(t, os.WriteFile(path, []byte(model), 0o644))
+		var out, errb bytes.Buffer
+		code := run([]string{"-model", path, "-optimizer", "adam", "-steps", "3", "-batch", "16", "-synthetic-train", "64",
+			"-synthetic-test", "32", "-out", filepath.Join(dir, name)}, &out, &errb)
+		require.Equal(t, 0, code, errb.String())
+		assert.Contains(t, out.String(), "test accuracy")
+		for _, f := range []string{"steps.csv", "steps.jsonl", "epochs.csv", "epochs.jsonl", "config.json", "checkpoint.gob"} {
+			_, err := os.Stat(filepath.Join(dir, name, f))
+			assert.NoError(t, err, f)
+		}
+		b, err := os.ReadFile(filepath.Join(dir, name, "epochs.jsonl"))
+		require.NoError(t, err)
+		steps[name] = regexp.MustCompile(`,"wall_s":[^}]*`).ReplaceAllString(string(b), "") // wall time differs
+	}
+	assert.Equal(t, steps["spec"], steps["dag"], "one network, one result")
+	var out, errb bytes.Buffer
 
 	bad := filepath.Join(dir, "bad.json")
 	require.NoError(t, os.WriteFile(bad, []byte(`{"input_shape":[3,32,32],"layers":[{"type":"lstm"}]}`), 0o644))
 	errb.Reset()
-	code = run([]string{"-model", bad}, &out, &errb)
+	code := run([]string{"-model", bad}, &out, &errb)
 	assert.Equal(t, 2, code)
 	assert.True(t, strings.Contains(errb.String(), "lstm"), errb.String())
 }

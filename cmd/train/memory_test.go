@@ -40,7 +40,8 @@ func writeJSON(t testing.TB, dir, name string, v any) string {
 }
 
 // hostileCheckpoint writes, through the public API, a small checkpoint in
-// a new folder dir whose recorded model is spec or d (with zero
+// a new folder dir whose recorded model is spec (a layer list, keyed and
+// recorded as before issue 20, with zero parameters) or d (a DAG, without
 // parameters) and returns dir. Everything else in it is real: a two-step
 // run of a small MLP on the same data writes the checkpoint and its metric
 // files, and only the model, its parameters and the step budget are
@@ -63,7 +64,9 @@ func hostileCheckpoint(t testing.TB, dir string, spec nn.Spec, d *nn.DAG) string
 	require.NoError(t, err)
 	var params []optim.StateTensor
 	if d == nil {
-		info, _, err := spec.Check()
+		sd, err := spec.DAG()
+		require.NoError(t, err)
+		info, err := sd.Check()
 		require.NoError(t, err)
 		for _, p := range info {
 			n := 1
@@ -73,9 +76,14 @@ func hostileCheckpoint(t testing.TB, dir string, spec nn.Spec, d *nn.DAG) string
 			params = append(params, optim.StateTensor{Param: p.Name, Slot: "value", Dtype: "float32", Shape: p.Shape, F32: make([]float32, n)})
 		}
 	}
-	rc, err := json.Marshal(train.RunConfig{Model: spec, DAG: d, Data: ds,
+	rc, err := json.Marshal(train.RunConfig{Data: ds,
 		Optimizer: "sgd", Hyper: train.Hyper{}, Steps: 4, BatchSize: 16, EvalBatch: 16, Seed: 1, Dtype: "float32",
 		Schedule: train.Schedule{Kind: "constant"}, Normalize: true})
+	require.NoError(t, err)
+	var fields map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(rc, &fields))
+	fields["model"] = key
+	rc, err = json.Marshal(fields)
 	require.NoError(t, err)
 	ck.Model, ck.Config, ck.Params = string(key), rc, params
 	require.NoError(t, train.SaveCheckpoint(path, ck))
@@ -90,7 +98,7 @@ func hostileCheckpoint(t testing.TB, dir string, spec nn.Spec, d *nn.DAG) string
 func memoryCases(t testing.TB, root string) []hostileCase {
 	const huge = 4611686018427388672 // 2⁶² + 768: times 4 wraps to 3072, times 3 below zero
 	big := func(graph string, batch int) string {
-		return "the largest part is layer 0 (conv2d \"c1\") in the " + graph + " graph of the training batch of " + strconv.Itoa(batch) + ", "
+		return "the largest part is node 0 (conv2d \"c1\") in the " + graph + " graph of the training batch of " + strconv.Itoa(batch) + ", "
 	}
 	lower := "lower the batch size (-batch, -eval-batch) or use a smaller model"
 	var cs []hostileCase
@@ -101,7 +109,7 @@ func memoryCases(t testing.TB, root string) []hostileCase {
 			[]string{big("gradient", 64), "more than the memory available (MemAvailable), 2.0 GB", lower}})
 	}
 	cs = append(cs, hostileCase{"cnn-batch-100000", []string{"-model", "cnn", "-batch", "100000", "-synthetic-train", "100000", "-steps", "1", "-out", filepath.Join(root, "cnn-batch-out")}, 1,
-		[]string{"training batch 100000 (gradient and H·v) ", "the largest part is layer 0 (conv2d \"conv1\") in the gradient and H·v graph of the training batch of 100000, ", lower}})
+		[]string{"training batch 100000 (gradient and H·v) ", "the largest part is node 0 (conv2d \"conv1\") in the gradient and H·v graph of the training batch of 100000, ", lower}})
 	ck := hostileCheckpoint(t, filepath.Join(root, "ckpt-conv-pad-20000"), padConvSpec(20000), nil)
 	cs = append(cs,
 		hostileCase{"ckpt-conv-pad-20000-resume", []string{"-resume", "-out", ck}, 1, []string{big("gradient", 16), lower}},

@@ -27,8 +27,8 @@ func resumed(o *options, set map[string]bool) (train.Config, error) {
 	}
 	copyIf := map[string]func(){
 		"optimizer":        func() { rec.Optimizer = src.Optimizer },
-		"model":            func() { rec.Model, rec.DAG = src.Model, src.DAG },
-		"hidden":           func() { rec.Model, rec.DAG = src.Model, src.DAG },
+		"model":            func() { rec.Model = src.Model },
+		"hidden":           func() { rec.Model = src.Model },
 		"data":             func() { rec.Data.Kind, rec.Data.Context = src.Data.Kind, src.Data.Context },
 		"data-dir":         func() { rec.Data.Dir = src.Data.Dir },
 		"data-file":        func() { rec.Data.File = src.Data.File },
@@ -80,15 +80,11 @@ func interrupted(sig os.Signal, dir string, w io.Writer) int {
 	return sigctx.ExitStatus(sig)
 }
 
-// modelName describes a recorded model briefly: its input shape and layers
-// (nodes for a DAG model).
+// modelName describes a recorded model briefly: its nodes and input shape.
 func modelName(c train.Config) string {
-	if d := c.DAG; d != nil {
-		if d.Tokens > 0 {
-			return fmt.Sprintf("a %d-node DAG model on %v tokens of %d", len(d.Nodes), d.InputShape, d.Tokens)
-		}
-		return fmt.Sprintf("a %d-node DAG model on inputs %v", len(d.Nodes), d.InputShape)
+	d := c.Model
+	if d.Tokens > 0 {
+		return fmt.Sprintf("a %d-node model on %v tokens of %d", len(d.Nodes), d.InputShape, d.Tokens)
 	}
-	s := c.Model
-	return fmt.Sprintf("a %d-layer model on inputs %v", len(s.Layers), s.InputShape)
+	return fmt.Sprintf("a %d-node model on inputs %v", len(d.Nodes), d.InputShape)
 }

@@ -27,8 +27,10 @@ func bnCNN(t *testing.T, seed uint64) *hessian.Engine {
 		{Type: nn.LayerFlatten},
 		{Type: nn.LayerLinear, Name: "fc", In: 36, Out: 5},
 	}}
+	d, err := spec.DAG()
+	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(seed, 1))
-	m, err := nn.New(spec, tensor.Float64, rng)
+	m, err := nn.New(d, tensor.Float64, rng, 0)
 	require.NoError(t, err)
 	eng, err := hessian.New(m, optim.Needs{HVP: true})
 	require.NoError(t, err)

@@ -151,7 +151,11 @@ func (c *Curvature) validate() error {
 // NewModel builds the file's model in float64 with the file's parameter
 // values, checking that names and shapes match the spec's parameters.
 func (c *Curvature) NewModel() (*nn.Model, error) {
-	m, err := nn.New(c.Model, tensor.Float64, nil)
+	d, err := c.Model.DAG()
+	if err != nil {
+		return nil, c.errorf("model", "%v", err)
+	}
+	m, err := nn.New(d, tensor.Float64, nil, 0)
 	if err != nil {
 		return nil, c.errorf("model", "%v", err)
 	}

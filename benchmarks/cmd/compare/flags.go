@@ -211,49 +211,77 @@ func parseHyper(s string) (map[string]train.Hyper, error) {
 	return out, nil
 }
 
-// buildModel returns the model for the data: a layer-list spec (mlp, cnn)
-// or a DAG (resnetN on images, gpt-tiny on text windows).
-func buildModel(model, hidden string, ds *data.Dataset, text bool) (nn.Spec, *nn.DAG, error) {
+// buildModel returns the model for the data (mlp, cnn, resnetN on images,
+// gpt-tiny on text windows) and what identifies it in the comparison's
+// fingerprint: the layer list for mlp and cnn (as before the layer list
+// became a shorthand for a DAG, so that runs stored then are reused), the
+// DAG otherwise.
+func buildModel(model, hidden string, ds *data.Dataset, text bool) (nn.DAG, any, error) {
+	d, err := modelDAG(model, hidden, ds, text)
+	if err != nil {
+		return nn.DAG{}, nil, err
+	}
+	switch model {
+	case "cnn":
+		return d, nn.CNNSpec(ds.C, ds.H, ds.Classes), nil
+	case "mlp":
+		hs, _ := hiddenSizes(hidden) // checked by modelDAG
+		return d, nn.MLPSpec(ds.ImageSize(), hs, ds.Classes), nil
+	}
+	return d, d, nil
+}
+
+// hiddenSizes parses -hidden.
+func hiddenSizes(hidden string) ([]int, error) {
+	var hs []int
+	for _, f := range strings.Split(hidden, ",") {
+		h, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || h < 1 {
+			return nil, fmt.Errorf("-hidden %q: want positive integers separated by commas", hidden)
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}
+
+// modelDAG returns the model -model names for the data.
+func modelDAG(model, hidden string, ds *data.Dataset, text bool) (nn.DAG, error) {
 	switch {
 	case model == "gpt-tiny":
 		if !text {
-			return nn.Spec{}, nil, fmt.Errorf("-model gpt-tiny trains on text: use -data text")
+			return nn.DAG{}, fmt.Errorf("-model gpt-tiny trains on text: use -data text")
 		}
 		d, err := nn.GPT(nn.GPTConfig{Vocab: ds.Classes, Context: ds.W - 1})
 		if err != nil {
-			return nn.Spec{}, nil, fmt.Errorf("-model gpt-tiny: %w", err)
+			return nn.DAG{}, fmt.Errorf("-model gpt-tiny: %w", err)
 		}
-		return nn.Spec{}, &d, nil
+		return d, nil
 	case text:
-		return nn.Spec{}, nil, fmt.Errorf("-data text needs -model gpt-tiny, not %q", model)
+		return nn.DAG{}, fmt.Errorf("-data text needs -model gpt-tiny, not %q", model)
 	case strings.HasPrefix(model, "resnet"):
 		depth, err := strconv.Atoi(strings.TrimPrefix(model, "resnet"))
 		if err != nil {
-			return nn.Spec{}, nil, fmt.Errorf("-model %q: want resnetN with N = 6n+2 (resnet8, resnet20, …)", model)
+			return nn.DAG{}, fmt.Errorf("-model %q: want resnetN with N = 6n+2 (resnet8, resnet20, …)", model)
 		}
 		if ds.H != ds.W {
-			return nn.Spec{}, nil, fmt.Errorf("-model %s needs square images, %s has %dx%d", model, ds.Name, ds.H, ds.W)
+			return nn.DAG{}, fmt.Errorf("-model %s needs square images, %s has %dx%d", model, ds.Name, ds.H, ds.W)
 		}
 		d, err := nn.ResNet(depth, ds.C, ds.H, ds.Classes)
 		if err != nil {
-			return nn.Spec{}, nil, fmt.Errorf("-model %s: %w", model, err)
+			return nn.DAG{}, fmt.Errorf("-model %s: %w", model, err)
 		}
-		return nn.Spec{}, &d, nil
+		return d, nil
 	case model == "cnn":
 		if ds.H != ds.W {
-			return nn.Spec{}, nil, fmt.Errorf("-model cnn needs square images, %s has %dx%d", ds.Name, ds.H, ds.W)
+			return nn.DAG{}, fmt.Errorf("-model cnn needs square images, %s has %dx%d", ds.Name, ds.H, ds.W)
 		}
-		return nn.CNN(ds.C, ds.H, ds.Classes), nil, nil
+		return nn.CNN(ds.C, ds.H, ds.Classes), nil
 	case model == "mlp":
-		var hs []int
-		for _, f := range strings.Split(hidden, ",") {
-			h, err := strconv.Atoi(strings.TrimSpace(f))
-			if err != nil || h < 1 {
-				return nn.Spec{}, nil, fmt.Errorf("-hidden %q: want positive integers separated by commas", hidden)
-			}
-			hs = append(hs, h)
+		hs, err := hiddenSizes(hidden)
+		if err != nil {
+			return nn.DAG{}, err
 		}
-		return nn.MLP(ds.ImageSize(), hs, ds.Classes), nil, nil
+		return nn.MLP(ds.ImageSize(), hs, ds.Classes), nil
 	}
-	return nn.Spec{}, nil, fmt.Errorf("-model %q: want mlp, cnn, resnetN or gpt-tiny", model)
+	return nn.DAG{}, fmt.Errorf("-model %q: want mlp, cnn, resnetN or gpt-tiny", model)
 }

@@ -175,7 +175,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-data: %w", err)
 	}
 	text := spec.Kind == data.KindText
-	model, dag, err := buildModel(o.model, o.hidden, trainDS, text)
+	model, modelFP, err := buildModel(o.model, o.hidden, trainDS, text)
 	if err != nil {
 		return badUsage(err)
 	}
@@ -200,7 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	base := train.Config{
-		Model: model, DAG: dag, Data: spec, Steps: o.steps, Epochs: o.epochs, BatchSize: o.batch, Dtype: dt,
+		Model: model, Data: spec, Steps: o.steps, Epochs: o.epochs, BatchSize: o.batch, Dtype: dt,
 		Normalize: o.normalize && !text, CheckpointEvery: o.checkpointEvery, EvalBatch: o.evalBatch,
 		Schedule: sched, ClipNorm: o.clip,
 	}
@@ -222,10 +222,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if tr.Val, err = compare.Subsample(tr.Val, o.evalMax); err != nil {
 			return err
 		}
-	}
-	var modelFP any = model
-	if dag != nil {
-		modelFP = dag
 	}
 	fpBytes, err := json.Marshal(map[string]any{
 		"model": modelFP, "data": o.data, "train": trainDS.Len(), "test": testDS.Len(), "steps": o.steps,
@@ -356,10 +352,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.evalEvery > 0 {
 		eval = fmt.Sprintf("every %d steps and at the end of each epoch", o.evalEvery)
 	}
-	modelDesc := fmt.Sprintf("%s (%d layers), %s", o.model, len(model.Layers), o.dtype)
-	if dag != nil {
-		modelDesc = fmt.Sprintf("%s (%d-node graph), %s", o.model, len(dag.Nodes), o.dtype)
-	}
+	modelDesc := fmt.Sprintf("%s (%d-node graph), %s", o.model, len(model.Nodes), o.dtype)
 	evalNote := ""
 	if testDS.Len() < fullTest {
 		evalNote = fmt.Sprintf(" (every %.4g-th of %d; -eval-max)", float64(fullTest)/float64(testDS.Len()), fullTest)

@@ -74,7 +74,7 @@ func run(args []string, out io.Writer) error {
 	}()
 	for _, m := range []struct {
 		name  string
-		spec  nn.Spec
+		spec  nn.DAG
 		batch int
 		reps  int
 	}{{"mlp", nn.MLP(784, []int{128}, 10), 128, 30}, {"cnn", nn.CNN(3, 32, 10), 64, 3}} {
@@ -185,9 +185,9 @@ func cpuTime() time.Duration {
 
 // newEngine builds spec in float32 with a fixed seed, an engine that answers
 // needs, and binds one fixed random batch, as the benchmarks package does.
-func newEngine(spec nn.Spec, batch int, needs optim.Needs) (*hessian.Engine, error) {
+func newEngine(spec nn.DAG, batch int, needs optim.Needs) (*hessian.Engine, error) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	m, err := nn.New(spec, tensor.Float32, rng)
+	m, err := nn.New(spec, tensor.Float32, rng, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -17,7 +17,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -250,15 +249,15 @@ func checkpointEngine(dir string, batch int) (*hessian.Engine, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	var spec nn.Spec
-	if err := json.Unmarshal([]byte(ck.Model), &spec); err != nil {
-		return nil, "", fmt.Errorf("%s: model spec: %w", path, err)
+	spec, err := nn.ParseModel([]byte(ck.Model))
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: model: %w", path, err)
 	}
 	dt := tensor.Float32
 	if ck.Dtype == "float64" {
 		dt = tensor.Float64
 	}
-	m, err := nn.New(spec, dt, rand.New(rand.NewPCG(1, 1)))
+	m, err := nn.New(spec, dt, rand.New(rand.NewPCG(1, 1)), 0)
 	if err != nil {
 		return nil, "", err
 	}
