@@ -5,7 +5,6 @@ package nn
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/curvopt/curvopt/internal/meminfo"
 	"gorgonia.org/tensor"
@@ -172,25 +171,25 @@ func (p memoryPlan) estimate(batch int, dt tensor.Dtype, g GraphKind) (MemoryEst
 	est := MemoryEstimate{Graph: g, Batch: batch}
 	// The loss: the one-hot targets, the saved logits and the loss's
 	// backward products, all [rows, classes] per example.
-	loss := layerCost{name: "loss", fwd: satMul(2, satMul(p.rows, p.classes))}
+	loss := layerCost{name: "loss", fwd: meminfo.Mul(2, meminfo.Mul(p.rows, p.classes))}
 	for _, l := range append(append([]layerCost{}, p.layers...), loss) {
-		e := satMul(n, satAdd(satMul(l.fwd, f.fwd4)/4, l.plain))
-		e = satAdd(e, satMul(n, satMul(l.cols, f.cols)))
-		e = satAdd(e, satMul(workers, satMul(l.scratch, f.convOps)))
-		b := satAdd(satMul(e, size), satMul(layerOverhead, f.fwd4)/4)
-		est.Activations = satAdd(est.Activations, b)
+		e := meminfo.Mul(n, meminfo.Add(meminfo.Mul(l.fwd, f.fwd4)/4, l.plain))
+		e = meminfo.Add(e, meminfo.Mul(n, meminfo.Mul(l.cols, f.cols)))
+		e = meminfo.Add(e, meminfo.Mul(workers, meminfo.Mul(l.scratch, f.convOps)))
+		b := meminfo.Add(meminfo.Mul(e, size), meminfo.Mul(layerOverhead, f.fwd4)/4)
+		est.Activations = meminfo.Add(est.Activations, b)
 		if b > est.LargestBytes || est.Largest == "" {
 			est.Largest, est.LargestBytes = l.name, b
 		}
 	}
-	ps := satMul(p.params, size)
-	est.Activations = satAdd(est.Activations, satMul(ps, f.paramNodes))
+	ps := meminfo.Mul(p.params, size)
+	est.Activations = meminfo.Add(est.Activations, meminfo.Mul(ps, f.paramNodes))
 	copies := int64(2) // values and gradient
 	if g == HVPGraph {
 		copies = 4 // and the direction v and the product H·v
 	}
-	est.Params = satMul(ps, copies)
-	est.Total = satAdd(est.Params, est.Activations)
+	est.Params = meminfo.Mul(ps, copies)
+	est.Total = meminfo.Add(est.Params, est.Activations)
 	return est, nil
 }
 
@@ -211,9 +210,9 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 	}
 	p := memoryPlan{rows: int64(info.rows), classes: int64(info.classes)}
 	for _, pi := range info.params {
-		p.params = satAdd(p.params, count(pi.Shape))
+		p.params = meminfo.Add(p.params, count(pi.Shape))
 	}
-	p.layers = append(p.layers, layerCost{name: "input", plain: satMul(2, count(d.InputShape))})
+	p.layers = append(p.layers, layerCost{name: "input", plain: meminfo.Mul(2, count(d.InputShape))})
 	size := int64(dt.Size())
 	fused := d.fusedReLUPools()
 	for i, n := range d.Nodes {
@@ -226,16 +225,16 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 			c.fwd = out
 			c.cols, c.scratch = convCost(xs, os, n.Kernel)
 		case OpBatchNorm2d:
-			c.fwd = satAdd(satMul(4, out), satMul(16, int64(os[0])))
+			c.fwd = meminfo.Add(meminfo.Mul(4, out), meminfo.Mul(16, int64(os[0])))
 		case OpLinear: // MatMul, BiasAdd
 			c.fwd = out
 			if !n.NoBias {
-				c.fwd = satMul(2, out)
+				c.fwd = meminfo.Mul(2, out)
 			}
 		case OpLayerNorm:
 			// Nine full-size ops (three broadcasts, Sub's Scale and AddN,
 			// three Mul, BiasAdd) and five per row.
-			c.fwd = satAdd(satMul(9, out), satMul(5, out/int64(os[len(os)-1])))
+			c.fwd = meminfo.Add(meminfo.Mul(9, out), meminfo.Mul(5, out/int64(os[len(os)-1])))
 		case OpReLU:
 			if !fused[i] { // else fused into the pool that follows (ReLUMaxPool2d)
 				c.fwd = out
@@ -243,7 +242,7 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 		case OpEmbedding, OpAdd, OpTanh, OpSigmoid, OpGELU, OpGELUTanh, OpAvgPool2d, OpFlatten:
 			c.fwd = out
 		case OpPosEmbedding: // positions, gathered rows, sum
-			c.fwd = satAdd(satMul(2, out), int64(os[0]))
+			c.fwd = meminfo.Add(meminfo.Mul(2, out), int64(os[0]))
 		case OpAttention:
 			// SplitHeads of q, k and v, the merged output and the product
 			// with v ([T, D] each); scores, scaled, masked and softmax
@@ -253,15 +252,15 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 			if !n.NoCausal {
 				sq = 4
 			}
-			c.fwd = satAdd(satMul(5, out), satMul(int64(sq), satMul(int64(n.Heads), satMul(t, t))))
+			c.fwd = meminfo.Add(meminfo.Mul(5, out), meminfo.Mul(int64(sq), meminfo.Mul(int64(n.Heads), meminfo.Mul(t, t))))
 		case OpDropout:
 			if f.train && n.P > 0 { // output and a float64 mask
-				c.fwd = satAdd(out, satMul(out, max(1, 8/size)))
+				c.fwd = meminfo.Add(out, meminfo.Mul(out, max(1, 8/size)))
 			}
 		case OpMaxPool2d: // output and arg-max indices
-			c.fwd = satMul(2, out)
+			c.fwd = meminfo.Mul(2, out)
 		case OpGlobalAvgPool: // a reshaped copy of the input, sum, mean
-			c.fwd = satAdd(count(xs), satMul(2, out))
+			c.fwd = meminfo.Add(count(xs), meminfo.Mul(2, out))
 		}
 		p.layers = append(p.layers, c)
 	}
@@ -274,12 +273,12 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 // C·K·K], a transposed output gradient [OH·OW, O] and GEMM packing of at
 // most one more columns-sized and output-sized buffer.
 func convCost(in, out []int, k int) (cols, scratch int64) {
-	ckk := satMul(int64(in[0]), satMul(int64(k), int64(k)))
-	pix := satMul(int64(out[1]), int64(out[2]))
+	ckk := meminfo.Mul(int64(in[0]), meminfo.Mul(int64(k), int64(k)))
+	pix := meminfo.Mul(int64(out[1]), int64(out[2]))
 	o := int64(out[0])
-	colN := satMul(ckk, pix)
-	cols = satAdd(count(in), colN)
-	scratch = satAdd(satMul(2, colN), satAdd(satMul(o, ckk), satMul(2, satMul(pix, o))))
+	colN := meminfo.Mul(ckk, pix)
+	cols = meminfo.Add(count(in), colN)
+	scratch = meminfo.Add(meminfo.Mul(2, colN), meminfo.Add(meminfo.Mul(o, ckk), meminfo.Mul(2, meminfo.Mul(pix, o))))
 	return cols, scratch
 }
 
@@ -288,23 +287,7 @@ func convCost(in, out []int, k int) (cols, scratch int64) {
 func count(shape []int) int64 {
 	n := int64(1)
 	for _, d := range shape {
-		n = satMul(n, int64(d))
+		n = meminfo.Mul(n, int64(d))
 	}
 	return n
-}
-
-// satMul returns a·b for a, b ≥ 0, saturating at math.MaxInt64.
-func satMul(a, b int64) int64 {
-	if a != 0 && b > math.MaxInt64/a {
-		return math.MaxInt64
-	}
-	return a * b
-}
-
-// satAdd returns a+b for a, b ≥ 0, saturating at math.MaxInt64.
-func satAdd(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
 }

@@ -62,8 +62,12 @@ func TestInputsCheckedBeforeTraining(t *testing.T) {
 	require.ErrorAs(t, err, &me)
 	// d = 3072·12 + 12 + 12·10 + 10 = 37006; float64 window 2000·d·8 plus
 	// three 2000² float64 matrices; the checkpoint's float64 copies.
-	assert.EqualError(t, err, "train: M-FAC's window of m = 2000 gradients of d = 37006 parameters (float64: 688.1 MB, and 64.0 MB more for a checkpoint) needs 752.1 MB but 100.0 MB is available (MemAvailable): lower the window size m (ngrads)")
+	assert.EqualError(t, err, "train: M-FAC's window of m = 2000 gradients of d = 37006 parameters (float64: 688.1 MB, and 64.0 MB more for a checkpoint) needs 752.1 MB but 100.0 MB is available (MemAvailable): lower the window size (-ngrads)")
+	cfg.MemoryLimit = 100e6
 	cfg.Memory = func() (int64, error) { return 2e9, nil }
+	assert.ErrorContains(t, run(cfg), "needs 752.1 MB but 100.0 MB is available (-memory-limit): lower the window size (-ngrads)",
+		"a memory limit bounds the window even where the machine has room")
+	cfg.MemoryLimit = 0
 	require.NoError(t, run(cfg), "the same window fits in 2 GB")
 }
 
@@ -73,6 +77,10 @@ func TestModelSizeCheckedBeforeAllocating(t *testing.T) {
 	cfg.Memory = func() (int64, error) { return 8e9, nil }
 	_, err := Run(context.Background(), cfg)
 	assert.EqualError(t, err, "train: a model of 308300000010 parameters (float64, 5 copies: values, gradient, curvature buffer, optimizer moments) needs 12332.0 GB but 8.0 GB is available (MemAvailable): use a smaller model (-hidden, -model)")
+	cfg.Model = nn.MLP(3072, []int{1000}, 10)
+	cfg.MemoryLimit = 10e6
+	_, err = Run(context.Background(), cfg)
+	assert.ErrorContains(t, err, "but 10.0 MB is available (-memory-limit): use a smaller model", "a memory limit bounds the parameters too")
 }
 
 func TestNewOptimizerRefusesFractionsAndInfinities(t *testing.T) {

@@ -81,20 +81,21 @@ func checkModelMemory(cfg Config, needs optim.Needs, analysis bool, trainLen, te
 			return fmt.Errorf("train: model: %w", err)
 		}
 		params = max(params, e.Params)
-		acts = satAdd(acts, e.Activations)
+		acts = meminfo.Add(acts, e.Activations)
 		if e.LargestBytes > largest.LargestBytes || largestIn == "" {
 			largest, largestIn = e, fmt.Sprintf("the %s graph of the %s of %d", g.kind, g.what, g.batch)
 		}
 		parts = append(parts, fmt.Sprintf("%s %d (%s) %s", g.what, g.batch, g.kind, meminfo.Bytes(e.Activations)))
 	}
-	need := satAdd(params, acts)
-	budget, where := cfg.MemoryLimit, "the memory limit (-memory-limit)"
-	if budget <= 0 {
-		avail, err := meminfo.Source(cfg.Memory).Get()
-		if err != nil {
-			return nil // no way to know: let the allocation decide
-		}
-		budget, where = avail, "the memory available (MemAvailable)"
+	need := meminfo.Add(params, acts)
+	src, _ := cfg.budget()
+	budget, err := src.Get()
+	if err != nil {
+		return nil // no way to know: let the allocation decide
+	}
+	where := "the memory available (MemAvailable)"
+	if cfg.MemoryLimit > 0 {
+		where = "the memory limit (-memory-limit)"
 	}
 	if need <= budget {
 		return nil

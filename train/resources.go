@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"math"
 	"slices"
 
 	"github.com/curvopt/curvopt/data"
@@ -52,7 +51,8 @@ func checkInputs(cfg Config, model *nn.Model, text bool, needs optim.Needs, trai
 		live, export := mfacBytes(m, d, cfg.Dtype)
 		what := fmt.Sprintf("M-FAC's window of m = %d gradients of d = %d parameters (%v: %s, and %s more for a checkpoint)",
 			m, d, cfg.Dtype, meminfo.Bytes(live), meminfo.Bytes(export))
-		if err := meminfo.Source(cfg.Memory).Check(what, satAdd(live, export), "lower the window size m (ngrads)"); err != nil {
+		src, budget := cfg.budget()
+		if err := src.CheckAgainst(budget, what, meminfo.Add(live, export), "lower the window size (-ngrads)"); err != nil {
 			return fmt.Errorf("train: %w", err)
 		}
 	}
@@ -75,16 +75,17 @@ func checkModelSize(cfg Config) error {
 	for _, p := range info {
 		n := int64(1)
 		for _, s := range p.Shape {
-			n = satMul(n, int64(s))
+			n = meminfo.Mul(n, int64(s))
 		}
-		d = satAdd(d, n)
+		d = meminfo.Add(d, n)
 	}
 	size := int64(4)
 	if cfg.Dtype == tensor.Float64 {
 		size = 8
 	}
 	what := fmt.Sprintf("a model of %d parameters (%v, %d copies: values, gradient, curvature buffer, optimizer moments)", d, cfg.Dtype, modelCopies)
-	if err := meminfo.Source(cfg.Memory).Check(what, satMul(satMul(d, size), modelCopies), "use a smaller model (-hidden, -model)"); err != nil {
+	src, budget := cfg.budget()
+	if err := src.CheckAgainst(budget, what, meminfo.Mul(meminfo.Mul(d, size), modelCopies), "use a smaller model (-hidden, -model)"); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -110,23 +111,20 @@ func mfacBytes(m, d int, dt tensor.Dtype) (live, export int64) {
 	if dt == tensor.Float64 {
 		size = 8
 	}
-	md := satMul(int64(m), int64(d))
-	mm := satMul(int64(m), int64(m))
-	live = satAdd(satMul(md, size), satMul(mm, 3*8))
-	export = satMul(mm, 2*8)
+	md := meminfo.Mul(int64(m), int64(d))
+	mm := meminfo.Mul(int64(m), int64(m))
+	live = meminfo.Add(meminfo.Mul(md, size), meminfo.Mul(mm, 3*8))
+	export = meminfo.Mul(mm, 2*8)
 	return live, export
 }
 
-func satMul(a, b int64) int64 {
-	if a != 0 && b > math.MaxInt64/a {
-		return math.MaxInt64
+// budget is the memory that the checks of the model's size, its graphs and
+// M-FAC's window are made against, and its name in their errors:
+// Config.MemoryLimit (-memory-limit) when set, else Config.Memory
+// (MemAvailable).
+func (c Config) budget() (meminfo.Source, string) {
+	if c.MemoryLimit > 0 {
+		return meminfo.Fixed(c.MemoryLimit), "-memory-limit"
 	}
-	return a * b
-}
-
-func satAdd(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
+	return meminfo.Source(c.Memory), "MemAvailable"
 }

@@ -84,7 +84,9 @@ type Config struct {
 	// graphs the engine compiles for the run's batch sizes (training, with
 	// H·v where the optimizer, sharpness tracking or an analysis needs it,
 	// and evaluation), estimated from shapes (nn.DAG.Memory) and checked
-	// before the model is built. 0: the memory available (Memory).
+	// before the model is built; the model's parameters (modelCopies of
+	// them) and M-FAC's window are checked against it too. 0: the memory
+	// available (Memory). The data are always checked against Memory.
 	MemoryLimit int64 `json:"-"`
 
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},

@@ -171,7 +171,7 @@ func hostileCases(t testing.TB, root string) []hostileCase {
 		"batch size 1000000000 exceeds the 5000 images of synthetic/train: at most 5000 (-batch)")
 	add("mfac-ngrads-20000", []string{"-optimizer", "mfac", "-ngrads", "20000", "-model", "mlp", "-hidden", "16", "-steps", "1", "-out", filepath.Join(root, "mfac-out")}, 1,
 		"M-FAC's window of m = 20000 gradients of d = 49338 parameters (float32: 13.5 GB, and 6.4 GB more for a checkpoint)",
-		"is available (MemAvailable): lower the window size m (ngrads)")
+		"is available (MemAvailable): lower the window size (-ngrads)")
 	add("mlp-hidden-1e8", []string{"-model", "mlp", "-hidden", "100000000", "-steps", "1", "-out", filepath.Join(root, "hidden-out")}, 1,
 		"a model of 308300000010 parameters (float32, 5 copies: values, gradient, curvature buffer, optimizer moments) needs 6166.0 GB",
 		"use a smaller model (-hidden, -model)")

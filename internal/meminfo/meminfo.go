@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -68,9 +69,15 @@ func (s Source) Get() (int64, error) {
 
 // Check returns nil when need bytes fit in what s reports available, or
 // when that is unknown; otherwise an error saying what was asked for
-// (what), how much is needed and how much is available, followed by hint
-// (the flag or setting to change).
+// (what), how much is needed and how much is available (MemAvailable),
+// followed by hint (the flag or setting to change).
 func (s Source) Check(what string, need int64, hint string) error {
+	return s.CheckAgainst("MemAvailable", what, need, hint)
+}
+
+// CheckAgainst is Check for a source that is not MemAvailable: the error
+// names it as budget says ("-memory-limit", say).
+func (s Source) CheckAgainst(budget, what string, need int64, hint string) error {
 	avail, err := s.Get()
 	if err != nil {
 		return nil // no way to know: let the allocation decide
@@ -78,11 +85,32 @@ func (s Source) Check(what string, need int64, hint string) error {
 	if need <= avail {
 		return nil
 	}
-	msg := fmt.Sprintf("%s needs %s but %s is available (MemAvailable)", what, Bytes(need), Bytes(avail))
+	msg := fmt.Sprintf("%s needs %s but %s is available (%s)", what, Bytes(need), Bytes(avail), budget)
 	if hint != "" {
 		msg += ": " + hint
 	}
 	return &Error{Need: need, Available: avail, Msg: msg}
+}
+
+// Fixed returns a Source that always reports n bytes: a budget set by the
+// user instead of what the machine has.
+func Fixed(n int64) Source { return func() (int64, error) { return n, nil } }
+
+// Mul returns a·b for a, b >= 0, saturating at math.MaxInt64: byte counts
+// of hostile shapes never wrap around to something small.
+func Mul(a, b int64) int64 {
+	if a != 0 && b > math.MaxInt64/a {
+		return math.MaxInt64
+	}
+	return a * b
+}
+
+// Add returns a+b for a, b >= 0, saturating at math.MaxInt64.
+func Add(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // Error reports an allocation that would not fit in the available memory.
