@@ -80,7 +80,7 @@ func TestModelSizeCheckedBeforeAllocating(t *testing.T) {
 	cfg.Model = nn.MLP(3072, []int{1000}, 10)
 	cfg.MemoryLimit = 10e6
 	_, err = Run(context.Background(), cfg)
-	assert.ErrorContains(t, err, "but 10.0 MB is available (-memory-limit): use a smaller model", "a memory limit bounds the parameters too")
+	assert.ErrorContains(t, err, "more than the memory limit (-memory-limit), 10.0 MB", "a memory limit bounds the parameters and graphs")
 }
 
 func TestNewOptimizerRefusesFractionsAndInfinities(t *testing.T) {

@@ -84,8 +84,9 @@ func checkModelSize(cfg Config) error {
 		size = 8
 	}
 	what := fmt.Sprintf("a model of %d parameters (%v, %d copies: values, gradient, curvature buffer, optimizer moments)", d, cfg.Dtype, modelCopies)
-	src, budget := cfg.budget()
-	if err := src.CheckAgainst(budget, what, meminfo.Mul(meminfo.Mul(d, size), modelCopies), "use a smaller model (-hidden, -model)"); err != nil {
+	// Against the machine: the model's memory under -memory-limit is
+	// checkModelMemory's, which counts the graphs as well.
+	if err := meminfo.Source(cfg.Memory).Check(what, meminfo.Mul(meminfo.Mul(d, size), modelCopies), "use a smaller model (-hidden, -model)"); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil
@@ -118,8 +119,8 @@ func mfacBytes(m, d int, dt tensor.Dtype) (live, export int64) {
 	return live, export
 }
 
-// budget is the memory that the checks of the model's size, its graphs and
-// M-FAC's window are made against, and its name in their errors:
+// budget is the memory that the checks of the model's graphs and M-FAC's
+// window are made against, and its name in their errors:
 // Config.MemoryLimit (-memory-limit) when set, else Config.Memory
 // (MemAvailable).
 func (c Config) budget() (meminfo.Source, string) {

@@ -84,8 +84,8 @@ type Config struct {
 	// graphs the engine compiles for the run's batch sizes (training, with
 	// H·v where the optimizer, sharpness tracking or an analysis needs it,
 	// and evaluation), estimated from shapes (nn.DAG.Memory) and checked
-	// before the model is built; the model's parameters (modelCopies of
-	// them) and M-FAC's window are checked against it too. 0: the memory
+	// before the model is built; M-FAC's window is checked against it too.
+	// 0: the memory
 	// available (Memory). The data are always checked against Memory.
 	MemoryLimit int64 `json:"-"`
 
