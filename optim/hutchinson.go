@@ -1,7 +1,6 @@
 package optim
 
 import (
-	"encoding"
 	"fmt"
 
 	"gorgonia.org/tensor"
@@ -19,8 +18,8 @@ import (
 //   - product: Estimate takes H·z from the answered request, or asks the
 //     oracle, checks it is finite and forms D = z⊙(H·z) in place;
 //   - checkpoints: the probe generator's state is saved with the
-//     optimizer's (SaveState, LoadState), so that a resumed run draws the
-//     same probes as an uninterrupted one.
+//     optimizer's (Blob, declared in its Layout, and Reset after a load),
+//     so that a resumed run draws the same probes as an uninterrupted one.
 //
 // The zero value is not usable; make one with NewHutchinson.
 type Hutchinson struct {
@@ -32,8 +31,8 @@ type Hutchinson struct {
 	pending  bool // z is drawn and not yet used by a successful Estimate
 }
 
-// blobProbes is the State.Blobs key of the probe generator's state.
-const blobProbes = "probes"
+// BlobProbes is the State.Blobs key of the probe generator's state.
+const BlobProbes = "probes"
 
 // NewHutchinson returns the life cycle for the optimizer name (used in
 // errors), drawing probes from src and refreshing every interval ≥ 1 steps.
@@ -124,52 +123,8 @@ func MulInto[T Float](o, z []T) {
 	}
 }
 
-// SaveState records the probe generator's state in st.Blobs["probes"]
-// when the source implements encoding.BinaryMarshaler.
-func (h *Hutchinson) SaveState(st *State) error {
-	m, ok := h.src.(encoding.BinaryMarshaler)
-	if !ok {
-		return nil
-	}
-	b, err := m.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("%s: saving the probe source: %w", h.name, err)
-	}
-	if st.Blobs == nil {
-		st.Blobs = map[string][]byte{}
-	}
-	st.Blobs[blobProbes] = b
-	return nil
-}
-
-// CheckState verifies, without changing anything, that LoadState(st) can
-// restore the probe generator: a state holding a generator state needs a
-// source that restores one, and a state after step 0 without one is
-// refused when the source has a state (the probes after resuming would
-// differ).
-func (h *Hutchinson) CheckState(st *State) error {
-	_, hasBlob := st.Blobs[blobProbes]
-	_, canLoad := h.src.(encoding.BinaryUnmarshaler)
-	switch {
-	case hasBlob && !canLoad:
-		return fmt.Errorf("%s: load state: the state holds a probe-source state but this optimizer's probe source (%T) cannot restore one", h.name, h.src)
-	case !hasBlob && canLoad && st.Step > 0:
-		return fmt.Errorf("%s: load state: the state has no probe-source state (Blobs[%q]), so the probes after resuming would differ", h.name, blobProbes)
-	}
-	return nil
-}
-
-// LoadState restores the probe generator's state from st (after
-// CheckState) and forgets any drawn probe.
-func (h *Hutchinson) LoadState(st *State) error {
-	if err := h.CheckState(st); err != nil {
-		return err
-	}
-	if b, ok := st.Blobs[blobProbes]; ok {
-		if err := h.src.(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
-			return fmt.Errorf("%s: load state: %w", h.name, err)
-		}
-	}
-	h.Reset()
-	return nil
-}
+// Blob declares the probe generator's state (State.Blobs["probes"]) for
+// the Layout of an optimizer that uses h: saved when the source implements
+// encoding.BinaryMarshaler, restored when it implements
+// encoding.BinaryUnmarshaler.
+func (h *Hutchinson) Blob() Blob { return Blob{Key: BlobProbes, What: "probe source", Of: h.src} }

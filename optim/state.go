@@ -15,6 +15,11 @@ type State struct {
 	Optimizer string
 	// Step is the number of completed steps.
 	Step int64
+	// Params is the parameter list the state was exported for (names,
+	// dtypes, shapes, in the order of the params given to Step); LoadState
+	// refuses a state for another list. Empty before the first step, and
+	// in states written before it was recorded.
+	Params []ParamInfo
 	// Tensors holds per-parameter state (moments, Hessian estimates) and any
 	// global buffers (M-FAC's gradient window, with an empty Param).
 	Tensors []StateTensor
@@ -48,6 +53,19 @@ func NewStateTensor(param, slot string, t *tensor.Dense) StateTensor {
 		st.F32 = append([]float32(nil), d...)
 	case []float64:
 		st.F64 = append([]float64(nil), d...)
+	}
+	return st
+}
+
+// viewTensor returns a state tensor whose values are t's backing slice
+// (no copy).
+func viewTensor(param, slot string, t *tensor.Dense) StateTensor {
+	st := StateTensor{Param: param, Slot: slot, Dtype: t.Dtype().String(), Shape: append([]int(nil), t.Shape()...)}
+	switch d := Backing(t).(type) {
+	case []float32:
+		st.F32 = d
+	case []float64:
+		st.F64 = d
 	}
 	return st
 }
@@ -153,6 +171,12 @@ func (s *State) CheckHeader(name string) error {
 // mismatch (parameter, slot, and for a NaN or ±Inf the entry) and allocates
 // nothing that the caller keeps on error.
 func (s *State) ImportSlot(prefix, slot string, params []Param) ([]*tensor.Dense, error) {
+	return s.importSlot(prefix, slot, params, false)
+}
+
+// importSlot is ImportSlot; with take, the tensors hold the state's values
+// instead of copies.
+func (s *State) importSlot(prefix, slot string, params []Param, take bool) ([]*tensor.Dense, error) {
 	for _, p := range params {
 		st := s.Find(p.Name, slot)
 		if st == nil {
@@ -177,7 +201,12 @@ func (s *State) ImportSlot(prefix, slot string, params []Param) ([]*tensor.Dense
 	}
 	out := make([]*tensor.Dense, len(params))
 	for i, p := range params {
-		out[i] = s.Find(p.Name, slot).Tensor()
+		st := s.Find(p.Name, slot)
+		if take {
+			out[i] = st.view()
+		} else {
+			out[i] = st.Tensor()
+		}
 	}
 	return out, nil
 }
@@ -208,6 +237,15 @@ func (st *StateTensor) Tensor() *tensor.Dense {
 		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float32(nil), st.F32...)))
 	}
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), st.F64...)))
+}
+
+// view returns a dense tensor over the state's values (no copy).
+func (st *StateTensor) view() *tensor.Dense {
+	shape := append([]int(nil), st.Shape...)
+	if st.Dtype == "float32" {
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(st.F32))
+	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(st.F64))
 }
 
 // ToFloat64 copies a float32 or float64 tensor's values into a new []float64.

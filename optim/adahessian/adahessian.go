@@ -67,18 +67,13 @@ func (c Config) Validate() error {
 
 // AdaHessian is the optimizer. Create it with New.
 type AdaHessian struct {
-	// Hyper holds the learning rate and the parameter groups (SetLR,
-	// SetGroups).
-	optim.Hyper
+	// Base holds the learning rate, the parameter groups (SetLR,
+	// SetGroups), the step counter and the state: the slots "exp_avg" (m),
+	// "exp_hessian_diag_sq" (v) and, when Interval > 1, "hessian_diag_est"
+	// (the D reused between refreshes), and the probe source's state.
+	optim.Base
 	cfg   Config
 	hutch optim.Hutchinson // the probe life cycle
-	step  int64
-	buf   optim.Buffers // "exp_avg" (m), "exp_hessian_diag_sq" (v)
-	// diagBuf holds, when Interval > 1, "hessian_diag_est": the D reused
-	// between refreshes, exported with the state.
-	diagBuf optim.Buffers
-	// d is the D used by the update: the estimate of the last refresh.
-	d []*tensor.Dense
 }
 
 var (
@@ -103,11 +98,12 @@ func New(c Config) (*AdaHessian, error) {
 	if src == nil {
 		src = optim.NewRandomProbes(c.Probe, c.Seed)
 	}
-	a := &AdaHessian{
-		Hyper: optim.NewHyper("adahessian", c.LR, c.WeightDecay), cfg: c,
-		hutch: optim.NewHutchinson("adahessian", src, c.Interval),
-		buf:   optim.NewBuffers(slotExpAvg, slotExpHSq), diagBuf: optim.NewBuffers(slotDiag),
+	a := &AdaHessian{cfg: c, hutch: optim.NewHutchinson("adahessian", src, c.Interval)}
+	l := optim.Layout{Slots: []string{slotExpAvg, slotExpHSq}, Blobs: []optim.Blob{a.hutch.Blob()}, OnLoad: []func(){a.hutch.Reset}}
+	if c.Interval > 1 {
+		l.Slots = append(l.Slots, slotDiag)
 	}
+	a.Base = optim.NewBase("adahessian", c.LR, c.WeightDecay, l)
 	return a, nil
 }
 
@@ -124,9 +120,6 @@ func (a *AdaHessian) Config() Config {
 	return c
 }
 
-// Steps returns the number of completed steps.
-func (a *AdaHessian) Steps() int64 { return a.step }
-
 // Request implements optim.Requester: it returns the H·z the coming Step
 // needs at the current parameters (z its Rademacher probe), or nil when that
 // Step reuses the last D. Calling it again before that Step returns the same
@@ -139,7 +132,7 @@ func (a *AdaHessian) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if err := optim.CheckValues("adahessian", params); err != nil {
 		return nil, err
 	}
-	return a.hutch.Request(params, a.step+1)
+	return a.hutch.Request(params, a.Steps()+1)
 }
 
 // Step applies one AdaHessian update (see the package documentation). All
@@ -155,39 +148,34 @@ func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 		return err
 	}
 	defer a.End()
-	if err := a.buf.Ensure("adahessian", params); err != nil {
-		return err
+	t := a.Steps() + 1
+	var d []*tensor.Dense // the D of this step
+	if a.cfg.Interval > 1 {
+		d = a.Slot(2) // the D of the last refresh
 	}
-	t := a.step + 1
-	d, fresh := a.d, a.hutch.Due(t)
+	fresh := a.hutch.Due(t)
 	if fresh {
 		hz, err := a.estimate(params, o, t)
 		if err != nil {
 			return err
 		}
 		d = hz
-		if a.cfg.Interval > 1 {
-			if err := a.diagBuf.Ensure("adahessian", params); err != nil {
-				return err
-			}
-		}
 	}
 	if err := a.update(params, d, t, true); err != nil {
 		return err
 	}
 	if fresh {
-		a.d = d
 		if a.cfg.Interval > 1 {
-			keep := a.diagBuf.Slot(0)
+			keep := a.Slot(2)
 			for i := range params {
 				optim.CopyInto(keep[i], d[i])
 			}
-			a.d = keep
+			d = keep
 		}
 		a.hutch.Used()
 	}
-	_ = a.update(params, a.d, t, false)
-	a.step = t
+	_ = a.update(params, d, t, false)
+	a.Advance()
 	return nil
 }
 
@@ -285,7 +273,7 @@ func (a *AdaHessian) update(params []optim.Param, d []*tensor.Dense, t int64, ch
 		sbc2k: math.Pow(math.Sqrt(1-math.Pow(c.Beta2, tf)), c.HessianPower),
 		power: c.HessianPower, eps: c.Eps,
 	}
-	m, v := a.buf.Slot(0), a.buf.Slot(1)
+	m, v := a.Slot(0), a.Slot(1)
 	for i, p := range params {
 		k.lr, k.wd = a.ParamLR(i), a.ParamWD(i)
 		j, what, x := -1, "", 0.0
@@ -341,66 +329,4 @@ func kernel[T optim.Float](k coeffs, check bool, theta, g, m, v, d []T) (int, st
 		theta[j] = th
 	}
 	return -1, "", 0
-}
-
-// State exports the step counter, exp_avg (m), exp_hessian_diag_sq (v),
-// with Interval > 1 the reused D (hessian_diag_est), the parameter groups,
-// and the probe source's state (Blobs["probes"]) when it implements
-// encoding.BinaryMarshaler. Call it between steps: a probe drawn by Request
-// for a step not yet taken is not part of the state.
-func (a *AdaHessian) State() (*optim.State, error) {
-	if err := a.Begin("State"); err != nil {
-		return nil, err
-	}
-	defer a.End()
-	st := &optim.State{Optimizer: a.Name(), Step: a.step}
-	if a.step > 0 { // a refused first step leaves zero buffers: nothing to export
-		a.buf.Export(st)
-		if a.cfg.Interval > 1 && a.diagBuf.Ready() && a.buf.Ready() {
-			a.diagBuf.Export(st)
-		}
-	}
-	a.ExportGroups(st)
-	if err := a.hutch.SaveState(st); err != nil {
-		return nil, err
-	}
-	return st, nil
-}
-
-// LoadState restores a state exported by AdaHessian for the same parameters
-// (names, shapes, dtypes), including the reused D when Interval > 1 and the
-// probe source's state when both the state and the source carry one. On
-// error nothing changes.
-func (a *AdaHessian) LoadState(params []optim.Param, st *optim.State) error {
-	if err := a.BeginLoad(params, st); err != nil {
-		return err
-	}
-	defer a.End()
-	nb := a.buf
-	if err := nb.Import("adahessian", params, st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	nd := optim.NewBuffers(slotDiag)
-	if a.cfg.Interval > 1 && nb.Ready() {
-		if err := nd.Import("adahessian", params, st); err != nil {
-			return fmt.Errorf("load state (Interval %d needs the reused D): %w", a.cfg.Interval, err)
-		}
-	}
-	h := a.Hyper
-	if err := h.ImportGroups(st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	if err := a.hutch.CheckState(st); err != nil {
-		return err
-	}
-	if err := a.hutch.LoadState(st); err != nil {
-		return err
-	}
-	a.buf, a.diagBuf, a.Hyper = nb, nd, h
-	a.d = nil
-	if nd.Ready() {
-		a.d = nd.Slot(0)
-	}
-	a.step = st.Step
-	return nil
 }

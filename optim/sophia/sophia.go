@@ -121,13 +121,12 @@ func (c Config) Validate() error {
 
 // Sophia is the SophiaG or SophiaH optimizer. Create it with New.
 type Sophia struct {
-	// Hyper holds the learning rate and the parameter groups (SetLR,
-	// SetGroups).
-	optim.Hyper
+	// Base holds the learning rate, the parameter groups (SetLR,
+	// SetGroups), the step counter and the state: the slots "exp_avg" (m)
+	// and "hessian" (h) and, for SophiaH, the probe source's state.
+	optim.Base
 	cfg   Config
 	hutch optim.Hutchinson // SophiaH: the probe life cycle
-	step  int64
-	buf   optim.Buffers // "exp_avg" (m), "hessian" (h)
 	// sg is SophiaG's scratch tensor for the sampled gradient (not state).
 	sg    optim.Buffers
 	wins  int // unclipped coordinates in the last Step
@@ -152,16 +151,20 @@ func New(c Config) (*Sophia, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sophia{Hyper: optim.NewHyper(c.name(), c.LR, c.WeightDecay), cfg: c, buf: optim.NewBuffers(slotExpAvg, slotHessian)}
+	s := &Sophia{cfg: c}
+	l := optim.Layout{Slots: []string{slotExpAvg, slotHessian}, OnLoad: []func(){s.resetDiagnostics}}
 	if c.Estimator == Hutchinson {
 		src := c.Probes
 		if src == nil {
 			src = optim.NewRandomProbes(c.Probe, c.Seed)
 		}
 		s.hutch = optim.NewHutchinson(c.name(), src, c.Interval)
+		l.Blobs = []optim.Blob{s.hutch.Blob()}
+		l.OnLoad = append(l.OnLoad, s.hutch.Reset)
 	} else {
 		s.sg = optim.NewBuffers("sampled_grad")
 	}
+	s.Base = optim.NewBase(c.name(), c.LR, c.WeightDecay, l)
 	return s, nil
 }
 
@@ -183,8 +186,8 @@ func (s *Sophia) Config() Config {
 	return c
 }
 
-// Steps returns the number of completed steps.
-func (s *Sophia) Steps() int64 { return s.step }
+// resetDiagnostics forgets the last step's win rate (after LoadState).
+func (s *Sophia) resetDiagnostics() { s.wins, s.total = 0, 0 }
 
 // WinRate returns the fraction of coordinates that were not clipped in the
 // most recent Step, |m| < ρ·bs·h (0 before the first step). The Sophia
@@ -229,7 +232,7 @@ func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if s.cfg.Estimator != Hutchinson {
 		return nil, nil
 	}
-	return s.hutch.Request(params, s.step+1)
+	return s.hutch.Request(params, s.Steps()+1)
 }
 
 // Step applies one Sophia update (see the package documentation).
@@ -247,15 +250,11 @@ func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
 // parameters, m and the step counter hold step t's update while h keeps its
 // previous (finite) value, exactly as if this refresh had been skipped.
 func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
-	name := s.Name()
 	if err := s.BeginStep(params, s.Needs(), o); err != nil {
 		return err
 	}
 	defer s.End()
-	if err := s.buf.Ensure(name, params); err != nil {
-		return err
-	}
-	t := s.step + 1
+	t := s.Steps() + 1
 	var d []*tensor.Dense // SophiaH: the estimate that refreshes h before this update
 	if s.refreshBefore(t) {
 		est, err := s.hutch.Estimate(params, o, t)
@@ -272,7 +271,7 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 		s.hutch.Used()
 	}
 	s.update(params)
-	s.step = t
+	s.Advance()
 	if s.refreshAfter(t) {
 		if err := s.gnb(params, o, t); err != nil {
 			return err
@@ -287,7 +286,7 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 func (s *Sophia) check(params []optim.Param, d []*tensor.Dense, t int64) error {
 	c := s.cfg
 	k := coeffs{b1: c.Beta1, c1: 1 - c.Beta1, rb: c.Rho * float64(c.BatchSize), eps: c.Eps}
-	m, h := s.buf.Slot(0), s.buf.Slot(1)
+	m, h := s.Slot(0), s.Slot(1)
 	for i, p := range params {
 		k.lr = s.ParamLR(i)
 		k.decay = 1 - k.lr*s.ParamWD(i)
@@ -376,7 +375,7 @@ func (s *Sophia) gnb(params []optim.Param, o optim.Oracle, t int64) error {
 
 // refreshApply sets h ← β2·h + (1−β2)·d for every parameter (after check).
 func (s *Sophia) refreshApply(params []optim.Param, d []*tensor.Dense) {
-	h := s.buf.Slot(1)
+	h := s.Slot(1)
 	b2, c2 := s.cfg.Beta2, 1-s.cfg.Beta2
 	for i := range params {
 		switch h[i].Dtype() {
@@ -391,7 +390,7 @@ func (s *Sophia) refreshApply(params []optim.Param, d []*tensor.Dense) {
 // refresh sets h ← β2·h + (1−β2)·d for every parameter, after checking
 // that every new value is finite; on error h is unchanged.
 func (s *Sophia) refresh(params []optim.Param, d []*tensor.Dense, t int64, what string) error {
-	h := s.buf.Slot(1)
+	h := s.Slot(1)
 	b2, c2 := s.cfg.Beta2, 1-s.cfg.Beta2
 	for i := range params {
 		j := -1
@@ -439,7 +438,7 @@ type coeffs struct {
 func (s *Sophia) update(params []optim.Param) {
 	c := s.cfg
 	k := coeffs{b1: c.Beta1, c1: 1 - c.Beta1, rb: c.Rho * float64(c.BatchSize), eps: c.Eps}
-	m, h := s.buf.Slot(0), s.buf.Slot(1)
+	m, h := s.Slot(0), s.Slot(1)
 	wins, total := 0, 0
 	for i, p := range params {
 		k.lr = s.ParamLR(i)
@@ -479,58 +478,4 @@ func kernel[T optim.Float](k coeffs, theta, g, m, h []T) int {
 		theta[j] = theta[j]*decay - lr*max(min(mj/(scaled+eps), 1), -1)
 	}
 	return wins
-}
-
-// State exports the step counter, exp_avg (m), hessian (h), the parameter
-// groups and, for SophiaH with a probe source that implements
-// encoding.BinaryMarshaler, the probe source's state (Blobs["probes"]). Call
-// it between steps: a probe drawn by Request for a step not yet taken is not
-// part of the state.
-func (s *Sophia) State() (*optim.State, error) {
-	if err := s.Begin("State"); err != nil {
-		return nil, err
-	}
-	defer s.End()
-	st := &optim.State{Optimizer: s.Name(), Step: s.step}
-	if s.step > 0 { // a refused first step leaves zero buffers: nothing to export
-		s.buf.Export(st)
-	}
-	s.ExportGroups(st)
-	if s.cfg.Estimator == Hutchinson {
-		if err := s.hutch.SaveState(st); err != nil {
-			return nil, err
-		}
-	}
-	return st, nil
-}
-
-// LoadState restores a state exported by the same kind of optimizer for the
-// same parameters. It checks the optimizer name, every tensor's parameter
-// name, shape and dtype, and (SophiaH) restores the probe source's state
-// when both the state and the source carry one. On error nothing changes.
-func (s *Sophia) LoadState(params []optim.Param, st *optim.State) error {
-	if err := s.BeginLoad(params, st); err != nil {
-		return err
-	}
-	defer s.End()
-	nb := s.buf
-	if err := nb.Import(s.Name(), params, st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	h := s.Hyper
-	if err := h.ImportGroups(st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	if s.cfg.Estimator == Hutchinson {
-		if err := s.hutch.LoadState(st); err != nil {
-			return err
-		}
-	} else if _, ok := st.Blobs["probes"]; ok {
-		return fmt.Errorf("%s: load state: the state holds a probe-source state, but SophiaG draws no probes", s.Name())
-	}
-	s.buf = nb
-	s.Hyper = h
-	s.step = st.Step
-	s.wins, s.total = 0, 0
-	return nil
 }
