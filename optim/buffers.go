@@ -10,7 +10,8 @@ import (
 // "exp_avg"), one zero-initialised tensor per parameter with the parameter's
 // shape and dtype. It is allocated on the first Ensure and reused on every
 // later step, and it checks that the parameter list does not change between
-// steps. Optimizers embed it instead of writing their own bookkeeping.
+// steps. Base keeps an optimizer's declared slots in one; scratch that is
+// not state (a probe, a sampled gradient) can use one of its own.
 type Buffers struct {
 	slots  []string
 	bufs   [][]*tensor.Dense // bufs[slot][param]
@@ -107,20 +108,10 @@ func (b *Buffers) Export(s *State, view bool) {
 	}
 }
 
-// Import replaces the buffers with the slots found in s, after checking
-// every one against params. A state exported before the first step (with no
-// tensors) resets the buffers. On error nothing changes.
-func (b *Buffers) Import(prefix string, params []Param, s *State) error {
-	nb, err := b.imported(prefix, params, s, false)
-	if err != nil {
-		return err
-	}
-	*b = nb
-	return nil
-}
-
-// imported returns the buffers Import would install (with take, holding
-// s's values instead of copies).
+// imported returns buffers holding the slots found in s, after checking
+// every one against params (with take, holding s's values instead of
+// copies). A state exported before the first step (with no tensors) gives
+// empty buffers. The receiver does not change.
 func (b *Buffers) imported(prefix string, params []Param, s *State, take bool) (Buffers, error) {
 	if len(s.Tensors) == 0 && s.Step == 0 {
 		return Buffers{slots: b.slots}, nil
