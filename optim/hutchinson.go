@@ -21,7 +21,8 @@ import (
 //     optimizer's (Blob, declared in its Layout, and Reset after a load),
 //     so that a resumed run draws the same probes as an uninterrupted one.
 //
-// The zero value is not usable; make one with NewHutchinson.
+// It is the DiagEstimator that runs Before the update. The zero value is
+// not usable; make one with NewHutchinson.
 type Hutchinson struct {
 	name     string
 	src      ProbeSource
@@ -36,16 +37,35 @@ const BlobProbes = "probes"
 
 // NewHutchinson returns the life cycle for the optimizer name (used in
 // errors), drawing probes from src and refreshing every interval ≥ 1 steps.
-func NewHutchinson(name string, src ProbeSource, interval int) Hutchinson {
-	return Hutchinson{name: name, src: src, interval: int64(max(interval, 1)), work: NewBuffers("probe", "hvp")}
+func NewHutchinson(name string, src ProbeSource, interval int) *Hutchinson {
+	return &Hutchinson{name: name, src: src, interval: int64(max(interval, 1)), work: NewBuffers("probe", "hvp")}
 }
 
 // Source returns the probe source.
 func (h *Hutchinson) Source() ProbeSource { return h.src }
 
+// Kind returns "hutchinson".
+func (*Hutchinson) Kind() string { return "hutchinson" }
+
+// What returns "Hutchinson estimate z⊙(H·z)".
+func (*Hutchinson) What() string { return "Hutchinson estimate z⊙(H·z)" }
+
+// Needs returns HVP.
+func (*Hutchinson) Needs() Needs { return Needs{HVP: true} }
+
+// Timing returns Before: the probe is drawn, and H·z can be requested,
+// before the gradient.
+func (*Hutchinson) Timing() Timing { return Before }
+
+// Layout declares the probe generator's state (Blob) and forgets a drawn
+// probe after LoadState (Reset).
+func (h *Hutchinson) Layout() Layout {
+	return Layout{Blobs: []Blob{h.Blob()}, OnLoad: []func(){h.Reset}}
+}
+
 // Due reports whether step t (1-based) computes a fresh estimate:
 // t = 1, k+1, 2k+1, … (the paper's t mod k = 1).
-func (h *Hutchinson) Due(t int64) bool { return (t-1)%h.interval == 0 }
+func (h *Hutchinson) Due(t int64) bool { return due(t, h.interval, Before) }
 
 // Request returns the H·z the coming step t needs at the current
 // parameters, drawing z if it is not drawn yet, or nil when step t is not

@@ -39,6 +39,50 @@ type Config struct {
 	// encoding.BinaryMarshaler and encoding.BinaryUnmarshaler its state is
 	// saved and restored with the optimizer's.
 	Probes optim.ProbeSource
+	// Estimator selects the estimate D of the Hessian's diagonal:
+	// Hutchinson (the reference) or GNB.
+	Estimator Estimator
+	// BatchSize is bs ≥ 1 (GNB only): D = bs·ĝ⊙ĝ, the GNB estimate of the
+	// Gauss-Newton diagonal of the mean loss over bs predictions (set it to
+	// the batch size).
+	BatchSize int
+}
+
+// Estimator selects how AdaHessian estimates the diagonal of the Hessian.
+type Estimator int
+
+const (
+	// Hutchinson is D = avg(|z⊙(H·z)|) with a random probe z
+	// (Oracle.HVP): the reference AdaHessian.
+	Hutchinson Estimator = iota
+	// GNB is D = avg(bs·ĝ⊙ĝ), ĝ the gradient against labels sampled from
+	// the model (Oracle.SampledGrad, the Gauss-Newton-Bartlett estimator of
+	// SophiaG), taken before the update like the Hutchinson estimate.
+	GNB
+)
+
+// String returns "hutchinson" or "gnb".
+func (e Estimator) String() string {
+	switch e {
+	case Hutchinson:
+		return "hutchinson"
+	case GNB:
+		return "gnb"
+	}
+	return fmt.Sprintf("Estimator(%d)", int(e))
+}
+
+// estimator returns the configured diagonal estimator, refreshed before
+// the update at steps 1, n+1, 2n+1, ….
+func (c Config) estimator() optim.DiagEstimator {
+	if c.Estimator == GNB {
+		return optim.NewGNB("adahessian", c.Interval, optim.Before, float64(c.BatchSize))
+	}
+	src := c.Probes
+	if src == nil {
+		src = optim.NewRandomProbes(c.Probe, c.Seed)
+	}
+	return optim.NewHutchinson("adahessian", src, c.Interval)
 }
 
 // Default returns the official defaults (amirgholami/adahessian
@@ -59,7 +103,10 @@ func (c Config) Validate() error {
 	v.NonNegative("weight_decay", c.WeightDecay)
 	v.PowerInterval("hessian_power", c.HessianPower)
 	v.PositiveInt("interval", c.Interval)
-	if c.Probes == nil {
+	v.Require(c.Estimator == Hutchinson || c.Estimator == GNB, "estimator", float64(c.Estimator), "Hutchinson (0) or GNB (1)")
+	if c.Estimator == GNB {
+		v.PositiveInt("bs", c.BatchSize)
+	} else if c.Probes == nil {
 		v.Require(c.Probe == optim.Rademacher || c.Probe == optim.Gaussian, "probe", float64(c.Probe), "Rademacher (0) or Gaussian (1)")
 	}
 	return v.Err()
@@ -72,8 +119,8 @@ type AdaHessian struct {
 	// "exp_hessian_diag_sq" (v) and, when Interval > 1, "hessian_diag_est"
 	// (the D reused between refreshes), and the probe source's state.
 	optim.Base
-	cfg   Config
-	hutch optim.Hutchinson // the probe life cycle
+	cfg Config
+	est optim.DiagEstimator // D: Hutchinson (the reference) or GNB
 }
 
 var (
@@ -94,15 +141,12 @@ func New(c Config) (*AdaHessian, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	src := c.Probes
-	if src == nil {
-		src = optim.NewRandomProbes(c.Probe, c.Seed)
-	}
-	a := &AdaHessian{cfg: c, hutch: optim.NewHutchinson("adahessian", src, c.Interval)}
-	l := optim.Layout{Slots: []string{slotExpAvg, slotExpHSq}, Blobs: []optim.Blob{a.hutch.Blob()}, OnLoad: []func(){a.hutch.Reset}}
+	a := &AdaHessian{cfg: c, est: c.estimator()}
+	l := optim.Layout{Slots: []string{slotExpAvg, slotExpHSq}}
 	if c.Interval > 1 {
 		l.Slots = append(l.Slots, slotDiag)
 	}
+	l = l.With(a.est.Layout())
 	a.Base = optim.NewBase("adahessian", c.LR, c.WeightDecay, l)
 	return a, nil
 }
@@ -110,8 +154,8 @@ func New(c Config) (*AdaHessian, error) {
 // Name returns "adahessian".
 func (*AdaHessian) Name() string { return "adahessian" }
 
-// Needs returns HVP.
-func (*AdaHessian) Needs() optim.Needs { return optim.Needs{HVP: true} }
+// Needs returns the estimator's: HVP (Hutchinson) or SampledGrad (GNB).
+func (a *AdaHessian) Needs() optim.Needs { return a.est.Needs() }
 
 // Config returns the hyperparameters, with the current learning rate.
 func (a *AdaHessian) Config() Config {
@@ -121,8 +165,8 @@ func (a *AdaHessian) Config() Config {
 }
 
 // Request implements optim.Requester: it returns the H·z the coming Step
-// needs at the current parameters (z its Rademacher probe), or nil when that
-// Step reuses the last D. Calling it again before that Step returns the same
+// needs at the current parameters (z its Hutchinson probe), or nil when that
+// Step reuses the last D or (GNB) queries the oracle itself. Calling it again before that Step returns the same
 // probe.
 func (a *AdaHessian) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if err := a.Begin("Request"); err != nil {
@@ -132,7 +176,7 @@ func (a *AdaHessian) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if err := optim.CheckValues("adahessian", params); err != nil {
 		return nil, err
 	}
-	return a.hutch.Request(params, a.Steps()+1)
+	return a.est.Request(params, a.Steps()+1)
 }
 
 // Step applies one AdaHessian update (see the package documentation). All
@@ -153,7 +197,7 @@ func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 	if a.cfg.Interval > 1 {
 		d = a.Slot(2) // the D of the last refresh
 	}
-	fresh := a.hutch.Due(t)
+	fresh := a.est.Due(t)
 	if fresh {
 		hz, err := a.estimate(params, o, t)
 		if err != nil {
@@ -172,7 +216,7 @@ func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 			}
 			d = keep
 		}
-		a.hutch.Used()
+		a.est.Used()
 	}
 	_ = a.update(params, d, t, false)
 	a.Advance()
@@ -182,7 +226,7 @@ func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 // estimate returns the new D = avg(|z⊙H·z|) (in the probe's scratch, owned
 // by the Hutchinson life cycle); on error nothing is kept.
 func (a *AdaHessian) estimate(params []optim.Param, o optim.Oracle, t int64) ([]*tensor.Dense, error) {
-	hz, err := a.hutch.Estimate(params, o, t)
+	hz, err := a.est.Estimate(params, o, t)
 	if err != nil {
 		return nil, err
 	}

@@ -125,10 +125,10 @@ type Sophia struct {
 	// SetGroups), the step counter and the state: the slots "exp_avg" (m)
 	// and "hessian" (h) and, for SophiaH, the probe source's state.
 	optim.Base
-	cfg   Config
-	hutch optim.Hutchinson // SophiaH: the probe life cycle
-	// sg is SophiaG's scratch tensor for the sampled gradient (not state).
-	sg    optim.Buffers
+	cfg Config
+	// est is the diagonal estimator: optim.GNB (SophiaG, after the update)
+	// or optim.Hutchinson (SophiaH, before it).
+	est   optim.DiagEstimator
 	wins  int // unclipped coordinates in the last Step
 	total int // coordinates in the last Step
 }
@@ -151,33 +151,32 @@ func New(c Config) (*Sophia, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sophia{cfg: c}
+	s := &Sophia{cfg: c, est: c.estimator()}
 	l := optim.Layout{Slots: []string{slotExpAvg, slotHessian}, OnLoad: []func(){s.resetDiagnostics}}
+	s.Base = optim.NewBase(c.name(), c.LR, c.WeightDecay, l.With(s.est.Layout()))
+	return s, nil
+}
+
+// estimator returns the configured diagonal estimator: GNB after the
+// update at t = k, 2k, … (train_sophiag.py), or Hutchinson before it at
+// t = 1, k+1, … (the paper's t mod k = 1).
+func (c Config) estimator() optim.DiagEstimator {
 	if c.Estimator == Hutchinson {
 		src := c.Probes
 		if src == nil {
 			src = optim.NewRandomProbes(c.Probe, c.Seed)
 		}
-		s.hutch = optim.NewHutchinson(c.name(), src, c.Interval)
-		l.Blobs = []optim.Blob{s.hutch.Blob()}
-		l.OnLoad = append(l.OnLoad, s.hutch.Reset)
-	} else {
-		s.sg = optim.NewBuffers("sampled_grad")
+		return optim.NewHutchinson(c.name(), src, c.Interval)
 	}
-	s.Base = optim.NewBase(c.name(), c.LR, c.WeightDecay, l)
-	return s, nil
+	return optim.NewGNB(c.name(), c.Interval, optim.After, 1)
 }
 
 // Name returns "sophiag" (GNB) or "sophiah" (Hutchinson).
 func (s *Sophia) Name() string { return s.cfg.name() }
 
-// Needs returns SampledGrad for SophiaG and HVP for SophiaH.
-func (s *Sophia) Needs() optim.Needs {
-	if s.cfg.Estimator == Hutchinson {
-		return optim.Needs{HVP: true}
-	}
-	return optim.Needs{SampledGrad: true}
-}
+// Needs returns the estimator's: SampledGrad for SophiaG and HVP for
+// SophiaH.
+func (s *Sophia) Needs() optim.Needs { return s.est.Needs() }
 
 // Config returns the hyperparameters, with the current learning rate.
 func (s *Sophia) Config() Config {
@@ -204,18 +203,6 @@ func (s *Sophia) Diagnostics() map[string]float64 {
 	return map[string]float64{"win_rate": s.WinRate()}
 }
 
-// refreshBefore reports whether SophiaH refreshes h at the start of step t
-// (t = 1, k+1, 2k+1, ...: the paper's t mod k = 1).
-func (s *Sophia) refreshBefore(t int64) bool {
-	return s.cfg.Estimator == Hutchinson && s.hutch.Due(t)
-}
-
-// refreshAfter reports whether SophiaG refreshes h after the update of step
-// t (t = k, 2k, ...: train_sophiag.py).
-func (s *Sophia) refreshAfter(t int64) bool {
-	return s.cfg.Estimator == GNB && t%int64(s.cfg.Interval) == 0
-}
-
 // Request implements optim.Requester for SophiaH: it returns the H·u the
 // coming Step needs at the current parameters (u its Hutchinson probe), or
 // nil when that Step makes no HVP query (SophiaG, whose estimate comes after
@@ -229,10 +216,10 @@ func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if err := optim.CheckValues(s.Name(), params); err != nil {
 		return nil, err
 	}
-	if s.cfg.Estimator != Hutchinson {
+	if s.est.Timing() != optim.Before {
 		return nil, nil
 	}
-	return s.hutch.Request(params, s.Steps()+1)
+	return s.est.Request(params, s.Steps()+1)
 }
 
 // Step applies one Sophia update (see the package documentation).
@@ -255,9 +242,10 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 	}
 	defer s.End()
 	t := s.Steps() + 1
-	var d []*tensor.Dense // SophiaH: the estimate that refreshes h before this update
-	if s.refreshBefore(t) {
-		est, err := s.hutch.Estimate(params, o, t)
+	refresh := s.est.Due(t)
+	var d []*tensor.Dense // the estimate that refreshes h before this update
+	if refresh && s.est.Timing() == optim.Before {
+		est, err := s.est.Estimate(params, o, t)
 		if err != nil {
 			return err
 		}
@@ -268,15 +256,27 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 	}
 	if d != nil {
 		s.refreshApply(params, d)
-		s.hutch.Used()
+		s.est.Used()
 	}
 	s.update(params)
 	s.Advance()
-	if s.refreshAfter(t) {
-		if err := s.gnb(params, o, t); err != nil {
-			return err
-		}
+	if refresh && s.est.Timing() == optim.After {
+		return s.refreshAfter(params, o, t)
 	}
+	return nil
+}
+
+// refreshAfter refreshes h from an estimate at the updated parameters.
+func (s *Sophia) refreshAfter(params []optim.Param, o optim.Oracle, t int64) error {
+	const kept = "parameters and exp_avg hold this step's update, hessian is not refreshed"
+	d, err := s.est.Estimate(params, o, t)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, kept)
+	}
+	if err := s.refresh(params, d, t, s.est.What()); err != nil {
+		return err
+	}
+	s.est.Used()
 	return nil
 }
 
@@ -301,7 +301,7 @@ func (s *Sophia) check(params []optim.Param, d []*tensor.Dense, t int64) error {
 			continue
 		}
 		if what == slotHessian {
-			return fmt.Errorf("%s: step %d: Hutchinson estimate u⊙(H·u) for param %q: entry %d makes the Hessian EMA %v (nothing changed): %w", s.Name(), t, p.Name, j, v, optim.ErrNonFinite)
+			return fmt.Errorf("%s: step %d: %s for param %q: entry %d makes the Hessian EMA %v (nothing changed): %w", s.Name(), t, s.est.What(), p.Name, j, v, optim.ErrNonFinite)
 		}
 		return optim.NonFiniteUpdate(s.Name(), t, p.Name, what, j, v)
 	}
@@ -347,30 +347,6 @@ func checkKernel[T optim.Float](k coeffs, beta2 float64, d, theta, g, m, h []T) 
 		}
 	}
 	return -1, "", 0
-}
-
-// gnb refreshes h from ĥ = ĝ⊙ĝ at the (updated) current parameters.
-func (s *Sophia) gnb(params []optim.Param, o optim.Oracle, t int64) error {
-	name := s.Name()
-	if err := s.sg.Ensure(name, params); err != nil {
-		return err
-	}
-	g := s.sg.Slot(0)
-	if err := o.SampledGrad(g); err != nil {
-		return fmt.Errorf("%s: step %d: SampledGrad query for the GNB estimate failed (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", name, t, err)
-	}
-	if err := optim.CheckFinite(name, "sampled gradient", params, g); err != nil {
-		return fmt.Errorf("step %d (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", t, err)
-	}
-	for i := range g {
-		switch g[i].Dtype() {
-		case tensor.Float64:
-			optim.MulInto(g[i].Float64s(), g[i].Float64s())
-		case tensor.Float32:
-			optim.MulInto(g[i].Float32s(), g[i].Float32s())
-		}
-	}
-	return s.refresh(params, g, t, "GNB estimate ĝ⊙ĝ")
 }
 
 // refreshApply sets h ← β2·h + (1−β2)·d for every parameter (after check).
