@@ -263,12 +263,13 @@ func ToFloat64(t *tensor.Dense) []float64 {
 	return nil
 }
 
-// CopyInto copies src's values into dst (same dtype and size).
+// CopyInto copies src's values into dst (same dtype and size). It does
+// not allocate (no boxed slice), so update paths may call it.
 func CopyInto(dst, src *tensor.Dense) {
-	switch d := Backing(dst).(type) {
-	case []float64:
-		copy(d, src.Float64s())
-	case []float32:
-		copy(d, src.Float32s())
+	switch dst.Dtype() {
+	case tensor.Float64:
+		copy(dst.Float64s(), src.Float64s())
+	case tensor.Float32:
+		copy(dst.Float32s(), src.Float32s())
 	}
 }
