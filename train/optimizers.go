@@ -20,7 +20,8 @@ import (
 //	momentum, dampening, nesterov  sgd (nesterov: 1 = on); momentum also mfac
 //	beta1, beta2, eps            adam, adamw, sophiag, sophiah, adahessian
 //	rho, bs, k                   sophiag, sophiah (k: Hessian interval)
-//	power, k                     adahessian (k: Hessian refresh interval)
+//	power, k, gnb                adahessian (k: Hessian refresh interval;
+//	                             gnb: 1 = the GNB estimator, bs = the batch)
 //	m, damp                      mfac (window size, damping)
 type Hyper map[string]float64
 
@@ -128,11 +129,14 @@ func registry(name string) (entry, bool) {
 	case "adahessian":
 		c := adahessian.Default()
 		return entry{
-			hypers: []string{"lr", "beta1", "beta2", "eps", "wd", "power", "k"},
+			hypers: []string{"lr", "beta1", "beta2", "eps", "wd", "power", "k", "gnb"},
 			lr:     c.LR, wd: c.WeightDecay,
 			defaults: fmt.Sprintf("lr %g, beta1 %g, beta2 %g, eps %g, wd %g, power %g, k %d (Hessian every k steps)", c.LR, c.Beta1, c.Beta2, c.Eps, c.WeightDecay, c.HessianPower, c.Interval),
-			build: func(h Hyper, _ int, seed uint64) (optim.Optimizer, error) {
+			build: func(h Hyper, batch int, seed uint64) (optim.Optimizer, error) {
 				c.Seed = seed
+				if h["gnb"] != 0 { // the diagonal estimator: GNB instead of Hutchinson
+					c.Estimator, c.BatchSize = adahessian.GNB, batch
+				}
 				h.setMoments(&c.LR, &c.Beta1, &c.Beta2, &c.Eps, &c.WeightDecay)
 				h.set("power", &c.HessianPower)
 				h.setInt("k", &c.Interval)

@@ -134,6 +134,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 		fs.Var(optFloat{name, h}, name, hyperUsage[name])
 	}
 	fs.Var(optBool{optFloat{"nesterov", h}}, "nesterov", hyperUsage["nesterov"])
+	fs.Var(optBool{optFloat{"gnb", h}}, "gnb", hyperUsage["gnb"])
 
 	fs.StringVar(&o.model, "model", "cnn", "model: mlp, cnn, resnet8, resnet20 (resnetN, N = 6n+2), gpt-tiny (with -data text), or the path of a layer-list spec file (JSON)")
 	fs.StringVar(&o.hidden, "hidden", "128", "MLP hidden layer widths, comma-separated")
@@ -393,6 +394,7 @@ var hyperUsage = map[string]string{
 	"bs":        "sophia*: predictions per batch in rho*bs*h (sophiag default: the batch size)",
 	"k":         "sophia*: Hessian estimate every k steps; adahessian: Hessian refresh interval",
 	"power":     "adahessian: Hessian power in (0, 1]",
+	"gnb":       "adahessian: the Gauss-Newton-Bartlett estimator (sampled labels) instead of Hutchinson's",
 	"m":         "mfac: window size (number of gradients)",
 	"damp":      "mfac: damping",
 }
