@@ -6,6 +6,7 @@ package hessian
 import (
 	"errors"
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 
 	"github.com/curvopt/curvopt/nn"
@@ -413,7 +414,7 @@ func (e *Engine) hutchinson(out []*tensor.Dense) error {
 	}
 	e.hutch.Used()
 	for i := range out {
-		optim.CopyInto(out[i], d[i])
+		num.CopyInto(out[i], d[i])
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package optim_test
 
 import (
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -125,7 +126,7 @@ func TestStateViewAndTakeState(t *testing.T) {
 
 			resumed := q.Params(c.dt, rand.New(rand.NewPCG(1, 2)))
 			for i := range ps {
-				optim.CopyInto(resumed[i].Value, ps[i].Value)
+				num.CopyInto(resumed[i].Value, ps[i].Value)
 			}
 			taker := c.New().(viewer)
 			require.NoError(t, taker.TakeState(resumed, st))

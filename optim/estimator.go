@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -165,7 +166,7 @@ func (g *GNB) Estimate(params []Param, o Oracle, t int64) ([]*tensor.Dense, erro
 // square sets x ← s·x⊙x (x⊙x exactly when s = 1).
 func square[T Float](x []T, s float64) {
 	if s == 1 {
-		MulInto(x, x)
+		kernel.MulInto(x, x)
 		return
 	}
 	S := T(s)

@@ -3,6 +3,7 @@ package optim
 import (
 	"fmt"
 
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -117,9 +118,9 @@ func (h *Hutchinson) Estimate(params []Param, o Oracle, t int64) ([]*tensor.Dens
 	for i := range hz {
 		switch hz[i].Dtype() {
 		case tensor.Float64:
-			MulInto(hz[i].Float64s(), z[i].Float64s())
+			kernel.MulInto(hz[i].Float64s(), z[i].Float64s())
 		case tensor.Float32:
-			MulInto(hz[i].Float32s(), z[i].Float32s())
+			kernel.MulInto(hz[i].Float32s(), z[i].Float32s())
 		}
 	}
 	return hz, nil
@@ -133,14 +134,6 @@ func (h *Hutchinson) Reset() {
 	h.pending = false
 	h.req = HVPRequest{}
 	h.work = NewBuffers("probe", "hvp")
-}
-
-// MulInto sets o ← o⊙z elementwise: the z⊙(H·z) of a Hutchinson estimate.
-func MulInto[T Float](o, z []T) {
-	z = z[:len(o)]
-	for i := range o {
-		o[i] *= z[i]
-	}
 }
 
 // Blob declares the probe generator's state (State.Blobs["probes"]) for

@@ -2,6 +2,7 @@ package optim_test
 
 import (
 	"encoding/gob"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -85,7 +86,7 @@ func TestOldLayoutStatesLoad(t *testing.T) {
 
 			resumed := q.Params(c.dt, rand.New(rand.NewPCG(1, 2)))
 			for i := range ps {
-				optim.CopyInto(resumed[i].Value, ps[i].Value)
+				num.CopyInto(resumed[i].Value, ps[i].Value)
 			}
 			opt := c.New()
 			require.NoError(t, opt.LoadState(resumed, &old))

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/curvopt/curvopt/internal/num"
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -48,7 +50,7 @@ type StateTensor struct {
 // must be float32 or float64).
 func NewStateTensor(param, slot string, t *tensor.Dense) StateTensor {
 	st := StateTensor{Param: param, Slot: slot, Dtype: t.Dtype().String(), Shape: append([]int(nil), t.Shape()...)}
-	switch d := Backing(t).(type) {
+	switch d := kernel.Backing(t).(type) {
 	case []float32:
 		st.F32 = append([]float32(nil), d...)
 	case []float64:
@@ -61,7 +63,7 @@ func NewStateTensor(param, slot string, t *tensor.Dense) StateTensor {
 // (no copy).
 func viewTensor(param, slot string, t *tensor.Dense) StateTensor {
 	st := StateTensor{Param: param, Slot: slot, Dtype: t.Dtype().String(), Shape: append([]int(nil), t.Shape()...)}
-	switch d := Backing(t).(type) {
+	switch d := kernel.Backing(t).(type) {
 	case []float32:
 		st.F32 = d
 	case []float64:
@@ -71,7 +73,7 @@ func viewTensor(param, slot string, t *tensor.Dense) StateTensor {
 }
 
 // SliceTensor returns a state tensor holding a copy of x with the given shape.
-func SliceTensor[T Float](param, slot string, shape []int, x []T) StateTensor {
+func SliceTensor[T num.Float](param, slot string, shape []int, x []T) StateTensor {
 	st := StateTensor{Param: param, Slot: slot, Shape: append([]int(nil), shape...)}
 	switch d := any(x).(type) {
 	case []float32:
@@ -105,9 +107,9 @@ func (st *StateTensor) Float64s() []float64 {
 // NonFinite returns the index of the first NaN or ±Inf value, or -1.
 func (st *StateTensor) NonFinite() int {
 	if st.Dtype == "float32" {
-		return NonFinite(st.F32)
+		return num.NonFinite(st.F32)
 	}
-	return NonFinite(st.F64)
+	return num.NonFinite(st.F64)
 }
 
 // at returns value i as float64 (for error messages).
@@ -246,30 +248,4 @@ func (st *StateTensor) view() *tensor.Dense {
 		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(st.F32))
 	}
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(st.F64))
-}
-
-// ToFloat64 copies a float32 or float64 tensor's values into a new []float64.
-func ToFloat64(t *tensor.Dense) []float64 {
-	switch d := Backing(t).(type) {
-	case []float64:
-		return append([]float64(nil), d...)
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
-	}
-	return nil
-}
-
-// CopyInto copies src's values into dst (same dtype and size). It does
-// not allocate (no boxed slice), so update paths may call it.
-func CopyInto(dst, src *tensor.Dense) {
-	switch dst.Dtype() {
-	case tensor.Float64:
-		copy(dst.Float64s(), src.Float64s())
-	case tensor.Float32:
-		copy(dst.Float32s(), src.Float32s())
-	}
 }

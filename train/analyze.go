@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -393,7 +394,7 @@ func loadWeights(r *run, ck *Checkpoint, path string) error {
 		copies = append(copies, tensorCopy{p.Value, loaded[i]})
 	}
 	for _, c := range copies {
-		optim.CopyInto(c.dst, c.src)
+		num.CopyInto(c.dst, c.src)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package adahessian
 
 import (
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 
 	"github.com/curvopt/curvopt/optim"
@@ -212,7 +213,7 @@ func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 		if a.cfg.Interval > 1 {
 			keep := a.Slot(2)
 			for i := range params {
-				optim.CopyInto(keep[i], d[i])
+				num.CopyInto(keep[i], d[i])
 			}
 			d = keep
 		}

@@ -2,6 +2,7 @@ package mfac
 
 import (
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
@@ -147,7 +148,7 @@ func (o *MFAC) Step(params []optim.Param, or optim.Oracle) error {
 		return err
 	}
 	if o.eng == nil {
-		eng, err := newEngine(dt, o.cfg, optim.NumEl(params))
+		eng, err := newEngine(dt, o.cfg, numEl(params))
 		if err != nil {
 			return err
 		}
@@ -207,10 +208,10 @@ func (e *eng[T]) lastIHVP(dst []float64) []float64 {
 
 // backing returns t's backing slice (also for a 0-d tensor) without
 // allocating.
-func backing[T optim.Float](t *tensor.Dense) []T { return optim.Slice[T](t) }
+func backing[T optim.Float](t *tensor.Dense) []T { return num.Slice[T](t) }
 
 func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param, t int64) error {
-	if n := optim.NumEl(params); n != len(e.g) {
+	if n := numEl(params); n != len(e.g) {
 		return fmt.Errorf("mfac: %d parameter entries, but the window has d = %d", n, len(e.g))
 	}
 	off := 0
@@ -222,7 +223,7 @@ func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param, t int64) e
 			for j := range g {
 				g[j] = gr[j] + wd*th[j]
 			}
-			if j := optim.NonFinite(g); j >= 0 {
+			if j := num.NonFinite(g); j >= 0 {
 				return fmt.Errorf("mfac: param %q: gradient + weight_decay·θ entry %d is %v: %w", p.Name, j, g[j], optim.ErrNonFinite)
 			}
 		} else {
@@ -291,4 +292,13 @@ func (e *eng[T]) check(c Config, h *optim.Hyper, params []optim.Param, t int64) 
 		off += len(th)
 	}
 	return nil
+}
+
+// numEl returns the total number of scalar parameters (d).
+func numEl(params []optim.Param) int {
+	n := 0
+	for _, p := range params {
+		n += p.Value.Shape().TotalSize()
+	}
+	return n
 }

@@ -107,7 +107,7 @@ func (w windowState) PrepareLoad(params []optim.Param, st *optim.State, take boo
 			o.eng = nil
 		}, nil
 	}
-	d, m := optim.NumEl(params), o.cfg.NGrads
+	d, m := numEl(params), o.cfg.NGrads
 	get := func(slot string, dtype tensor.Dtype, shape ...int) (*optim.StateTensor, error) {
 		t := st.Find("", slot)
 		if t == nil {

@@ -16,6 +16,7 @@
 package sgd
 
 import (
+	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
 )
@@ -158,7 +159,7 @@ func slice[T optim.Float](b *tensor.Dense) []T {
 	if b == nil {
 		return nil
 	}
-	return optim.Slice[T](b)
+	return num.Slice[T](b)
 }
 
 // run is the update of one parameter. With check it writes nothing and

@@ -2,6 +2,7 @@ package sophia
 
 import (
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 
 	"github.com/curvopt/curvopt/optim"
@@ -313,7 +314,7 @@ func dslice[T optim.Float](d []*tensor.Dense, i int) []T {
 	if d == nil {
 		return nil
 	}
-	return optim.Slice[T](d[i])
+	return num.Slice[T](d[i])
 }
 
 // checkKernel is kernel (after emaApply of d into h, when d is not nil)
