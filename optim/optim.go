@@ -118,7 +118,8 @@ func (NoCurvature) SampledGrad(out []*tensor.Dense) error {
 // LoadState, SetLR, SetGroups, Close (or Requester.Request) made while
 // another of these is running returns an error wrapping ErrConcurrentUse and
 // changes nothing. After Close they return an error wrapping ErrClosed.
-// Embedding a Hyper provides the guard (Hyper.Begin, Hyper.BeginStep).
+// Embedding a Base (which embeds a Hyper) provides the guard (Begin,
+// BeginStep) and State, LoadState from a declared Layout.
 type Optimizer interface {
 	// Name is the optimizer's short name ("sgd", "adam", "sophiag", ...),
 	// recorded in exported state.
