@@ -64,7 +64,10 @@ type Engine struct {
 
 	logits *tensor.Dense
 	ran    bool
-	zbuf   []*tensor.Dense
+	// hutch is the Hutchinson estimator of Hutchinson (its probe and H·z
+	// scratch), made at the first call; hutchCalls counts its estimates.
+	hutch      *optim.Hutchinson
+	hutchCalls int64
 	// scratch for HVPFlat, gradFlatNow and Loss
 	fv, fo, ftmp []*tensor.Dense
 	flat         []float64
@@ -165,10 +168,6 @@ func (e *Engine) Model() *nn.Model { return e.model }
 // optim.CheckOracle (called by the optimizers at every Step) refuses an
 // engine that lacks the optimizer's query before anything changes.
 func (e *Engine) Provides() optim.Needs { return e.needs }
-
-// Needs returns the curvature queries the engine was built for; it is the
-// same as Provides, kept for existing callers.
-func (e *Engine) Needs() optim.Needs { return e.needs }
 
 // Params returns the parameters in model order: Value is the model's tensor
 // (bound to the graphs), Grad is filled by LossGrad. The slice is shared.

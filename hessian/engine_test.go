@@ -2,6 +2,7 @@ package hessian
 
 import (
 	"errors"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -236,7 +237,7 @@ func TestLossGradHVPOneRun(t *testing.T) {
 	require.NoError(t, err)
 	g1 := optim.Like(e.Params())
 	for i, p := range e.Params() {
-		optim.CopyInto(g1[i], p.Grad)
+		num.CopyInto(g1[i], p.Grad)
 	}
 	l2, err := e.Loss()
 	require.NoError(t, err)
@@ -283,7 +284,7 @@ func TestStaleHVP(t *testing.T) {
 			m, err := specModel(tc.spec, tensor.Float64, rand.New(rand.NewPCG(11, 7)))
 			require.NoError(t, err)
 			for i, p := range m.Params() {
-				optim.CopyInto(p.Value, e.Params()[i].Value)
+				num.CopyInto(p.Value, e.Params()[i].Value)
 			}
 			ref, err := New(m, optim.Needs{HVP: true})
 			require.NoError(t, err)
@@ -300,7 +301,7 @@ func TestStaleHVP(t *testing.T) {
 func optimFlat(ts []*tensor.Dense) []float64 {
 	var out []float64
 	for _, t := range ts {
-		out = append(out, optim.ToFloat64(t)...)
+		out = append(out, num.ToFloat64(t)...)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ package hessian
 import (
 	"errors"
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 
 	"github.com/curvopt/curvopt/nn"
@@ -386,7 +387,9 @@ func (e *Engine) SampledLabels() []int {
 
 // Hutchinson sets out = z⊙(H·z) for a probe z drawn from the engine's probe
 // source (WithProbes), a one-sample unbiased estimate of diag(H) when z has
-// independent entries of mean 0 and variance 1.
+// independent entries of mean 0 and variance 1. It is optim.Hutchinson,
+// the estimator the optimizers use, asked at the current parameters; a
+// NaN or ±Inf in H·z is an error wrapping optim.ErrNonFinite.
 func (e *Engine) Hutchinson(out []*tensor.Dense) error {
 	if err := e.enter(); err != nil {
 		return err
@@ -400,21 +403,26 @@ func (e *Engine) hutchinson(out []*tensor.Dense) error {
 	if err := e.checkTensors(out, "output"); err != nil {
 		return err
 	}
-	if e.zbuf == nil {
-		e.zbuf = optim.Like(e.params)
+	if e.hutch == nil {
+		e.hutch = optim.NewHutchinson("hessian: Hutchinson", e.cfg.probes, 1)
 	}
-	if err := e.cfg.probes.Fill(e.zbuf); err != nil {
-		return fmt.Errorf("hessian: drawing probe: %w", err)
-	}
-	if err := e.hvp(e.zbuf, out); err != nil {
+	e.hutchCalls++
+	d, err := e.hutch.Estimate(e.params, unguarded{e}, e.hutchCalls)
+	if err != nil {
+		e.hutchCalls--
 		return err
 	}
+	e.hutch.Used()
 	for i := range out {
-		if e.dt == tensor.Float64 {
-			optim.MulInto(out[i].Float64s(), e.zbuf[i].Float64s())
-		} else {
-			optim.MulInto(out[i].Float32s(), e.zbuf[i].Float32s())
-		}
+		num.CopyInto(out[i], d[i])
 	}
 	return nil
 }
+
+// unguarded is the engine as an optim.Oracle for a query made inside one
+// of its guarded calls (the guard refuses a second entry).
+type unguarded struct{ e *Engine }
+
+func (u unguarded) HVP(v, out []*tensor.Dense) error { return u.e.hvp(v, out) }
+
+func (u unguarded) SampledGrad(out []*tensor.Dense) error { return u.e.sampledGrad(out) }

@@ -2,6 +2,7 @@ package hessian
 
 import (
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 
 	"github.com/curvopt/curvopt/nn"
@@ -90,7 +91,7 @@ func finite(t *tensor.Dense) error {
 }
 
 func finiteSlice[T nn.Float](d []T) error {
-	if i := optim.NonFinite(d); i >= 0 {
+	if i := num.NonFinite(d); i >= 0 {
 		return fmt.Errorf("entry %d is %v: %w", i, d[i], optim.ErrNonFinite)
 	}
 	return nil

@@ -4,15 +4,16 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
-	"unsafe"
 
 	"github.com/chewxy/hm"
+	"github.com/curvopt/curvopt/internal/num"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
 
-// Float is the element type of the project's numeric kernels.
-type Float interface{ ~float32 | ~float64 }
+// Float is the element type of the project's numeric kernels (the
+// module's one constraint, internal/num).
+type Float = num.Float
 
 // secondOrderSafe marks the ops of this package whose SymDiff emits ops that
 // are themselves correctly differentiable, so that a second reverse pass
@@ -106,17 +107,9 @@ func (b *base) checkInputs(vs []gorgonia.Value) ([]*tensor.Dense, error) {
 	return ds, nil
 }
 
-// slice returns the backing slice of d as []T (d's dtype must be T's; the
-// typed accessors, unlike Data, do not allocate).
-func slice[T Float](d *tensor.Dense) []T {
-	var z T
-	if unsafe.Sizeof(z) == 4 {
-		s := d.Float32s()
-		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-	}
-	s := d.Float64s()
-	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-}
+// slice returns the backing slice of d as []T (d's dtype must be T's)
+// without allocating: num.Slice, the module's one unsafe cast.
+func slice[T Float](d *tensor.Dense) []T { return num.Slice[T](d) }
 
 // run dispatches a generic kernel on the op's dtype after checking inputs.
 func run(b *base, vs []gorgonia.Value, f64 func(in [][]float64, out []float64), f32 func(in [][]float32, out []float32)) (gorgonia.Value, error) {

@@ -10,7 +10,8 @@ import (
 // "exp_avg"), one zero-initialised tensor per parameter with the parameter's
 // shape and dtype. It is allocated on the first Ensure and reused on every
 // later step, and it checks that the parameter list does not change between
-// steps. Optimizers embed it instead of writing their own bookkeeping.
+// steps. Base keeps an optimizer's declared slots in one; scratch that is
+// not state (a probe, a sampled gradient) can use one of its own.
 type Buffers struct {
 	slots  []string
 	bufs   [][]*tensor.Dense // bufs[slot][param]
@@ -36,14 +37,7 @@ func (b *Buffers) Slot(i int) []*tensor.Dense { return b.bufs[i] }
 // returns an error naming the first difference.
 func (b *Buffers) Ensure(prefix string, params []Param) error {
 	if b.names == nil {
-		b.names = make([]string, len(params))
-		b.shapes = make([]tensor.Shape, len(params))
-		b.dtypes = make([]tensor.Dtype, len(params))
-		for i, p := range params {
-			b.names[i] = p.Name
-			b.shapes[i] = p.Value.Shape().Clone()
-			b.dtypes[i] = p.Value.Dtype()
-		}
+		b.record(params)
 		b.bufs = make([][]*tensor.Dense, len(b.slots))
 		for s := range b.slots {
 			b.bufs[s] = Like(params)
@@ -51,6 +45,18 @@ func (b *Buffers) Ensure(prefix string, params []Param) error {
 		return nil
 	}
 	return b.Match(prefix, params)
+}
+
+// record remembers the names, shapes and dtypes of params.
+func (b *Buffers) record(params []Param) {
+	b.names = make([]string, len(params))
+	b.shapes = make([]tensor.Shape, len(params))
+	b.dtypes = make([]tensor.Dtype, len(params))
+	for i, p := range params {
+		b.names[i] = p.Name
+		b.shapes[i] = p.Value.Shape().Clone()
+		b.dtypes[i] = p.Value.Dtype()
+	}
 }
 
 // Match checks params against the parameters the buffers were made for.
@@ -71,48 +77,55 @@ func (b *Buffers) Match(prefix string, params []Param) error {
 	return nil
 }
 
-// Export appends every slot's tensors to s. Before the first step there is
-// nothing to export.
-func (b *Buffers) Export(s *State) {
-	if !b.Ready() || len(b.slots) == 0 {
+// List returns the parameter list the buffers were made for (nil before
+// the first Ensure).
+func (b *Buffers) List() []ParamInfo {
+	if !b.Ready() {
+		return nil
+	}
+	out := make([]ParamInfo, len(b.names))
+	for i, n := range b.names {
+		out[i] = ParamInfo{Name: n, Dtype: b.dtypes[i].String(), Shape: append([]int(nil), b.shapes[i]...)}
+	}
+	return out
+}
+
+// Export appends every slot's tensors to s: copies, or with view tensors
+// that alias the buffers. Before the first Ensure there is nothing to
+// export.
+func (b *Buffers) Export(s *State, view bool) {
+	if !b.Ready() {
 		return
 	}
-	params := b.params()
 	for i, slot := range b.slots {
-		s.ExportSlot(slot, params, b.bufs[i])
+		for j, name := range b.names {
+			if view {
+				s.Tensors = append(s.Tensors, viewTensor(name, slot, b.bufs[i][j]))
+			} else {
+				s.Tensors = append(s.Tensors, NewStateTensor(name, slot, b.bufs[i][j]))
+			}
+		}
 	}
 }
 
-// Import replaces the buffers with the slots found in s, after checking
-// every one against params. A state exported before the first step (with no
-// tensors) resets the buffers. On error nothing changes.
-func (b *Buffers) Import(prefix string, params []Param, s *State) error {
+// imported returns buffers holding the slots found in s, after checking
+// every one against params (with take, holding s's values instead of
+// copies). A state exported before the first step (with no tensors) gives
+// empty buffers. The receiver does not change.
+func (b *Buffers) imported(prefix string, params []Param, s *State, take bool) (Buffers, error) {
 	if len(s.Tensors) == 0 && s.Step == 0 {
-		*b = Buffers{slots: b.slots}
-		return nil
+		return Buffers{slots: b.slots}, nil
 	}
 	bufs := make([][]*tensor.Dense, len(b.slots))
 	for i, slot := range b.slots {
-		t, err := s.ImportSlot(prefix, slot, params)
+		t, err := s.importSlot(prefix, slot, params, take)
 		if err != nil {
-			return err
+			return Buffers{}, err
 		}
 		bufs[i] = t
 	}
 	nb := Buffers{slots: b.slots}
-	if err := nb.Ensure(prefix, params); err != nil {
-		return err
-	}
+	nb.record(params)
 	nb.bufs = bufs
-	*b = nb
-	return nil
-}
-
-// params rebuilds a parameter list (names and shapes only) from the buffers.
-func (b *Buffers) params() []Param {
-	ps := make([]Param, len(b.names))
-	for i := range b.names {
-		ps[i] = Param{Name: b.names[i], Value: b.bufs[0][i]}
-	}
-	return ps
+	return nb, nil
 }

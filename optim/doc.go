@@ -26,4 +26,10 @@
 // made during another ([ErrConcurrentUse], shared with hessian.Engine) and
 // after Close ([ErrClosed]). An update that would produce a NaN or ±Inf is
 // refused with [ErrNonFinite] before anything is written ([NonFiniteUpdate]).
+//
+// State is written once, in [Base], which every optimizer embeds: an
+// optimizer declares its per-parameter slots, blobs and other parts in a
+// [Layout], and Base derives State, StateView, LoadState and TakeState
+// from it, recording the parameter list ([ParamInfo]) and checking it,
+// every slot, the groups and the blobs before anything changes.
 package optim

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -177,7 +178,7 @@ func CheckValues(prefix string, params []Param) error {
 		case p.Value.Dtype() != tensor.Float64 && p.Value.Dtype() != tensor.Float32:
 			err = fmt.Errorf("unsupported dtype %v (want float32 or float64)", p.Value.Dtype())
 		default:
-			err = CheckDense("value", p.Value)
+			err = kernel.CheckDense("value", p.Value)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: param %q: %w", prefix, paramName(p, i), err)

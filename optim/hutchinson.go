@@ -1,9 +1,9 @@
 package optim
 
 import (
-	"encoding"
 	"fmt"
 
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -19,10 +19,11 @@ import (
 //   - product: Estimate takes H·z from the answered request, or asks the
 //     oracle, checks it is finite and forms D = z⊙(H·z) in place;
 //   - checkpoints: the probe generator's state is saved with the
-//     optimizer's (SaveState, LoadState), so that a resumed run draws the
-//     same probes as an uninterrupted one.
+//     optimizer's (Blob, declared in its Layout, and Reset after a load),
+//     so that a resumed run draws the same probes as an uninterrupted one.
 //
-// The zero value is not usable; make one with NewHutchinson.
+// It is the DiagEstimator that runs Before the update. The zero value is
+// not usable; make one with NewHutchinson.
 type Hutchinson struct {
 	name     string
 	src      ProbeSource
@@ -32,21 +33,40 @@ type Hutchinson struct {
 	pending  bool // z is drawn and not yet used by a successful Estimate
 }
 
-// blobProbes is the State.Blobs key of the probe generator's state.
-const blobProbes = "probes"
+// BlobProbes is the State.Blobs key of the probe generator's state.
+const BlobProbes = "probes"
 
 // NewHutchinson returns the life cycle for the optimizer name (used in
 // errors), drawing probes from src and refreshing every interval ≥ 1 steps.
-func NewHutchinson(name string, src ProbeSource, interval int) Hutchinson {
-	return Hutchinson{name: name, src: src, interval: int64(max(interval, 1)), work: NewBuffers("probe", "hvp")}
+func NewHutchinson(name string, src ProbeSource, interval int) *Hutchinson {
+	return &Hutchinson{name: name, src: src, interval: int64(max(interval, 1)), work: NewBuffers("probe", "hvp")}
 }
 
 // Source returns the probe source.
 func (h *Hutchinson) Source() ProbeSource { return h.src }
 
+// Kind returns "hutchinson".
+func (*Hutchinson) Kind() string { return "hutchinson" }
+
+// What returns "Hutchinson estimate z⊙(H·z)".
+func (*Hutchinson) What() string { return "Hutchinson estimate z⊙(H·z)" }
+
+// Needs returns HVP.
+func (*Hutchinson) Needs() Needs { return Needs{HVP: true} }
+
+// Timing returns Before: the probe is drawn, and H·z can be requested,
+// before the gradient.
+func (*Hutchinson) Timing() Timing { return Before }
+
+// Layout declares the probe generator's state (Blob) and forgets a drawn
+// probe after LoadState (Reset).
+func (h *Hutchinson) Layout() Layout {
+	return Layout{Blobs: []Blob{h.Blob()}, OnLoad: []func(){h.Reset}}
+}
+
 // Due reports whether step t (1-based) computes a fresh estimate:
 // t = 1, k+1, 2k+1, … (the paper's t mod k = 1).
-func (h *Hutchinson) Due(t int64) bool { return (t-1)%h.interval == 0 }
+func (h *Hutchinson) Due(t int64) bool { return due(t, h.interval, Before) }
 
 // Request returns the H·z the coming step t needs at the current
 // parameters, drawing z if it is not drawn yet, or nil when step t is not
@@ -98,9 +118,9 @@ func (h *Hutchinson) Estimate(params []Param, o Oracle, t int64) ([]*tensor.Dens
 	for i := range hz {
 		switch hz[i].Dtype() {
 		case tensor.Float64:
-			MulInto(hz[i].Float64s(), z[i].Float64s())
+			kernel.MulInto(hz[i].Float64s(), z[i].Float64s())
 		case tensor.Float32:
-			MulInto(hz[i].Float32s(), z[i].Float32s())
+			kernel.MulInto(hz[i].Float32s(), z[i].Float32s())
 		}
 	}
 	return hz, nil
@@ -116,60 +136,8 @@ func (h *Hutchinson) Reset() {
 	h.work = NewBuffers("probe", "hvp")
 }
 
-// MulInto sets o ← o⊙z elementwise: the z⊙(H·z) of a Hutchinson estimate.
-func MulInto[T Float](o, z []T) {
-	z = z[:len(o)]
-	for i := range o {
-		o[i] *= z[i]
-	}
-}
-
-// SaveState records the probe generator's state in st.Blobs["probes"]
-// when the source implements encoding.BinaryMarshaler.
-func (h *Hutchinson) SaveState(st *State) error {
-	m, ok := h.src.(encoding.BinaryMarshaler)
-	if !ok {
-		return nil
-	}
-	b, err := m.MarshalBinary()
-	if err != nil {
-		return fmt.Errorf("%s: saving the probe source: %w", h.name, err)
-	}
-	if st.Blobs == nil {
-		st.Blobs = map[string][]byte{}
-	}
-	st.Blobs[blobProbes] = b
-	return nil
-}
-
-// CheckState verifies, without changing anything, that LoadState(st) can
-// restore the probe generator: a state holding a generator state needs a
-// source that restores one, and a state after step 0 without one is
-// refused when the source has a state (the probes after resuming would
-// differ).
-func (h *Hutchinson) CheckState(st *State) error {
-	_, hasBlob := st.Blobs[blobProbes]
-	_, canLoad := h.src.(encoding.BinaryUnmarshaler)
-	switch {
-	case hasBlob && !canLoad:
-		return fmt.Errorf("%s: load state: the state holds a probe-source state but this optimizer's probe source (%T) cannot restore one", h.name, h.src)
-	case !hasBlob && canLoad && st.Step > 0:
-		return fmt.Errorf("%s: load state: the state has no probe-source state (Blobs[%q]), so the probes after resuming would differ", h.name, blobProbes)
-	}
-	return nil
-}
-
-// LoadState restores the probe generator's state from st (after
-// CheckState) and forgets any drawn probe.
-func (h *Hutchinson) LoadState(st *State) error {
-	if err := h.CheckState(st); err != nil {
-		return err
-	}
-	if b, ok := st.Blobs[blobProbes]; ok {
-		if err := h.src.(encoding.BinaryUnmarshaler).UnmarshalBinary(b); err != nil {
-			return fmt.Errorf("%s: load state: %w", h.name, err)
-		}
-	}
-	h.Reset()
-	return nil
-}
+// Blob declares the probe generator's state (State.Blobs["probes"]) for
+// the Layout of an optimizer that uses h: saved when the source implements
+// encoding.BinaryMarshaler, restored when it implements
+// encoding.BinaryUnmarshaler.
+func (h *Hutchinson) Blob() Blob { return Blob{Key: BlobProbes, What: "probe source", Of: h.src} }

@@ -3,9 +3,9 @@ package optim
 import (
 	"errors"
 	"fmt"
-	"math"
-	"unsafe"
 
+	"github.com/curvopt/curvopt/internal/num"
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 
 	"github.com/curvopt/curvopt/internal/nonfinite"
@@ -121,7 +121,8 @@ func (NoCurvature) SampledGrad(out []*tensor.Dense) error {
 // LoadState, SetLR, SetGroups, Close (or Requester.Request) made while
 // another of these is running returns an error wrapping ErrConcurrentUse and
 // changes nothing. After Close they return an error wrapping ErrClosed.
-// Embedding a Hyper provides the guard (Hyper.Begin, Hyper.BeginStep).
+// Embedding a Base (which embeds a Hyper) provides the guard (Begin,
+// BeginStep) and State, LoadState from a declared Layout.
 type Optimizer interface {
 	// Name is the optimizer's short name ("sgd", "adam", "sophiag", ...),
 	// recorded in exported state.
@@ -205,42 +206,25 @@ func checkParam(p Param) error {
 	if !p.Value.Shape().Eq(p.Grad.Shape()) {
 		return fmt.Errorf("value shape %v but gradient shape %v", p.Value.Shape(), p.Grad.Shape())
 	}
-	if err := CheckDense("value", p.Value); err != nil {
+	if err := kernel.CheckDense("value", p.Value); err != nil {
 		return err
 	}
-	if err := CheckDense("gradient", p.Grad); err != nil {
+	if err := kernel.CheckDense("gradient", p.Grad); err != nil {
 		return err
 	}
 	switch p.Grad.Dtype() {
 	case tensor.Float64:
 		g := p.Grad.Float64s()
-		if i := NonFinite(g); i >= 0 {
+		if i := num.NonFinite(g); i >= 0 {
 			return fmt.Errorf("gradient entry %d is %v: %w", i, g[i], ErrNonFinite)
 		}
 	case tensor.Float32:
 		g := p.Grad.Float32s()
-		if i := NonFinite(g); i >= 0 {
+		if i := num.NonFinite(g); i >= 0 {
 			return fmt.Errorf("gradient entry %d is %v: %w", i, g[i], ErrNonFinite)
 		}
 	default:
 		return fmt.Errorf("unsupported dtype %v (want float32 or float64)", p.Value.Dtype())
-	}
-	return nil
-}
-
-// CheckDense returns an error when t is not a dense tensor whose backing
-// slice holds exactly its entries in row-major order: a view (a slice or a
-// transpose of another tensor) is refused, since the update kernels work on
-// backing slices. what names the tensor ("value", "gradient").
-func CheckDense(what string, t *tensor.Dense) error {
-	if t.Shape().TotalSize() == 0 {
-		return nil // nothing stored
-	}
-	if t.IsView() || t.RequiresIterator() || !t.IsNativelyAccessible() {
-		return fmt.Errorf("%s of shape %v is a view of another tensor (sliced or transposed), not a contiguous tensor of its own: pass a copy (tensor.Dense.Materialize or Clone)", what, t.Shape())
-	}
-	if n := t.Shape().TotalSize(); t.DataSize() != n && !(n == 1 && t.Shape().IsScalar()) {
-		return fmt.Errorf("%s of shape %v has %d stored entries, want %d", what, t.Shape(), t.DataSize(), n)
 	}
 	return nil
 }
@@ -253,9 +237,9 @@ func CheckFinite(prefix, what string, params []Param, ts []*tensor.Dense) error 
 		var j int
 		switch t.Dtype() {
 		case tensor.Float64:
-			j = NonFinite(t.Float64s())
+			j = num.NonFinite(t.Float64s())
 		case tensor.Float32:
-			j = NonFinite(t.Float32s())
+			j = num.NonFinite(t.Float32s())
 		default:
 			return fmt.Errorf("%s: %s for param %q: unsupported dtype %v", prefix, what, params[i].Name, t.Dtype())
 		}
@@ -266,37 +250,9 @@ func CheckFinite(prefix, what string, params []Param, ts []*tensor.Dense) error 
 	return nil
 }
 
-// Float is the element type of parameter tensors.
-type Float interface{ ~float32 | ~float64 }
-
-// NonFinite returns the index of the first NaN or ±Inf in x, or -1.
-func NonFinite[T Float](x []T) int {
-	// Fast path without branches: v − v is 0 for finite v and NaN for NaN
-	// and ±Inf, so the sums are 0 exactly when every entry is finite (four
-	// of them, so that the loop does not wait on one chain of additions).
-	var a0, a1, a2, a3 T
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		q := x[i : i+4 : i+4]
-		a0 += q[0] - q[0]
-		a1 += q[1] - q[1]
-		a2 += q[2] - q[2]
-		a3 += q[3] - q[3]
-	}
-	for ; i < len(x); i++ {
-		a0 += x[i] - x[i]
-	}
-	if (a0+a1)+(a2+a3) == 0 {
-		return -1
-	}
-	for i, v := range x {
-		f := float64(v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return i
-		}
-	}
-	return -1
-}
+// Float is the element type of parameter tensors (an alias of the
+// module's one constraint, for optimizers written outside it).
+type Float = num.Float
 
 // Like allocates one zero tensor per parameter with its shape and dtype.
 func Like(params []Param) []*tensor.Dense {
@@ -305,50 +261,4 @@ func Like(params []Param) []*tensor.Dense {
 		out[i] = tensor.New(tensor.Of(p.Value.Dtype()), tensor.WithShape(p.Value.Shape().Clone()...))
 	}
 	return out
-}
-
-// NumEl returns the total number of scalar parameters.
-func NumEl(params []Param) int {
-	n := 0
-	for _, p := range params {
-		n += p.Value.Shape().TotalSize()
-	}
-	return n
-}
-
-// Slice returns t's backing slice as []T without allocating (unlike
-// Backing, which boxes it), also for a 0-d tensor, or nil when t's dtype is
-// not T's. Generic kernels use it in hot paths.
-func Slice[T Float](t *tensor.Dense) []T {
-	var z T
-	switch any(z).(type) {
-	case float64:
-		if t.Dtype() != tensor.Float64 {
-			return nil
-		}
-		s := t.Float64s()
-		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-	case float32:
-		if t.Dtype() != tensor.Float32 {
-			return nil
-		}
-		s := t.Float32s()
-		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(s))), len(s))
-	}
-	return nil
-}
-
-// Backing returns a float32 or float64 tensor's backing slice ([]float32 or
-// []float64), also for a scalar (0-d) tensor, whose Data method returns a bare
-// number instead; it returns nil for other dtypes. Optimizers switch on it
-// instead of on Data outside hot loops (boxing the slice allocates; a hot
-// path switches on Dtype and calls Float64s or Float32s).
-func Backing(t *tensor.Dense) any {
-	switch t.Dtype() {
-	case tensor.Float64:
-		return t.Float64s()
-	case tensor.Float32:
-		return t.Float32s()
-	}
-	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/curvopt/curvopt/internal/num"
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -15,6 +17,11 @@ type State struct {
 	Optimizer string
 	// Step is the number of completed steps.
 	Step int64
+	// Params is the parameter list the state was exported for (names,
+	// dtypes, shapes, in the order of the params given to Step); LoadState
+	// refuses a state for another list. Empty before the first step, and
+	// in states written before it was recorded.
+	Params []ParamInfo
 	// Tensors holds per-parameter state (moments, Hessian estimates) and any
 	// global buffers (M-FAC's gradient window, with an empty Param).
 	Tensors []StateTensor
@@ -43,7 +50,7 @@ type StateTensor struct {
 // must be float32 or float64).
 func NewStateTensor(param, slot string, t *tensor.Dense) StateTensor {
 	st := StateTensor{Param: param, Slot: slot, Dtype: t.Dtype().String(), Shape: append([]int(nil), t.Shape()...)}
-	switch d := Backing(t).(type) {
+	switch d := kernel.Backing(t).(type) {
 	case []float32:
 		st.F32 = append([]float32(nil), d...)
 	case []float64:
@@ -52,8 +59,21 @@ func NewStateTensor(param, slot string, t *tensor.Dense) StateTensor {
 	return st
 }
 
+// viewTensor returns a state tensor whose values are t's backing slice
+// (no copy).
+func viewTensor(param, slot string, t *tensor.Dense) StateTensor {
+	st := StateTensor{Param: param, Slot: slot, Dtype: t.Dtype().String(), Shape: append([]int(nil), t.Shape()...)}
+	switch d := kernel.Backing(t).(type) {
+	case []float32:
+		st.F32 = d
+	case []float64:
+		st.F64 = d
+	}
+	return st
+}
+
 // SliceTensor returns a state tensor holding a copy of x with the given shape.
-func SliceTensor[T Float](param, slot string, shape []int, x []T) StateTensor {
+func SliceTensor[T num.Float](param, slot string, shape []int, x []T) StateTensor {
 	st := StateTensor{Param: param, Slot: slot, Shape: append([]int(nil), shape...)}
 	switch d := any(x).(type) {
 	case []float32:
@@ -87,9 +107,9 @@ func (st *StateTensor) Float64s() []float64 {
 // NonFinite returns the index of the first NaN or ±Inf value, or -1.
 func (st *StateTensor) NonFinite() int {
 	if st.Dtype == "float32" {
-		return NonFinite(st.F32)
+		return num.NonFinite(st.F32)
 	}
-	return NonFinite(st.F64)
+	return num.NonFinite(st.F64)
 }
 
 // at returns value i as float64 (for error messages).
@@ -153,6 +173,12 @@ func (s *State) CheckHeader(name string) error {
 // mismatch (parameter, slot, and for a NaN or ±Inf the entry) and allocates
 // nothing that the caller keeps on error.
 func (s *State) ImportSlot(prefix, slot string, params []Param) ([]*tensor.Dense, error) {
+	return s.importSlot(prefix, slot, params, false)
+}
+
+// importSlot is ImportSlot; with take, the tensors hold the state's values
+// instead of copies.
+func (s *State) importSlot(prefix, slot string, params []Param, take bool) ([]*tensor.Dense, error) {
 	for _, p := range params {
 		st := s.Find(p.Name, slot)
 		if st == nil {
@@ -177,7 +203,12 @@ func (s *State) ImportSlot(prefix, slot string, params []Param) ([]*tensor.Dense
 	}
 	out := make([]*tensor.Dense, len(params))
 	for i, p := range params {
-		out[i] = s.Find(p.Name, slot).Tensor()
+		st := s.Find(p.Name, slot)
+		if take {
+			out[i] = st.view()
+		} else {
+			out[i] = st.Tensor()
+		}
 	}
 	return out, nil
 }
@@ -210,27 +241,11 @@ func (st *StateTensor) Tensor() *tensor.Dense {
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(append([]float64(nil), st.F64...)))
 }
 
-// ToFloat64 copies a float32 or float64 tensor's values into a new []float64.
-func ToFloat64(t *tensor.Dense) []float64 {
-	switch d := Backing(t).(type) {
-	case []float64:
-		return append([]float64(nil), d...)
-	case []float32:
-		out := make([]float64, len(d))
-		for i, v := range d {
-			out[i] = float64(v)
-		}
-		return out
+// view returns a dense tensor over the state's values (no copy).
+func (st *StateTensor) view() *tensor.Dense {
+	shape := append([]int(nil), st.Shape...)
+	if st.Dtype == "float32" {
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(st.F32))
 	}
-	return nil
-}
-
-// CopyInto copies src's values into dst (same dtype and size).
-func CopyInto(dst, src *tensor.Dense) {
-	switch d := Backing(dst).(type) {
-	case []float64:
-		copy(d, src.Float64s())
-	case []float32:
-		copy(d, src.Float32s())
-	}
+	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(st.F64))
 }

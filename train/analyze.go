@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -402,7 +403,7 @@ func loadWeights(r *run, ck *Checkpoint, path string) error {
 		copies = append(copies, tensorCopy{p.Value, loaded[i]})
 	}
 	for _, c := range copies {
-		optim.CopyInto(c.dst, c.src)
+		num.CopyInto(c.dst, c.src)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"github.com/curvopt/curvopt/internal/num"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,15 +74,15 @@ func TestLoadWeights(t *testing.T) {
 	require.NoError(t, loadWeights(r, ck, "ck"))
 	var got []float64
 	for _, p := range r.eng.Params() {
-		got = append(got, optim.ToFloat64(p.Value)...)
+		got = append(got, num.ToFloat64(p.Value)...)
 	}
 	assert.Equal(t, checkpointParams(t, cfg.OutDir), got)
 	mean, vari, err := r.model.RunningStats("bn")
 	require.NoError(t, err)
 	st := optim.State{Tensors: ck.Params}
-	assert.Equal(t, st.Find("bn", "running_mean").Float64s(), optim.ToFloat64(mean))
-	assert.Equal(t, st.Find("bn", "running_var").Float64s(), optim.ToFloat64(vari))
-	assert.NotEqual(t, []float64{0, 0}, optim.ToFloat64(mean), "three steps moved the running mean")
+	assert.Equal(t, st.Find("bn", "running_mean").Float64s(), num.ToFloat64(mean))
+	assert.Equal(t, st.Find("bn", "running_var").Float64s(), num.ToFloat64(vari))
+	assert.NotEqual(t, []float64{0, 0}, num.ToFloat64(mean), "three steps moved the running mean")
 
 	other := fresh
 	other.Model = nn.MLP(3072, []int{5}, 10)

@@ -173,6 +173,15 @@ func TestCheckpointSparseMetaDecodingBounded(t *testing.T) {
 	assert.Contains(t, err.Error(), path+": the metadata lists 65537 tensors and 0 parameter groups, more than the 65536 and 65536 a checkpoint may hold")
 	assert.Less(t, n, uint64(8<<20), "bytes allocated to refuse it")
 
+	// The optimizer state's parameter list counts as tensors.
+	c = &Checkpoint{EvalStep: -1, Opt: &optim.State{Params: make([]optim.ParamInfo, maxStateTensors+1)}}
+	path = filepath.Join(t.TempDir(), checkpointFile)
+	require.NoError(t, SaveCheckpoint(path, c))
+	n = allocated(func() { _, err = ReadCheckpointInfo(path) })
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path+": the metadata lists 65537 tensors and 0 parameter groups")
+	assert.Less(t, n, uint64(8<<20), "bytes allocated to refuse it")
+
 	c = &Checkpoint{EvalStep: -1, Opt: &optim.State{Groups: []optim.Group{{Name: "g", Params: make([]string, 1<<20)}}}}
 	path = filepath.Join(t.TempDir(), checkpointFile)
 	require.NoError(t, SaveCheckpoint(path, c))

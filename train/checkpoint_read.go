@@ -180,12 +180,14 @@ type metaShape struct {
 	Opt    *struct {
 		Tensors []tensorShape
 		Groups  []groupShape
+		Params  []paramShape // the parameter list the state records
 	}
 }
 
 type (
 	tensorShape struct{}
 	groupShape  struct{}
+	paramShape  struct{}
 )
 
 // checkMetaShape counts meta's tensors and parameter groups (metaShape),
@@ -198,7 +200,9 @@ func checkMetaShape(meta []byte, mem meminfo.Source, path string) error {
 	}
 	tensors, groups := len(sh.Params), 0
 	if sh.Opt != nil {
-		tensors += len(sh.Opt.Tensors)
+		// A parameter record decodes into less memory than a tensor: it
+		// counts as one.
+		tensors += len(sh.Opt.Tensors) + len(sh.Opt.Params)
 		groups = len(sh.Opt.Groups)
 	}
 	if tensors > maxStateTensors || groups > maxGroups {

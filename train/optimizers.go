@@ -78,7 +78,11 @@ func registry(name string) (entry, bool) {
 	case "sophiah":
 		return register(sophia.DefaultH, seeded(func(c *sophia.Config, s uint64) { c.Seed = s }), sophia.New), true
 	case "adahessian":
-		return register(adahessian.Default, seeded(func(c *adahessian.Config, s uint64) { c.Seed = s }), adahessian.New), true
+		e := register(adahessian.Default, func(c *adahessian.Config, batch int, seed uint64) {
+			c.BatchSize, c.Seed = batch, seed // bs: predictions per batch, used with gnb
+		}, adahessian.New)
+		e.runDefault = map[string]string{"bs": "the batch's predictions"}
+		return e, true
 	case "mfac":
 		return register(mfac.Default, nil, mfac.New), true
 	}

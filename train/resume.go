@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"os"
 	"path/filepath"
 
@@ -323,10 +324,10 @@ func (r *run) restore() error {
 	}
 	// Everything is checked: now overwrite the live state.
 	for i, p := range params {
-		optim.CopyInto(p.Value, loaded[i])
+		num.CopyInto(p.Value, loaded[i])
 	}
 	for _, b := range bns {
-		optim.CopyInto(b.dst, b.src)
+		num.CopyInto(b.dst, b.src)
 	}
 	r.step, r.epoch, r.best, r.wall = c.Step, c.Epoch, c.Best, c.Wall
 	r.evals, r.evalStep = c.Evals, c.EvalStep

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 	"os"
 	"path/filepath"
@@ -152,8 +153,8 @@ func TestDAGRunRecordedResumedAnalyzed(t *testing.T) {
 				for _, name := range names {
 					mean, vari, err := r.model.RunningStats(name)
 					require.NoError(t, err)
-					assert.Equal(t, st.Find(name, "running_mean").Float64s(), optim.ToFloat64(mean), name)
-					assert.Equal(t, st.Find(name, "running_var").Float64s(), optim.ToFloat64(vari), name)
+					assert.Equal(t, st.Find(name, "running_mean").Float64s(), num.ToFloat64(mean), name)
+					assert.Equal(t, st.Find(name, "running_var").Float64s(), num.ToFloat64(vari), name)
 				}
 				return
 			}

@@ -2,6 +2,7 @@ package adahessian
 
 import (
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 
 	"github.com/curvopt/curvopt/optim"
@@ -39,6 +40,29 @@ type Config struct {
 	// encoding.BinaryMarshaler and encoding.BinaryUnmarshaler its state is
 	// saved and restored with the optimizer's.
 	Probes optim.ProbeSource
+	// GNB selects the Gauss-Newton-Bartlett estimate of the diagonal,
+	// D = bs·ĝ⊙ĝ with ĝ the gradient against labels sampled from the model
+	// (Oracle.SampledGrad, SophiaG's estimator), taken before the update like
+	// the Hutchinson estimate it replaces (false: Hutchinson's
+	// D = |z⊙(H·z)|, the reference).
+	GNB bool `hyper:"gnb" doc:"the Gauss-Newton-Bartlett estimator (sampled labels) instead of Hutchinson's"`
+	// BatchSize is bs ≥ 1, used with GNB: D = bs·ĝ⊙ĝ estimates the
+	// Gauss-Newton diagonal of the mean loss over bs predictions (set it to
+	// the predictions per batch).
+	BatchSize int `hyper:"bs" doc:"predictions per batch in bs·ĝ⊙ĝ (with gnb)"`
+}
+
+// estimator returns the configured diagonal estimator, refreshed before
+// the update at steps 1, n+1, 2n+1, ….
+func (c Config) estimator() optim.DiagEstimator {
+	if c.GNB {
+		return optim.NewGNB("adahessian", c.Interval, optim.Before, float64(c.BatchSize))
+	}
+	src := c.Probes
+	if src == nil {
+		src = optim.NewRandomProbes(c.Probe, c.Seed)
+	}
+	return optim.NewHutchinson("adahessian", src, c.Interval)
 }
 
 // Default returns the official defaults (amirgholami/adahessian
@@ -59,7 +83,9 @@ func (c Config) Validate() error {
 	v.NonNegative("weight_decay", c.WeightDecay)
 	v.PowerInterval("hessian_power", c.HessianPower)
 	v.PositiveInt("hessian_interval", c.Interval)
-	if c.Probes == nil {
+	if c.GNB {
+		v.PositiveInt("bs", c.BatchSize)
+	} else if c.Probes == nil {
 		v.Require(c.Probe == optim.Rademacher || c.Probe == optim.Gaussian, "probe", float64(c.Probe), "Rademacher (0) or Gaussian (1)")
 	}
 	return v.Err()
@@ -67,18 +93,13 @@ func (c Config) Validate() error {
 
 // AdaHessian is the optimizer. Create it with New.
 type AdaHessian struct {
-	// Hyper holds the learning rate and the parameter groups (SetLR,
-	// SetGroups).
-	optim.Hyper
-	cfg   Config
-	hutch optim.Hutchinson // the probe life cycle
-	step  int64
-	buf   optim.Buffers // "exp_avg" (m), "exp_hessian_diag_sq" (v)
-	// diagBuf holds, when Interval > 1, "hessian_diag_est": the D reused
-	// between refreshes, exported with the state.
-	diagBuf optim.Buffers
-	// d is the D used by the update: the estimate of the last refresh.
-	d []*tensor.Dense
+	// Base holds the learning rate, the parameter groups (SetLR,
+	// SetGroups), the step counter and the state: the slots "exp_avg" (m),
+	// "exp_hessian_diag_sq" (v) and, when Interval > 1, "hessian_diag_est"
+	// (the D reused between refreshes), and the probe source's state.
+	optim.Base
+	cfg Config
+	est optim.DiagEstimator // D: Hutchinson (the reference) or GNB
 }
 
 var (
@@ -99,23 +120,21 @@ func New(c Config) (*AdaHessian, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	src := c.Probes
-	if src == nil {
-		src = optim.NewRandomProbes(c.Probe, c.Seed)
+	a := &AdaHessian{cfg: c, est: c.estimator()}
+	l := optim.Layout{Slots: []string{slotExpAvg, slotExpHSq}}
+	if c.Interval > 1 {
+		l.Slots = append(l.Slots, slotDiag)
 	}
-	a := &AdaHessian{
-		Hyper: optim.NewHyper("adahessian", c.LR, c.WeightDecay), cfg: c,
-		hutch: optim.NewHutchinson("adahessian", src, c.Interval),
-		buf:   optim.NewBuffers(slotExpAvg, slotExpHSq), diagBuf: optim.NewBuffers(slotDiag),
-	}
+	l = l.With(a.est.Layout())
+	a.Base = optim.NewBase("adahessian", c.LR, c.WeightDecay, l)
 	return a, nil
 }
 
 // Name returns "adahessian".
 func (*AdaHessian) Name() string { return "adahessian" }
 
-// Needs returns HVP.
-func (*AdaHessian) Needs() optim.Needs { return optim.Needs{HVP: true} }
+// Needs returns the estimator's: HVP (Hutchinson) or SampledGrad (GNB).
+func (a *AdaHessian) Needs() optim.Needs { return a.est.Needs() }
 
 // Config returns the hyperparameters, with the current learning rate.
 func (a *AdaHessian) Config() Config {
@@ -124,12 +143,9 @@ func (a *AdaHessian) Config() Config {
 	return c
 }
 
-// Steps returns the number of completed steps.
-func (a *AdaHessian) Steps() int64 { return a.step }
-
 // Request implements optim.Requester: it returns the H·z the coming Step
-// needs at the current parameters (z its Rademacher probe), or nil when that
-// Step reuses the last D. Calling it again before that Step returns the same
+// needs at the current parameters (z its Hutchinson probe), or nil when that
+// Step reuses the last D or (GNB) queries the oracle itself. Calling it again before that Step returns the same
 // probe.
 func (a *AdaHessian) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if err := a.Begin("Request"); err != nil {
@@ -139,7 +155,7 @@ func (a *AdaHessian) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if err := optim.CheckValues("adahessian", params); err != nil {
 		return nil, err
 	}
-	return a.hutch.Request(params, a.step+1)
+	return a.est.Request(params, a.Steps()+1)
 }
 
 // Step applies one AdaHessian update (see the package documentation). All
@@ -155,46 +171,41 @@ func (a *AdaHessian) Step(params []optim.Param, o optim.Oracle) error {
 		return err
 	}
 	defer a.End()
-	if err := a.buf.Ensure("adahessian", params); err != nil {
-		return err
+	t := a.Steps() + 1
+	var d []*tensor.Dense // the D of this step
+	if a.cfg.Interval > 1 {
+		d = a.Slot(2) // the D of the last refresh
 	}
-	t := a.step + 1
-	d, fresh := a.d, a.hutch.Due(t)
+	fresh := a.est.Due(t)
 	if fresh {
 		hz, err := a.estimate(params, o, t)
 		if err != nil {
 			return err
 		}
 		d = hz
-		if a.cfg.Interval > 1 {
-			if err := a.diagBuf.Ensure("adahessian", params); err != nil {
-				return err
-			}
-		}
 	}
 	if err := a.update(params, d, t, true); err != nil {
 		return err
 	}
 	if fresh {
-		a.d = d
 		if a.cfg.Interval > 1 {
-			keep := a.diagBuf.Slot(0)
+			keep := a.Slot(2)
 			for i := range params {
-				optim.CopyInto(keep[i], d[i])
+				num.CopyInto(keep[i], d[i])
 			}
-			a.d = keep
+			d = keep
 		}
-		a.hutch.Used()
+		a.est.Used()
 	}
-	_ = a.update(params, a.d, t, false)
-	a.step = t
+	_ = a.update(params, d, t, false)
+	a.Advance()
 	return nil
 }
 
 // estimate returns the new D = avg(|z⊙H·z|) (in the probe's scratch, owned
 // by the Hutchinson life cycle); on error nothing is kept.
 func (a *AdaHessian) estimate(params []optim.Param, o optim.Oracle, t int64) ([]*tensor.Dense, error) {
-	hz, err := a.hutch.Estimate(params, o, t)
+	hz, err := a.est.Estimate(params, o, t)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +296,7 @@ func (a *AdaHessian) update(params []optim.Param, d []*tensor.Dense, t int64, ch
 		sbc2k: math.Pow(math.Sqrt(1-math.Pow(c.Beta2, tf)), c.HessianPower),
 		power: c.HessianPower, eps: c.Eps,
 	}
-	m, v := a.buf.Slot(0), a.buf.Slot(1)
+	m, v := a.Slot(0), a.Slot(1)
 	for i, p := range params {
 		k.lr, k.wd = a.ParamLR(i), a.ParamWD(i)
 		j, what, x := -1, "", 0.0
@@ -341,66 +352,4 @@ func kernel[T optim.Float](k coeffs, check bool, theta, g, m, v, d []T) (int, st
 		theta[j] = th
 	}
 	return -1, "", 0
-}
-
-// State exports the step counter, exp_avg (m), exp_hessian_diag_sq (v),
-// with Interval > 1 the reused D (hessian_diag_est), the parameter groups,
-// and the probe source's state (Blobs["probes"]) when it implements
-// encoding.BinaryMarshaler. Call it between steps: a probe drawn by Request
-// for a step not yet taken is not part of the state.
-func (a *AdaHessian) State() (*optim.State, error) {
-	if err := a.Begin("State"); err != nil {
-		return nil, err
-	}
-	defer a.End()
-	st := &optim.State{Optimizer: a.Name(), Step: a.step}
-	if a.step > 0 { // a refused first step leaves zero buffers: nothing to export
-		a.buf.Export(st)
-		if a.cfg.Interval > 1 && a.diagBuf.Ready() && a.buf.Ready() {
-			a.diagBuf.Export(st)
-		}
-	}
-	a.ExportGroups(st)
-	if err := a.hutch.SaveState(st); err != nil {
-		return nil, err
-	}
-	return st, nil
-}
-
-// LoadState restores a state exported by AdaHessian for the same parameters
-// (names, shapes, dtypes), including the reused D when Interval > 1 and the
-// probe source's state when both the state and the source carry one. On
-// error nothing changes.
-func (a *AdaHessian) LoadState(params []optim.Param, st *optim.State) error {
-	if err := a.BeginLoad(params, st); err != nil {
-		return err
-	}
-	defer a.End()
-	nb := a.buf
-	if err := nb.Import("adahessian", params, st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	nd := optim.NewBuffers(slotDiag)
-	if a.cfg.Interval > 1 && nb.Ready() {
-		if err := nd.Import("adahessian", params, st); err != nil {
-			return fmt.Errorf("load state (Interval %d needs the reused D): %w", a.cfg.Interval, err)
-		}
-	}
-	h := a.Hyper
-	if err := h.ImportGroups(st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	if err := a.hutch.CheckState(st); err != nil {
-		return err
-	}
-	if err := a.hutch.LoadState(st); err != nil {
-		return err
-	}
-	a.buf, a.diagBuf, a.Hyper = nb, nd, h
-	a.d = nil
-	if nd.Ready() {
-		a.d = nd.Slot(0)
-	}
-	a.step = st.Step
-	return nil
 }

@@ -15,7 +15,9 @@ func TestConformance(t *testing.T) {
 	every.WeightDecay = 1e-3
 	interval := adahessian.Default()
 	interval.Interval, interval.HessianPower, interval.LR = 3, 0.5, 0.05
-	for name, c := range map[string]adahessian.Config{"every_step": every, "interval_3": interval} {
+	gnb := adahessian.Default()
+	gnb.GNB, gnb.BatchSize, gnb.Interval, gnb.LR = true, 4, 2, 0.05
+	for name, c := range map[string]adahessian.Config{"every_step": every, "interval_3": interval, "gnb": gnb} {
 		t.Run(name, func(t *testing.T) {
 			optimtest.Run(t, optimtest.Spec{WeightDecay: c.WeightDecay, New: func() optim.Optimizer {
 				o, err := adahessian.New(c)

@@ -35,6 +35,13 @@
 // for H·z before running the graph and computes loss, gradient and H·z in
 // one run; the probe life cycle is [optim.Hutchinson].
 //
+// D comes from an [optim.DiagEstimator] taken before the update:
+// [optim.Hutchinson] (the reference) or, with [Config].GNB (the gnb knob),
+// [optim.GNB], SophiaG's Gauss-Newton-Bartlett estimate D = avg(bs·ĝ⊙ĝ) of
+// the Gauss-Newton diagonal (Needs SampledGrad; no probes, no request), with
+// bs the predictions per batch ([Config].BatchSize). No reference runs
+// AdaHessian with GNB; it is checked on the conformance quadratic.
+//
 // # Defaults
 //
 // [Default] (official): lr 0.15, betas (0.9, 0.999), eps 1e-4, weight decay

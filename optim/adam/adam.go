@@ -14,7 +14,6 @@
 package adam
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/curvopt/curvopt/optim"
@@ -68,12 +67,11 @@ func (c Config) Validate() error {
 
 // Adam is the Adam or AdamW optimizer. Create it with New.
 type Adam struct {
-	// Hyper holds the learning rate and the parameter groups (SetLR,
-	// SetGroups).
-	optim.Hyper
-	cfg  Config
-	step int64
-	buf  optim.Buffers // "exp_avg", "exp_avg_sq"
+	// Base holds the learning rate, the parameter groups (SetLR,
+	// SetGroups), the step counter and the state: the slots "exp_avg" and
+	// "exp_avg_sq".
+	optim.Base
+	cfg Config
 }
 
 // New returns an Adam (or, with Decoupled, AdamW) optimizer, or an error
@@ -82,7 +80,8 @@ func New(c Config) (*Adam, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &Adam{Hyper: optim.NewHyper(c.name(), c.LR, c.WeightDecay), cfg: c, buf: optim.NewBuffers("exp_avg", "exp_avg_sq")}, nil
+	l := optim.Layout{Slots: []string{"exp_avg", "exp_avg_sq"}}
+	return &Adam{Base: optim.NewBase(c.name(), c.LR, c.WeightDecay, l), cfg: c}, nil
 }
 
 // Name returns "adam" or "adamw".
@@ -111,11 +110,8 @@ func (a *Adam) Step(params []optim.Param, o optim.Oracle) error {
 		return err
 	}
 	defer a.End()
-	if err := a.buf.Ensure(a.Name(), params); err != nil {
-		return err
-	}
 	c := a.cfg
-	t := a.step + 1
+	t := a.Steps() + 1
 	tf := float64(t)
 	bc1 := 1 - math.Pow(c.Beta1, tf)
 	k := coeffs{
@@ -124,7 +120,7 @@ func (a *Adam) Step(params []optim.Param, o optim.Oracle) error {
 		eps:     c.Eps,
 		bc2Sqrt: math.Sqrt(1 - math.Pow(c.Beta2, tf)),
 	}
-	m, v := a.buf.Slot(0), a.buf.Slot(1)
+	m, v := a.Slot(0), a.Slot(1)
 	for pass := 0; pass < 2; pass++ {
 		check := pass == 0
 		for i, p := range params {
@@ -147,7 +143,7 @@ func (a *Adam) Step(params []optim.Param, o optim.Oracle) error {
 			}
 		}
 	}
-	a.step = t
+	a.Advance()
 	return nil
 }
 
@@ -194,36 +190,3 @@ func update[T optim.Float](k coeffs, check bool, theta, g, m, v []T) (int, strin
 }
 
 func sqrt[T optim.Float](x T) T { return T(math.Sqrt(float64(x))) }
-
-// State exports the step counter and both moment buffers.
-func (a *Adam) State() (*optim.State, error) {
-	if err := a.Begin("State"); err != nil {
-		return nil, err
-	}
-	defer a.End()
-	st := &optim.State{Optimizer: a.Name(), Step: a.step}
-	if a.step > 0 { // a refused first step leaves zero buffers: nothing to export
-		a.buf.Export(st)
-	}
-	a.ExportGroups(st)
-	return st, nil
-}
-
-// LoadState restores a state exported by the same kind of optimizer for the
-// same parameters.
-func (a *Adam) LoadState(params []optim.Param, st *optim.State) error {
-	if err := a.BeginLoad(params, st); err != nil {
-		return err
-	}
-	defer a.End()
-	h := a.Hyper
-	if err := h.ImportGroups(st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	if err := a.buf.Import(a.Name(), params, st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	a.Hyper = h
-	a.step = st.Step
-	return nil
-}

@@ -2,7 +2,7 @@ package mfac
 
 import (
 	"fmt"
-	"math"
+	"github.com/curvopt/curvopt/internal/num"
 
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
@@ -38,23 +38,23 @@ func (c Config) Validate() error {
 
 // MFAC is the M-FAC optimizer (dynamic algorithm, one global block). Create
 // it with New. It uses only gradients: Needs is empty.
+//
+// Its state (State, StateView, LoadState, TakeState, from optim.Base) is
+// the window, the Gram matrix, its factor, the ring counters and, with
+// momentum, the per-parameter slot "v" (state.go).
 type MFAC struct {
-	// Hyper holds the learning rate and the parameter groups (SetLR,
-	// SetGroups).
-	optim.Hyper
-	cfg    Config
-	step   int64
-	params optim.Buffers // no slots: checks the parameter list between steps
-	names  []string      // parameter names and shapes, recorded at the first step
-	shapes [][]int
-	eng    engine
+	// Base holds the learning rate, the parameter groups (SetLR,
+	// SetGroups), the step counter, the parameter list and the state.
+	optim.Base
+	cfg Config
+	eng engine // allocated at the first Step, when d is known
 }
 
 // engine is the dtype-specific part.
 type engine interface {
 	dtype() tensor.Dtype
 	step(c Config, h *optim.Hyper, params []optim.Param, t int64) error
-	export(names []string, shapes [][]int, st *optim.State, view bool)
+	export(st *optim.State, view bool)
 	lastIHVP(dst []float64) []float64
 	slot() int
 	close()
@@ -66,7 +66,9 @@ func New(c Config) (*MFAC, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &MFAC{Hyper: optim.NewHyper("mfac", c.LR, c.WeightDecay), cfg: c, params: optim.NewBuffers()}, nil
+	o := &MFAC{cfg: c}
+	o.Base = optim.NewBase("mfac", c.LR, c.WeightDecay, optim.Layout{Parts: []optim.Part{windowState{o}}, Upgrade: upgradeShapes})
+	return o, nil
 }
 
 // Name returns "mfac".
@@ -87,7 +89,7 @@ var _ optim.Optimizer = (*MFAC)(nil)
 // LastSlot returns the window row the last Step overwrote, or −1 before the
 // first step.
 func (o *MFAC) LastSlot() int {
-	if o.eng == nil || o.step == 0 {
+	if o.eng == nil || o.Steps() == 0 {
 		return -1
 	}
 	return o.eng.slot()
@@ -145,25 +147,17 @@ func (o *MFAC) Step(params []optim.Param, or optim.Oracle) error {
 	if err != nil {
 		return err
 	}
-	if o.params.Ready() {
-		if err := o.params.Match("mfac", params); err != nil {
-			return err
-		}
-	}
 	if o.eng == nil {
-		eng, err := newEngine(dt, o.cfg, optim.NumEl(params))
+		eng, err := newEngine(dt, o.cfg, numEl(params))
 		if err != nil {
 			return err
 		}
 		o.eng = eng
 	}
-	if err := o.eng.step(o.cfg, &o.Hyper, params, o.step+1); err != nil {
+	if err := o.eng.step(o.cfg, &o.Hyper, params, o.Steps()+1); err != nil {
 		return err
 	}
-	if !o.params.Ready() {
-		o.record(params)
-	}
-	o.step++
+	o.Advance()
 	return nil
 }
 
@@ -214,10 +208,10 @@ func (e *eng[T]) lastIHVP(dst []float64) []float64 {
 
 // backing returns t's backing slice (also for a 0-d tensor) without
 // allocating.
-func backing[T optim.Float](t *tensor.Dense) []T { return optim.Slice[T](t) }
+func backing[T optim.Float](t *tensor.Dense) []T { return num.Slice[T](t) }
 
 func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param, t int64) error {
-	if n := optim.NumEl(params); n != len(e.g) {
+	if n := numEl(params); n != len(e.g) {
 		return fmt.Errorf("mfac: %d parameter entries, but the window has d = %d", n, len(e.g))
 	}
 	off := 0
@@ -229,7 +223,7 @@ func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param, t int64) e
 			for j := range g {
 				g[j] = gr[j] + wd*th[j]
 			}
-			if j := optim.NonFinite(g); j >= 0 {
+			if j := num.NonFinite(g); j >= 0 {
 				return fmt.Errorf("mfac: param %q: gradient + weight_decay·θ entry %d is %v: %w", p.Name, j, g[j], optim.ErrNonFinite)
 			}
 		} else {
@@ -300,296 +294,11 @@ func (e *eng[T]) check(c Config, h *optim.Hyper, params []optim.Param, t int64) 
 	return nil
 }
 
-// State slots of the global buffers (Param "").
-const (
-	slotWindow = "window" // [m, d], the gradient ring buffer G, dtype of θ
-	slotGram   = "gram"   // [m, m] float64, K = G·Gᵀ
-	slotFactor = "factor" // [m, m] float64, Cholesky factor by slot
-	slotV      = "v"      // per parameter: momentum buffer (μ > 0)
-	slotShape  = "shape"  // per parameter: its shape (float64 dims), so that a state is refused for other parameters
-)
-
-// State exports the step counter, the window, the Gram matrix, its
-// factor, the ring slot and the momentum buffer: resuming from it is
-// bit-identical.
-func (o *MFAC) State() (*optim.State, error) {
-	if err := o.Begin("State"); err != nil {
-		return nil, err
-	}
-	defer o.End()
-	st := &optim.State{Optimizer: o.Name(), Step: o.step}
-	o.ExportGroups(st)
-	if o.eng == nil || !o.params.Ready() {
-		return st, nil
-	}
-	o.eng.export(o.names, o.shapes, st, false)
-	return st, nil
-}
-
-// StateView is State without the copies: the window, Gram matrix, factor
-// and momentum tensors alias the optimizer's live buffers, so they are valid
-// only until the next Step or LoadState. A checkpoint writer uses it to
-// stream the m×d window (hundreds of MB) to disk in its own dtype.
-func (o *MFAC) StateView() (*optim.State, error) {
-	if err := o.Begin("StateView"); err != nil {
-		return nil, err
-	}
-	defer o.End()
-	st := &optim.State{Optimizer: o.Name(), Step: o.step}
-	if o.eng == nil || !o.params.Ready() {
-		return st, nil
-	}
-	o.eng.export(o.names, o.shapes, st, true)
-	return st, nil
-}
-
-func (o *MFAC) record(params []optim.Param) {
-	_ = o.params.Ensure("mfac", params)
-	o.names, o.shapes = make([]string, len(params)), make([][]int, len(params))
-	for i, p := range params {
-		o.names[i], o.shapes[i] = p.Name, append([]int(nil), p.Value.Shape()...)
-	}
-}
-
-func (e *eng[T]) export(names []string, shapes [][]int, st *optim.State, view bool) {
-	w := e.w
-	tens := func(param, slot string, shape []int, x []T) optim.StateTensor {
-		if !view {
-			return optim.SliceTensor(param, slot, shape, x)
-		}
-		return aliasTensor(param, slot, shape, x)
-	}
-	st.Tensors = append(st.Tensors,
-		tens("", slotWindow, []int{w.m, w.d}, w.g),
-		optim.StateTensor{Slot: slotGram, Dtype: "float64", Shape: []int{w.m, w.m}, F64: w.k},
-		optim.StateTensor{Slot: slotFactor, Dtype: "float64", Shape: []int{w.m, w.m}, F64: w.l},
-	)
-	if !view {
-		st.Tensors[len(st.Tensors)-2].F64 = append([]float64(nil), w.k...)
-		st.Tensors[len(st.Tensors)-1].F64 = append([]float64(nil), w.l...)
-	}
-	for i, name := range names {
-		dims := make([]float64, len(shapes[i]))
-		for j, d := range shapes[i] {
-			dims[j] = float64(d)
-		}
-		st.Tensors = append(st.Tensors, optim.StateTensor{Param: name, Slot: slotShape, Dtype: "float64", Shape: []int{len(dims)}, F64: dims})
-	}
-	if e.v != nil {
-		off := 0
-		for i, name := range names {
-			n := tensor.Shape(shapes[i]).TotalSize()
-			st.Tensors = append(st.Tensors, tens(name, slotV, shapes[i], e.v[off:off+n]))
-			off += n
-		}
-	}
-	st.Scalars = map[string]float64{
-		"ring_slot": float64(w.s), "filled": float64(w.filled), "count": float64(w.count), "last_slot": float64(e.last),
-	}
-}
-
-// aliasTensor returns a state tensor whose values are x itself (no copy).
-func aliasTensor[T optim.Float](param, slot string, shape []int, x []T) optim.StateTensor {
-	st := optim.StateTensor{Param: param, Slot: slot, Shape: append([]int(nil), shape...)}
-	switch d := any(x).(type) {
-	case []float32:
-		st.Dtype, st.F32 = "float32", d
-	case []float64:
-		st.Dtype, st.F64 = "float64", d
-	}
-	return st
-}
-
-// values returns the state tensor's values as []T (nil for another dtype).
-func values[T optim.Float](st *optim.StateTensor) []T {
-	var zero T
-	if _, ok := any(zero).(float32); ok {
-		return any(st.F32).([]T)
-	}
-	return any(st.F64).([]T)
-}
-
-// LoadState restores a state exported by an M-FAC optimizer with the same
-// ngrads for the same parameters (names, shapes, one dtype). It checks every
-// shape, dtype, scalar and value (finite, positive factor diagonal) before
-// changing anything; on error nothing changes.
-func (o *MFAC) LoadState(params []optim.Param, st *optim.State) error {
-	return o.loadState(params, st, false)
-}
-
-// TakeState is LoadState that keeps st's window values as the live window
-// instead of copying them, so that resuming holds the m×d window in memory
-// once: st must not be used afterwards.
-func (o *MFAC) TakeState(params []optim.Param, st *optim.State) error {
-	return o.loadState(params, st, true)
-}
-
-func (o *MFAC) loadState(params []optim.Param, st *optim.State, take bool) error {
-	if err := o.BeginLoad(params, st); err != nil {
-		return err
-	}
-	defer o.End()
-	dt, err := checkDtype(params)
-	if err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	h := o.Hyper
-	if err := h.ImportGroups(st); err != nil {
-		return fmt.Errorf("mfac: load state: %w", err)
-	}
-	if st.Step == 0 && len(st.Tensors) == 0 {
-		o.Hyper = h
-		if o.eng != nil {
-			o.eng.close()
-		}
-		o.eng, o.step, o.params, o.names, o.shapes = nil, 0, optim.NewBuffers(), nil, nil
-		return nil
-	}
-	if err := checkShapes(params, st); err != nil {
-		return err
-	}
-	d, m := optim.NumEl(params), o.cfg.NGrads
-	get := func(slot string, dtype tensor.Dtype, shape ...int) (*optim.StateTensor, error) {
-		t := st.Find("", slot)
-		if t == nil {
-			return nil, fmt.Errorf("mfac: load state: no %q tensor", slot)
-		}
-		if err := t.Check(dtype, shape); err != nil {
-			return nil, fmt.Errorf("mfac: load state: %q (ngrads %d, d %d): %w", slot, m, d, err)
-		}
-		if err := t.CheckFinite(); err != nil {
-			return nil, fmt.Errorf("mfac: load state: %w", err)
-		}
-		return t, nil
-	}
-	win, err := get(slotWindow, dt, m, d)
-	if err != nil {
-		return err
-	}
-	gram, err := get(slotGram, tensor.Float64, m, m)
-	if err != nil {
-		return err
-	}
-	fac, err := get(slotFactor, tensor.Float64, m, m)
-	if err != nil {
-		return err
-	}
-	for i := 0; i < m; i++ {
-		if !(fac.F64[i*m+i] > 0) {
-			return fmt.Errorf("mfac: load state: factor diagonal %d is %v, want > 0", i, fac.F64[i*m+i])
-		}
-	}
-	var sc [4]int
-	for i, name := range []string{"ring_slot", "filled", "count", "last_slot"} {
-		v, ok := st.Scalars[name]
-		lo, hi := 0.0, float64(m)
-		switch name {
-		case "count":
-			hi = math.MaxInt64
-		case "last_slot":
-			lo = -1
-		}
-		if !ok || v != math.Trunc(v) || v < lo || v > hi || (name == "ring_slot" && v >= float64(m)) {
-			return fmt.Errorf("mfac: load state: scalar %q = %v missing or out of range for ngrads %d", name, v, m)
-		}
-		sc[i] = int(v)
-	}
-	var vs []*tensor.Dense
-	if o.cfg.Momentum > 0 {
-		if vs, err = st.ImportSlot("mfac: load state", slotV, params); err != nil {
-			return err
-		}
-	}
-	// Everything checked: build the new engine.
-	var ne engine
-	if o.eng != nil && o.eng.dtype() == dt && o.engDim() == d {
-		ne = o.eng // reuse the allocation
-	} else if ne, err = newEngine(dt, o.cfg, d); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	switch e := ne.(type) {
-	case *eng[float32]:
-		e.load(values[float32](win), gram.F64, fac.F64, sc, vs, take)
-	case *eng[float64]:
-		e.load(values[float64](win), gram.F64, fac.F64, sc, vs, take)
-	}
-	if o.eng != nil && o.eng != ne {
-		o.eng.close()
-	}
-	o.eng = ne
-	o.Hyper = h
-	o.params = optim.NewBuffers()
-	o.record(params)
-	o.step = st.Step
-	return nil
-}
-
-func (o *MFAC) engDim() int {
-	switch e := o.eng.(type) {
-	case *eng[float32]:
-		return e.w.d
-	case *eng[float64]:
-		return e.w.d
-	}
-	return -1
-}
-
-func (e *eng[T]) load(win []T, gram, fac []float64, sc [4]int, vs []*tensor.Dense, take bool) {
-	w := e.w
-	if take {
-		// The freshly allocated window was never written, so dropping it
-		// costs no resident memory.
-		w.g = win
-		if w.g32 != nil {
-			w.g32 = any(win).([]float32)
-		}
-	} else {
-		copy(w.g, win)
-	}
-	copy(w.k, gram)
-	copy(w.l, fac)
-	w.s, w.filled, w.count, w.broken, w.undoable = sc[0], sc[1], int64(sc[2]), nil, false
-	e.last = sc[3]
-	if e.v != nil {
-		off := 0
-		for _, t := range vs {
-			off += copy(e.v[off:], backing[T](t))
-		}
-	}
-}
-
-// checkShapes compares the parameter names and shapes recorded in st (slot
-// "shape") with params; a state without the record (older checkpoints) is
-// checked by its window's dimension only.
-func checkShapes(params []optim.Param, st *optim.State) error {
+// numEl returns the total number of scalar parameters (d).
+func numEl(params []optim.Param) int {
 	n := 0
-	for _, t := range st.Tensors {
-		if t.Slot == slotShape {
-			n++
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	if n != len(params) {
-		return fmt.Errorf("mfac: load state: the state is for %d parameters, got %d", n, len(params))
-	}
 	for _, p := range params {
-		t := st.Find(p.Name, slotShape)
-		if t == nil {
-			return fmt.Errorf("mfac: load state: the state has no parameter %q", p.Name)
-		}
-		if err := t.CheckFinite(); err != nil {
-			return fmt.Errorf("mfac: load state: %w", err)
-		}
-		sh, dims := p.Value.Shape(), t.Float64s()
-		same := len(dims) == len(sh)
-		for j := 0; same && j < len(sh); j++ {
-			same = dims[j] == float64(sh[j])
-		}
-		if !same {
-			return fmt.Errorf("mfac: load state: param %q has shape %v, but the state has %v", p.Name, sh, dims)
-		}
+		n += p.Value.Shape().TotalSize()
 	}
-	return nil
+	return n
 }

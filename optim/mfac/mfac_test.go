@@ -2,6 +2,7 @@ package mfac
 
 import (
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -101,7 +102,7 @@ func testResume[T optim.Float](t *testing.T, take bool) {
 	}
 	// b holds the same values as a (same seeds) only if we copy them.
 	for i := range a {
-		optim.CopyInto(b[i].Value, a[i].Value)
+		num.CopyInto(b[i].Value, a[i].Value)
 	}
 	ob, _ := New(c)
 	load := ob.LoadState

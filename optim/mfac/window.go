@@ -2,6 +2,7 @@ package mfac
 
 import (
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 	"runtime"
 	"unsafe"
@@ -180,7 +181,7 @@ func (w *Window[T]) Update(g []T) error {
 	if err := w.check("update", g, "gradient"); err != nil {
 		return err
 	}
-	if i := optim.NonFinite(g); i >= 0 {
+	if i := num.NonFinite(g); i >= 0 {
 		return fmt.Errorf("mfac: update: gradient entry %d is %v: %w", i, g[i], optim.ErrNonFinite)
 	}
 	return w.update(g)
@@ -196,7 +197,7 @@ func (w *Window[T]) update(g []T) error {
 		c[i] = w.part[0][i] + w.part[1][i]
 	}
 	clear(c[rows:])
-	if i := optim.NonFinite(c[:rows]); i >= 0 {
+	if i := num.NonFinite(c[:rows]); i >= 0 {
 		copy(w.g[s*w.d:(s+1)*w.d], w.old)
 		return fmt.Errorf("mfac: update: the gradient's inner product with window row %d is %v (the gradient is too large for float64; window unchanged): %w", i, c[i], optim.ErrNonFinite)
 	}
@@ -291,7 +292,7 @@ func (w *Window[T]) UpdateIHVP(g, out []T) error {
 	if err := w.updateIHVP(g, out); err != nil {
 		return err
 	}
-	if j := optim.NonFinite(out); j >= 0 {
+	if j := num.NonFinite(out); j >= 0 {
 		w.undo()
 		return fmt.Errorf("mfac: update: F⁻¹·g entry %d is %v (damp %v too small for the gradient's scale; window unchanged): %w", j, out[j], w.damp, optim.ErrNonFinite)
 	}
@@ -307,7 +308,7 @@ func (w *Window[T]) updateIHVP(g, out []T) error {
 	if err := w.check("update", out, "out"); err != nil {
 		return err
 	}
-	if i := optim.NonFinite(g); i >= 0 {
+	if i := num.NonFinite(g); i >= 0 {
 		return fmt.Errorf("mfac: update: gradient entry %d is %v: %w", i, g[i], optim.ErrNonFinite)
 	}
 	if err := w.update(g); err != nil {

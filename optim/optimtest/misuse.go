@@ -2,6 +2,8 @@ package optimtest
 
 import (
 	"errors"
+	"github.com/curvopt/curvopt/internal/num"
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -324,14 +326,14 @@ type unitOracle struct{}
 
 func (unitOracle) HVP(v, out []*tensor.Dense) error {
 	for i := range v {
-		optim.CopyInto(out[i], v[i])
+		num.CopyInto(out[i], v[i])
 	}
 	return nil
 }
 
 func (unitOracle) SampledGrad(out []*tensor.Dense) error {
 	for _, o := range out {
-		switch d := optim.Backing(o).(type) {
+		switch d := kernel.Backing(o).(type) {
 		case []float64:
 			for j := range d {
 				d[j] = 1

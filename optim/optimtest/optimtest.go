@@ -4,6 +4,8 @@
 package optimtest
 
 import (
+	"github.com/curvopt/curvopt/internal/num"
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -80,7 +82,7 @@ func (q *Quadratic) Params(dt tensor.Dtype, rng *rand.Rand) []optim.Param {
 	ps := make([]optim.Param, len(q.Shapes))
 	for i, s := range q.Shapes {
 		v := tensor.New(tensor.Of(dt), tensor.WithShape(s...))
-		switch d := optim.Backing(v).(type) {
+		switch d := kernel.Backing(v).(type) {
 		case []float64:
 			for j := range d {
 				d[j] = rng.NormFloat64()
@@ -166,7 +168,7 @@ func (q *Quadratic) SampledGrad(out []*tensor.Dense) error {
 func Flatten(ps []optim.Param) []float64 {
 	var out []float64
 	for _, p := range ps {
-		out = append(out, optim.ToFloat64(p.Value)...)
+		out = append(out, num.ToFloat64(p.Value)...)
 	}
 	return out
 }
@@ -175,7 +177,7 @@ func Flatten(ps []optim.Param) []float64 {
 func FlattenT(ts []*tensor.Dense) []float64 {
 	var out []float64
 	for _, t := range ts {
-		out = append(out, optim.ToFloat64(t)...)
+		out = append(out, num.ToFloat64(t)...)
 	}
 	return out
 }

@@ -16,8 +16,7 @@
 package sgd
 
 import (
-	"fmt"
-
+	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
 )
@@ -54,12 +53,11 @@ func (c Config) Validate() error {
 
 // SGD is the optimizer. Create it with New.
 type SGD struct {
-	// Hyper holds the learning rate and the parameter groups (SetLR,
-	// SetGroups).
-	optim.Hyper
-	cfg  Config
-	step int64
-	buf  optim.Buffers // "momentum_buffer"
+	// Base holds the learning rate, the parameter groups (SetLR,
+	// SetGroups), the step counter and the state: with momentum, the slot
+	// "momentum_buffer".
+	optim.Base
+	cfg Config
 }
 
 var _ optim.Optimizer = (*SGD)(nil)
@@ -69,7 +67,11 @@ func New(c Config) (*SGD, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	return &SGD{Hyper: optim.NewHyper("sgd", c.LR, c.WeightDecay), cfg: c, buf: optim.NewBuffers("momentum_buffer")}, nil
+	var l optim.Layout
+	if c.Momentum > 0 {
+		l.Slots = []string{"momentum_buffer"}
+	}
+	return &SGD{Base: optim.NewBase("sgd", c.LR, c.WeightDecay, l), cfg: c}, nil
 }
 
 // Name returns "sgd".
@@ -96,18 +98,13 @@ func (s *SGD) Step(params []optim.Param, o optim.Oracle) error {
 		return err
 	}
 	defer s.End()
-	if s.cfg.Momentum > 0 {
-		if err := s.buf.Ensure("sgd", params); err != nil {
-			return err
-		}
-	}
-	t := s.step + 1
+	t := s.Steps() + 1
 	for pass := 0; pass < 2; pass++ {
 		check := pass == 0
 		for i, p := range params {
 			var b *tensor.Dense
 			if s.cfg.Momentum > 0 {
-				b = s.buf.Slot(0)[i]
+				b = s.Slot(0)[i]
 			}
 			j, what, v := -1, "", 0.0
 			switch p.Value.Dtype() {
@@ -121,7 +118,7 @@ func (s *SGD) Step(params []optim.Param, o optim.Oracle) error {
 			}
 		}
 	}
-	s.step = t
+	s.Advance()
 	return nil
 }
 
@@ -162,7 +159,7 @@ func slice[T optim.Float](b *tensor.Dense) []T {
 	if b == nil {
 		return nil
 	}
-	return optim.Slice[T](b)
+	return num.Slice[T](b)
 }
 
 // run is the update of one parameter. With check it writes nothing and
@@ -195,39 +192,4 @@ func run[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) (int, string
 		}
 	}
 	return -1, "", 0
-}
-
-// State exports the step counter and the momentum buffers.
-func (s *SGD) State() (*optim.State, error) {
-	if err := s.Begin("State"); err != nil {
-		return nil, err
-	}
-	defer s.End()
-	st := &optim.State{Optimizer: s.Name(), Step: s.step}
-	if s.step > 0 { // a refused first step leaves zero buffers: nothing to export
-		s.buf.Export(st)
-	}
-	s.ExportGroups(st)
-	return st, nil
-}
-
-// LoadState restores a state exported by an SGD optimizer for the same
-// parameters.
-func (s *SGD) LoadState(params []optim.Param, st *optim.State) error {
-	if err := s.BeginLoad(params, st); err != nil {
-		return err
-	}
-	defer s.End()
-	h := s.Hyper
-	if err := h.ImportGroups(st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	if s.cfg.Momentum > 0 {
-		if err := s.buf.Import("sgd", params, st); err != nil {
-			return fmt.Errorf("load state: %w", err)
-		}
-	}
-	s.Hyper = h
-	s.step = st.Step
-	return nil
 }

@@ -40,7 +40,11 @@ func benchStep(b *testing.B, opt optim.Optimizer, ps []optim.Param, o optim.Orac
 		}
 	}
 	b.ReportAllocs()
-	b.SetBytes(int64(optim.NumEl(ps)) * int64(ps[0].Value.Dtype().Size()))
+	n := 0
+	for _, p := range ps {
+		n += p.Value.Shape().TotalSize()
+	}
+	b.SetBytes(int64(n) * int64(ps[0].Value.Dtype().Size()))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := opt.Step(ps, o); err != nil {

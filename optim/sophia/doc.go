@@ -2,8 +2,11 @@
 // Stochastic Second-order Optimizer for Language Model Pre-training"):
 // SophiaG with the Gauss-Newton-Bartlett (GNB) estimator, as the official
 // Liuhong99/Sophia code (sophia.py SophiaG and the loop of train_sophiag.py)
-// runs it, and SophiaH with Hutchinson's estimator. Both are one type,
-// [Sophia], selected by [Config].Estimator.
+// runs it, and SophiaH with Hutchinson's estimator. Both are one optimizer,
+// [Sophia], whose diagonal estimator ([optim.DiagEstimator]: [optim.GNB],
+// taken after the update, or [optim.Hutchinson], before it) is selected by
+// [Config].Estimator; Step runs whichever estimator it has at the time the
+// estimator says.
 //
 // # Update rule
 //
@@ -34,6 +37,9 @@
 //     a training step (train.Step) asks for H·u before running the graph,
 //     computes it with the gradient in the same run and hands it over; the
 //     probe life cycle is [optim.Hutchinson].
+//
+// The same two estimators drive AdaHessian (optim/adahessian, whose
+// Config.Estimator selects GNB as a configuration).
 //
 // Negative curvature (Sophia#34): a Hutchinson estimate can make h negative.
 // The reference's clamp(None, 1) then lets a negative ratio through, which

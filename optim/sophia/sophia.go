@@ -2,6 +2,7 @@ package sophia
 
 import (
 	"fmt"
+	"github.com/curvopt/curvopt/internal/num"
 	"math"
 
 	"github.com/curvopt/curvopt/optim"
@@ -121,15 +122,14 @@ func (c Config) Validate() error {
 
 // Sophia is the SophiaG or SophiaH optimizer. Create it with New.
 type Sophia struct {
-	// Hyper holds the learning rate and the parameter groups (SetLR,
-	// SetGroups).
-	optim.Hyper
-	cfg   Config
-	hutch optim.Hutchinson // SophiaH: the probe life cycle
-	step  int64
-	buf   optim.Buffers // "exp_avg" (m), "hessian" (h)
-	// sg is SophiaG's scratch tensor for the sampled gradient (not state).
-	sg    optim.Buffers
+	// Base holds the learning rate, the parameter groups (SetLR,
+	// SetGroups), the step counter and the state: the slots "exp_avg" (m)
+	// and "hessian" (h) and, for SophiaH, the probe source's state.
+	optim.Base
+	cfg Config
+	// est is the diagonal estimator: optim.GNB (SophiaG, after the update)
+	// or optim.Hutchinson (SophiaH, before it).
+	est   optim.DiagEstimator
 	wins  int // unclipped coordinates in the last Step
 	total int // coordinates in the last Step
 }
@@ -152,29 +152,32 @@ func New(c Config) (*Sophia, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Sophia{Hyper: optim.NewHyper(c.name(), c.LR, c.WeightDecay), cfg: c, buf: optim.NewBuffers(slotExpAvg, slotHessian)}
+	s := &Sophia{cfg: c, est: c.estimator()}
+	l := optim.Layout{Slots: []string{slotExpAvg, slotHessian}, OnLoad: []func(){s.resetDiagnostics}}
+	s.Base = optim.NewBase(c.name(), c.LR, c.WeightDecay, l.With(s.est.Layout()))
+	return s, nil
+}
+
+// estimator returns the configured diagonal estimator: GNB after the
+// update at t = k, 2k, … (train_sophiag.py), or Hutchinson before it at
+// t = 1, k+1, … (the paper's t mod k = 1).
+func (c Config) estimator() optim.DiagEstimator {
 	if c.Estimator == Hutchinson {
 		src := c.Probes
 		if src == nil {
 			src = optim.NewRandomProbes(c.Probe, c.Seed)
 		}
-		s.hutch = optim.NewHutchinson(c.name(), src, c.Interval)
-	} else {
-		s.sg = optim.NewBuffers("sampled_grad")
+		return optim.NewHutchinson(c.name(), src, c.Interval)
 	}
-	return s, nil
+	return optim.NewGNB(c.name(), c.Interval, optim.After, 1)
 }
 
 // Name returns "sophiag" (GNB) or "sophiah" (Hutchinson).
 func (s *Sophia) Name() string { return s.cfg.name() }
 
-// Needs returns SampledGrad for SophiaG and HVP for SophiaH.
-func (s *Sophia) Needs() optim.Needs {
-	if s.cfg.Estimator == Hutchinson {
-		return optim.Needs{HVP: true}
-	}
-	return optim.Needs{SampledGrad: true}
-}
+// Needs returns the estimator's: SampledGrad for SophiaG and HVP for
+// SophiaH.
+func (s *Sophia) Needs() optim.Needs { return s.est.Needs() }
 
 // Config returns the hyperparameters, with the current learning rate.
 func (s *Sophia) Config() Config {
@@ -183,8 +186,8 @@ func (s *Sophia) Config() Config {
 	return c
 }
 
-// Steps returns the number of completed steps.
-func (s *Sophia) Steps() int64 { return s.step }
+// resetDiagnostics forgets the last step's win rate (after LoadState).
+func (s *Sophia) resetDiagnostics() { s.wins, s.total = 0, 0 }
 
 // WinRate returns the fraction of coordinates that were not clipped in the
 // most recent Step, |m| < ρ·bs·h (0 before the first step). The Sophia
@@ -201,18 +204,6 @@ func (s *Sophia) Diagnostics() map[string]float64 {
 	return map[string]float64{"win_rate": s.WinRate()}
 }
 
-// refreshBefore reports whether SophiaH refreshes h at the start of step t
-// (t = 1, k+1, 2k+1, ...: the paper's t mod k = 1).
-func (s *Sophia) refreshBefore(t int64) bool {
-	return s.cfg.Estimator == Hutchinson && s.hutch.Due(t)
-}
-
-// refreshAfter reports whether SophiaG refreshes h after the update of step
-// t (t = k, 2k, ...: train_sophiag.py).
-func (s *Sophia) refreshAfter(t int64) bool {
-	return s.cfg.Estimator == GNB && t%int64(s.cfg.Interval) == 0
-}
-
 // Request implements optim.Requester for SophiaH: it returns the H·u the
 // coming Step needs at the current parameters (u its Hutchinson probe), or
 // nil when that Step makes no HVP query (SophiaG, whose estimate comes after
@@ -226,10 +217,10 @@ func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if err := optim.CheckValues(s.Name(), params); err != nil {
 		return nil, err
 	}
-	if s.cfg.Estimator != Hutchinson {
+	if s.est.Timing() != optim.Before {
 		return nil, nil
 	}
-	return s.hutch.Request(params, s.step+1)
+	return s.est.Request(params, s.Steps()+1)
 }
 
 // Step applies one Sophia update (see the package documentation).
@@ -247,18 +238,15 @@ func (s *Sophia) Request(params []optim.Param) (*optim.HVPRequest, error) {
 // parameters, m and the step counter hold step t's update while h keeps its
 // previous (finite) value, exactly as if this refresh had been skipped.
 func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
-	name := s.Name()
 	if err := s.BeginStep(params, s.Needs(), o); err != nil {
 		return err
 	}
 	defer s.End()
-	if err := s.buf.Ensure(name, params); err != nil {
-		return err
-	}
-	t := s.step + 1
-	var d []*tensor.Dense // SophiaH: the estimate that refreshes h before this update
-	if s.refreshBefore(t) {
-		est, err := s.hutch.Estimate(params, o, t)
+	t := s.Steps() + 1
+	refresh := s.est.Due(t)
+	var d []*tensor.Dense // the estimate that refreshes h before this update
+	if refresh && s.est.Timing() == optim.Before {
+		est, err := s.est.Estimate(params, o, t)
 		if err != nil {
 			return err
 		}
@@ -269,15 +257,27 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 	}
 	if d != nil {
 		s.refreshApply(params, d)
-		s.hutch.Used()
+		s.est.Used()
 	}
 	s.update(params)
-	s.step = t
-	if s.refreshAfter(t) {
-		if err := s.gnb(params, o, t); err != nil {
-			return err
-		}
+	s.Advance()
+	if refresh && s.est.Timing() == optim.After {
+		return s.refreshAfter(params, o, t)
 	}
+	return nil
+}
+
+// refreshAfter refreshes h from an estimate at the updated parameters.
+func (s *Sophia) refreshAfter(params []optim.Param, o optim.Oracle, t int64) error {
+	const kept = "parameters and exp_avg hold this step's update, hessian is not refreshed"
+	d, err := s.est.Estimate(params, o, t)
+	if err != nil {
+		return fmt.Errorf("%w (%s)", err, kept)
+	}
+	if err := s.refresh(params, d, t, s.est.What()); err != nil {
+		return err
+	}
+	s.est.Used()
 	return nil
 }
 
@@ -287,7 +287,7 @@ func (s *Sophia) Step(params []optim.Param, o optim.Oracle) error {
 func (s *Sophia) check(params []optim.Param, d []*tensor.Dense, t int64) error {
 	c := s.cfg
 	k := coeffs{b1: c.Beta1, c1: 1 - c.Beta1, rb: c.Rho * float64(c.BatchSize), eps: c.Eps}
-	m, h := s.buf.Slot(0), s.buf.Slot(1)
+	m, h := s.Slot(0), s.Slot(1)
 	for i, p := range params {
 		k.lr = s.ParamLR(i)
 		k.decay = 1 - k.lr*s.ParamWD(i)
@@ -302,7 +302,7 @@ func (s *Sophia) check(params []optim.Param, d []*tensor.Dense, t int64) error {
 			continue
 		}
 		if what == slotHessian {
-			return fmt.Errorf("%s: step %d: Hutchinson estimate u⊙(H·u) for param %q: entry %d makes the Hessian EMA %v (nothing changed): %w", s.Name(), t, p.Name, j, v, optim.ErrNonFinite)
+			return fmt.Errorf("%s: step %d: %s for param %q: entry %d makes the Hessian EMA %v (nothing changed): %w", s.Name(), t, s.est.What(), p.Name, j, v, optim.ErrNonFinite)
 		}
 		return optim.NonFiniteUpdate(s.Name(), t, p.Name, what, j, v)
 	}
@@ -314,7 +314,7 @@ func dslice[T optim.Float](d []*tensor.Dense, i int) []T {
 	if d == nil {
 		return nil
 	}
-	return optim.Slice[T](d[i])
+	return num.Slice[T](d[i])
 }
 
 // checkKernel is kernel (after emaApply of d into h, when d is not nil)
@@ -350,33 +350,9 @@ func checkKernel[T optim.Float](k coeffs, beta2 float64, d, theta, g, m, h []T) 
 	return -1, "", 0
 }
 
-// gnb refreshes h from ĥ = ĝ⊙ĝ at the (updated) current parameters.
-func (s *Sophia) gnb(params []optim.Param, o optim.Oracle, t int64) error {
-	name := s.Name()
-	if err := s.sg.Ensure(name, params); err != nil {
-		return err
-	}
-	g := s.sg.Slot(0)
-	if err := o.SampledGrad(g); err != nil {
-		return fmt.Errorf("%s: step %d: SampledGrad query for the GNB estimate failed (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", name, t, err)
-	}
-	if err := optim.CheckFinite(name, "sampled gradient", params, g); err != nil {
-		return fmt.Errorf("step %d (parameters and exp_avg hold this step's update, hessian is not refreshed): %w", t, err)
-	}
-	for i := range g {
-		switch g[i].Dtype() {
-		case tensor.Float64:
-			optim.MulInto(g[i].Float64s(), g[i].Float64s())
-		case tensor.Float32:
-			optim.MulInto(g[i].Float32s(), g[i].Float32s())
-		}
-	}
-	return s.refresh(params, g, t, "GNB estimate ĝ⊙ĝ")
-}
-
 // refreshApply sets h ← β2·h + (1−β2)·d for every parameter (after check).
 func (s *Sophia) refreshApply(params []optim.Param, d []*tensor.Dense) {
-	h := s.buf.Slot(1)
+	h := s.Slot(1)
 	b2, c2 := s.cfg.Beta2, 1-s.cfg.Beta2
 	for i := range params {
 		switch h[i].Dtype() {
@@ -391,7 +367,7 @@ func (s *Sophia) refreshApply(params []optim.Param, d []*tensor.Dense) {
 // refresh sets h ← β2·h + (1−β2)·d for every parameter, after checking
 // that every new value is finite; on error h is unchanged.
 func (s *Sophia) refresh(params []optim.Param, d []*tensor.Dense, t int64, what string) error {
-	h := s.buf.Slot(1)
+	h := s.Slot(1)
 	b2, c2 := s.cfg.Beta2, 1-s.cfg.Beta2
 	for i := range params {
 		j := -1
@@ -439,7 +415,7 @@ type coeffs struct {
 func (s *Sophia) update(params []optim.Param) {
 	c := s.cfg
 	k := coeffs{b1: c.Beta1, c1: 1 - c.Beta1, rb: c.Rho * float64(c.BatchSize), eps: c.Eps}
-	m, h := s.buf.Slot(0), s.buf.Slot(1)
+	m, h := s.Slot(0), s.Slot(1)
 	wins, total := 0, 0
 	for i, p := range params {
 		k.lr = s.ParamLR(i)
@@ -479,58 +455,4 @@ func kernel[T optim.Float](k coeffs, theta, g, m, h []T) int {
 		theta[j] = theta[j]*decay - lr*max(min(mj/(scaled+eps), 1), -1)
 	}
 	return wins
-}
-
-// State exports the step counter, exp_avg (m), hessian (h), the parameter
-// groups and, for SophiaH with a probe source that implements
-// encoding.BinaryMarshaler, the probe source's state (Blobs["probes"]). Call
-// it between steps: a probe drawn by Request for a step not yet taken is not
-// part of the state.
-func (s *Sophia) State() (*optim.State, error) {
-	if err := s.Begin("State"); err != nil {
-		return nil, err
-	}
-	defer s.End()
-	st := &optim.State{Optimizer: s.Name(), Step: s.step}
-	if s.step > 0 { // a refused first step leaves zero buffers: nothing to export
-		s.buf.Export(st)
-	}
-	s.ExportGroups(st)
-	if s.cfg.Estimator == Hutchinson {
-		if err := s.hutch.SaveState(st); err != nil {
-			return nil, err
-		}
-	}
-	return st, nil
-}
-
-// LoadState restores a state exported by the same kind of optimizer for the
-// same parameters. It checks the optimizer name, every tensor's parameter
-// name, shape and dtype, and (SophiaH) restores the probe source's state
-// when both the state and the source carry one. On error nothing changes.
-func (s *Sophia) LoadState(params []optim.Param, st *optim.State) error {
-	if err := s.BeginLoad(params, st); err != nil {
-		return err
-	}
-	defer s.End()
-	nb := s.buf
-	if err := nb.Import(s.Name(), params, st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	h := s.Hyper
-	if err := h.ImportGroups(st); err != nil {
-		return fmt.Errorf("load state: %w", err)
-	}
-	if s.cfg.Estimator == Hutchinson {
-		if err := s.hutch.LoadState(st); err != nil {
-			return err
-		}
-	} else if _, ok := st.Blobs["probes"]; ok {
-		return fmt.Errorf("%s: load state: the state holds a probe-source state, but SophiaG draws no probes", s.Name())
-	}
-	s.buf = nb
-	s.Hyper = h
-	s.step = st.Step
-	s.wins, s.total = 0, 0
-	return nil
 }

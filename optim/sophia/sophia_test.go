@@ -399,9 +399,9 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 	}
 }
 
-// TestNoAllocationPerStep covers the update and the refresh (k = 1). The
-// probe source is a non-allocating one: optim.RandomProbes.Fill currently
-// boxes each tensor's slice (optim.Backing), one allocation per parameter.
+// TestNoAllocationPerStep covers the update and the refresh (k = 1), with
+// the default probe source (optim.RandomProbes, whose Fill does not
+// allocate).
 func TestNoAllocationPerStep(t *testing.T) {
 	for _, est := range []sophia.Estimator{sophia.GNB, sophia.Hutchinson} {
 		for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
