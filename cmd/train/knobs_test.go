@@ -47,7 +47,7 @@ func TestKnobFlagsAgree(t *testing.T) {
 			for k, v := range def {
 				assert.Regexp(t, "\n  -"+k+"[ \n]", help, "-%s is a flag", k)
 				want := fmt.Sprint(v)
-				if name == "sophiag" && k == "bs" {
+				if (name == "sophiag" || name == "adahessian") && k == "bs" {
 					want = "= the batch's predictions"
 				}
 				assert.Equal(t, want, listed[k], "-h lists %s's default %s", name, k)

@@ -85,7 +85,10 @@ func (c Config) Validate() error {
 	v.PositiveInt("hessian_interval", c.Interval)
 	if c.GNB {
 		v.PositiveInt("bs", c.BatchSize)
-	} else if c.Probes == nil {
+	} else {
+		v.Require(c.BatchSize >= 0, "bs", float64(c.BatchSize), "an integer >= 1 with gnb, unused (>= 0) without")
+	}
+	if !c.GNB && c.Probes == nil {
 		v.Require(c.Probe == optim.Rademacher || c.Probe == optim.Gaussian, "probe", float64(c.Probe), "Rademacher (0) or Gaussian (1)")
 	}
 	return v.Err()
