@@ -62,7 +62,7 @@ func TestRenamedHyper(t *testing.T) {
 		assert.Nil(t, knobKind(old), "%s is no knob", old)
 	}
 	_, err := NewOptimizer("adahessian", Hyper{"power": 0.5}, 16, 1)
-	assert.EqualError(t, err, `optimizer adahessian has no hyperparameter "power" (renamed hessian_power) (it takes lr, beta1, beta2, eps, weight_decay, hessian_power, hessian_interval)`)
+	assert.EqualError(t, err, `optimizer adahessian has no hyperparameter "power" (renamed hessian_power) (it takes lr, beta1, beta2, eps, weight_decay, hessian_power, hessian_interval, gnb, bs)`)
 	_, err = NewOptimizer("sgd", Hyper{"weight-decay": 0.5}, 16, 1)
 	assert.ErrorContains(t, err, `no hyperparameter "weight-decay" (the name is weight_decay)`)
 
