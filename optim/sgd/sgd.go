@@ -16,6 +16,8 @@
 package sgd
 
 import (
+	"math"
+
 	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
@@ -99,23 +101,41 @@ func (s *SGD) Step(params []optim.Param, o optim.Oracle) error {
 	}
 	defer s.End()
 	t := s.Steps() + 1
-	for pass := 0; pass < 2; pass++ {
-		check := pass == 0
-		for i, p := range params {
-			var b *tensor.Dense
-			if s.cfg.Momentum > 0 {
-				b = s.Slot(0)[i]
+	// The check pass: a branch-free scan per parameter (fastCheck); only
+	// when it finds a non-finite value does the exact scan (run with check)
+	// look for the first entry, for the error.
+	for i, p := range params {
+		var b *tensor.Dense
+		if s.cfg.Momentum > 0 {
+			b = s.Slot(0)[i]
+		}
+		j, what, v := -1, "", 0.0
+		switch p.Value.Dtype() {
+		case tensor.Float64:
+			k := newCoeffs[float64](s.cfg, s.ParamLR(i), s.ParamWD(i), t == 1, b != nil)
+			if th, g, buf := p.Value.Float64s(), p.Grad.Float64s(), slice[float64](b); !fast(k, true, th, g, buf) {
+				j, what, v = run(k, true, th, g, buf)
 			}
-			j, what, v := -1, "", 0.0
-			switch p.Value.Dtype() {
-			case tensor.Float64:
-				j, what, v = run(newCoeffs[float64](s.cfg, s.ParamLR(i), s.ParamWD(i), t == 1, b != nil), check, p.Value.Float64s(), p.Grad.Float64s(), slice[float64](b))
-			case tensor.Float32:
-				j, what, v = run(newCoeffs[float32](s.cfg, s.ParamLR(i), s.ParamWD(i), t == 1, b != nil), check, p.Value.Float32s(), p.Grad.Float32s(), slice[float32](b))
+		case tensor.Float32:
+			k := newCoeffs[float32](s.cfg, s.ParamLR(i), s.ParamWD(i), t == 1, b != nil)
+			if th, g, buf := p.Value.Float32s(), p.Grad.Float32s(), slice[float32](b); !fast(k, true, th, g, buf) {
+				j, what, v = run(k, true, th, g, buf)
 			}
-			if j >= 0 {
-				return optim.NonFiniteUpdate("sgd", t, p.Name, what, j, v)
-			}
+		}
+		if j >= 0 {
+			return optim.NonFiniteUpdate("sgd", t, p.Name, what, j, v)
+		}
+	}
+	for i, p := range params {
+		var b *tensor.Dense
+		if s.cfg.Momentum > 0 {
+			b = s.Slot(0)[i]
+		}
+		switch p.Value.Dtype() {
+		case tensor.Float64:
+			fast(newCoeffs[float64](s.cfg, s.ParamLR(i), s.ParamWD(i), t == 1, b != nil), false, p.Value.Float64s(), p.Grad.Float64s(), slice[float64](b))
+		case tensor.Float32:
+			fast(newCoeffs[float32](s.cfg, s.ParamLR(i), s.ParamWD(i), t == 1, b != nil), false, p.Value.Float32s(), p.Grad.Float32s(), slice[float32](b))
 		}
 	}
 	s.Advance()
@@ -193,3 +213,119 @@ func run[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) (int, string
 	}
 	return -1, "", 0
 }
+
+// fast is run with its branches hoisted out of the loops: one loop per
+// case (momentum or not, Nesterov or not, weight decay or not; the first
+// step with momentum, which happens once, goes through run). Each loop
+// computes exactly what coeffs.at computes. With check it writes nothing
+// and reports whether every new value and buffer entry is finite, from a
+// branch-free scan: (x − x) is +0 for finite x and NaN otherwise, and the
+// sum of the two is +0 exactly when both are finite, so the bits OR-ed
+// over the loop are 0 exactly when all are (the caller then rescans with
+// run for the error). Without check it writes the update and returns true.
+func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
+	if k.mb && k.first {
+		j, _, _ := run(k, check, theta, g, buf)
+		return j < 0
+	}
+	n := len(theta)
+	g = g[:n]
+	lr, wd := k.lr, k.wd
+	var bad uint64
+	switch {
+	case !k.mb && wd == 0:
+		if check {
+			for j, th := range theta {
+				x := th - lr*g[j]
+				bad |= bits(x - x)
+			}
+		} else {
+			for j, th := range theta {
+				theta[j] = th - lr*g[j]
+			}
+		}
+	case !k.mb:
+		if check {
+			for j, th := range theta {
+				x := th - lr*(g[j]+wd*th)
+				bad |= bits(x - x)
+			}
+		} else {
+			for j, th := range theta {
+				theta[j] = th - lr*(g[j]+wd*th)
+			}
+		}
+	case !k.nesterov:
+		buf = buf[:n]
+		mu, damp := k.mu, k.damp
+		if wd == 0 {
+			if check {
+				for j, th := range theta {
+					b := mu*buf[j] + damp*g[j]
+					x := th - lr*b
+					bad |= bits((x - x) + (b - b))
+				}
+			} else {
+				for j, th := range theta {
+					b := mu*buf[j] + damp*g[j]
+					buf[j] = b
+					theta[j] = th - lr*b
+				}
+			}
+		} else {
+			if check {
+				for j, th := range theta {
+					b := mu*buf[j] + damp*(g[j]+wd*th)
+					x := th - lr*b
+					bad |= bits((x - x) + (b - b))
+				}
+			} else {
+				for j, th := range theta {
+					b := mu*buf[j] + damp*(g[j]+wd*th)
+					buf[j] = b
+					theta[j] = th - lr*b
+				}
+			}
+		}
+	default:
+		buf = buf[:n]
+		mu, damp := k.mu, k.damp
+		if wd == 0 {
+			if check {
+				for j, th := range theta {
+					d := g[j]
+					b := mu*buf[j] + damp*d
+					x := th - lr*(d+mu*b)
+					bad |= bits((x - x) + (b - b))
+				}
+			} else {
+				for j, th := range theta {
+					d := g[j]
+					b := mu*buf[j] + damp*d
+					buf[j] = b
+					theta[j] = th - lr*(d+mu*b)
+				}
+			}
+		} else {
+			if check {
+				for j, th := range theta {
+					d := g[j] + wd*th
+					b := mu*buf[j] + damp*d
+					x := th - lr*(d+mu*b)
+					bad |= bits((x - x) + (b - b))
+				}
+			} else {
+				for j, th := range theta {
+					d := g[j] + wd*th
+					b := mu*buf[j] + damp*d
+					buf[j] = b
+					theta[j] = th - lr*(d+mu*b)
+				}
+			}
+		}
+	}
+	return bad == 0
+}
+
+// bits is x's float64 bits: 0 exactly for +0 (NaN stays NaN when widened).
+func bits[T optim.Float](x T) uint64 { return math.Float64bits(float64(x)) }
