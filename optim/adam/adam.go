@@ -15,8 +15,10 @@ package adam
 
 import (
 	"math"
+	"unsafe"
 
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -134,9 +136,17 @@ func (a *Adam) Step(params []optim.Param, o optim.Oracle) error {
 			j, what, x := -1, "", 0.0
 			switch p.Value.Dtype() {
 			case tensor.Float64:
-				j, what, x = update(k, check, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s())
+				if th, g, mi, vi := p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s(); !check {
+					apply(k, th, g, mi, vi)
+				} else if !finite(k, th, g, mi, vi) {
+					j, what, x = update(k, true, th, g, mi, vi)
+				}
 			case tensor.Float32:
-				j, what, x = update(k, check, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s())
+				if th, g, mi, vi := p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s(); !check {
+					apply(k, th, g, mi, vi)
+				} else if !finite(k, th, g, mi, vi) {
+					j, what, x = update(k, true, th, g, mi, vi)
+				}
 			}
 			if j >= 0 {
 				return optim.NonFiniteUpdate(a.Name(), t, p.Name, what, j, x)
@@ -187,6 +197,79 @@ func update[T optim.Float](k coeffs, check bool, theta, g, m, v []T) (int, strin
 		theta[j] = th
 	}
 	return -1, "", 0
+}
+
+// apply is update without check, with the weight-decay branch out of the
+// loop: it writes exactly what update computes.
+func apply[T optim.Float](k coeffs, theta, g, m, v []T) {
+	b1, b2 := T(k.b1), T(k.b2)
+	c1, c2 := T(1-k.b1), T(1-k.b2)
+	decay, l2, eps := T(k.decay), T(k.l2), T(k.eps)
+	stepSize, bc2 := T(k.stepSize), T(k.bc2Sqrt)
+	n := len(theta)
+	g, m, v = g[:n], m[:n], v[:n]
+	if l2 == 0 {
+		for j, th := range theta {
+			gj := g[j]
+			mj := b1*m[j] + c1*gj
+			vj := b2*v[j] + c2*gj*gj
+			m[j], v[j] = mj, vj
+			th *= decay
+			theta[j] = th - stepSize*mj/(sqrt(vj)/bc2+eps)
+		}
+		return
+	}
+	for j, th := range theta {
+		gj := g[j] + l2*th
+		mj := b1*m[j] + c1*gj
+		vj := b2*v[j] + c2*gj*gj
+		m[j], v[j] = mj, vj
+		th *= decay
+		theta[j] = th - stepSize*mj/(sqrt(vj)/bc2+eps)
+	}
+}
+
+// finite is the check pass's fast path: it reports true only when update
+// would make every new value, exp_avg and exp_avg_sq finite, from four
+// integer max scans (kernel.MaxAbs, MaxNonNeg: no floating-point
+// arithmetic, which is slow on the subnormal moments that a long run
+// produces) and a bound on update's arithmetic. With the largest |θ| Θ,
+// |g| G, |m| A and v V (every v finite and not negative, or no bound),
+// and β1, 1−β1, β2, 1−β2 ≤ 1 in T:
+//
+//	|g + l2·θ| ≤ (G + l2·Θ)·R =: D
+//	|m'| ≤ (A + D)·R =: M,  0 ≤ v' ≤ (V + D²)·R
+//	|θ·decay − stepSize·m'/(√v'/bc2 + eps)| ≤ (Θ·|decay| + stepSize·M·(1 + 1/eps))·R
+//
+// (with bc2 > 0 the denominator is at least eps, or +Inf, which makes the
+// quotient 0),
+// where R = 1.001 covers the rounding of every operation (a factor of at
+// most 1 + 2⁻²⁴ each). It answers true when all three bounds are below
+// half the largest finite T. False means "not proven": the caller then
+// runs the exact check, so an update is refused exactly when one of its
+// new values is not finite.
+func finite[T optim.Float](k coeffs, theta, g, m, v []T) bool {
+	const r = 1.001
+	limit := maxFinite[T]() / 2
+	l2, decay := float64(T(k.l2)), math.Abs(float64(T(k.decay)))
+	stepSize, eps := float64(T(k.stepSize)), float64(T(k.eps))
+	if !(eps > 0 && l2 >= 0 && float64(T(k.bc2Sqrt)) > 0) {
+		return false
+	}
+	th, d := kernel.MaxAbs(theta), kernel.MaxAbs(g)
+	d = (d + l2*th) * r
+	mb := (kernel.MaxAbs(m) + d) * r
+	vb := (kernel.MaxNonNeg(v) + d*d) * r
+	tb := (th*decay + stepSize*mb*(1+1/eps)) * r
+	return mb < limit && vb < limit && tb < limit
+}
+
+// maxFinite returns the largest finite T.
+func maxFinite[T optim.Float]() float64 {
+	if unsafe.Sizeof(T(0)) == 4 {
+		return math.MaxFloat32
+	}
+	return math.MaxFloat64
 }
 
 func sqrt[T optim.Float](x T) T { return T(math.Sqrt(float64(x))) }

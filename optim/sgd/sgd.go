@@ -16,10 +16,9 @@
 package sgd
 
 import (
-	"math"
-
 	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -237,7 +236,7 @@ func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
 		if check {
 			for j, th := range theta {
 				x := th - lr*g[j]
-				bad |= bits(x - x)
+				bad |= kernel.Bits(x - x)
 			}
 		} else {
 			for j, th := range theta {
@@ -248,7 +247,7 @@ func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
 		if check {
 			for j, th := range theta {
 				x := th - lr*(g[j]+wd*th)
-				bad |= bits(x - x)
+				bad |= kernel.Bits(x - x)
 			}
 		} else {
 			for j, th := range theta {
@@ -263,7 +262,7 @@ func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
 				for j, th := range theta {
 					b := mu*buf[j] + damp*g[j]
 					x := th - lr*b
-					bad |= bits((x - x) + (b - b))
+					bad |= kernel.Bits((x - x) + (b - b))
 				}
 			} else {
 				for j, th := range theta {
@@ -277,7 +276,7 @@ func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
 				for j, th := range theta {
 					b := mu*buf[j] + damp*(g[j]+wd*th)
 					x := th - lr*b
-					bad |= bits((x - x) + (b - b))
+					bad |= kernel.Bits((x - x) + (b - b))
 				}
 			} else {
 				for j, th := range theta {
@@ -296,7 +295,7 @@ func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
 					d := g[j]
 					b := mu*buf[j] + damp*d
 					x := th - lr*(d+mu*b)
-					bad |= bits((x - x) + (b - b))
+					bad |= kernel.Bits((x - x) + (b - b))
 				}
 			} else {
 				for j, th := range theta {
@@ -312,7 +311,7 @@ func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
 					d := g[j] + wd*th
 					b := mu*buf[j] + damp*d
 					x := th - lr*(d+mu*b)
-					bad |= bits((x - x) + (b - b))
+					bad |= kernel.Bits((x - x) + (b - b))
 				}
 			} else {
 				for j, th := range theta {
@@ -326,6 +325,3 @@ func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
 	}
 	return bad == 0
 }
-
-// bits is x's float64 bits: 0 exactly for +0 (NaN stays NaN when widened).
-func bits[T optim.Float](x T) uint64 { return math.Float64bits(float64(x)) }

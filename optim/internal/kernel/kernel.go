@@ -6,6 +6,8 @@ package kernel
 
 import (
 	"fmt"
+	"math"
+	"unsafe"
 
 	"github.com/curvopt/curvopt/internal/num"
 	"gorgonia.org/tensor"
@@ -49,4 +51,70 @@ func CheckDense(what string, t *tensor.Dense) error {
 		return fmt.Errorf("%s of shape %v has %d stored entries, want %d", what, t.Shape(), t.DataSize(), n)
 	}
 	return nil
+}
+
+// Bits returns x's bits as a float64: 0 exactly for +0, and with the sign
+// bit set for a negative x (NaN stays NaN when widened). OR-ed over a
+// loop, the bits of (a − a) + (b − b) are 0 exactly when every a and b is
+// finite: a branch-free check whose result is tested once after the loop.
+func Bits[T num.Float](x T) uint64 { return math.Float64bits(float64(x)) }
+
+// MaxAbs returns the largest |x| over x (0 for an empty x), or +Inf when
+// some x is NaN or ±Inf. It compares the bits of |x| as integers (the bits
+// of non-negative floats order as their values, and NaN's and Inf's are
+// the largest), so it does no floating-point arithmetic: no branch per
+// entry, and no slow path on subnormal numbers. Check passes bound an
+// update's new values from it.
+func MaxAbs[T num.Float](x []T) float64 { return maxBits(x, true) }
+
+// MaxNonNeg returns the largest x over x (0 for an empty x) when every x is
+// finite and carries no sign bit (+0 or positive); otherwise +Inf (also for
+// −0: a bound, not a value). Like MaxAbs it compares bits as integers.
+func MaxNonNeg[T num.Float](x []T) float64 { return maxBits(x, false) }
+
+func maxBits[T num.Float](x []T, abs bool) float64 {
+	if unsafe.Sizeof(T(0)) == 4 {
+		mask := ^uint32(0)
+		if abs {
+			mask >>= 1
+		}
+		var m0, m1, m2, m3 uint32
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			q := x[i : i+4 : i+4]
+			m0 = max(m0, math.Float32bits(float32(q[0]))&mask)
+			m1 = max(m1, math.Float32bits(float32(q[1]))&mask)
+			m2 = max(m2, math.Float32bits(float32(q[2]))&mask)
+			m3 = max(m3, math.Float32bits(float32(q[3]))&mask)
+		}
+		for ; i < len(x); i++ {
+			m0 = max(m0, math.Float32bits(float32(x[i]))&mask)
+		}
+		m := max(m0, m1, m2, m3)
+		if m >= 0x7f800000 {
+			return math.Inf(1)
+		}
+		return float64(math.Float32frombits(m))
+	}
+	mask := ^uint64(0)
+	if abs {
+		mask >>= 1
+	}
+	var m0, m1, m2, m3 uint64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		q := x[i : i+4 : i+4]
+		m0 = max(m0, math.Float64bits(float64(q[0]))&mask)
+		m1 = max(m1, math.Float64bits(float64(q[1]))&mask)
+		m2 = max(m2, math.Float64bits(float64(q[2]))&mask)
+		m3 = max(m3, math.Float64bits(float64(q[3]))&mask)
+	}
+	for ; i < len(x); i++ {
+		m0 = max(m0, math.Float64bits(float64(x[i]))&mask)
+	}
+	m := max(m0, m1, m2, m3)
+	if m >= 0x7ff0000000000000 {
+		return math.Inf(1)
+	}
+	return math.Float64frombits(m)
 }
