@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"github.com/curvopt/curvopt/internal/num"
 	"math"
+	"unsafe"
 
 	"github.com/curvopt/curvopt/optim"
+	ik "github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -294,9 +296,13 @@ func (s *Sophia) check(params []optim.Param, d []*tensor.Dense, t int64) error {
 		j, what, v := -1, "", 0.0
 		switch p.Value.Dtype() {
 		case tensor.Float64:
-			j, what, v = checkKernel(k, c.Beta2, dslice[float64](d, i), p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), h[i].Float64s())
+			if di, th, g, mi, hi := dslice[float64](d, i), p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), h[i].Float64s(); !finite(k, c.Beta2, di, th, g, mi, hi) {
+				j, what, v = checkKernel(k, c.Beta2, di, th, g, mi, hi)
+			}
 		case tensor.Float32:
-			j, what, v = checkKernel(k, c.Beta2, dslice[float32](d, i), p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), h[i].Float32s())
+			if di, th, g, mi, hi := dslice[float32](d, i), p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), h[i].Float32s(); !finite(k, c.Beta2, di, th, g, mi, hi) {
+				j, what, v = checkKernel(k, c.Beta2, di, th, g, mi, hi)
+			}
 		}
 		if j < 0 {
 			continue
@@ -315,6 +321,47 @@ func dslice[T optim.Float](d []*tensor.Dense, i int) []T {
 		return nil
 	}
 	return num.Slice[T](d[i])
+}
+
+// finite is the fast path of check: it reports true only when checkKernel
+// would find every refreshed h, m and new θ finite, from integer max scans
+// (ik.MaxAbs: no floating-point arithmetic per entry, which is slow on
+// subnormal moments) and a bound on the arithmetic. With the largest |θ|
+// Θ, |g| G, |m| A, |h| H and |d| D, and β1, 1−β1, β2, 1−β2 ≤ 1 in T:
+//
+//	|h·β2 + (1−β2)·d| ≤ (H + D)·R,  |m'| ≤ (A + G)·R
+//	|θ·decay − lr·clamp(m'/(ρ·bs·max(h', 0) + eps), −1, 1)| ≤ (Θ·|decay| + lr)·R
+//
+// (with eps > 0 and a finite ρ·bs ≥ 0 the denominator is at least eps, or
+// +Inf, so the clamped quotient is in [−1, 1]; without d, h' = h and H
+// must be finite), where R = 1.001 covers the rounding of every operation
+// (a factor of at most 1 + 2⁻²⁴ each). It answers true when the bounds are
+// below half the largest finite T. False means "not proven": the caller
+// then runs checkKernel, so a step is refused exactly when one of its new
+// values is not finite.
+func finite[T optim.Float](k coeffs, beta2 float64, d, theta, g, m, h []T) bool {
+	const r = 1.001
+	limit := maxFinite[T]() / 2
+	lr, decay := float64(T(k.lr)), math.Abs(float64(T(k.decay)))
+	rb, eps := float64(T(k.rb)), float64(T(k.eps))
+	if !(eps > 0 && rb >= 0 && rb <= math.MaxFloat64 && beta2 >= 0 && beta2 <= 1 && k.b1 >= 0 && k.b1 <= 1 && k.c1 >= 0 && k.c1 <= 1) {
+		return false
+	}
+	hb := ik.MaxAbs(h)
+	if d != nil {
+		hb = (hb + ik.MaxAbs(d)) * r
+	}
+	mb := (ik.MaxAbs(m) + ik.MaxAbs(g)) * r
+	tb := (ik.MaxAbs(theta)*decay + lr) * r
+	return hb < limit && mb < limit && tb < limit
+}
+
+// maxFinite returns the largest finite T.
+func maxFinite[T optim.Float]() float64 {
+	if unsafe.Sizeof(T(0)) == 4 {
+		return math.MaxFloat32
+	}
+	return math.MaxFloat64
 }
 
 // checkKernel is kernel (after emaApply of d into h, when d is not nil)
@@ -386,6 +433,11 @@ func (s *Sophia) refresh(params []optim.Param, d []*tensor.Dense, t int64, what 
 }
 
 func emaCheck[T optim.Float](h, d []T, b2, c2 float64) int {
+	// Fast path: with β2, 1−β2 in [0, 1], |h·β2 + (1−β2)·d| ≤ (|h| + |d|)
+	// up to rounding (a factor 1.001 covers it), from integer max scans.
+	if b2 >= 0 && b2 <= 1 && c2 >= 0 && c2 <= 1 && (ik.MaxAbs(h)+ik.MaxAbs(d))*1.001 < maxFinite[T]()/2 {
+		return -1
+	}
 	B2, C2 := T(b2), T(c2)
 	d = d[:len(h)]
 	for j := range h {
