@@ -73,48 +73,42 @@ func MaxAbs[T num.Float](x []T) float64 { return maxBits(x, true) }
 func MaxNonNeg[T num.Float](x []T) float64 { return maxBits(x, false) }
 
 func maxBits[T num.Float](x []T, abs bool) float64 {
+	// The bits are read as integers (one load per entry, no move out of a
+	// floating-point register): the unsafe cast is of a float slice to
+	// unsigned integers of its size.
+	p := unsafe.Pointer(unsafe.SliceData(x))
 	if unsafe.Sizeof(T(0)) == 4 {
-		mask := ^uint32(0)
-		if abs {
-			mask >>= 1
-		}
-		var m0, m1, m2, m3 uint32
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			q := x[i : i+4 : i+4]
-			m0 = max(m0, math.Float32bits(float32(q[0]))&mask)
-			m1 = max(m1, math.Float32bits(float32(q[1]))&mask)
-			m2 = max(m2, math.Float32bits(float32(q[2]))&mask)
-			m3 = max(m3, math.Float32bits(float32(q[3]))&mask)
-		}
-		for ; i < len(x); i++ {
-			m0 = max(m0, math.Float32bits(float32(x[i]))&mask)
-		}
-		m := max(m0, m1, m2, m3)
+		m := maxU(unsafe.Slice((*uint32)(p), len(x)), abs)
 		if m >= 0x7f800000 {
 			return math.Inf(1)
 		}
 		return float64(math.Float32frombits(m))
 	}
-	mask := ^uint64(0)
-	if abs {
-		mask >>= 1
-	}
-	var m0, m1, m2, m3 uint64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		q := x[i : i+4 : i+4]
-		m0 = max(m0, math.Float64bits(float64(q[0]))&mask)
-		m1 = max(m1, math.Float64bits(float64(q[1]))&mask)
-		m2 = max(m2, math.Float64bits(float64(q[2]))&mask)
-		m3 = max(m3, math.Float64bits(float64(q[3]))&mask)
-	}
-	for ; i < len(x); i++ {
-		m0 = max(m0, math.Float64bits(float64(x[i]))&mask)
-	}
-	m := max(m0, m1, m2, m3)
+	m := maxU(unsafe.Slice((*uint64)(p), len(x)), abs)
 	if m >= 0x7ff0000000000000 {
 		return math.Inf(1)
 	}
 	return math.Float64frombits(m)
+}
+
+// maxU returns the largest of u (with its top bit, a float's sign, cleared
+// when abs), 0 for an empty u.
+func maxU[U uint32 | uint64](u []U, abs bool) U {
+	mask := ^U(0)
+	if abs {
+		mask >>= 1
+	}
+	var m0, m1, m2, m3 U
+	i := 0
+	for ; i+4 <= len(u); i += 4 {
+		q := u[i : i+4 : i+4]
+		m0 = max(m0, q[0]&mask)
+		m1 = max(m1, q[1]&mask)
+		m2 = max(m2, q[2]&mask)
+		m3 = max(m3, q[3]&mask)
+	}
+	for ; i < len(u); i++ {
+		m0 = max(m0, u[i]&mask)
+	}
+	return max(m0, m1, m2, m3)
 }
