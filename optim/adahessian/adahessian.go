@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"github.com/curvopt/curvopt/internal/num"
 	"math"
+	"unsafe"
 
 	"github.com/curvopt/curvopt/optim"
+	ik "github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -305,15 +307,65 @@ func (a *AdaHessian) update(params []optim.Param, d []*tensor.Dense, t int64, ch
 		j, what, x := -1, "", 0.0
 		switch p.Value.Dtype() {
 		case tensor.Float64:
-			j, what, x = kernel(k, check, p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s(), d[i].Float64s())
+			if th, g, mi, vi, di := p.Value.Float64s(), p.Grad.Float64s(), m[i].Float64s(), v[i].Float64s(), d[i].Float64s(); !check || !finite(k, th, g, mi, vi, di) {
+				j, what, x = kernel(k, check, th, g, mi, vi, di)
+			}
 		case tensor.Float32:
-			j, what, x = kernel(k, check, p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s(), d[i].Float32s())
+			if th, g, mi, vi, di := p.Value.Float32s(), p.Grad.Float32s(), m[i].Float32s(), v[i].Float32s(), d[i].Float32s(); !check || !finite(k, th, g, mi, vi, di) {
+				j, what, x = kernel(k, check, th, g, mi, vi, di)
+			}
 		}
 		if j >= 0 {
 			return optim.NonFiniteUpdate("adahessian", t, p.Name, what, j, x)
 		}
 	}
 	return nil
+}
+
+// finite is the fast path of the check pass: it reports true only when
+// kernel would find every new θ, m and v finite, from integer max scans
+// (ik.MaxAbs, MaxNonNeg: no floating-point arithmetic per entry, which is
+// slow on subnormal moments) and a bound on kernel's arithmetic. With the
+// largest |θ| Θ, |g| G, |m| A, v V (every v finite and not negative, or no
+// bound) and |D| E, and β1, 1−β1, β2, 1−β2 ≤ 1 in T:
+//
+//	|m'| ≤ (A + G)·R =: M,  0 ≤ v' ≤ (V + E²)·R
+//	|m'/bc1| ≤ M/bc1·R,  |m'/bc1/den + λ·θ| ≤ (M/(bc1·eps) + λ·Θ)·R =: S
+//	|θ − η·(m'/bc1/den + λ·θ)| ≤ (Θ + η·S)·R
+//
+// where den = (√v')ᵏ/sbc2k + eps is at least eps or +Inf (k ≥ 0 and
+// 0 < sbc2k < +Inf; a +Inf den makes the quotient 0) and R = 1.001
+// covers the rounding of every operation (a factor of at most 1 + 2⁻²⁴
+// each). It answers true when every bound is below half the largest finite
+// T. False means "not proven": the caller then runs kernel's exact check,
+// so a step is refused exactly when one of its new values is not finite.
+func finite[T optim.Float](k coeffs, theta, g, m, v, d []T) bool {
+	const r = 1.001
+	limit := maxFinite[T]() / 2
+	lr, wd, bc1 := float64(T(k.lr)), float64(T(k.wd)), float64(T(k.bc1))
+	sbc2k, eps := float64(T(k.sbc2k)), float64(T(k.eps))
+	for _, c := range [...]float64{k.b1, k.c1, k.b2, k.c2} {
+		if !(c >= 0 && c <= 1) {
+			return false
+		}
+	}
+	if !(eps > 0 && bc1 > 0 && sbc2k > 0 && sbc2k <= math.MaxFloat64 && k.power >= 0 && lr >= 0 && wd >= 0) {
+		return false
+	}
+	th, e := ik.MaxAbs(theta), ik.MaxAbs(d)
+	mb := (ik.MaxAbs(m) + ik.MaxAbs(g)) * r
+	vb := (ik.MaxNonNeg(v) + e*e) * r
+	sb := (mb/(bc1*eps) + wd*th) * r
+	tb := (th + lr*sb) * r
+	return mb < limit && vb < limit && mb/bc1*r < limit && sb < limit && tb < limit
+}
+
+// maxFinite returns the largest finite T.
+func maxFinite[T optim.Float]() float64 {
+	if unsafe.Sizeof(T(0)) == 4 {
+		return math.MaxFloat32
+	}
+	return math.MaxFloat64
 }
 
 // kernel is the per-coordinate update:
