@@ -3,8 +3,11 @@ package mfac
 import (
 	"fmt"
 	"github.com/curvopt/curvopt/internal/num"
+	"math"
+	"unsafe"
 
 	"github.com/curvopt/curvopt/optim"
+	ik "github.com/curvopt/curvopt/optim/internal/kernel"
 	"gorgonia.org/tensor"
 )
 
@@ -275,6 +278,10 @@ func (e *eng[T]) check(c Config, h *optim.Hyper, params []optim.Param, t int64) 
 		if e.v != nil {
 			vv = e.v[off : off+len(th)]
 		}
+		off += len(th)
+		if finite(mu, omu, lr, th, uu, vv) {
+			continue
+		}
 		for j, x := range uu {
 			if !optim.Finite(x) {
 				return fmt.Errorf("mfac: step %d: param %q: F⁻¹·g entry %d is %v (damp %v is too small for the gradients' scale; nothing changed): %w", t, p.Name, j, x, c.Damp, optim.ErrNonFinite)
@@ -289,9 +296,39 @@ func (e *eng[T]) check(c Config, h *optim.Hyper, params []optim.Param, t int64) 
 				return optim.NonFiniteUpdate("mfac", t, p.Name, "value", j, float64(y))
 			}
 		}
-		off += len(th)
 	}
 	return nil
+}
+
+// finite is the fast path of check for one parameter: it reports true only
+// when check would find every u, new momentum buffer entry and new θ
+// finite, from integer max scans (ik.MaxAbs: no branch and no
+// floating-point arithmetic per entry) and a bound on the arithmetic. With
+// the largest |u| U, |v| V and |θ| Θ, and μ, 1−μ in [0, 1]:
+//
+//	|μ·v + (1−μ)·u| ≤ (V + U)·R =: X   (X = U without momentum)
+//	|θ − η·x| ≤ (Θ + η·X)·R
+//
+// where R = 1.001 covers the rounding of every operation (a factor of at
+// most 1 + 2⁻²⁴ each). It answers true when U, X and that bound are below
+// half the largest finite T. False means "not proven": check then scans
+// the entries, so a step is refused exactly when a value is not finite.
+func finite[T optim.Float](mu, omu, lr T, th, u, v []T) bool {
+	const r = 1.001
+	limit := math.MaxFloat64 / 2
+	if unsafe.Sizeof(T(0)) == 4 {
+		limit = math.MaxFloat32 / 2
+	}
+	ub := ik.MaxAbs(u)
+	xb := ub
+	if v != nil {
+		if !(mu >= 0 && mu <= 1 && omu >= 0 && omu <= 1) {
+			return false
+		}
+		xb = (ik.MaxAbs(v) + ub) * r
+	}
+	tb := (ik.MaxAbs(th) + math.Abs(float64(lr))*xb) * r
+	return ub < limit && xb < limit && tb < limit
 }
 
 // numEl returns the total number of scalar parameters (d).
