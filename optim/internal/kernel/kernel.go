@@ -78,7 +78,17 @@ func maxBits[T num.Float](x []T, abs bool) float64 {
 	// unsigned integers of its size.
 	p := unsafe.Pointer(unsafe.SliceData(x))
 	if unsafe.Sizeof(T(0)) == 4 {
-		m := maxU(unsafe.Slice((*uint32)(p), len(x)), abs)
+		u := unsafe.Slice((*uint32)(p), len(x))
+		m := uint32(0)
+		if n := len(u) &^ 31; useAVX2 && n > 0 {
+			mask := ^uint32(0)
+			if abs {
+				mask >>= 1
+			}
+			m = maxU32AVX2(&u[0], n, mask)
+			u = u[n:]
+		}
+		m = max(m, maxU(u, abs))
 		if m >= 0x7f800000 {
 			return math.Inf(1)
 		}

@@ -6,8 +6,9 @@ import (
 )
 
 // TestMaxBits checks MaxAbs and MaxNonNeg against a plain loop on short and
-// long slices (every lane of the unrolled loop and the tail), with NaN,
-// ±Inf, negative values, −0 and subnormals at every position.
+// long slices (every lane of the unrolled loop, of the AVX2 loop on
+// float32, and the tail), with NaN, ±Inf, negative values, −0 and
+// subnormals at every position.
 func TestMaxBits(t *testing.T) {
 	testMaxBits[float32](t)
 	testMaxBits[float64](t)
@@ -29,7 +30,7 @@ func testMaxBits[T float32 | float64](t *testing.T) {
 		return m
 	}
 	tiny := T(math.SmallestNonzeroFloat32)
-	for _, n := range []int{0, 1, 3, 4, 5, 8, 13} {
+	for _, n := range []int{0, 1, 3, 4, 5, 8, 13, 31, 32, 33, 64, 100, 131} {
 		x := make([]T, n)
 		for i := range x {
 			x[i] = T(i)*0.25 + tiny
