@@ -81,6 +81,27 @@ func (w *core[T]) factorReplace(s int, c []float64) error {
 	return nil
 }
 
+// copyReplaced copies from src to dst (m×m factors) the entries that
+// factorReplace(s, ·) may write: in every column j ≠ s the entries from j
+// down to s in slot order (the diagonal, the run below it and row s), and
+// the diagonal entry of column s. Saving them before factorReplace and
+// copying them back restores the factor exactly, at half the cost of a
+// full copy.
+func copyReplaced(dst, src []float64, s, m int) {
+	for j := 0; j < m; j++ {
+		o := j * m
+		switch {
+		case j < s:
+			copy(dst[o+j:o+s+1], src[o+j:o+s+1])
+		case j > s:
+			copy(dst[o+j:o+m], src[o+j:o+m])
+			copy(dst[o:o+s+1], src[o:o+s+1])
+		default:
+			dst[o+s] = src[o+s]
+		}
+	}
+}
+
 // rot applies one step of the rank-one Cholesky update to a column run.
 func rot(col, x []float64, cs, sn, inv float64) {
 	x = x[:len(col)]

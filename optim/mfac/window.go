@@ -57,7 +57,7 @@ type core[T optim.Float] struct {
 	part          [2][]float64
 	acc           [2][]float64
 	old           []T       // backup of the overwritten row
-	work          []float64 // m×m: the factor before the last update (undo), and refactor's workspace
+	work          []float64 // m×m: the entries of the factor the last update replaced (undo, copyReplaced), and refactor's workspace
 
 	// undo record of the last update (see undo): the Gram row it replaced
 	// (undoK), the slot, fill and count before it, whether work still holds
@@ -204,7 +204,7 @@ func (w *Window[T]) update(g []T) error {
 	w.undoable = false
 	oldK := w.undoK // row s of K, to undo
 	copy(oldK, w.k[s*m:s*m+m])
-	copy(w.work, w.l)
+	copyReplaced(w.work, w.l, s, m)
 	w.undoL = true
 	for i := 0; i < m; i++ {
 		w.k[s*m+i] = c[i]
@@ -214,7 +214,7 @@ func (w *Window[T]) update(g []T) error {
 		// Rounding in the O(m²) update; try the full factorisation. It
 		// uses work as its workspace, so the factor before this update goes
 		// back into l first (and an undo of this update will refactor).
-		copy(w.l, w.work)
+		copyReplaced(w.l, w.work, s, m)
 		w.undoL = false
 		if err2 := w.refactor((s + 1) % m); err2 != nil {
 			// Undo: restore the row and the Gram matrix; l, untouched by
@@ -257,7 +257,7 @@ func (w *Window[T]) undo() {
 	}
 	w.s, w.filled, w.count = s, w.undoFilled, w.undoCount
 	if w.undoL {
-		copy(w.l, w.work)
+		copyReplaced(w.l, w.work, s, m)
 	} else if err := w.refactor(s); err != nil {
 		w.broken = err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -237,5 +238,44 @@ func TestWindowAllocs(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(10, func() { _ = w.UpdateIHVP(g, out) }); n != 0 {
 		t.Errorf("%v allocs per UpdateIHVP", n)
+	}
+}
+
+// TestWindowUndoExact checks that undo restores the window bit for bit
+// (rows, Gram matrix, factor, counters) after an update at every slot of a
+// full, wrapped window: the factor's entries that factorReplace writes are
+// saved and restored by copyReplaced, not the whole factor.
+func TestWindowUndoExact(t *testing.T) {
+	const d, m = 7, 5
+	rng := rand.New(rand.NewPCG(5, 6))
+	w, err := NewWindow[float64](d, m, 1e-2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grad := func() []float64 {
+		g := make([]float64, d)
+		for i := range g {
+			g[i] = rng.NormFloat64()
+		}
+		return g
+	}
+	for step := 0; step < 3*m; step++ {
+		l, k, g := slices.Clone(w.l), slices.Clone(w.k), slices.Clone(w.g)
+		s, filled, count := w.s, w.filled, w.count
+		if err := w.Update(grad()); err != nil {
+			t.Fatal(err)
+		}
+		w.undo()
+		for i := range l {
+			if math.Float64bits(l[i]) != math.Float64bits(w.l[i]) {
+				t.Fatalf("step %d (slot %d): factor entry %d is %v after undo, was %v", step, s, i, w.l[i], l[i])
+			}
+		}
+		if !slices.Equal(k, w.k) || !slices.Equal(g, w.g) || s != w.s || filled != w.filled || count != w.count {
+			t.Fatalf("step %d (slot %d): window not restored", step, s)
+		}
+		if err := w.Update(grad()); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
