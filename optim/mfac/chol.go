@@ -44,11 +44,18 @@ func below(j, s, m int) (a0, a1, b0, b1 int) {
 
 // factorReplace updates the factor for slot s (the oldest) being replaced by
 // a row whose Gram entries with every slot are c (c[s] = its squared norm).
+// It saves every entry it writes into work first (restoreReplaced puts
+// them back), also when it fails.
 func (w *core[T]) factorReplace(s int, c []float64) error {
 	m, l, x, a := w.m, w.l, w.x, w.a
 	copy(x, l[s*m:s*m+m])
 	copy(a, c)
 	rr := 0.0
+	// Every entry is saved into work before it is written, for
+	// restoreReplaced: row s of every column, and the whole run of a
+	// column that is rotated (only those change beyond row s).
+	work, rotated := w.work, w.rotated
+	work[s*m+s] = l[s*m+s]
 	for k := 1; k < m; k++ {
 		j := s + k
 		if j >= m {
@@ -56,7 +63,14 @@ func (w *core[T]) factorReplace(s int, c []float64) error {
 		}
 		col := l[j*m : j*m+m]
 		a0, a1, b0, b1 := below(j, s, m)
-		if xj := x[j]; xj != 0 {
+		xj := x[j]
+		rotated[j] = xj != 0
+		if xj != 0 {
+			saveColumn(work, l, j, s, m)
+		} else {
+			work[j*m+s] = col[s]
+		}
+		if xj != 0 {
 			ljj := col[j]
 			r := math.Hypot(ljj, xj)
 			cs, sn := r/ljj, xj/ljj
@@ -81,23 +95,29 @@ func (w *core[T]) factorReplace(s int, c []float64) error {
 	return nil
 }
 
-// copyReplaced copies from src to dst (m×m factors) the entries that
-// factorReplace(s, ·) may write: in every column j ≠ s the entries from j
-// down to s in slot order (the diagonal, the run below it and row s), and
-// the diagonal entry of column s. Saving them before factorReplace and
-// copying them back restores the factor exactly, at half the cost of a
-// full copy.
-func copyReplaced(dst, src []float64, s, m int) {
+// saveColumn copies column j's entries from j down to s in slot order (the
+// diagonal, the run below it and row s: all that factorReplace(s, ·) may
+// write in it) from src to dst (m×m factors).
+func saveColumn(dst, src []float64, j, s, m int) {
+	o := j * m
+	if j < s {
+		copy(dst[o+j:o+s+1], src[o+j:o+s+1])
+		return
+	}
+	copy(dst[o+j:o+m], src[o+j:o+m])
+	copy(dst[o:o+s+1], src[o:o+s+1])
+}
+
+// restoreReplaced undoes the last factorReplace(s, ·) exactly: it copies
+// back from work what factorReplace saved there before writing (row s of
+// every column, the columns it rotated, the diagonal entry of column s).
+func (w *core[T]) restoreReplaced(s int) {
+	m, l, p := w.m, w.l, w.work
 	for j := 0; j < m; j++ {
-		o := j * m
-		switch {
-		case j < s:
-			copy(dst[o+j:o+s+1], src[o+j:o+s+1])
-		case j > s:
-			copy(dst[o+j:o+m], src[o+j:o+m])
-			copy(dst[o:o+s+1], src[o:o+s+1])
-		default:
-			dst[o+s] = src[o+s]
+		if j != s && w.rotated[j] {
+			saveColumn(l, p, j, s, m)
+		} else {
+			l[j*m+s] = p[j*m+s]
 		}
 	}
 }

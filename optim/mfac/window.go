@@ -57,7 +57,8 @@ type core[T optim.Float] struct {
 	part          [2][]float64
 	acc           [2][]float64
 	old           []T       // backup of the overwritten row
-	work          []float64 // m×m: the entries of the factor the last update replaced (undo, copyReplaced), and refactor's workspace
+	work          []float64 // m×m: the entries of the factor the last update replaced (undo, restoreReplaced), and refactor's workspace
+	rotated       []bool    // m: the columns the last factorReplace rotated (saved whole in work)
 
 	// undo record of the last update (see undo): the Gram row it replaced
 	// (undoK), the slot, fill and count before it, whether work still holds
@@ -113,6 +114,7 @@ func NewWindow[T optim.Float](d, m int, damp float64) (*Window[T], error) {
 	c.acc[0], c.acc[1] = make([]float64, n), make([]float64, n)
 	c.old = make([]T, d)
 	c.work = make([]float64, m*m)
+	c.rotated = make([]bool, m)
 	c.undoK = make([]float64, m)
 	c.initFactor()
 	w := &Window[T]{core: c}
@@ -204,8 +206,7 @@ func (w *Window[T]) update(g []T) error {
 	w.undoable = false
 	oldK := w.undoK // row s of K, to undo
 	copy(oldK, w.k[s*m:s*m+m])
-	copyReplaced(w.work, w.l, s, m)
-	w.undoL = true
+	w.undoL = true // factorReplace saves what it writes
 	for i := 0; i < m; i++ {
 		w.k[s*m+i] = c[i]
 		w.k[i*m+s] = c[i]
@@ -214,7 +215,7 @@ func (w *Window[T]) update(g []T) error {
 		// Rounding in the O(m²) update; try the full factorisation. It
 		// uses work as its workspace, so the factor before this update goes
 		// back into l first (and an undo of this update will refactor).
-		copyReplaced(w.l, w.work, s, m)
+		w.restoreReplaced(s)
 		w.undoL = false
 		if err2 := w.refactor((s + 1) % m); err2 != nil {
 			// Undo: restore the row and the Gram matrix; l, untouched by
@@ -257,7 +258,7 @@ func (w *Window[T]) undo() {
 	}
 	w.s, w.filled, w.count = s, w.undoFilled, w.undoCount
 	if w.undoL {
-		copyReplaced(w.l, w.work, s, m)
+		w.restoreReplaced(s)
 	} else if err := w.refactor(s); err != nil {
 		w.broken = err
 	}

@@ -244,7 +244,8 @@ func TestWindowAllocs(t *testing.T) {
 // TestWindowUndoExact checks that undo restores the window bit for bit
 // (rows, Gram matrix, factor, counters) after an update at every slot of a
 // full, wrapped window: the factor's entries that factorReplace writes are
-// saved and restored by copyReplaced, not the whole factor.
+// saved by factorReplace and restored by restoreReplaced, not the whole
+// factor.
 func TestWindowUndoExact(t *testing.T) {
 	const d, m = 7, 5
 	rng := rand.New(rand.NewPCG(5, 6))
