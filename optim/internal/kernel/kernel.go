@@ -1,7 +1,8 @@
 // Package kernel holds helpers that optim and its optimizers share and
 // that are no part of optim's API: the boxed backing slice for switches
-// outside hot loops, the in-place product of a Hutchinson estimate, and
-// the dense-tensor check of parameters.
+// outside hot loops, the in-place product of a Hutchinson estimate, the
+// dense-tensor check of parameters, and the scans of the check passes
+// (Bits, MaxAbs, MaxNonNeg).
 package kernel
 
 import (
