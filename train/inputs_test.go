@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"path/filepath"
 	"strings"
@@ -116,7 +117,36 @@ func TestDivergedSaysWhichCheckpoint(t *testing.T) {
 func TestConfigRefusesInfiniteClip(t *testing.T) {
 	cfg := tinyConfig(t, "adam", nil)
 	cfg.ClipNorm = posInf()
-	assert.EqualError(t, cfg.Validate(), "train: clip norm +Inf: must be finite and >= 0 (0: off)")
+	assert.EqualError(t, cfg.Validate(), "train: clip_norm +Inf: must be a finite number >= 0 (0 turns clipping off)")
 }
 
 func posInf() float64 { return math.Inf(1) }
+
+// TestSettingErrorsNameTheSetting: every invalid setting is a
+// *SettingError naming it by its record's key, which commands map to their
+// flags.
+func TestSettingErrorsNameTheSetting(t *testing.T) {
+	for setting, mod := range map[string]func(*Config){
+		"batch_size":    func(c *Config) { c.BatchSize = -1 },
+		"eval_batch":    func(c *Config) { c.EvalBatch = -1 },
+		"eval_every":    func(c *Config) { c.EvalEvery = -1 },
+		"steps":         func(c *Config) { c.Steps = -1 },
+		"epochs":        func(c *Config) { c.Epochs = -1 },
+		"clip_norm":     func(c *Config) { c.ClipNorm = math.NaN() },
+		"gnb_batch":     func(c *Config) { c.GNBBatch = c.BatchSize + 1 },
+		"hessian_every": func(c *Config) { c.HessianEvery = -1 },
+		"memory_limit":  func(c *Config) { c.MemoryLimit = -1 },
+	} {
+		cfg := tinyConfig(t, "adam", nil)
+		mod(&cfg)
+		var se *SettingError
+		require.ErrorAs(t, cfg.Validate(), &se, setting)
+		assert.Equal(t, setting, se.Setting)
+		if setting == "memory_limit" {
+			continue // not part of the record: a limit of this machine
+		}
+		rc, err := json.Marshal(tinyConfig(t, "adam", nil).record())
+		require.NoError(t, err)
+		assert.Contains(t, string(rc), `"`+setting+`":`, "%s is the record's key", setting)
+	}
+}

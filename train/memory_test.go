@@ -185,7 +185,7 @@ func TestModelMemoryRefusedBeforeBuilding(t *testing.T) {
 	cfg.MemoryLimit = 2e9
 	require.NoError(t, run(cfg), "a limit above MemAvailable is taken as given")
 	cfg.MemoryLimit = -1
-	assert.EqualError(t, run(cfg), "train: memory limit -1: must be >= 0 (0: the memory available)")
+	assert.EqualError(t, run(cfg), "train: memory_limit -1: must be >= 0 (0: the memory available)")
 
 	// Splits of sizes known only once loaded (synthetic of default sizes,
 	// as for files): checked right after loading.

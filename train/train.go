@@ -258,37 +258,49 @@ func (c *Config) defaults() {
 // *optim.HyperError names the hyperparameter; an empty Optimizer with no
 // Hyper is left to Run). Zero values stand for the defaults.
 func (c Config) Validate() error {
-	switch {
-	case len(c.Model.Nodes) == 0 && len(c.Model.InputShape) == 0:
+	if len(c.Model.Nodes) == 0 && len(c.Model.InputShape) == 0 {
 		return errors.New("train: no model: set Config.Model (nn.MLP, nn.CNN, nn.ResNet, nn.GPT, or nn.ParseModel for a file)")
-	case c.BatchSize < 0:
-		return fmt.Errorf("train: batch size %d: must be >= 1 (0: the default)", c.BatchSize)
-	case c.EvalBatch < 0:
-		return fmt.Errorf("train: eval batch size %d: must be >= 1 (0: the default)", c.EvalBatch)
-	case c.EvalEvery < 0:
-		return fmt.Errorf("train: eval-every %d: must be >= 0", c.EvalEvery)
-	case c.Steps < 0:
-		return fmt.Errorf("train: steps %d: must be >= 0", c.Steps)
-	case c.Epochs < 0:
-		return fmt.Errorf("train: epochs %d: must be >= 0", c.Epochs)
-	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm) || math.IsInf(c.ClipNorm, 0):
-		return fmt.Errorf("train: clip norm %v: must be finite and >= 0 (0: off)", c.ClipNorm)
-	case c.GNBBatch < 0 || c.GNBBatch > c.BatchSize:
-		return fmt.Errorf("train: GNB batch %d: must be in [0, batch size %d]", c.GNBBatch, c.BatchSize)
-	case c.HessianEvery < 0:
-		return fmt.Errorf("train: hessian-every %d: must be >= 0", c.HessianEvery)
-	case c.Dtype != tensor.Float32 && c.Dtype != tensor.Float64:
-		return fmt.Errorf("train: dtype %v: want float32 or float64", c.Dtype)
-	case c.MemoryLimit < 0:
-		return fmt.Errorf("train: memory limit %d: must be >= 0 (0: the memory available)", c.MemoryLimit)
-	case c.Resume && c.OutDir == "":
-		return errors.New("train: resume needs an output directory holding the checkpoint")
+	}
+	if err := c.ValidateSettings(); err != nil {
+		return err
 	}
 	if c.Optimizer == "" && len(c.Hyper) == 0 {
 		return nil // a template, such as a comparison's shared settings; Run refuses it
 	}
 	if err := ValidateHyper(c.Optimizer, c.Hyper, c.BatchSize); err != nil {
 		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// ValidateSettings checks the run's own settings, each refused with a
+// *SettingError (zero values stand for the defaults); Validate adds the
+// model and the optimizer's hyperparameters. A command calls it to report
+// a setting under its flag's name.
+func (c Config) ValidateSettings() error {
+	switch {
+	case c.BatchSize < 0:
+		return &SettingError{"batch_size", c.BatchSize, "must be >= 1 (0: the default)"}
+	case c.EvalBatch < 0:
+		return &SettingError{"eval_batch", c.EvalBatch, "must be >= 1 (0: the default)"}
+	case c.EvalEvery < 0:
+		return &SettingError{"eval_every", c.EvalEvery, "must be >= 0"}
+	case c.Steps < 0:
+		return &SettingError{"steps", c.Steps, "must be >= 0"}
+	case c.Epochs < 0:
+		return &SettingError{"epochs", c.Epochs, "must be >= 0"}
+	case c.ClipNorm < 0 || math.IsNaN(c.ClipNorm) || math.IsInf(c.ClipNorm, 0):
+		return &SettingError{"clip_norm", c.ClipNorm, "must be a finite number >= 0 (0 turns clipping off)"}
+	case c.GNBBatch < 0 || c.GNBBatch > c.BatchSize:
+		return &SettingError{"gnb_batch", c.GNBBatch, fmt.Sprintf("must be in [0, the batch size %d]", c.BatchSize)}
+	case c.HessianEvery < 0:
+		return &SettingError{"hessian_every", c.HessianEvery, "must be >= 0"}
+	case c.Dtype != tensor.Float32 && c.Dtype != tensor.Float64:
+		return &SettingError{"dtype", c.Dtype, "want float32 or float64"}
+	case c.MemoryLimit < 0:
+		return &SettingError{"memory_limit", c.MemoryLimit, "must be >= 0 (0: the memory available)"}
+	case c.Resume && c.OutDir == "":
+		return errors.New("train: resume needs an output directory holding the checkpoint")
 	}
 	return nil
 }

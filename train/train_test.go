@@ -193,7 +193,7 @@ func TestConfigErrors(t *testing.T) {
 		{func(c *Config) { c.Optimizer = "lbfgs" }, `unknown optimizer "lbfgs"`},
 		{func(c *Config) { c.Hyper = Hyper{"rho": 1} }, `no hyperparameter "rho"`},
 		{func(c *Config) { c.Hyper = Hyper{"lr": -1} }, "lr"},
-		{func(c *Config) { c.BatchSize = -3 }, "batch size"},
+		{func(c *Config) { c.BatchSize = -3 }, "batch_size -3"},
 		{func(c *Config) { c.Model = nn.MLP(784, []int{8}, 10) }, "784"},
 		{func(c *Config) { c.Schedule = Schedule{Kind: "step", Gamma: 2} }, "gamma"},
 	}
@@ -366,7 +366,7 @@ func TestGNBBatch(t *testing.T) {
 
 	cfg.GNBBatch = 17
 	_, err = Run(context.Background(), cfg)
-	require.ErrorContains(t, err, "GNB batch 17")
+	require.ErrorContains(t, err, "gnb_batch 17: must be in [0, the batch size 16]")
 }
 
 func TestEvalEveryAndDivergedSentinel(t *testing.T) {

@@ -19,6 +19,14 @@ func TestBadValuesNameTheFlag(t *testing.T) {
 	}{
 		{[]string{"-clip", "Inf"}, "train: -clip +Inf: must be a finite number >= 0 (0 turns clipping off)"},
 		{[]string{"-clip", "NaN"}, "train: -clip NaN: must be a finite number >= 0 (0 turns clipping off)"},
+		// Settings are checked once, by train.Config.ValidateSettings,
+		// and reported under their flags.
+		{[]string{"-steps", "-1"}, "train: -steps -1: must be >= 0"},
+		{[]string{"-gnb-batch", "999"}, "train: -gnb-batch 999: must be in [0, the batch size 64]"},
+		{[]string{"-eval-every", "-2"}, "train: -eval-every -2: must be >= 0"},
+		{[]string{"-hessian-every", "-1"}, "train: -hessian-every -1: must be >= 0"},
+		{[]string{"-eval-batch", "-1"}, "train: -eval-batch -1: must be >= 1 (0: the default)"},
+		{[]string{"-batch", "0"}, "train: -batch 0: must be >= 1"},
 		{[]string{"-lr", "Inf"}, "train: -lr +Inf: must be finite and > 0 (sophiah)"},
 		{[]string{"-lr", "NaN"}, "train: -lr NaN: must be finite and > 0 (sophiah)"},
 		{[]string{"-lr", "x"}, `invalid value "x" for flag -lr: not a number: "x"`},

@@ -23,7 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -85,6 +84,26 @@ func (f hyperFlag) Set(s string) error {
 	}
 	f.h[f.knob.Name] = v
 	return nil
+}
+
+// settingFlags maps train.Config's setting names (SettingError.Setting) to
+// the flags that set them.
+var settingFlags = map[string]string{
+	"batch_size": "batch", "eval_batch": "eval-batch", "eval_every": "eval-every", "steps": "steps",
+	"epochs": "epochs", "clip_norm": "clip", "gnb_batch": "gnb-batch", "hessian_every": "hessian-every",
+	"dtype": "dtype", "memory_limit": "memory-limit",
+}
+
+// settingFlagError names the flag of an invalid setting as the user typed
+// it: "-clip NaN: must be a finite number >= 0 (0 turns clipping off)".
+func settingFlagError(err error) error {
+	var se *train.SettingError
+	if errors.As(err, &se) {
+		if f, ok := settingFlags[se.Setting]; ok {
+			return fmt.Errorf("-%s %v: %s", f, se.Value, se.Want)
+		}
+	}
+	return err
 }
 
 // hyperFlagError names the flag of an invalid hyperparameter as the user
@@ -338,17 +357,13 @@ func (o *options) finish() error {
 	if o.cfg.Epochs < 1 && o.cfg.Steps == 0 {
 		return fmt.Errorf("-epochs %d: must be >= 1", o.cfg.Epochs)
 	}
-	if o.cfg.Steps < 0 {
-		return fmt.Errorf("-steps %d: must be >= 0", o.cfg.Steps)
-	}
-	if o.cfg.BatchSize < 1 {
+	if o.cfg.BatchSize < 1 { // the flag has no zero default (train.Config's 0 means 128)
 		return fmt.Errorf("-batch %d: must be >= 1", o.cfg.BatchSize)
 	}
-	if o.cfg.GNBBatch < 0 || o.cfg.GNBBatch > o.cfg.BatchSize {
-		return fmt.Errorf("-gnb-batch %d: must be in [0, -batch %d]", o.cfg.GNBBatch, o.cfg.BatchSize)
-	}
-	if o.cfg.ClipNorm < 0 || math.IsNaN(o.cfg.ClipNorm) || math.IsInf(o.cfg.ClipNorm, 0) {
-		return fmt.Errorf("-clip %v: must be a finite number >= 0 (0 turns clipping off)", o.cfg.ClipNorm)
+	// The run's settings are train.Config's to check, once; its errors
+	// name the setting, reported here under its flag.
+	if err := o.cfg.ValidateSettings(); err != nil {
+		return settingFlagError(err)
 	}
 	if !o.cfg.Resume { // a resumed run's optimizer is the recorded one: train.Run checks it
 		// The optimizer Config's Validate, the one check of the values.
