@@ -102,10 +102,14 @@ func windowSize(h Hyper) int {
 }
 
 // mfacBytes estimates M-FAC's memory for a window of m gradients of d
-// parameters: live, the window (m·d values of the dtype) and its three m×m
-// float64 matrices (Gram, factor, refactorisation workspace); export, what a
-// checkpoint adds: copies of two of the matrices (the window itself is
-// streamed from its live buffer, never copied).
+// parameters: live, the window (m·d values of the dtype, once the run has
+// written all m rows) and its three m×m float64 matrices (Gram, factor,
+// refactorisation workspace); export, what a checkpoint adds: the copies of
+// the Gram matrix and factor that the reader holds while a run resumes.
+// Neither direction copies the window: saving streams the rows written
+// (k ≤ m: k·d values on disk) from the live buffer, and resuming reads them
+// into the buffer the run keeps (mfac.MFAC.Reserve), whose unwritten rows
+// are not touched; saving streams the matrices too.
 // Both saturate at math.MaxInt64.
 func mfacBytes(m, d int, dt tensor.Dtype) (live, export int64) {
 	size := int64(4)

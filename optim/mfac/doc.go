@@ -70,10 +70,15 @@
 // dtype, float32 or float64. Needs is empty: only gradients are used.
 //
 // State (State/LoadState) holds the window, K, the factor, the ring slot and
-// the momentum buffer v, so a resumed run is bit-identical. The window stays
+// the momentum buffer v, so a resumed run is bit-identical. The window is
+// exported as the k ≤ m rows written so far (k·d values: the ring fills rows
+// 0, 1, … in order, and a row past them is written before it is read);
+// states of older versions holding all m rows still load. The window stays
 // in its dtype; StateView exports it without a copy (for streaming to a
-// checkpoint) and TakeState imports it without one, so that saving and
-// resuming never hold a second m×d window.
+// checkpoint) and TakeState imports it without one when its buffer has room
+// for m rows (a checkpoint reader makes that room with Reserve, touching
+// only the k rows it reads), so that saving and resuming never hold a
+// second window, nor touch its unwritten rows.
 //
 // Errors: Step makes the checks of optim.Hyper.BeginStep first. A gradient
 // whose inner products with the window overflow float64 is refused before

@@ -201,7 +201,14 @@ func TestLoadStateErrors(t *testing.T) {
 		"factor":       func(s *optim.State) { s.Find("", "factor").F64[0] = -1 },
 		"gram nan":     func(s *optim.State) { s.Find("", "gram").F64[1] = math.NaN() },
 		"slot":         func(s *optim.State) { s.Scalars["ring_slot"] = 4 },
-		"no v":         func(s *optim.State) { s.Find("b", "v").Slot = "x" },
+		"slot not at the fill": func(s *optim.State) { // 1 of 4 rows filled: the next slot is 1
+			s.Scalars["ring_slot"] = 2
+		},
+		"window rows not the fill": func(s *optim.State) {
+			w := s.Find("", "window")
+			w.Shape, w.F32 = []int{2, 17}, append(w.F32, w.F32...)
+		},
+		"no v": func(s *optim.State) { s.Find("b", "v").Slot = "x" },
 	}
 	for name, f := range mutate {
 		st, _ := o.State()

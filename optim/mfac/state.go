@@ -10,7 +10,7 @@ import (
 
 // State slots of the global buffers (Param "") and of the momentum.
 const (
-	slotWindow = "window" // [m, d], the gradient ring buffer G, dtype of θ
+	slotWindow = "window" // [k, d], the k rows of G written so far (k = "filled"), dtype of θ; [m, d] in old states
 	slotGram   = "gram"   // [m, m] float64, K = G·Gᵀ
 	slotFactor = "factor" // [m, m] float64, Cholesky factor by slot
 	slotV      = "v"      // per parameter: momentum buffer (μ > 0)
@@ -28,8 +28,11 @@ var scalarNames = [...]string{"ring_slot", "filled", "count", "last_slot"}
 type windowState struct{ o *MFAC }
 
 // SaveState exports the window, Gram matrix, factor, ring counters and
-// momentum: resuming from them is bit-identical. Before the first step
-// there is nothing to export.
+// momentum: resuming from them is bit-identical. The window is exported as
+// its k = filled rows written so far (rows 0..k-1: the ring fills them in
+// order), not all m: the others were never written and are never read
+// before they are (see PrepareLoad). Before the first step there is
+// nothing to export.
 func (w windowState) SaveState(st *optim.State, view bool) error {
 	if w.o.eng == nil || st.Step == 0 {
 		return nil
@@ -51,7 +54,7 @@ func (e *eng[T]) export(st *optim.State, view bool) {
 		k, l = append([]float64(nil), k...), append([]float64(nil), l...)
 	}
 	st.Tensors = append(st.Tensors,
-		tens("", slotWindow, []int{w.m, w.d}, w.g),
+		tens("", slotWindow, []int{w.filled, w.d}, w.g[:w.filled*w.d]),
 		optim.StateTensor{Slot: slotGram, Dtype: "float64", Shape: []int{w.m, w.m}, F64: k},
 		optim.StateTensor{Slot: slotFactor, Dtype: "float64", Shape: []int{w.m, w.m}, F64: l},
 	)
@@ -121,7 +124,35 @@ func (w windowState) PrepareLoad(params []optim.Param, st *optim.State, take boo
 		}
 		return t, nil
 	}
-	win, err := get(slotWindow, dt, m, d)
+	var sc [len(scalarNames)]int
+	for i, name := range scalarNames {
+		v, ok := st.Scalars[name]
+		lo, hi := 0.0, float64(m)
+		switch name {
+		case "count":
+			hi = math.MaxInt64
+		case "last_slot":
+			lo = -1
+		}
+		if !ok || v != math.Trunc(v) || v < lo || v > hi || (name == "ring_slot" && v >= float64(m)) {
+			return nil, fmt.Errorf("mfac: load state: scalar %q = %v missing or out of range for ngrads %d", name, v, m)
+		}
+		sc[i] = int(v)
+	}
+	// The ring fills rows 0, 1, … in order: until it is full the next slot
+	// is the fill. Every row at or past it is then written before it is
+	// read, which is why only the rows written are saved.
+	if filled, slot := sc[1], sc[0]; filled < m && slot != filled {
+		return nil, fmt.Errorf("mfac: load state: ring slot %d with %d of %d rows filled: a window that is not full has its next slot at the fill", slot, filled, m)
+	}
+	// The window holds the filled rows; a state written before issue 21
+	// holds all m (the unwritten ones zero): its first filled rows are
+	// kept.
+	rows := sc[1]
+	if t := st.Find("", slotWindow); t != nil && len(t.Shape) == 2 && t.Shape[0] == m && t.Shape[1] == d && rows < m {
+		rows = m
+	}
+	win, err := get(slotWindow, dt, rows, d)
 	if err != nil {
 		return nil, err
 	}
@@ -137,21 +168,6 @@ func (w windowState) PrepareLoad(params []optim.Param, st *optim.State, take boo
 		if !(fac.F64[i*m+i] > 0) {
 			return nil, fmt.Errorf("mfac: load state: factor diagonal %d is %v, want > 0", i, fac.F64[i*m+i])
 		}
-	}
-	var sc [len(scalarNames)]int
-	for i, name := range scalarNames {
-		v, ok := st.Scalars[name]
-		lo, hi := 0.0, float64(m)
-		switch name {
-		case "count":
-			hi = math.MaxInt64
-		case "last_slot":
-			lo = -1
-		}
-		if !ok || v != math.Trunc(v) || v < lo || v > hi || (name == "ring_slot" && v >= float64(m)) {
-			return nil, fmt.Errorf("mfac: load state: scalar %q = %v missing or out of range for ngrads %d", name, v, m)
-		}
-		sc[i] = int(v)
 	}
 	var vs []*tensor.Dense
 	if o.cfg.Momentum > 0 {
@@ -169,9 +185,9 @@ func (w windowState) PrepareLoad(params []optim.Param, st *optim.State, take boo
 	return func() {
 		switch e := ne.(type) {
 		case *eng[float32]:
-			e.load(values[float32](win), gram.F64, fac.F64, sc, vs, take)
+			e.load(values[float32](win)[:sc[1]*d], gram.F64, fac.F64, sc, vs, take)
 		case *eng[float64]:
-			e.load(values[float64](win), gram.F64, fac.F64, sc, vs, take)
+			e.load(values[float64](win)[:sc[1]*d], gram.F64, fac.F64, sc, vs, take)
 		}
 		if o.eng != nil && o.eng != ne {
 			o.eng.close()
@@ -192,14 +208,20 @@ func (o *MFAC) engDim() int {
 
 func (e *eng[T]) load(win []T, gram, fac []float64, sc [len(scalarNames)]int, vs []*tensor.Dense, take bool) {
 	w := e.w
-	if take {
+	if n := w.m * w.d; take && cap(win) >= n {
+		// win holds the rows written and has room for the rest (a reader
+		// that reserved it: Reserve, or a state holding all m rows).
 		// The freshly allocated window was never written, so dropping it
-		// costs no resident memory.
-		w.g = win
+		// costs no resident memory; neither does the room past win, whose
+		// pages nobody has touched.
+		w.g = win[:n]
 		if w.g32 != nil {
-			w.g32 = any(win).([]float32)
+			w.g32 = any(w.g).([]float32)
 		}
 	} else {
+		// Only the rows written are copied: the rest of the window is never
+		// read before it is written (PrepareLoad), and pages of a fresh
+		// window that are not touched cost no resident memory.
 		copy(w.g, win)
 	}
 	copy(w.k, gram)
@@ -257,4 +279,21 @@ func upgradeShapes(st *optim.State) (*optim.State, error) {
 	up := *st
 	up.Params, up.Tensors = list, rest
 	return &up, nil
+}
+
+// Reserve returns how many values a checkpoint reader should make room for
+// when it allocates the values of t, a tensor of a state this optimizer
+// exported: for the window, which holds the k rows written so far, the
+// whole window's m·d, so that TakeState keeps the reader's buffer as the
+// live window (no second copy; the room past the k rows is never touched
+// before a step writes it, and untouched pages of a fresh allocation cost
+// no resident memory). For any other tensor, and a window that does not
+// fit, it returns 0: t's shape's size.
+func (o *MFAC) Reserve(t *optim.StateTensor) int {
+	m := o.cfg.NGrads
+	if t.Param != "" || t.Slot != slotWindow || len(t.Shape) != 2 || t.Shape[0] < 0 || t.Shape[0] > m || t.Shape[1] < 1 ||
+		uint64(t.Shape[1])*uint64(m) > math.MaxInt/8 {
+		return 0
+	}
+	return m * t.Shape[1]
 }
