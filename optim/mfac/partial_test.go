@@ -135,6 +135,22 @@ func testPartialWindow[T optim.Float](t *testing.T) {
 	}
 	resume("old full window, LoadState", func(o *MFAC, ps []optim.Param) error { return o.LoadState(ps, old()) }, nil)
 	resume("old full window, TakeState", func(o *MFAC, ps []optim.Param) error { return o.TakeState(ps, old()) }, nil)
+	t.Run("old full window, only the rows written are copied", func(t *testing.T) {
+		s := old()
+		full := values[T](s.Find("", slotWindow))
+		for i := k * d; i < len(full); i++ {
+			full[i] = 7 // finite, so refused by no check: never copied
+		}
+		o2, _ := New(c)
+		if err := o2.LoadState(ps, s); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range o2.eng.(*eng[T]).w.g[k*d:] {
+			if v != 0 {
+				t.Fatalf("window entry %d (row %d, unwritten) is %v: LoadState touched a row past the %d written", k*d+i, k+i/d, v, k)
+			}
+		}
+	})
 	t.Run("old full window exports k rows", func(t *testing.T) {
 		o2, _ := New(c)
 		if err := o2.LoadState(ps, old()); err != nil {
