@@ -16,7 +16,8 @@ import (
 // Issue 21: the checkpoint of an M-FAC run that wrote k < m window rows
 // holds k·d window values (its state and its file size say so), the
 // reader makes room for the whole window without reading more, and a run
-// resumed from it equals an uninterrupted one bit for bit.
+// resumed from it, or from the same checkpoint holding all m rows as
+// written before, equals an uninterrupted one bit for bit.
 func TestMFACCheckpointHoldsRowsWritten(t *testing.T) {
 	const m, k, n = 16, 3, 20 // the resumed run wraps the window
 	h := Hyper{"ngrads": m, "lr": 0.03}
@@ -60,16 +61,32 @@ func TestMFACCheckpointHoldsRowsWritten(t *testing.T) {
 	assert.Equal(t, k*d, len(w2.F64))
 	assert.Equal(t, m*d, cap(w2.F64))
 
-	split.Steps, split.Resume = n, true
-	_, err = Run(context.Background(), split)
+	// The same checkpoint as written before issue 21: all m rows, the
+	// unwritten ones zero.
+	old := filepath.Join(t.TempDir(), "old")
+	require.NoError(t, os.CopyFS(old, os.DirFS(split.OutDir)))
+	oc, err := LoadCheckpoint(filepath.Join(old, checkpointFile))
 	require.NoError(t, err)
+	ow := oc.Opt.Find("", "window")
+	ow.F64, ow.Shape = append(ow.F64, make([]float64, (m-k)*d)...), []int{m, d}
+	require.NoError(t, SaveCheckpoint(filepath.Join(old, checkpointFile), oc))
+	ofi, err := os.Stat(filepath.Join(old, checkpointFile))
+	require.NoError(t, err)
+	require.Equal(t, fi.Size()+int64((m-k)*d)*8, ofi.Size(), "the old-style checkpoint holds all m rows")
+
 	straight := tinyConfig(t, "mfac", h)
 	straight.OutDir, straight.Steps = t.TempDir(), n
 	_, err = Run(context.Background(), straight)
 	require.NoError(t, err)
-	pa, pb := checkpointParams(t, straight.OutDir), checkpointParams(t, split.OutDir)
-	require.Equal(t, len(pa), len(pb))
-	for i := range pa {
-		require.Equal(t, math.Float64bits(pa[i]), math.Float64bits(pb[i]), "parameter entry %d", i)
+	pa := checkpointParams(t, straight.OutDir)
+	for _, dir := range []string{split.OutDir, old} {
+		split.OutDir, split.Steps, split.Resume = dir, n, true
+		_, err = Run(context.Background(), split)
+		require.NoError(t, err, dir)
+		pb := checkpointParams(t, dir)
+		require.Equal(t, len(pa), len(pb))
+		for i := range pa {
+			require.Equal(t, math.Float64bits(pa[i]), math.Float64bits(pb[i]), "%s: parameter entry %d", dir, i)
+		}
 	}
 }
