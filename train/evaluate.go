@@ -19,12 +19,13 @@ func Evaluate(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype,
 	if err != nil {
 		return 0, 0, err
 	}
-	return evaluateIter(eng, it)
+	return evaluateIter(eng, it, nil)
 }
 
 // evaluateIter is Evaluate over one epoch of an unshuffled, unaugmented
-// iterator, which can be reused for the next evaluation.
-func evaluateIter(eng *hessian.Engine, it *data.Iterator) (loss, acc float64, err error) {
+// iterator, which can be reused for the next evaluation; p (nil: none)
+// hears of its progress in images.
+func evaluateIter(eng *hessian.Engine, it *data.Iterator, p *evalProgress) (loss, acc float64, err error) {
 	ds := it.Dataset()
 	var sumLoss float64
 	correct, n := 0, 0
@@ -37,6 +38,7 @@ func evaluateIter(eng *hessian.Engine, it *data.Iterator) (loss, acc float64, er
 		sumLoss += l * float64(len(b.Labels))
 		correct += c
 		n += len(b.Labels)
+		p.update(n)
 	}
 	if n == 0 {
 		return 0, 0, fmt.Errorf("%s is empty", ds.Name)

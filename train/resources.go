@@ -133,3 +133,21 @@ func (c Config) budget() (meminfo.Source, string) {
 	}
 	return meminfo.Source(c.Memory), "MemAvailable"
 }
+
+// paramCount is the number of the model's parameters (0 if its
+// description does not check: setup has refused it already).
+func paramCount(cfg Config) int64 {
+	info, err := cfg.Model.Check()
+	if err != nil {
+		return 0
+	}
+	var d int64
+	for _, p := range info {
+		n := int64(1)
+		for _, s := range p.Shape {
+			n = meminfo.Mul(n, int64(s))
+		}
+		d = meminfo.Add(d, n)
+	}
+	return d
+}

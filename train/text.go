@@ -75,6 +75,12 @@ func EvaluateText(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dt
 	if err := checkEvalArgs("evaluate text", eng, ds); err != nil {
 		return 0, 0, err
 	}
+	return evaluateText(eng, ds, batch, dt, nil)
+}
+
+// evaluateText is EvaluateText; p (nil: none) hears of its progress in
+// sequences.
+func evaluateText(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dtype, p *evalProgress) (loss, acc float64, err error) {
 	it, err := data.NewIterator(ds, data.IterConfig{BatchSize: batch, Dtype: dt})
 	if err != nil {
 		return 0, 0, err
@@ -82,8 +88,11 @@ func EvaluateText(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dt
 	var tb textBatch
 	var sumLoss float64
 	correct, n := 0, 0
+	rows := 0
 	for it.Next() {
-		x, labels, err := tb.fill(ds, it.Batch(), dt)
+		b := it.Batch()
+		rows += len(b.Labels)
+		x, labels, err := tb.fill(ds, b, dt)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -94,6 +103,7 @@ func EvaluateText(eng *hessian.Engine, ds *data.Dataset, batch int, dt tensor.Dt
 		sumLoss += l * float64(len(labels))
 		correct += c
 		n += len(labels)
+		p.update(rows)
 	}
 	if n == 0 {
 		return 0, 0, fmt.Errorf("%s is empty", ds.Name)

@@ -124,6 +124,12 @@ type Config struct {
 	// of even with progress output off: on resume, the repair of a metrics
 	// file (the lines written after the checkpoint dropped). Nil: Progress.
 	Notices io.Writer
+	// EvalProgressAfter is how long an evaluation runs before it reports
+	// its progress to Progress (0: 3s; negative: from its first batch).
+	// ProgressClock is the clock progress output is timed by (nil:
+	// time.Now). Neither changes any result.
+	EvalProgressAfter time.Duration
+	ProgressClock     func() time.Time
 }
 
 // Result summarises a finished run.
@@ -324,6 +330,14 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if err := checkModelSize(cfg); err != nil {
 		return nil, err
 	}
+	clock := cfg.ProgressClock
+	if clock == nil {
+		clock = time.Now
+	}
+	start := clock()
+	if cfg.Progress != nil && logs {
+		building(cfg.Progress, paramCount(cfg), cfg)
+	}
 	needs, needsErr := runNeeds(cfg, !logs)
 	nTrain, nTest, known := splitSizes(cfg)
 	if needsErr == nil && known {
@@ -461,7 +475,8 @@ func setup(cfg Config, logs bool) (*run, error) {
 		}
 	}
 	if cfg.Progress != nil {
-		r.progress = newProgress(cfg.Progress, cfg.Terminal, r.total, perEpoch, cfg.LogEvery)
+		r.progress = newProgress(cfg.Progress, cfg.Terminal, r.total, perEpoch, cfg.LogEvery, clock)
+		r.progress.setupStart = start
 	}
 	return r, nil
 }
@@ -505,6 +520,10 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 				return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 			}
 		}
+		var c0 time.Time
+		if stepsRun == 0 && r.progress != nil {
+			c0 = r.progress.now()
+		}
 		if err := r.eng.SetBatch(x, labels); err != nil {
 			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 		}
@@ -516,6 +535,10 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		sr, err := Step(r.eng, r.opt, r.cfg.ClipNorm)
 		if err != nil {
 			return r.res, diverged(r.step+1, err)
+		}
+		if stepsRun == 0 && r.progress != nil { // the first step compiled the training graphs
+			t1 := r.progress.now()
+			r.progress.compiled(len(b.Labels), t1.Sub(c0), c0.Sub(r.progress.setupStart))
 		}
 		loss, gnorm := sr.Loss, sr.GradNorm
 		dt := time.Since(t0)
@@ -610,18 +633,23 @@ func (r *run) endEpoch() error {
 func (r *run) evaluate(epoch int) error {
 	var loss, acc float64
 	var err error
+	var ep *evalProgress
+	if r.progress != nil {
+		ep = r.progress.evaluation(r.step, r.test.Len(), r.cfg.EvalProgressAfter)
+	}
 	if r.text {
-		loss, acc, err = EvaluateText(r.eng, r.test, r.cfg.EvalBatch, r.cfg.Dtype)
+		loss, acc, err = evaluateText(r.eng, r.test, r.cfg.EvalBatch, r.cfg.Dtype, ep)
 	} else {
 		if r.testIt == nil {
 			r.testIt, err = data.NewIterator(r.test, data.IterConfig{BatchSize: r.cfg.EvalBatch, Dtype: r.cfg.Dtype, Norm: r.norm})
 		}
 		if err == nil {
-			if loss, acc, err = evaluateIter(r.eng, r.testIt); err != nil {
+			if loss, acc, err = evaluateIter(r.eng, r.testIt, ep); err != nil {
 				r.testIt = nil // stopped inside an epoch: start afresh next time
 			}
 		}
 	}
+	ep.end()
 	if err == nil && !finite(loss) {
 		err = fmt.Errorf("the test loss is %v: %w", loss, optim.ErrNonFinite)
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/hessian/spectrum"
@@ -291,7 +292,7 @@ func TestProgressQuickSharpness(t *testing.T) {
 	rec := StepRecord{Step: 3, Epoch: 1, Loss: 1, LR: 0.1, HessTop: &top, HessConverged: &conv}
 	for _, terminal := range []bool{false, true} {
 		var out strings.Builder
-		newProgress(&out, terminal, 10, 5, 1).step(rec)
+		newProgress(&out, terminal, 10, 5, 1, time.Now).step(rec)
 		assert.Contains(t, out.String(), " λmax 12.5 (not converged)", "terminal %v", terminal)
 		assert.NotContains(t, out.String(), " tr ", "terminal %v", terminal)
 	}

@@ -97,3 +97,22 @@ func TestSpecFileModel(t *testing.T) {
 	assert.Equal(t, 2, code)
 	assert.True(t, strings.Contains(errb.String(), "lstm"), errb.String())
 }
+
+// TestFirstLines (issue 21): before anything is loaded or compiled the
+// command says what it trains and what it builds, then how long the first
+// step (compiling the graphs) took, then the steps; -quiet prints nothing.
+func TestFirstLines(t *testing.T) {
+	args := []string{"-model", "mlp", "-hidden", "4", "-steps", "2", "-batch", "16", "-synthetic-train", "32", "-synthetic-test", "16"}
+	var out, errb bytes.Buffer
+	require.Equal(t, 0, run(append(args, "-out", t.TempDir()), &out, &errb), errb.String())
+	lines := strings.Split(out.String(), "\n")
+	require.Greater(t, len(lines), 3, out.String())
+	assert.True(t, strings.HasPrefix(lines[0], "training mlp on synthetic with sophiah (float32), batch 16, output in "), lines[0])
+	assert.Equal(t, "building: a model of 12342 parameters (float32), optimizer sophiah, data synthetic, batch 16; loading the data, then compiling the graphs", lines[1])
+	assert.True(t, strings.HasPrefix(lines[2], "first step, compiling the graphs of batch 16: "), lines[2])
+	assert.True(t, strings.HasPrefix(lines[3], "step "), lines[3])
+
+	out.Reset()
+	require.Equal(t, 0, run(append(args, "-quiet", "-out", t.TempDir()), &out, &errb), errb.String())
+	assert.Empty(t, out.String(), "-quiet")
+}
