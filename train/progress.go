@@ -178,7 +178,8 @@ func (e *evalProgress) update(done int) {
 	fmt.Fprintf(e.w, "evaluating after step %d: %d/%d (%.0f%%), %s\n", e.step, done, e.total, pct, el.Round(time.Second))
 }
 
-// end clears a terminal's progress line.
+// end clears a terminal's progress line (for an error message; the
+// epoch's line clears it too).
 func (e *evalProgress) end() {
 	if e != nil && e.terminal && e.shown {
 		fmt.Fprint(e.w, "\r\x1b[K")

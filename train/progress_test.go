@@ -66,9 +66,9 @@ func TestProgressFirstLines(t *testing.T) {
 // in place at most every 2 s, and its results are those of a silent run.
 func TestProgressEvaluation(t *testing.T) {
 	cfg := tinyConfig(t, "sgd", testHypers["sgd"])
-	cfg.Steps = 2 // one evaluation of 40 images in batches of 20
-	_, quiet := progressRun(t, cfg, false, 0, 0)
-	cfg.Progress = nil
+	cfg.Steps = 2                                // one evaluation of 40 images in batches of 20
+	quiet, err := Run(context.Background(), cfg) // no progress output
+	require.NoError(t, err)
 
 	// Plain lines: the clock ticks 10 s a reading (the start and each
 	// batch read it once): both batches are reported, 10 s and 20 s past
@@ -103,4 +103,29 @@ func TestProgressEvaluation(t *testing.T) {
 	out, _ = progressRun(t, cfg, false, 10*time.Second, 0)
 	assert.Contains(t, out, "evaluating after step 1: 8/"+strconv.Itoa(n)+" (")
 	assert.Contains(t, out, "evaluating after step 1: "+strconv.Itoa(n)+"/"+strconv.Itoa(n)+" (100%), ")
+}
+
+// TestEvalProgressEnd: a terminal's progress line is cleared at the end of
+// an evaluation that showed one, and only then; plain lines need nothing.
+func TestEvalProgressEnd(t *testing.T) {
+	for _, c := range []struct {
+		terminal bool
+		after    time.Duration
+		want     string
+	}{
+		{true, time.Nanosecond, "\revaluating after step 7: 5/10 (50%), 1s\x1b[K\r\x1b[K"},
+		{true, time.Hour, ""},
+		{false, time.Nanosecond, "evaluating after step 7: 5/10 (50%), 1s\n"},
+	} {
+		var out strings.Builder
+		clk := &fakeClock{t: time.Unix(0, 0), tick: time.Second}
+		p := newProgress(&out, c.terminal, 10, 5, 1, clk.now)
+		e := p.evaluation(7, 10, c.after)
+		e.update(5)
+		e.end()
+		assert.Equal(t, c.want, out.String(), "terminal %v after %v", c.terminal, c.after)
+	}
+	var nilProgress *evalProgress
+	nilProgress.update(1) // no progress output: nothing, no panic
+	nilProgress.end()
 }

@@ -649,7 +649,9 @@ func (r *run) evaluate(epoch int) error {
 			}
 		}
 	}
-	ep.end()
+	if err != nil {
+		ep.end() // else the epoch's line clears it
+	}
 	if err == nil && !finite(loss) {
 		err = fmt.Errorf("the test loss is %v: %w", loss, optim.ErrNonFinite)
 	}
