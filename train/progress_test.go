@@ -27,16 +27,11 @@ func (c *fakeClock) now() time.Time {
 	return c.t
 }
 
-// orderedWriter collects the progress output.
-type orderedWriter struct {
-	strings.Builder
-}
-
 // progressRun runs cfg with progress output timed by a clock that ticks
 // tick per reading, and returns the output and the result.
 func progressRun(t *testing.T, cfg Config, terminal bool, tick, after time.Duration) (string, *Result) {
 	t.Helper()
-	var out orderedWriter
+	var out strings.Builder
 	cfg.Progress, cfg.Terminal = &out, terminal
 	clk := &fakeClock{t: time.Unix(0, 0), tick: tick}
 	cfg.ProgressClock, cfg.EvalProgressAfter = clk.now, after
