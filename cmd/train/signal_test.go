@@ -12,7 +12,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/curvopt/curvopt/internal/proctest"
 	"github.com/curvopt/curvopt/train"
@@ -67,27 +66,13 @@ func TestSIGTERMAtEveryStage(t *testing.T) {
 	assert.NoDirExists(t, dir, "nothing written")
 
 	// Mid-run.
-	cmd := exec.Command(bin, args(dir)...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for waited := 0; ; waited++ {
-		if _, err := os.Stat(filepath.Join(dir, "checkpoint.gob")); err == nil {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the run ended before its first checkpoint: %v: %s", err, errb.String())
-		case <-time.After(time.Millisecond):
-		}
-		require.Less(t, waited, 60000, "no checkpoint after a minute")
-	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	assert.Equal(t, 143, proctest.ExitStatus(t, <-done, errb.String()))
-	assert.Contains(t, errb.String(), "stopped by SIGTERM after step")
-	assert.Contains(t, errb.String(), "-resume -out "+dir)
+	status, stderr = proctest.StopWhen(t, syscall.SIGTERM, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "checkpoint.gob"))
+		return err == nil
+	}, bin, args(dir)...)
+	assert.Equal(t, 143, status, stderr)
+	assert.Contains(t, stderr, "stopped by SIGTERM after step")
+	assert.Contains(t, stderr, "-resume -out "+dir)
 	c, err := train.ReadCheckpointInfo(filepath.Join(dir, "checkpoint.gob"))
 	require.NoError(t, err)
 	assert.Less(t, c.Step, 160, "stopped before the end")

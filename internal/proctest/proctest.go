@@ -155,3 +155,36 @@ func wchanShown() bool {
 	}
 	return false
 }
+
+// StopWhen starts bin with args, polls ready every millisecond until it
+// reports true (failing the test if the command ends first, or after a
+// minute), then sends sig and returns the exit status and stderr. The
+// commands' tests use it to stop a run once its first checkpoint exists.
+func StopWhen(t *testing.T, sig syscall.Signal, ready func() bool, bin string, args ...string) (status int, stderr string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for waited := 0; !ready(); waited++ {
+		select {
+		case err := <-done:
+			t.Fatalf("%s ended before it was ready: %v: %s", filepath.Base(bin), err, errb.String())
+		case <-time.After(time.Millisecond):
+		}
+		if waited >= 60000 {
+			cmd.Process.Kill()
+			<-done
+			t.Fatalf("%s not ready after a minute: %s", filepath.Base(bin), errb.String())
+		}
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	return ExitStatus(t, err, errb.String()), errb.String()
+}

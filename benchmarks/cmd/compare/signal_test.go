@@ -3,14 +3,12 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/curvopt/curvopt/benchmarks/compare"
 	"github.com/curvopt/curvopt/internal/proctest"
@@ -48,26 +46,13 @@ func TestSIGTERMStopsAndResumes(t *testing.T) {
 	assert.NoDirExists(t, filepath.Join(dir, "work"))
 
 	// Mid-run, once the first run has a checkpoint.
-	cmd := exec.Command(bin, args(dir)...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	require.NoError(t, cmd.Start())
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	var cks []string
-	for waited := 0; len(cks) == 0; waited++ {
-		cks, err = filepath.Glob(filepath.Join(dir, "work", compare.PhaseFinal, "*", "checkpoint.gob"))
-		require.NoError(t, err)
-		select {
-		case err := <-done:
-			t.Fatalf("the comparison ended before its first checkpoint: %v: %s", err, errb.String())
-		case <-time.After(time.Millisecond):
-		}
-		require.Less(t, waited, 60000, "no checkpoint after a minute")
-	}
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	assert.Equal(t, 143, proctest.ExitStatus(t, <-done, errb.String()))
-	assert.Contains(t, errb.String(), "compare: stopped by SIGTERM; rerun the same command to continue")
+	status, stderr = proctest.StopWhen(t, syscall.SIGTERM, func() bool {
+		cks, _ = filepath.Glob(filepath.Join(dir, "work", compare.PhaseFinal, "*", "checkpoint.gob"))
+		return len(cks) > 0
+	}, bin, args(dir)...)
+	assert.Equal(t, 143, status, stderr)
+	assert.Contains(t, stderr, "compare: stopped by SIGTERM; rerun the same command to continue")
 	c, err := train.ReadCheckpointInfo(cks[0])
 	require.NoError(t, err, "the interrupted run's checkpoint")
 	assert.Greater(t, c.Step, 0)
