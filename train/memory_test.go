@@ -268,18 +268,3 @@ func TestHostileCheckpointRefusedBeforeBuilding(t *testing.T) {
 	assert.ErrorContains(t, err, `the largest part is node 0 (conv2d "c1") in the gradient and H·v graph of the training batch of 16, `)
 	assert.NotContains(t, err.Error(), "evaluation", "an analysis builds no evaluation graph")
 }
-
-func TestParseBytes(t *testing.T) {
-	for s, want := range map[string]int64{"2GB": 2e9, "512MB": 512e6, "512mb": 512e6, "1.5GiB": 3 << 29, "4 kB": 4000,
-		"1000000": 1e6, "0": 0, "1KiB": 1024, "2TB": 2e12, "7B": 7, "1e9": 1e9} {
-		got, err := ParseBytes(s)
-		require.NoError(t, err, s)
-		assert.Equal(t, want, got, s)
-	}
-	for _, s := range []string{"", "GB", "-1GB", "2XB", "NaN", "Inf", "0x10", "1_000", "1e30TB", "two"} {
-		_, err := ParseBytes(s)
-		assert.Error(t, err, s)
-	}
-	_, err := ParseBytes("2XB")
-	assert.EqualError(t, err, `memory size "2XB": want a number of bytes with an optional unit (kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GB`)
-}

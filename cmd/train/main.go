@@ -22,6 +22,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/curvopt/curvopt/internal/meminfo"
 	"io"
 	"os"
 	"strconv"
@@ -215,7 +216,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
 	fs.Func("memory-limit", "memory the model's parameters and graphs may take, e.g. 2GB, 512MB, 1.5GiB; a run that would need more is refused before training (default: the memory available, MemAvailable)", func(s string) (err error) {
-		o.cfg.MemoryLimit, err = train.ParseBytes(s)
+		o.cfg.MemoryLimit, err = meminfo.ParseBytes(s)
 		return err
 	})
 	fs.BoolVar(&o.analyze, "analyze", false, "analysis mode: load the run in -out (its checkpoint and config.json: model, dtype, data, batch size)\nand write the Hessian spectrum (numbers and density plot) there; data and batch flags given override the run's")

@@ -134,3 +134,36 @@ func Bytes(n int64) string {
 	}
 	return fmt.Sprintf("%d B", n)
 }
+
+// ParseBytes parses a memory size: a whole or decimal number of bytes
+// with an optional unit, kB, MB, GB, TB (powers of 1000, as Bytes prints
+// them) or KiB, MiB, GiB, TiB (powers of 1024), e.g. "2GB",
+// "512MB", "1.5GiB", "1000000". The unit's case is ignored; the result
+// must be in [0, 2⁶²].
+func ParseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12}, {"b", 1},
+	}
+	mult := 1.0
+	lower := strings.ToLower(t)
+	for _, u := range units {
+		if strings.HasSuffix(lower, u.suffix) {
+			t, mult = strings.TrimSpace(t[:len(t)-len(u.suffix)]), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || strings.ContainsAny(t, "xXpP_") {
+		return 0, fmt.Errorf("memory size %q: want a number of bytes with an optional unit (kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GB", s)
+	}
+	n := math.Round(v * mult)
+	if n > 1<<62 {
+		return 0, fmt.Errorf("memory size %q exceeds 2^62 bytes", s)
+	}
+	return int64(n), nil
+}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -39,4 +40,19 @@ func TestAvailableOnThisMachine(t *testing.T) {
 	}
 	require.NoError(t, err)
 	require.Greater(t, n, int64(0))
+}
+
+func TestParseBytes(t *testing.T) {
+	for s, want := range map[string]int64{"2GB": 2e9, "512MB": 512e6, "512mb": 512e6, "1.5GiB": 3 << 29, "4 kB": 4000,
+		"1000000": 1e6, "0": 0, "1KiB": 1024, "2TB": 2e12, "7B": 7, "1e9": 1e9} {
+		got, err := ParseBytes(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, want, got, s)
+	}
+	for _, s := range []string{"", "GB", "-1GB", "2XB", "NaN", "Inf", "0x10", "1_000", "1e30TB", "two"} {
+		_, err := ParseBytes(s)
+		assert.Error(t, err, s)
+	}
+	_, err := ParseBytes("2XB")
+	assert.EqualError(t, err, `memory size "2XB": want a number of bytes with an optional unit (kB, MB, GB, TB, KiB, MiB, GiB, TiB), e.g. 2GB`)
 }
