@@ -71,14 +71,7 @@ func checkModelSize(cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("train: model: %w", err)
 	}
-	var d int64
-	for _, p := range info {
-		n := int64(1)
-		for _, s := range p.Shape {
-			n = meminfo.Mul(n, int64(s))
-		}
-		d = meminfo.Add(d, n)
-	}
+	d := countParams(info)
 	size := int64(4)
 	if cfg.Dtype == tensor.Float64 {
 		size = 8
@@ -141,6 +134,12 @@ func paramCount(cfg Config) int64 {
 	if err != nil {
 		return 0
 	}
+	return countParams(info)
+}
+
+// countParams is the number of values in the parameters of info,
+// saturating at math.MaxInt64.
+func countParams(info []nn.ParamInfo) int64 {
 	var d int64
 	for _, p := range info {
 		n := int64(1)
