@@ -63,13 +63,7 @@ func StopAtFirstLine(t *testing.T, sig syscall.Signal, bin string, args ...strin
 	w, drain := fullPipe(t)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = w
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	errb, done := start(t, cmd)
 	waitBlockedWriting(t, cmd.Process.Pid, done)
 	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
@@ -163,13 +157,7 @@ func wchanShown() bool {
 func StopWhen(t *testing.T, sig syscall.Signal, ready func() bool, bin string, args ...string) (status int, stderr string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	errb, done := start(t, cmd)
 	for waited := 0; !ready(); waited++ {
 		select {
 		case err := <-done:
@@ -187,4 +175,18 @@ func StopWhen(t *testing.T, sig syscall.Signal, ready func() bool, bin string, a
 	}
 	err := <-done
 	return ExitStatus(t, err, errb.String()), errb.String()
+}
+
+// start starts cmd with its stderr captured and returns the capture and a
+// channel that receives Wait's result.
+func start(t *testing.T, cmd *exec.Cmd) (*bytes.Buffer, <-chan error) {
+	t.Helper()
+	errb := new(bytes.Buffer)
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return errb, done
 }
