@@ -1,0 +1,35 @@
+// Package gsolver puts every curvopt optimizer where a gorgonia.Solver goes,
+// so that a stock Gorgonia training loop (a graph of stock ops,
+// gorgonia.Grad, a TapeMachine with BindDualValues) switches optimizer by
+// the line that makes the solver:
+//
+//	opt, err := adam.New(adam.Default())        // instead of G.NewRMSPropSolver(...)
+//	solver, err := gsolver.New(opt)
+//	for each batch {
+//		G.Let(x, xs); G.Let(y, ys)
+//		vm.RunAll()
+//		solver.Step(G.NodesToValueGrads(learnables))
+//		vm.Reset()
+//	}
+//
+// The curvature optimizers (AdaHessian, SophiaH, SophiaG) also need the
+// curvature of the loss: the curvature engine over the same graph answers
+// their queries, and the solver feeds it the batch bound to the input and
+// target nodes, so the loop stays the same:
+//
+//	opt, err := adahessian.New(adahessian.Default())
+//	eng, err := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Targets: y, Loss: cost,
+//		Params: hessian.NodeParams(learnables...)}, opt.Needs())
+//	solver, err := gsolver.New(opt, gsolver.WithEngine(eng, x, y))
+//
+// The gradient is the one the user's machine computed; the engine runs its
+// own graph for H·v (double backprop on nn's exact ops) at the same
+// parameter tensors, on the same batch. A graph with dropout draws its masks
+// twice, once in the user's machine and once in the engine, so the gradient
+// and the curvature of one step see different masks; hessian's own step
+// (train.Step on the engine) shares them.
+//
+// After a successful step the solver zeroes the gradients, as Gorgonia's
+// solvers do (a TapeMachine with BindDualValues adds each run's gradient to
+// the bound one); KeepGradients turns that off.
+package gsolver
