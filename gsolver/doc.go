@@ -19,10 +19,12 @@
 //
 //	opt, err := adahessian.New(adahessian.Default())
 //	eng, err := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Targets: y, Loss: cost,
-//		Params: hessian.NodeParams(learnables...)}, opt.Needs())
+//		Params: []hessian.GraphParam{{Node: w0}, {Node: w1}}}, opt.Needs())
 //	solver, err := gsolver.New(opt, gsolver.WithEngine(eng, x, y))
 //
-// The gradient is the one the user's machine computed; the engine runs its
+// Make the engine after the machine: the engine adds its nodes to g, and a
+// machine compiled afterwards would run them too. The gradient is the one
+// the user's machine computed; the engine runs its
 // own graph for H·v (double backprop on nn's exact ops) at the same
 // parameter tensors, on the same batch. A graph with dropout draws its masks
 // twice, once in the user's machine and once in the engine, so the gradient
