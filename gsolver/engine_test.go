@@ -124,6 +124,14 @@ func TestEngineParamsMatch(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), `parameter "p1": its value is none of the curvature engine's parameter tensors`)
 	})
+	t.Run("one tensor twice", func(t *testing.T) {
+		s, err := New(newOpt(t, "sophiah"), WithOracle(&fakeEngine{q: q, params: ps}))
+		require.NoError(t, err)
+		twice := optim.Param{Name: "again", Value: ps[0].Value, Grad: ps[0].Grad}
+		err = s.Step(vgsOf([]optim.Param{ps[0], twice, ps[2]}))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), `parameter "again": its value is also another parameter's`)
+	})
 	t.Run("rebound after the first step", func(t *testing.T) {
 		s, err := New(newOpt(t, "sophiah"), WithOracle(&fakeEngine{q: q, params: ps}), KeepGradients())
 		require.NoError(t, err)
@@ -165,6 +173,7 @@ func TestEngineFeed(t *testing.T) {
 		{0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0},     // row 2: no class
 		{0, 0, 1, 0, 1, 0, 0, 0, 0, 0.5, 0.5, 0}, // row 2: soft
 		{0, 0, 1, 0, 1, 1, 0, 0, 0, 0, 0, 1},     // row 1: two classes
+		{0, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0.9},   // row 2: not 1
 	} {
 		require.NoError(t, gorgonia.Let(y, tensor.New(tensor.WithShape(3, 4), tensor.WithBacking(bad))))
 		q.Grad(ps)
