@@ -24,6 +24,11 @@ func (r *Rewriter) binary(n *gorgonia.Node, k kind, a, b *gorgonia.Node) (*gorgo
 	if isComparison(k) {
 		return nil, r.refuse(n, "a comparison is piecewise constant (its derivative is zero almost everywhere); it is rewritten only as gorgonia.Rectify's mask, x ⊙ (x >= 0)", "nn.ReLU or nn.MaskMul")
 	}
+	if k == kAdd {
+		if err := r.stabilisedLogLikelihood(n, a, b); err != nil {
+			return nil, err
+		}
+	}
 	ca, aConst := r.constVal(a)
 	cb, bConst := r.constVal(b)
 	switch {
@@ -82,6 +87,27 @@ func (r *Rewriter) binary(n *gorgonia.Node, k kind, a, b *gorgonia.Node) (*gorgo
 		return nn.Mul(ta, rb)
 	}
 	return nil, r.refuse(n, "unexpected element-wise op", "nn's element-wise ops")
+}
+
+// stabilisedLogLikelihood refuses log_softmax(z) + log(y) with y a fixed
+// input: what Gorgonia's stabilisation makes of Log(HadamardProd(SoftMax(z),
+// y)), the loss of Gorgonia's examples/convnet. The stabilisation also
+// turns the SoftMax node itself into a log-softmax. log(y) is −Inf wherever
+// the one-hot y is 0, so the loss is +Inf and its gradient (that of
+// log_softmax alone) does not depend on the labels.
+func (r *Rewriter) stabilisedLogLikelihood(n, a, b *gorgonia.Node) error {
+	for _, pair := range [][2]*gorgonia.Node{{a, b}, {b, a}} {
+		sm, lg := pair[0], pair[1]
+		if sm.Op() == nil || lg.Op() == nil || r.cat.kindOf(sm.Op()) != kSoftmax || r.cat.kindOf(lg.Op()) != kLn || r.isLive(lg) {
+			continue
+		}
+		if isLog, _ := boolField(sm.Op(), "isLog"); !isLog {
+			continue
+		}
+		return r.refuse(n, fmt.Sprintf("Gorgonia's stabilisation rewrote log(softmax(z) ⊙ y) as log_softmax(z) + log(y) (and made the SoftMax node %q a log-softmax): log(y) is -Inf wherever y is 0, so the loss is +Inf and its gradient ignores the labels", sm.Name()),
+			"the log-likelihood Neg(Mean(Sum(HadamardProd(Log(SoftMax(z)), y), 1))), or give the logits z as GraphSpec.Logits and leave Loss nil (nn.CrossEntropy)")
+	}
+	return nil
 }
 
 // withConst rewrites t ∘ c (or c ∘ t when left) for a constant number c.

@@ -96,7 +96,11 @@ type RefusedError struct {
 func (e *RefusedError) Error() string {
 	in := ""
 	if len(e.Inputs) > 0 {
-		in = fmt.Sprintf(", inputs %q", strings.Join(e.Inputs, `", "`))
+		q := make([]string, len(e.Inputs))
+		for i, s := range e.Inputs {
+			q[i] = fmt.Sprintf("%q", s)
+		}
+		in = ", inputs " + strings.Join(q, ", ")
 	}
 	return fmt.Sprintf("stock: node %q (id %d, shape %v%s): %s: %s; use %s", e.Node, e.ID, e.Shape, in, e.Op, e.Reason, e.Use)
 }
