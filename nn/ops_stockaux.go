@@ -192,3 +192,43 @@ func Cos(x *gorgonia.Node) (*gorgonia.Node, error) { return applyUnary(cosFamily
 
 // stockAuxFamilies lists this file's families for tests.
 var stockAuxFamilies = []*unaryFamily{recipFamily, sqrtFamily, softplusFamily, log1pFamily, expm1Family, sinFamily, cosFamily}
+
+// RowLocal reports, for one of this package's forward ops, which inputs
+// may vary along the batch axis (axis 0) such that row i of the output
+// depends only on row i of those inputs; the other inputs must not depend
+// on the batch. ok is false for an op that mixes rows (a reduction over the
+// batch, a cross-entropy, a batch statistic) or that it does not know.
+func RowLocal(op gorgonia.Op) (rowInputs []bool, ok bool) {
+	switch o := op.(type) {
+	case *unaryOp, *tanhOp, *mulOp, *maskMulOp, *scaleOp, *addNOp, *dropoutOp, *chanMulOp, *chanBcastOp:
+		rows := make([]bool, len(o.(interface{ inputShapes() []tensor.Shape }).inputShapes()))
+		for i := range rows {
+			rows[i] = true
+		}
+		return rows, true
+	case *matMulOp:
+		return []bool{true, false}, !o.tA
+	case *biasAddOp:
+		return []bool{true, false}, true
+	case *convOp:
+		if o.kind != convKindFwd {
+			return nil, false
+		}
+		if o.bias {
+			return []bool{true, false, false}, true
+		}
+		return []bool{true, false}, true
+	case *poolOp:
+		return []bool{true}, o.kind == poolKindFwd
+	case *softmaxOp:
+		return []bool{true}, o.axis != 0
+	case *logSoftmaxOp:
+		return []bool{true}, o.axis != 0
+	case *reshapeOp:
+		return []bool{true}, o.shape.Dims() > 0 && o.ins[0].Dims() > 0 && o.shape[0] == o.ins[0][0]
+	}
+	return nil, false
+}
+
+// inputShapes returns the op's input shapes.
+func (b *base) inputShapes() []tensor.Shape { return b.ins }

@@ -28,17 +28,20 @@ func (r *Rewriter) transpose(n, a *gorgonia.Node) (*gorgonia.Node, error) {
 	return nn.Transpose(t, pattern...)
 }
 
-// conv recognises gorgonia.Conv2d(x, w, kernel, pad, stride, dilation),
-// which Gorgonia builds as
+// matchConv recognises the end of gorgonia.Conv2d(x, w, kernel, pad,
+// stride, dilation), which Gorgonia builds as
 //
 //	Transpose(Reshape(Mul(Reshape(Im2Col(x)), Reshape(w)ᵀ), [b, h, w, o]), 0, 3, 1, 2)
 //
-// and rewrites it as nn.Conv2d(x, w, stride, pad). ok is false when n is
-// not the end of that composition.
-func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
+// and returns x, w and the im2col node; ok is false when n is not the end
+// of that composition.
+func (r *Rewriter) matchConv(n *gorgonia.Node) (x, w, col *gorgonia.Node, ok bool) {
+	if n.Op() == nil || r.cat.kindOf(n.Op()) != kTranspose {
+		return nil, nil, nil, false
+	}
 	pattern, _ := intsField(n.Op(), "pattern")
 	if len(pattern) != 4 || pattern[0] != 0 || pattern[1] != 3 || pattern[2] != 1 || pattern[3] != 2 {
-		return nil, false, nil
+		return nil, nil, nil, false
 	}
 	step := func(m *gorgonia.Node, k kind) *gorgonia.Node {
 		if m == nil || m.Op() == nil || r.cat.kindOf(m.Op()) != k {
@@ -59,22 +62,31 @@ func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
 	res := step(first(n, 0), kReshape)
 	mm := step(first(res, 0), kMatMul)
 	if mm == nil {
-		return nil, false, nil
+		return nil, nil, nil, false
 	}
 	if tA, _ := boolField(mm.Op(), "transA"); tA {
-		return nil, false, nil
+		return nil, nil, nil, false
 	}
 	if tB, _ := boolField(mm.Op(), "transB"); !tB {
-		return nil, false, nil
+		return nil, nil, nil, false
 	}
 	patch := step(first(mm, 0), kReshape)
 	flat := step(first(mm, 1), kReshape)
-	col := step(first(patch, 0), kIm2Col)
-	w := first(flat, 0)
+	col = step(first(patch, 0), kIm2Col)
+	w = first(flat, 0)
 	if col == nil || w == nil || w.Shape().Dims() != 4 {
+		return nil, nil, nil, false
+	}
+	return first(col, 0), w, col, true
+}
+
+// conv rewrites the end of gorgonia.Conv2d's composition (matchConv) as
+// nn.Conv2d(x, w, stride, pad). ok is false when n is not such a node.
+func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
+	x, w, col, ok := r.matchConv(n)
+	if !ok {
 		return nil, false, nil
 	}
-	x := first(col, 0)
 	p := map[string]int{}
 	for _, f := range []string{"h", "w", "padH", "padW", "strideH", "strideW", "dilationH", "dilationW"} {
 		v, ok := intField(col.Op(), f)
@@ -153,6 +165,7 @@ func (r *Rewriter) dropout(n, a *gorgonia.Node) (*gorgonia.Node, error) {
 	if r.opts.Dropout == nil {
 		return nil, r.refuse(n, "no dropout state was given to draw its mask per step", "a rewriter with Options.Dropout set")
 	}
+	r.drops++
 	return nn.Dropout(t, p, r.opts.Dropout, uint64(n.ID()))
 }
 

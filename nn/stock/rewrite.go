@@ -38,6 +38,7 @@ type Rewriter struct {
 	memo   map[*gorgonia.Node]*gorgonia.Node
 	live   map[*gorgonia.Node]bool
 	nconst int
+	drops  int // nn.Dropout nodes made
 }
 
 // New returns a Rewriter for graph g whose parameters (the nodes
@@ -72,6 +73,10 @@ func (r *Rewriter) Rewrite(n *gorgonia.Node) (*gorgonia.Node, error) {
 	}
 	return r.node(n)
 }
+
+// Dropouts returns the number of nn.Dropout nodes the rewrites so far have
+// made (0 in evaluation mode).
+func (r *Rewriter) Dropouts() int { return r.drops }
 
 // Kind returns, in plain words, the stock operation that computes n ("" for
 // an input node or an op the catalog does not know).
