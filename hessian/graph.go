@@ -108,9 +108,11 @@ func NewGraph(g *gorgonia.ExprGraph, spec GraphSpec, needs optim.Needs, opts ...
 	if err != nil {
 		return nil, err
 	}
-	ts := in.logits.Shape() // the logits', or the targets' when there are none
+	var ts tensor.Shape // the targets', or the logits' when there are none
 	if in.targets != nil {
 		ts = in.targets.Shape()
+	} else {
+		ts = in.logits.Shape()
 	}
 	e.classes, e.example = ts[1], append([]int{}, in.x.Shape()[1:]...)
 	e.rows = ts[0] / in.n

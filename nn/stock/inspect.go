@@ -129,6 +129,9 @@ func (r *Rewriter) rowKind(n, in *gorgonia.Node, kindOf func(*gorgonia.Node) row
 	if n.Op() == nil {
 		return rowsStatic
 	}
+	if k := r.cat.kindOf(n.Op()); k == kSize || k == kConstant {
+		return rowsStatic // fixed when the graph is built
+	}
 	if x, w, _, ok := r.matchConv(n); ok {
 		// gorgonia.Conv2d: per image, whatever its inner reshapes do
 		if kx, kw := kindOf(x), kindOf(w); kx != rowsMixed && kw == rowsStatic {
