@@ -81,7 +81,7 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 		if p.grads, err = nn.Backprop([]*gorgonia.Node{ln}, []*gorgonia.Node{seed}, in.params); err != nil {
 			return nil, fmt.Errorf("gradient graph: %w", err)
 		}
-		roots := append([]*gorgonia.Node{ln, in.logits}, nonNil(p.grads)...)
+		roots := append(nonNil([]*gorgonia.Node{ln, in.logits}), nonNil(p.grads)...)
 		if p.mGrad, err = machine(g, roots); err != nil {
 			return nil, err
 		}
@@ -130,9 +130,16 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 // (added when in has none), and sets p.ce to the mean cross-entropy of the
 // logits (the loss itself unless in has its own).
 func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
+	tn := in.targets
+	if in.logits == nil { // a user's cost without logits (NewGraph): no cross-entropy
+		p.y = tensor.New(tensor.Of(e.dt), tensor.WithShape(tn.Shape().Clone()...))
+		if err := gorgonia.Let(tn, p.y); err != nil {
+			return nil, fmt.Errorf("binding targets: %w", err)
+		}
+		return in.loss, nil
+	}
 	rows := in.logits.Shape()[0]
 	p.y = tensor.New(tensor.Of(e.dt), tensor.WithShape(rows, e.classes))
-	tn := in.targets
 	if tn == nil {
 		tn = gorgonia.NewTensor(in.g, e.dt, 2, gorgonia.WithShape(rows, e.classes), gorgonia.WithName("hessian.targets"))
 	}

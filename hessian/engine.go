@@ -53,6 +53,7 @@ type Engine struct {
 	dim    int
 
 	fixed *trainProg              // NewGraph: the one graph
+	user  *userGraph              // NewGraph: dropout masks and evaluation (graph_eval.go)
 	progs *graphCache[*trainProg] // New: per training batch size
 	evals *graphCache[*evalProg]  // New: per evaluation batch size
 	gnb   *trainProg              // New with WithGNBBatch: the sampled gradient's graph
@@ -204,6 +205,9 @@ func (e *Engine) Close() error {
 	}
 	e.progs.clear()
 	e.evals.clear()
+	if e.user != nil {
+		e.user.close()
+	}
 	e.cur, e.fixed, e.gnb, e.lastGNB = nil, nil, nil, nil
 	return nil
 }

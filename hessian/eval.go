@@ -66,6 +66,9 @@ func (e *Engine) EvalLogits(x *tensor.Dense) (out *tensor.Dense, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.fixed != nil {
+		return e.evalUserLogits(x, n, "EvalLogits")
+	}
 	v, _, err := e.evalRun(x, nil, n, "EvalLogits")
 	if err != nil {
 		return nil, err
@@ -91,6 +94,9 @@ func (e *Engine) EvalLoss(x *tensor.Dense, labels []int) (loss float64, correct 
 	if err != nil {
 		return 0, 0, err
 	}
+	if e.fixed != nil {
+		return e.evalUserLoss(x, labels, n)
+	}
 	v, ce, err := e.evalRun(x, labels, n, "EvalLoss")
 	if err != nil {
 		return 0, 0, err
@@ -105,57 +111,22 @@ func (e *Engine) EvalLoss(x *tensor.Dense, labels []int) (loss float64, correct 
 // cross-entropy node, which it returns.
 func (e *Engine) evalRun(x *tensor.Dense, labels []int, n int, what string) (*tensor.Dense, *gorgonia.Node, error) {
 	var (
-		vm                 gorgonia.VM
-		xin, y             *tensor.Dense
-		logits, ce         *gorgonia.Node
-		restoreX, restoreY bool
+		vm         gorgonia.VM
+		xin, y     *tensor.Dense
+		logits, ce *gorgonia.Node
 	)
-	if e.fixed != nil {
-		p := e.fixed
-		if n != p.n {
-			return nil, nil, fmt.Errorf("hessian: %s: batch of %d rows, but the graph was built for %d", what, n, p.n)
-		}
-		if p.mEval == nil {
-			m, err := machine(p.g, []*gorgonia.Node{p.logitN, p.ce})
-			if err != nil {
-				return nil, nil, err
-			}
-			p.mEval = m
-		}
-		vm, xin, y, logits, ce = p.mEval, p.x, p.y, p.logitN, p.ce
-		restoreX, restoreY = true, true
-	} else {
-		p, err := e.evalProg(n)
-		if err != nil {
-			return nil, nil, fmt.Errorf("hessian: compiling evaluation graph for batch size %d: %w", n, err)
-		}
-		vm, xin, y, logits, ce = p.m, p.x, p.y, p.net.Logits, p.ce
-		if labels != nil {
-			vm = p.mCE
-		}
+	p, err := e.evalProg(n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("hessian: compiling evaluation graph for batch size %d: %w", n, err)
+	}
+	vm, xin, y, logits, ce = p.m, p.x, p.y, p.net.Logits, p.ce
+	if labels != nil {
+		vm = p.mCE
 	}
 	if labels != nil {
 		if err := e.checkLabels(labels, y.Shape()[0], n, what); err != nil {
 			return nil, nil, err
 		}
-	}
-	// A NewGraph engine evaluates on its one graph: keep the current
-	// batch's input and targets.
-	if restoreX {
-		if e.xsave == nil {
-			e.xsave = tensor.New(tensor.Of(e.dt), tensor.WithShape(xin.Shape().Clone()...))
-			e.ysave = tensor.New(tensor.Of(e.dt), tensor.WithShape(y.Shape().Clone()...))
-		}
-		if err := copyDense(e.xsave, xin); err != nil {
-			return nil, nil, err
-		}
-		defer copyDense(xin, e.xsave) //nolint:errcheck // same shapes
-	}
-	if restoreY && labels != nil {
-		if err := copyDense(e.ysave, y); err != nil {
-			return nil, nil, err
-		}
-		defer copyDense(y, e.ysave) //nolint:errcheck // same shapes
 	}
 	if err := copyDense(xin, x); err != nil {
 		return nil, nil, err
@@ -177,7 +148,7 @@ func (e *Engine) evalRun(x *tensor.Dense, labels []int, n int, what string) (*te
 // run's logits whose arg-max class is the current batch's label: the
 // training batch's accuracy without another pass (0 before the first run).
 func (e *Engine) Correct() int {
-	if !e.ran {
+	if !e.ran || e.logits == nil {
 		return 0
 	}
 	return countCorrect(e.logits, e.labels)

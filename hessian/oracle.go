@@ -74,6 +74,9 @@ func (e *Engine) setBatch(x *tensor.Dense, labels []int) error {
 	if e.model != nil && e.model.DropoutState() != nil {
 		e.model.DropoutState().Next() // new dropout masks for the new batch
 	}
+	if e.user != nil && e.user.drop != nil {
+		e.user.drop.Next() // a user graph's stock dropouts, likewise
+	}
 	e.cur = p
 	e.labels = append(e.labels[:0], labels...)
 	e.ran = false
@@ -256,6 +259,9 @@ func (e *Engine) Logits() *tensor.Dense {
 
 // saveLogits copies the current run's logits.
 func (e *Engine) saveLogits(p *trainProg) error {
+	if p.logitN == nil { // a user's cost without logits (NewGraph)
+		return nil
+	}
 	v, ok := p.logitN.Value().(*tensor.Dense)
 	if !ok {
 		return errors.New("hessian: logits not computed")
