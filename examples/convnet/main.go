@@ -5,7 +5,7 @@
 // the rest is Gorgonia's program, less its progress bar, profiling and
 // signal handling, plus a test-set evaluation at the end.
 //
-//	go run ./examples/convnet -optimizer adahessian -steps 300
+//	go run ./examples/convnet -optimizer adahessian -lr 0.01 -steps 300
 //	go run ./examples/convnet -optimizer sophiah -steps 300
 //	go run ./examples/convnet -optimizer rmsprop   # Gorgonia's own solver, as in its example
 //
@@ -61,7 +61,7 @@ func main() {
 	var c config
 	var dt string
 	flag.StringVar(&c.optimizer, "optimizer", "adahessian", "rmsprop (Gorgonia's) or a curvopt optimizer: "+fmt.Sprint(train.Optimizers()))
-	flag.Float64Var(&c.lr, "lr", 0, "learning rate (0: the optimizer's default)")
+	flag.Float64Var(&c.lr, "lr", 0, "learning rate (0: the optimizer's default; AdaHessian's, 0.15, diverges here: use 0.01)")
 	flag.IntVar(&c.steps, "steps", 300, "training steps")
 	flag.IntVar(&c.batch, "batchsize", 32, "batch size")
 	flag.IntVar(&c.eval, "eval", 2000, "test images to evaluate at the end")

@@ -57,6 +57,9 @@ func TestLearns(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := small(name, 40)
 			c.batch, c.eval = 16, 200
+			if name == "adahessian" {
+				c.lr = 0.01 // its default, 0.15, diverges on this network (the cost reaches 44 at step 2)
+			}
 			r, err := run(c)
 			require.NoError(t, err)
 			first, last := headMean(r.costs, 10), tailMean(r.costs, 10)
