@@ -30,6 +30,10 @@ var stockAuxBuilders = map[string]func(ns []*gorgonia.Node) (*gorgonia.Node, err
 	"sin":               func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Sin(ns[0]) },
 	"cos":               func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Cos(ns[0]) },
 	"log_softmax_last":  func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return LogSoftmax(ns[0], -1) },
+	"slice_axis1":       func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Slice(ns[0], 1, 1, 4) },
+	"slice_axis0":       func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Slice(ns[0], 0, 1, 3) },
+	"concat_axis1":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Concat(1, ns[0], ns[1]) },
+	"concat_axis0":      func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return Concat(0, ns[0], ns[1]) },
 	"log_softmax_axis1": func(ns []*gorgonia.Node) (*gorgonia.Node, error) { return LogSoftmax(ns[0], 1) },
 }
 

@@ -112,7 +112,7 @@ func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
 	if err != nil {
 		return nil, true, fmt.Errorf("stock: rewriting the convolution at node %q: %w", n.Name(), err)
 	}
-	if !out.Shape().Eq(n.Shape()) {
+	if !sameShape(out.Shape(), n.Shape()) {
 		return nil, true, r.refuse(n, fmt.Sprintf("nn.Conv2d gives shape %v", out.Shape()), "nn.Conv2d")
 	}
 	return out, true, nil
@@ -141,7 +141,7 @@ func (r *Rewriter) maxPool(n, a *gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !out.Shape().Eq(n.Shape()) {
+	if !sameShape(out.Shape(), n.Shape()) {
 		return nil, r.refuse(n, fmt.Sprintf("nn.MaxPool2d gives shape %v", out.Shape()), "nn.MaxPool2d")
 	}
 	return out, nil
@@ -232,4 +232,67 @@ func (r *Rewriter) batchNorm(n, a *gorgonia.Node) (*gorgonia.Node, error) {
 		return nil, err
 	}
 	return asShape(y, s)
+}
+
+// slice rewrites one gorgonia.Slice step (one op per sliced axis) as
+// nn.Slice, dropping the axis when the slice is a single index, as
+// Gorgonia does.
+func (r *Rewriter) slice(n, a *gorgonia.Node) (*gorgonia.Node, error) {
+	t, err := r.node(a)
+	if err != nil {
+		return nil, err
+	}
+	sl, ok := n.Op().(interface{ IsSlice() tensor.Slice })
+	along, ok2 := intField(n.Op(), "along")
+	if !ok || !ok2 {
+		return nil, r.refuse(n, "cannot read the slice", "nn.Slice")
+	}
+	s := sl.IsSlice()
+	in := a.Shape()
+	if s == nil { // the whole axis
+		return asShape(t, n.Shape())
+	}
+	start, end, step := s.Start(), s.End(), s.Step()
+	if end < 0 || end > in[along] {
+		end = in[along]
+	}
+	if step > 1 && end-start > 1 {
+		return nil, r.refuse(n, fmt.Sprintf("a slice with step %d", step), "a slice with step 1 (nn.Slice), or nn.Transpose and nn.Reshape")
+	}
+	if along < 0 || along >= in.Dims() {
+		return nil, r.refuse(n, fmt.Sprintf("a slice along axis %d of %v", along, in), "nn.Slice")
+	}
+	t, err = asShape(t, in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := nn.Slice(t, along, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("stock: rewriting the slice at node %q: %w", n.Name(), err)
+	}
+	return asShape(out, n.Shape())
+}
+
+// concat rewrites gorgonia.Concat as nn.Concat (a sum of zero-padded
+// inputs).
+func (r *Rewriter) concat(n *gorgonia.Node, kids []*gorgonia.Node) (*gorgonia.Node, error) {
+	axis, ok := intField(n.Op(), "axis")
+	if !ok {
+		return nil, r.refuse(n, "cannot read the axis", "nn.Concat")
+	}
+	ts := make([]*gorgonia.Node, len(kids))
+	for i, c := range kids {
+		t, err := r.operand(n, c)
+		if err != nil {
+			return nil, err
+		}
+		if ts[i], err = asShape(t, c.Shape()); err != nil {
+			return nil, err
+		}
+	}
+	out, err := nn.Concat(axis, ts...)
+	if err != nil {
+		return nil, fmt.Errorf("stock: rewriting the concatenation at node %q: %w", n.Name(), err)
+	}
+	return asShape(out, n.Shape())
 }

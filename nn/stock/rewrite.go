@@ -196,10 +196,24 @@ func scalarShape(s tensor.Shape) tensor.Shape {
 	return s.Clone()
 }
 
+// sameShape reports whether a and b are the same shape, axis by axis
+// (tensor.Shape.Eq takes a (1, n) row for an (n) vector).
+func sameShape(a, b tensor.Shape) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // asShape reshapes t to s when its shape differs.
 func asShape(t *gorgonia.Node, s tensor.Shape) (*gorgonia.Node, error) {
 	s = scalarShape(s)
-	if t.Shape().Eq(s) {
+	if sameShape(t.Shape(), s) {
 		return t, nil
 	}
 	return nn.Reshape(t, s)
@@ -273,9 +287,9 @@ func (r *Rewriter) translate(n *gorgonia.Node) (*gorgonia.Node, error) {
 	case kMax:
 		return nil, r.refuse(n, "a maximum over axes has no nn counterpart", "nn.MaxPool2d for pooling, or nn.LogSoftmax / nn.CrossEntropy where the maximum only stabilises a softmax")
 	case kConcat:
-		return nil, r.refuse(n, "concatenation has no nn counterpart yet", "separate inputs combined with nn.AddN, or nn ops on the pieces")
+		return r.concat(n, kids)
 	case kSlice:
-		return nil, r.refuse(n, "slicing has no nn counterpart yet", "nn.Transpose / nn.Reshape, or separate parameters instead of slices of one")
+		return r.slice(n, kids[0])
 	case kGlobalAvgPool:
 		return nil, r.refuse(n, "its backward op is not differentiable", "nn.GlobalAvgPool")
 	}

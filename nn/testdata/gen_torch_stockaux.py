@@ -29,6 +29,10 @@ cases = {
     "cos": ([("x", rnd(3, 4, scale=2), True)], lambda x: torch.cos(x)),
     "log_softmax_last": ([("x", rnd(3, 5, scale=2), True)], lambda x: torch.log_softmax(x, dim=-1)),
     "log_softmax_axis1": ([("x", rnd(2, 3, 4), True)], lambda x: torch.log_softmax(x, dim=1)),
+    "slice_axis1": ([("x", rnd(2, 5, 3), True)], lambda x: x[:, 1:4, :]),
+    "slice_axis0": ([("x", rnd(4, 3), True)], lambda x: x[1:3]),
+    "concat_axis1": ([("a", rnd(2, 2, 3), True), ("b", rnd(2, 3, 3), True)], lambda a, b: torch.cat([a, b], dim=1)),
+    "concat_axis0": ([("a", rnd(2, 3), True), ("b", rnd(1, 3), False)], lambda a, b: torch.cat([a, b], dim=0)),
 }
 
 
