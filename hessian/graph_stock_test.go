@@ -338,3 +338,61 @@ func TestNewGraphNoLogits(t *testing.T) {
 	require.ErrorContains(t, err, "has no logits")
 	assert.Equal(t, 0, e.Correct())
 }
+
+// TestNewGraphStockFloat32 runs the stock MLP in float32 and compares its
+// loss, gradient and H·v with float64.
+func TestNewGraphStockFloat32(t *testing.T) {
+	const n = 6
+	build := func(dt tensor.Dtype) (*G.ExprGraph, GraphSpec) {
+		g := G.NewGraph()
+		x := G.NewMatrix(g, dt, G.WithShape(n, 4), G.WithName("x"))
+		y := G.NewMatrix(g, dt, G.WithShape(n, 3), G.WithName("y"))
+		p := func(name string, shape tensor.Shape, seed float64) *G.Node {
+			d := sinDense(shape, 0.37+seed, seed, 0.8)
+			if dt == tensor.Float32 {
+				f := make([]float32, shape.TotalSize())
+				for i, v := range d.Float64s() {
+					f[i] = float32(v)
+				}
+				d = tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(f))
+			}
+			return G.NewTensor(g, dt, shape.Dims(), G.WithShape(shape...), G.WithName(name), G.WithValue(d))
+		}
+		w1, b1, w2 := p("w1", tensor.Shape{4, 5}, 0.1), p("b1", tensor.Shape{5}, 0.2), p("w2", tensor.Shape{5, 3}, 0.3)
+		half := G.NewConstant(0.5)
+		if dt == tensor.Float32 {
+			half = G.NewConstant(float32(0.5))
+		}
+		h := gmust(G.HadamardProd(half, gmust(G.Tanh(gmust(G.BroadcastAdd(gmust(G.Mul(x, w1)), b1, nil, []byte{0}))))))
+		z := gmust(G.Mul(h, w2))
+		cost := gmust(G.Neg(gmust(G.Mean(gmust(G.Sum(gmust(G.HadamardProd(gmust(G.LogSoftMax(z)), y)), 1))))))
+		return g, GraphSpec{Input: x, Targets: y, Loss: cost, Params: []GraphParam{{Node: w1}, {Node: b1}, {Node: w2}}}
+	}
+	x64, labels := stockBatch(tensor.Shape{n, 4}, 3, 7)
+	x32 := tensor.New(tensor.WithShape(n, 4), tensor.Of(tensor.Float32))
+	for i, v := range x64.Float64s() {
+		x32.Float32s()[i] = float32(v)
+	}
+	res := map[tensor.Dtype][]float64{}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		g, spec := build(dt)
+		e, err := NewGraph(g, spec, optim.Needs{HVP: true})
+		require.NoError(t, err, "%v", dt)
+		x := x64
+		if dt == tensor.Float32 {
+			x = x32
+		}
+		require.NoError(t, e.SetBatch(x, labels))
+		loss, err := e.LossGrad()
+		require.NoError(t, err)
+		v := make([]float64, e.Dim())
+		for i := range v {
+			v[i] = math.Cos(0.3 * float64(i))
+		}
+		hv := make([]float64, e.Dim())
+		require.NoError(t, e.HVPFlat(v, hv))
+		res[dt] = append([]float64{loss}, hv...)
+		require.NoError(t, e.Close())
+	}
+	assert.LessOrEqual(t, relErr(res[tensor.Float32], res[tensor.Float64]), 1e-4, "float32 against float64")
+}
