@@ -80,6 +80,9 @@ func (r *Rewriter) matchConv(n *gorgonia.Node) (x, w, col *gorgonia.Node, ok boo
 	return first(col, 0), w, col, true
 }
 
+// convWords names gorgonia.Conv2d's composite in refusals.
+const convWords = "convolution (gorgonia.Conv2d)"
+
 // conv rewrites the end of gorgonia.Conv2d's composition (matchConv) as
 // nn.Conv2d(x, w, stride, pad). ok is false when n is not such a node.
 func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
@@ -91,13 +94,13 @@ func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
 	for _, f := range []string{"h", "w", "padH", "padW", "strideH", "strideW", "dilationH", "dilationW"} {
 		v, ok := intField(col.Op(), f)
 		if !ok {
-			return nil, true, r.refuse(n, "cannot read the convolution's parameters", "nn.Conv2d")
+			return nil, true, r.refuseAs(n, convWords, "cannot read the convolution's parameters", "nn.Conv2d")
 		}
 		p[f] = v
 	}
 	ws := w.Shape()
 	if p["h"] != p["w"] || p["padH"] != p["padW"] || p["strideH"] != p["strideW"] || p["dilationH"] != 1 || p["dilationW"] != 1 || ws[2] != p["h"] || ws[3] != p["w"] {
-		return nil, true, r.refuse(n, fmt.Sprintf("a convolution (gorgonia.Conv2d) with kernel %d×%d, padding (%d, %d), stride (%d, %d), dilation (%d, %d): nn.Conv2d takes a square kernel, one padding, one stride and no dilation",
+		return nil, true, r.refuseAs(n, convWords, fmt.Sprintf("a convolution with kernel %d×%d, padding (%d, %d), stride (%d, %d), dilation (%d, %d): nn.Conv2d takes a square kernel, one padding, one stride and no dilation",
 			p["h"], p["w"], p["padH"], p["padW"], p["strideH"], p["strideW"], p["dilationH"], p["dilationW"]), "a square kernel with equal paddings and strides and dilation 1, or nn ops of your own")
 	}
 	tx, err := r.operand(n, x)
@@ -113,7 +116,7 @@ func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
 		return nil, true, fmt.Errorf("stock: rewriting the convolution at node %q: %w", n.Name(), err)
 	}
 	if !sameShape(out.Shape(), n.Shape()) {
-		return nil, true, r.refuse(n, fmt.Sprintf("nn.Conv2d gives shape %v", out.Shape()), "nn.Conv2d")
+		return nil, true, r.refuseAs(n, convWords, fmt.Sprintf("nn.Conv2d gives shape %v", out.Shape()), "nn.Conv2d")
 	}
 	return out, true, nil
 }

@@ -203,7 +203,7 @@ func TestRefusals(t *testing.T) {
 			x := input(g, "x", tensor.Shape{1, 1, 6, 6}, 0.1)
 			k := must(G.Reshape(w, tensor.Shape{1, 1, 4, 4}))
 			return must(G.Conv2d(x, k, tensor.Shape{4, 4}, []int{0, 0}, []int{1, 1}, []int{2, 2}))
-		}, []string{"dilation (2, 2)", "nn.Conv2d takes"}},
+		}, []string{"convolution (gorgonia.Conv2d): a convolution with kernel 4×4", "dilation (2, 2)", "nn.Conv2d takes"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -112,11 +112,16 @@ func (e *RefusedError) Error() string {
 
 // refuse returns the RefusedError of n.
 func (r *Rewriter) refuse(n *gorgonia.Node, reason, use string) error {
-	e := &RefusedError{Node: n.Name(), ID: n.ID(), Shape: n.Shape().Clone(), Reason: reason, Use: use}
+	return r.refuseAs(n, "", reason, use)
+}
+
+// refuseAs is refuse with the operation in words given (op "" : n's op).
+func (r *Rewriter) refuseAs(n *gorgonia.Node, op, reason, use string) error {
+	e := &RefusedError{Node: n.Name(), ID: n.ID(), Shape: n.Shape().Clone(), Op: op, Reason: reason, Use: use}
 	for _, c := range children(n) {
 		e.Inputs = append(e.Inputs, c.Name())
 	}
-	if n.Op() != nil {
+	if n.Op() != nil && e.Op == "" {
 		e.Op = words[r.cat.kindOf(n.Op())]
 		if e.Op == "" {
 			e.Op = fmt.Sprintf("op %v (%T), not one the rewriter knows", n.Op(), n.Op())
@@ -250,6 +255,9 @@ func (r *Rewriter) translate(n *gorgonia.Node) (*gorgonia.Node, error) {
 		return out, nil
 	}
 	k := r.cat.kindOf(op)
+	if len(kids) == 0 {
+		return nil, r.refuse(n, "an op without inputs that depends on a parameter", "an input node or a constant")
+	}
 	switch {
 	case k >= kAdd && k <= kNe:
 		if len(kids) != 2 {
