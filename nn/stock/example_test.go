@@ -45,9 +45,9 @@ func ExampleRewriter() {
 	if err := vm.RunAll(); err != nil {
 		panic(err)
 	}
-	fmt.Printf("cost %.6f\ngradient %.6f\nH·v %.6f\n", c.Value().Data(), grad[0].Value().Data(), hv[0].Value().Data())
 	// PyTorch's double backprop gives 0.149208, [-1.356884 -1.986906] and
 	// [3.225595 4.755562].
+	fmt.Printf("cost %.6f\ngradient %.6f\nH·v %.6f\n", c.Value().Data(), grad[0].Value().Data(), hv[0].Value().Data())
 	// Output:
 	// cost [0.149208]
 	// gradient [-1.356884 -1.986906]
