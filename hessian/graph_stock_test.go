@@ -179,15 +179,32 @@ func TestNewGraphStockMLP(t *testing.T) {
 	}
 	assert.LessOrEqual(t, relErr(e.gradFlatNowForTest(t), want), 1e-10, "gradient against gorgonia.Grad")
 
-	// The logits were found: the sampled gradient and the predictions use them.
-	_ = z
-	out := make([]*tensor.Dense, len(e.Params()))
-	for i, p := range e.Params() {
-		out[i] = tensor.New(tensor.WithShape(p.Value.Shape().Clone()...), tensor.Of(tensor.Float64))
+	// The logits were found (the SoftMax's input z): the sampled gradient
+	// equals that of an engine given Logits: z explicitly.
+	sampled := func(e *Engine) []float64 {
+		out := make([]*tensor.Dense, len(e.Params()))
+		for i, p := range e.Params() {
+			out[i] = tensor.New(tensor.WithShape(p.Value.Shape().Clone()...), tensor.Of(tensor.Float64))
+		}
+		require.NoError(t, e.SampledGrad(out))
+		flat := make([]float64, e.Dim())
+		e.flatten(out, flat)
+		return flat
 	}
-	require.NoError(t, e.SampledGrad(out))
-	require.Len(t, e.Logits().Shape(), 2)
-	assert.Equal(t, 3, e.Logits().Shape()[1])
+	g2, spec2, z2 := stockMLPGraph(n)
+	spec2.Logits = z2
+	e2, err := NewGraph(g2, spec2, optim.Needs{HVP: true, SampledGrad: true})
+	require.NoError(t, err)
+	defer e2.Close()
+	require.NoError(t, e2.SetBatch(x, labels))
+	_, err = e2.LossGrad()
+	require.NoError(t, err)
+	require.NoError(t, e.SetBatch(x, labels))
+	_, err = e.LossGrad()
+	require.NoError(t, err)
+	assert.Equal(t, e2.Logits().Float64s(), e.Logits().Float64s(), "the logits found are z")
+	assert.Equal(t, sampled(e2), sampled(e))
+	_ = z
 }
 
 func TestNewGraphStockConvNet(t *testing.T) {

@@ -19,8 +19,8 @@ type Options struct {
 	// and Eval is false.
 	Dropout *nn.DropoutState
 	// Eval rewrites for evaluation: dropout nodes become the identity.
-	// Batch normalisation keeps its batch statistics (see the package
-	// doc).
+	// Batch normalisation keeps its batch statistics (a user graph has
+	// no running statistics; docs/gorgonia.md).
 	Eval bool
 }
 
