@@ -413,3 +413,29 @@ func TestNewGraphStockFloat32(t *testing.T) {
 	}
 	assert.LessOrEqual(t, relErr(res[tensor.Float32], res[tensor.Float64]), 1e-4, "float32 against float64")
 }
+
+// TestNewGraphConvNetEvalAnyBatch: the convnet (its rows independent:
+// convolutions, pooling, dropout left out) evaluates 7 rows on a graph of
+// 3 exactly as a graph of 7 does.
+func TestNewGraphConvNetEvalAnyBatch(t *testing.T) {
+	g3, spec3 := stockConvNetGraph(3)
+	e3, err := NewGraph(g3, spec3, optim.Needs{})
+	require.NoError(t, err)
+	defer e3.Close()
+	g7, spec7 := stockConvNetGraph(7)
+	e7, err := NewGraph(g7, spec7, optim.Needs{})
+	require.NoError(t, err)
+	defer e7.Close()
+	x, labels := stockBatch(tensor.Shape{7, 1, 8, 8}, 3, 8)
+	z3, err := e3.EvalLogits(x)
+	require.NoError(t, err)
+	z7, err := e7.EvalLogits(x)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, relErr(z3.Float64s(), z7.Float64s()), 1e-14)
+	l3, c3, err := e3.EvalLoss(x, labels)
+	require.NoError(t, err)
+	l7, c7, err := e7.EvalLoss(x, labels)
+	require.NoError(t, err)
+	assert.InDelta(t, l7, l3, 1e-12)
+	assert.Equal(t, c7, c3)
+}
