@@ -246,3 +246,20 @@ func TestConvNetExampleLoss(t *testing.T) {
 	require.Contains(t, err.Error(), "loss is +Inf")
 	require.Contains(t, err.Error(), "GraphSpec.Logits")
 }
+
+// stockMLPAdd is an MLP with G.Mul, G.Add and G.Tanh only: the bias row
+// b [1, h] is spread over the batch by a product with a column of ones
+// (G.Add wants equal shapes), and the loss is the mean squared error.
+func stockMLPAdd(t *testing.T, g *G.ExprGraph) (*G.Node, []*G.Node) {
+	const n, in, hid, out = 4, 3, 5, 2
+	x := input(g, "x", tensor.Shape{n, in}, 0.1)
+	y := input(g, "y", tensor.Shape{n, out}, 0.7)
+	ones := G.NewMatrix(g, G.Float64, G.WithShape(n, 1), G.WithName("ones"), G.WithValue(tensor.New(tensor.WithShape(n, 1), tensor.WithBacking([]float64{1, 1, 1, 1}))))
+	w1, b1 := param(g, "w1", tensor.Shape{in, hid}, 0.2), param(g, "b1", tensor.Shape{1, hid}, 0.3)
+	w2 := param(g, "w2", tensor.Shape{hid, out}, 0.4)
+	h := must(G.Tanh(must(G.Add(must(G.Mul(x, w1)), must(G.Mul(ones, b1))))))
+	d := must(G.Sub(must(G.Mul(h, w2)), y))
+	return must(G.Mean(must(G.Square(d)))), []*G.Node{w1, b1, w2}
+}
+
+func TestStockMLPAdd(t *testing.T) { checkModel(t, stockMLPAdd, stockGrad) }
