@@ -59,11 +59,15 @@
 //
 // # Your own graph
 //
-// NewGraph wraps a Gorgonia graph the user built for one batch size, from
-// nn's twice-differentiable ops, given its input, logits, optional targets
-// and loss, and its parameter nodes with their tensors (GraphSpec); the
-// engine adds the gradient, HVP and sampled-gradient graphs that the
-// optimizer's Needs ask for. See ExampleNewGraph:
+// NewGraph wraps a Gorgonia graph the user built for one batch size, given
+// its input, logits, optional targets and loss (a scalar of the user's
+// own, such as Gorgonia's log-likelihood, is accepted; the logits are then
+// found as its softmax's input), and its parameter nodes with their tensors
+// (GraphSpec). The graph may use stock Gorgonia ops: package nn/stock
+// rewrites them into nn's twice-differentiable ops first (docs/gorgonia.md
+// lists what is rewritten and what is refused). The engine adds the
+// gradient, HVP and sampled-gradient graphs that the optimizer's Needs ask
+// for; evaluation takes any number of rows. See ExampleNewGraph:
 //
 //	eng, _ := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Logits: logits,
 //		Params: []hessian.GraphParam{{Node: w1}, {Node: b1}, {Node: w2}, {Node: b2}}}, opt.Needs())

@@ -179,15 +179,32 @@ func TestNewGraphStockMLP(t *testing.T) {
 	}
 	assert.LessOrEqual(t, relErr(e.gradFlatNowForTest(t), want), 1e-10, "gradient against gorgonia.Grad")
 
-	// The logits were found: the sampled gradient and the predictions use them.
-	_ = z
-	out := make([]*tensor.Dense, len(e.Params()))
-	for i, p := range e.Params() {
-		out[i] = tensor.New(tensor.WithShape(p.Value.Shape().Clone()...), tensor.Of(tensor.Float64))
+	// The logits were found (the SoftMax's input z): the sampled gradient
+	// equals that of an engine given Logits: z explicitly.
+	sampled := func(e *Engine) []float64 {
+		out := make([]*tensor.Dense, len(e.Params()))
+		for i, p := range e.Params() {
+			out[i] = tensor.New(tensor.WithShape(p.Value.Shape().Clone()...), tensor.Of(tensor.Float64))
+		}
+		require.NoError(t, e.SampledGrad(out))
+		flat := make([]float64, e.Dim())
+		e.flatten(out, flat)
+		return flat
 	}
-	require.NoError(t, e.SampledGrad(out))
-	require.Len(t, e.Logits().Shape(), 2)
-	assert.Equal(t, 3, e.Logits().Shape()[1])
+	g2, spec2, z2 := stockMLPGraph(n)
+	spec2.Logits = z2
+	e2, err := NewGraph(g2, spec2, optim.Needs{HVP: true, SampledGrad: true})
+	require.NoError(t, err)
+	defer e2.Close()
+	require.NoError(t, e2.SetBatch(x, labels))
+	_, err = e2.LossGrad()
+	require.NoError(t, err)
+	require.NoError(t, e.SetBatch(x, labels))
+	_, err = e.LossGrad()
+	require.NoError(t, err)
+	assert.Equal(t, e2.Logits().Float64s(), e.Logits().Float64s(), "the logits found are z")
+	assert.Equal(t, sampled(e2), sampled(e))
+	_ = z
 }
 
 func TestNewGraphStockConvNet(t *testing.T) {
@@ -337,4 +354,88 @@ func TestNewGraphNoLogits(t *testing.T) {
 	_, err = e.EvalLogits(x)
 	require.ErrorContains(t, err, "has no logits")
 	assert.Equal(t, 0, e.Correct())
+}
+
+// TestNewGraphStockFloat32 runs the stock MLP in float32 and compares its
+// loss, gradient and H·v with float64.
+func TestNewGraphStockFloat32(t *testing.T) {
+	const n = 6
+	build := func(dt tensor.Dtype) (*G.ExprGraph, GraphSpec) {
+		g := G.NewGraph()
+		x := G.NewMatrix(g, dt, G.WithShape(n, 4), G.WithName("x"))
+		y := G.NewMatrix(g, dt, G.WithShape(n, 3), G.WithName("y"))
+		p := func(name string, shape tensor.Shape, seed float64) *G.Node {
+			d := sinDense(shape, 0.37+seed, seed, 0.8)
+			if dt == tensor.Float32 {
+				f := make([]float32, shape.TotalSize())
+				for i, v := range d.Float64s() {
+					f[i] = float32(v)
+				}
+				d = tensor.New(tensor.WithShape(shape.Clone()...), tensor.WithBacking(f))
+			}
+			return G.NewTensor(g, dt, shape.Dims(), G.WithShape(shape...), G.WithName(name), G.WithValue(d))
+		}
+		w1, b1, w2 := p("w1", tensor.Shape{4, 5}, 0.1), p("b1", tensor.Shape{5}, 0.2), p("w2", tensor.Shape{5, 3}, 0.3)
+		half := G.NewConstant(0.5)
+		if dt == tensor.Float32 {
+			half = G.NewConstant(float32(0.5))
+		}
+		h := gmust(G.HadamardProd(half, gmust(G.Tanh(gmust(G.BroadcastAdd(gmust(G.Mul(x, w1)), b1, nil, []byte{0}))))))
+		z := gmust(G.Mul(h, w2))
+		cost := gmust(G.Neg(gmust(G.Mean(gmust(G.Sum(gmust(G.HadamardProd(gmust(G.LogSoftMax(z)), y)), 1))))))
+		return g, GraphSpec{Input: x, Targets: y, Loss: cost, Params: []GraphParam{{Node: w1}, {Node: b1}, {Node: w2}}}
+	}
+	x64, labels := stockBatch(tensor.Shape{n, 4}, 3, 7)
+	x32 := tensor.New(tensor.WithShape(n, 4), tensor.Of(tensor.Float32))
+	for i, v := range x64.Float64s() {
+		x32.Float32s()[i] = float32(v)
+	}
+	res := map[tensor.Dtype][]float64{}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		g, spec := build(dt)
+		e, err := NewGraph(g, spec, optim.Needs{HVP: true})
+		require.NoError(t, err, "%v", dt)
+		x := x64
+		if dt == tensor.Float32 {
+			x = x32
+		}
+		require.NoError(t, e.SetBatch(x, labels))
+		loss, err := e.LossGrad()
+		require.NoError(t, err)
+		v := make([]float64, e.Dim())
+		for i := range v {
+			v[i] = math.Cos(0.3 * float64(i))
+		}
+		hv := make([]float64, e.Dim())
+		require.NoError(t, e.HVPFlat(v, hv))
+		res[dt] = append([]float64{loss}, hv...)
+		require.NoError(t, e.Close())
+	}
+	assert.LessOrEqual(t, relErr(res[tensor.Float32], res[tensor.Float64]), 1e-4, "float32 against float64")
+}
+
+// TestNewGraphConvNetEvalAnyBatch: the convnet (its rows independent:
+// convolutions, pooling, dropout left out) evaluates 7 rows on a graph of
+// 3 exactly as a graph of 7 does.
+func TestNewGraphConvNetEvalAnyBatch(t *testing.T) {
+	g3, spec3 := stockConvNetGraph(3)
+	e3, err := NewGraph(g3, spec3, optim.Needs{})
+	require.NoError(t, err)
+	defer e3.Close()
+	g7, spec7 := stockConvNetGraph(7)
+	e7, err := NewGraph(g7, spec7, optim.Needs{})
+	require.NoError(t, err)
+	defer e7.Close()
+	x, labels := stockBatch(tensor.Shape{7, 1, 8, 8}, 3, 8)
+	z3, err := e3.EvalLogits(x)
+	require.NoError(t, err)
+	z7, err := e7.EvalLogits(x)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, relErr(z3.Float64s(), z7.Float64s()), 1e-14)
+	l3, c3, err := e3.EvalLoss(x, labels)
+	require.NoError(t, err)
+	l7, c7, err := e7.EvalLoss(x, labels)
+	require.NoError(t, err)
+	assert.InDelta(t, l7, l3, 1e-12)
+	assert.Equal(t, c7, c3)
 }

@@ -30,6 +30,10 @@
 //	BatchMatMul, Transpose         bilinear / linear (SplitHeads, MergeHeads)
 //	CausalMask, AvgPool2d,         linear (GlobalAvgPool composed)
 //	Dropout                        linear, mask fixed per DropoutState step
+//	Reciprocal, Sqrt, Softplus,    f⁽ʲ⁾ families, as Exp (for nn/stock's
+//	Log1p, Expm1, Sin, Cos         rewrites of stock Gorgonia graphs)
+//	LogSoftmax                     x − log Σ eˣ; derivative from Softmax
+//	Slice, Pad (Concat composed)   linear, each the other's derivative
 //
 // Backprop is the reverse-mode driver (it replaces gorgonia.Grad, which cannot
 // be used twice on one graph), and AuditSecondOrder refuses, before a second

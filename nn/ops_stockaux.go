@@ -220,6 +220,8 @@ func RowLocal(op gorgonia.Op) (rowInputs []bool, ok bool) {
 		return []bool{true, false}, true
 	case *poolOp:
 		return []bool{true}, o.kind == poolKindFwd
+	case *rangeOp:
+		return []bool{true}, o.axis != 0
 	case *softmaxOp:
 		return []bool{true}, o.axis != 0
 	case *logSoftmaxOp:

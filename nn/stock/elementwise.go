@@ -59,7 +59,7 @@ func (r *Rewriter) binary(n *gorgonia.Node, k kind, a, b *gorgonia.Node) (*gorgo
 	s := scalarShape(n.Shape())
 	for _, t := range []**gorgonia.Node{&ta, &tb} {
 		switch {
-		case (*t).Shape().Eq(s):
+		case sameShape((*t).Shape(), s):
 		case (*t).Shape().TotalSize() == s.TotalSize():
 			if *t, err = asShape(*t, s); err != nil {
 				return nil, err
@@ -114,7 +114,7 @@ func (r *Rewriter) stabilisedLogLikelihood(n, a, b *gorgonia.Node) error {
 func (r *Rewriter) withConst(n *gorgonia.Node, k kind, t *gorgonia.Node, c float64, left bool) (*gorgonia.Node, error) {
 	s := scalarShape(n.Shape())
 	var err error
-	if !t.Shape().Eq(s) {
+	if !sameShape(t.Shape(), s) {
 		if t.Shape().TotalSize() == 1 && s.TotalSize() != 1 {
 			t, err = broadcastTo(t, s)
 		} else {
@@ -210,7 +210,7 @@ func (r *Rewriter) mask(n, a, b *gorgonia.Node) (*gorgonia.Node, bool, error) {
 			continue
 		}
 		x := mk[0]
-		if !x.Shape().Eq(n.Shape()) || !y.Shape().Eq(n.Shape()) {
+		if !sameShape(x.Shape(), n.Shape()) || !sameShape(y.Shape(), n.Shape()) {
 			continue
 		}
 		tx, err := r.operand(n, x)

@@ -51,7 +51,7 @@ func (r *Rewriter) FindLogits(cost *gorgonia.Node, shape tensor.Shape) (*gorgoni
 		}
 		seen[n] = true
 		kids := children(n)
-		if n.Op() != nil && len(kids) == 1 && n.Shape().Eq(shape) {
+		if n.Op() != nil && len(kids) == 1 && sameShape(n.Shape(), shape) {
 			isSoftmax := r.cat.kindOf(n.Op()) == kSoftmax
 			if p := nn.OutputsProbabilities(n.Op()); p == "Softmax" || p == "LogSoftmax" {
 				isSoftmax = true

@@ -80,6 +80,9 @@ func (r *Rewriter) matchConv(n *gorgonia.Node) (x, w, col *gorgonia.Node, ok boo
 	return first(col, 0), w, col, true
 }
 
+// convWords names gorgonia.Conv2d's composite in refusals.
+const convWords = "convolution (gorgonia.Conv2d)"
+
 // conv rewrites the end of gorgonia.Conv2d's composition (matchConv) as
 // nn.Conv2d(x, w, stride, pad). ok is false when n is not such a node.
 func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
@@ -91,13 +94,13 @@ func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
 	for _, f := range []string{"h", "w", "padH", "padW", "strideH", "strideW", "dilationH", "dilationW"} {
 		v, ok := intField(col.Op(), f)
 		if !ok {
-			return nil, true, r.refuse(n, "cannot read the convolution's parameters", "nn.Conv2d")
+			return nil, true, r.refuseAs(n, convWords, "cannot read the convolution's parameters", "nn.Conv2d")
 		}
 		p[f] = v
 	}
 	ws := w.Shape()
 	if p["h"] != p["w"] || p["padH"] != p["padW"] || p["strideH"] != p["strideW"] || p["dilationH"] != 1 || p["dilationW"] != 1 || ws[2] != p["h"] || ws[3] != p["w"] {
-		return nil, true, r.refuse(n, fmt.Sprintf("a convolution (gorgonia.Conv2d) with kernel %d×%d, padding (%d, %d), stride (%d, %d), dilation (%d, %d): nn.Conv2d takes a square kernel, one padding, one stride and no dilation",
+		return nil, true, r.refuseAs(n, convWords, fmt.Sprintf("a convolution with kernel %d×%d, padding (%d, %d), stride (%d, %d), dilation (%d, %d): nn.Conv2d takes a square kernel, one padding, one stride and no dilation",
 			p["h"], p["w"], p["padH"], p["padW"], p["strideH"], p["strideW"], p["dilationH"], p["dilationW"]), "a square kernel with equal paddings and strides and dilation 1, or nn ops of your own")
 	}
 	tx, err := r.operand(n, x)
@@ -112,8 +115,8 @@ func (r *Rewriter) conv(n *gorgonia.Node) (*gorgonia.Node, bool, error) {
 	if err != nil {
 		return nil, true, fmt.Errorf("stock: rewriting the convolution at node %q: %w", n.Name(), err)
 	}
-	if !out.Shape().Eq(n.Shape()) {
-		return nil, true, r.refuse(n, fmt.Sprintf("nn.Conv2d gives shape %v", out.Shape()), "nn.Conv2d")
+	if !sameShape(out.Shape(), n.Shape()) {
+		return nil, true, r.refuseAs(n, convWords, fmt.Sprintf("nn.Conv2d gives shape %v", out.Shape()), "nn.Conv2d")
 	}
 	return out, true, nil
 }
@@ -141,7 +144,7 @@ func (r *Rewriter) maxPool(n, a *gorgonia.Node) (*gorgonia.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !out.Shape().Eq(n.Shape()) {
+	if !sameShape(out.Shape(), n.Shape()) {
 		return nil, r.refuse(n, fmt.Sprintf("nn.MaxPool2d gives shape %v", out.Shape()), "nn.MaxPool2d")
 	}
 	return out, nil
@@ -232,4 +235,67 @@ func (r *Rewriter) batchNorm(n, a *gorgonia.Node) (*gorgonia.Node, error) {
 		return nil, err
 	}
 	return asShape(y, s)
+}
+
+// slice rewrites one gorgonia.Slice step (one op per sliced axis) as
+// nn.Slice, dropping the axis when the slice is a single index, as
+// Gorgonia does.
+func (r *Rewriter) slice(n, a *gorgonia.Node) (*gorgonia.Node, error) {
+	t, err := r.node(a)
+	if err != nil {
+		return nil, err
+	}
+	sl, ok := n.Op().(interface{ IsSlice() tensor.Slice })
+	along, ok2 := intField(n.Op(), "along")
+	if !ok || !ok2 {
+		return nil, r.refuse(n, "cannot read the slice", "nn.Slice")
+	}
+	s := sl.IsSlice()
+	in := a.Shape()
+	if s == nil { // the whole axis
+		return asShape(t, n.Shape())
+	}
+	start, end, step := s.Start(), s.End(), s.Step()
+	if end < 0 || end > in[along] {
+		end = in[along]
+	}
+	if step > 1 && end-start > 1 {
+		return nil, r.refuse(n, fmt.Sprintf("a slice with step %d", step), "a slice with step 1 (nn.Slice), or nn.Transpose and nn.Reshape")
+	}
+	if along < 0 || along >= in.Dims() {
+		return nil, r.refuse(n, fmt.Sprintf("a slice along axis %d of %v", along, in), "nn.Slice")
+	}
+	t, err = asShape(t, in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := nn.Slice(t, along, start, end)
+	if err != nil {
+		return nil, fmt.Errorf("stock: rewriting the slice at node %q: %w", n.Name(), err)
+	}
+	return asShape(out, n.Shape())
+}
+
+// concat rewrites gorgonia.Concat as nn.Concat (a sum of zero-padded
+// inputs).
+func (r *Rewriter) concat(n *gorgonia.Node, kids []*gorgonia.Node) (*gorgonia.Node, error) {
+	axis, ok := intField(n.Op(), "axis")
+	if !ok {
+		return nil, r.refuse(n, "cannot read the axis", "nn.Concat")
+	}
+	ts := make([]*gorgonia.Node, len(kids))
+	for i, c := range kids {
+		t, err := r.operand(n, c)
+		if err != nil {
+			return nil, err
+		}
+		if ts[i], err = asShape(t, c.Shape()); err != nil {
+			return nil, err
+		}
+	}
+	out, err := nn.Concat(axis, ts...)
+	if err != nil {
+		return nil, fmt.Errorf("stock: rewriting the concatenation at node %q: %w", n.Name(), err)
+	}
+	return asShape(out, n.Shape())
 }

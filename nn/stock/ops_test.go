@@ -16,15 +16,18 @@ func must(n *G.Node, err error) *G.Node {
 	return n
 }
 
-// readout is the cost Σ c ⊙ out² (c fixed), so that H·v is not zero
-// for linear ops and sees the curvature of non-linear ones.
+// readout is the cost Σ c ⊙ out² + Σ d ⊙ out (c, d fixed): H·v is not
+// zero for linear ops and sees the curvature of non-linear ones, and the
+// linear term makes the cost change with out's sign.
 func readout(g *G.ExprGraph, out *G.Node) *G.Node {
+	if out.Dims() == 0 {
+		return must(G.Add(must(G.Square(out)), must(G.HadamardProd(out, G.NewConstant(0.7)))))
+	}
 	c := G.NewTensor(g, G.Float64, out.Dims(), G.WithShape(out.Shape().Clone()...), G.WithName("c"),
 		G.WithValue(sinTensor(out.Shape(), 1.7, 0.3, 1)))
-	if out.Dims() == 0 {
-		return must(G.Square(out))
-	}
-	return must(G.Sum(must(G.HadamardProd(must(G.Square(out)), c))))
+	d := G.NewTensor(g, G.Float64, out.Dims(), G.WithShape(out.Shape().Clone()...), G.WithName("d"),
+		G.WithValue(sinTensor(out.Shape(), 0.9, 1.3, 1)))
+	return must(G.Add(must(G.Sum(must(G.HadamardProd(must(G.Square(out)), c)))), must(G.Sum(must(G.HadamardProd(out, d))))))
 }
 
 // input adds a fixed input tensor.
@@ -36,7 +39,7 @@ func input(g *G.ExprGraph, name string, shape tensor.Shape, seed float64) *G.Nod
 type unaryCase struct {
 	name  string
 	f     func(g *G.ExprGraph, w *G.Node) *G.Node
-	stock bool // stock Gorgonia's own gradient is right for it
+	stock int // comparison level with stock Gorgonia (stockNone, stockLoss, stockGrad)
 }
 
 func one() *G.Node { return G.NewConstant(1.0) }
@@ -44,45 +47,47 @@ func one() *G.Node { return G.NewConstant(1.0) }
 func TestElementwiseOps(t *testing.T) {
 	pos := func(w *G.Node) *G.Node { return must(G.Add(must(G.Square(w)), one())) } // w² + 1 > 0
 	cases := []unaryCase{
-		{"Exp", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Exp(w)) }, true},
-		{"Log", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Log(pos(w))) }, true},
-		{"Log2", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Log2(pos(w))) }, false}, // stock gradient is wrong (relative error 1.08; ours matches finite differences)
-		{"Sqrt", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sqrt(pos(w))) }, true},
-		{"Square", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Square(w)) }, true},
-		{"Cube", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Cube(w)) }, true},
-		{"Inverse", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Inverse(pos(w))) }, true},
-		{"InverseSqrt", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.InverseSqrt(pos(w))) }, false}, // stock gradient is wrong (docs/gorgonia.md)
-		{"Neg", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Neg(w)) }, true},
-		{"Tanh", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Tanh(w)) }, true},
-		{"Sigmoid", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sigmoid(w)) }, true},
-		{"Softplus", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Softplus(w)) }, true},
-		{"Log1p", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Log1p(must(G.Square(w)))) }, true},
-		{"Expm1", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Expm1(w)) }, true},
-		{"Sin", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sin(w)) }, true},
-		{"Cos", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Cos(w)) }, true},
-		{"Abs", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Abs(w)) }, true},
-		{"Rectify", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Rectify(w)) }, true},
-		{"LeakyRelu", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.LeakyRelu(w, 0.1)) }, true},
-		{"Add", func(g *G.ExprGraph, w *G.Node) *G.Node { return must(G.Add(w, input(g, "x", w.Shape(), 1))) }, true},
-		{"Sub", func(g *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sub(input(g, "x", w.Shape(), 1), w)) }, true},
-		{"HadamardProd", func(g *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardProd(w, must(G.Tanh(w)))) }, true},
-		{"HadamardDiv", func(g *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardDiv(w, pos(w))) }, true},
-		{"PowConst", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Pow(w, G.NewConstant(3.0))) }, true},
-		{"ScalarMul", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardProd(G.NewConstant(2.5), w)) }, true},
-		{"ScalarDiv", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardDiv(w, G.NewConstant(4.0))) }, true},
-		{"ScalarSubLeft", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sub(G.NewConstant(2.0), w)) }, true},
-		{"ScalarDivLeft", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardDiv(G.NewConstant(2.0), pos(w))) }, true},
+		{"Exp", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Exp(w)) }, stockGrad},
+		{"Log", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Log(pos(w))) }, stockGrad},
+		{"Log2", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Log2(pos(w))) }, stockLoss}, // stock gradient is wrong (relative error 1.08; ours matches finite differences)
+		{"Sqrt", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sqrt(pos(w))) }, stockGrad},
+		{"Square", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Square(w)) }, stockGrad},
+		{"Cube", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Cube(w)) }, stockGrad},
+		{"Inverse", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Inverse(pos(w))) }, stockGrad},
+		{"InverseSqrt", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.InverseSqrt(pos(w))) }, stockLoss}, // stock gradient is wrong (docs/gorgonia.md)
+		{"Neg", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Neg(w)) }, stockGrad},
+		{"Tanh", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Tanh(w)) }, stockGrad},
+		{"Sigmoid", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sigmoid(w)) }, stockGrad},
+		{"Softplus", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Softplus(w)) }, stockGrad},
+		{"Log1p", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Log1p(must(G.Square(w)))) }, stockGrad},
+		{"Expm1", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Expm1(w)) }, stockGrad},
+		{"Sin", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sin(w)) }, stockGrad},
+		{"Cos", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Cos(w)) }, stockGrad},
+		{"Abs", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Abs(w)) }, stockGrad},
+		{"Rectify", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Rectify(w)) }, stockGrad},
+		{"LeakyRelu", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.LeakyRelu(w, 0.1)) }, stockGrad},
+		{"Add", func(g *G.ExprGraph, w *G.Node) *G.Node { return must(G.Add(w, input(g, "x", w.Shape(), 1))) }, stockGrad},
+		{"Sub", func(g *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sub(input(g, "x", w.Shape(), 1), w)) }, stockGrad},
+		{"HadamardProd", func(g *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardProd(w, must(G.Tanh(w)))) }, stockGrad},
+		{"HadamardDiv", func(g *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardDiv(w, pos(w))) }, stockGrad},
+		{"PowConst", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Pow(w, G.NewConstant(3.0))) }, stockGrad},
+		{"ScalarMul", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardProd(G.NewConstant(2.5), w)) }, stockGrad},
+		{"ScalarDiv", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardDiv(w, G.NewConstant(4.0))) }, stockGrad},
+		{"ScalarSubLeft", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sub(G.NewConstant(2.0), w)) }, stockGrad},
+		{"ScalarSubRight", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Sub(w, G.NewConstant(2.0))) }, stockGrad},
+		{"ScalarAddRight", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.Add(w, G.NewConstant(1.5))) }, stockGrad},
+		{"ScalarDivLeft", func(_ *G.ExprGraph, w *G.Node) *G.Node { return must(G.HadamardDiv(G.NewConstant(2.0), pos(w))) }, stockGrad},
 		{"BroadcastAddRow", func(g *G.ExprGraph, w *G.Node) *G.Node {
 			b := param(g, "b", tensor.Shape{4}, 0.2)
 			return must(G.BroadcastAdd(w, b, nil, []byte{0}))
-		}, true},
+		}, stockGrad},
 		{"BroadcastProdCol", func(g *G.ExprGraph, w *G.Node) *G.Node {
 			b := param(g, "b", tensor.Shape{3, 1}, 0.2)
 			return must(G.BroadcastHadamardProd(w, b, nil, []byte{1}))
-		}, true},
+		}, stockGrad},
 		{"ScalarFromParam", func(g *G.ExprGraph, w *G.Node) *G.Node {
 			return must(G.HadamardProd(w, must(G.Tanh(must(G.Sum(must(G.Sigmoid(w))))))))
-		}, true},
+		}, stockGrad},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -106,68 +111,72 @@ func TestLinearAndShapeOps(t *testing.T) {
 	cases := []struct {
 		name  string
 		f     func(g *G.ExprGraph) (*G.Node, []*G.Node)
-		stock bool
+		stock int
 	}{
 		{"MatMul", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a, b := param(g, "a", tensor.Shape{3, 4}, 0.1), param(g, "b", tensor.Shape{4, 2}, 0.2)
 			return must(G.Mul(a, b)), []*G.Node{a, b}
-		}, true},
+		}, stockGrad},
 		{"MatVec", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a, v := param(g, "a", tensor.Shape{3, 4}, 0.1), param(g, "v", tensor.Shape{4}, 0.2)
 			return must(G.Mul(a, v)), []*G.Node{a, v}
-		}, true},
+		}, stockGrad},
 		{"VecMat", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a, v := param(g, "a", tensor.Shape{3, 4}, 0.1), param(g, "v", tensor.Shape{3}, 0.2)
 			return must(G.Mul(v, a)), []*G.Node{a, v}
-		}, true},
+		}, stockGrad},
 		{"VecDot", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			u, v := param(g, "u", tensor.Shape{4}, 0.1), param(g, "v", tensor.Shape{4}, 0.2)
 			return must(G.Mul(u, v)), []*G.Node{u, v}
-		}, true},
+		}, stockGrad},
 		{"Outer", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			u, v := param(g, "u", tensor.Shape{3}, 0.1), param(g, "v", tensor.Shape{4}, 0.2)
 			return must(G.OuterProd(u, v)), []*G.Node{u, v}
-		}, false}, // gorgonia.Grad of OuterProd fails: "Shape mismatch. Expected 3. Got (4)"
+		}, stockLoss}, // gorgonia.Grad of OuterProd fails: "Shape mismatch. Expected 3. Got (4)"
 		{"BatchedMatMul", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a, b := param(g, "a", tensor.Shape{2, 3, 4}, 0.1), param(g, "b", tensor.Shape{2, 4, 2}, 0.2)
 			return must(G.BatchedMatMul(a, b)), []*G.Node{a, b}
-		}, true},
+		}, stockGrad},
+		{"BatchedMatMulTransA", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
+			a, b := param(g, "a", tensor.Shape{2, 4, 3}, 0.1), param(g, "b", tensor.Shape{2, 4, 2}, 0.2)
+			return must(G.BatchedMatMul(a, b, true, false)), []*G.Node{a, b}
+		}, stockLoss},
 		{"SumAxis", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a := param(g, "a", tensor.Shape{2, 3, 4}, 0.1)
 			return must(G.Sum(must(G.Tanh(a)), 1)), []*G.Node{a}
-		}, true},
+		}, stockGrad},
 		{"SumAxes", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a := param(g, "a", tensor.Shape{2, 3, 4}, 0.1)
 			return must(G.Sum(must(G.Tanh(a)), 0, 2)), []*G.Node{a}
-		}, true},
+		}, stockGrad},
 		{"MeanAll", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a := param(g, "a", tensor.Shape{2, 3}, 0.1)
 			return must(G.Mean(must(G.Tanh(a)))), []*G.Node{a}
-		}, true},
+		}, stockGrad},
 		{"MeanAxis", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a := param(g, "a", tensor.Shape{2, 3}, 0.1)
 			return must(G.Mean(must(G.Tanh(a)), 1)), []*G.Node{a}
-		}, true},
+		}, stockGrad},
 		{"Reshape", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a := param(g, "a", tensor.Shape{2, 6}, 0.1)
 			return must(G.Reshape(must(G.Tanh(a)), tensor.Shape{3, 4})), []*G.Node{a}
-		}, false}, // stock gradient is wrong here (relative error 1.18; ours matches finite differences)
+		}, stockLoss}, // stock gradient is wrong here (relative error 1.18; ours matches finite differences)
 		{"Transpose", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a, b := param(g, "a", tensor.Shape{2, 3, 4}, 0.1), param(g, "b", tensor.Shape{4, 3, 2}, 0.2)
 			return must(G.HadamardProd(must(G.Transpose(a, 2, 1, 0)), b)), []*G.Node{a, b}
-		}, true},
+		}, stockGrad},
 		{"SoftMax", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a := param(g, "a", tensor.Shape{3, 4}, 0.1)
 			return must(G.SoftMax(a)), []*G.Node{a}
-		}, true},
+		}, stockGrad},
 		{"LogSoftMax", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a := param(g, "a", tensor.Shape{3, 4}, 0.1)
 			return must(G.LogSoftMax(a)), []*G.Node{a}
-		}, true},
+		}, stockGrad},
 		{"SoftMaxAxis0", func(g *G.ExprGraph) (*G.Node, []*G.Node) {
 			a := param(g, "a", tensor.Shape{3, 4}, 0.1)
 			return must(G.SoftMax(a, 0)), []*G.Node{a}
-		}, true},
+		}, stockGrad},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -19,8 +19,8 @@ type Options struct {
 	// and Eval is false.
 	Dropout *nn.DropoutState
 	// Eval rewrites for evaluation: dropout nodes become the identity.
-	// Batch normalisation keeps its batch statistics (see the package
-	// doc).
+	// Batch normalisation keeps its batch statistics (a user graph has
+	// no running statistics; docs/gorgonia.md).
 	Eval bool
 }
 
@@ -112,11 +112,16 @@ func (e *RefusedError) Error() string {
 
 // refuse returns the RefusedError of n.
 func (r *Rewriter) refuse(n *gorgonia.Node, reason, use string) error {
-	e := &RefusedError{Node: n.Name(), ID: n.ID(), Shape: n.Shape().Clone(), Reason: reason, Use: use}
+	return r.refuseAs(n, "", reason, use)
+}
+
+// refuseAs is refuse with the operation in words given (op "" : n's op).
+func (r *Rewriter) refuseAs(n *gorgonia.Node, op, reason, use string) error {
+	e := &RefusedError{Node: n.Name(), ID: n.ID(), Shape: n.Shape().Clone(), Op: op, Reason: reason, Use: use}
 	for _, c := range children(n) {
 		e.Inputs = append(e.Inputs, c.Name())
 	}
-	if n.Op() != nil {
+	if n.Op() != nil && e.Op == "" {
 		e.Op = words[r.cat.kindOf(n.Op())]
 		if e.Op == "" {
 			e.Op = fmt.Sprintf("op %v (%T), not one the rewriter knows", n.Op(), n.Op())
@@ -196,10 +201,24 @@ func scalarShape(s tensor.Shape) tensor.Shape {
 	return s.Clone()
 }
 
+// sameShape reports whether a and b are the same shape, axis by axis
+// (tensor.Shape.Eq takes a (1, n) row for an (n) vector).
+func sameShape(a, b tensor.Shape) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // asShape reshapes t to s when its shape differs.
 func asShape(t *gorgonia.Node, s tensor.Shape) (*gorgonia.Node, error) {
 	s = scalarShape(s)
-	if t.Shape().Eq(s) {
+	if sameShape(t.Shape(), s) {
 		return t, nil
 	}
 	return nn.Reshape(t, s)
@@ -236,6 +255,9 @@ func (r *Rewriter) translate(n *gorgonia.Node) (*gorgonia.Node, error) {
 		return out, nil
 	}
 	k := r.cat.kindOf(op)
+	if len(kids) == 0 {
+		return nil, r.refuse(n, "an op without inputs that depends on a parameter", "an input node or a constant")
+	}
 	switch {
 	case k >= kAdd && k <= kNe:
 		if len(kids) != 2 {
@@ -273,9 +295,9 @@ func (r *Rewriter) translate(n *gorgonia.Node) (*gorgonia.Node, error) {
 	case kMax:
 		return nil, r.refuse(n, "a maximum over axes has no nn counterpart", "nn.MaxPool2d for pooling, or nn.LogSoftmax / nn.CrossEntropy where the maximum only stabilises a softmax")
 	case kConcat:
-		return nil, r.refuse(n, "concatenation has no nn counterpart yet", "separate inputs combined with nn.AddN, or nn ops on the pieces")
+		return r.concat(n, kids)
 	case kSlice:
-		return nil, r.refuse(n, "slicing has no nn counterpart yet", "nn.Transpose / nn.Reshape, or separate parameters instead of slices of one")
+		return r.slice(n, kids[0])
 	case kGlobalAvgPool:
 		return nil, r.refuse(n, "its backward op is not differentiable", "nn.GlobalAvgPool")
 	}
