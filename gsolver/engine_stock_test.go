@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/curvopt/curvopt/hessian"
+	"github.com/curvopt/curvopt/train"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -68,4 +70,79 @@ func TestStockEngineSolver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForGraph: ForGraph switches the stock MLP's loop to each of the seven
+// optimizers by one line; the curvature ones get an engine, which Close
+// closes.
+func TestForGraph(t *testing.T) {
+	lr := map[string]float64{"sgd": 0.1, "adam": 0.02, "adamw": 0.02, "mfac": 0.02, "adahessian": 0.05, "sophiah": 0.02, "sophiag": 0.01}
+	for _, name := range train.Optimizers() {
+		t.Run(name, func(t *testing.T) {
+			m := newStockMLP(t, 16, 3)
+			opt := newOpt(t, name)
+			require.NoError(t, opt.SetLR(lr[name]))
+			solver, err := ForGraph(opt, m.g, m.x, m.y, m.cost, m.learnables)
+			require.NoError(t, err)
+			n := opt.Needs()
+			require.Equal(t, n.HVP || n.SampledGrad, solver.engine != nil)
+			var first, last float64
+			const steps, window = 120, 6
+			for step := 0; step < steps; step++ {
+				c := m.run(t, step)
+				require.False(t, math.IsNaN(c) || math.IsInf(c, 0), "step %d cost %v", step, c)
+				if step < window {
+					first += c / window
+				}
+				if step >= steps-window {
+					last += c / window
+				}
+				require.NoError(t, solver.Step(G.NodesToValueGrads(m.learnables)))
+				m.vm.Reset()
+			}
+			t.Logf("%s: mean cost of the first %d steps %.4f, of the last %d %.4f", name, window, first, window, last)
+			assert.Less(t, last, 0.5*first, "the cost did not halve")
+			require.NoError(t, solver.Close())
+			require.NoError(t, solver.Close())
+			if solver.engine != nil {
+				_, err := solver.engine.LossGrad()
+				require.ErrorIs(t, err, hessian.ErrClosed)
+			}
+		})
+	}
+}
+
+// TestForGraphRefusal: a graph the engine refuses (Gorgonia's example's
+// stabilised loss, LogSoftMax(z) + Log(y)) is an error naming the
+// optimizer and what the engine says.
+func TestForGraphRefusal(t *testing.T) {
+	m := newStockMLP(t, 16, 3)
+	g := m.g
+	h := G.Must(G.Tanh(G.Must(G.BroadcastAdd(G.Must(G.Mul(m.x, m.learnables[0])), m.learnables[1], nil, []byte{0}))))
+	sm := G.Must(G.SoftMax(G.Must(G.BroadcastAdd(G.Must(G.Mul(h, m.learnables[2])), m.learnables[3], nil, []byte{0}))))
+	bad := G.Must(G.Neg(G.Must(G.Mean(G.Must(G.Log(G.Must(G.HadamardProd(sm, m.y))))))))
+	_, err := ForGraph(newOpt(t, "adahessian"), g, m.x, m.y, bad, m.learnables)
+	require.Error(t, err)
+	t.Log(err)
+	assert.Contains(t, err.Error(), "gsolver: adahessian needs the curvature engine over the graph")
+}
+
+// TestForGraphBindOnce: a batch buffer bound once before ForGraph and
+// refilled in place is no longer read (NewGraph rebinds x): the step is
+// refused, naming gorgonia.Let.
+func TestForGraphBindOnce(t *testing.T) {
+	m := newStockMLP(t, 16, 3)
+	buf := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(16, 4))
+	ybuf := tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(16, 3))
+	require.NoError(t, G.Let(m.x, buf))
+	require.NoError(t, G.Let(m.y, ybuf))
+	solver, err := ForGraph(newOpt(t, "sophiah"), m.g, m.x, m.y, m.cost, m.learnables)
+	require.NoError(t, err)
+	defer solver.Close()
+	copy(buf.Float64s(), m.xs.Float64s()[:64])
+	copy(ybuf.Float64s(), m.ys.Float64s()[:48])
+	require.NoError(t, m.vm.RunAll())
+	err = solver.Step(G.NodesToValueGrads(m.learnables))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `input node "x" is still bound to the tensor the curvature engine bound to it: bind the batch with gorgonia.Let before every run`)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/curvopt/curvopt/hessian"
 	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/gorgonia"
@@ -70,6 +71,8 @@ type Solver struct {
 	eng    Engine       // non-nil with WithEngine
 	x, y   *gorgonia.Node
 	keep   bool
+	engine *hessian.Engine // built by ForGraph, closed by Close
+	engX   *tensor.Dense   // ForGraph: the tensor NewGraph bound to x
 
 	started bool
 	names   []string      // per ValueGrad index, fixed at the first step
@@ -134,9 +137,16 @@ func (s *Solver) Params() []optim.Param {
 	return s.params
 }
 
-// Close closes the optimizer (M-FAC releases its window). The engine is the
+// Close closes the optimizer (M-FAC releases its window) and the engine
+// ForGraph built; an engine given by WithEngine or WithOracle is the
 // caller's to close.
-func (s *Solver) Close() error { return s.opt.Close() }
+func (s *Solver) Close() error {
+	err := s.opt.Close()
+	if s.engine != nil {
+		err = errors.Join(err, s.engine.Close())
+	}
+	return err
+}
 
 // Step updates every value in place from its gradient, asking the oracle
 // (if any) for the curvature the optimizer needs, then zeroes the gradients
@@ -284,6 +294,9 @@ func (s *Solver) feed() error {
 	x, ok := s.x.Value().(*tensor.Dense)
 	if !ok {
 		return fmt.Errorf("input node %q holds %T, want a *tensor.Dense (gorgonia.Let it before the run)", s.x.Name(), s.x.Value())
+	}
+	if x == s.engX && x != nil {
+		return fmt.Errorf("input node %q is still bound to the tensor the curvature engine bound to it: bind the batch with gorgonia.Let before every run (a buffer bound before the engine was built is no longer read)", s.x.Name())
 	}
 	y, ok := s.y.Value().(*tensor.Dense)
 	if !ok {
