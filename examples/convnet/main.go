@@ -31,7 +31,6 @@ import (
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/gsolver"
-	"github.com/curvopt/curvopt/hessian"
 	"github.com/curvopt/curvopt/train"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -225,12 +224,12 @@ func (m *convnet) fwd(x *G.Node) (err error) {
 //
 //	solver := G.NewRMSPropSolver(G.WithBatchSize(float64(bs)))
 //
-// A first-order optimizer is one line, gsolver.New(opt). A curvature
-// optimizer also gets the curvature engine over the same graph, which the
-// solver feeds with the batch bound to x and y.
+// by the optimizer and gsolver.ForGraph, which for a curvature optimizer
+// also builds the curvature engine over the same graph and feeds it the
+// batch bound to x and y.
 func newSolver(c config, g *G.ExprGraph, x, y, cost *G.Node, learnables G.Nodes) (G.Solver, io.Closer, error) {
 	if c.optimizer == "rmsprop" {
-		return G.NewRMSPropSolver(G.WithBatchSize(float64(c.batch))), closers{}, nil
+		return G.NewRMSPropSolver(G.WithBatchSize(float64(c.batch))), noClose{}, nil
 	}
 	h := train.Hyper{}
 	if c.lr > 0 {
@@ -240,34 +239,18 @@ func newSolver(c config, g *G.ExprGraph, x, y, cost *G.Node, learnables G.Nodes)
 	if err != nil {
 		return nil, nil, err
 	}
-	if n := opt.Needs(); !n.HVP && !n.SampledGrad {
-		s, err := gsolver.New(opt)
-		return s, s, err
-	}
-	params := make([]hessian.GraphParam, len(learnables))
-	for i, n := range learnables {
-		params[i] = hessian.GraphParam{Node: n}
-	}
-	eng, err := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Targets: y, Loss: cost, Params: params}, opt.Needs())
+	// One line for any optimizer; a curvature one gets the engine over g too.
+	s, err := gsolver.ForGraph(opt, g, x, y, cost, learnables)
 	if err != nil {
 		return nil, nil, errors.Join(err, opt.Close())
 	}
-	s, err := gsolver.New(opt, gsolver.WithEngine(eng, x, y))
-	if err != nil {
-		return nil, nil, errors.Join(err, opt.Close(), eng.Close())
-	}
-	return s, closers{s, eng}, nil
+	return s, s, nil
 }
 
-type closers []io.Closer
+// noClose is the io.Closer of Gorgonia's solver, which holds nothing.
+type noClose struct{}
 
-func (cs closers) Close() error {
-	var errs []error
-	for _, c := range cs {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
-}
+func (noClose) Close() error { return nil }
 
 func run(c config) (result, error) {
 	res := result{accuracy: math.NaN()}

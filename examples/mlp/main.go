@@ -23,7 +23,6 @@ import (
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/gsolver"
-	"github.com/curvopt/curvopt/hessian"
 	"github.com/curvopt/curvopt/train"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -132,33 +131,12 @@ func newSolver(c config, g *G.ExprGraph, x, y, cost *G.Node, learnables G.Nodes)
 	if err != nil {
 		return nil, nil, err
 	}
-	if n := opt.Needs(); !n.HVP && !n.SampledGrad {
-		s, err := gsolver.New(opt)
-		return s, s, err
-	}
-	params := make([]hessian.GraphParam, len(learnables))
-	for i, n := range learnables {
-		params[i] = hessian.GraphParam{Node: n}
-	}
-	eng, err := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Targets: y, Loss: cost, Params: params}, opt.Needs())
+	// One line for any optimizer; a curvature one gets the engine over g too.
+	s, err := gsolver.ForGraph(opt, g, x, y, cost, learnables)
 	if err != nil {
 		return nil, nil, errors.Join(err, opt.Close())
 	}
-	s, err := gsolver.New(opt, gsolver.WithEngine(eng, x, y))
-	if err != nil {
-		return nil, nil, errors.Join(err, opt.Close(), eng.Close())
-	}
-	return s, closers{s, eng}, nil
-}
-
-type closers []io.Closer
-
-func (cs closers) Close() error {
-	var errs []error
-	for _, c := range cs {
-		errs = append(errs, c.Close())
-	}
-	return errors.Join(errs...)
+	return s, s, nil
 }
 
 func run(c config) (result, error) {
