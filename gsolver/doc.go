@@ -18,6 +18,11 @@
 // target nodes, so the loop stays the same:
 //
 //	opt, err := adahessian.New(adahessian.Default())
+//	solver, err := gsolver.ForGraph(opt, g, x, y, cost, learnables) // builds the engine
+//	defer solver.Close()
+//
+// or, with an engine of one's own,
+//
 //	eng, err := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Targets: y, Loss: cost,
 //		Params: []hessian.GraphParam{{Node: w0}, {Node: w1}}}, opt.Needs())
 //	solver, err := gsolver.New(opt, gsolver.WithEngine(eng, x, y))
