@@ -6,6 +6,7 @@ package hessian
 import (
 	"fmt"
 
+	"github.com/curvopt/curvopt/hessian/internal/vm"
 	"github.com/curvopt/curvopt/nn"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -15,7 +16,8 @@ import (
 type trainProg struct {
 	n      int
 	g      *gorgonia.ExprGraph
-	net    *nn.Net // New engines only (running statistics)
+	arena  *vm.Arena // the buffers its machines share
+	net    *nn.Net   // New engines only (running statistics)
 	logitN *gorgonia.Node
 	x, y   *tensor.Dense
 	loss   *gorgonia.Node
@@ -63,7 +65,11 @@ type parts struct {
 // the derivative graphs that what asks for and compiles their machines.
 func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 	g, n := in.g, in.n
-	p := &trainProg{n: n, g: g, net: in.net, logitN: in.logits}
+	p := &trainProg{n: n, g: g, net: in.net, logitN: in.logits, arena: vm.NewArena()}
+	if in.net != nil {
+		// read by Model.UpdateRunningStats after a training run
+		p.arena.Keep(in.net.StatNodes()...)
+	}
 	p.x = tensor.New(tensor.Of(e.dt), tensor.WithShape(in.x.Shape().Clone()...))
 	if err := gorgonia.Let(in.x, p.x); err != nil {
 		return nil, fmt.Errorf("binding input: %w", err)
@@ -82,7 +88,8 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 			return nil, fmt.Errorf("gradient graph: %w", err)
 		}
 		roots := append([]*gorgonia.Node{ln, in.logits}, nonNil(p.grads)...)
-		if p.mGrad, err = machine(g, roots); err != nil {
+		p.arena.Keep(p.ce) // read by evaluations of a NewGraph engine
+		if p.mGrad, err = e.machine(p.arena, roots); err != nil {
 			return nil, err
 		}
 		if what.hvp {
@@ -107,18 +114,18 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 			if p.hv, err = nn.Backprop(outs, vs, in.params); err != nil {
 				return nil, fmt.Errorf("HVP graph: %w", err)
 			}
-			if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
+			if p.mHVP, err = e.machine(p.arena, append(roots, nonNil(p.hv)...)); err != nil {
 				return nil, err
 			}
 			// HVP alone leaves out the gradient's outputs: on the CNN, 10
 			// convolution products instead of 13.
-			if p.mHV, err = machine(g, append([]*gorgonia.Node{ln}, nonNil(p.hv)...)); err != nil {
+			if p.mHV, err = e.machine(p.arena, append([]*gorgonia.Node{ln}, nonNil(p.hv)...)); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if what.gnb {
-		if p.gnb, err = e.gnbGraph(in, seed, what.gnbRows); err != nil {
+		if p.gnb, err = e.gnbGraph(in, p.arena, seed, what.gnbRows); err != nil {
 			return nil, fmt.Errorf("sampled-gradient graph: %w", err)
 		}
 	}
@@ -152,7 +159,7 @@ func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
 
 // gnbGraph adds the sampled-label cross-entropy of the first rows rows of
 // the logits and its gradient.
-func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, error) {
+func (e *Engine) gnbGraph(in graphIn, a *vm.Arena, seed *gorgonia.Node, rows int) (*gnbPart, error) {
 	all := in.logits.Shape()[0] // rows of the logits (one per label)
 	if rows == 0 {
 		rows = all
@@ -188,7 +195,7 @@ func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, 
 	if s.grads, err = nn.Backprop([]*gorgonia.Node{s.loss}, []*gorgonia.Node{seed}, in.params); err != nil {
 		return nil, err
 	}
-	if s.m, err = machine(in.g, append([]*gorgonia.Node{s.loss}, nonNil(s.grads)...)); err != nil {
+	if s.m, err = e.machine(a, append([]*gorgonia.Node{s.loss}, nonNil(s.grads)...)); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -245,13 +252,24 @@ func nonNil(ns []*gorgonia.Node) []*gorgonia.Node {
 	return out
 }
 
-func machine(g *gorgonia.ExprGraph, roots []*gorgonia.Node) (vm gorgonia.VM, err error) {
+// machine returns the machine that computes roots, with buffers from a
+// (vm.Machine: intermediates freed after their last reader), or gorgonia's
+// tape machine when the engine was built with withTapeMachine (tests).
+func (e *Engine) machine(a *vm.Arena, roots []*gorgonia.Node) (m gorgonia.VM, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("hessian: compiling graph: %v", r)
 		}
 	}()
-	return gorgonia.NewTapeMachine(g.SubgraphRoots(roots...)), nil
+	if e.cfg.tape {
+		return gorgonia.NewTapeMachine(roots[0].Graph().SubgraphRoots(roots...)), nil
+	}
+	a.Keep(roots...)
+	m, err = vm.New(a, roots)
+	if err != nil {
+		return nil, fmt.Errorf("hessian: compiling graph: %w", err)
+	}
+	return m, nil
 }
 
 func runVM(vm gorgonia.VM) (err error) {

@@ -6,6 +6,7 @@ package hessian
 import (
 	"fmt"
 
+	"github.com/curvopt/curvopt/hessian/internal/vm"
 	"github.com/curvopt/curvopt/nn"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -40,10 +41,12 @@ func (e *Engine) evalProg(n int) (*evalProg, error) {
 	if p.ce, err = nn.CrossEntropy(net.Logits, tn); err != nil {
 		return nil, err
 	}
-	if p.m, err = machine(g, []*gorgonia.Node{net.Logits}); err != nil {
+	a := vm.NewArena()
+	a.Keep(net.Logits, p.ce)
+	if p.m, err = e.machine(a, []*gorgonia.Node{net.Logits}); err != nil {
 		return nil, err
 	}
-	if p.mCE, err = machine(g, []*gorgonia.Node{net.Logits, p.ce}); err != nil {
+	if p.mCE, err = e.machine(a, []*gorgonia.Node{net.Logits, p.ce}); err != nil {
 		p.m.Close()
 		return nil, err
 	}
@@ -116,7 +119,7 @@ func (e *Engine) evalRun(x *tensor.Dense, labels []int, n int, what string) (*te
 			return nil, nil, fmt.Errorf("hessian: %s: batch of %d rows, but the graph was built for %d", what, n, p.n)
 		}
 		if p.mEval == nil {
-			m, err := machine(p.g, []*gorgonia.Node{p.logitN, p.ce})
+			m, err := e.machine(p.arena, []*gorgonia.Node{p.logitN, p.ce})
 			if err != nil {
 				return nil, nil, err
 			}

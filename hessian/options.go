@@ -17,6 +17,17 @@ type config struct {
 	sampler  nn.LabelSampler
 	gnbBatch int
 	graphs   int
+	tape     bool // gorgonia's tape machine instead of vm.Machine (withTapeMachine)
+}
+
+// withTapeMachine runs the graphs on gorgonia's tape machine, which keeps
+// every op's output alive, instead of vm.Machine: the reference the
+// machine's tests compare with.
+func withTapeMachine() Option {
+	return func(c *config) error {
+		c.tape = true
+		return nil
+	}
 }
 
 // DefaultGraphCache is the number of batch sizes whose compiled graphs an
