@@ -265,7 +265,11 @@ func (e *Engine) machine(a *vm.Arena, roots []*gorgonia.Node) (m gorgonia.VM, er
 		return gorgonia.NewTapeMachine(roots[0].Graph().SubgraphRoots(roots...)), nil
 	}
 	a.Keep(roots...)
-	m, err = vm.New(a, roots)
+	var opts []vm.Option
+	if e.cfg.poison {
+		opts = append(opts, vm.WithPoison())
+	}
+	m, err = vm.New(a, roots, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("hessian: compiling graph: %w", err)
 	}

@@ -18,6 +18,7 @@ type config struct {
 	gnbBatch int
 	graphs   int
 	tape     bool // gorgonia's tape machine instead of vm.Machine (withTapeMachine)
+	poison   bool // vm.WithPoison (withPoison)
 }
 
 // withTapeMachine runs the graphs on gorgonia's tape machine, which keeps
@@ -26,6 +27,15 @@ type config struct {
 func withTapeMachine() Option {
 	return func(c *config) error {
 		c.tape = true
+		return nil
+	}
+}
+
+// withPoison makes vm.Machine fill every buffer with NaN before its op
+// writes it (vm.WithPoison): for tests.
+func withPoison() Option {
+	return func(c *config) error {
+		c.poison = true
 		return nil
 	}
 }
