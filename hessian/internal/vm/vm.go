@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/nn"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -229,15 +230,17 @@ func (m *Machine) exec(i int) error {
 }
 
 func fillNaN(d *tensor.Dense) {
-	switch b := d.Data().(type) {
-	case []float64:
-		for k := range b {
-			b[k] = math.NaN()
-		}
-	case []float32:
-		for k := range b {
-			b[k] = float32(math.NaN())
-		}
+	switch d.Dtype() {
+	case tensor.Float64:
+		fill(num.Slice[float64](d), math.NaN())
+	case tensor.Float32:
+		fill(num.Slice[float32](d), float32(math.NaN()))
+	}
+}
+
+func fill[T float32 | float64](b []T, v T) {
+	for k := range b {
+		b[k] = v
 	}
 }
 
