@@ -1,7 +1,8 @@
 package hessian
 
 // Graph compilation: the training-mode graph of one batch size with the
-// derivative graphs the engine's Needs ask for, and their tape machines.
+// derivative graphs the engine's Needs ask for, and the machines that run
+// them (hessian/internal/vm), which share one arena of buffers per graph.
 
 import (
 	"fmt"
