@@ -288,3 +288,27 @@ func TestMachineAllocs(t *testing.T) {
 		})
 	}
 }
+
+// TestMachineMatchesTapeGNBBatch: the sampled-label gradient on its own
+// graph of a sub-batch (WithGNBBatch) has the tape machine's bits too.
+func TestMachineMatchesTapeGNBBatch(t *testing.T) {
+	for _, c := range zoo() {
+		t.Run(c.name, func(t *testing.T) {
+			ref := c.engine(t, withTapeMachine(), WithGNBBatch(2))
+			got := c.engine(t, withPoison(), WithGNBBatch(2))
+			for step := uint64(1); step <= 2; step++ {
+				for _, e := range []*Engine{ref, got} {
+					x, labels := c.draw(e, step)
+					require.NoError(t, e.SetBatch(x, labels))
+				}
+				hr, hg := paramTensors(ref, nil), paramTensors(got, nil)
+				require.NoError(t, ref.SampledGrad(hr))
+				require.NoError(t, got.SampledGrad(hg))
+				require.Equal(t, ref.SampledLabels(), got.SampledLabels(), "sampled labels")
+				for i, p := range ref.Params() {
+					sameBits(t, hr[i], hg[i], "sampled gradient of "+p.Name)
+				}
+			}
+		})
+	}
+}
