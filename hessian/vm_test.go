@@ -14,7 +14,8 @@ import (
 
 // zooCase is one model of the machine tests: the kinds of graph the
 // engine compiles (MLP, CNN with pooling, ResNet with batch norm and skip
-// connections, GPT with attention, layer norm and dropout).
+// connections, a two-block GPT with attention, layer norm and dropout:
+// gpt-tiny's ops at a smaller width and context).
 type zooCase struct {
 	name   string
 	dag    func(t *testing.T) nn.DAG
@@ -32,7 +33,7 @@ func zoo() []zooCase {
 			require.NoError(t, err)
 			return d
 		}},
-		{name: "gpt-tiny", dt: tensor.Float32, batch: 3, tokens: 11, dag: func(t *testing.T) nn.DAG {
+		{name: "gpt", dt: tensor.Float32, batch: 3, tokens: 11, dag: func(t *testing.T) nn.DAG {
 			d, err := nn.GPT(nn.GPTConfig{Vocab: 11, Context: 8, Layers: 2, Heads: 2, Width: 16, Dropout: 0.2})
 			require.NoError(t, err)
 			return d
