@@ -210,15 +210,13 @@ func plan(roots []*gorgonia.Node, keep func(*gorgonia.Node) bool) ([]step, Plan,
 			acc.PeakLive = max(acc.PeakLive, live)
 		}
 		// values dead after step i: inputs read for the last time here
-		// (each once) and an output nobody reads
+		// (each once); every node but a root has a reader, as the
+		// subgraph is what the roots reach
 		for k, j := range s.in {
 			if steps[j].last != i || steps[j].keep || dup(s.in[:k], j) {
 				continue
 			}
 			s.free = append(s.free, j)
-		}
-		if s.last < 0 && !s.keep && s.kind != kindInput {
-			s.free = append(s.free, i)
 		}
 		for _, j := range s.free {
 			if d := &steps[j]; d.kind == kindPooled {
