@@ -29,9 +29,9 @@
 //
 // Make the engine after the machine: the engine adds its nodes to g, and a
 // machine compiled afterwards would run them too. Bind the batch with
-// gorgonia.Let before every run, as Gorgonia's examples do: hessian.NewGraph
-// binds tensors of its own to the input and target nodes, so a buffer bound
-// once before it and refilled in place is no longer what the graph reads. The gradient is the one
+// gorgonia.Let before every run, as Gorgonia's examples do, or bind a buffer
+// once and refill it in place (hessian.NewGraph binds its own tensors to the
+// input and target nodes only during its own runs). The gradient is the one
 // the user's machine computed; the engine runs its
 // own graph for H·v (double backprop on nn's exact ops) at the same
 // parameter tensors, on the same batch. A graph with dropout draws its masks

@@ -23,14 +23,11 @@ import (
 //
 // Call it after making the graph's TapeMachine: the engine adds its nodes
 // to g, and a machine compiled afterwards would run them too. Bind the
-// batch with gorgonia.Let before every run, as Gorgonia's examples do:
-// hessian.NewGraph binds tensors of its own to x and y, so a buffer bound
-// before ForGraph and refilled in place is no longer what the graph reads;
-// a Step that finds x still bound to the engine's tensor is refused.
-//
-// The engine is internal to the solver: its evaluation methods read the x
-// node, which the loop's gorgonia.Let rebinds, so evaluate with a graph of
-// your own (as examples/convnet does).
+// batch with gorgonia.Let before every run, as Gorgonia's examples do, or
+// bind a buffer once and refill it in place: the solver hands the engine
+// whatever x and y hold at each Step (a Step before any batch was bound is
+// refused). The engine binds its own tensors only during its own runs and
+// gives the nodes their values back.
 func ForGraph(opt optim.Optimizer, g *gorgonia.ExprGraph, x, y, cost *gorgonia.Node, learnables gorgonia.Nodes, engOpts ...hessian.Option) (*Solver, error) {
 	if opt == nil {
 		return nil, errors.New("gsolver: nil optimizer")
@@ -42,6 +39,7 @@ func ForGraph(opt optim.Optimizer, g *gorgonia.ExprGraph, x, y, cost *gorgonia.N
 	for i, n := range learnables {
 		params[i] = hessian.GraphParam{Node: n}
 	}
+	bound := x.Value() != nil
 	eng, err := hessian.NewGraph(g, hessian.GraphSpec{Input: x, Targets: y, Loss: cost, Params: params}, opt.Needs(), engOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("gsolver: %s needs the curvature engine over the graph: %w", opt.Name(), err)
@@ -51,8 +49,11 @@ func ForGraph(opt optim.Optimizer, g *gorgonia.ExprGraph, x, y, cost *gorgonia.N
 		return nil, errors.Join(err, eng.Close())
 	}
 	s.engine = eng
-	// NewGraph has just bound tensors of its own to x and y: a step that
-	// finds x still bound to it never had the batch bound (feed refuses).
-	s.engX, _ = x.Value().(*tensor.Dense)
+	// NewGraph gives x and y back the values they had; where x had none,
+	// it is left bound to the engine's own tensor, and a step that finds it
+	// still there never had a batch bound (feed refuses).
+	if !bound {
+		s.engX, _ = x.Value().(*tensor.Dense)
+	}
 	return s, nil
 }

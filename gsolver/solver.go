@@ -296,7 +296,7 @@ func (s *Solver) feed() error {
 		return fmt.Errorf("input node %q holds %T, want a *tensor.Dense (gorgonia.Let it before the run)", s.x.Name(), s.x.Value())
 	}
 	if x == s.engX && x != nil {
-		return fmt.Errorf("input node %q is still bound to the tensor the curvature engine bound to it: bind the batch with gorgonia.Let before every run (a buffer bound before the engine was built is no longer read)", s.x.Name())
+		return fmt.Errorf("input node %q has had no batch bound (it still holds the curvature engine's own tensor): bind the batch with gorgonia.Let before the run", s.x.Name())
 	}
 	y, ok := s.y.Value().(*tensor.Dense)
 	if !ok {

@@ -1,11 +1,13 @@
 package hessian
 
 // Graph compilation: the training-mode graph of one batch size with the
-// derivative graphs the engine's Needs ask for, and their tape machines.
+// derivative graphs the engine's Needs ask for, and the machines that run
+// them (hessian/internal/vm), which share one arena of buffers per graph.
 
 import (
 	"fmt"
 
+	"github.com/curvopt/curvopt/hessian/internal/vm"
 	"github.com/curvopt/curvopt/nn"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -15,7 +17,13 @@ import (
 type trainProg struct {
 	n      int
 	g      *gorgonia.ExprGraph
-	net    *nn.Net // New engines only (running statistics)
+	arena  *vm.Arena // the buffers its machines share
+	// xN and yN are the input and target nodes bound to x and y. A
+	// NewGraph engine shares them with the user's own machine, whose
+	// gorgonia.Let may rebind them between the engine's runs: every run
+	// binds x and y again and gives the user's bindings back afterwards.
+	xN, yN *gorgonia.Node
+	net    *nn.Net   // New engines only (running statistics)
 	logitN *gorgonia.Node
 	x, y   *tensor.Dense
 	loss   *gorgonia.Node
@@ -61,17 +69,52 @@ type parts struct {
 
 // compile binds the engine's input and target tensors to the graph, adds
 // the derivative graphs that what asks for and compiles their machines.
+// The nodes get back the values a user bound to them before (each run
+// binds the engine's tensors again: trainProg.run).
 func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
+	p, err := e.compileBound(in, what)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (e *Engine) compileBound(in graphIn, what parts) (p *trainProg, err error) {
+	var before [2]gorgonia.Value
+	if in.net == nil { // a user's graph: its nodes may carry the user's batch
+		before[0] = in.x.Value()
+		if in.targets != nil {
+			before[1] = in.targets.Value()
+		}
+		defer func() {
+			for i, v := range before {
+				nd := in.x
+				if i == 1 {
+					nd = in.targets
+				}
+				if v == nil || err != nil {
+					continue
+				}
+				if lerr := gorgonia.Let(nd, v); lerr != nil {
+					err = fmt.Errorf("hessian: giving %q its value back: %w", nd.Name(), lerr)
+				}
+			}
+		}()
+	}
 	g, n := in.g, in.n
-	p := &trainProg{n: n, g: g, net: in.net, logitN: in.logits}
+	p = &trainProg{n: n, g: g, net: in.net, logitN: in.logits, arena: vm.NewArena()}
+	if in.net != nil {
+		// read by Model.UpdateRunningStats after a training run
+		p.arena.Keep(in.net.StatNodes()...)
+	}
 	p.x = tensor.New(tensor.Of(e.dt), tensor.WithShape(in.x.Shape().Clone()...))
 	if err := gorgonia.Let(in.x, p.x); err != nil {
 		return nil, fmt.Errorf("binding input: %w", err)
 	}
+	p.xN = in.x
 	one := tensor.New(tensor.Of(e.dt), tensor.WithShape(1))
 	fillConst(one, 1)
 	seed := gorgonia.NewTensor(g, e.dt, 1, gorgonia.WithShape(1), gorgonia.WithName("hessian.one"), gorgonia.WithValue(one))
-	var err error
 	if what.grad {
 		ln, err := e.lossNode(in, p)
 		if err != nil {
@@ -82,7 +125,7 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 			return nil, fmt.Errorf("gradient graph: %w", err)
 		}
 		roots := append(nonNil([]*gorgonia.Node{ln, in.logits}), nonNil(p.grads)...)
-		if p.mGrad, err = machine(g, roots); err != nil {
+		if p.mGrad, err = e.machine(p.arena, roots); err != nil {
 			return nil, err
 		}
 		if what.hvp {
@@ -107,18 +150,18 @@ func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
 			if p.hv, err = nn.Backprop(outs, vs, in.params); err != nil {
 				return nil, fmt.Errorf("HVP graph: %w", err)
 			}
-			if p.mHVP, err = machine(g, append(roots, nonNil(p.hv)...)); err != nil {
+			if p.mHVP, err = e.machine(p.arena, append(roots, nonNil(p.hv)...)); err != nil {
 				return nil, err
 			}
 			// HVP alone leaves out the gradient's outputs: on the CNN, 10
 			// convolution products instead of 13.
-			if p.mHV, err = machine(g, append([]*gorgonia.Node{ln}, nonNil(p.hv)...)); err != nil {
+			if p.mHV, err = e.machine(p.arena, append([]*gorgonia.Node{ln}, nonNil(p.hv)...)); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if what.gnb {
-		if p.gnb, err = e.gnbGraph(in, seed, what.gnbRows); err != nil {
+		if p.gnb, err = e.gnbGraph(in, p.arena, seed, what.gnbRows); err != nil {
 			return nil, fmt.Errorf("sampled-gradient graph: %w", err)
 		}
 	}
@@ -136,6 +179,7 @@ func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
 		if err := gorgonia.Let(tn, p.y); err != nil {
 			return nil, fmt.Errorf("binding targets: %w", err)
 		}
+		p.yN = tn
 		return in.loss, nil
 	}
 	rows := in.logits.Shape()[0]
@@ -146,6 +190,7 @@ func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
 	if err := gorgonia.Let(tn, p.y); err != nil {
 		return nil, fmt.Errorf("binding targets: %w", err)
 	}
+	p.yN = tn
 	ce, err := nn.CrossEntropy(in.logits, tn)
 	if err != nil {
 		return nil, err
@@ -159,7 +204,7 @@ func (e *Engine) lossNode(in graphIn, p *trainProg) (*gorgonia.Node, error) {
 
 // gnbGraph adds the sampled-label cross-entropy of the first rows rows of
 // the logits and its gradient.
-func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, error) {
+func (e *Engine) gnbGraph(in graphIn, a *vm.Arena, seed *gorgonia.Node, rows int) (*gnbPart, error) {
 	all := in.logits.Shape()[0] // rows of the logits (one per label)
 	if rows == 0 {
 		rows = all
@@ -195,7 +240,7 @@ func (e *Engine) gnbGraph(in graphIn, seed *gorgonia.Node, rows int) (*gnbPart, 
 	if s.grads, err = nn.Backprop([]*gorgonia.Node{s.loss}, []*gorgonia.Node{seed}, in.params); err != nil {
 		return nil, err
 	}
-	if s.m, err = machine(in.g, append([]*gorgonia.Node{s.loss}, nonNil(s.grads)...)); err != nil {
+	if s.m, err = e.machine(a, append([]*gorgonia.Node{s.loss}, nonNil(s.grads)...)); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -252,13 +297,84 @@ func nonNil(ns []*gorgonia.Node) []*gorgonia.Node {
 	return out
 }
 
-func machine(g *gorgonia.ExprGraph, roots []*gorgonia.Node) (vm gorgonia.VM, err error) {
+// machine returns the machine that computes roots, with buffers from a
+// (vm.Machine: intermediates freed after their last reader), or gorgonia's
+// tape machine when the engine was built with withTapeMachine (tests).
+func (e *Engine) machine(a *vm.Arena, roots []*gorgonia.Node) (m gorgonia.VM, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("hessian: compiling graph: %v", r)
 		}
 	}()
-	return gorgonia.NewTapeMachine(g.SubgraphRoots(roots...)), nil
+	if e.cfg.tape {
+		return gorgonia.NewTapeMachine(roots[0].Graph().SubgraphRoots(roots...)), nil
+	}
+	a.Keep(roots...)
+	var opts []vm.Option
+	if e.cfg.poison {
+		opts = append(opts, vm.WithPoison())
+	}
+	m, err = vm.New(a, roots, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("hessian: compiling graph: %w", err)
+	}
+	return m, nil
+}
+
+// run runs vm, one of p's machines, with p's input and target tensors
+// bound to their nodes, and afterwards gives back whatever values those
+// nodes had before (a user's machine sharing a NewGraph engine's graph
+// binds its own batch with gorgonia.Let: the engine must neither read that
+// batch nor leave the user's nodes bound to its tensors).
+func (p *trainProg) run(vm gorgonia.VM) (err error) {
+	restore, err := p.bind()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := restore(); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	return runVM(vm)
+}
+
+// bind binds p.x and p.y to their nodes and returns the function that
+// rebinds the values the nodes had before.
+func (p *trainProg) bind() (func() error, error) {
+	type saved struct {
+		n *gorgonia.Node
+		v gorgonia.Value
+	}
+	var prev [2]saved
+	k := 0
+	for _, b := range [2]struct {
+		n *gorgonia.Node
+		t *tensor.Dense
+	}{{p.xN, p.x}, {p.yN, p.y}} {
+		if b.n == nil || b.t == nil {
+			continue
+		}
+		old := b.n.Value()
+		if old == gorgonia.Value(b.t) {
+			continue
+		}
+		if err := gorgonia.Let(b.n, b.t); err != nil {
+			return nil, fmt.Errorf("hessian: binding %q: %w", b.n.Name(), err)
+		}
+		if old != nil {
+			prev[k] = saved{b.n, old}
+			k++
+		}
+	}
+	return func() error {
+		for _, s := range prev[:k] {
+			if err := gorgonia.Let(s.n, s.v); err != nil {
+				return fmt.Errorf("hessian: giving %q its value back: %w", s.n.Name(), err)
+			}
+		}
+		return nil
+	}, nil
 }
 
 func runVM(vm gorgonia.VM) (err error) {

@@ -8,8 +8,9 @@
 // # Graphs
 //
 // An Engine compiles, per training batch size, one graph and up to three
-// tape machines over it, building only what the optimizer's optim.Needs
-// require:
+// machines over it (vm.Machine, package hessian/internal/vm: each
+// intermediate's buffer is reused once its last reader has run), building
+// only what the optimizer's optim.Needs require:
 //
 //	gradient:         forward (training mode) → L → ∇L            always
 //	HVP:              … → ∇L → H·v = ∇(⟨∇L, v⟩)                    Needs.HVP

@@ -82,7 +82,7 @@ var ErrClosed = optim.ErrClosed
 
 // ErrConcurrentUse is wrapped by the error of an engine's method called
 // while another of its methods is running: an Engine is not safe for
-// concurrent use (its tape machines hold one batch's values), so a second
+// concurrent use (its machines share one graph's buffers), so a second
 // goroutine is refused rather than allowed to corrupt the first one's
 // results. It is optim.ErrConcurrentUse, the one sentinel shared with the
 // optimizers.

@@ -6,6 +6,7 @@ package hessian
 import (
 	"fmt"
 
+	"github.com/curvopt/curvopt/hessian/internal/vm"
 	"github.com/curvopt/curvopt/nn"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -40,10 +41,12 @@ func (e *Engine) evalProg(n int) (*evalProg, error) {
 	if p.ce, err = nn.CrossEntropy(net.Logits, tn); err != nil {
 		return nil, err
 	}
-	if p.m, err = machine(g, []*gorgonia.Node{net.Logits}); err != nil {
+	a := vm.NewArena()
+	a.Keep(net.Logits, p.ce)
+	if p.m, err = e.machine(a, []*gorgonia.Node{net.Logits}); err != nil {
 		return nil, err
 	}
-	if p.mCE, err = machine(g, []*gorgonia.Node{net.Logits, p.ce}); err != nil {
+	if p.mCE, err = e.machine(a, []*gorgonia.Node{net.Logits, p.ce}); err != nil {
 		p.m.Close()
 		return nil, err
 	}

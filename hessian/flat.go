@@ -89,7 +89,7 @@ func (e *Engine) gradFlatNow(out []float64) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := runVM(p.mGrad); err != nil {
+	if err := p.run(p.mGrad); err != nil {
 		return 0, err
 	}
 	loss, err := lossValue(p.loss, "loss")

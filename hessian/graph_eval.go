@@ -67,7 +67,7 @@ func (e *Engine) evalUserLogits(x *tensor.Dense, n int, what string) (*tensor.De
 		return nil, fmt.Errorf("hessian: %s: %d rows are not a multiple of the graph's batch %d, and the graph's rows interact (node %q, %s), so a part padded with zero rows would change the others' results: evaluate a multiple of %d rows", what, n, bs, u.mixer.Name(), describeOp(u.mixer), bs)
 	}
 	if u.vm == nil {
-		vm, err := machine(u.g, []*gorgonia.Node{u.logits})
+		vm, err := e.machine(p.arena, []*gorgonia.Node{u.logits})
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +92,7 @@ func (e *Engine) evalUserLogits(x *tensor.Dense, n int, what string) (*tensor.De
 		case tensor.Float32:
 			fillPart(p.x.Float32s(), x.Float32s()[off*per:(off+m)*per])
 		}
-		if err := runVM(u.vm); err != nil {
+		if err := p.run(u.vm); err != nil {
 			return nil, err
 		}
 		v, ok := u.logits.Value().(*tensor.Dense)

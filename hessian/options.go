@@ -17,6 +17,27 @@ type config struct {
 	sampler  nn.LabelSampler
 	gnbBatch int
 	graphs   int
+	tape     bool // gorgonia's tape machine instead of vm.Machine (withTapeMachine)
+	poison   bool // vm.WithPoison (withPoison)
+}
+
+// withTapeMachine runs the graphs on gorgonia's tape machine, which keeps
+// every op's output alive, instead of vm.Machine: the reference the
+// machine's tests compare with.
+func withTapeMachine() Option {
+	return func(c *config) error {
+		c.tape = true
+		return nil
+	}
+}
+
+// withPoison makes vm.Machine fill every buffer with NaN before its op
+// writes it (vm.WithPoison): for tests.
+func withPoison() Option {
+	return func(c *config) error {
+		c.poison = true
+		return nil
+	}
 }
 
 // DefaultGraphCache is the number of batch sizes whose compiled graphs an

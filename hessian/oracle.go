@@ -184,7 +184,7 @@ func (e *Engine) lossGrad() (float64, error) {
 }
 
 func (e *Engine) trainRun(p *trainProg, vm gorgonia.VM) (float64, error) {
-	if err := runVM(vm); err != nil {
+	if err := p.run(vm); err != nil {
 		return 0, err
 	}
 	loss, err := lossValue(p.loss, "loss")
@@ -322,7 +322,7 @@ func (e *Engine) hvp(v, out []*tensor.Dense) error {
 			return err
 		}
 	}
-	if err := runVM(p.mHV); err != nil {
+	if err := p.run(p.mHV); err != nil {
 		return err
 	}
 	if _, err := lossValue(p.loss, "loss"); err != nil {
@@ -363,17 +363,17 @@ func (e *Engine) sampledGrad(out []*tensor.Dense) error {
 	if err := e.checkTensors(out, "output"); err != nil {
 		return err
 	}
-	s := p.gnb
+	s, q := p.gnb, p
 	if s == nil {
 		// New with WithGNBBatch: the first rows of the batch on their own graph.
-		s = e.gnb.gnb
+		s, q = e.gnb.gnb, e.gnb
 		xs := e.gnb.x
 		if err := copyPrefix(xs, p.x); err != nil {
 			return fmt.Errorf("hessian: SampledGrad: %w", err)
 		}
 	}
 	e.lastGNB = s
-	if err := runVM(s.m); err != nil {
+	if err := q.run(s.m); err != nil {
 		return err
 	}
 	if _, err := lossValue(s.loss, "sampled-label loss"); err != nil {

@@ -68,43 +68,45 @@ func (m MemoryEstimate) String() string {
 }
 
 // Multipliers of the estimate, derived from how the engine builds its
-// graphs (hessian/compile.go) with this package's ops, each of which owns
-// its output buffer for the graph's lifetime (nothing is freed between
-// ops: a graph holds all its intermediates at once).
+// graphs (hessian/compile.go) and runs them (hessian/internal/vm): the
+// machine gives each op output of this package a pooled buffer that the
+// next output of the same dtype and size reuses once the last reader has
+// run; only the roots (loss, logits, gradients, H·v) and the batch-norm
+// statistics keep theirs. Side buffers (max-pool indices, dropout masks,
+// column caches, scratch) stay with their ops for the graph's lifetime.
 //
 //   - Forward buffers F: the outputs and side buffers of the ops Build
 //     emits for each layer (counted per layer type below).
-//   - The gradient (nn.Backprop from the loss) gives every forward node on
-//     a path to a parameter an adjoint of its shape, through ops whose
-//     SymDiff emits at most one node per differentiated input, plus AddN
-//     accumulations where a node feeds several others: at most 2F (ReLU's
-//     and BiasAdd's adjoints are one node; Mul's, MatMul's and the conv's
-//     are two). The gradient graph holds at most F + 2F = 3F.
-//   - H·v differentiates the gradient graph once more (nn.Backprop of the
-//     gradients against v): every node of the 3F graph gets an adjoint and
-//     the bilinear ops (Mul, MatMul, conv, the loss's softmax) two
-//     products each, at most 2·3F, so the H·v graph holds at most
-//     3F + 6F = 9F: three times the gradient graph.
-//   - The evaluation graph holds F; the estimate takes 1.25F, for Go's
-//     allocation size classes and the per-channel and per-row statistics
-//     (batch and layer norm) that are counted only roughly.
+//   - The gradient graph holds at most 3F nodes (nn.Backprop gives every
+//     forward node on a path to a parameter an adjoint, at most 2F with
+//     the bilinear ops' two products and AddN accumulations), but the
+//     backward pass reads most forward outputs while adjoints die one
+//     layer after they are made: the estimate takes 1.75F.
+//   - H·v differentiates the 3F gradient graph once more (at most 9F
+//     nodes); the forward outputs, their tangents and the gradient
+//     pass's intermediates that the second pass reads are alive at once:
+//     the estimate takes 4.5F.
+//   - The evaluation graph's outputs die one layer later; the estimate
+//     takes F, with a layer norm counted as two full-size buffers and
+//     attention as two [T, D] and one [H, T, T] (their temporaries die
+//     inside the layer).
 //   - Convolution im2col column caches are shared by the ops of one family
 //     (the forward op and its weight gradient); the second differentiation
 //     adds one more family per convolution (hence 2), and per-worker
 //     scratch (backward-input columns, weight-gradient accumulators, GEMM
 //     packing) belongs to each conv op: 1 in evaluation, 3 with the
-//     gradient, 9 with H·v, as for F.
-//   - Each layer's ops, nodes and tape-machine instructions, whatever the
-//     batch size: layerOverhead bytes per layer, times the factor of F.
+//     gradient, 9 with H·v (nodes of the graph).
+//   - Each layer's ops, nodes and machine steps, whatever the batch size:
+//     layerOverhead bytes per layer, times the factor of F.
 //   - Parameter-shaped derivative nodes (weight gradients, their
 //     accumulations, the H·v direction and product nodes, GEMM packing of
 //     at most a weight's size): 1, 3 and 9 times the parameters.
 //
-// Measured on the MLP, CNN, ResNet-8 and a one-block GPT (live heap after
-// one step), the gradient graph holds 2.1–2.3F and the H·v graph 5–7F, so
-// the estimate is above reality by 1.1–2.5× at batch sizes from 16 (up to
-// 4× at batch 1, where the per-layer constants dominate), never below
-// (TestMemoryEstimateBoundsReality in package train checks this).
+// Measured on the CNN, ResNet-8 and a one-block GPT at batch sizes 16 and
+// 48 (live heap after one run), the estimate is above reality by
+// 1.1–2.6×, never below (TestMemoryEstimateBoundsReality in package train
+// checks this); with the tape machine, which kept every output, the
+// factors were 1.25F, 3F and 9F.
 type memFactors struct {
 	fwd4                      int64 // factor of F, in quarters
 	cols, convOps, paramNodes int64
@@ -114,11 +116,11 @@ type memFactors struct {
 func factorsOf(g GraphKind) (memFactors, error) {
 	switch g {
 	case EvalGraph:
-		return memFactors{fwd4: 5, cols: 1, convOps: 1, paramNodes: 1}, nil
+		return memFactors{fwd4: 4, cols: 1, convOps: 1, paramNodes: 1}, nil
 	case GradGraph:
-		return memFactors{fwd4: 12, cols: 1, convOps: 3, paramNodes: 3, train: true}, nil
+		return memFactors{fwd4: 7, cols: 1, convOps: 3, paramNodes: 3, train: true}, nil
 	case HVPGraph:
-		return memFactors{fwd4: 36, cols: 2, convOps: 9, paramNodes: 9, train: true}, nil
+		return memFactors{fwd4: 18, cols: 2, convOps: 9, paramNodes: 9, train: true}, nil
 	}
 	return memFactors{}, fmt.Errorf("nn: memory estimate: unknown graph kind %d", int(g))
 }
@@ -234,7 +236,13 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 		case OpLayerNorm:
 			// Nine full-size ops (three broadcasts, Sub's Scale and AddN,
 			// three Mul, BiasAdd) and five per row.
-			c.fwd = meminfo.Add(meminfo.Mul(9, out), meminfo.Mul(5, out/int64(os[len(os)-1])))
+			// Forward only, the machine frees each temporary after its
+			// reader: two full-size buffers at once.
+			full := int64(9)
+			if !f.train {
+				full = 2
+			}
+			c.fwd = meminfo.Add(meminfo.Mul(full, out), meminfo.Mul(5, out/int64(os[len(os)-1])))
 		case OpReLU:
 			if !fused[i] { // else fused into the pool that follows (ReLUMaxPool2d)
 				c.fwd = out
@@ -252,7 +260,12 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 			if !n.NoCausal {
 				sq = 4
 			}
-			c.fwd = meminfo.Add(meminfo.Mul(5, out), meminfo.Mul(int64(sq), meminfo.Mul(int64(n.Heads), meminfo.Mul(t, t))))
+			// Forward only: two [T, D] and one [H, T, T] at once.
+			td := int64(5)
+			if !f.train {
+				td, sq = 2, 1
+			}
+			c.fwd = meminfo.Add(meminfo.Mul(td, out), meminfo.Mul(int64(sq), meminfo.Mul(int64(n.Heads), meminfo.Mul(t, t))))
 		case OpDropout:
 			if f.train && n.P > 0 { // output and a float64 mask
 				c.fwd = meminfo.Add(out, meminfo.Mul(out, max(1, 8/size)))

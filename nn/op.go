@@ -23,7 +23,8 @@ type secondOrderSafe interface{ twiceDifferentiable() }
 
 // base holds what every op of this package shares: the dtype, the input and
 // output shapes fixed at graph-construction time, and the output buffer the op
-// owns and overwrites on every run (so a run allocates nothing).
+// overwrites on every run (so a run allocates nothing): its own, allocated at
+// the first run, or one an executor gave it with SetOutput.
 type base struct {
 	name  string
 	dt    tensor.Dtype
@@ -38,8 +39,7 @@ type base struct {
 }
 
 func newBase(name string, dt tensor.Dtype, out tensor.Shape, ins ...tensor.Shape) base {
-	return base{name: name, dt: dt, ins: ins, shape: out.Clone(),
-		out: tensor.New(tensor.Of(dt), tensor.WithShape(out.Clone()...))}
+	return base{name: name, dt: dt, ins: ins, shape: out.Clone()}
 }
 
 // Arity is the number of inputs.
@@ -116,6 +116,10 @@ func run(b *base, vs []gorgonia.Value, f64 func(in [][]float64, out []float64), 
 	ds, err := b.checkInputs(vs)
 	if err != nil {
 		return nil, err
+	}
+	if b.out == nil {
+		// allocated at the first run unless SetOutput gave one
+		b.out = tensor.New(tensor.Of(b.dt), tensor.WithShape(b.shape.Clone()...))
 	}
 	switch b.dt {
 	case tensor.Float64:
