@@ -84,7 +84,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.schedule, "schedule", "constant", "learning-rate schedule: constant, cosine (over each run's budget) or step:M1,M2[:GAMMA]")
 	fs.IntVar(&o.warmup, "warmup", 0, "linear learning-rate warm-up steps")
 	fs.Float64Var(&o.cosineMin, "cosine-min", 0, "cosine: the final rate as a fraction of the peak (nanoGPT and Sophia decay to 0.1)")
-	fs.Float64Var(&o.clip, "clip", 0, "clip gradients to this global norm (0: off)")
+	fs.Float64Var(&o.clip, "clip", 0, "clip gradients to this global norm (0: off); SophiaG's sampled-label gradient is clipped to the same norm before its Hessian estimate, as the reference's train_sophiag.py does")
 	fs.StringVar(&o.hyper, "hyper", "", `hyperparameters other than lr per optimizer, e.g. "sgd:weight_decay=5e-4,nesterov=true;adamw:weight_decay=0.1"; the names are the train flags' (train -h)`)
 	fs.IntVar(&o.evalMax, "eval-max", 0, "evaluate on this many evenly spaced examples of the validation and test sets (0: all)")
 	fs.IntVar(&o.evalBatch, "eval-batch", 500, "evaluation batch size")
