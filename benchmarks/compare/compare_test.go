@@ -16,6 +16,7 @@ import (
 	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/mfac"
 	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -268,15 +269,18 @@ func TestRenderMarkdown(t *testing.T) {
 
 func TestWriteCSVs(t *testing.T) {
 	rs := []*RunResult{result("adam", 1e-3, 1, 0.3, 0.6), nil, result("sgd", 0.1, 2, 0.2)}
+	top := 12.5
+	rs[0].StepLog[1].Diag = map[string]float64{"win_rate": 0.25, "window_fill": 0.5}
+	rs[0].StepLog[1].HessTop = &top
 	var b bytes.Buffer
 	require.NoError(t, WriteCurvesCSV(&b, rs))
 	rows, err := csv.NewReader(&b).ReadAll()
 	require.NoError(t, err)
 	assert.Equal(t, CurveColumns, rows[0])
 	assert.Len(t, rows, 1+20+2+10+1)
-	assert.Equal(t, []string{"final", "adam", "0.001", "1", "step", "1", "0.1", "1", "", ""}, rows[1])
-	_ = rows
-	assert.Equal(t, []string{"final", "adam", "0.001", "1", "eval", "20", "2", "0", "0.4", "0.6"}, rows[22])
+	assert.Equal(t, []string{"final", "adam", "0.001", "1", "step", "1", "0.1", "1", "", "", "", "", ""}, rows[1])
+	assert.Equal(t, []string{"0.25", "0.5", "12.5"}, rows[2][len(rows[2])-3:], "the diagnostics and λmax of step 2")
+	assert.Equal(t, []string{"final", "adam", "0.001", "1", "eval", "20", "2", "0", "0.4", "0.6", "", "", ""}, rows[22])
 	assert.Equal(t, "sgd", rows[len(rows)-1][1])
 
 	b.Reset()
@@ -410,7 +414,7 @@ func TestIsDivergence(t *testing.T) {
 func TestReadLogs(t *testing.T) {
 	dir := t.TempDir()
 	steps := `{"step":1,"epoch":1,"loss":2.5,"step_ms":10}
-{"step":2,"epoch":1,"loss":2.0,"step_ms":30}
+{"step":2,"epoch":1,"loss":2.0,"step_ms":30,"diag":{"win_rate":0.125}}
 `
 	epochs := `{"epoch":1,"step":2,"train_loss":2.25,"test_acc":0.3,"wall_s":0.04}
 {"epoch":1,"step":2,"train_loss":0,"test_acc":0.35,"wall_s":0.04}
@@ -422,6 +426,7 @@ func TestReadLogs(t *testing.T) {
 	assert.Equal(t, 2, r.Steps)
 	assert.InDelta(t, 20, r.MeanStepMS, 1e-12)
 	assert.InDelta(t, 0.04, r.StepLog[1].WallS, 1e-12)
+	assert.Equal(t, map[string]float64{"win_rate": 0.125}, r.StepLog[1].Diag, "the win rate is kept")
 	require.Len(t, r.Evals, 1, "a repeated evaluation at one step is kept once")
 	assert.Equal(t, 0.35, r.Evals[0].TestAcc)
 	assert.Equal(t, 2.25, r.Evals[0].TrainLoss)
@@ -441,6 +446,18 @@ func TestReadLogs(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "epochs.jsonl"), []byte("{bad\n"), 0o644))
 	_, err = readLogs(dir)
 	assert.ErrorContains(t, err, "epochs.jsonl:1")
+}
+
+// TestAddWindowFill: M-FAC's window fill is min(step, m)/m, with the run's
+// ngrads or M-FAC's default m.
+func TestAddWindowFill(t *testing.T) {
+	log := []StepPoint{{Step: 1}, {Step: 2, Diag: map[string]float64{"x": 1}}, {Step: 8}}
+	addWindowFill(log, train.Hyper{"ngrads": 4.0})
+	assert.Equal(t, 0.25, log[0].Diag["window_fill"])
+	assert.Equal(t, map[string]float64{"x": 1, "window_fill": 0.5}, log[1].Diag)
+	assert.Equal(t, 1.0, log[2].Diag["window_fill"])
+	addWindowFill(log, nil)
+	assert.Equal(t, 8/float64(mfac.Default().NGrads), log[2].Diag["window_fill"])
 }
 
 func TestWritePlots(t *testing.T) {

@@ -180,13 +180,14 @@ func num(s Stat) string {
 func ff(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
 
 // CurveColumns are the columns of curves.csv.
-var CurveColumns = []string{"phase", "optimizer", "lr", "seed", "kind", "step", "wall_s", "train_loss", "test_loss", "test_acc"}
+var CurveColumns = []string{"phase", "optimizer", "lr", "seed", "kind", "step", "wall_s", "train_loss", "test_loss", "test_acc", "win_rate", "window_fill", "hessian_top"}
 
 // WriteCurvesCSV writes every curve point in long format: one row per
 // training step (kind "step": train_loss is the batch loss) and per
 // evaluation (kind "eval": train_loss is the mean since the previous one,
-// test_loss and test_acc on the evaluation set). Cells that do not apply are
-// empty.
+// test_loss and test_acc on the evaluation set; on step rows win_rate
+// (Sophia), window_fill (M-FAC) and hessian_top, the top Hessian
+// eigenvalue, where recorded). Cells that do not apply are empty.
 func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CurveColumns); err != nil {
@@ -199,13 +200,17 @@ func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 		s := r.Spec
 		head := []string{s.Phase, s.Optimizer, ff(s.LR), strconv.FormatUint(s.Seed, 10)}
 		for _, p := range r.StepLog {
-			row := append(append([]string{}, head...), "step", strconv.Itoa(p.Step), ff(p.WallS), ff(p.Loss), "", "")
+			row := append(append([]string{}, head...), "step", strconv.Itoa(p.Step), ff(p.WallS), ff(p.Loss), "", "",
+				diagCell(p.Diag, "win_rate"), diagCell(p.Diag, "window_fill"), "")
+			if p.HessTop != nil {
+				row[len(row)-1] = ff(*p.HessTop)
+			}
 			if err := cw.Write(row); err != nil {
 				return err
 			}
 		}
 		for _, e := range r.Evals {
-			row := append(append([]string{}, head...), "eval", strconv.Itoa(e.Step), ff(e.WallS), ff(e.TrainLoss), ff(e.TestLoss), ff(e.TestAcc))
+			row := append(append([]string{}, head...), "eval", strconv.Itoa(e.Step), ff(e.WallS), ff(e.TrainLoss), ff(e.TestLoss), ff(e.TestAcc), "", "", "")
 			if err := cw.Write(row); err != nil {
 				return err
 			}
@@ -213,6 +218,14 @@ func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// diagCell returns d[key] as a cell, or "" when absent.
+func diagCell(d map[string]float64, key string) string {
+	if v, ok := d[key]; ok {
+		return ff(v)
+	}
+	return ""
 }
 
 // SummaryColumns are the columns of summary.csv.

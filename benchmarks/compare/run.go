@@ -58,8 +58,9 @@ func (s RunSpec) Key() string {
 
 // StepPoint is one training step of a curve: the step count (1-based), the
 // training time so far in seconds (evaluation and sharpness measurements
-// excluded), the batch loss, the learning rate the step used and, on the
-// steps where it was measured, the Hessian's top eigenvalue on the batch.
+// excluded), the batch loss, the learning rate the step used, the
+// optimizer's diagnostics and, on the steps where it was measured, the
+// Hessian's top eigenvalue on the batch.
 type StepPoint struct {
 	Step    int      `json:"step"`
 	WallS   float64  `json:"wall_s"`
@@ -67,6 +68,11 @@ type StepPoint struct {
 	StepMS  float64  `json:"step_ms"`
 	LR      float64  `json:"lr,omitempty"`
 	HessTop *float64 `json:"hessian_top,omitempty"`
+	// Diag holds the optimizer's per-step diagnostics (train.StepRecord's
+	// Diag: SophiaG's and SophiaH's "win_rate", the share of coordinates
+	// not clipped) and, for M-FAC, "window_fill", the share of its m
+	// gradient rows filled after this step (min(step, m)/m).
+	Diag map[string]float64 `json:"diag,omitempty"`
 }
 
 // EvalPoint is one evaluation of a curve (on the test set, or the
