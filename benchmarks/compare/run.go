@@ -332,3 +332,39 @@ func WriteFile(path string, fill func(io.Writer) error) error {
 	}
 	return fileio.WriteAtomic(path, 0o644, fill)
 }
+
+// Orphans returns the stored result files under Dir (Dir/<phase>/*.json)
+// that belong to none of used: runs of an earlier plan (another grid,
+// more seeds, a rate no longer chosen), which a report built from used
+// never reads. Sorted; none when Dir does not exist.
+func (r *Runner) Orphans(used []RunSpec) ([]string, error) {
+	keep := make(map[string]bool, len(used))
+	for _, s := range used {
+		keep[filepath.Clean(r.ResultPath(s))] = true
+	}
+	files, err := filepath.Glob(filepath.Join(r.Dir, "*", "*.json"))
+	if err != nil {
+		return nil, fmt.Errorf("compare: listing the stored runs in %s: %w", r.Dir, err)
+	}
+	var out []string
+	for _, f := range files {
+		if !keep[filepath.Clean(f)] {
+			out = append(out, f)
+		}
+	}
+	return out, nil // Glob sorts
+}
+
+// RemoveOrphans removes the files Orphans(used) lists and returns them.
+func (r *Runner) RemoveOrphans(used []RunSpec) ([]string, error) {
+	orphans, err := r.Orphans(used)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range orphans {
+		if err := os.Remove(f); err != nil {
+			return orphans[:i], fmt.Errorf("compare: removing the orphan run %s: %w", f, err)
+		}
+	}
+	return orphans, nil
+}

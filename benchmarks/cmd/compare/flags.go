@@ -53,6 +53,8 @@ type options struct {
 	sweepBase       string
 	reference       string
 	checkpointEvery int
+	codeVersion     string
+	removeOrphans   bool
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -96,6 +98,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.sweepBase, "sweep-base", "", `sweep: the rate the factors multiply, per optimizer, e.g. "sophiah=0.01" (default: the documented default)`)
 	fs.IntVar(&o.checkpointEvery, "checkpoint-every", 100, "checkpoint each run every N steps, so an interrupted comparison resumes mid-run (-1: only at the end)")
 	fs.StringVar(&o.targetLossOf, "target-loss-of", "", "time-to-target columns: steps and time to reach this optimizer's mean final test loss (instead of -target accuracy)")
+	fs.StringVar(&o.codeVersion, "code-version", "", "the code version in every run's fingerprint (default: a hash of the module's training sources, found from the working directory; see codeVersion)")
+	fs.BoolVar(&o.removeOrphans, "remove-orphans", false, "remove stored runs under -out/runs that belong to no run of this plan (without it they are listed and left)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) { // -h: the whole usage

@@ -223,11 +223,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
+	code := o.codeVersion
+	if code == "" {
+		if code, err = codeVersion("."); err != nil {
+			return err
+		}
+	}
 	fpBytes, err := json.Marshal(map[string]any{
 		"model": modelFP, "data": o.data, "train": trainDS.Len(), "test": testDS.Len(), "steps": o.steps,
 		"epochs": o.epochs, "batch": o.batch, "dtype": o.dtype, "normalize": base.Normalize,
 		"eval_every": o.evalEvery, "val_frac": o.valFrac, "schedule": sched, "clip": o.clip,
-		"hyper": hyper, "eval_max": o.evalMax,
+		"hyper": hyper, "eval_max": o.evalMax, "code": code,
 	})
 	if err != nil {
 		return err
@@ -252,6 +258,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var sweepEntries []compare.SweepEntry
+	var used []compare.RunSpec // every run of this plan, for the orphan check
 	if o.sweep {
 		var specs []compare.RunSpec
 		add := func(name string, lr float64) {
@@ -279,6 +286,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
+			used = specs
 			sweepEntries, best = compare.ChooseLRs(res, o.selectBy == "loss")
 			wider := compare.Widen(sweepEntries)
 			if len(wider) == 0 || round == o.sweepWiden {
@@ -311,6 +319,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "comparison: %d runs (%s, %s, %d train / %d test images)\n", len(specs), o.model, trainDS.Name, trainDS.Len(), testDS.Len())
 	results, err := runner.RunAll(ctx, specs)
 	if err != nil {
+		return err
+	}
+	if notes, err = orphanNotes(runner, append(used, specs...), o.removeOrphans, stdout, notes); err != nil {
 		return err
 	}
 
@@ -373,7 +384,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	rep := compare.Report{
 		Title:   fmt.Sprintf("Optimizer comparison: %s on %s", o.model, o.data),
-		Command: strings.TrimSpace("go run ./benchmarks/cmd/compare " + strings.Join(args, " ")),
+		Command: commandLine(args, os.Getenv("GOMAXPROCS")),
 		Settings: [][2]string{
 			{"model", modelDesc},
 			{"data", fmt.Sprintf("%s: %d train / %d test examples%s, normalize=%v", trainDS.Name, trainDS.Len(), testDS.Len(), evalNote, base.Normalize)},
@@ -383,6 +394,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			{"learning rates", strings.Join(lrList, "; ")},
 			{"other hyperparameters", hyperDesc(hyper)},
 			{"machine", fmt.Sprintf("GOMAXPROCS=%d, BLAS %s, %s", runtime.GOMAXPROCS(0), nn.BLASBackend, runtime.Version())},
+			{"code version", code + " (in every run's fingerprint: a stored run made by other training code is retrained)"},
 			{"training time", fmt.Sprintf("%.1f s summed over the %d comparison runs (evaluation excluded)", trainS, len(results))},
 		},
 		Target:    target,

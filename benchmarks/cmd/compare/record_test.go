@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// shellWords splits a command line as a POSIX shell does for words made
+// of plain characters, single quotes, double quotes and backslashes (no
+// expansions), or fails on an unterminated quote.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == ' ' || c == '\t':
+			if inWord {
+				words, inWord = append(words, cur.String()), false
+				cur.Reset()
+			}
+			continue
+		case c == ';' || c == '&' || c == '|' || c == '#' || c == '$' || c == '`' || c == '<' || c == '>' || c == '(' || c == ')':
+			t.Fatalf("unquoted shell metacharacter %q at %d in %s", c, i, line)
+		case c == '\'':
+			j := strings.IndexByte(line[i+1:], '\'')
+			require.GreaterOrEqual(t, j, 0, "unterminated single quote in %s", line)
+			cur.WriteString(line[i+1 : i+1+j])
+			i += j + 1
+		case c == '"':
+			j := strings.IndexByte(line[i+1:], '"')
+			require.GreaterOrEqual(t, j, 0, "unterminated double quote in %s", line)
+			cur.WriteString(line[i+1 : i+1+j])
+			i += j + 1
+		case c == '\\' && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		default:
+			cur.WriteByte(c)
+		}
+		inWord = true
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+// studyArgs are the arguments of the study's comparisons (results/study),
+// with the values that did not survive the old printed command: a -data
+// value with a space, a -hyper value with ';', and one with a quote.
+var studyArgs = [][]string{
+	{"-model", "resnet8", "-data", "synthetic noise=0.25", "-optimizers", "sgd,adam,adamw,adahessian,mfac,sophiah,sophiag",
+		"-steps", "500", "-batch", "32", "-eval-every", "100", "-schedule", "cosine", "-warmup", "25",
+		"-sweep", "-sweep-factors", "0.3,1,3", "-sweep-widen", "4", "-select", "loss", "-sweep-base", "sgd=0.05,sophiag=0.0003",
+		"-hyper", "adahessian:weight_decay=0.0005", "-seeds", "3", "-sharpness-every", "50", "-target", "0.9", "-out", "results/study-image"},
+	{"-model", "gpt-tiny", "-data", "text", "-optimizers", "adamw,sophiag", "-clip", "1",
+		"-hyper", "adamw:weight_decay=0.1,beta2=0.95;sophiag:weight_decay=0.2,rho=0.05", "-target-loss-of", "adamw", "-out", "results/study-lm"},
+	{"-data", "text it's", "-hyper", "", "-out", "results/x y"},
+}
+
+// TestCommandLineRunsAsPrinted: the command results.md prints splits, as a
+// shell splits it, into GOMAXPROCS=1, go run ./benchmarks/cmd/compare and
+// exactly the arguments given, which the flag parser accepts; /bin/sh
+// agrees on the words.
+func TestCommandLineRunsAsPrinted(t *testing.T) {
+	for _, args := range studyArgs {
+		line := commandLine(args, "1")
+		words := shellWords(t, line)
+		require.GreaterOrEqual(t, len(words), 4, line)
+		assert.Equal(t, []string{"GOMAXPROCS=1", "go", "run", "./benchmarks/cmd/compare"}, words[:4], line)
+		assert.Equal(t, args, words[4:], line)
+		var stderr bytes.Buffer
+		_, err := parse(words[4:], &stderr)
+		require.NoError(t, err, line)
+
+		if sh, err := exec.LookPath("sh"); err == nil {
+			script := "printf '%s\\n' " + strings.TrimPrefix(line, "GOMAXPROCS=1 go run ./benchmarks/cmd/compare ")
+			out, err := exec.Command(sh, "-c", script).Output()
+			require.NoError(t, err, script)
+			assert.Equal(t, strings.Join(args, "\n")+"\n", string(out), "sh splits %s", line)
+		}
+	}
+	assert.Equal(t, "go run ./benchmarks/cmd/compare -seeds 5", commandLine([]string{"-seeds", "5"}, ""), "no GOMAXPROCS when it was not set")
+}
+
+// TestCodeVersion: the code version is deterministic, changes with the
+// training code (a library file, the comparison's trainer) and not with
+// tests, reports, other commands or results, and needs curvopt's go.mod.
+func TestCodeVersion(t *testing.T) {
+	root := t.TempDir()
+	write := func(rel, body string) {
+		p := filepath.Join(root, filepath.FromSlash(rel))
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+	}
+	write("go.mod", "module "+modulePath+"\n\ngo 1.22\n")
+	for _, f := range []string{"optim/sgd.go", "train/step.go", "benchmarks/compare/trainer.go", "benchmarks/compare/report.go",
+		"cmd/train/main.go", "optim/sgd_test.go", "results/x/gen.go", "train/testdata/t.go"} {
+		write(f, "package x\n")
+	}
+	v0, err := codeVersion(filepath.Join(root, "train"))
+	require.NoError(t, err)
+	assert.Len(t, v0, 16)
+	again, err := codeVersion(root)
+	require.NoError(t, err)
+	assert.Equal(t, v0, again, "deterministic, from any directory of the module")
+
+	for _, f := range []string{"optim/sgd_test.go", "benchmarks/compare/report.go", "cmd/train/main.go", "results/x/gen.go", "train/testdata/t.go", "train/notes.md"} {
+		write(f, "package x // changed\n")
+		v, err := codeVersion(root)
+		require.NoError(t, err)
+		assert.Equal(t, v0, v, "%s is not training code", f)
+	}
+	prev := v0
+	for _, f := range []string{"train/step.go", "benchmarks/compare/trainer.go", "optim/new.go", "go.sum"} {
+		write(f, "package x // changed\n")
+		v, err := codeVersion(root)
+		require.NoError(t, err)
+		assert.NotEqual(t, prev, v, "%s is training code", f)
+		prev = v
+	}
+
+	write("go.mod", "module example.com/other\n")
+	_, err = codeVersion(root)
+	assert.ErrorContains(t, err, "is not "+modulePath)
+	require.NoError(t, os.Remove(filepath.Join(root, "go.mod")))
+	_, err = codeVersion(filepath.Join(root, "train"))
+	if err == nil { // a go.mod above the temporary directory
+		t.Logf("a go.mod above %s", root)
+	}
+}
