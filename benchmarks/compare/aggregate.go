@@ -68,6 +68,11 @@ func Welch(a, b []float64) (diff, p float64, ok bool) {
 // loss), else whose accuracy is at least Acc.
 type Target struct {
 	Acc, Loss float64
+	// MaxGap > 0 is the widest gap, in steps, between two evaluations that
+	// TimeToTarget interpolates across (the comparison sets 2% of the
+	// budget); a crossing between evaluations further apart is taken at
+	// the later one, an upper bound, rather than guessed by a straight line.
+	MaxGap int
 }
 
 // Reached reports whether evaluation e meets the target.
@@ -98,8 +103,9 @@ func (t Target) String() string {
 // TimeToTarget returns when the run first met target: the step and the
 // training time (seconds), interpolated linearly between the first
 // evaluation that meets it and the one before (which did not), so that the
-// answer does not snap to the evaluation interval; the first evaluation's
-// own step and time when that one already meets it. ok is false when no
+// answer does not snap to the evaluation interval (when they are at most
+// target.MaxGap steps apart; else the later one's step and time); the
+// first evaluation's own step and time when that one already meets it. ok is false when no
 // evaluation meets the target.
 func TimeToTarget(evals []EvalPoint, target Target) (step, wallS float64, ok bool) {
 	for i, e := range evals {
@@ -110,6 +116,9 @@ func TimeToTarget(evals []EvalPoint, target Target) (step, wallS float64, ok boo
 			return float64(e.Step), e.WallS, true
 		}
 		prev := evals[i-1]
+		if target.MaxGap > 0 && e.Step-prev.Step > target.MaxGap {
+			return float64(e.Step), e.WallS, true
+		}
 		v0, goal := target.metric(prev)
 		v1, _ := target.metric(e)
 		f := 1.0

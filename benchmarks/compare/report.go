@@ -30,6 +30,11 @@ type Report struct {
 	Reference string
 	ByLoss    bool
 	RefSteps  float64
+	// Paired, when set (ComparePaired), replaces Welch's test in the
+	// reference column by the paired comparison over seeds: the mean
+	// per-seed difference, the paired t test's p, its Holm-adjusted p over
+	// the study's comparisons, and the Wilcoxon signed-rank p.
+	Paired []Paired
 }
 
 // RenderMarkdown writes results.md: the settings, the comparison table, and,
@@ -60,7 +65,11 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		if rep.ByLoss {
 			what = "loss"
 		}
-		fmt.Fprintf(&b, " final %s − %s (Welch p) | speed-up in steps vs %s |", what, ref.Optimizer, ref.Optimizer)
+		test := "(Welch p)"
+		if rep.Paired != nil {
+			test = "paired by seed (pairs; t p, Holm-adjusted p; Wilcoxon p)"
+		}
+		fmt.Fprintf(&b, " final %s − %s %s | speed-up in steps vs %s |", what, ref.Optimizer, test, ref.Optimizer)
 	}
 	b.WriteString("\n|---|---|---|---|---|---|---|---|---|---|---|")
 	if ref != nil {
@@ -84,13 +93,18 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |",
 			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), num(s.FinalLoss), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
 		if ref != nil {
-			fmt.Fprintf(&b, " %s | %s |", vsRef(s, *ref, rep.ByLoss), speedup(s, rep.RefSteps))
+			cmp := vsRef(s, *ref, rep.ByLoss)
+			if rep.Paired != nil {
+				cmp = vsRefPaired(s, rep.Paired, rep.ByLoss)
+			}
+			fmt.Fprintf(&b, " %s | %s |", cmp, speedup(s, rep.RefSteps))
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("\nAccuracies and losses are mean ± std (min–max) over seeds. " +
-		"Steps and time to the target average over the seeds that reached it (\"reached\"), each interpolated linearly " +
-		"between the evaluations around the crossing; train time excludes evaluation. ms/step is the mean wall time of a full step " +
+		"Steps and time to the target average over the seeds that reached it (\"reached\" counts them; the speed-up is given only when every seed reached it, " +
+		"as a seed that never reaches the target has no time to average), each interpolated linearly " +
+		"between the evaluations around the crossing" + gapNote(rep.Target) + "; train time excludes evaluation. ms/step is the mean wall time of a full step " +
 		"(forward, backward, curvature queries, update) on a shared, noisy machine: compare within one table only.\n")
 	if len(sweep) > 0 {
 		b.WriteString("\n## Learning-rate sweep (validation split; final accuracy and loss, mean ± std over sweep seeds)\n\n")
@@ -158,8 +172,48 @@ func vsRef(s, ref Summary, byLoss bool) string {
 	return fmt.Sprintf(diffFmt, scale*d) + " " + test
 }
 
-// speedup formats refSteps ÷ s's mean steps to the target.
+// vsRefPaired formats the paired comparison of s with the reference (see
+// Report.Paired): the mean per-seed difference (percentage points, or
+// loss) and its tests.
+func vsRefPaired(s Summary, paired []Paired, byLoss bool) string {
+	for _, p := range paired {
+		if p.Optimizer != s.Optimizer {
+			continue
+		}
+		diff := fmt.Sprintf("%+.2f", 100*p.MeanDiff)
+		if byLoss {
+			diff = fmt.Sprintf("%+.4f", p.MeanDiff)
+		}
+		if p.N == 0 {
+			return "— (no common seed)"
+		}
+		t, w := "no t test", "no Wilcoxon test"
+		if p.TOK {
+			t = fmt.Sprintf("t p = %.2g, Holm %.2g", p.TP, p.Holm)
+		}
+		if p.WOK {
+			w = fmt.Sprintf("W p = %.2g", p.WP)
+		}
+		return fmt.Sprintf("%s (%d; %s; %s)", diff, p.N, t, w)
+	}
+	return "—"
+}
+
+// gapNote says when the time to the target is not interpolated (see
+// Target.MaxGap).
+func gapNote(t Target) string {
+	if t.MaxGap <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" when they are at most %d steps apart (2%% of the budget), else taken at the first evaluation that meets it (an upper bound)", t.MaxGap)
+}
+
+// speedup formats refSteps ÷ s's mean steps to the target, given only when
+// every seed of s reached the target (else how many did).
 func speedup(s Summary, refSteps float64) string {
+	if s.Reached < s.Runs && s.Reached > 0 {
+		return fmt.Sprintf("— (%d/%d reached)", s.Reached, s.Runs)
+	}
 	if s.Reached == 0 || !(refSteps > 0) || !(s.StepsToTarget.Mean > 0) {
 		return "—"
 	}

@@ -334,6 +334,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		target = compare.Target{Loss: l}
 		notes = append(notes, fmt.Sprintf("the time-to-target columns measure the steps and training time to reach %s's mean final test loss, %.4f", o.targetLossOf, l))
 	}
+	budgetSteps := o.steps
+	for _, r := range results {
+		if !r.Diverged {
+			budgetSteps = max(budgetSteps, r.Steps)
+		}
+	}
+	target.MaxGap = max(1, budgetSteps/50) // interpolate the time to the target only across ≤ 2% of the budget
+	if o.evalEvery == 0 || o.evalEvery > target.MaxGap {
+		notes = append(notes, fmt.Sprintf("evaluations are more than 2%% of the budget apart (-eval-every %d, budget %d steps): the time to the target is taken at the first evaluation that meets it, not interpolated; set -eval-every ≤ %d", o.evalEvery, budgetSteps, target.MaxGap))
+	}
 	sums := compare.Summarize(results, target)
 	ref := o.reference
 	switch {
@@ -402,9 +412,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Sharpness: compare.SummarizeSharpness(results),
 		Reference: ref,
 		ByLoss:    o.targetLossOf != "",
+		Paired:    compare.ComparePaired(results, ref, o.targetLossOf != ""),
 	}
 	for _, s := range sums {
-		if s.Optimizer == ref && s.Reached > 0 {
+		if s.Optimizer == ref && s.Reached > 0 && s.Reached == s.Runs {
 			rep.RefSteps = s.StepsToTarget.Mean
 		}
 	}
