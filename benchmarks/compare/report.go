@@ -90,8 +90,12 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		if s.StateBytes == 0 && s.Diverged > 0 {
 			state = "—" // not measured: every run stopped before the end
 		}
+		name := s.Optimizer
+		if s.Knobs != "" {
+			name += " " + s.Knobs
+		}
 		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |",
-			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), num(s.FinalLoss), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
+			name, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), num(s.FinalLoss), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
 		if ref != nil {
 			cmp := vsRef(s, *ref, rep.ByLoss)
 			if rep.Paired != nil {
@@ -116,7 +120,7 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 				loss = "—"
 			}
 			mark := ""
-			if lr, ok := chosen[e.Optimizer]; ok && lr == e.LR {
+			if lr, ok := chosen[e.Optimizer]; ok && lr == e.LR && e.Chosen {
 				mark = "**✓**"
 				switch e.Edge {
 				case -1:
@@ -125,7 +129,7 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 					mark += " at the grid's high edge"
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %g | %s | %s | %d | %s |\n", e.Optimizer, e.LR, acc, loss, e.Runs, mark)
+			fmt.Fprintf(&b, "| %s | %g | %s | %s | %d | %s |\n", e.Label(), e.LR, acc, loss, e.Runs, mark)
 		}
 	}
 	if err := RenderSharpness(&b, rep.Sharpness); err != nil {
@@ -234,14 +238,15 @@ func num(s Stat) string {
 func ff(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
 
 // CurveColumns are the columns of curves.csv.
-var CurveColumns = []string{"phase", "optimizer", "lr", "seed", "kind", "step", "wall_s", "train_loss", "test_loss", "test_acc", "win_rate", "window_fill", "hessian_top"}
+var CurveColumns = []string{"phase", "optimizer", "lr", "seed", "kind", "step", "wall_s", "train_loss", "test_loss", "test_acc", "win_rate", "window_fill", "hessian_top", "knobs"}
 
 // WriteCurvesCSV writes every curve point in long format: one row per
 // training step (kind "step": train_loss is the batch loss) and per
 // evaluation (kind "eval": train_loss is the mean since the previous one,
 // test_loss and test_acc on the evaluation set; on step rows win_rate
 // (Sophia), window_fill (M-FAC) and hessian_top, the top Hessian
-// eigenvalue, where recorded). Cells that do not apply are empty.
+// eigenvalue, where recorded; knobs: the run's swept knobs). Cells that
+// do not apply are empty.
 func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CurveColumns); err != nil {
@@ -255,16 +260,16 @@ func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 		head := []string{s.Phase, s.Optimizer, ff(s.LR), strconv.FormatUint(s.Seed, 10)}
 		for _, p := range r.StepLog {
 			row := append(append([]string{}, head...), "step", strconv.Itoa(p.Step), ff(p.WallS), ff(p.Loss), "", "",
-				diagCell(p.Diag, "win_rate"), diagCell(p.Diag, "window_fill"), "")
+				diagCell(p.Diag, "win_rate"), diagCell(p.Diag, "window_fill"), "", s.Knobs)
 			if p.HessTop != nil {
-				row[len(row)-1] = ff(*p.HessTop)
+				row[len(row)-2] = ff(*p.HessTop)
 			}
 			if err := cw.Write(row); err != nil {
 				return err
 			}
 		}
 		for _, e := range r.Evals {
-			row := append(append([]string{}, head...), "eval", strconv.Itoa(e.Step), ff(e.WallS), ff(e.TrainLoss), ff(e.TestLoss), ff(e.TestAcc), "", "", "")
+			row := append(append([]string{}, head...), "eval", strconv.Itoa(e.Step), ff(e.WallS), ff(e.TrainLoss), ff(e.TestLoss), ff(e.TestAcc), "", "", "", s.Knobs)
 			if err := cw.Write(row); err != nil {
 				return err
 			}
@@ -284,7 +289,7 @@ func diagCell(d map[string]float64, key string) string {
 
 // SummaryColumns are the columns of summary.csv.
 var SummaryColumns = []string{"optimizer", "lr", "seeds", "diverged", "final_acc_mean", "final_acc_std", "best_acc_mean", "best_acc_std",
-	"final_acc_min", "final_acc_max", "final_loss_mean", "final_loss_std", "final_loss_min", "final_loss_max", "target_acc", "target_loss", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes"}
+	"final_acc_min", "final_acc_max", "final_loss_mean", "final_loss_std", "final_loss_min", "final_loss_max", "target_acc", "target_loss", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes", "knobs"}
 
 // WriteSummaryCSV writes one row per summary (accuracies as fractions;
 // time-to-target cells empty when no seed reached the target; target_acc or
@@ -306,7 +311,7 @@ func WriteSummaryCSV(w io.Writer, sums []Summary, target Target) error {
 		row := []string{s.Optimizer, ff(s.LR), strconv.Itoa(s.Runs), strconv.Itoa(s.Diverged),
 			ff(s.FinalAcc.Mean), ff(s.FinalAcc.Std), ff(s.BestAcc.Mean), ff(s.BestAcc.Std),
 			ff(s.FinalAcc.Min), ff(s.FinalAcc.Max), ff(s.FinalLoss.Mean), ff(s.FinalLoss.Std), ff(s.FinalLoss.Min), ff(s.FinalLoss.Max), tAcc, tLoss, strconv.Itoa(s.Reached), steps, wall, ff(s.StepMS.Mean), ff(s.TrainWallS.Mean),
-			strconv.FormatInt(s.StateBytes, 10)}
+			strconv.FormatInt(s.StateBytes, 10), s.Knobs}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

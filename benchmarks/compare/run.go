@@ -39,21 +39,31 @@ const (
 // resolved with train.BaseLR before a spec is made), so every stored run
 // records the learning rate it used.
 type RunSpec struct {
-	Phase     string  `json:"phase"`
-	Optimizer string  `json:"optimizer"`
-	LR        float64 `json:"lr"`
-	Seed      uint64  `json:"seed"`
+	Phase     string `json:"phase"`
+	Optimizer string `json:"optimizer"`
+	// Knobs are swept hyperparameters other than lr, laid over the
+	// optimizer's -hyper settings: "name=value" pairs joined by ',' in
+	// sorted order (CanonicalKnobs), e.g. "beta2=0.95,weight_decay=0.1";
+	// empty when only the rate is swept.
+	Knobs string  `json:"knobs,omitempty"`
+	LR    float64 `json:"lr"`
+	Seed  uint64  `json:"seed"`
 	// SharpnessEvery > 0 tracks the Hessian's top eigenvalue every so many
 	// steps (train.Config.HessianEvery in its quick mode).
 	SharpnessEvery int `json:"sharpness_every,omitempty"`
 }
 
-// Key is the run's file-name stem, e.g. "adam-lr0.001-seed1". The learning
+// Key is the run's file-name stem, e.g. "adam-lr0.001-seed1", or with
+// knobs "sophiag[rho=0.05]-lr0.001-seed1". The learning
 // rate is written in full (the shortest decimal that reads back as the same
 // float64), so distinct rates never share a key: 0.0015 and 0.002 are
 // "lr0.0015" and "lr0.002", never both "lr0.002".
 func (s RunSpec) Key() string {
-	return fmt.Sprintf("%s-lr%s-seed%d", s.Optimizer, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Seed)
+	name := s.Optimizer
+	if s.Knobs != "" {
+		name += "[" + s.Knobs + "]"
+	}
+	return fmt.Sprintf("%s-lr%s-seed%d", name, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Seed)
 }
 
 // StepPoint is one training step of a curve: the step count (1-based), the

@@ -47,6 +47,13 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 	for k, v := range t.Hyper[spec.Optimizer] {
 		cfg.Hyper[k] = v
 	}
+	knobs, err := KnobHyper(spec.Knobs)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range knobs {
+		cfg.Hyper[k] = v
+	}
 	cfg.Hyper["lr"] = spec.LR
 	cfg.Train, cfg.Test = t.Train, t.Test
 	if spec.Phase == PhaseSweep {

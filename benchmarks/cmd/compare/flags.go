@@ -54,6 +54,7 @@ type options struct {
 	reference       string
 	checkpointEvery int
 	codeVersion     string
+	sweepKnobs      string
 	removeOrphans   bool
 }
 
@@ -99,6 +100,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.checkpointEvery, "checkpoint-every", 100, "checkpoint each run every N steps, so an interrupted comparison resumes mid-run (-1: only at the end)")
 	fs.StringVar(&o.targetLossOf, "target-loss-of", "", "time-to-target columns: steps and time to reach this optimizer's mean final test loss (instead of -target accuracy)")
 	fs.StringVar(&o.codeVersion, "code-version", "", "the code version in every run's fingerprint (default: a hash of the module's training sources, found from the working directory; see codeVersion)")
+	fs.StringVar(&o.sweepKnobs, "sweep-knobs", "", `sweep: knobs swept with the rate, per optimizer, e.g. "sophiag:rho=0.01|0.05|0.2;adamw:beta2=0.95|0.99,weight_decay=0.1|0.2" (every combination × every rate; the chosen combination is used in the comparison)`)
 	fs.BoolVar(&o.removeOrphans, "remove-orphans", false, "remove stored runs under -out/runs that belong to no run of this plan (without it they are listed and left)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {

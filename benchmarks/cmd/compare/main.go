@@ -199,6 +199,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return badUsage(fmt.Errorf("-hyper %s: %w", name, err))
 		}
 	}
+	knobGrid, err := parseKnobGrids(o.sweepKnobs, opts, hyper, o.batch)
+	if err != nil {
+		return badUsage(err)
+	}
 	base := train.Config{
 		Model: model, Data: spec, Steps: o.steps, Epochs: o.epochs, BatchSize: o.batch, Dtype: dt,
 		Normalize: o.normalize && !text, CheckpointEvery: o.checkpointEvery, EvalBatch: o.evalBatch,
@@ -258,13 +262,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	var sweepEntries []compare.SweepEntry
+	chosenKnobs := map[string]string{}
 	var used []compare.RunSpec // every run of this plan, for the orphan check
 	if o.sweep {
 		var specs []compare.RunSpec
-		add := func(name string, lr float64) {
-			for s := 1; s <= o.sweepSeeds; s++ {
-				specs = append(specs, compare.RunSpec{Phase: compare.PhaseSweep, Optimizer: name, LR: lr, Seed: uint64(s)})
+		add := func(name string, lr float64, knobs []string) {
+			for _, k := range knobs {
+				for s := 1; s <= o.sweepSeeds; s++ {
+					specs = append(specs, compare.RunSpec{Phase: compare.PhaseSweep, Optimizer: name, Knobs: k, LR: lr, Seed: uint64(s)})
+				}
 			}
+		}
+		knobsOf := func(name string) []string {
+			if k := knobGrid[name]; len(k) > 0 {
+				return k
+			}
+			return []string{""}
 		}
 		for _, name := range opts {
 			if source[name] != "default" {
@@ -275,7 +288,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				center = lr
 			}
 			for _, f := range factors {
-				add(name, roundSig(center*f))
+				add(name, roundSig(center*f), knobsOf(name))
 			}
 		}
 		fmt.Fprintf(stdout, "sweep: %d runs on %s (%d examples) validated on %s (%d examples)\n",
@@ -298,18 +311,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			for _, name := range opts { // in order, for a stable run list
 				if lr, ok := wider[name]; ok {
 					fmt.Fprintf(stdout, "sweep: %s's best rate %g is at an end of its grid; widening to %g\n", name, best[name], roundSig(lr))
-					add(name, roundSig(lr))
+					add(name, roundSig(lr), []string{compare.ChosenKnobs(sweepEntries)[name]})
 				}
 			}
 		}
 		for name, lr := range best {
 			chosen[name], source[name] = lr, "sweep"
 		}
+		chosenKnobs = compare.ChosenKnobs(sweepEntries)
+		notes = append(notes, compare.KnobEdges(sweepEntries)...)
+		counts, equal := compare.SweepCounts(sweepEntries)
+		what := "the same number for every optimizer"
+		if !equal {
+			what = "not the same for every optimizer (widening adds runs where a chosen rate lay at an edge)"
+		}
+		notes = append(notes, fmt.Sprintf("sweep runs per optimizer: %s; %s", strings.Join(counts, ", "), what))
 	}
 	var specs []compare.RunSpec
 	for _, name := range opts {
 		for s := 1; s <= o.seeds; s++ {
-			sp := compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, LR: chosen[name], Seed: uint64(s)}
+			sp := compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, Knobs: chosenKnobs[name], LR: chosen[name], Seed: uint64(s)}
 			if s <= o.sharpSeeds {
 				sp.SharpnessEvery = o.sharpEvery
 			}
@@ -388,12 +409,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.clip > 0 {
 		schedDesc += fmt.Sprintf("; gradients clipped to norm %g", o.clip)
 	}
+	edges := stabilityEdges(opts, hyper, chosenKnobs, o.batch)
 	var lrList []string
 	for _, name := range opts {
-		lrList = append(lrList, fmt.Sprintf("%s %g (%s)", name, chosen[name], source[name]))
+		k := ""
+		if chosenKnobs[name] != "" {
+			k = ", " + chosenKnobs[name]
+		}
+		lrList = append(lrList, fmt.Sprintf("%s %g (%s%s)", name, chosen[name], source[name], k))
 	}
 	rep := compare.Report{
-		Title:   fmt.Sprintf("Optimizer comparison: %s on %s", o.model, o.data),
+		Title:   fmt.Sprintf("Optimizer comparison: %s on %s%s", o.model, o.data, rhoTitle(opts, hyper, chosenKnobs, o.batch)),
 		Command: commandLine(args, os.Getenv("GOMAXPROCS")),
 		Settings: [][2]string{
 			{"model", modelDesc},
@@ -409,7 +435,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		},
 		Target:    target,
 		Notes:     notes,
-		Sharpness: compare.SummarizeSharpness(results),
+		Sharpness: compare.SummarizeSharpness(results, edges),
 		Reference: ref,
 		ByLoss:    o.targetLossOf != "",
 		Paired:    compare.ComparePaired(results, ref, o.targetLossOf != ""),
@@ -422,14 +448,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.targetLossOf != "" {
 		rep.RefSteps = float64(maxSteps) // the reference reaches its own final loss at the end of its budget
 	}
-	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results); err != nil {
+	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results, edges); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (this invocation: %s)\n", filepath.Join(o.out, "results.md"), time.Since(start).Round(time.Second))
 	return nil
 }
 
-func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep []compare.SweepEntry, chosen map[string]float64, results []*compare.RunResult) error {
+func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep []compare.SweepEntry, chosen map[string]float64, results []*compare.RunResult, edges compare.Edges) error {
 	if err := fileio.RemoveTemps(dir); err != nil { // left by a killed earlier write
 		return fmt.Errorf("compare: %w", err)
 	}
@@ -450,13 +476,16 @@ func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep 
 	}
 	if len(rep.Sharpness) > 0 {
 		if err := compare.WriteFile(filepath.Join(dir, "sharpness.csv"), func(w io.Writer) error {
-			return compare.WriteSharpnessCSV(w, results)
+			return compare.WriteSharpnessCSV(w, results, edges)
 		}); err != nil {
 			return err
 		}
-		if err := compare.WriteSharpnessPlots(dir, rep.Title, results); err != nil {
+		if err := compare.WriteSharpnessPlots(dir, rep.Title, results, edges); err != nil {
 			return err
 		}
+	}
+	if err := compare.WriteSweepPlot(dir, rep.Title, sweep, chosen); err != nil {
+		return err
 	}
 	return compare.WritePlots(dir, rep.Title, results)
 }

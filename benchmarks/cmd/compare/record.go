@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/curvopt/curvopt/benchmarks/compare"
+	"github.com/curvopt/curvopt/train"
 )
 
 // commandLine returns the command that reproduces this invocation, as
@@ -175,4 +176,102 @@ func orphanNotes(r *compare.Runner, used []compare.RunSpec, remove bool, stdout 
 		notes = append(notes, fmt.Sprintf("%d stored runs under %s belong to no run of this plan (an earlier grid or seed count) and are not used here", len(orphans), r.Dir))
 	}
 	return notes, nil
+}
+
+// parseKnobGrids reads -sweep-knobs, "opt:grid;opt:grid" with each grid as
+// compare.ParseKnobGrid reads it, and checks that every combination is a
+// valid setting of its optimizer with the -hyper overrides.
+func parseKnobGrids(s string, opts []string, hyper map[string]train.Hyper, batch int) (map[string][]string, error) {
+	out := map[string][]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ";") {
+		name, grid, ok := strings.Cut(strings.TrimSpace(part), ":")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("-sweep-knobs %q: %q: want optimizer:name=v|v,...", s, part)
+		}
+		if !contains(opts, name) {
+			return nil, fmt.Errorf("-sweep-knobs names %q, which is not among the optimizers compared", name)
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("-sweep-knobs: %s given twice", name)
+		}
+		combos, err := compare.ParseKnobGrid(grid)
+		if err != nil {
+			return nil, fmt.Errorf("-sweep-knobs %s: %w", name, err)
+		}
+		for _, c := range combos {
+			h, err := compare.KnobHyper(c)
+			if err != nil {
+				return nil, fmt.Errorf("-sweep-knobs %s: %w", name, err)
+			}
+			for k, v := range hyper[name] {
+				if _, set := h[k]; !set {
+					h[k] = v
+				}
+			}
+			if err := train.ValidateHyper(name, h, batch); err != nil {
+				return nil, fmt.Errorf("-sweep-knobs %s %s: %w", name, c, err)
+			}
+		}
+		out[name] = combos
+	}
+	return out, nil
+}
+
+// effectiveHyper returns name's hyperparameters as its runs use them: the
+// defaults, the -hyper overrides and the chosen knobs.
+func effectiveHyper(name string, hyper map[string]train.Hyper, knobs map[string]string, batch int) train.Hyper {
+	h := train.Hyper{}
+	for k, v := range hyper[name] {
+		h[k] = v
+	}
+	if kh, err := compare.KnobHyper(knobs[name]); err == nil {
+		for k, v := range kh {
+			h[k] = v
+		}
+	}
+	r, err := train.ResolveHyper(name, h, batch, 1)
+	if err != nil {
+		return h
+	}
+	return r
+}
+
+// rhoTitle returns the plots' title suffix naming the ρ of every Sophia
+// compared, as its runs use it, e.g. " (sophiag ρ = 0.05)".
+func rhoTitle(opts []string, hyper map[string]train.Hyper, knobs map[string]string, batch int) string {
+	var parts []string
+	for _, name := range opts {
+		if name != "sophiag" && name != "sophiah" {
+			continue
+		}
+		if rho, ok := effectiveHyper(name, hyper, knobs, batch)["rho"].(float64); ok {
+			parts = append(parts, fmt.Sprintf("%s ρ = %g", name, rho))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// stabilityEdges returns the heavy-ball momentum of the compared SGD (its
+// stability threshold is 2(1+β)/lr; the other optimizers are drawn
+// against 2/lr as a reference line).
+func stabilityEdges(opts []string, hyper map[string]train.Hyper, knobs map[string]string, batch int) compare.Edges {
+	edges := compare.Edges{}
+	if !contains(opts, "sgd") {
+		return edges
+	}
+	h := effectiveHyper("sgd", hyper, knobs, batch)
+	beta, _ := h["momentum"].(float64)
+	nesterov, _ := h["nesterov"].(bool)
+	damp, _ := h["dampening"].(float64)
+	if beta > 0 && damp == 0 {
+		edges["sgd"] = compare.Momentum{Beta: beta, Nesterov: nesterov}
+	}
+	return edges
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -138,4 +139,28 @@ func TestCodeVersion(t *testing.T) {
 	if err == nil { // a go.mod above the temporary directory
 		t.Logf("a go.mod above %s", root)
 	}
+}
+
+// TestKnobGridsAndTitles: -sweep-knobs is read per optimizer and checked
+// against the optimizer's settings; the plots' title names the ρ the runs
+// use (the chosen knob over -hyper over the default); SGD's stability
+// threshold carries its momentum.
+func TestKnobGridsAndTitles(t *testing.T) {
+	opts := []string{"sgd", "adamw", "sophiag"}
+	hyper := map[string]train.Hyper{"sophiag": {"rho": 0.05}}
+	g, err := parseKnobGrids("sophiag:rho=0.01|0.05; adamw:beta2=0.95|0.99,weight_decay=0.1", opts, hyper, 16)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"rho=0.01", "rho=0.05"}, g["sophiag"])
+	assert.Equal(t, []string{"beta2=0.95,weight_decay=0.1", "beta2=0.99,weight_decay=0.1"}, g["adamw"])
+	for _, bad := range []string{"adam:beta2=0.9", "sophiag", "sophiag:rho=-1", "sophiag:rho=1;sophiag:rho=2"} {
+		_, err := parseKnobGrids(bad, opts, hyper, 16)
+		assert.Error(t, err, bad)
+	}
+	assert.Equal(t, " (sophiag ρ = 0.05)", rhoTitle(opts, hyper, nil, 16), "-hyper's ρ")
+	assert.Equal(t, " (sophiag ρ = 1)", rhoTitle(opts, hyper, map[string]string{"sophiag": "rho=1"}, 16), "the chosen knob's ρ")
+	assert.Equal(t, " (sophiag ρ = 0.04)", rhoTitle(opts, nil, nil, 16), "the default ρ")
+	assert.Equal(t, "", rhoTitle([]string{"adamw"}, nil, nil, 16))
+	e := stabilityEdges(opts, nil, nil, 16)
+	assert.InDelta(t, 0.9, e["sgd"].Beta, 0, "SGD's default momentum")
+	assert.Empty(t, stabilityEdges(opts, map[string]train.Hyper{"sgd": {"momentum": 0.0}}, nil, 16))
 }
