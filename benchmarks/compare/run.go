@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/curvopt/curvopt/internal/fileio"
@@ -352,17 +353,30 @@ func (r *Runner) Orphans(used []RunSpec) ([]string, error) {
 	for _, s := range used {
 		keep[filepath.Clean(r.ResultPath(s))] = true
 	}
-	files, err := filepath.Glob(filepath.Join(r.Dir, "*", "*.json"))
+	phases, err := os.ReadDir(r.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("compare: listing the stored runs in %s: %w", r.Dir, err)
 	}
 	var out []string
-	for _, f := range files {
-		if !keep[filepath.Clean(f)] {
-			out = append(out, f)
+	for _, ph := range phases { // ReadDir sorts by name
+		if !ph.IsDir() {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(r.Dir, ph.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("compare: listing the stored runs in %s: %w", r.Dir, err)
+		}
+		for _, f := range files {
+			p := filepath.Join(r.Dir, ph.Name(), f.Name())
+			if f.Type().IsRegular() && strings.HasSuffix(f.Name(), ".json") && !keep[filepath.Clean(p)] {
+				out = append(out, p)
+			}
 		}
 	}
-	return out, nil // Glob sorts
+	return out, nil
 }
 
 // RemoveOrphans removes the files Orphans(used) lists and returns them.
