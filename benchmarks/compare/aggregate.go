@@ -155,6 +155,8 @@ type Summary struct {
 	// Knobs are the swept hyperparameters other than lr (RunSpec.Knobs).
 	Knobs string
 	LR    float64
+	// Steps is an extra budget (RunSpec.Steps; 0: the comparison's).
+	Steps int
 	// Runs counts the seeds; Diverged those that stopped on NaN/Inf.
 	Runs, Diverged int
 	// FinalAcc and BestAcc are the final and best test accuracy; FinalLoss
@@ -178,6 +180,7 @@ type groupKey struct {
 	opt   string
 	knobs string
 	lr    float64
+	steps int
 }
 
 // group returns the results grouped by (optimizer, lr), groups in order of
@@ -189,7 +192,7 @@ func group(results []*RunResult) ([]groupKey, map[groupKey][]*RunResult) {
 		if r == nil {
 			continue
 		}
-		k := groupKey{r.Spec.Optimizer, r.Spec.Knobs, r.Spec.LR}
+		k := groupKey{r.Spec.Optimizer, r.Spec.Knobs, r.Spec.LR, r.Spec.Steps}
 		if _, ok := m[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -198,14 +201,14 @@ func group(results []*RunResult) ([]groupKey, map[groupKey][]*RunResult) {
 	return keys, m
 }
 
-// Summarize aggregates results by optimizer and learning rate, in order of
-// first appearance, with time to the target accuracy.
+// Summarize aggregates results by optimizer, knobs, learning rate and
+// extra budget, in order of first appearance, with time to the target.
 func Summarize(results []*RunResult, target Target) []Summary {
 	keys, groups := group(results)
 	out := make([]Summary, 0, len(keys))
 	for _, k := range keys {
 		rs := groups[k]
-		s := Summary{Optimizer: k.opt, Knobs: k.knobs, LR: k.lr, Runs: len(rs)}
+		s := Summary{Optimizer: k.opt, Knobs: k.knobs, LR: k.lr, Steps: k.steps, Runs: len(rs)}
 		var fin, best, ms, wall, st, sw, finL, bestL []float64
 		for _, r := range rs {
 			if r.Diverged {
@@ -382,4 +385,9 @@ func Widen(entries []SweepEntry) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Label names the summary's configuration as RunSpec.Label does.
+func (s Summary) Label() string {
+	return RunSpec{Optimizer: s.Optimizer, Knobs: s.Knobs, Steps: s.Steps}.Label()
 }

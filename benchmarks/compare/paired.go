@@ -14,6 +14,8 @@ import (
 // two unpaired samples.
 type Paired struct {
 	Optimizer, Reference string
+	// Label is the compared configuration's (RunSpec.Label).
+	Label string
 	// N is the number of seeds both have (a diverged seed is left out of
 	// a loss comparison; its final accuracy counts in an accuracy one).
 	N int
@@ -152,17 +154,19 @@ func seedMetric(rs []*RunResult, byLoss bool) map[uint64]float64 {
 	return m
 }
 
-// ComparePaired compares every (optimizer, lr) group of results other
-// than ref's with ref's, seed by seed, on the final test accuracy (or, with
+// ComparePaired compares every (optimizer, knobs, lr, budget) group of
+// results other than ref's with ref's (an extra budget of ref itself
+// included), seed by seed, on the final test accuracy (or, with
 // byLoss, the final test loss), and Holm-adjusts the paired t p-values over
 // all these comparisons. Groups are in order of first appearance; ref's
 // group is the first with that optimizer. Nil when ref has no runs.
 func ComparePaired(results []*RunResult, ref string, byLoss bool) []Paired {
 	keys, groups := group(results)
 	var refRuns []*RunResult
+	var refKey groupKey
 	for _, k := range keys {
 		if k.opt == ref {
-			refRuns = groups[k]
+			refRuns, refKey = groups[k], k
 			break
 		}
 	}
@@ -172,7 +176,7 @@ func ComparePaired(results []*RunResult, ref string, byLoss bool) []Paired {
 	base := seedMetric(refRuns, byLoss)
 	var out []Paired
 	for _, k := range keys {
-		if k.opt == ref {
+		if k == refKey {
 			continue
 		}
 		x := seedMetric(groups[k], byLoss)
@@ -187,7 +191,7 @@ func ComparePaired(results []*RunResult, ref string, byLoss bool) []Paired {
 		for i, s := range seeds {
 			d[i] = x[s] - base[s]
 		}
-		p := Paired{Optimizer: k.opt, Reference: ref, N: len(d), MeanDiff: MeanStd(d).Mean}
+		p := Paired{Optimizer: k.opt, Reference: ref, Label: groups[k][0].Spec.Label(), N: len(d), MeanDiff: MeanStd(d).Mean}
 		p.TP, p.TOK = PairedT(d)
 		p.WP, p.WOK = Wilcoxon(d)
 		out = append(out, p)

@@ -122,10 +122,11 @@ func WritePlots(dir, title string, results []*RunResult) error {
 		if r == nil {
 			continue
 		}
-		if _, ok := byOpt[r.Spec.Optimizer]; !ok {
-			opts = append(opts, r.Spec.Optimizer)
+		l := r.Spec.Label() // an optimizer's knob settings and extra budgets are curves of their own
+		if _, ok := byOpt[l]; !ok {
+			opts = append(opts, l)
 		}
-		byOpt[r.Spec.Optimizer] = append(byOpt[r.Spec.Optimizer], r)
+		byOpt[l] = append(byOpt[l], r)
 		longest = max(longest, len(r.StepLog))
 	}
 	window := max(1, longest/50)
@@ -150,7 +151,11 @@ func WritePlots(dir, title string, results []*RunResult) error {
 		p.Legend.Top = isLoss // accuracy rises to the top right, the loss falls from it
 		p.Legend.Left = false
 		p.Add(plotter.NewGrid())
+		variant := map[string]int{}
 		for i, name := range opts {
+			opt := byOpt[name][0].Spec.Optimizer
+			k := variant[opt]
+			variant[opt]++
 			var xs, ys [][]float64
 			for _, r := range byOpt[name] {
 				x, y := sp.set(r)
@@ -160,7 +165,7 @@ func WritePlots(dir, title string, results []*RunResult) error {
 			if len(b.x) == 0 {
 				continue
 			}
-			c := optimizerColor(name, i)
+			c := optimizerColor(opt, i)
 			if err := addBand(p, b, c); err != nil {
 				return fmt.Errorf("compare: plot %s, %s: %w", sp.name, name, err)
 			}
@@ -170,6 +175,9 @@ func WritePlots(dir, title string, results []*RunResult) error {
 			}
 			line.Color = c
 			line.Width = vg.Points(1.5)
+			if k > 0 { // a second configuration of one optimizer: dashed
+				line.Dashes = []vg.Length{vg.Points(2 + 2*float64(k)), vg.Points(2)}
+			}
 			if len(b.x) == 1 {
 				sc, err := plotter.NewScatter(xy(b.x, b.mean))
 				if err != nil {

@@ -55,8 +55,8 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 	tgt := rep.Target.String()
 	var ref *Summary
 	for i := range sums {
-		if sums[i].Optimizer == rep.Reference {
-			ref = &sums[i]
+		if sums[i].Optimizer == rep.Reference && ref == nil {
+			ref = &sums[i] // its first group: the comparison's own budget
 		}
 	}
 	fmt.Fprintf(&b, "| optimizer | lr | seeds | final test acc %% | best test acc %% | final test loss | steps to %s | train time to %s (s) | reached | ms/step | state bytes |", tgt, tgt)
@@ -90,10 +90,7 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		if s.StateBytes == 0 && s.Diverged > 0 {
 			state = "—" // not measured: every run stopped before the end
 		}
-		name := s.Optimizer
-		if s.Knobs != "" {
-			name += " " + s.Knobs
-		}
+		name := s.Label()
 		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |",
 			name, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), num(s.FinalLoss), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
 		if ref != nil {
@@ -158,7 +155,7 @@ func pct(s Stat) string {
 // vsRef formats s's mean final accuracy (percentage points) or loss minus
 // ref's, with Welch's two-sided p-value over the seeds.
 func vsRef(s, ref Summary, byLoss bool) string {
-	if s.Optimizer == ref.Optimizer {
+	if s.Label() == ref.Label() {
 		return "—"
 	}
 	a, b, scale, diffFmt := s.Finals, ref.Finals, 100.0, "%+.2f"
@@ -181,7 +178,7 @@ func vsRef(s, ref Summary, byLoss bool) string {
 // loss) and its tests.
 func vsRefPaired(s Summary, paired []Paired, byLoss bool) string {
 	for _, p := range paired {
-		if p.Optimizer != s.Optimizer {
+		if p.Label != s.Label() {
 			continue
 		}
 		diff := fmt.Sprintf("%+.2f", 100*p.MeanDiff)

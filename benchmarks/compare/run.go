@@ -49,6 +49,10 @@ type RunSpec struct {
 	Knobs string  `json:"knobs,omitempty"`
 	LR    float64 `json:"lr"`
 	Seed  uint64  `json:"seed"`
+	// Steps > 0 overrides the comparison's budget for this run (an extra
+	// budget, e.g. AdamW at 1.5 and 2 times the others' steps, with its own
+	// cosine schedule over it); 0: the comparison's budget.
+	Steps int `json:"steps,omitempty"`
 	// SharpnessEvery > 0 tracks the Hessian's top eigenvalue every so many
 	// steps (train.Config.HessianEvery in its quick mode).
 	SharpnessEvery int `json:"sharpness_every,omitempty"`
@@ -64,7 +68,23 @@ func (s RunSpec) Key() string {
 	if s.Knobs != "" {
 		name += "[" + s.Knobs + "]"
 	}
+	if s.Steps > 0 {
+		return fmt.Sprintf("%s-lr%s-steps%d-seed%d", name, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Steps, s.Seed)
+	}
 	return fmt.Sprintf("%s-lr%s-seed%d", name, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Seed)
+}
+
+// Label names the run's configuration in tables and plots: the optimizer,
+// its knobs and an extra budget, e.g. "adamw beta2=0.95 @3000 steps".
+func (s RunSpec) Label() string {
+	l := s.Optimizer
+	if s.Knobs != "" {
+		l += " " + s.Knobs
+	}
+	if s.Steps > 0 {
+		l += fmt.Sprintf(" @%d steps", s.Steps)
+	}
+	return l
 }
 
 // StepPoint is one training step of a curve: the step count (1-based), the

@@ -64,6 +64,9 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 	}
 	cfg.OutDir = workDir
 	cfg.Progress = t.Log
+	if spec.Steps > 0 {
+		cfg.Steps, cfg.Epochs = spec.Steps, 0 // an extra budget, with its own schedule over it
+	}
 	total, err := totalSteps(cfg)
 	if err != nil {
 		return nil, err

@@ -55,6 +55,8 @@ type options struct {
 	checkpointEvery int
 	codeVersion     string
 	sweepKnobs      string
+	extraBudgets    string
+	estimateSteps   int
 	removeOrphans   bool
 }
 
@@ -101,6 +103,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.targetLossOf, "target-loss-of", "", "time-to-target columns: steps and time to reach this optimizer's mean final test loss (instead of -target accuracy)")
 	fs.StringVar(&o.codeVersion, "code-version", "", "the code version in every run's fingerprint (default: a hash of the module's training sources, found from the working directory; see codeVersion)")
 	fs.StringVar(&o.sweepKnobs, "sweep-knobs", "", `sweep: knobs swept with the rate, per optimizer, e.g. "sophiag:rho=0.01|0.05|0.2;adamw:beta2=0.95|0.99,weight_decay=0.1|0.2" (every combination × every rate; the chosen combination is used in the comparison)`)
+	fs.StringVar(&o.extraBudgets, "extra-budgets", "", `also train an optimizer's chosen configuration at these multiples of -steps, each with its own schedule, e.g. "adamw=1.5|2" (the Sophia paper's AdamW at 1.5 and 2 times the budget)`)
+	fs.IntVar(&o.estimateSteps, "estimate", 0, "train each optimizer N steps, print the plan (runs per optimizer) with its estimated training time, and stop (0: run the comparison)")
 	fs.BoolVar(&o.removeOrphans, "remove-orphans", false, "remove stored runs under -out/runs that belong to no run of this plan (without it they are listed and left)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -131,6 +135,8 @@ func checkValues(o *options) error {
 		return fmt.Errorf("-seeds %d: want >= 1", o.seeds)
 	case o.sweepSeeds < 1:
 		return fmt.Errorf("-sweep-seeds %d: want >= 1", o.sweepSeeds)
+	case o.estimateSteps < 0:
+		return fmt.Errorf("-estimate %d: want >= 0", o.estimateSteps)
 	case o.steps < 0 || o.epochs < 0 || o.evalEvery < 0:
 		return errors.New("-steps, -epochs and -eval-every must be >= 0")
 	case o.target < 0 || o.target > 1:

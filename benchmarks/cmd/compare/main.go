@@ -203,6 +203,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return badUsage(err)
 	}
+	extra, err := parseExtraBudgets(o.extraBudgets, opts, o.steps)
+	if err != nil {
+		return badUsage(err)
+	}
+	knobsOf := func(name string) []string {
+		if k := knobGrid[name]; len(k) > 0 {
+			return k
+		}
+		return []string{""}
+	}
 	base := train.Config{
 		Model: model, Data: spec, Steps: o.steps, Epochs: o.epochs, BatchSize: o.batch, Dtype: dt,
 		Normalize: o.normalize && !text, CheckpointEvery: o.checkpointEvery, EvalBatch: o.evalBatch,
@@ -246,7 +256,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Dir: filepath.Join(o.out, "runs"), WorkDir: o.work, KeepWork: o.keepWork,
 		Fingerprint: string(fpBytes), Upgrade: upgradeFingerprint, Train: tr.Run, Progress: stdout,
 	}
-	if !o.resume {
+	if !o.resume && o.estimateSteps == 0 {
 		if err := os.RemoveAll(runner.Dir); err != nil {
 			return fmt.Errorf("-resume=false: %w", err)
 		}
@@ -261,6 +271,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			chosen[name], source[name] = lr, "-lrs"
 		}
 	}
+	if o.estimateSteps > 0 {
+		return estimate(ctx, stdout, o, tr, opts, source, chosen, sweepBase, factors, knobGrid, knobsOf, extra)
+	}
 	var sweepEntries []compare.SweepEntry
 	chosenKnobs := map[string]string{}
 	var used []compare.RunSpec // every run of this plan, for the orphan check
@@ -273,12 +286,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				}
 			}
 		}
-		knobsOf := func(name string) []string {
-			if k := knobGrid[name]; len(k) > 0 {
-				return k
-			}
-			return []string{""}
-		}
+
 		for _, name := range opts {
 			if source[name] != "default" {
 				continue
@@ -335,6 +343,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				sp.SharpnessEvery = o.sharpEvery
 			}
 			specs = append(specs, sp)
+		}
+	}
+	for _, name := range opts { // extra budgets after the comparison's own, so each optimizer's first group is at -steps
+		for _, n := range extra[name] {
+			for s := 1; s <= o.seeds; s++ {
+				specs = append(specs, compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, Knobs: chosenKnobs[name], LR: chosen[name], Seed: uint64(s), Steps: n})
+			}
 		}
 	}
 	fmt.Fprintf(stdout, "comparison: %d runs (%s, %s, %d train / %d test images)\n", len(specs), o.model, trainDS.Name, trainDS.Len(), testDS.Len())
@@ -447,6 +462,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	if o.targetLossOf != "" {
 		rep.RefSteps = float64(maxSteps) // the reference reaches its own final loss at the end of its budget
+		if o.steps > 0 {
+			rep.RefSteps = float64(o.steps) // not an extra budget's
+		}
 	}
 	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results, edges); err != nil {
 		return err

@@ -201,16 +201,23 @@ func TestRunTextSmoke(t *testing.T) {
 		"-steps", "4", "-batch", "4", "-seeds", "2", "-sweep", "-sweep-factors", "0.5,1", "-sweep-widen", "0", "-select", "loss",
 		"-schedule", "cosine", "-warmup", "1", "-cosine-min", "0.1", "-clip", "1", "-hyper", "adamw:weight_decay=0.1",
 		"-eval-every", "2", "-eval-max", "16", "-sharpness-every", "2", "-target-loss-of", "adamw",
-		"-sweep-knobs", "sophiag:rho=0.05|1",
+		"-sweep-knobs", "sophiag:rho=0.05|1", "-extra-budgets", "adamw=2",
 		"-out", filepath.Join(dir, "out"), "-work", filepath.Join(dir, "work")}
 	var out, errw bytes.Buffer
+	// The plan first: each optimizer trained 3 steps, nothing stored.
+	require.NoError(t, run(context.Background(), append(append([]string{}, args...), "-estimate", "3"), &out, &errw), errw.String())
+	for _, want := range []string{"adamw", "sophiag", "2 × 4 steps (+0)", "4 × 4 steps (+0)", "4 (2×4, 2×8 steps)", "estimated training time: "} {
+		assert.Contains(t, out.String(), want)
+	}
+	assert.NoDirExists(t, filepath.Join(dir, "out", "runs"))
+	out.Reset()
 	require.NoError(t, run(context.Background(), args, &out, &errw), errw.String())
 	md, err := os.ReadFile(filepath.Join(dir, "out", "results.md"))
 	require.NoError(t, err)
 	for _, want := range []string{"gpt-tiny (", "-eval-max", "cosine, 1 warm-up steps, down to 0.1 of the peak; gradients clipped to norm 1",
 		`{"adamw":{"weight_decay":0.1}}`, "steps to loss ≤ ", "## Sharpness along training", "adamw's mean final test loss", "val loss",
 		"| sophiag rho=0.05 |", "| sophiag rho=1 |", "sweep runs per optimizer: adamw 2, sophiag 4; not the same", "(sophiag ρ = ",
-		"- code version: ", "paired by seed", "GOMAXPROCS="} {
+		"- code version: ", "paired by seed", "GOMAXPROCS=", "| adamw @8 steps |"} {
 		assert.Contains(t, string(md), want)
 	}
 	for _, f := range []string{"sharpness.csv", "sharpness_vs_steps.png", "sharpness_vs_2lr.svg", "val_loss_vs_wall.png", "sweep_val_loss_vs_lr.svg"} {

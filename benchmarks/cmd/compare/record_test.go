@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/benchmarks/compare"
 	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -163,4 +164,32 @@ func TestKnobGridsAndTitles(t *testing.T) {
 	e := stabilityEdges(opts, nil, nil, 16)
 	assert.InDelta(t, 0.9, e["sgd"].Beta, 0, "SGD's default momentum")
 	assert.Empty(t, stabilityEdges(opts, map[string]train.Hyper{"sgd": {"momentum": 0.0}}, nil, 16))
+}
+
+func TestParseExtraBudgets(t *testing.T) {
+	opts := []string{"adamw", "sophiag"}
+	got, err := parseExtraBudgets("adamw=1.5|2", opts, 2000)
+	require.NoError(t, err)
+	assert.Equal(t, map[string][]int{"adamw": {3000, 4000}}, got)
+	got, err = parseExtraBudgets("", opts, 0)
+	require.NoError(t, err)
+	assert.Empty(t, got)
+	for _, bad := range []string{"adamw=1", "adamw=0", "adamw=x", "adam=2", "adamw", "adamw=2,adamw=3"} {
+		_, err := parseExtraBudgets(bad, opts, 2000)
+		assert.Error(t, err, bad)
+	}
+	_, err = parseExtraBudgets("adamw=2", opts, 0)
+	assert.ErrorContains(t, err, "needs a budget in -steps")
+}
+
+func TestPlanArithmetic(t *testing.T) {
+	log := []compare.StepPoint{{StepMS: 500}, {StepMS: 10}, {StepMS: 30}, {StepMS: 20}}
+	assert.Equal(t, 20.0, medianStepMS(log), "the first step is left out")
+	assert.Equal(t, 20.0, medianStepMS(log[:3]), "(10 + 30)/2")
+	r := planRow{stepMS: 100, sweepRuns: 12, widened: 4, sweepSteps: 2000, finalSteps: []int{2000, 2000, 3000}}
+	base, most := r.seconds()
+	assert.InDelta(t, (12*2000+7000)*0.1, base, 1e-9)
+	assert.InDelta(t, base+4*2000*0.1, most, 1e-9)
+	assert.Equal(t, "2×2000, 1×3000", budgets(r.finalSteps))
+	assert.Equal(t, "1h2m0s", dur(3720))
 }
