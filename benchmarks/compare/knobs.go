@@ -40,8 +40,12 @@ func ParseKnobGrid(s string) ([]string, error) {
 		k := knob{name: name}
 		for _, v := range strings.Split(vals, "|") {
 			v = strings.TrimSpace(v)
-			if _, err := train.ParseHyperValue(name, v); err != nil {
+			x, err := train.ParseHyperValue(name, strings.TrimSuffix(v, perLR))
+			if err != nil {
 				return nil, fmt.Errorf("knob grid %q: %w", s, err)
+			}
+			if _, isFloat := x.(float64); strings.HasSuffix(v, perLR) && !isFloat {
+				return nil, fmt.Errorf("knob grid %q: %s: only a real-valued knob can be given per learning rate (%s)", s, v, perLR)
 			}
 			k.values = append(k.values, v)
 		}
@@ -71,9 +75,21 @@ func CanonicalKnobs(pairs []string) string {
 	return strings.Join(p, ",")
 }
 
+// perLR ends a knob value that is divided by the run's learning rate, as
+// the AdaHessian reference's training script passes weight_decay/lr to a
+// decay that its update multiplies by lr again ("weight_decay=5e-4/lr":
+// 5e-4 per step at the peak rate, whatever rate the sweep tries).
+const perLR = "/lr"
+
 // KnobHyper returns the hyperparameters of a canonical knob string, with
-// values parsed as train.ParseHyperValue does.
-func KnobHyper(knobs string) (train.Hyper, error) {
+// values parsed as train.ParseHyperValue does, a value given per learning
+// rate (perLR) taken at lr 1 (KnobHyperAt gives a run's).
+func KnobHyper(knobs string) (train.Hyper, error) { return KnobHyperAt(knobs, 1) }
+
+// KnobHyperAt returns the hyperparameters of a canonical knob string for a
+// run at peak learning rate lr > 0: a value ending in "/lr" is divided by
+// lr.
+func KnobHyperAt(knobs string, lr float64) (train.Hyper, error) {
 	h := train.Hyper{}
 	if knobs == "" {
 		return h, nil
@@ -83,9 +99,15 @@ func KnobHyper(knobs string) (train.Hyper, error) {
 		if !ok {
 			return nil, fmt.Errorf("knobs %q: %q is not name=value", knobs, pair)
 		}
-		x, err := train.ParseHyperValue(name, v)
+		x, err := train.ParseHyperValue(name, strings.TrimSuffix(v, perLR))
 		if err != nil {
 			return nil, fmt.Errorf("knobs %q: %w", knobs, err)
+		}
+		if f, ok := x.(float64); ok && strings.HasSuffix(v, perLR) {
+			if !(lr > 0) {
+				return nil, fmt.Errorf("knobs %q: %s needs a learning rate > 0, got %g", knobs, pair, lr)
+			}
+			x = f / lr
 		}
 		h[name] = x
 	}
@@ -127,7 +149,7 @@ func KnobEdges(entries []SweepEntry) []string {
 			}
 			lower, higher := false, false
 			for v := range values[name] {
-				y, err := train.ParseHyperValue(name, v)
+				y, err := train.ParseHyperValue(name, strings.TrimSuffix(v, perLR))
 				if f, ok := numeric(y); err == nil && ok {
 					lower = lower || f < x
 					higher = higher || f > x

@@ -26,7 +26,18 @@ func TestParseKnobGrid(t *testing.T) {
 	h, err := KnobHyper("ngrads=64,rho=0.05")
 	require.NoError(t, err)
 	assert.Equal(t, train.Hyper{"ngrads": 64, "rho": 0.05}, h)
+	got, err = ParseKnobGrid("weight_decay=5e-4/lr|0")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"weight_decay=5e-4/lr", "weight_decay=0"}, got)
+	_, err = ParseKnobGrid("ngrads=64/lr")
+	assert.Error(t, err, "an integer knob per learning rate")
+	h, err = KnobHyperAt("weight_decay=5e-4/lr", 0.25)
+	require.NoError(t, err)
+	assert.InDelta(t, 2e-3, h["weight_decay"], 1e-18, "5e-4/0.25: 5e-4 per step once AdaHessian multiplies by lr")
+	_, err = KnobHyperAt("weight_decay=5e-4/lr", 0)
+	assert.Error(t, err)
 	assert.Equal(t, "sophiag[rho=0.05]-lr0.001-seed1", RunSpec{Optimizer: "sophiag", Knobs: "rho=0.05", LR: 1e-3, Seed: 1}.Key())
+	assert.Equal(t, "adahessian[weight_decay=5e-4_per_lr]-lr0.15-steps900-seed2", RunSpec{Optimizer: "adahessian", Knobs: "weight_decay=5e-4/lr", LR: 0.15, Seed: 2, Steps: 900}.Key(), "no '/' in a file name")
 	assert.Equal(t, "sophiag-lr0.001-seed1", RunSpec{Optimizer: "sophiag", LR: 1e-3, Seed: 1}.Key(), "keys without knobs are unchanged")
 }
 

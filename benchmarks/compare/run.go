@@ -66,7 +66,7 @@ type RunSpec struct {
 func (s RunSpec) Key() string {
 	name := s.Optimizer
 	if s.Knobs != "" {
-		name += "[" + s.Knobs + "]"
+		name += "[" + strings.ReplaceAll(s.Knobs, "/", "_per_") + "]" // a file name: "5e-4/lr" → "5e-4_per_lr"
 	}
 	if s.Steps > 0 {
 		return fmt.Sprintf("%s-lr%s-steps%d-seed%d", name, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Steps, s.Seed)

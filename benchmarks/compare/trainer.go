@@ -47,7 +47,7 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 	for k, v := range t.Hyper[spec.Optimizer] {
 		cfg.Hyper[k] = v
 	}
-	knobs, err := KnobHyper(spec.Knobs)
+	knobs, err := KnobHyperAt(spec.Knobs, spec.LR)
 	if err != nil {
 		return nil, err
 	}

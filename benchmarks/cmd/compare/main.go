@@ -370,9 +370,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		target = compare.Target{Loss: l}
 		notes = append(notes, fmt.Sprintf("the time-to-target columns measure the steps and training time to reach %s's mean final test loss, %.4f", o.targetLossOf, l))
 	}
-	budgetSteps := o.steps
+	budgetSteps := o.steps // the comparison's own budget, not an extra one
 	for _, r := range results {
-		if !r.Diverged {
+		if !r.Diverged && o.steps == 0 {
 			budgetSteps = max(budgetSteps, r.Steps)
 		}
 	}
