@@ -81,6 +81,9 @@ func estimatePlan(ctx context.Context, w io.Writer, tr *compare.TrainRunner, row
 		return err
 	}
 	defer os.RemoveAll(dir)
+	short := *tr // the step time does not depend on the schedule: no warm-up longer than the n steps
+	short.Base.Schedule.Warmup, short.Base.Schedule.Total = 0, 0
+	tr = &short
 	for i := range rows {
 		r := &rows[i]
 		spec := compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: r.name, LR: lrs[r.name], Seed: 1, Steps: n}
