@@ -158,6 +158,6 @@ func TestSharpnessPlotCut(t *testing.T) {
 	require.NoError(t, WriteSharpnessPlots(dir, "t", []*RunResult{r}, Edges{"sgd": {Beta: 0.9}}))
 	b, err := os.ReadFile(filepath.Join(dir, SharpnessPlotNames[1]+".svg"))
 	require.NoError(t, err)
-	assert.Contains(t, string(b), "cut at 60")
+	assert.Contains(t, string(b), "cut at 380", "10 × 2(1+β)/lr at the peak rate 0.1, which is above 10 × the largest λ")
 	assert.NotContains(t, string(b), "1e+06", "no tick runs out to 2/lr at lr = 1e-6")
 }

@@ -178,7 +178,9 @@ var SharpnessPlotNames = []string{"sharpness_vs_steps", "sharpness_vs_2lr"}
 // threshold, log–log, with the line λ = threshold), as .png and .svg in
 // dir. The threshold (2/lr, or 2(1+β)/lr with momentum: edges) grows
 // without bound as a cosine schedule decays to zero, so both plots show it
-// only up to ten times the largest λ measured (the axis says so). Each
+// only up to ten times the larger of the largest λ measured and the
+// largest run's threshold at its peak rate (the axis says where): every
+// run's peak-rate threshold is in view, its cosine tail is cut. Each
 // optimizer has its colour (optimizerColor); its seeds differ by glyph and
 // dash pattern.
 func WriteSharpnessPlots(dir, title string, results []*RunResult, edges Edges) error {
@@ -209,21 +211,24 @@ func WriteSharpnessPlots(dir, title string, results []*RunResult, edges Edges) e
 	if len(all) == 0 {
 		return nil
 	}
-	topMin, topMax := math.Inf(1), 0.0
+	topMin, topMax, peakEdge := math.Inf(1), 0.0, 0.0
 	for _, s := range all {
+		lowest := math.Inf(1) // the run's threshold at its peak rate
 		for _, p := range s.pts {
 			topMin, topMax = math.Min(topMin, p.Top), math.Max(topMax, p.Top)
+			lowest = math.Min(lowest, p.Edge)
 		}
+		peakEdge = math.Max(peakEdge, lowest)
 	}
-	cut := 10 * topMax
+	cut := 10 * math.Max(topMax, peakEdge)
 	steps := plot.New()
-	steps.Title.Text = title + ": sharpness"
+	steps.Title.Text = fmt.Sprintf("%s: sharpness (thresholds cut at %.3g)", title, cut)
 	steps.X.Label.Text = "step"
-	steps.Y.Label.Text = fmt.Sprintf("top Hessian eigenvalue λ (solid), stability threshold (dashed; cut at %.3g)", cut)
+	steps.Y.Label.Text = "λmax (solid), stability threshold (dashed)"
 	steps.Y.Scale, steps.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
 	vs := plot.New()
-	vs.Title.Text = title + ": sharpness against the stability threshold"
-	vs.X.Label.Text = fmt.Sprintf("stability threshold 2/lr, 2(1+β)/lr with momentum β (cut at %.3g)", cut)
+	vs.Title.Text = fmt.Sprintf("%s: sharpness against the stability threshold (cut at %.3g)", title, cut)
+	vs.X.Label.Text = "stability threshold: 2/lr, or 2(1+β)/lr with momentum β"
 	vs.Y.Label.Text = "top Hessian eigenvalue λ"
 	vs.X.Scale, vs.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
 	vs.Y.Scale, vs.Y.Tick.Marker = plot.LogScale{}, plot.LogTicks{}
@@ -282,6 +287,7 @@ func WriteSharpnessPlots(dir, title string, results []*RunResult, edges Edges) e
 	vs.Legend.Add("λ = threshold", diag)
 	steps.Y.Max = math.Min(steps.Y.Max, cut)
 	vs.X.Max = math.Min(vs.X.Max, cut)
+	vs.Y.Max = math.Min(vs.Y.Max, 10*topMax) // the diagonal runs on, clipped
 	if err := savePlot(steps, dir, SharpnessPlotNames[0]); err != nil {
 		return err
 	}
