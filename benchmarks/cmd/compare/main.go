@@ -203,6 +203,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return badUsage(err)
 	}
+	for name := range knobGrid {
+		if _, fixed := lrs[name]; fixed || !o.sweep {
+			return badUsage(fmt.Errorf("-sweep-knobs %s: its knobs are swept only in a sweep (-sweep) of an optimizer whose rate -lrs does not fix", name))
+		}
+	}
 	extra, err := parseExtraBudgets(o.extraBudgets, opts, o.steps)
 	if err != nil {
 		return badUsage(err)

@@ -49,6 +49,9 @@ func TestRunErrors(t *testing.T) {
 		{"-lrs", "sgd=0.1", "-optimizers", "adam"},
 		{"-dtype", "float16"},
 		{"-model", "rnn", "-data", "synthetic train=20 test=10"},
+		{"-data", "synthetic train=20 test=10", "-optimizers", "sophiag", "-sweep-knobs", "sophiag:rho=1|2"},                                  // no -sweep
+		{"-data", "synthetic train=20 test=10", "-optimizers", "sophiag", "-sweep", "-lrs", "sophiag=0.1", "-sweep-knobs", "sophiag:rho=1|2"}, // rate fixed
+		{"-data", "synthetic train=20 test=10", "-optimizers", "sophiag", "-extra-budgets", "sophiag=2"},                                      // no -steps
 	} {
 		err := run(context.Background(), args, &out, &errw)
 		assert.Error(t, err, strings.Join(args, " "))
