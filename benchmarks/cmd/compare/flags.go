@@ -101,7 +101,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.sweepBase, "sweep-base", "", `sweep: the rate the factors multiply, per optimizer, e.g. "sophiah=0.01" (default: the documented default)`)
 	fs.IntVar(&o.checkpointEvery, "checkpoint-every", 100, "checkpoint each run every N steps, so an interrupted comparison resumes mid-run (-1: only at the end)")
 	fs.StringVar(&o.targetLossOf, "target-loss-of", "", "time-to-target columns: steps and time to reach this optimizer's mean final test loss (instead of -target accuracy)")
-	fs.StringVar(&o.codeVersion, "code-version", "", "the code version in every run's fingerprint (default: a hash of the module's training sources, found from the working directory; see codeVersion)")
+	fs.StringVar(&o.codeVersion, "code-version", "", "the code version in every run's fingerprint (default: a hash of the module's training sources, found from the working directory; \"any\": left out, as before it was recorded, to rewrite an old study's tables from its stored runs)")
 	fs.StringVar(&o.sweepKnobs, "sweep-knobs", "", `sweep: knobs swept with the rate, per optimizer, e.g. "sophiag:rho=0.01|0.05|0.2;adamw:beta2=0.95|0.99,weight_decay=0.1|0.2" (every combination × every rate; the chosen combination is used in the comparison)`)
 	fs.StringVar(&o.extraBudgets, "extra-budgets", "", `also train an optimizer's chosen configuration at these multiples of -steps, each with its own schedule, e.g. "adamw=1.5|2" (the Sophia paper's AdamW at 1.5 and 2 times the budget)`)
 	fs.IntVar(&o.estimateSteps, "estimate", 0, "train each optimizer N steps, print the plan (runs per optimizer) with its estimated training time, and stop (0: run the comparison)")

@@ -248,12 +248,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	fpBytes, err := json.Marshal(map[string]any{
+	fp := map[string]any{
 		"model": modelFP, "data": o.data, "train": trainDS.Len(), "test": testDS.Len(), "steps": o.steps,
 		"epochs": o.epochs, "batch": o.batch, "dtype": o.dtype, "normalize": base.Normalize,
 		"eval_every": o.evalEvery, "val_frac": o.valFrac, "schedule": sched, "clip": o.clip,
 		"hyper": hyper, "eval_max": o.evalMax, "code": code,
-	})
+	}
+	if code == codeAny {
+		delete(fp, "code") // the fingerprint of a version that recorded none: old stored runs are reused
+	}
+	fpBytes, err := json.Marshal(fp)
 	if err != nil {
 		return err
 	}
@@ -450,7 +454,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			{"learning rates", strings.Join(lrList, "; ")},
 			{"other hyperparameters", hyperDesc(hyper)},
 			{"machine", fmt.Sprintf("GOMAXPROCS=%d, BLAS %s, %s", runtime.GOMAXPROCS(0), nn.BLASBackend, runtime.Version())},
-			{"code version", code + " (in every run's fingerprint: a stored run made by other training code is retrained)"},
+			{"code version", codeNote(code)},
 			{"training time", fmt.Sprintf("%.1f s summed over the %d comparison runs (evaluation excluded)", trainS, len(results))},
 		},
 		Target:    target,

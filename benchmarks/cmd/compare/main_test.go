@@ -87,6 +87,23 @@ func TestRunSmoke(t *testing.T) {
 	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train")
 	assert.NoFileExists(t, leftover)
 
+	// Runs stored without a code version (-code-version any, as before it
+	// was recorded) are reused only under -code-version any.
+	anyArgs := append([]string{"-code-version", "any"}, args...)
+	anyArgs[len(anyArgs)-1], anyArgs = "sgd=0.04", append(anyArgs, "-out", filepath.Join(dir, "old")) // other runs, another directory
+	out.Reset()
+	require.NoError(t, run(context.Background(), anyArgs, &out, &errw))
+	assert.Contains(t, out.String(), "4 runs: 0 stored, 4 to train")
+	out.Reset()
+	require.NoError(t, run(context.Background(), anyArgs, &out, &errw))
+	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train")
+	md, err = os.ReadFile(filepath.Join(dir, "old", "results.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "not checked (-code-version any)")
+	out.Reset()
+	require.NoError(t, run(context.Background(), anyArgs[2:], &out, &errw))
+	assert.Contains(t, out.String(), "4 runs: 0 stored, 4 to train", "with the code version, those runs are stale")
+
 	// One seed fewer: seed 2's runs are orphans, listed, then removed.
 	fewer := append(append([]string{}, args...), "-seeds", "1")
 	out.Reset()

@@ -275,3 +275,17 @@ func stabilityEdges(opts []string, hyper map[string]train.Hyper, knobs map[strin
 	}
 	return edges
 }
+
+// codeAny is the -code-version that leaves the code version out of the
+// fingerprint, as versions before it wrote it: stored runs are reused
+// whatever code trained them (to rewrite the tables of a study stored
+// before the code version was recorded), so a stale run goes unnoticed.
+const codeAny = "any"
+
+// codeNote is results.md's line on the code version.
+func codeNote(code string) string {
+	if code == codeAny {
+		return "not checked (-code-version any): stored runs are reused whatever code trained them"
+	}
+	return code + " (in every run's fingerprint: a stored run made by other training code is retrained)"
+}
