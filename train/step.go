@@ -43,7 +43,10 @@ type StepResult struct {
 //  3. the gradient is clipped to the global norm clipNorm (≤ 0: off);
 //  4. opt.Step updates the parameters in place; any query it makes after
 //     its update (SophiaG's sampled-label gradient) goes to eng and is
-//     computed at the updated parameters.
+//     computed at the updated parameters. With clipNorm > 0 the
+//     sampled-label gradient is clipped to the same norm before the
+//     optimizer sees it, as the Sophia reference's training script does
+//     (clip_grad_norm_ before update_hessian()).
 //
 // A non-finite loss or gradient norm is an error wrapping
 // optim.ErrNonFinite, returned before the update.
@@ -86,7 +89,11 @@ func Step(eng Oracle, opt optim.Optimizer, clipNorm float64) (StepResult, error)
 	if !finite(res.GradNorm) {
 		return res, fmt.Errorf("the gradient norm is %v: %w", res.GradNorm, optim.ErrNonFinite)
 	}
-	if err := opt.Step(params, eng); err != nil {
+	var o optim.Oracle = eng
+	if clipNorm > 0 && opt.Needs().SampledGrad {
+		o = &clipSampled{Oracle: eng, norm: clipNorm}
+	}
+	if err := opt.Step(params, o); err != nil {
 		return res, err
 	}
 	return res, nil

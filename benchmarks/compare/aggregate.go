@@ -68,6 +68,11 @@ func Welch(a, b []float64) (diff, p float64, ok bool) {
 // loss), else whose accuracy is at least Acc.
 type Target struct {
 	Acc, Loss float64
+	// MaxGap > 0 is the widest gap, in steps, between two evaluations that
+	// TimeToTarget interpolates across (the comparison sets 2% of the
+	// budget); a crossing between evaluations further apart is taken at
+	// the later one, an upper bound, rather than guessed by a straight line.
+	MaxGap int
 }
 
 // Reached reports whether evaluation e meets the target.
@@ -98,8 +103,9 @@ func (t Target) String() string {
 // TimeToTarget returns when the run first met target: the step and the
 // training time (seconds), interpolated linearly between the first
 // evaluation that meets it and the one before (which did not), so that the
-// answer does not snap to the evaluation interval; the first evaluation's
-// own step and time when that one already meets it. ok is false when no
+// answer does not snap to the evaluation interval (when they are at most
+// target.MaxGap steps apart; else the later one's step and time); the
+// first evaluation's own step and time when that one already meets it. ok is false when no
 // evaluation meets the target.
 func TimeToTarget(evals []EvalPoint, target Target) (step, wallS float64, ok bool) {
 	for i, e := range evals {
@@ -110,6 +116,9 @@ func TimeToTarget(evals []EvalPoint, target Target) (step, wallS float64, ok boo
 			return float64(e.Step), e.WallS, true
 		}
 		prev := evals[i-1]
+		if target.MaxGap > 0 && e.Step-prev.Step > target.MaxGap {
+			return float64(e.Step), e.WallS, true
+		}
 		v0, goal := target.metric(prev)
 		v1, _ := target.metric(e)
 		f := 1.0
@@ -143,7 +152,11 @@ func FinalLoss(results []*RunResult, opt string) (loss float64, ok bool) {
 // seeds.
 type Summary struct {
 	Optimizer string
-	LR        float64
+	// Knobs are the swept hyperparameters other than lr (RunSpec.Knobs).
+	Knobs string
+	LR    float64
+	// Steps is an extra budget (RunSpec.Steps; 0: the comparison's).
+	Steps int
 	// Runs counts the seeds; Diverged those that stopped on NaN/Inf.
 	Runs, Diverged int
 	// FinalAcc and BestAcc are the final and best test accuracy; FinalLoss
@@ -164,8 +177,10 @@ type Summary struct {
 }
 
 type groupKey struct {
-	opt string
-	lr  float64
+	opt   string
+	knobs string
+	lr    float64
+	steps int
 }
 
 // group returns the results grouped by (optimizer, lr), groups in order of
@@ -177,7 +192,7 @@ func group(results []*RunResult) ([]groupKey, map[groupKey][]*RunResult) {
 		if r == nil {
 			continue
 		}
-		k := groupKey{r.Spec.Optimizer, r.Spec.LR}
+		k := groupKey{r.Spec.Optimizer, r.Spec.Knobs, r.Spec.LR, r.Spec.Steps}
 		if _, ok := m[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -186,14 +201,14 @@ func group(results []*RunResult) ([]groupKey, map[groupKey][]*RunResult) {
 	return keys, m
 }
 
-// Summarize aggregates results by optimizer and learning rate, in order of
-// first appearance, with time to the target accuracy.
+// Summarize aggregates results by optimizer, knobs, learning rate and
+// extra budget, in order of first appearance, with time to the target.
 func Summarize(results []*RunResult, target Target) []Summary {
 	keys, groups := group(results)
 	out := make([]Summary, 0, len(keys))
 	for _, k := range keys {
 		rs := groups[k]
-		s := Summary{Optimizer: k.opt, LR: k.lr, Runs: len(rs)}
+		s := Summary{Optimizer: k.opt, Knobs: k.knobs, LR: k.lr, Steps: k.steps, Runs: len(rs)}
 		var fin, best, ms, wall, st, sw, finL, bestL []float64
 		for _, r := range rs {
 			if r.Diverged {
@@ -226,19 +241,32 @@ func Summarize(results []*RunResult, target Target) []Summary {
 	return out
 }
 
-// SweepEntry is one optimizer at one learning rate in a sweep: the final
+// SweepEntry is one optimizer at one knob setting (RunSpec.Knobs; empty
+// when only the rate is swept) and one learning rate in a sweep: the final
 // validation accuracy and loss over seeds, a diverged seed counting as
 // accuracy 0 and loss +Inf.
 type SweepEntry struct {
 	Optimizer string
+	Knobs     string
 	LR        float64
 	ValAcc    Stat
 	ValLoss   Stat
 	Runs      int
 	Diverged  int
-	// Edge is −1 or +1 when this is the optimizer's chosen rate and it lies
-	// at the low or high end of the rates tried, else 0.
+	// Chosen marks the optimizer's chosen configuration.
+	Chosen bool
+	// Edge is −1 or +1 when this is the chosen entry and its rate lies at
+	// the low or high end of the rates tried at its knob setting, else 0.
 	Edge int
+}
+
+// Label is the entry's optimizer with its knob setting, e.g.
+// "sophiag rho=0.05".
+func (e SweepEntry) Label() string {
+	if e.Knobs == "" {
+		return e.Optimizer
+	}
+	return e.Optimizer + " " + e.Knobs
 }
 
 // score is the sweep criterion: higher is better.
@@ -249,12 +277,15 @@ func (e SweepEntry) score(byLoss bool) float64 {
 	return e.ValAcc.Mean
 }
 
-// ChooseLRs aggregates sweep results and picks, per optimizer, the learning
-// rate with the highest mean final validation accuracy, or with byLoss the
-// lowest mean final validation loss (ties: the smaller rate). Entries are
-// sorted by optimizer order of first appearance, then LR; the chosen entry's
-// Edge says whether it lies at an end of the rates tried (a sweep whose
-// optimum may lie outside its grid: widen it).
+// ChooseLRs aggregates sweep results and picks, per optimizer, the
+// configuration (knob setting and learning rate) with the highest mean
+// final validation accuracy, or with byLoss the lowest mean final
+// validation loss (ties: the first in entry order, so the smaller rate),
+// returning its rate in best and marking its entry Chosen (ChosenKnobs
+// returns its knobs). Entries are sorted by optimizer order of first
+// appearance, then knob setting, then LR; the chosen entry's Edge says
+// whether its rate lies at an end of the rates tried at its knob setting
+// (a sweep whose optimum may lie outside its grid: widen it).
 func ChooseLRs(sweep []*RunResult, byLoss bool) (entries []SweepEntry, best map[string]float64) {
 	keys, groups := group(sweep)
 	order := map[string]int{}
@@ -267,12 +298,16 @@ func ChooseLRs(sweep []*RunResult, byLoss bool) (entries []SweepEntry, best map[
 		if keys[i].opt != keys[j].opt {
 			return order[keys[i].opt] < order[keys[j].opt]
 		}
+		if keys[i].knobs != keys[j].knobs {
+			return keys[i].knobs < keys[j].knobs
+		}
 		return keys[i].lr < keys[j].lr
 	})
 	best = map[string]float64{}
-	bestAcc := map[string]float64{}
+	bestScore := map[string]float64{}
+	bestIdx := map[string]int{}
 	for _, k := range keys {
-		e := SweepEntry{Optimizer: k.opt, LR: k.lr}
+		e := SweepEntry{Optimizer: k.opt, Knobs: k.knobs, LR: k.lr}
 		var accs, losses []float64
 		for _, r := range groups[k] {
 			e.Runs++
@@ -288,50 +323,71 @@ func ChooseLRs(sweep []*RunResult, byLoss bool) (entries []SweepEntry, best map[
 		}
 		e.ValAcc, e.ValLoss = MeanStd(accs), MeanStd(losses)
 		entries = append(entries, e)
-		if a, ok := bestAcc[k.opt]; !ok || e.score(byLoss) > a {
-			bestAcc[k.opt], best[k.opt] = e.score(byLoss), k.lr
+		if a, ok := bestScore[k.opt]; !ok || e.score(byLoss) > a {
+			bestScore[k.opt], best[k.opt], bestIdx[k.opt] = e.score(byLoss), k.lr, len(entries)-1
 		}
 	}
-	lo, hi := map[string]float64{}, map[string]float64{}
-	for _, e := range entries {
-		if _, ok := lo[e.Optimizer]; !ok {
-			lo[e.Optimizer] = e.LR
+	for _, i := range bestIdx {
+		c := &entries[i]
+		c.Chosen = true
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for _, e := range entries {
+			if e.Optimizer == c.Optimizer && e.Knobs == c.Knobs {
+				lo, hi = math.Min(lo, e.LR), math.Max(hi, e.LR)
+			}
 		}
-		hi[e.Optimizer] = e.LR
-	}
-	for i, e := range entries {
-		if best[e.Optimizer] != e.LR || lo[e.Optimizer] == hi[e.Optimizer] {
-			continue
-		}
-		switch e.LR {
-		case lo[e.Optimizer]:
-			entries[i].Edge = -1
-		case hi[e.Optimizer]:
-			entries[i].Edge = +1
+		switch {
+		case lo == hi:
+		case c.LR == lo:
+			c.Edge = -1
+		case c.LR == hi:
+			c.Edge = +1
 		}
 	}
 	return entries, best
 }
 
-// Widen returns, for every optimizer whose chosen rate lies at an end of
-// its sweep grid, the next rate beyond that end: the end rate times (or
-// divided by) the grid's spacing there (the ratio of its two outermost
-// rates). An optimizer swept at a single rate is left alone.
-func Widen(entries []SweepEntry) map[string]float64 {
-	byOpt := map[string][]float64{}
+// ChosenKnobs returns, per optimizer, the knob setting of its chosen
+// entry (ChooseLRs; empty when only the rate was swept).
+func ChosenKnobs(entries []SweepEntry) map[string]string {
+	out := map[string]string{}
 	for _, e := range entries {
-		byOpt[e.Optimizer] = append(byOpt[e.Optimizer], e.LR)
-	}
-	out := map[string]float64{}
-	for _, e := range entries {
-		lrs := byOpt[e.Optimizer] // sorted ascending
-		n := len(lrs)
-		switch {
-		case e.Edge < 0 && n > 1:
-			out[e.Optimizer] = lrs[0] * lrs[0] / lrs[1]
-		case e.Edge > 0 && n > 1:
-			out[e.Optimizer] = lrs[n-1] * lrs[n-1] / lrs[n-2]
+		if e.Chosen {
+			out[e.Optimizer] = e.Knobs
 		}
 	}
 	return out
+}
+
+// Widen returns, for every optimizer whose chosen rate lies at an end of
+// the rates tried at its chosen knob setting, the next rate beyond that
+// end: the end rate times (or divided by) the grid's spacing there (the
+// ratio of its two outermost rates). An optimizer swept at a single rate
+// is left alone.
+func Widen(entries []SweepEntry) map[string]float64 {
+	out := map[string]float64{}
+	for _, c := range entries {
+		if !c.Chosen || c.Edge == 0 {
+			continue
+		}
+		var lrs []float64 // sorted ascending
+		for _, e := range entries {
+			if e.Optimizer == c.Optimizer && e.Knobs == c.Knobs {
+				lrs = append(lrs, e.LR)
+			}
+		}
+		n := len(lrs)
+		switch {
+		case c.Edge < 0 && n > 1:
+			out[c.Optimizer] = lrs[0] * lrs[0] / lrs[1]
+		case c.Edge > 0 && n > 1:
+			out[c.Optimizer] = lrs[n-1] * lrs[n-1] / lrs[n-2]
+		}
+	}
+	return out
+}
+
+// Label names the summary's configuration as RunSpec.Label does.
+func (s Summary) Label() string {
+	return RunSpec{Optimizer: s.Optimizer, Knobs: s.Knobs, Steps: s.Steps}.Label()
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/mfac"
 	"github.com/curvopt/curvopt/train"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -245,7 +246,7 @@ func TestSubsample(t *testing.T) {
 func TestRenderMarkdown(t *testing.T) {
 	rs := []*RunResult{result("adam", 1e-3, 1, 0.3, 0.6), result("adam", 1e-3, 2, 0.4, 0.5), result("sgd", 0.1, 1, 0.2)}
 	sums := Summarize(rs, Target{Acc: 0.55})
-	sweep := []SweepEntry{{Optimizer: "adam", LR: 1e-3, ValAcc: Stat{Mean: 0.5, N: 1}, Runs: 1}, {Optimizer: "adam", LR: 1e-2, ValAcc: Stat{N: 1}, Runs: 1, Diverged: 1}}
+	sweep := []SweepEntry{{Optimizer: "adam", LR: 1e-3, ValAcc: Stat{Mean: 0.5, N: 1}, Runs: 1, Chosen: true}, {Optimizer: "adam", LR: 1e-2, ValAcc: Stat{N: 1}, Runs: 1, Diverged: 1}}
 	var b bytes.Buffer
 	require.NoError(t, RenderMarkdown(&b, Report{Title: "T", Command: "go run x", Settings: [][2]string{{"seeds", "2"}}, Target: Target{Acc: 0.55}, Notes: []string{"a note"}},
 		sums, sweep, map[string]float64{"adam": 1e-3}))
@@ -268,15 +269,18 @@ func TestRenderMarkdown(t *testing.T) {
 
 func TestWriteCSVs(t *testing.T) {
 	rs := []*RunResult{result("adam", 1e-3, 1, 0.3, 0.6), nil, result("sgd", 0.1, 2, 0.2)}
+	top := 12.5
+	rs[0].StepLog[1].Diag = map[string]float64{"win_rate": 0.25, "window_fill": 0.5}
+	rs[0].StepLog[1].HessTop = &top
 	var b bytes.Buffer
 	require.NoError(t, WriteCurvesCSV(&b, rs))
 	rows, err := csv.NewReader(&b).ReadAll()
 	require.NoError(t, err)
 	assert.Equal(t, CurveColumns, rows[0])
 	assert.Len(t, rows, 1+20+2+10+1)
-	assert.Equal(t, []string{"final", "adam", "0.001", "1", "step", "1", "0.1", "1", "", ""}, rows[1])
-	_ = rows
-	assert.Equal(t, []string{"final", "adam", "0.001", "1", "eval", "20", "2", "0", "0.4", "0.6"}, rows[22])
+	assert.Equal(t, []string{"final", "adam", "0.001", "1", "step", "1", "0.1", "1", "", "", "", "", "", ""}, rows[1])
+	assert.Equal(t, []string{"0.25", "0.5", "12.5", ""}, rows[2][len(rows[2])-4:], "the diagnostics and λmax of step 2")
+	assert.Equal(t, []string{"final", "adam", "0.001", "1", "eval", "20", "2", "0", "0.4", "0.6", "", "", "", ""}, rows[22])
 	assert.Equal(t, "sgd", rows[len(rows)-1][1])
 
 	b.Reset()
@@ -410,7 +414,7 @@ func TestIsDivergence(t *testing.T) {
 func TestReadLogs(t *testing.T) {
 	dir := t.TempDir()
 	steps := `{"step":1,"epoch":1,"loss":2.5,"step_ms":10}
-{"step":2,"epoch":1,"loss":2.0,"step_ms":30}
+{"step":2,"epoch":1,"loss":2.0,"step_ms":30,"diag":{"win_rate":0.125}}
 `
 	epochs := `{"epoch":1,"step":2,"train_loss":2.25,"test_acc":0.3,"wall_s":0.04}
 {"epoch":1,"step":2,"train_loss":0,"test_acc":0.35,"wall_s":0.04}
@@ -422,6 +426,7 @@ func TestReadLogs(t *testing.T) {
 	assert.Equal(t, 2, r.Steps)
 	assert.InDelta(t, 20, r.MeanStepMS, 1e-12)
 	assert.InDelta(t, 0.04, r.StepLog[1].WallS, 1e-12)
+	assert.Equal(t, map[string]float64{"win_rate": 0.125}, r.StepLog[1].Diag, "the win rate is kept")
 	require.Len(t, r.Evals, 1, "a repeated evaluation at one step is kept once")
 	assert.Equal(t, 0.35, r.Evals[0].TestAcc)
 	assert.Equal(t, 2.25, r.Evals[0].TrainLoss)
@@ -443,6 +448,18 @@ func TestReadLogs(t *testing.T) {
 	assert.ErrorContains(t, err, "epochs.jsonl:1")
 }
 
+// TestAddWindowFill: M-FAC's window fill is min(step, m)/m, with the run's
+// ngrads or M-FAC's default m.
+func TestAddWindowFill(t *testing.T) {
+	log := []StepPoint{{Step: 1}, {Step: 2, Diag: map[string]float64{"x": 1}}, {Step: 8}}
+	addWindowFill(log, train.Hyper{"ngrads": 4.0})
+	assert.Equal(t, 0.25, log[0].Diag["window_fill"])
+	assert.Equal(t, map[string]float64{"x": 1, "window_fill": 0.5}, log[1].Diag)
+	assert.Equal(t, 1.0, log[2].Diag["window_fill"])
+	addWindowFill(log, nil)
+	assert.Equal(t, 8/float64(mfac.Default().NGrads), log[2].Diag["window_fill"])
+}
+
 func TestWritePlots(t *testing.T) {
 	dir := t.TempDir()
 	rs := []*RunResult{
@@ -458,7 +475,8 @@ func TestWritePlots(t *testing.T) {
 		require.NoError(t, err)
 		s := strings.TrimSpace(string(svg))
 		assert.True(t, strings.HasPrefix(s, "<?xml") || strings.HasPrefix(s, "<svg"), name)
-		assert.Contains(t, s, "adam (2)")
+		assert.Contains(t, s, "adam (mean of 2 seeds)")
+		assert.Contains(t, s, "shaded: min–max over seeds", "the band is labelled")
 	}
 	left, err := filepath.Glob(filepath.Join(dir, "*"+fileio.TmpInfix+"*"))
 	require.NoError(t, err)
@@ -530,8 +548,8 @@ func TestSharpness(t *testing.T) {
 		mk("adam", 1), // no measurements: left out
 		nil,
 	}
-	assert.Equal(t, []SharpPoint{{2, 0.1, 10}, {4, 0.1, 30}}, Sharpness(rs[0]))
-	sums := SummarizeSharpness(rs)
+	assert.Equal(t, []SharpPoint{{Step: 2, LR: 0.1, Top: 10, Edge: 20}, {Step: 4, LR: 0.1, Top: 30, Edge: 20}}, Sharpness(rs[0], Momentum{}))
+	sums := SummarizeSharpness(rs, nil)
 	require.Len(t, sums, 1)
 	s := sums[0]
 	assert.Equal(t, "sgd", s.Optimizer)
@@ -551,15 +569,15 @@ func TestSharpness(t *testing.T) {
 	assert.Empty(t, b.String())
 
 	b.Reset()
-	require.NoError(t, WriteSharpnessCSV(&b, rs))
+	require.NoError(t, WriteSharpnessCSV(&b, rs, nil))
 	rows, err := csv.NewReader(&b).ReadAll()
 	require.NoError(t, err)
 	assert.Equal(t, SharpnessColumns, rows[0])
 	require.Len(t, rows, 5)
-	assert.Equal(t, []string{"final", "sgd", "0.1", "2", "2", "0.05", "20", "40"}, rows[3])
+	assert.Equal(t, []string{"final", "sgd", "0.1", "2", "2", "0.05", "20", "40", "40"}, rows[3])
 
 	dir := t.TempDir()
-	require.NoError(t, WriteSharpnessPlots(dir, "t", rs))
+	require.NoError(t, WriteSharpnessPlots(dir, "t", rs, nil))
 	for _, n := range SharpnessPlotNames {
 		for _, ext := range []string{".png", ".svg"} {
 			st, err := os.Stat(filepath.Join(dir, n+ext))
@@ -568,7 +586,7 @@ func TestSharpness(t *testing.T) {
 		}
 	}
 	empty := t.TempDir()
-	require.NoError(t, WriteSharpnessPlots(empty, "t", rs[2:]))
+	require.NoError(t, WriteSharpnessPlots(empty, "t", rs[2:], nil))
 	entries, err := os.ReadDir(empty)
 	require.NoError(t, err)
 	assert.Empty(t, entries)

@@ -110,7 +110,8 @@ func evalBy(wall bool, f func(EvalPoint) float64) curveSet {
 // training loss (trailing moving average over about 2% of the run), the
 // test accuracy and the test loss against steps and against training time,
 // one line per
-// optimizer (the mean over seeds) with a min–max band. Runs are grouped by
+// optimizer (the mean over seeds) with a shaded min–max band, which the
+// legend names. Runs are grouped by
 // optimizer in order of first appearance; diverged runs are included up to
 // where they stopped.
 func WritePlots(dir, title string, results []*RunResult) error {
@@ -121,10 +122,11 @@ func WritePlots(dir, title string, results []*RunResult) error {
 		if r == nil {
 			continue
 		}
-		if _, ok := byOpt[r.Spec.Optimizer]; !ok {
-			opts = append(opts, r.Spec.Optimizer)
+		l := r.Spec.Label() // an optimizer's knob settings and extra budgets are curves of their own
+		if _, ok := byOpt[l]; !ok {
+			opts = append(opts, l)
 		}
-		byOpt[r.Spec.Optimizer] = append(byOpt[r.Spec.Optimizer], r)
+		byOpt[l] = append(byOpt[l], r)
 		longest = max(longest, len(r.StepLog))
 	}
 	window := max(1, longest/50)
@@ -149,7 +151,11 @@ func WritePlots(dir, title string, results []*RunResult) error {
 		p.Legend.Top = isLoss // accuracy rises to the top right, the loss falls from it
 		p.Legend.Left = false
 		p.Add(plotter.NewGrid())
+		variant := map[string]int{}
 		for i, name := range opts {
+			opt := byOpt[name][0].Spec.Optimizer
+			k := variant[opt]
+			variant[opt]++
 			var xs, ys [][]float64
 			for _, r := range byOpt[name] {
 				x, y := sp.set(r)
@@ -159,7 +165,7 @@ func WritePlots(dir, title string, results []*RunResult) error {
 			if len(b.x) == 0 {
 				continue
 			}
-			c := palette(i)
+			c := optimizerColor(opt, i)
 			if err := addBand(p, b, c); err != nil {
 				return fmt.Errorf("compare: plot %s, %s: %w", sp.name, name, err)
 			}
@@ -169,6 +175,9 @@ func WritePlots(dir, title string, results []*RunResult) error {
 			}
 			line.Color = c
 			line.Width = vg.Points(1.5)
+			if k > 0 { // a second configuration of one optimizer: dashed
+				line.Dashes = []vg.Length{vg.Points(2 + 2*float64(k)), vg.Points(2)}
+			}
 			if len(b.x) == 1 {
 				sc, err := plotter.NewScatter(xy(b.x, b.mean))
 				if err != nil {
@@ -179,7 +188,10 @@ func WritePlots(dir, title string, results []*RunResult) error {
 				p.Add(sc)
 			}
 			p.Add(line)
-			p.Legend.Add(fmt.Sprintf("%s (%d)", name, len(xs)), line)
+			p.Legend.Add(fmt.Sprintf("%s (mean of %d seeds)", name, len(xs)), line)
+		}
+		if err := addBandKey(p); err != nil {
+			return fmt.Errorf("compare: plot %s: %w", sp.name, err)
 		}
 		switch {
 		case isLoss && strings.HasPrefix(sp.name, "val_"):
@@ -211,6 +223,18 @@ func savePlot(p *plot.Plot, dir, name string) error {
 			return fmt.Errorf("compare: %w", err)
 		}
 	}
+	return nil
+}
+
+// addBandKey adds the legend entry that says what the shaded bands are.
+func addBandKey(p *plot.Plot) error {
+	key, err := plotter.NewPolygon(plotter.XYs{{X: 0, Y: 0}, {X: 1, Y: 0}, {X: 1, Y: 1}})
+	if err != nil {
+		return err
+	}
+	key.Color = color.NRGBA{R: 128, G: 128, B: 128, A: 60}
+	key.LineStyle.Width = 0
+	p.Legend.Add("shaded: min–max over seeds", key) // in the legend only, not added to the plot
 	return nil
 }
 
@@ -261,9 +285,35 @@ func startLoss(results []*RunResult) float64 {
 	return m
 }
 
-// palette returns the i-th of ten well-separated colours (Tableau 10).
+// palette returns the i-th of nine well-separated colours: the
+// colour-blind-safe Okabe–Ito set without its yellow (too faint on white),
+// then a dark grey and a brown.
 func palette(i int) color.Color {
-	cs := [...]uint32{0x4e79a7, 0xf28e2b, 0xe15759, 0x76b7b2, 0x59a14f, 0xedc948, 0xb07aa1, 0xff9da7, 0x9c755f, 0xbab0ac}
+	cs := [...]uint32{0x000000, 0xe69f00, 0x56b4e9, 0x009e73, 0x0072b2, 0xd55e00, 0xcc79a7, 0x666666, 0x8c510a}
 	c := cs[i%len(cs)]
 	return color.NRGBA{R: uint8(c >> 16), G: uint8(c >> 8), B: uint8(c), A: 255}
+}
+
+// optimizerColor returns the colour of curvopt's optimizer name, its own
+// palette colour, the same in every plot of every study; another name gets
+// the palette colour after them by its position i among the plot's series.
+func optimizerColor(name string, i int) color.Color {
+	k := 7 + i
+	switch name {
+	case "sgd":
+		k = 0
+	case "adam":
+		k = 1
+	case "mfac":
+		k = 2
+	case "adahessian":
+		k = 3
+	case "adamw":
+		k = 4
+	case "sophiag":
+		k = 5
+	case "sophiah":
+		k = 6
+	}
+	return palette(k)
 }

@@ -30,6 +30,11 @@ type Report struct {
 	Reference string
 	ByLoss    bool
 	RefSteps  float64
+	// Paired, when set (ComparePaired), replaces Welch's test in the
+	// reference column by the paired comparison over seeds: the mean
+	// per-seed difference, the paired t test's p, its Holm-adjusted p over
+	// the study's comparisons, and the Wilcoxon signed-rank p.
+	Paired []Paired
 }
 
 // RenderMarkdown writes results.md: the settings, the comparison table, and,
@@ -50,8 +55,8 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 	tgt := rep.Target.String()
 	var ref *Summary
 	for i := range sums {
-		if sums[i].Optimizer == rep.Reference {
-			ref = &sums[i]
+		if sums[i].Optimizer == rep.Reference && ref == nil {
+			ref = &sums[i] // its first group: the comparison's own budget
 		}
 	}
 	fmt.Fprintf(&b, "| optimizer | lr | seeds | final test acc %% | best test acc %% | final test loss | steps to %s | train time to %s (s) | reached | ms/step | state bytes |", tgt, tgt)
@@ -60,7 +65,11 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		if rep.ByLoss {
 			what = "loss"
 		}
-		fmt.Fprintf(&b, " final %s − %s (Welch p) | speed-up in steps vs %s |", what, ref.Optimizer, ref.Optimizer)
+		test := "(Welch p)"
+		if rep.Paired != nil {
+			test = "paired by seed (pairs; t p, Holm-adjusted p; Wilcoxon p)"
+		}
+		fmt.Fprintf(&b, " final %s − %s %s | speed-up in steps vs %s |", what, ref.Optimizer, test, ref.Optimizer)
 	}
 	b.WriteString("\n|---|---|---|---|---|---|---|---|---|---|---|")
 	if ref != nil {
@@ -81,16 +90,22 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		if s.StateBytes == 0 && s.Diverged > 0 {
 			state = "—" // not measured: every run stopped before the end
 		}
+		name := s.Label()
 		fmt.Fprintf(&b, "| %s | %g | %s | %s | %s | %s | %s | %s | %d/%d | %.2f | %s |",
-			s.Optimizer, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), num(s.FinalLoss), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
+			name, s.LR, seeds, pct(s.FinalAcc), pct(s.BestAcc), num(s.FinalLoss), steps, wall, s.Reached, s.Runs, s.StepMS.Mean, state)
 		if ref != nil {
-			fmt.Fprintf(&b, " %s | %s |", vsRef(s, *ref, rep.ByLoss), speedup(s, rep.RefSteps))
+			cmp := vsRef(s, *ref, rep.ByLoss)
+			if rep.Paired != nil {
+				cmp = vsRefPaired(s, rep.Paired, rep.ByLoss)
+			}
+			fmt.Fprintf(&b, " %s | %s |", cmp, speedup(s, rep.RefSteps))
 		}
 		b.WriteString("\n")
 	}
 	b.WriteString("\nAccuracies and losses are mean ± std (min–max) over seeds. " +
-		"Steps and time to the target average over the seeds that reached it (\"reached\"), each interpolated linearly " +
-		"between the evaluations around the crossing; train time excludes evaluation. ms/step is the mean wall time of a full step " +
+		"Steps and time to the target average over the seeds that reached it (\"reached\" counts them; the speed-up is given only when every seed reached it, " +
+		"as a seed that never reaches the target has no time to average), each interpolated linearly " +
+		"between the evaluations around the crossing" + gapNote(rep.Target) + "; train time excludes evaluation. ms/step is the mean wall time of a full step " +
 		"(forward, backward, curvature queries, update) on a shared, noisy machine: compare within one table only.\n")
 	if len(sweep) > 0 {
 		b.WriteString("\n## Learning-rate sweep (validation split; final accuracy and loss, mean ± std over sweep seeds)\n\n")
@@ -102,7 +117,7 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 				loss = "—"
 			}
 			mark := ""
-			if lr, ok := chosen[e.Optimizer]; ok && lr == e.LR {
+			if lr, ok := chosen[e.Optimizer]; ok && lr == e.LR && e.Chosen {
 				mark = "**✓**"
 				switch e.Edge {
 				case -1:
@@ -111,7 +126,7 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 					mark += " at the grid's high edge"
 				}
 			}
-			fmt.Fprintf(&b, "| %s | %g | %s | %s | %d | %s |\n", e.Optimizer, e.LR, acc, loss, e.Runs, mark)
+			fmt.Fprintf(&b, "| %s | %g | %s | %s | %d | %s |\n", e.Label(), e.LR, acc, loss, e.Runs, mark)
 		}
 	}
 	if err := RenderSharpness(&b, rep.Sharpness); err != nil {
@@ -140,7 +155,7 @@ func pct(s Stat) string {
 // vsRef formats s's mean final accuracy (percentage points) or loss minus
 // ref's, with Welch's two-sided p-value over the seeds.
 func vsRef(s, ref Summary, byLoss bool) string {
-	if s.Optimizer == ref.Optimizer {
+	if s.Label() == ref.Label() {
 		return "—"
 	}
 	a, b, scale, diffFmt := s.Finals, ref.Finals, 100.0, "%+.2f"
@@ -158,8 +173,48 @@ func vsRef(s, ref Summary, byLoss bool) string {
 	return fmt.Sprintf(diffFmt, scale*d) + " " + test
 }
 
-// speedup formats refSteps ÷ s's mean steps to the target.
+// vsRefPaired formats the paired comparison of s with the reference (see
+// Report.Paired): the mean per-seed difference (percentage points, or
+// loss) and its tests.
+func vsRefPaired(s Summary, paired []Paired, byLoss bool) string {
+	for _, p := range paired {
+		if p.Label != s.Label() {
+			continue
+		}
+		diff := fmt.Sprintf("%+.2f", 100*p.MeanDiff)
+		if byLoss {
+			diff = fmt.Sprintf("%+.4f", p.MeanDiff)
+		}
+		if p.N == 0 {
+			return "— (no common seed)"
+		}
+		t, w := "no t test", "no Wilcoxon test"
+		if p.TOK {
+			t = fmt.Sprintf("t p = %.2g, Holm %.2g", p.TP, p.Holm)
+		}
+		if p.WOK {
+			w = fmt.Sprintf("W p = %.2g", p.WP)
+		}
+		return fmt.Sprintf("%s (%d; %s; %s)", diff, p.N, t, w)
+	}
+	return "—"
+}
+
+// gapNote says when the time to the target is not interpolated (see
+// Target.MaxGap).
+func gapNote(t Target) string {
+	if t.MaxGap <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" when they are at most %d steps apart (2%% of the budget), else taken at the first evaluation that meets it (an upper bound)", t.MaxGap)
+}
+
+// speedup formats refSteps ÷ s's mean steps to the target, given only when
+// every seed of s reached the target (else how many did).
 func speedup(s Summary, refSteps float64) string {
+	if s.Reached < s.Runs && s.Reached > 0 {
+		return fmt.Sprintf("— (%d/%d reached)", s.Reached, s.Runs)
+	}
 	if s.Reached == 0 || !(refSteps > 0) || !(s.StepsToTarget.Mean > 0) {
 		return "—"
 	}
@@ -180,13 +235,15 @@ func num(s Stat) string {
 func ff(x float64) string { return strconv.FormatFloat(x, 'g', 8, 64) }
 
 // CurveColumns are the columns of curves.csv.
-var CurveColumns = []string{"phase", "optimizer", "lr", "seed", "kind", "step", "wall_s", "train_loss", "test_loss", "test_acc"}
+var CurveColumns = []string{"phase", "optimizer", "lr", "seed", "kind", "step", "wall_s", "train_loss", "test_loss", "test_acc", "win_rate", "window_fill", "hessian_top", "knobs"}
 
 // WriteCurvesCSV writes every curve point in long format: one row per
 // training step (kind "step": train_loss is the batch loss) and per
 // evaluation (kind "eval": train_loss is the mean since the previous one,
-// test_loss and test_acc on the evaluation set). Cells that do not apply are
-// empty.
+// test_loss and test_acc on the evaluation set; on step rows win_rate
+// (Sophia), window_fill (M-FAC) and hessian_top, the top Hessian
+// eigenvalue, where recorded; knobs: the run's swept knobs). Cells that
+// do not apply are empty.
 func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(CurveColumns); err != nil {
@@ -199,13 +256,17 @@ func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 		s := r.Spec
 		head := []string{s.Phase, s.Optimizer, ff(s.LR), strconv.FormatUint(s.Seed, 10)}
 		for _, p := range r.StepLog {
-			row := append(append([]string{}, head...), "step", strconv.Itoa(p.Step), ff(p.WallS), ff(p.Loss), "", "")
+			row := append(append([]string{}, head...), "step", strconv.Itoa(p.Step), ff(p.WallS), ff(p.Loss), "", "",
+				diagCell(p.Diag, "win_rate"), diagCell(p.Diag, "window_fill"), "", s.Knobs)
+			if p.HessTop != nil {
+				row[len(row)-2] = ff(*p.HessTop)
+			}
 			if err := cw.Write(row); err != nil {
 				return err
 			}
 		}
 		for _, e := range r.Evals {
-			row := append(append([]string{}, head...), "eval", strconv.Itoa(e.Step), ff(e.WallS), ff(e.TrainLoss), ff(e.TestLoss), ff(e.TestAcc))
+			row := append(append([]string{}, head...), "eval", strconv.Itoa(e.Step), ff(e.WallS), ff(e.TrainLoss), ff(e.TestLoss), ff(e.TestAcc), "", "", "", s.Knobs)
 			if err := cw.Write(row); err != nil {
 				return err
 			}
@@ -215,9 +276,17 @@ func WriteCurvesCSV(w io.Writer, results []*RunResult) error {
 	return cw.Error()
 }
 
+// diagCell returns d[key] as a cell, or "" when absent.
+func diagCell(d map[string]float64, key string) string {
+	if v, ok := d[key]; ok {
+		return ff(v)
+	}
+	return ""
+}
+
 // SummaryColumns are the columns of summary.csv.
 var SummaryColumns = []string{"optimizer", "lr", "seeds", "diverged", "final_acc_mean", "final_acc_std", "best_acc_mean", "best_acc_std",
-	"final_acc_min", "final_acc_max", "final_loss_mean", "final_loss_std", "final_loss_min", "final_loss_max", "target_acc", "target_loss", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes"}
+	"final_acc_min", "final_acc_max", "final_loss_mean", "final_loss_std", "final_loss_min", "final_loss_max", "target_acc", "target_loss", "reached", "steps_to_target_mean", "wall_to_target_s_mean", "step_ms_mean", "train_wall_s_mean", "state_bytes", "knobs"}
 
 // WriteSummaryCSV writes one row per summary (accuracies as fractions;
 // time-to-target cells empty when no seed reached the target; target_acc or
@@ -239,7 +308,7 @@ func WriteSummaryCSV(w io.Writer, sums []Summary, target Target) error {
 		row := []string{s.Optimizer, ff(s.LR), strconv.Itoa(s.Runs), strconv.Itoa(s.Diverged),
 			ff(s.FinalAcc.Mean), ff(s.FinalAcc.Std), ff(s.BestAcc.Mean), ff(s.BestAcc.Std),
 			ff(s.FinalAcc.Min), ff(s.FinalAcc.Max), ff(s.FinalLoss.Mean), ff(s.FinalLoss.Std), ff(s.FinalLoss.Min), ff(s.FinalLoss.Max), tAcc, tLoss, strconv.Itoa(s.Reached), steps, wall, ff(s.StepMS.Mean), ff(s.TrainWallS.Mean),
-			strconv.FormatInt(s.StateBytes, 10)}
+			strconv.FormatInt(s.StateBytes, 10), s.Knobs}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/curvopt/curvopt/internal/fileio"
@@ -39,27 +40,58 @@ const (
 // resolved with train.BaseLR before a spec is made), so every stored run
 // records the learning rate it used.
 type RunSpec struct {
-	Phase     string  `json:"phase"`
-	Optimizer string  `json:"optimizer"`
-	LR        float64 `json:"lr"`
-	Seed      uint64  `json:"seed"`
+	Phase     string `json:"phase"`
+	Optimizer string `json:"optimizer"`
+	// Knobs are swept hyperparameters other than lr, laid over the
+	// optimizer's -hyper settings: "name=value" pairs joined by ',' in
+	// sorted order (CanonicalKnobs), e.g. "beta2=0.95,weight_decay=0.1";
+	// empty when only the rate is swept.
+	Knobs string  `json:"knobs,omitempty"`
+	LR    float64 `json:"lr"`
+	Seed  uint64  `json:"seed"`
+	// Steps > 0 overrides the comparison's budget for this run (an extra
+	// budget, e.g. AdamW at 1.5 and 2 times the others' steps, with its own
+	// cosine schedule over it); 0: the comparison's budget.
+	Steps int `json:"steps,omitempty"`
 	// SharpnessEvery > 0 tracks the Hessian's top eigenvalue every so many
 	// steps (train.Config.HessianEvery in its quick mode).
 	SharpnessEvery int `json:"sharpness_every,omitempty"`
 }
 
-// Key is the run's file-name stem, e.g. "adam-lr0.001-seed1". The learning
+// Key is the run's file-name stem, e.g. "adam-lr0.001-seed1", or with
+// knobs "sophiag[rho=0.05]-lr0.001-seed1". The learning
 // rate is written in full (the shortest decimal that reads back as the same
 // float64), so distinct rates never share a key: 0.0015 and 0.002 are
 // "lr0.0015" and "lr0.002", never both "lr0.002".
 func (s RunSpec) Key() string {
-	return fmt.Sprintf("%s-lr%s-seed%d", s.Optimizer, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Seed)
+	name := s.Optimizer
+	if s.Knobs != "" {
+		name += "[" + strings.ReplaceAll(s.Knobs, "/", "_per_") + "]" // a file name: "5e-4/lr" → "5e-4_per_lr"
+	}
+	if s.Steps > 0 {
+		return fmt.Sprintf("%s-lr%s-steps%d-seed%d", name, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Steps, s.Seed)
+	}
+	return fmt.Sprintf("%s-lr%s-seed%d", name, strconv.FormatFloat(s.LR, 'g', -1, 64), s.Seed)
+}
+
+// Label names the run's configuration in tables and plots: the optimizer,
+// its knobs and an extra budget, e.g. "adamw beta2=0.95 @3000 steps".
+func (s RunSpec) Label() string {
+	l := s.Optimizer
+	if s.Knobs != "" {
+		l += " " + s.Knobs
+	}
+	if s.Steps > 0 {
+		l += fmt.Sprintf(" @%d steps", s.Steps)
+	}
+	return l
 }
 
 // StepPoint is one training step of a curve: the step count (1-based), the
 // training time so far in seconds (evaluation and sharpness measurements
-// excluded), the batch loss, the learning rate the step used and, on the
-// steps where it was measured, the Hessian's top eigenvalue on the batch.
+// excluded), the batch loss, the learning rate the step used, the
+// optimizer's diagnostics and, on the steps where it was measured, the
+// Hessian's top eigenvalue on the batch.
 type StepPoint struct {
 	Step    int      `json:"step"`
 	WallS   float64  `json:"wall_s"`
@@ -67,6 +99,11 @@ type StepPoint struct {
 	StepMS  float64  `json:"step_ms"`
 	LR      float64  `json:"lr,omitempty"`
 	HessTop *float64 `json:"hessian_top,omitempty"`
+	// Diag holds the optimizer's per-step diagnostics (train.StepRecord's
+	// Diag: SophiaG's and SophiaH's "win_rate", the share of coordinates
+	// not clipped) and, for M-FAC, "window_fill", the share of its m
+	// gradient rows filled after this step (min(step, m)/m).
+	Diag map[string]float64 `json:"diag,omitempty"`
 }
 
 // EvalPoint is one evaluation of a curve (on the test set, or the
@@ -325,4 +362,53 @@ func WriteFile(path string, fill func(io.Writer) error) error {
 		return err
 	}
 	return fileio.WriteAtomic(path, 0o644, fill)
+}
+
+// Orphans returns the stored result files under Dir (Dir/<phase>/*.json)
+// that belong to none of used: runs of an earlier plan (another grid,
+// more seeds, a rate no longer chosen), which a report built from used
+// never reads. Sorted; none when Dir does not exist.
+func (r *Runner) Orphans(used []RunSpec) ([]string, error) {
+	keep := make(map[string]bool, len(used))
+	for _, s := range used {
+		keep[filepath.Clean(r.ResultPath(s))] = true
+	}
+	phases, err := os.ReadDir(r.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("compare: listing the stored runs in %s: %w", r.Dir, err)
+	}
+	var out []string
+	for _, ph := range phases { // ReadDir sorts by name
+		if !ph.IsDir() {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(r.Dir, ph.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("compare: listing the stored runs in %s: %w", r.Dir, err)
+		}
+		for _, f := range files {
+			p := filepath.Join(r.Dir, ph.Name(), f.Name())
+			if f.Type().IsRegular() && strings.HasSuffix(f.Name(), ".json") && !keep[filepath.Clean(p)] {
+				out = append(out, p)
+			}
+		}
+	}
+	return out, nil
+}
+
+// RemoveOrphans removes the files Orphans(used) lists and returns them.
+func (r *Runner) RemoveOrphans(used []RunSpec) ([]string, error) {
+	orphans, err := r.Orphans(used)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range orphans {
+		if err := os.Remove(f); err != nil {
+			return orphans[:i], fmt.Errorf("compare: removing the orphan run %s: %w", f, err)
+		}
+	}
+	return orphans, nil
 }

@@ -211,3 +211,31 @@ func TestStoredDivergenceNamesNoWorkPath(t *testing.T) {
 
 	assert.Equal(t, "x", divergence(errors.New("x")), "other errors are kept whole")
 }
+
+// TestOrphans: stored runs of no spec in the plan are listed, and removed
+// on request; the plan's own runs stay.
+func TestOrphans(t *testing.T) {
+	dir := t.TempDir()
+	r := &Runner{Dir: filepath.Join(dir, "runs")}
+	none, err := r.Orphans(nil)
+	require.NoError(t, err)
+	assert.Empty(t, none, "no runs directory: no orphans")
+	used := []RunSpec{{Phase: PhaseFinal, Optimizer: "adam", LR: 1e-3, Seed: 1}, {Phase: PhaseSweep, Optimizer: "sgd", LR: 0.1, Seed: 1}}
+	old := []RunSpec{{Phase: PhaseFinal, Optimizer: "adam", LR: 3e-3, Seed: 1}, {Phase: PhaseSweep, Optimizer: "sgd", LR: 0.1, Seed: 2}}
+	for _, s := range append(append([]RunSpec{}, used...), old...) {
+		require.NoError(t, writeJSONAtomic(r.ResultPath(s), &RunResult{Spec: s}))
+	}
+	want := []string{r.ResultPath(old[0]), r.ResultPath(old[1])}
+	got, err := r.Orphans(used)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	got, err = r.RemoveOrphans(used)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	for _, s := range old {
+		assert.NoFileExists(t, r.ResultPath(s))
+	}
+	for _, s := range used {
+		assert.FileExists(t, r.ResultPath(s))
+	}
+}

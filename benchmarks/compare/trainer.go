@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/internal/fileio"
+	"github.com/curvopt/curvopt/optim/mfac"
 	"github.com/curvopt/curvopt/train"
 )
 
@@ -45,6 +47,13 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 	for k, v := range t.Hyper[spec.Optimizer] {
 		cfg.Hyper[k] = v
 	}
+	knobs, err := KnobHyperAt(spec.Knobs, spec.LR)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range knobs {
+		cfg.Hyper[k] = v
+	}
 	cfg.Hyper["lr"] = spec.LR
 	cfg.Train, cfg.Test = t.Train, t.Test
 	if spec.Phase == PhaseSweep {
@@ -55,6 +64,9 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 	}
 	cfg.OutDir = workDir
 	cfg.Progress = t.Log
+	if spec.Steps > 0 {
+		cfg.Steps, cfg.Epochs = spec.Steps, 0 // an extra budget, with its own schedule over it
+	}
 	total, err := totalSteps(cfg)
 	if err != nil {
 		return nil, err
@@ -75,12 +87,34 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 	if err != nil {
 		return nil, err
 	}
+	if spec.Optimizer == "mfac" {
+		addWindowFill(res.StepLog, cfg.Hyper)
+	}
 	if runErr != nil {
 		res.Diverged, res.Error = true, divergence(runErr)
 	} else if last != nil {
 		res.StateBytes = last.StateBytes
 	}
 	return res, nil
+}
+
+// addWindowFill records M-FAC's window fill, min(step, m)/m with m the
+// run's ngrads (mfac.Default's when not set), in each step's Diag: M-FAC
+// adds one gradient row a step, and its empty rows still count in 1/m.
+func addWindowFill(log []StepPoint, h train.Hyper) {
+	m := float64(mfac.Default().NGrads)
+	switch v := h["ngrads"].(type) {
+	case float64:
+		m = max(v, 1)
+	case int:
+		m = float64(max(v, 1))
+	}
+	for i := range log {
+		if log[i].Diag == nil {
+			log[i].Diag = map[string]float64{}
+		}
+		log[i].Diag["window_fill"] = math.Min(float64(log[i].Step), m) / m
+	}
 }
 
 // divergence returns what a stored result records of a diverged run's
@@ -136,7 +170,7 @@ func readLogs(dir string) (*RunResult, error) {
 	for _, s := range steps {
 		wall += s.StepMS / 1e3
 		sumMS += s.StepMS
-		res.StepLog = append(res.StepLog, StepPoint{Step: s.Step, WallS: wall, Loss: s.Loss, StepMS: s.StepMS, LR: s.LR, HessTop: s.HessTop})
+		res.StepLog = append(res.StepLog, StepPoint{Step: s.Step, WallS: wall, Loss: s.Loss, StepMS: s.StepMS, LR: s.LR, HessTop: s.HessTop, Diag: s.Diag})
 	}
 	if n := len(steps); n > 0 {
 		res.Steps = steps[n-1].Step

@@ -53,6 +53,11 @@ type options struct {
 	sweepBase       string
 	reference       string
 	checkpointEvery int
+	codeVersion     string
+	sweepKnobs      string
+	extraBudgets    string
+	estimateSteps   int
+	removeOrphans   bool
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -84,7 +89,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.schedule, "schedule", "constant", "learning-rate schedule: constant, cosine (over each run's budget) or step:M1,M2[:GAMMA]")
 	fs.IntVar(&o.warmup, "warmup", 0, "linear learning-rate warm-up steps")
 	fs.Float64Var(&o.cosineMin, "cosine-min", 0, "cosine: the final rate as a fraction of the peak (nanoGPT and Sophia decay to 0.1)")
-	fs.Float64Var(&o.clip, "clip", 0, "clip gradients to this global norm (0: off)")
+	fs.Float64Var(&o.clip, "clip", 0, "clip gradients to this global norm (0: off); SophiaG's sampled-label gradient is clipped to the same norm before its Hessian estimate, as the reference's train_sophiag.py does")
 	fs.StringVar(&o.hyper, "hyper", "", `hyperparameters other than lr per optimizer, e.g. "sgd:weight_decay=5e-4,nesterov=true;adamw:weight_decay=0.1"; the names are the train flags' (train -h)`)
 	fs.IntVar(&o.evalMax, "eval-max", 0, "evaluate on this many evenly spaced examples of the validation and test sets (0: all)")
 	fs.IntVar(&o.evalBatch, "eval-batch", 500, "evaluation batch size")
@@ -92,10 +97,15 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.sweepWiden, "sweep-widen", 2, "sweep: rounds of widening the grid past an end where the chosen rate lies")
 	fs.IntVar(&o.sharpEvery, "sharpness-every", 0, "track the Hessian's top eigenvalue every N steps in the comparison runs of the first -sharpness-seeds seeds (0: off)")
 	fs.IntVar(&o.sharpSeeds, "sharpness-seeds", 1, "seeds whose comparison runs track sharpness")
-	fs.StringVar(&o.reference, "reference", "", "compare every optimizer with this one: difference of final test accuracy (of loss with -target-loss-of), Welch's p, speed-up in steps to the target (default: -target-loss-of, else the first optimizer)")
+	fs.StringVar(&o.reference, "reference", "", "compare every optimizer with this one: mean per-seed difference of final test accuracy (of loss with -target-loss-of) with a paired t test (Holm-adjusted over the comparisons) and a Wilcoxon signed-rank test, speed-up in steps to the target (default: -target-loss-of, else the first optimizer)")
 	fs.StringVar(&o.sweepBase, "sweep-base", "", `sweep: the rate the factors multiply, per optimizer, e.g. "sophiah=0.01" (default: the documented default)`)
 	fs.IntVar(&o.checkpointEvery, "checkpoint-every", 100, "checkpoint each run every N steps, so an interrupted comparison resumes mid-run (-1: only at the end)")
 	fs.StringVar(&o.targetLossOf, "target-loss-of", "", "time-to-target columns: steps and time to reach this optimizer's mean final test loss (instead of -target accuracy)")
+	fs.StringVar(&o.codeVersion, "code-version", "", "the code version in every run's fingerprint (default: a hash of the module's training sources, found from the working directory; \"any\": left out, as before it was recorded, to rewrite an old study's tables from its stored runs)")
+	fs.StringVar(&o.sweepKnobs, "sweep-knobs", "", `sweep: knobs swept with the rate, per optimizer, e.g. "sophiag:rho=0.01|0.05|0.2;adamw:beta2=0.95|0.99,weight_decay=0.1|0.2" (every combination × every rate; the chosen combination is used in the comparison)`)
+	fs.StringVar(&o.extraBudgets, "extra-budgets", "", `also train an optimizer's chosen configuration at these multiples of -steps, each with its own schedule, e.g. "adamw=1.5|2" (the Sophia paper's AdamW at 1.5 and 2 times the budget)`)
+	fs.IntVar(&o.estimateSteps, "estimate", 0, "train each optimizer N steps, print the plan (runs per optimizer) with its estimated training time, and stop (0: run the comparison)")
+	fs.BoolVar(&o.removeOrphans, "remove-orphans", false, "remove stored runs under -out/runs that belong to no run of this plan (without it they are listed and left)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) { // -h: the whole usage
@@ -125,6 +135,8 @@ func checkValues(o *options) error {
 		return fmt.Errorf("-seeds %d: want >= 1", o.seeds)
 	case o.sweepSeeds < 1:
 		return fmt.Errorf("-sweep-seeds %d: want >= 1", o.sweepSeeds)
+	case o.estimateSteps < 0:
+		return fmt.Errorf("-estimate %d: want >= 0", o.estimateSteps)
 	case o.steps < 0 || o.epochs < 0 || o.evalEvery < 0:
 		return errors.New("-steps, -epochs and -eval-every must be >= 0")
 	case o.target < 0 || o.target > 1:

@@ -199,6 +199,25 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return badUsage(fmt.Errorf("-hyper %s: %w", name, err))
 		}
 	}
+	knobGrid, err := parseKnobGrids(o.sweepKnobs, opts, hyper, o.batch)
+	if err != nil {
+		return badUsage(err)
+	}
+	for name := range knobGrid {
+		if _, fixed := lrs[name]; fixed || !o.sweep {
+			return badUsage(fmt.Errorf("-sweep-knobs %s: its knobs are swept only in a sweep (-sweep) of an optimizer whose rate -lrs does not fix", name))
+		}
+	}
+	extra, err := parseExtraBudgets(o.extraBudgets, opts, o.steps)
+	if err != nil {
+		return badUsage(err)
+	}
+	knobsOf := func(name string) []string {
+		if k := knobGrid[name]; len(k) > 0 {
+			return k
+		}
+		return []string{""}
+	}
 	base := train.Config{
 		Model: model, Data: spec, Steps: o.steps, Epochs: o.epochs, BatchSize: o.batch, Dtype: dt,
 		Normalize: o.normalize && !text, CheckpointEvery: o.checkpointEvery, EvalBatch: o.evalBatch,
@@ -223,12 +242,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	fpBytes, err := json.Marshal(map[string]any{
+	code := o.codeVersion
+	if code == "" {
+		if code, err = codeVersion("."); err != nil {
+			return err
+		}
+	}
+	fp := map[string]any{
 		"model": modelFP, "data": o.data, "train": trainDS.Len(), "test": testDS.Len(), "steps": o.steps,
 		"epochs": o.epochs, "batch": o.batch, "dtype": o.dtype, "normalize": base.Normalize,
 		"eval_every": o.evalEvery, "val_frac": o.valFrac, "schedule": sched, "clip": o.clip,
-		"hyper": hyper, "eval_max": o.evalMax,
-	})
+		"hyper": hyper, "eval_max": o.evalMax, "code": code,
+	}
+	if code == codeAny {
+		delete(fp, "code") // the fingerprint of a version that recorded none: old stored runs are reused
+	}
+	fpBytes, err := json.Marshal(fp)
 	if err != nil {
 		return err
 	}
@@ -236,7 +265,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Dir: filepath.Join(o.out, "runs"), WorkDir: o.work, KeepWork: o.keepWork,
 		Fingerprint: string(fpBytes), Upgrade: upgradeFingerprint, Train: tr.Run, Progress: stdout,
 	}
-	if !o.resume {
+	if !o.resume && o.estimateSteps == 0 {
 		if err := os.RemoveAll(runner.Dir); err != nil {
 			return fmt.Errorf("-resume=false: %w", err)
 		}
@@ -251,14 +280,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			chosen[name], source[name] = lr, "-lrs"
 		}
 	}
+	if o.estimateSteps > 0 {
+		return estimate(ctx, stdout, o, tr, opts, source, chosen, sweepBase, factors, knobGrid, knobsOf, extra)
+	}
 	var sweepEntries []compare.SweepEntry
+	chosenKnobs := map[string]string{}
+	var used []compare.RunSpec // every run of this plan, for the orphan check
 	if o.sweep {
 		var specs []compare.RunSpec
-		add := func(name string, lr float64) {
-			for s := 1; s <= o.sweepSeeds; s++ {
-				specs = append(specs, compare.RunSpec{Phase: compare.PhaseSweep, Optimizer: name, LR: lr, Seed: uint64(s)})
+		add := func(name string, lr float64, knobs []string) {
+			for _, k := range knobs {
+				for s := 1; s <= o.sweepSeeds; s++ {
+					specs = append(specs, compare.RunSpec{Phase: compare.PhaseSweep, Optimizer: name, Knobs: k, LR: lr, Seed: uint64(s)})
+				}
 			}
 		}
+
 		for _, name := range opts {
 			if source[name] != "default" {
 				continue
@@ -268,7 +305,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				center = lr
 			}
 			for _, f := range factors {
-				add(name, roundSig(center*f))
+				add(name, roundSig(center*f), knobsOf(name))
 			}
 		}
 		fmt.Fprintf(stdout, "sweep: %d runs on %s (%d examples) validated on %s (%d examples)\n",
@@ -279,6 +316,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
+			used = specs
 			sweepEntries, best = compare.ChooseLRs(res, o.selectBy == "loss")
 			wider := compare.Widen(sweepEntries)
 			if len(wider) == 0 || round == o.sweepWiden {
@@ -290,27 +328,45 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			for _, name := range opts { // in order, for a stable run list
 				if lr, ok := wider[name]; ok {
 					fmt.Fprintf(stdout, "sweep: %s's best rate %g is at an end of its grid; widening to %g\n", name, best[name], roundSig(lr))
-					add(name, roundSig(lr))
+					add(name, roundSig(lr), []string{compare.ChosenKnobs(sweepEntries)[name]})
 				}
 			}
 		}
 		for name, lr := range best {
 			chosen[name], source[name] = lr, "sweep"
 		}
+		chosenKnobs = compare.ChosenKnobs(sweepEntries)
+		notes = append(notes, compare.KnobEdges(sweepEntries)...)
+		counts, equal := compare.SweepCounts(sweepEntries)
+		what := "the same number for every optimizer"
+		if !equal {
+			what = "not the same for every optimizer (widening adds runs where a chosen rate lay at an edge)"
+		}
+		notes = append(notes, fmt.Sprintf("sweep runs per optimizer: %s; %s", strings.Join(counts, ", "), what))
 	}
 	var specs []compare.RunSpec
 	for _, name := range opts {
 		for s := 1; s <= o.seeds; s++ {
-			sp := compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, LR: chosen[name], Seed: uint64(s)}
+			sp := compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, Knobs: chosenKnobs[name], LR: chosen[name], Seed: uint64(s)}
 			if s <= o.sharpSeeds {
 				sp.SharpnessEvery = o.sharpEvery
 			}
 			specs = append(specs, sp)
 		}
 	}
+	for _, name := range opts { // extra budgets after the comparison's own, so each optimizer's first group is at -steps
+		for _, n := range extra[name] {
+			for s := 1; s <= o.seeds; s++ {
+				specs = append(specs, compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, Knobs: chosenKnobs[name], LR: chosen[name], Seed: uint64(s), Steps: n})
+			}
+		}
+	}
 	fmt.Fprintf(stdout, "comparison: %d runs (%s, %s, %d train / %d test images)\n", len(specs), o.model, trainDS.Name, trainDS.Len(), testDS.Len())
 	results, err := runner.RunAll(ctx, specs)
 	if err != nil {
+		return err
+	}
+	if notes, err = orphanNotes(runner, append(used, specs...), o.removeOrphans, stdout, notes); err != nil {
 		return err
 	}
 
@@ -322,6 +378,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		target = compare.Target{Loss: l}
 		notes = append(notes, fmt.Sprintf("the time-to-target columns measure the steps and training time to reach %s's mean final test loss, %.4f", o.targetLossOf, l))
+	}
+	budgetSteps := o.steps // the comparison's own budget, not an extra one
+	for _, r := range results {
+		if !r.Diverged && o.steps == 0 {
+			budgetSteps = max(budgetSteps, r.Steps)
+		}
+	}
+	target.MaxGap = max(1, budgetSteps/50) // interpolate the time to the target only across ≤ 2% of the budget
+	if o.evalEvery == 0 || o.evalEvery > target.MaxGap {
+		notes = append(notes, fmt.Sprintf("evaluations are more than 2%% of the budget apart (-eval-every %d, budget %d steps): the time to the target is taken at the first evaluation that meets it, not interpolated; set -eval-every ≤ %d", o.evalEvery, budgetSteps, target.MaxGap))
 	}
 	sums := compare.Summarize(results, target)
 	ref := o.reference
@@ -367,13 +433,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if o.clip > 0 {
 		schedDesc += fmt.Sprintf("; gradients clipped to norm %g", o.clip)
 	}
+	edges := stabilityEdges(opts, hyper, chosenKnobs, o.batch)
 	var lrList []string
 	for _, name := range opts {
-		lrList = append(lrList, fmt.Sprintf("%s %g (%s)", name, chosen[name], source[name]))
+		k := ""
+		if chosenKnobs[name] != "" {
+			k = ", " + chosenKnobs[name]
+		}
+		lrList = append(lrList, fmt.Sprintf("%s %g (%s%s)", name, chosen[name], source[name], k))
 	}
 	rep := compare.Report{
-		Title:   fmt.Sprintf("Optimizer comparison: %s on %s", o.model, o.data),
-		Command: strings.TrimSpace("go run ./benchmarks/cmd/compare " + strings.Join(args, " ")),
+		Title:   fmt.Sprintf("Optimizer comparison: %s on %s%s", o.model, o.data, rhoTitle(opts, hyper, chosenKnobs, o.batch)),
+		Command: commandLine(args, os.Getenv("GOMAXPROCS")),
 		Settings: [][2]string{
 			{"model", modelDesc},
 			{"data", fmt.Sprintf("%s: %d train / %d test examples%s, normalize=%v", trainDS.Name, trainDS.Len(), testDS.Len(), evalNote, base.Normalize)},
@@ -383,30 +454,35 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			{"learning rates", strings.Join(lrList, "; ")},
 			{"other hyperparameters", hyperDesc(hyper)},
 			{"machine", fmt.Sprintf("GOMAXPROCS=%d, BLAS %s, %s", runtime.GOMAXPROCS(0), nn.BLASBackend, runtime.Version())},
+			{"code version", codeNote(code)},
 			{"training time", fmt.Sprintf("%.1f s summed over the %d comparison runs (evaluation excluded)", trainS, len(results))},
 		},
 		Target:    target,
 		Notes:     notes,
-		Sharpness: compare.SummarizeSharpness(results),
+		Sharpness: compare.SummarizeSharpness(results, edges),
 		Reference: ref,
 		ByLoss:    o.targetLossOf != "",
+		Paired:    compare.ComparePaired(results, ref, o.targetLossOf != ""),
 	}
 	for _, s := range sums {
-		if s.Optimizer == ref && s.Reached > 0 {
+		if s.Optimizer == ref && s.Reached > 0 && s.Reached == s.Runs {
 			rep.RefSteps = s.StepsToTarget.Mean
 		}
 	}
 	if o.targetLossOf != "" {
 		rep.RefSteps = float64(maxSteps) // the reference reaches its own final loss at the end of its budget
+		if o.steps > 0 {
+			rep.RefSteps = float64(o.steps) // not an extra budget's
+		}
 	}
-	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results); err != nil {
+	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results, edges); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (this invocation: %s)\n", filepath.Join(o.out, "results.md"), time.Since(start).Round(time.Second))
 	return nil
 }
 
-func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep []compare.SweepEntry, chosen map[string]float64, results []*compare.RunResult) error {
+func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep []compare.SweepEntry, chosen map[string]float64, results []*compare.RunResult, edges compare.Edges) error {
 	if err := fileio.RemoveTemps(dir); err != nil { // left by a killed earlier write
 		return fmt.Errorf("compare: %w", err)
 	}
@@ -427,13 +503,16 @@ func writeOutputs(dir string, rep compare.Report, sums []compare.Summary, sweep 
 	}
 	if len(rep.Sharpness) > 0 {
 		if err := compare.WriteFile(filepath.Join(dir, "sharpness.csv"), func(w io.Writer) error {
-			return compare.WriteSharpnessCSV(w, results)
+			return compare.WriteSharpnessCSV(w, results, edges)
 		}); err != nil {
 			return err
 		}
-		if err := compare.WriteSharpnessPlots(dir, rep.Title, results); err != nil {
+		if err := compare.WriteSharpnessPlots(dir, rep.Title, results, edges); err != nil {
 			return err
 		}
+	}
+	if err := compare.WriteSweepPlot(dir, rep.Title, sweep, chosen); err != nil {
+		return err
 	}
 	return compare.WritePlots(dir, rep.Title, results)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/curvopt/curvopt/benchmarks/compare"
 	"github.com/curvopt/curvopt/internal/fileio"
 	"github.com/curvopt/curvopt/internal/sigctx"
 	"github.com/curvopt/curvopt/train"
@@ -48,6 +49,9 @@ func TestRunErrors(t *testing.T) {
 		{"-lrs", "sgd=0.1", "-optimizers", "adam"},
 		{"-dtype", "float16"},
 		{"-model", "rnn", "-data", "synthetic train=20 test=10"},
+		{"-data", "synthetic train=20 test=10", "-optimizers", "sophiag", "-sweep-knobs", "sophiag:rho=1|2"},                                  // no -sweep
+		{"-data", "synthetic train=20 test=10", "-optimizers", "sophiag", "-sweep", "-lrs", "sophiag=0.1", "-sweep-knobs", "sophiag:rho=1|2"}, // rate fixed
+		{"-data", "synthetic train=20 test=10", "-optimizers", "sophiag", "-extra-budgets", "sophiag=2"},                                      // no -steps
 	} {
 		err := run(context.Background(), args, &out, &errw)
 		assert.Error(t, err, strings.Join(args, " "))
@@ -82,6 +86,39 @@ func TestRunSmoke(t *testing.T) {
 	require.NoError(t, run(context.Background(), args, &out, &errw))
 	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train")
 	assert.NoFileExists(t, leftover)
+
+	// Runs stored without a code version (-code-version any, as before it
+	// was recorded) are reused only under -code-version any.
+	anyArgs := append([]string{"-code-version", "any"}, args...)
+	anyArgs[len(anyArgs)-1], anyArgs = "sgd=0.04", append(anyArgs, "-out", filepath.Join(dir, "old")) // other runs, another directory
+	out.Reset()
+	require.NoError(t, run(context.Background(), anyArgs, &out, &errw))
+	assert.Contains(t, out.String(), "4 runs: 0 stored, 4 to train")
+	out.Reset()
+	require.NoError(t, run(context.Background(), anyArgs, &out, &errw))
+	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train")
+	md, err = os.ReadFile(filepath.Join(dir, "old", "results.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "not checked (-code-version any)")
+	out.Reset()
+	require.NoError(t, run(context.Background(), anyArgs[2:], &out, &errw))
+	assert.Contains(t, out.String(), "4 runs: 0 stored, 4 to train", "with the code version, those runs are stale")
+
+	// One seed fewer: seed 2's runs are orphans, listed, then removed.
+	fewer := append(append([]string{}, args...), "-seeds", "1")
+	out.Reset()
+	require.NoError(t, run(context.Background(), fewer, &out, &errw))
+	assert.Contains(t, out.String(), "2 stored runs belong to no run of this plan, left in place")
+	md, err = os.ReadFile(filepath.Join(dir, "out", "results.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "2 stored runs under")
+	out.Reset()
+	require.NoError(t, run(context.Background(), append(fewer, "-remove-orphans"), &out, &errw))
+	assert.Contains(t, out.String(), "2 stored runs belong to no run of this plan, removed")
+	assert.NoFileExists(t, filepath.Join(dir, "out", "runs", "final", "adam-lr0.001-seed2.json"))
+	out.Reset()
+	require.NoError(t, run(context.Background(), fewer, &out, &errw))
+	assert.NotContains(t, out.String(), "belong to no run")
 }
 
 func TestParseHyper(t *testing.T) {
@@ -184,20 +221,44 @@ func TestRunTextSmoke(t *testing.T) {
 		"-steps", "4", "-batch", "4", "-seeds", "2", "-sweep", "-sweep-factors", "0.5,1", "-sweep-widen", "0", "-select", "loss",
 		"-schedule", "cosine", "-warmup", "1", "-cosine-min", "0.1", "-clip", "1", "-hyper", "adamw:weight_decay=0.1",
 		"-eval-every", "2", "-eval-max", "16", "-sharpness-every", "2", "-target-loss-of", "adamw",
+		"-sweep-knobs", "sophiag:rho=0.05|1", "-extra-budgets", "adamw=2",
 		"-out", filepath.Join(dir, "out"), "-work", filepath.Join(dir, "work")}
 	var out, errw bytes.Buffer
+	// The plan first: each optimizer trained 3 steps, nothing stored.
+	require.NoError(t, run(context.Background(), append(append([]string{}, args...), "-estimate", "3"), &out, &errw), errw.String())
+	for _, want := range []string{"adamw", "sophiag", "2 × 4 steps (+0)", "4 × 4 steps (+0)", "4 (2×4, 2×8 steps)", "estimated training time: "} {
+		assert.Contains(t, out.String(), want)
+	}
+	assert.NoDirExists(t, filepath.Join(dir, "out", "runs"))
+	out.Reset()
 	require.NoError(t, run(context.Background(), args, &out, &errw), errw.String())
 	md, err := os.ReadFile(filepath.Join(dir, "out", "results.md"))
 	require.NoError(t, err)
 	for _, want := range []string{"gpt-tiny (", "-eval-max", "cosine, 1 warm-up steps, down to 0.1 of the peak; gradients clipped to norm 1",
-		`{"adamw":{"weight_decay":0.1}}`, "steps to loss ≤ ", "## Sharpness along training", "adamw's mean final test loss", "val loss"} {
+		`{"adamw":{"weight_decay":0.1}}`, "steps to loss ≤ ", "## Sharpness along training", "adamw's mean final test loss", "val loss",
+		"| sophiag rho=0.05 |", "| sophiag rho=1 |", "sweep runs per optimizer: adamw 2, sophiag 4; not the same", "(sophiag ρ = ",
+		"- code version: ", "paired by seed", "GOMAXPROCS=", "| adamw @8 steps |"} {
 		assert.Contains(t, string(md), want)
 	}
-	for _, f := range []string{"sharpness.csv", "sharpness_vs_steps.png", "sharpness_vs_2lr.svg", "val_loss_vs_wall.png"} {
+	for _, f := range []string{"sharpness.csv", "sharpness_vs_steps.png", "sharpness_vs_2lr.svg", "val_loss_vs_wall.png", "sweep_val_loss_vs_lr.svg"} {
 		assert.FileExists(t, filepath.Join(dir, "out", f))
 	}
 	rows, err := os.ReadFile(filepath.Join(dir, "out", "sharpness.csv"))
 	require.NoError(t, err)
 	// Seed 1 of each optimizer tracks sharpness at steps 2 and 4.
 	assert.Equal(t, 1+2*2, strings.Count(string(rows), "\n"), string(rows))
+	// The final SophiaG runs use the chosen ρ, and the curves carry its win rate.
+	finals, err := filepath.Glob(filepath.Join(dir, "out", "runs", "final", `sophiag\[rho=*\]-lr*-seed1.json`))
+	require.NoError(t, err)
+	assert.Len(t, finals, 1)
+	curves, err := os.ReadFile(filepath.Join(dir, "out", "curves.csv"))
+	require.NoError(t, err)
+	winRates := 0
+	for _, line := range strings.Split(string(curves), "\n") {
+		f := strings.Split(line, ",")
+		if len(f) == len(compare.CurveColumns) && f[0] == "final" && f[1] == "sophiag" && f[4] == "step" && f[10] != "" {
+			winRates++
+		}
+	}
+	assert.Equal(t, 2*4, winRates, "a win rate at every step of both seeds")
 }
