@@ -159,7 +159,7 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 // there is no OutDir). The metrics files are made durable first, so that
 // they always hold every record up to the checkpoint's step.
 func (r *run) checkpoint() error {
-	if r.cfg.OutDir == "" {
+	if r.cfg.OutDir == "" || !writer(r.cfg) { // a data-parallel run's rank 0 writes
 		return nil
 	}
 	if r.steps != nil {

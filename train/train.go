@@ -89,6 +89,13 @@ type Config struct {
 	// available (Memory). The data are always checked against Memory.
 	MemoryLimit int64 `json:"-"`
 
+	// Comm, when set with more than one rank, makes this process one rank
+	// of a data-parallel run (see Comm): BatchSize stays the global batch,
+	// each rank trains on its contiguous share of it, every gradient and
+	// curvature estimate is the global batch's, and only rank 0 writes to
+	// OutDir (every rank reads it on resume). Nil: one process.
+	Comm Comm `json:"-"`
+
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
 	// config.json and checkpoint.gob.
 	OutDir string
@@ -151,6 +158,10 @@ type Result struct {
 	// epochs.jsonl and steps.jsonl.
 	EpochLog []EpochRecord
 	StepLog  []StepRecord
+	// ParamsDigest is the SHA-256, in hex, of the final parameter values
+	// and batch-norm running statistics (their bytes, in order): equal on
+	// every rank of a data-parallel run.
+	ParamsDigest string
 }
 
 const checkpointFile = "checkpoint.gob"
@@ -194,6 +205,8 @@ type run struct {
 	test        *data.Dataset
 	testIt      *data.Iterator // reused by every evaluation (its batch buffers)
 	norm        *data.Stats
+	dist        *dist           // a data-parallel run's oracle (nil: one process)
+	bnStats     []*tensor.Dense // its batch-norm running statistics
 	samplerPCG  *rand.PCG
 	hessPCG     *rand.PCG
 	modelKey    string
@@ -384,9 +397,22 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if cfg.HessianEvery > 0 || !logs {
 		needs.HVP = true // sharpness tracking and analysis use H·v
 	}
-	engOpts = append(engOpts, hessian.WithRand(rand.New(r.samplerPCG)))
+	var sampler *rowSampler
+	if distributed(cfg) {
+		if err := checkDistributed(cfg); err != nil {
+			return nil, err
+		}
+		sampler = &rowSampler{r: rand.New(r.samplerPCG)}
+		engOpts = append(engOpts, hessian.WithSampler(sampler))
+	} else {
+		engOpts = append(engOpts, hessian.WithRand(rand.New(r.samplerPCG)))
+	}
 	if r.eng, err = hessian.New(model, needs, engOpts...); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	if distributed(cfg) {
+		r.dist = newDist(r.eng, cfg.Comm, sampler)
+		r.bnStats = runningStats(model)
 	}
 	if !cfg.DecayAll {
 		if err := opt.SetGroups(optim.DecayGroups(r.eng.Params(), BaseWD(cfg.Optimizer, cfg.Hyper))); err != nil {
@@ -410,6 +436,10 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if perEpoch == 0 {
 		r.close()
 		return nil, fmt.Errorf("train: %s has %d images, fewer than one batch of %d", trainDS.Name, trainDS.Len(), cfg.BatchSize)
+	}
+	if err := checkLastShare(cfg, trainDS.Len()); err != nil {
+		r.close()
+		return nil, err
 	}
 	r.total = cfg.Steps
 	if r.total == 0 {
@@ -443,7 +473,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 			return nil, err
 		}
 	}
-	if cfg.OutDir != "" && logs {
+	if cfg.OutDir != "" && logs && writer(cfg) {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
@@ -520,6 +550,15 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 				return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 			}
 		}
+		predictions := len(labels) // of the global batch
+		var oracle Oracle = r.eng
+		if r.dist != nil { // this rank's rows
+			var err error
+			if x, labels, err = r.dist.slice(x, labels); err != nil {
+				return r.res, fmt.Errorf("train: step %d: data parallel: %w", r.step+1, err)
+			}
+			oracle = r.dist
+		}
 		var c0 time.Time
 		if stepsRun == 0 && r.progress != nil {
 			c0 = r.progress.now()
@@ -532,9 +571,18 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 		}
 		t0 := time.Now()
-		sr, err := Step(r.eng, r.opt, r.cfg.ClipNorm)
+		sr, err := Step(oracle, r.opt, r.cfg.ClipNorm)
 		if err != nil {
 			return r.res, diverged(r.step+1, err)
+		}
+		correct := 0
+		if r.dist != nil {
+			if err := r.dist.syncStats(r.bnStats); err != nil {
+				return r.res, fmt.Errorf("train: step %d: data parallel: %w", r.step+1, err)
+			}
+			correct = r.dist.Correct()
+		} else {
+			correct = r.eng.Correct()
 		}
 		if stepsRun == 0 && r.progress != nil { // the first step compiled the training graphs
 			t1 := r.progress.now()
@@ -547,7 +595,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		r.wall += dt.Seconds()
 		r.step++
 
-		acc := float64(r.eng.Correct()) / float64(len(labels))
+		acc := float64(correct) / float64(predictions)
 		rec := StepRecord{Step: r.step, Epoch: r.epoch + 1, Loss: loss, Acc: acc, LR: lr,
 			StepMS: float64(dt.Microseconds()) / 1e3, GradNorm: gnorm}
 		if d, ok := r.opt.(optim.Diagnostics); ok {
@@ -594,6 +642,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 	if st, err := r.stateView(); err == nil {
 		r.res.StateBytes = StateBytes(st)
 	}
+	r.res.ParamsDigest = paramsDigest(r.eng.Params(), runningStats(r.model))
 	if r.progress != nil {
 		r.progress.done(r.res)
 	}

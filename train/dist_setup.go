@@ -1,0 +1,96 @@
+package train
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math"
+
+	"github.com/curvopt/curvopt/internal/num"
+	"github.com/curvopt/curvopt/optim"
+
+	"github.com/curvopt/curvopt/nn"
+	"gorgonia.org/tensor"
+)
+
+// distributed reports whether cfg makes a data-parallel run (a Comm of
+// more than one rank).
+func distributed(cfg Config) bool {
+	return cfg.Comm != nil && !isNil(cfg.Comm) && cfg.Comm.Size() > 1
+}
+
+// writer reports whether this process writes the run's files: always in a
+// single process, rank 0's alone in a data-parallel run.
+func writer(cfg Config) bool {
+	return !distributed(cfg) || cfg.Comm.Rank() == 0
+}
+
+// checkDistributed refuses what a data-parallel run does not do (yet),
+// naming the setting.
+func checkDistributed(cfg Config) error {
+	size := cfg.Comm.Size()
+	switch {
+	case cfg.BatchSize < size:
+		return &SettingError{"batch_size", cfg.BatchSize, fmt.Sprintf("must be at least the number of ranks, %d, in a data-parallel run (every rank needs a row)", size)}
+	case cfg.GNBBatch > 0:
+		return &SettingError{"gnb_batch", cfg.GNBBatch, "is not supported in a data-parallel run (the GNB rows would sit on the first ranks alone): use 0"}
+	case cfg.HessianEvery > 0:
+		return &SettingError{"hessian_every", cfg.HessianEvery, "is not supported in a data-parallel run (the Lanczos and trace measurements run on one process): use 0"}
+	}
+	return nil
+}
+
+// checkLastShare refuses a data-parallel run whose epochs end in a batch
+// of fewer rows than ranks (unless it is dropped): a rank would have no rows.
+func checkLastShare(cfg Config, rows int) error {
+	if !distributed(cfg) || cfg.DropLast || cfg.BatchSize <= 0 {
+		return nil
+	}
+	if last := rows % cfg.BatchSize; last != 0 && last < cfg.Comm.Size() {
+		return &SettingError{"drop_last", false, fmt.Sprintf("an epoch of %d rows ends in a batch of %d, fewer than the %d ranks: drop it (drop_last) or change the batch size", rows, last, cfg.Comm.Size())}
+	}
+	return nil
+}
+
+// runningStats returns the model's batch-norm running means and
+// variances, the tensors a data-parallel run keeps equal on every rank.
+func runningStats(m *nn.Model) []*tensor.Dense {
+	var ts []*tensor.Dense
+	for _, name := range m.BatchNormNames() {
+		mean, vari, err := m.RunningStats(name)
+		if err == nil {
+			ts = append(ts, mean, vari)
+		}
+	}
+	return ts
+}
+
+// paramsDigest is Result.ParamsDigest: SHA-256 over the values' bytes
+// (little-endian, in their dtype) of the parameters, then of stats.
+func paramsDigest(params []optim.Param, stats []*tensor.Dense) string {
+	h := sha256.New()
+	var b [8]byte
+	put := func(t *tensor.Dense) {
+		switch t.Dtype() {
+		case tensor.Float32:
+			for _, v := range num.Slice[float32](t) {
+				bits := math.Float32bits(v)
+				binary.LittleEndian.PutUint32(b[:4], bits)
+				h.Write(b[:4])
+			}
+		case tensor.Float64:
+			for _, v := range num.Slice[float64](t) {
+				binary.LittleEndian.PutUint64(b[:], math.Float64bits(v))
+				h.Write(b[:])
+			}
+		}
+	}
+	for _, p := range params {
+		put(p.Value)
+	}
+	for _, t := range stats {
+		put(t)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
