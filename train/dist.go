@@ -78,7 +78,7 @@ type dist struct {
 	buf64   []float64
 	ts      []*tensor.Dense // the gradients, then the tensors reduced with them
 	scalars [2]float64      // loss·w, correct rows
-	correct int        // the global batch's correct predictions
+	correct int             // the global batch's correct predictions
 	// the local batch of the last slice call, reused while the global
 	// batch's backing and the share are the same
 	lx      *tensor.Dense
