@@ -30,6 +30,7 @@ import (
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/internal/sigctx"
+	"github.com/curvopt/curvopt/mpi"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/train"
@@ -41,9 +42,14 @@ func main() {
 	// cleanly (a checkpoint saved, an exit status of 130 or 143), whatever
 	// it is doing, start-up and -analyze included.
 	sig := sigctx.Notify()
-	code := runListening(sig, os.Args[1:], os.Stdout, os.Stderr, nil)
+	world, err := mpi.Init() // one process unless built with -tags mpi and launched by mpirun
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "train: "+err.Error())
+		os.Exit(1)
+	}
+	code := runComm(sig, world, os.Args[1:], os.Stdout, os.Stderr, nil)
 	sig.Stop()
-	os.Exit(code)
+	os.Exit(endMPI(world, code, os.Stderr))
 }
 
 // run is the command: it returns the exit status (0 done, 1 failed, 2 bad
@@ -155,6 +161,7 @@ type options struct {
 	quiet    bool
 	analyze  bool
 	analysis analyzeOptions
+	comm     world // the data-parallel run's ranks (nil: one process)
 	// set holds the names of the flags given on the command line.
 	set map[string]bool
 }
@@ -170,6 +177,12 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 // runListening is runWith with the signal listener installed by the caller
 // (main installs it before anything else).
 func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer, mem func() (int64, error)) int {
+	return runComm(sig, nil, args, stdout, stderr, mem)
+}
+
+// runComm is runListening as one rank of comm's data-parallel run (nil or
+// one rank: one process).
+func runComm(sig *sigctx.Listener, comm world, args []string, stdout, stderr io.Writer, mem func() (int64, error)) int {
 	var o options
 	h := train.Hyper{}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
@@ -246,6 +259,9 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 	if err := o.finish(); err != nil {
 		return usageError(stderr, err)
 	}
+	if err := o.ranks(comm); err != nil {
+		return usageError(stderr, err)
+	}
 	if !o.quiet {
 		o.cfg.Progress = stdout
 		o.cfg.Terminal = isTerminal(stdout)
@@ -279,8 +295,8 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 				o.cfg.OutDir, modelName(o.cfg), describeData(o.cfg.Data), o.cfg.Optimizer, o.cfg.Dtype, o.cfg.BatchSize)
 		}
 	} else if !o.quiet {
-		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d, output in %s\n",
-			o.model, describeData(o.cfg.Data), o.cfg.Optimizer, o.dtype, o.cfg.BatchSize, o.cfg.OutDir)
+		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d%s, output in %s\n",
+			o.model, describeData(o.cfg.Data), o.cfg.Optimizer, o.dtype, o.cfg.BatchSize, o.rankNote(), o.cfg.OutDir)
 		if o.cfg.GNBBatch > 0 {
 			fmt.Fprintf(stdout, "GNB estimate on the first %d rows of each batch; an epoch's incomplete last batch is dropped (-drop-last)\n", o.cfg.GNBBatch)
 		}
@@ -290,6 +306,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 		return sigctx.ExitStatus(s)
 	}
 	ctx := sig.Context()
+	o.cfg.Comm = o.comm
 	res, err := train.Run(ctx, o.cfg)
 	if s := sig.Received(); s != nil && err != nil && ctx.Err() != nil {
 		return interrupted(s, o.cfg.OutDir, stderr)
