@@ -1,9 +1,11 @@
 package train
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 
@@ -24,6 +26,58 @@ func distributed(cfg Config) bool {
 // single process, rank 0's alone in a data-parallel run.
 func writer(cfg Config) bool {
 	return !distributed(cfg) || cfg.Comm.Rank() == 0
+}
+
+// shard replaces the run's optimizer by one whose state is split over the
+// ranks (Config.Shard).
+func (r *run) shard(predictions int) error {
+	lay, err := newShardLayout(r.eng.Params(), r.cfg.Comm)
+	if err != nil {
+		return err
+	}
+	inner, err := newShardInner(r.cfg.Optimizer, r.cfg.Hyper, predictions, r.cfg.Seed, lay)
+	if err != nil {
+		return err
+	}
+	r.opt.Close()
+	r.opt = newShardedOpt(inner, lay, r.cfg.Comm)
+	return nil
+}
+
+// stopped returns ctx's error when the run is to stop before its next
+// step. In a data-parallel run the ranks agree (a signal reaches them at
+// different moments): all stop when any was cancelled, at the same step,
+// so that the checkpoint's collectives match.
+func (r *run) stopped(ctx context.Context) error {
+	err := ctx.Err()
+	if r.dist == nil {
+		return err
+	}
+	r.stop[0] = 0
+	if err != nil {
+		r.stop[0] = 1
+	}
+	if rerr := r.cfg.Comm.AllreduceFloat64(r.stop[:]); rerr != nil {
+		return errors.Join(err, fmt.Errorf("train: agreeing to stop: %w", rerr))
+	}
+	if err == nil && r.stop[0] > 0 {
+		err = fmt.Errorf("train: stopped with the other ranks (one was cancelled): %w", context.Canceled)
+	}
+	return err
+}
+
+// stoppedTogether returns err once every rank has passed the checkpoint
+// of the stop (rank 0 wrote it), so that no rank's exit ends the job
+// while rank 0 writes.
+func (r *run) stoppedTogether(err error) error {
+	if r.dist == nil {
+		return err
+	}
+	r.stop[0] = 0
+	if rerr := r.cfg.Comm.AllreduceFloat64(r.stop[:]); rerr != nil {
+		return errors.Join(err, fmt.Errorf("train: after the checkpoint: %w", rerr))
+	}
+	return err
 }
 
 // checkDistributed refuses what a data-parallel run does not do (yet),

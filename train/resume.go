@@ -159,7 +159,14 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 // there is no OutDir). The metrics files are made durable first, so that
 // they always hold every record up to the checkpoint's step.
 func (r *run) checkpoint() error {
-	if r.cfg.OutDir == "" || !writer(r.cfg) { // a data-parallel run's rank 0 writes
+	if r.cfg.OutDir == "" {
+		return nil
+	}
+	if !writer(r.cfg) { // a data-parallel run's rank 0 writes
+		if _, ok := r.opt.(*shardedOpt); ok {
+			_, err := r.stateView() // a collective: the slices gathered on every rank
+			return err
+		}
 		return nil
 	}
 	if r.steps != nil {

@@ -95,6 +95,11 @@ type Config struct {
 	// curvature estimate is the global batch's, and only rank 0 writes to
 	// OutDir (every rank reads it on resume). Nil: one process.
 	Comm Comm `json:"-"`
+	// Shard, in a data-parallel run, splits the optimizer's state over the
+	// ranks (ZeRO stage 1: each keeps and updates its contiguous slice of
+	// the flattened parameters; see shard.go for which optimizers). The
+	// checkpoint is the same with or without it.
+	Shard bool `json:"-"`
 
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
 	// config.json and checkpoint.gob.
@@ -207,6 +212,7 @@ type run struct {
 	norm        *data.Stats
 	dist        *dist           // a data-parallel run's oracle (nil: one process)
 	bnStats     []*tensor.Dense // its batch-norm running statistics
+	stop        [1]float64      // the ranks' agreement to stop
 	samplerPCG  *rand.PCG
 	hessPCG     *rand.PCG
 	modelKey    string
@@ -413,9 +419,15 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if distributed(cfg) {
 		r.dist = newDist(r.eng, cfg.Comm, sampler)
 		r.bnStats = runningStats(model)
+		if cfg.Shard {
+			if err := r.shard(predictions); err != nil {
+				r.close()
+				return nil, fmt.Errorf("train: %w", err)
+			}
+		}
 	}
 	if !cfg.DecayAll {
-		if err := opt.SetGroups(optim.DecayGroups(r.eng.Params(), BaseWD(cfg.Optimizer, cfg.Hyper))); err != nil {
+		if err := r.opt.SetGroups(optim.DecayGroups(r.eng.Params(), BaseWD(cfg.Optimizer, cfg.Hyper))); err != nil {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
 		}
@@ -530,11 +542,11 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 	var stepTotal time.Duration
 	stepsRun := 0
 	for r.step < r.total {
-		if err := ctx.Err(); err != nil {
+		if err := r.stopped(ctx); err != nil {
 			if cerr := r.checkpoint(); cerr != nil {
 				return r.res, errors.Join(err, cerr)
 			}
-			return r.res, err
+			return r.res, r.stoppedTogether(err)
 		}
 		if !r.it.Next() {
 			if err := r.endEpoch(); err != nil {
