@@ -71,3 +71,12 @@ func checkCounts(what string, size, sendLen, recvLen int, counts []int, rank int
 	}
 	return displs, nil
 }
+
+// sum adds counts (checkCounts bounds each).
+func sum(counts []int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}

@@ -34,6 +34,12 @@ static int curv_allgatherv_f32(float *send, int n, float *recv, int *counts, int
 static int curv_allgatherv_f64(double *send, int n, double *recv, int *counts, int *displs) {
 	return MPI_Allgatherv(send, n, MPI_DOUBLE, recv, counts, displs, MPI_DOUBLE, MPI_COMM_WORLD);
 }
+static int curv_gatherv_f32(float *send, int n, float *recv, int *counts, int *displs, int root) {
+	return MPI_Gatherv(send, n, MPI_FLOAT, recv, counts, displs, MPI_FLOAT, root, MPI_COMM_WORLD);
+}
+static int curv_gatherv_f64(double *send, int n, double *recv, int *counts, int *displs, int root) {
+	return MPI_Gatherv(send, n, MPI_DOUBLE, recv, counts, displs, MPI_DOUBLE, root, MPI_COMM_WORLD);
+}
 static int curv_bcast(void *buf, int n, int root) {
 	return MPI_Bcast(buf, n, MPI_BYTE, root, MPI_COMM_WORLD);
 }
@@ -171,6 +177,58 @@ func (w *World) AllgatherFloat64(send, recv []float64, counts []int) error {
 	}
 	return w.gather("AllgatherFloat64", counts, displs, func(c, d *C.int) C.int {
 		return C.curv_allgatherv_f64(s, C.int(len(send)), r, c, d)
+	})
+}
+
+// GatherFloat32 concatenates every rank's send, of counts[rank] values,
+// into root's recv in rank order (MPI_Gatherv); the other ranks' recv is
+// not used (nil will do).
+func (w *World) GatherFloat32(send, recv []float32, counts []int, root int) error {
+	if root < 0 || root >= w.size {
+		return fmt.Errorf("mpi: GatherFloat32: root %d out of [0, %d)", root, w.size)
+	}
+	rl := len(recv)
+	if w.rank != root {
+		rl = sum(counts)
+	}
+	displs, err := checkCounts("GatherFloat32", w.size, len(send), rl, counts, w.rank)
+	if err != nil {
+		return err
+	}
+	var s, r *C.float
+	if len(send) > 0 {
+		s = (*C.float)(unsafe.Pointer(&send[0]))
+	}
+	if w.rank == root && len(recv) > 0 {
+		r = (*C.float)(unsafe.Pointer(&recv[0]))
+	}
+	return w.gather("GatherFloat32", counts, displs, func(c, d *C.int) C.int {
+		return C.curv_gatherv_f32(s, C.int(len(send)), r, c, d, C.int(root))
+	})
+}
+
+// GatherFloat64 is GatherFloat32 for float64 values.
+func (w *World) GatherFloat64(send, recv []float64, counts []int, root int) error {
+	if root < 0 || root >= w.size {
+		return fmt.Errorf("mpi: GatherFloat64: root %d out of [0, %d)", root, w.size)
+	}
+	rl := len(recv)
+	if w.rank != root {
+		rl = sum(counts)
+	}
+	displs, err := checkCounts("GatherFloat64", w.size, len(send), rl, counts, w.rank)
+	if err != nil {
+		return err
+	}
+	var s, r *C.double
+	if len(send) > 0 {
+		s = (*C.double)(unsafe.Pointer(&send[0]))
+	}
+	if w.rank == root && len(recv) > 0 {
+		r = (*C.double)(unsafe.Pointer(&recv[0]))
+	}
+	return w.gather("GatherFloat64", counts, displs, func(c, d *C.int) C.int {
+		return C.curv_gatherv_f64(s, C.int(len(send)), r, c, d, C.int(root))
 	})
 }
 

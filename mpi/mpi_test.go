@@ -92,6 +92,39 @@ func TestAllgatherUneven(t *testing.T) {
 	}
 }
 
+func TestGatherToRoot(t *testing.T) {
+	r, n := world.Rank(), world.Size()
+	counts := make([]int, n)
+	for i := range counts {
+		counts[i] = 2
+	}
+	root := n - 1
+	var recv []float64
+	if r == root {
+		recv = make([]float64, 2*n)
+	}
+	if err := world.GatherFloat64([]float64{float64(r), -float64(r)}, recv, counts, root); err != nil {
+		t.Fatal(err)
+	}
+	if r == root {
+		for i := 0; i < n; i++ {
+			if recv[2*i] != float64(i) || recv[2*i+1] != -float64(i) {
+				t.Fatalf("root got %v", recv)
+			}
+		}
+	}
+	var recv32 []float32
+	if r == 0 {
+		recv32 = make([]float32, 2*n)
+	}
+	if err := world.GatherFloat32([]float32{1, float32(r)}, recv32, counts, 0); err != nil {
+		t.Fatal(err)
+	}
+	if r == 0 && recv32[2*n-1] != float32(n-1) {
+		t.Fatalf("rank 0 got %v", recv32)
+	}
+}
+
 func TestBcastBarrier(t *testing.T) {
 	buf := []byte{0, 0, 0}
 	if world.Rank() == 0 {

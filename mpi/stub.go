@@ -68,6 +68,23 @@ func (w *World) AllgatherFloat64(send, recv []float64, counts []int) error {
 	return w.check("AllgatherFloat64")
 }
 
+// GatherFloat32 concatenates every rank's send into root's recv: a copy
+// here (root must be 0).
+func (w *World) GatherFloat32(send, recv []float32, counts []int, root int) error {
+	if root != 0 {
+		return fmt.Errorf("mpi: GatherFloat32: root %d out of [0, 1)", root)
+	}
+	return w.AllgatherFloat32(send, recv, counts)
+}
+
+// GatherFloat64 is GatherFloat32 for float64 values.
+func (w *World) GatherFloat64(send, recv []float64, counts []int, root int) error {
+	if root != 0 {
+		return fmt.Errorf("mpi: GatherFloat64: root %d out of [0, 1)", root)
+	}
+	return w.AllgatherFloat64(send, recv, counts)
+}
+
 // Bcast copies root's buf to every rank: the identity here (root must be 0).
 func (w *World) Bcast(buf []byte, root int) error {
 	if root != 0 {

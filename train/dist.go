@@ -30,6 +30,10 @@ type Comm interface {
 	// of counts[rank] values, into recv in rank order.
 	AllgatherFloat32(send, recv []float32, counts []int) error
 	AllgatherFloat64(send, recv []float64, counts []int) error
+	// GatherFloat32 and GatherFloat64 are the all-gathers with the result
+	// on root alone (the others' recv is unused).
+	GatherFloat32(send, recv []float32, counts []int, root int) error
+	GatherFloat64(send, recv []float64, counts []int, root int) error
 }
 
 // Share returns the contiguous rows [off, off+n) of a global batch of rows

@@ -88,6 +88,30 @@ func (c fakeComm) AllgatherFloat64(send, recv []float64, counts []int) error {
 	return fakeAllgather(c, send, recv)
 }
 
+func (c fakeComm) GatherFloat32(send, recv []float32, counts []int, root int) error {
+	return fakeGather(c, send, recv, root)
+}
+func (c fakeComm) GatherFloat64(send, recv []float64, counts []int, root int) error {
+	return fakeGather(c, send, recv, root)
+}
+
+func fakeGather[T num.Float](c fakeComm, send, recv []T, root int) error {
+	c.h.slots[c.rank] = send
+	if err := c.h.wait(); err != nil {
+		return err
+	}
+	if c.rank == root {
+		k := 0
+		for r := range c.h.n {
+			k += copy(recv[k:], c.h.slots[r].([]T))
+		}
+		if k != len(recv) {
+			return fmt.Errorf("gather: %d values for a buffer of %d", k, len(recv))
+		}
+	}
+	return c.h.wait()
+}
+
 func fakeAllreduce[T num.Float](c fakeComm, buf []T) error {
 	c.h.slots[c.rank] = buf
 	if err := c.h.wait(); err != nil {

@@ -41,33 +41,51 @@ type piece struct{ i, a, b int }
 
 // shardLayout is the split of a parameter list over the ranks.
 type shardLayout struct {
-	full   []optim.Param
-	pieces []piece
-	shard  []optim.Param // views of the pieces
-	counts []int         // values per rank
-	size   int           // D
+	full    []optim.Param
+	pieces  []piece
+	shard   []optim.Param // views of the pieces
+	parts   [][]int       // parts[i][r]: values of parameter i on rank r
+	pieceOf []int         // the piece of parameter i on this rank (-1: none)
+	size    int           // D
+	dtype   tensor.Dtype
 }
 
 func newShardLayout(params []optim.Param, comm Comm) (*shardLayout, error) {
-	l := &shardLayout{full: params, counts: make([]int, comm.Size())}
+	l := &shardLayout{full: params}
 	for _, p := range params {
 		l.size += p.Value.Shape().TotalSize()
+		if l.dtype == (tensor.Dtype{}) {
+			l.dtype = p.Value.Dtype()
+		} else if p.Value.Dtype() != l.dtype {
+			return nil, fmt.Errorf("shard: %s is %v, the parameters before it %v", p.Name, p.Value.Dtype(), l.dtype)
+		}
 	}
 	if l.size < comm.Size() {
 		return nil, fmt.Errorf("shard: %d parameter values for %d ranks", l.size, comm.Size())
 	}
-	for r := range l.counts {
-		_, l.counts[r] = Share(l.size, comm.Size(), r)
+	off := 0
+	for _, p := range params {
+		m := p.Value.Shape().TotalSize()
+		part := make([]int, comm.Size())
+		for r := range part {
+			lo, n := Share(l.size, comm.Size(), r)
+			part[r] = max(0, min(lo+n, off+m)-max(lo, off))
+		}
+		l.parts = append(l.parts, part)
+		off += m
 	}
 	lo, n := Share(l.size, comm.Size(), comm.Rank())
-	hi, off := lo+n, 0
+	hi := lo + n
+	off = 0
 	for i, p := range params {
 		m := p.Value.Shape().TotalSize()
 		a, b := max(lo, off)-off, min(hi, off+m)-off
 		off += m
+		l.pieceOf = append(l.pieceOf, -1)
 		if a >= b {
 			continue
 		}
+		l.pieceOf[i] = len(l.pieces)
 		v, err := viewRange(p.Value, a, b)
 		if err != nil {
 			return nil, fmt.Errorf("shard: %s: %w", p.Name, err)
@@ -94,51 +112,48 @@ func viewRange(t *tensor.Dense, a, b int) (*tensor.Dense, error) {
 	return nil, fmt.Errorf("dtype %v: want float32 or float64", t.Dtype())
 }
 
-// gatherer all-gathers the ranks' pieces of full-size tensors.
+// gatherer gathers the ranks' pieces of full-size tensors, parameter by
+// parameter, straight into the full tensors (no buffer of the whole
+// vector: that would cost as much memory as sharding saves).
 type gatherer struct {
-	comm        Comm
-	lay         *shardLayout
-	send32, r32 []float32
-	send64, r64 []float64
+	comm Comm
+	lay  *shardLayout
 }
 
-// gather sets every tensor of full (one per parameter, the parameters'
-// sizes) to the concatenation of the ranks' pieces, this rank's being
-// mine (one per piece).
-func (g *gatherer) gather(mine, full []*tensor.Dense) error {
-	if len(full) == 0 {
-		return nil
-	}
-	switch full[0].Dtype() {
+// gather sets every tensor of full (one per parameter, of its size) to
+// the concatenation of the ranks' pieces, this rank's being mine (one per
+// piece), on every rank (root < 0) or on root alone (the others' full may
+// hold nils).
+func (g *gatherer) gather(mine, full []*tensor.Dense, root int) error {
+	switch g.lay.dtype {
 	case tensor.Float32:
-		var err error
-		g.send32, g.r32, err = gatherAs(g, g.comm.AllgatherFloat32, g.send32, g.r32, mine, full)
-		return err
+		return gatherAs(g, g.comm.AllgatherFloat32, g.comm.GatherFloat32, mine, full, root)
 	case tensor.Float64:
-		var err error
-		g.send64, g.r64, err = gatherAs(g, g.comm.AllgatherFloat64, g.send64, g.r64, mine, full)
-		return err
+		return gatherAs(g, g.comm.AllgatherFloat64, g.comm.GatherFloat64, mine, full, root)
 	}
-	return fmt.Errorf("shard: dtype %v: want float32 or float64", full[0].Dtype())
+	return fmt.Errorf("shard: dtype %v: want float32 or float64", g.lay.dtype)
 }
 
-func gatherAs[T num.Float](g *gatherer, allgather func(send, recv []T, counts []int) error, send, recv []T, mine, full []*tensor.Dense) ([]T, []T, error) {
-	send = send[:0]
-	for _, t := range mine {
-		send = append(send, num.Slice[T](t)...)
+func gatherAs[T num.Float](g *gatherer, all func(send, recv []T, counts []int) error, to func(send, recv []T, counts []int, root int) error, mine, full []*tensor.Dense, root int) error {
+	for i := range g.lay.full {
+		var send, recv []T
+		if j := g.lay.pieceOf[i]; j >= 0 {
+			send = num.Slice[T](mine[j])
+		}
+		if full[i] != nil {
+			recv = num.Slice[T](full[i])
+		}
+		var err error
+		if root < 0 {
+			err = all(send, recv, g.lay.parts[i])
+		} else {
+			err = to(send, recv, g.lay.parts[i], root)
+		}
+		if err != nil {
+			return fmt.Errorf("shard: gathering %s: %w", g.lay.full[i].Name, err)
+		}
 	}
-	if cap(recv) < g.lay.size {
-		recv = make([]T, g.lay.size)
-	}
-	recv = recv[:g.lay.size]
-	if err := allgather(send, recv, g.lay.counts); err != nil {
-		return send, recv, fmt.Errorf("shard: all-gather: %w", err)
-	}
-	k := 0
-	for _, t := range full {
-		k += copy(num.Slice[T](t), recv[k:])
-	}
-	return send, recv, nil
+	return nil
 }
 
 // values returns the pieces' views of the parameter values.

@@ -109,7 +109,7 @@ func (s *shardedOpt) Request(params []optim.Param) (*optim.HVPRequest, error) {
 	if in != s.innerReq || s.req == nil {
 		s.innerReq = in
 		s.req = &optim.HVPRequest{V: s.lay.likeFull(), Out: s.lay.likeFull()}
-		if err := s.g.gather(in.V, s.req.V); err != nil {
+		if err := s.g.gather(in.V, s.req.V, -1); err != nil {
 			return nil, err
 		}
 	}
@@ -143,7 +143,7 @@ func (s *shardedOpt) Step(params []optim.Param, o optim.Oracle) error {
 	if s.flag[0] > 0 {
 		return fmt.Errorf("shard: the update failed on another rank (%g of %d)", s.flag[0], s.comm.Size())
 	}
-	return s.g.gather(s.mine, s.values)
+	return s.g.gather(s.mine, s.values, -1)
 }
 
 // shardOracle answers the inner optimizer's queries on its slice: the
@@ -161,7 +161,7 @@ func (q *shardOracle) prepare() error {
 	if q.out == nil {
 		q.v, q.out = q.s.lay.likeFull(), q.s.lay.likeFull()
 	}
-	return q.s.g.gather(q.s.mine, q.s.values)
+	return q.s.g.gather(q.s.mine, q.s.values, -1)
 }
 
 // Provides forwards the whole oracle's queries.
@@ -177,7 +177,7 @@ func (q *shardOracle) HVP(v, out []*tensor.Dense) error {
 	if err := q.prepare(); err != nil {
 		return err
 	}
-	if err := q.s.g.gather(v, q.v); err != nil {
+	if err := q.s.g.gather(v, q.v, -1); err != nil {
 		return err
 	}
 	if err := q.o.HVP(q.v, q.out); err != nil {

@@ -3,19 +3,22 @@ package train
 import (
 	"fmt"
 
+	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
 )
 
 // State gathers the ranks' states of their slices into the state of the
-// whole optimizer, as the unsharded optimizer exports it (the checkpoint's
-// format does not change with -shard): per slot, the ranks' pieces are
-// all-gathered into one tensor per parameter. Every rank must call it.
+// whole optimizer on rank 0, as the unsharded optimizer exports it (the
+// checkpoint's format does not change with -shard): per slot, the ranks'
+// pieces are gathered into one tensor per parameter. Every rank must call
+// it; on the others it returns the state of their slice.
 func (s *shardedOpt) State() (*optim.State, error) {
 	st, err := s.inner.State()
 	if err != nil {
 		return nil, err
 	}
+	root := s.comm.Rank() == 0
 	full := &optim.State{Optimizer: st.Optimizer, Step: st.Step, Scalars: st.Scalars, Blobs: st.Blobs, Groups: s.groups}
 	if len(st.Params) > 0 {
 		for _, p := range s.lay.full {
@@ -46,13 +49,28 @@ func (s *shardedOpt) State() (*optim.State, error) {
 				return nil, err
 			}
 		}
-		whole := s.lay.likeFull()
-		if err := s.g.gather(mine, whole); err != nil {
+		whole := make([]*tensor.Dense, len(s.lay.full))
+		if root {
+			whole = s.lay.likeFull()
+		}
+		if err := s.g.gather(mine, whole, 0); err != nil {
 			return nil, fmt.Errorf("shard: gathering %s: %w", slot, err)
 		}
-		for i, p := range s.lay.full {
-			full.Tensors = append(full.Tensors, optim.NewStateTensor(p.Name, slot, whole[i]))
+		if !root {
+			continue
 		}
+		for i, p := range s.lay.full {
+			t := optim.StateTensor{Param: p.Name, Slot: slot, Dtype: p.Value.Dtype().String(), Shape: p.Value.Shape().Clone()}
+			if p.Value.Dtype() == tensor.Float32 {
+				t.F32 = num.Slice[float32](whole[i])
+			} else {
+				t.F64 = num.Slice[float64](whole[i])
+			}
+			full.Tensors = append(full.Tensors, t)
+		}
+	}
+	if !root {
+		return st, nil
 	}
 	return full, nil
 }
