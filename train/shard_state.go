@@ -14,7 +14,7 @@ import (
 // pieces are gathered into one tensor per parameter. Every rank must call
 // it; on the others it returns the state of their slice.
 func (s *shardedOpt) State() (*optim.State, error) {
-	st, err := s.inner.State()
+	st, err := s.sliceState()
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +73,30 @@ func (s *shardedOpt) State() (*optim.State, error) {
 		return st, nil
 	}
 	return full, nil
+}
+
+// sliceState is the inner optimizer's state, a view of its buffers where it
+// offers one (no copy: the gathered state is copied on rank 0 anyway).
+func (s *shardedOpt) sliceState() (*optim.State, error) {
+	if v, ok := s.inner.(stateViewer); ok {
+		return v.StateView()
+	}
+	return s.inner.State()
+}
+
+// StateBytes is the size of the whole optimizer's state, the sum of the
+// ranks' slices (an all-reduce; every rank must call it), without
+// gathering it.
+func (s *shardedOpt) StateBytes() (int64, error) {
+	st, err := s.sliceState()
+	if err != nil {
+		return 0, err
+	}
+	n := [1]float64{float64(StateBytes(st))}
+	if err := s.comm.AllreduceFloat64(n[:]); err != nil {
+		return 0, fmt.Errorf("shard: state size: %w", err)
+	}
+	return int64(n[0]), nil
 }
 
 // LoadState gives the inner optimizer the slice of st (a whole optimizer's

@@ -651,7 +651,11 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 	if stepsRun > 0 {
 		r.res.MeanStepMS = float64(stepTotal.Microseconds()) / 1e3 / float64(stepsRun)
 	}
-	if st, err := r.stateView(); err == nil {
+	if sh, ok := r.opt.(*shardedOpt); ok {
+		if n, err := sh.StateBytes(); err == nil {
+			r.res.StateBytes = n
+		}
+	} else if st, err := r.stateView(); err == nil {
 		r.res.StateBytes = StateBytes(st)
 	}
 	r.res.ParamsDigest = paramsDigest(r.eng.Params(), runningStats(r.model))
