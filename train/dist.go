@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"time"
 
 	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/optim"
@@ -82,6 +83,7 @@ type dist struct {
 	buf64   []float64
 	ts      []*tensor.Dense // the gradients, then the tensors reduced with them
 	scalars [2]float64      // loss·w, correct rows
+	commT   time.Duration   // time in all-reduces since the step began
 	correct int             // the global batch's correct predictions
 	// the local batch of the last slice call, reused while the global
 	// batch's backing and the share are the same
@@ -217,7 +219,10 @@ func (d *dist) reduceLoss(loss float64, ts []*tensor.Dense) (float64, error) {
 		c = k.Correct()
 	}
 	d.scalars = [2]float64{loss * d.w, float64(c)}
-	if err := d.comm.AllreduceFloat64(d.scalars[:]); err != nil {
+	t0 := time.Now()
+	err := d.comm.AllreduceFloat64(d.scalars[:])
+	d.commT += time.Since(t0)
+	if err != nil {
 		return loss, fmt.Errorf("data parallel: the loss's all-reduce: %w", err)
 	}
 	d.correct = int(d.scalars[1])
@@ -234,6 +239,8 @@ func (d *dist) reduce(ts []*tensor.Dense) error {
 		return errors.New("data parallel: a query before the first batch")
 	}
 	var err error
+	t0 := time.Now()
+	defer func() { d.commT += time.Since(t0) }()
 	switch ts[0].Dtype() {
 	case tensor.Float32:
 		d.buf32, err = reduceAs(d.comm.AllreduceFloat32, d.buf32, ts, float32(d.w))

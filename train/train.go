@@ -163,6 +163,10 @@ type Result struct {
 	// epochs.jsonl and steps.jsonl.
 	EpochLog []EpochRecord
 	StepLog  []StepRecord
+	// CommMS holds, in a data-parallel run, per step of this call, the
+	// milliseconds spent in the all-reduces of its gradient, curvature
+	// queries and loss (waiting for the slowest rank included).
+	CommMS []float64
 	// ParamsDigest is the SHA-256, in hex, of the final parameter values
 	// and batch-norm running statistics (their bytes, in order): equal on
 	// every rank of a data-parallel run.
@@ -583,6 +587,9 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 		}
 		t0 := time.Now()
+		if r.dist != nil {
+			r.dist.commT = 0
+		}
 		sr, err := Step(oracle, r.opt, r.cfg.ClipNorm)
 		if err != nil {
 			return r.res, diverged(r.step+1, err)
@@ -593,6 +600,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 				return r.res, fmt.Errorf("train: step %d: data parallel: %w", r.step+1, err)
 			}
 			correct = r.dist.Correct()
+			r.res.CommMS = append(r.res.CommMS, float64(r.dist.commT.Microseconds())/1e3)
 		} else {
 			correct = r.eng.Correct()
 		}
