@@ -412,6 +412,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 		if err := checkDistributed(cfg); err != nil {
 			return nil, err
 		}
+		if model.DropoutState() != nil {
+			return nil, errors.New("train: dropout in a data-parallel run: not supported (every rank would draw the same masks from the one seed, unlike the single process's per-row masks): set the model's dropout to 0")
+		}
 		sampler = &rowSampler{r: rand.New(r.samplerPCG)}
 		engOpts = append(engOpts, hessian.WithSampler(sampler))
 	} else {
