@@ -88,7 +88,7 @@ type dist struct {
 	// the local batch of the last slice call, reused while the global
 	// batch's backing and the share are the same
 	lx      *tensor.Dense
-	lxFrom  *tensor.Dense
+	lxFrom  any // the global batch's first value (its address)
 	lxShare [2]int
 }
 
@@ -113,19 +113,26 @@ func (d *dist) slice(x *tensor.Dense, labels []int) (*tensor.Dense, []int, error
 	if d.sampler != nil {
 		d.sampler.before, d.sampler.after = off*per, (rows-off-n)*per
 	}
-	if d.lx == nil || d.lxFrom != x || d.lxShare != [2]int{off, n} {
-		shape := append([]int{n}, x.Shape()[1:]...)
+	var first any // a pointer: no allocation
+	switch x.Dtype() {
+	case tensor.Float32:
+		first = &num.Slice[float32](x)[0]
+	case tensor.Float64:
+		first = &num.Slice[float64](x)[0]
+	default:
+		return nil, nil, fmt.Errorf("input dtype %v: want float32 or float64", x.Dtype())
+	}
+	if d.lx == nil || d.lxFrom != first || d.lxShare != [2]int{off, n} {
 		rowLen := x.Shape().TotalSize() / rows
+		a, b := off*rowLen, (off+n)*rowLen
 		var back any
-		switch x.Dtype() {
-		case tensor.Float32:
-			back = x.Float32s()[off*rowLen : (off+n)*rowLen]
-		case tensor.Float64:
-			back = x.Float64s()[off*rowLen : (off+n)*rowLen]
-		default:
-			return nil, nil, fmt.Errorf("input dtype %v: want float32 or float64", x.Dtype())
+		if x.Dtype() == tensor.Float32 {
+			back = num.Slice[float32](x)[a:b]
+		} else {
+			back = num.Slice[float64](x)[a:b]
 		}
-		d.lx, d.lxFrom, d.lxShare = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(back)), x, [2]int{off, n}
+		shape := append([]int{n}, x.Shape()[1:]...)
+		d.lx, d.lxFrom, d.lxShare = tensor.New(tensor.WithShape(shape...), tensor.WithBacking(back)), first, [2]int{off, n}
 	}
 	return d.lx, labels[off*per : (off+n)*per], nil
 }
