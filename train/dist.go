@@ -84,6 +84,7 @@ type dist struct {
 	ts      []*tensor.Dense // the gradients, then the tensors reduced with them
 	scalars [2]float64      // loss·w, correct rows
 	commT   time.Duration   // time in all-reduces since the step began
+	commB   int64           // bytes all-reduced since the step began
 	correct int             // the global batch's correct predictions
 	// the local batch of the last slice call, reused while the global
 	// batch's backing and the share are the same
@@ -229,6 +230,7 @@ func (d *dist) reduceLoss(loss float64, ts []*tensor.Dense) (float64, error) {
 	t0 := time.Now()
 	err := d.comm.AllreduceFloat64(d.scalars[:])
 	d.commT += time.Since(t0)
+	d.commB += 16
 	if err != nil {
 		return loss, fmt.Errorf("data parallel: the loss's all-reduce: %w", err)
 	}
@@ -251,8 +253,10 @@ func (d *dist) reduce(ts []*tensor.Dense) error {
 	switch ts[0].Dtype() {
 	case tensor.Float32:
 		d.buf32, err = reduceAs(d.comm.AllreduceFloat32, d.buf32, ts, float32(d.w))
+		d.commB += 4 * int64(len(d.buf32))
 	case tensor.Float64:
 		d.buf64, err = reduceAs(d.comm.AllreduceFloat64, d.buf64, ts, d.w)
+		d.commB += 8 * int64(len(d.buf64))
 	default:
 		err = fmt.Errorf("dtype %v: want float32 or float64", ts[0].Dtype())
 	}

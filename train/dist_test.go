@@ -310,3 +310,34 @@ func stateValues(t optim.StateTensor) []float64 {
 	}
 	return xs
 }
+
+// TestDataParallelBytesPerStep: the bytes a rank all-reduces per step are
+// those of the README's cost model: 4D for the gradient every step (D
+// parameters, float32), 4D more for each curvature answer (SophiaH's H·z
+// at steps 1, 3, 5, … with hessian_interval 2; SophiaG's ĝ at steps 2, 4,
+// …), and 16 for the loss and the correct count.
+func TestDataParallelBytesPerStep(t *testing.T) {
+	tr, te, err := data.Synthetic(data.SyntheticConfig{Train: 128, Test: 16, Seed: 5})
+	require.NoError(t, err)
+	const d = 3*32*32*16 + 16 + 16*10 + 10
+	for _, c := range []struct {
+		opt   string
+		extra func(step int) bool
+	}{
+		{"adam", func(int) bool { return false }},
+		{"sophiah", func(s int) bool { return s%2 == 1 }},
+		{"sophiag", func(s int) bool { return s%2 == 0 }},
+	} {
+		cfg := Config{Model: nn.MLP(3*32*32, []int{16}, 10), Train: tr, Test: te, Optimizer: c.opt,
+			Hyper: distHypers[c.opt], Steps: 6, BatchSize: 32, Seed: 3, Dtype: tensor.Float32}
+		res := runRanks(t, cfg, 2)
+		for i, b := range res[1].CommBytes {
+			want := int64(4*d + 16)
+			if c.extra(i + 1) {
+				want += 4 * d
+			}
+			require.Equal(t, want, b, "%s, step %d", c.opt, i+1)
+		}
+		require.Len(t, res[1].CommBytes, 6)
+	}
+}

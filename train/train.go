@@ -167,6 +167,11 @@ type Result struct {
 	// milliseconds spent in the all-reduces of its gradient, curvature
 	// queries and loss (waiting for the slowest rank included).
 	CommMS []float64
+	// CommBytes holds, likewise, the bytes each rank gave to those
+	// all-reduces (4 a float32 value: the gradient's 4D every step, as many
+	// again for each H·v or sampled-label gradient, 16 for the loss and
+	// the correct count).
+	CommBytes []int64
 	// ParamsDigest is the SHA-256, in hex, of the final parameter values
 	// and batch-norm running statistics (their bytes, in order): equal on
 	// every rank of a data-parallel run.
@@ -591,7 +596,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		}
 		t0 := time.Now()
 		if r.dist != nil {
-			r.dist.commT = 0
+			r.dist.commT, r.dist.commB = 0, 0
 		}
 		sr, err := Step(oracle, r.opt, r.cfg.ClipNorm)
 		if err != nil {
@@ -604,6 +609,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			}
 			correct = r.dist.Correct()
 			r.res.CommMS = append(r.res.CommMS, float64(r.dist.commT.Microseconds())/1e3)
+			r.res.CommBytes = append(r.res.CommBytes, r.dist.commB)
 		} else {
 			correct = r.eng.Correct()
 		}
