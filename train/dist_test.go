@@ -341,3 +341,22 @@ func TestDataParallelBytesPerStep(t *testing.T) {
 		require.Len(t, res[1].CommBytes, 6)
 	}
 }
+
+// TestDataParallelBatchNormRanksAgree: with batch norm (resnet8), each
+// rank normalises with its own rows' statistics, and the running
+// statistics are averaged over the ranks after every step, so every rank
+// ends with the same parameters and running statistics (ParamsDigest
+// covers both) and the same evaluation.
+func TestDataParallelBatchNormRanksAgree(t *testing.T) {
+	tr, te, err := data.Synthetic(data.SyntheticConfig{Train: 64, Test: 16, Seed: 5})
+	require.NoError(t, err)
+	d, err := nn.ResNet(8, 3, 32, 10)
+	require.NoError(t, err)
+	cfg := Config{Model: d, Train: tr, Test: te, Optimizer: "adam", Steps: 3, BatchSize: 9, DropLast: true,
+		EvalBatch: 16, Seed: 3, Dtype: tensor.Float32}
+	res := runRanks(t, cfg, 3)
+	for r := range res {
+		require.Equal(t, res[0].ParamsDigest, res[r].ParamsDigest, "rank %d", r)
+		require.Equal(t, res[0].FinalTestLoss, res[r].FinalTestLoss, "rank %d", r)
+	}
+}
