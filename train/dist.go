@@ -65,7 +65,8 @@ func Share(rows, size, rank int) (off, n int) {
 // the optimizer, whose state, seeded by Config.Seed and updated by the same
 // steps, is the same on every rank, so z is shared and the summed z⊙(H·z)
 // over the ranks' data is the single-process z⊙(H·z) (the all-reduce sums H·z
-// before the optimizer multiplies by z). The sampled labels of the GNB
+// before the optimizer multiplies by z, which is why z must be one: with a
+// z per rank the product would be biased). The sampled labels of the GNB
 // estimate are drawn per row: every rank's generator steps through the whole
 // global batch, one uniform per row (rowSampler), and uses the uniforms of
 // its own rows, so the union of the ranks' labels is the single process's
