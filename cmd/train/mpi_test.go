@@ -110,13 +110,19 @@ func TestMPIResumeAcrossRankCounts(t *testing.T) {
 	require.Less(t, d, 1e-5)
 }
 
-// TestMPIKilledRank kills rank 1 of a 3-rank run with SIGKILL mid-run:
-// mpirun must end the job (the other ranks would otherwise wait for it in
-// the next all-reduce forever) with an error naming the rank, within a
-// minute, and leave the last checkpoint intact: it loads, and the run
-// resumes from it alone.
+// TestMPIKilledRank kills rank 1 of a 3-rank run with SIGKILL mid-run,
+// then rank 0 (the one that writes) of another: mpirun must end the job
+// (the other ranks would otherwise wait for it in the next all-reduce
+// forever) with an error naming the rank, within a minute, and leave the
+// last checkpoint intact: it loads, and the run resumes from it alone.
 func TestMPIKilledRank(t *testing.T) {
 	bin := mpiBinary(t)
+	for _, victim := range []int{1, 0} {
+		t.Run(strconv.Itoa(victim), func(t *testing.T) { killRank(t, bin, victim) })
+	}
+}
+
+func killRank(t *testing.T, bin string, victim int) {
 	dir := t.TempDir()
 	cmd := mpirun(bin, 3, mpiArgs(dir, 1_000_000)...)
 	var stderr bytes.Buffer
@@ -133,16 +139,16 @@ func TestMPIKilledRank(t *testing.T) {
 		require.True(t, time.Now().Before(deadline), "no checkpoint past step 8 within a minute: %s", stderr.String())
 		time.Sleep(50 * time.Millisecond)
 	}
-	pid := rankPID(t, cmd.Process.Pid, 1)
+	pid := rankPID(t, cmd.Process.Pid, victim)
 	require.NoError(t, syscall.Kill(pid, syscall.SIGKILL))
 	select {
 	case err := <-done:
 		require.Error(t, err, "mpirun exited 0 after a rank was killed")
 		t.Logf("mpirun: %v; %s", err, strings.TrimSpace(stderr.String()))
-		require.Contains(t, stderr.String(), "rank 1")
+		require.Contains(t, stderr.String(), "rank "+strconv.Itoa(victim))
 	case <-time.After(60 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatalf("the job still runs a minute after rank 1 was killed: the other ranks hang")
+		t.Fatalf("the job still runs a minute after rank %d was killed: the other ranks hang", victim)
 	}
 	c, err := train.LoadCheckpoint(ck)
 	require.NoError(t, err, "the last checkpoint must survive")
