@@ -80,13 +80,18 @@ type dist struct {
 	rows    int     // global batch rows of the current step
 	off, n  int     // this rank's rows
 	w       float64 // n / rows
-	buf32   []float32
-	buf64   []float64
-	ts      []*tensor.Dense // the gradients, then the tensors reduced with them
-	scalars [2]float64      // loss·w, correct rows
-	commT   time.Duration   // time in all-reduces since the step began
-	commB   int64           // bytes all-reduced since the step began
-	correct int             // the global batch's correct predictions
+	per     int     // labels (logit rows) per row
+	// With Config.GNBBatch G > 0 the sampled-label gradient is the mean
+	// over the first G rows of the global batch, gnbLocal of them this
+	// rank's first rows (possibly none).
+	gnbRows, gnbLocal int
+	buf32             []float32
+	buf64             []float64
+	ts                []*tensor.Dense // the gradients, then the tensors reduced with them
+	scalars           [2]float64      // loss·w, correct rows
+	commT             time.Duration   // time in all-reduces since the step began
+	commB             int64           // bytes all-reduced since the step began
+	correct           int             // the global batch's correct predictions
 	// the local batch of the last slice call, reused while the global
 	// batch's backing and the share are the same
 	lx      *tensor.Dense
@@ -111,9 +116,12 @@ func (d *dist) slice(x *tensor.Dense, labels []int) (*tensor.Dense, []int, error
 		return nil, nil, fmt.Errorf("%d labels for %d rows", len(labels), rows)
 	}
 	per := len(labels) / rows
-	d.rows, d.off, d.n, d.w = rows, off, n, float64(n)/float64(rows)
+	d.rows, d.off, d.n, d.w, d.per = rows, off, n, float64(n)/float64(rows), per
 	if d.sampler != nil {
 		d.sampler.before, d.sampler.after = off*per, (rows-off-n)*per
+		if d.gnbRows > 0 { // only the first gnbRows rows are drawn
+			d.sampler.after = (d.gnbRows - off - d.gnbLocal) * per
+		}
 	}
 	var first any // a pointer: no allocation
 	switch x.Dtype() {
@@ -184,10 +192,27 @@ func (d *dist) HVP(v, out []*tensor.Dense) error {
 // SampledGrad sets out to the global batch's sampled-label gradient, the
 // labels of every row drawn as one process draws them.
 func (d *dist) SampledGrad(out []*tensor.Dense) error {
-	if err := d.eng.SampledGrad(out); err != nil {
-		return err
+	if d.gnbRows == 0 {
+		if err := d.eng.SampledGrad(out); err != nil {
+			return err
+		}
+		return d.reduce(out)
 	}
-	return d.reduce(out)
+	if d.gnbLocal > 0 {
+		if err := d.eng.SampledGrad(out); err != nil {
+			return err
+		}
+	} else { // no GNB rows here: a zero share, the generator stepped as the others'
+		for _, t := range out {
+			t.Zero()
+		}
+		if d.sampler != nil {
+			for range d.gnbRows * d.per {
+				d.sampler.r.Float64()
+			}
+		}
+	}
+	return d.reduceWeighted(out, float64(d.gnbLocal)/float64(d.gnbRows))
 }
 
 // grads returns the gradients followed by extra (in a slice reused by
@@ -241,7 +266,10 @@ func (d *dist) reduceLoss(loss float64, ts []*tensor.Dense) (float64, error) {
 
 // reduce replaces every tensor of ts by the sum over the ranks of its
 // values times the rank's weight n/B, in one all-reduce.
-func (d *dist) reduce(ts []*tensor.Dense) error {
+func (d *dist) reduce(ts []*tensor.Dense) error { return d.reduceWeighted(ts, d.w) }
+
+// reduceWeighted is reduce with the weight w.
+func (d *dist) reduceWeighted(ts []*tensor.Dense, w float64) error {
 	if len(ts) == 0 {
 		return nil
 	}
@@ -253,10 +281,10 @@ func (d *dist) reduce(ts []*tensor.Dense) error {
 	defer func() { d.commT += time.Since(t0) }()
 	switch ts[0].Dtype() {
 	case tensor.Float32:
-		d.buf32, err = reduceAs(d.comm.AllreduceFloat32, d.buf32, ts, float32(d.w))
+		d.buf32, err = reduceAs(d.comm.AllreduceFloat32, d.buf32, ts, float32(w))
 		d.commB += 4 * int64(len(d.buf32))
 	case tensor.Float64:
-		d.buf64, err = reduceAs(d.comm.AllreduceFloat64, d.buf64, ts, d.w)
+		d.buf64, err = reduceAs(d.comm.AllreduceFloat64, d.buf64, ts, w)
 		d.commB += 8 * int64(len(d.buf64))
 	default:
 		err = fmt.Errorf("dtype %v: want float32 or float64", ts[0].Dtype())

@@ -59,3 +59,24 @@ func TestDataParallelOtherModels(t *testing.T) {
 		})
 	}
 }
+
+// TestDataParallelGNBBatch: with GNBBatch (SophiaG's sampled-label
+// gradient on the first G rows of each batch) the GNB rows of a
+// data-parallel run are the single process's: with G = 12 of 32 rows, 2
+// ranks hold 12 and 0 of them, 3 ranks 11, 1 and 0; a rank without GNB rows
+// contributes zeros and steps its label generator past the G rows. Equal
+// to one process in float64 to dist64Tol.
+func TestDataParallelGNBBatch(t *testing.T) {
+	tr, te, err := data.Synthetic(data.SyntheticConfig{Train: 250, Test: 40, Seed: 5})
+	require.NoError(t, err)
+	cfg := Config{Model: nn.MLP(3*32*32, []int{16}, 10), Train: tr, Test: te, Optimizer: "sophiag",
+		Hyper: distHypers["sophiag"], Steps: 10, BatchSize: 32, GNBBatch: 12, Seed: 3, Normalize: true, Dtype: tensor.Float64}
+	want := runDist(t, cfg, 1)
+	for _, n := range []int{2, 3} {
+		got := runDist(t, cfg, n)
+		dl, dp := got.diff(t, want)
+		t.Logf("GNB batch 12 of 32, %d ranks: loss %.2g, parameters %.2g", n, dl, dp)
+		require.Less(t, dl, dist64Tol)
+		require.Less(t, dp, dist64Tol)
+	}
+}

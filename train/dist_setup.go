@@ -87,12 +87,22 @@ func checkDistributed(cfg Config) error {
 	switch {
 	case cfg.BatchSize < size:
 		return &SettingError{"batch_size", cfg.BatchSize, fmt.Sprintf("must be at least the number of ranks, %d, in a data-parallel run (every rank needs a row)", size)}
-	case cfg.GNBBatch > 0:
-		return &SettingError{"gnb_batch", cfg.GNBBatch, "is not supported in a data-parallel run (the GNB rows would sit on the first ranks alone): use 0"}
 	case cfg.HessianEvery > 0:
 		return &SettingError{"hessian_every", cfg.HessianEvery, "is not supported in a data-parallel run (the Lanczos and trace measurements run on one process): use 0"}
 	}
 	return nil
+}
+
+// localGNB is the number of this rank's rows among the first GNBBatch
+// rows of the global batch (with DropLast every batch has BatchSize rows):
+// the GNB rows of a data-parallel run are the single process's, so they
+// sit on the first ranks. It is GNBBatch in a single process.
+func localGNB(cfg Config) int {
+	if !distributed(cfg) || cfg.GNBBatch <= 0 {
+		return cfg.GNBBatch
+	}
+	off, n := Share(cfg.BatchSize, cfg.Comm.Size(), cfg.Comm.Rank())
+	return max(0, min(off+n, cfg.GNBBatch)-off)
 }
 
 // checkLastShare refuses a data-parallel run whose epochs end in a batch

@@ -391,7 +391,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 	engOpts := []hessian.Option{}
 	if cfg.GNBBatch > 0 {
 		cfg.DropLast = true // every batch must hold the GNB rows
-		engOpts = append(engOpts, hessian.WithGNBBatch(cfg.GNBBatch))
+		if g := localGNB(cfg); g > 0 {
+			engOpts = append(engOpts, hessian.WithGNBBatch(g))
+		}
 	}
 	predictions := predictionsPerBatch(cfg, text)
 	opt, err := NewOptimizer(cfg.Optimizer, cfg.Hyper, predictions, cfg.Seed)
@@ -430,6 +432,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 	}
 	if distributed(cfg) {
 		r.dist = newDist(r.eng, cfg.Comm, sampler)
+		r.dist.gnbRows, r.dist.gnbLocal = cfg.GNBBatch, localGNB(cfg)
 		r.bnStats = runningStats(model)
 		if cfg.Shard {
 			if err := r.shard(predictions); err != nil {
