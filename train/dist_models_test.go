@@ -80,3 +80,30 @@ func TestDataParallelGNBBatch(t *testing.T) {
 		require.Less(t, dp, dist64Tol)
 	}
 }
+
+// TestDataParallelSharpness: sharpness tracking (HessianEvery) in a
+// data-parallel run measures the global batch's Hessian: the top
+// eigenvalue and the trace recorded on 2 and 3 ranks are the single
+// process's (float64; Lanczos takes the same iterations on operators equal
+// to round-off).
+func TestDataParallelSharpness(t *testing.T) {
+	tr, te, err := data.Synthetic(data.SyntheticConfig{Train: 250, Test: 40, Seed: 5})
+	require.NoError(t, err)
+	cfg := Config{Model: nn.MLP(3*32*32, []int{16}, 10), Train: tr, Test: te, Optimizer: "adam",
+		Steps: 4, BatchSize: 32, HessianEvery: 2, Seed: 3, Normalize: true, Dtype: tensor.Float64}
+	want := runDist(t, cfg, 1)
+	for _, n := range []int{2, 3} {
+		got := runDist(t, cfg, n)
+		for i, rec := range got.steps {
+			w := want.steps[i]
+			if w.HessTop == nil {
+				require.Nil(t, rec.HessTop)
+				continue
+			}
+			require.NotNil(t, rec.HessTop, "%d ranks, step %d", n, i+1)
+			require.InEpsilon(t, *w.HessTop, *rec.HessTop, 1e-9, "%d ranks, step %d: top eigenvalue", n, i+1)
+			require.InEpsilon(t, *w.HessTrace, *rec.HessTrace, 1e-9, "%d ranks, step %d: trace", n, i+1)
+			t.Logf("%d ranks, step %d: top %.6g (one process %.6g), trace %.6g (%.6g)", n, i+1, *rec.HessTop, *w.HessTop, *rec.HessTrace, *w.HessTrace)
+		}
+	}
+}

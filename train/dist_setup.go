@@ -87,8 +87,6 @@ func checkDistributed(cfg Config) error {
 	switch {
 	case cfg.BatchSize < size:
 		return &SettingError{"batch_size", cfg.BatchSize, fmt.Sprintf("must be at least the number of ranks, %d, in a data-parallel run (every rank needs a row)", size)}
-	case cfg.HessianEvery > 0:
-		return &SettingError{"hessian_every", cfg.HessianEvery, "is not supported in a data-parallel run (the Lanczos and trace measurements run on one process): use 0"}
 	}
 	return nil
 }
@@ -103,6 +101,38 @@ func localGNB(cfg Config) int {
 	}
 	off, n := Share(cfg.BatchSize, cfg.Comm.Size(), cfg.Comm.Rank())
 	return max(0, min(off+n, cfg.GNBBatch)-off)
+}
+
+// flatDist is the global batch's Hessian as a spectrum.Operator, for
+// sharpness tracking (Config.HessianEvery) in a data-parallel run: each
+// rank's H·v over its rows, weighted by n/B and all-reduced. The vectors
+// Lanczos and Hutchinson draw come from the run's generator, the same on
+// every rank, and the answers are identical on every rank, so every rank
+// takes the same iterations (the collectives match) and records the same
+// values.
+type flatDist struct {
+	eng interface {
+		Dim() int
+		HVPFlat(v, out []float64) error
+	}
+	d *dist
+}
+
+// Dim is the number of parameters.
+func (f *flatDist) Dim() int { return f.eng.Dim() }
+
+// HVPFlat sets out to the global batch's H·v.
+func (f *flatDist) HVPFlat(v, out []float64) error {
+	if err := f.eng.HVPFlat(v, out); err != nil {
+		return err
+	}
+	for i := range out {
+		out[i] *= f.d.w
+	}
+	if err := f.d.comm.AllreduceFloat64(out); err != nil {
+		return fmt.Errorf("data parallel: H·v all-reduce: %w", err)
+	}
+	return nil
 }
 
 // checkLastShare refuses a data-parallel run whose epochs end in a batch

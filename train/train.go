@@ -787,7 +787,11 @@ func (r *run) sharpness() (top float64, trace, se *float64, converged bool, err 
 	if r.cfg.HessianQuick {
 		lc.MaxIter, lc.Tol, lc.ResidualTol = 30, 1e-3, 3e-2
 	}
-	eig, err := spectrum.Lanczos(r.eng, lc, rng)
+	var op spectrum.Operator = r.eng
+	if r.dist != nil {
+		op = &flatDist{eng: r.eng, d: r.dist} // the global batch's Hessian
+	}
+	eig, err := spectrum.Lanczos(op, lc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
 		return 0, nil, nil, false, err
 	}
@@ -795,7 +799,7 @@ func (r *run) sharpness() (top float64, trace, se *float64, converged bool, err 
 		return eig.Pairs[0].Value, nil, nil, eig.Converged, nil // no trace
 	}
 	tc := spectrum.TraceConfig{MinSamples: 2, MaxSamples: 20, Tol: 0.1}
-	tr, err := spectrum.Hutchinson(r.eng, tc, rng)
+	tr, err := spectrum.Hutchinson(op, tc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
 		return 0, nil, nil, false, err
 	}
