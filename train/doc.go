@@ -22,6 +22,19 @@
 // iterator, evaluation (the engine's EvalLoss: loss and accuracy from the
 // evaluation graph) and the records.
 //
+// # Data parallel
+//
+// With Config.Comm of several ranks (mpi.World under mpirun, from a build
+// with -tags mpi) the run is one rank of a data-parallel job: every rank
+// steps the same global batches and takes its contiguous share (Share);
+// Step runs on a dist oracle that all-reduces the loss, the gradient and
+// every curvature answer, each rank's weighted by its rows over the global
+// batch, so every rank applies the single process's update (up to the
+// order of float sums). Hutchinson probes are the optimizer's, the same on
+// every rank; sampled labels are drawn per global row. Rank 0 alone writes;
+// the checkpoint does not depend on the number of ranks. Config.Shard
+// splits the optimizer state over the ranks (ZeRO stage 1, shard.go).
+//
 // # Parameter groups
 //
 // By default the optimizer's weight decay applies to weight matrices and

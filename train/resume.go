@@ -162,6 +162,13 @@ func (r *run) checkpoint() error {
 	if r.cfg.OutDir == "" {
 		return nil
 	}
+	if !writer(r.cfg) { // a data-parallel run's rank 0 writes
+		if _, ok := r.opt.(*shardedOpt); ok {
+			_, err := r.stateView() // a collective: the slices gathered on every rank
+			return err
+		}
+		return nil
+	}
 	if r.steps != nil {
 		if err := errors.Join(r.steps.Sync(), r.epochs.Sync()); err != nil {
 			return fmt.Errorf("train: checkpoint: %w", err)

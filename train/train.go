@@ -89,6 +89,18 @@ type Config struct {
 	// available (Memory). The data are always checked against Memory.
 	MemoryLimit int64 `json:"-"`
 
+	// Comm, when set with more than one rank, makes this process one rank
+	// of a data-parallel run (see Comm): BatchSize stays the global batch,
+	// each rank trains on its contiguous share of it, every gradient and
+	// curvature estimate is the global batch's, and only rank 0 writes to
+	// OutDir (every rank reads it on resume). Nil: one process.
+	Comm Comm `json:"-"`
+	// Shard, in a data-parallel run, splits the optimizer's state over the
+	// ranks (ZeRO stage 1: each keeps and updates its contiguous slice of
+	// the flattened parameters; see shard.go for which optimizers). The
+	// checkpoint is the same with or without it.
+	Shard bool `json:"-"`
+
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
 	// config.json and checkpoint.gob.
 	OutDir string
@@ -151,6 +163,19 @@ type Result struct {
 	// epochs.jsonl and steps.jsonl.
 	EpochLog []EpochRecord
 	StepLog  []StepRecord
+	// CommMS holds, in a data-parallel run, per step of this call, the
+	// milliseconds spent in the all-reduces of its gradient, curvature
+	// queries and loss (waiting for the slowest rank included).
+	CommMS []float64
+	// CommBytes holds, likewise, the bytes each rank gave to those
+	// all-reduces (4 a float32 value: the gradient's 4D every step, as many
+	// again for each H·v or sampled-label gradient, 16 for the loss and
+	// the correct count).
+	CommBytes []int64
+	// ParamsDigest is the SHA-256, in hex, of the final parameter values
+	// and batch-norm running statistics (their bytes, in order): equal on
+	// every rank of a data-parallel run.
+	ParamsDigest string
 }
 
 const checkpointFile = "checkpoint.gob"
@@ -194,6 +219,9 @@ type run struct {
 	test        *data.Dataset
 	testIt      *data.Iterator // reused by every evaluation (its batch buffers)
 	norm        *data.Stats
+	dist        *dist           // a data-parallel run's oracle (nil: one process)
+	bnStats     []*tensor.Dense // its batch-norm running statistics
+	stop        [1]float64      // the ranks' agreement to stop
 	samplerPCG  *rand.PCG
 	hessPCG     *rand.PCG
 	modelKey    string
@@ -363,7 +391,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 	engOpts := []hessian.Option{}
 	if cfg.GNBBatch > 0 {
 		cfg.DropLast = true // every batch must hold the GNB rows
-		engOpts = append(engOpts, hessian.WithGNBBatch(cfg.GNBBatch))
+		if g := localGNB(cfg); g > 0 {
+			engOpts = append(engOpts, hessian.WithGNBBatch(g))
+		}
 	}
 	predictions := predictionsPerBatch(cfg, text)
 	opt, err := NewOptimizer(cfg.Optimizer, cfg.Hyper, predictions, cfg.Seed)
@@ -384,12 +414,35 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if cfg.HessianEvery > 0 || !logs {
 		needs.HVP = true // sharpness tracking and analysis use H·v
 	}
-	engOpts = append(engOpts, hessian.WithRand(rand.New(r.samplerPCG)))
+	var sampler *rowSampler
+	if distributed(cfg) {
+		if err := checkDistributed(cfg); err != nil {
+			return nil, err
+		}
+		if model.DropoutState() != nil {
+			return nil, errors.New("train: dropout in a data-parallel run: not supported (every rank would draw the same masks from the one seed, unlike the single process's per-row masks): set the model's dropout to 0")
+		}
+		sampler = &rowSampler{r: rand.New(r.samplerPCG)}
+		engOpts = append(engOpts, hessian.WithSampler(sampler))
+	} else {
+		engOpts = append(engOpts, hessian.WithRand(rand.New(r.samplerPCG)))
+	}
 	if r.eng, err = hessian.New(model, needs, engOpts...); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	if distributed(cfg) {
+		r.dist = newDist(r.eng, cfg.Comm, sampler)
+		r.dist.gnbRows, r.dist.gnbLocal = cfg.GNBBatch, localGNB(cfg)
+		r.bnStats = runningStats(model)
+		if cfg.Shard {
+			if err := r.shard(predictions); err != nil {
+				r.close()
+				return nil, fmt.Errorf("train: %w", err)
+			}
+		}
+	}
 	if !cfg.DecayAll {
-		if err := opt.SetGroups(optim.DecayGroups(r.eng.Params(), BaseWD(cfg.Optimizer, cfg.Hyper))); err != nil {
+		if err := r.opt.SetGroups(optim.DecayGroups(r.eng.Params(), BaseWD(cfg.Optimizer, cfg.Hyper))); err != nil {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
 		}
@@ -410,6 +463,10 @@ func setup(cfg Config, logs bool) (*run, error) {
 	if perEpoch == 0 {
 		r.close()
 		return nil, fmt.Errorf("train: %s has %d images, fewer than one batch of %d", trainDS.Name, trainDS.Len(), cfg.BatchSize)
+	}
+	if err := checkLastShare(cfg, trainDS.Len()); err != nil {
+		r.close()
+		return nil, err
 	}
 	r.total = cfg.Steps
 	if r.total == 0 {
@@ -443,7 +500,7 @@ func setup(cfg Config, logs bool) (*run, error) {
 			return nil, err
 		}
 	}
-	if cfg.OutDir != "" && logs {
+	if cfg.OutDir != "" && logs && writer(cfg) {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			r.close()
 			return nil, fmt.Errorf("train: %w", err)
@@ -500,11 +557,11 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 	var stepTotal time.Duration
 	stepsRun := 0
 	for r.step < r.total {
-		if err := ctx.Err(); err != nil {
+		if err := r.stopped(ctx); err != nil {
 			if cerr := r.checkpoint(); cerr != nil {
 				return r.res, errors.Join(err, cerr)
 			}
-			return r.res, err
+			return r.res, r.stoppedTogether(err)
 		}
 		if !r.it.Next() {
 			if err := r.endEpoch(); err != nil {
@@ -520,6 +577,15 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 				return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 			}
 		}
+		predictions := len(labels) // of the global batch
+		var oracle Oracle = r.eng
+		if r.dist != nil { // this rank's rows
+			var err error
+			if x, labels, err = r.dist.slice(x, labels); err != nil {
+				return r.res, fmt.Errorf("train: step %d: data parallel: %w", r.step+1, err)
+			}
+			oracle = r.dist
+		}
 		var c0 time.Time
 		if stepsRun == 0 && r.progress != nil {
 			c0 = r.progress.now()
@@ -532,9 +598,23 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 			return r.res, fmt.Errorf("train: step %d: %w", r.step+1, err)
 		}
 		t0 := time.Now()
-		sr, err := Step(r.eng, r.opt, r.cfg.ClipNorm)
+		if r.dist != nil {
+			r.dist.commT, r.dist.commB = 0, 0
+		}
+		sr, err := Step(oracle, r.opt, r.cfg.ClipNorm)
 		if err != nil {
 			return r.res, diverged(r.step+1, err)
+		}
+		correct := 0
+		if r.dist != nil {
+			if err := r.dist.syncStats(r.bnStats); err != nil {
+				return r.res, fmt.Errorf("train: step %d: data parallel: %w", r.step+1, err)
+			}
+			correct = r.dist.Correct()
+			r.res.CommMS = append(r.res.CommMS, float64(r.dist.commT.Microseconds())/1e3)
+			r.res.CommBytes = append(r.res.CommBytes, r.dist.commB)
+		} else {
+			correct = r.eng.Correct()
 		}
 		if stepsRun == 0 && r.progress != nil { // the first step compiled the training graphs
 			t1 := r.progress.now()
@@ -547,7 +627,7 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		r.wall += dt.Seconds()
 		r.step++
 
-		acc := float64(r.eng.Correct()) / float64(len(labels))
+		acc := float64(correct) / float64(predictions)
 		rec := StepRecord{Step: r.step, Epoch: r.epoch + 1, Loss: loss, Acc: acc, LR: lr,
 			StepMS: float64(dt.Microseconds()) / 1e3, GradNorm: gnorm}
 		if d, ok := r.opt.(optim.Diagnostics); ok {
@@ -591,9 +671,14 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 	if stepsRun > 0 {
 		r.res.MeanStepMS = float64(stepTotal.Microseconds()) / 1e3 / float64(stepsRun)
 	}
-	if st, err := r.stateView(); err == nil {
+	if sh, ok := r.opt.(*shardedOpt); ok {
+		if n, err := sh.StateBytes(); err == nil {
+			r.res.StateBytes = n
+		}
+	} else if st, err := r.stateView(); err == nil {
 		r.res.StateBytes = StateBytes(st)
 	}
+	r.res.ParamsDigest = paramsDigest(r.eng.Params(), runningStats(r.model))
 	if r.progress != nil {
 		r.progress.done(r.res)
 	}
@@ -702,7 +787,11 @@ func (r *run) sharpness() (top float64, trace, se *float64, converged bool, err 
 	if r.cfg.HessianQuick {
 		lc.MaxIter, lc.Tol, lc.ResidualTol = 30, 1e-3, 3e-2
 	}
-	eig, err := spectrum.Lanczos(r.eng, lc, rng)
+	var op spectrum.Operator = r.eng
+	if r.dist != nil {
+		op = &flatDist{eng: r.eng, d: r.dist} // the global batch's Hessian
+	}
+	eig, err := spectrum.Lanczos(op, lc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
 		return 0, nil, nil, false, err
 	}
@@ -710,7 +799,7 @@ func (r *run) sharpness() (top float64, trace, se *float64, converged bool, err 
 		return eig.Pairs[0].Value, nil, nil, eig.Converged, nil // no trace
 	}
 	tc := spectrum.TraceConfig{MinSamples: 2, MaxSamples: 20, Tol: 0.1}
-	tr, err := spectrum.Hutchinson(r.eng, tc, rng)
+	tr, err := spectrum.Hutchinson(op, tc, rng)
 	if err != nil && !errors.Is(err, spectrum.ErrNotConverged) {
 		return 0, nil, nil, false, err
 	}

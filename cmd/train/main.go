@@ -30,6 +30,7 @@ import (
 
 	"github.com/curvopt/curvopt/data"
 	"github.com/curvopt/curvopt/internal/sigctx"
+	"github.com/curvopt/curvopt/mpi"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/train"
@@ -41,9 +42,14 @@ func main() {
 	// cleanly (a checkpoint saved, an exit status of 130 or 143), whatever
 	// it is doing, start-up and -analyze included.
 	sig := sigctx.Notify()
-	code := runListening(sig, os.Args[1:], os.Stdout, os.Stderr, nil)
+	world, err := mpi.Init() // one process unless built with -tags mpi and launched by mpirun
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "train: "+err.Error())
+		os.Exit(1)
+	}
+	code := runComm(sig, world, os.Args[1:], os.Stdout, os.Stderr, nil)
 	sig.Stop()
-	os.Exit(code)
+	os.Exit(endMPI(world, code, os.Stderr))
 }
 
 // run is the command: it returns the exit status (0 done, 1 failed, 2 bad
@@ -155,6 +161,8 @@ type options struct {
 	quiet    bool
 	analyze  bool
 	analysis analyzeOptions
+	comm     world // the data-parallel run's ranks (nil: one process)
+	shard    bool
 	// set holds the names of the flags given on the command line.
 	set map[string]bool
 }
@@ -170,6 +178,12 @@ func runWith(args []string, stdout, stderr io.Writer, mem func() (int64, error))
 // runListening is runWith with the signal listener installed by the caller
 // (main installs it before anything else).
 func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer, mem func() (int64, error)) int {
+	return runComm(sig, nil, args, stdout, stderr, mem)
+}
+
+// runComm is runListening as one rank of comm's data-parallel run (nil or
+// one rank: one process).
+func runComm(sig *sigctx.Listener, comm world, args []string, stdout, stderr io.Writer, mem func() (int64, error)) int {
 	var o options
 	h := train.Hyper{}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
@@ -215,6 +229,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 	fs.BoolVar(&o.cfg.HessianQuick, "hessian-quick", false, "with -hessian-every: the top eigenvalue only, to about 1e-3 relative (at most 30 Hessian-vector products), no trace")
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
+	fs.BoolVar(&o.shard, "shard", false, "under mpirun (a build with -tags mpi): split the optimizer's state over the ranks (ZeRO-1;\nnot mfac, nor adahessian on convolutions); the checkpoint is the same without it. Alone: no effect")
 	fs.Func("memory-limit", "memory the model's parameters and graphs may take, e.g. 2GB, 512MB, 1.5GiB; a run that would need more is refused before training (default: the memory available, MemAvailable)", func(s string) (err error) {
 		o.cfg.MemoryLimit, err = meminfo.ParseBytes(s)
 		return err
@@ -244,6 +259,9 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 	o.cfg.Hyper = h
 	o.cfg.Memory = mem
 	if err := o.finish(); err != nil {
+		return usageError(stderr, err)
+	}
+	if err := o.ranks(comm); err != nil {
 		return usageError(stderr, err)
 	}
 	if !o.quiet {
@@ -279,8 +297,8 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 				o.cfg.OutDir, modelName(o.cfg), describeData(o.cfg.Data), o.cfg.Optimizer, o.cfg.Dtype, o.cfg.BatchSize)
 		}
 	} else if !o.quiet {
-		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d, output in %s\n",
-			o.model, describeData(o.cfg.Data), o.cfg.Optimizer, o.dtype, o.cfg.BatchSize, o.cfg.OutDir)
+		fmt.Fprintf(stdout, "training %s on %s with %s (%s), batch %d%s, output in %s\n",
+			o.model, describeData(o.cfg.Data), o.cfg.Optimizer, o.dtype, o.cfg.BatchSize, o.rankNote(), o.cfg.OutDir)
 		if o.cfg.GNBBatch > 0 {
 			fmt.Fprintf(stdout, "GNB estimate on the first %d rows of each batch; an epoch's incomplete last batch is dropped (-drop-last)\n", o.cfg.GNBBatch)
 		}
@@ -290,6 +308,7 @@ func runListening(sig *sigctx.Listener, args []string, stdout, stderr io.Writer,
 		return sigctx.ExitStatus(s)
 	}
 	ctx := sig.Context()
+	o.cfg.Comm, o.cfg.Shard = o.comm, o.shard
 	res, err := train.Run(ctx, o.cfg)
 	if s := sig.Received(); s != nil && err != nil && ctx.Err() != nil {
 		return interrupted(s, o.cfg.OutDir, stderr)
