@@ -14,7 +14,7 @@ import (
 // the GC's default pacing the next collection comes only when the heap has
 // doubled its last live size, so the finished engines of one run stay
 // resident as garbage while the next run builds its own: the binary peaked
-// at 2.0–2.2 GB where no test held more than 1 GB live. Under a soft limit
+// at 1.6–2.2 GB where no test held more than 1 GB live. Under a soft limit
 // the GC collects that garbage sooner; it changes no value a test checks
 // (collection timing does not enter any computation), and a heap whose
 // live part exceeds the limit still grows (the limit is soft), so a test
