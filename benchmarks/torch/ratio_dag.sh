@@ -20,7 +20,11 @@
 #   ROUNDS=3 BENCHTIME=5x bash benchmarks/torch/ratio_dag.sh
 #   PEERS=openmp PEER_ARGS="--steps 2 --repeats 1" ROUNDS=1 BENCHTIME=1x bash benchmarks/torch/ratio_dag.sh
 #
-# Environment: ROUNDS (2), BENCHTIME (Go iterations per benchmark, 3x),
+# Odd rounds run the peer's workloads in their default order, even rounds
+# reversed (ORDER=alternate; forward or reverse to fix it), so that the
+# by-round ratios would show an order effect.
+#
+# Environment: ROUNDS (2), BENCHTIME (Go iterations per benchmark, 3x), ORDER,
 # PEER_ARGS (extra peer_dag.py flags, e.g. "--steps 3"), PEERS ("pthread
 # openmp"), THREADS (2: PyTorch's intra-op and BLAS threads and Go's
 # GOMAXPROCS), BENCH (a regexp replacing the Go benchmarks, default 'DAG/'),
@@ -57,10 +61,15 @@ done
 go test -c -o "$out/bench.test" ./benchmarks/
 
 peer() { # config round
+  local order=${ORDER:-alternate}
+  if [ "$order" = alternate ]; then
+    order=forward
+    if [ $(($2 % 2)) -eq 0 ]; then order=reverse; fi
+  fi
   # PEER_ARGS is split into words on purpose.
   # shellcheck disable=SC2086
   LD_LIBRARY_PATH="${libdir[$1]}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" OPENBLAS_NUM_THREADS=$threads \
-    OMP_NUM_THREADS=$threads "$py" benchmarks/torch/peer_dag.py --threads "$threads" ${PEER_ARGS:-} \
+    OMP_NUM_THREADS=$threads "$py" benchmarks/torch/peer_dag.py --threads "$threads" --order "$order" ${PEER_ARGS:-} \
     --json "$out/torch-$1-$2.json" >/dev/null
   openblas_check "$1" "${libdir[$1]}" \
     "$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["blas"])' "$out/torch-$1-$2.json")"
