@@ -66,7 +66,8 @@ func newDAGEngine(b *testing.B, w dagWorkload, needs optim.Needs) *hessian.Engin
 }
 
 // BenchmarkDAG times resnet20's and gpt-tiny's queries (gradient, H·v,
-// sampled-label gradient) and full steps of SGD, Adam and SophiaG, the
+// sampled-label gradient) and full steps of SGD, Adam, SophiaG and
+// AdaHessian (the issue-21 target: at most 2.2x an Adam step), the
 // workloads benchmarks/torch/peer_dag.py times in PyTorch.
 func BenchmarkDAG(b *testing.B) {
 	for _, w := range dagWorkloads() {
@@ -87,7 +88,7 @@ func BenchmarkDAG(b *testing.B) {
 			out := optim.Like(e.Params())
 			loop(b, "gnb", func() error { return e.SampledGrad(out) })
 		})
-		for _, name := range []string{"sgd", "adam", "sophiag"} {
+		for _, name := range []string{"sgd", "adam", "sophiag", "adahessian"} {
 			b.Run(fmt.Sprintf("model=%s/opt=%s", w.name, name), func(b *testing.B) {
 				opt, err := train.NewOptimizer(name, nil, w.batch, 1)
 				if err != nil {

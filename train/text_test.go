@@ -39,7 +39,7 @@ func dagConfig(t *testing.T, model, optName string) Config {
 		cfg = Config{Model: d, Train: tr, Test: te, Normalize: true}
 	}
 	cfg.Optimizer, cfg.Hyper = optName, testHypers[optName]
-	cfg.BatchSize, cfg.EvalBatch, cfg.Seed, cfg.Dtype = 8, 32, 5, tensor.Float64
+	cfg.BatchSize, cfg.EvalBatch, cfg.Seed, cfg.Dtype = 8, 16, 5, tensor.Float64
 	return cfg
 }
 

@@ -47,11 +47,11 @@ def main():
         m = mlp().to(dt)
         x = torch.randn(128, 784, dtype=dt)
         y = torch.randint(0, 10, (128,))
-        res["mlp_" + tag] = peertime.workloads(m, x, y, a.steps, a.repeats, a.warmup, clock)
+        res["mlp_" + tag] = peertime.workloads(m, x, y, a.steps, a.repeats, a.warmup, clock, a.warmup_seconds)
         c = cnn().to(dt)
         x = torch.randn(64, 3, 32, 32, dtype=dt)
         y = torch.randint(0, 10, (64,))
-        res["cnn_" + tag] = peertime.workloads(c, x, y, max(5, a.steps // 5), a.repeats, 3, clock)
+        res["cnn_" + tag] = peertime.workloads(c, x, y, max(5, a.steps // 5), a.repeats, 3, clock, a.warmup_seconds)
     print("| workload | grad | SGD step | Adam step | HVP | GNB grad |")
     print("|---|---|---|---|---|---|")
     for k, v in res.items():

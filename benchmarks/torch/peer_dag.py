@@ -9,7 +9,16 @@ context 64, GELU-tanh MLP, separate q/k/v projections, untied head) at batch
 the Hessian-vector product by double backprop, the sampled-label (GNB)
 gradient, and SGD and Adam steps: the median over repeats of N timed steps.
 
-    OPENBLAS_NUM_THREADS=1 /usr/bin/python3 benchmarks/torch/peer_dag.py --json out.json
+Each workload gets its own copy of the model (and optimizer) and is warmed
+on its own until its time per call settles (peertime.warm: at least
+--warmup calls), so the order the workloads run in does not move a figure.
+--order reverse runs them the other way round (gpt-tiny first, Adam step
+first); --order both runs both orders, each in a fresh process, and prints
+each figure in both and their difference, the check that the order does not
+matter.
+
+    /usr/bin/python3 benchmarks/torch/peer_dag.py --json out.json
+    /usr/bin/python3 benchmarks/torch/peer_dag.py --order both
 
 Run it in the same session as the Go benchmarks (benchmarks/torch/ratio_dag.sh)
 and compare ratios: the machines are shared and noisy. The timing loop is
@@ -93,21 +102,82 @@ class GPT(nn.Module):
         return self.head(self.ln_f(h)).reshape(-1, self.head.out_features)
 
 
+def jobs(only):
+    """Returns the workloads to time, in the default order: each model's
+    five (peertime.NAMES), ResNet-20 first, as (model key, workload, model,
+    x, y, steps) with one fixed random batch per model."""
+    out = []
+    if only in ("", "resnet20"):
+        m, x, y = ResNet(), torch.rand(128, 3, 32, 32), torch.randint(0, 10, (128,))
+        out += [("resnet20", w, m, x, y, None) for w in peertime.NAMES]
+    if only in ("", "gpt-tiny"):
+        m, x, y = GPT(), torch.randint(0, 65, (16, 64)), torch.randint(0, 65, (16 * 64,))
+        out += [("gpt-tiny", w, m, x, y, None) for w in peertime.NAMES]
+    return out
+
+
+def both(a, res):
+    """Runs this script twice, each in a fresh process (what ratio_dag.sh
+    runs: nothing warmed before the first workload), with the workloads in
+    the default order and reversed; prints each figure in both orders and
+    their difference, and sets res's figures to the mean of the two."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    runs = {}
+    with tempfile.TemporaryDirectory() as d:
+        for o in ("forward", "reverse"):
+            path = os.path.join(d, o + ".json")
+            cmd = [sys.executable, os.path.abspath(__file__), "--order", o, "--json", path,
+                   "--steps", str(a.steps), "--repeats", str(a.repeats), "--warmup", str(a.warmup),
+                   "--warmup-seconds", str(a.warmup_seconds), "--threads", str(a.threads)]
+            if a.only:
+                cmd += ["--only", a.only]
+            if a.cpu:
+                cmd.append("--cpu")
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            with open(path) as f:
+                runs[o] = json.load(f)
+    models = [k for k in ("resnet20", "gpt-tiny") if k in runs["forward"]]
+    print("| workload | forward ms | reverse ms | reverse / forward |")
+    print("|---|---|---|---|")
+    worst = 0.0
+    for k in models:
+        res[k] = {}
+        for w, f in runs["forward"][k].items():
+            r = runs["reverse"][k][w]
+            res[k][w] = (f + r) / 2
+            worst = max(worst, abs(r / f - 1))
+            print(f"| {k} {w} | {f:.1f} | {r:.1f} | {r / f:.3f} ({100 * (r / f - 1):+.1f}%) |")
+    print(f"largest difference between the orders: {100 * worst:.1f}%")
+    res["order"] = "both"
+    res["orders"] = {o: {k: runs[o][k] for k in models} for o in runs}
+    res["warmup_calls"] = {o: runs[o]["warmup_calls"] for o in runs}
+    res["order_max_diff"] = worst
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    peertime.add_flags(ap, steps=5, warmup=2)
+    peertime.add_flags(ap, steps=5, warmup=3)
     ap.add_argument("--only", default="", choices=["resnet20", "gpt-tiny"], help="time only this model (default both)")
+    ap.add_argument("--order", default="forward", choices=["forward", "reverse", "both"],
+                    help="run the workloads in the default order, reversed, or both, each in a fresh process "
+                         "(then print both figures and their difference; the results are their mean)")
     a = ap.parse_args()
     clock, res = peertime.setup(torch, a)
-    if a.only in ("", "resnet20"):
-        res["resnet20"] = peertime.workloads(ResNet(), torch.rand(128, 3, 32, 32), torch.randint(0, 10, (128,)),
-                                             a.steps, a.repeats, a.warmup, clock)
-    if a.only in ("", "gpt-tiny"):
-        res["gpt-tiny"] = peertime.workloads(GPT(), torch.randint(0, 65, (16, 64)), torch.randint(0, 65, (16 * 64,)),
-                                             a.steps, a.repeats, a.warmup, clock)
-    for k, v in res.items():
-        if isinstance(v, dict):
-            print(k, " ".join(f"{q} {ms:.1f}" for q, ms in v.items()))
+    if a.order == "both":
+        both(a, res)
+    else:
+        first, res["warmup_calls"] = peertime.run_workloads(jobs(a.only), a.steps, a.repeats, a.warmup, clock,
+                                                            reverse=a.order == "reverse",
+                                                            warmup_seconds=a.warmup_seconds)
+        res["order"] = a.order
+        res.update(first)
+        for k in first:
+            print(k, " ".join(f"{q} {ms:.1f}" for q, ms in first[k].items()))
     if a.json:
         peertime.write_json(a.json, res)
 

@@ -9,7 +9,10 @@
 # PyTorch runs with 2 intra-op threads in both. Each library is loaded
 # through LD_LIBRARY_PATH from a private copy: the package is fetched with
 # `apt-get download` and unpacked with `dpkg -x` into $CACHE (default
-# ~/.cache/curvopt/openblas), once; the system's BLAS is left alone.
+# ~/.cache/curvopt/openblas), once; the system's BLAS is left alone
+# (benchmarks/torch/openblas.sh, shared with ratio_dag.sh). Each peer run
+# reports the BLAS it loaded (/proc/self/maps), and the script stops if it is
+# not the configuration's.
 #
 # Each round runs peer (pthread), Go, peer (openmp), Go, so that drift of the
 # machine's load shows as differing rounds. The machines are noisy: compare
@@ -51,38 +54,12 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
   exit 2
 fi
 
-# fetch PKG DIRNAME: prints the folder holding PKG's libblas.so.3 (Debian's
-# alternatives layout, e.g. .../openblas-openmp), unpacking PKG into $cache
-# once with apt-get download and dpkg -x. Nothing is installed.
-fetch() {
-  local d
-  d=$(find "$cache/$1" -type d -name "$2" 2>/dev/null | head -n 1 || true)
-  if [ -z "$d" ]; then
-    local dl
-    dl=$(mktemp -d)
-    if ! (cd "$dl" && apt-get download "$1" >&2); then
-      echo "ratio.sh: apt-get download $1 failed (run apt-get update first?)" >&2
-      rm -rf "$dl"
-      exit 2
-    fi
-    mkdir -p "$cache/$1"
-    dpkg -x "$dl"/"$1"_*.deb "$cache/$1"
-    rm -rf "$dl"
-    d=$(find "$cache/$1" -type d -name "$2" | head -n 1)
-  fi
-  if [ ! -e "$d/libblas.so.3" ]; then
-    echo "ratio.sh: no libblas.so.3 from $1 under $cache/$1" >&2
-    exit 2
-  fi
-  echo "$d"
-}
+me=ratio.sh
+# shellcheck source=benchmarks/torch/openblas.sh
+. benchmarks/torch/openblas.sh
 declare -A libdir
 for p in $peers; do
-  case $p in
-    pthread) libdir[$p]=$(fetch libopenblas0-pthread openblas-pthread) ;;
-    openmp) libdir[$p]=$(fetch libopenblas0-openmp openblas-openmp) ;;
-    *) echo "ratio.sh: unknown PyTorch configuration $p (pthread, openmp)" >&2; exit 2 ;;
-  esac
+  libdir[$p]=$(openblas_dir "$p")
 done
 
 tags=()
@@ -103,6 +80,7 @@ peer() { # config round
   LD_LIBRARY_PATH="${libdir[$1]}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" OPENBLAS_NUM_THREADS=$n \
     OMP_NUM_THREADS=$t "$py" benchmarks/torch/peer.py --dtypes f32 --threads $t "${cpu[@]}" \
     --steps "${STEPS:-50}" --json "$out/torch-$1-$2.json" >/dev/null
+  openblas_check "$1" "${libdir[$1]}" "$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["blas"])' "$out/torch-$1-$2.json")"
 }
 gobench() { # round
   if [ "$mode" = cpu ]; then
