@@ -16,6 +16,9 @@ import (
 type unaryFamily struct {
 	name  string
 	deriv []func(float64) float64
+	// f32[j], where present and non-nil, computes f⁽ʲ⁾ over a float32 slice
+	// (a faster kernel that agrees with deriv[j] to float32 rounding).
+	f32 []func(x, y []float32)
 }
 
 // unaryOp computes f⁽ʲ⁾(x) elementwise for one member j of a family.
@@ -44,9 +47,20 @@ func (op *unaryOp) twiceDifferentiable() {}
 
 func (op *unaryOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	f := op.fam.deriv[op.j]
+	var k32 func(x, y []float32)
+	if op.j < len(op.fam.f32) {
+		k32 = op.fam.f32[op.j]
+	}
 	return run(&op.base, vs,
 		func(in [][]float64, out []float64) { unaryK(f, in[0], out) },
-		func(in [][]float32, out []float32) { unaryK(f, in[0], out) })
+		func(in [][]float32, out []float32) {
+			if k32 == nil {
+				unaryK(f, in[0], out)
+				return
+			}
+			x := in[0]
+			forEach(len(out), func(lo, hi int) { k32(x[lo:hi], out[lo:hi]) })
+		})
 }
 
 func unaryK[T Float](f func(float64) float64, x, y []T) {
@@ -102,7 +116,8 @@ var (
 		func(x float64) float64 { return normPDF(x) * (2 - x*x) },
 		func(x float64) float64 { return normPDF(x) * (x*x*x - 4*x) },
 	}}
-	geluTanhFamily = &unaryFamily{name: "GELUTanh", deriv: []func(float64) float64{geluTanh0, geluTanh1, geluTanh2, geluTanh3}}
+	geluTanhFamily = &unaryFamily{name: "GELUTanh", deriv: []func(float64) float64{geluTanh0, geluTanh1, geluTanh2, geluTanh3},
+		f32: []func(x, y []float32){geluTanh0F32, geluTanh1F32, geluTanh2F32}}
 )
 
 func normPDF(x float64) float64 { return math.Exp(-x*x/2) / math.Sqrt(2*math.Pi) }
