@@ -43,10 +43,7 @@ func chanMul[T Float](x, s, y []T, outer, c, inner int) {
 		for o := lo; o < hi; o++ {
 			for ch, sv := range s[:c] {
 				off := (o*c + ch) * inner
-				xs, ys := x[off:off+inner], y[off:off+inner]
-				for i, v := range xs {
-					ys[i] = v * sv
-				}
+				vecScale(x[off:off+inner], y[off:off+inner], sv)
 			}
 		}
 	})

@@ -600,18 +600,5 @@ func col2imSame[T Float](g *convGeom, col, x []T) {
 	}
 }
 
-// addTo sets dst[i] += src[i] (equal lengths), four at a time.
-func addTo[T Float](dst, src []T) {
-	dst = dst[:len(src)]
-	i := 0
-	for ; i+4 <= len(src); i += 4 {
-		d, v := dst[i:i+4:i+4], src[i:i+4:i+4]
-		d[0] += v[0]
-		d[1] += v[1]
-		d[2] += v[2]
-		d[3] += v[3]
-	}
-	for ; i < len(src); i++ {
-		dst[i] += src[i]
-	}
-}
+// addTo sets dst[i] += src[i] (equal lengths).
+func addTo[T Float](dst, src []T) { vecAdd(dst[:len(src)], src, dst) }

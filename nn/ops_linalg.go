@@ -191,11 +191,7 @@ func biasAdd[T Float](x, b, y []T, outer, c, inner int) {
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
 				off := (o*c + ch) * inner
-				bv := b[ch]
-				xs, ys := x[off:off+inner], y[off:off+inner]
-				for i := range xs {
-					ys[i] = xs[i] + bv
-				}
+				vecAddScalar(x[off:off+inner], y[off:off+inner], b[ch])
 			}
 		}
 	})

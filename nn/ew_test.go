@@ -1,0 +1,97 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// ewInputs returns n float32s mixing ordinary values with the special ones
+// (±0, ±Inf, NaNs of both signs, subnormals) the kernels must treat as the
+// scalar loops do.
+func ewInputs(rng *rand.Rand, n int) []float32 {
+	special := []float32{0, float32(math.Copysign(0, -1)), float32(math.Inf(1)), float32(math.Inf(-1)),
+		math.Float32frombits(0x7fc00001), math.Float32frombits(0xffc00001), 1e-40, -1e-40, math.MaxFloat32, -math.MaxFloat32}
+	x := make([]float32, n)
+	for i := range x {
+		if rng.IntN(8) == 0 {
+			x[i] = special[rng.IntN(len(special))]
+			continue
+		}
+		x[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(9)-4)))
+	}
+	return x
+}
+
+// sameBits32 fails unless got and want hold the same bits, or (where nan is
+// set: arithmetic, where the hardware picks which NaN operand's payload and
+// sign survive by operand order) both NaN.
+func sameBits32(t *testing.T, name string, n int, got, want []float32, nan bool) {
+	t.Helper()
+	for i := range want {
+		if nan && got[i] != got[i] && want[i] != want[i] {
+			continue
+		}
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s, n = %d: element %d is %v (%#x), scalar loop %v (%#x)", name, n, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+		}
+	}
+}
+
+// TestElementwiseKernelsMatchScalar checks the vector paths of vecScale,
+// vecAddScalar, vecAdd, vecMul and maskMul32 bitwise against scalar loops
+// (NaN results only as NaN)
+// for every length up to 100 (all step and tail combinations), at an odd
+// offset into the slices (unaligned), in place where the op allows.
+func TestElementwiseKernelsMatchScalar(t *testing.T) {
+	if !haveEW {
+		t.Log("no AVX2 kernels here: the Go loops are checked against themselves")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n <= 100; n++ {
+		a, b := ewInputs(rng, n+1)[1:], ewInputs(rng, n+1)[1:]
+		s := ewInputs(rng, 1)[0]
+		got, want := make([]float32, n), make([]float32, n)
+
+		vecScale(a, got, s)
+		for i := range a {
+			want[i] = a[i] * s
+		}
+		sameBits32(t, "vecScale", n, got, want, true)
+
+		vecAddScalar(a, got, s)
+		for i := range a {
+			want[i] = a[i] + s
+		}
+		sameBits32(t, "vecAddScalar", n, got, want, true)
+
+		vecAdd(a, b, got)
+		for i := range a {
+			want[i] = a[i] + b[i]
+		}
+		sameBits32(t, "vecAdd", n, got, want, true)
+
+		vecMul(a, b, got)
+		for i := range a {
+			want[i] = a[i] * b[i]
+		}
+		sameBits32(t, "vecMul", n, got, want, true)
+
+		maskMul32(a, b, got)
+		for i, v := range a {
+			want[i] = 0
+			if int32(math.Float32bits(v)) > 0 {
+				want[i] = b[i]
+			}
+		}
+		sameBits32(t, "maskMul32", n, got, want, false)
+
+		// In place: o = a + b into a copy of a.
+		in := append([]float32(nil), a...)
+		vecAdd(in, b, in)
+		for i := range a {
+			want[i] = a[i] + b[i]
+		}
+		sameBits32(t, "vecAdd in place", n, in, want, true)
+	}
+}
