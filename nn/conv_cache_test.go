@@ -154,3 +154,73 @@ func TestCol2imSameMatchesGeneral(t *testing.T) {
 		require.Equal(t, want, got, "%+v", tc)
 	}
 }
+
+// TestConvBwdWBothForms checks the weight gradient in both forms (gy·colsᵀ
+// and cols·gyᵀ) against its definition dW[o,c,p,q] = Σ gy[n,o,i,j]·
+// xpad[n,c,i·S+p,j·S+q] in float64, for output channel counts that do and
+// do not fill the micro-kernel's panels (16, 32, 64, 40), in both element
+// types.
+func TestConvBwdWBothForms(t *testing.T) {
+	for _, tc := range []struct{ n, c, o, hw, k, s, p int }{
+		{3, 5, 16, 9, 3, 1, 1}, {3, 5, 32, 9, 3, 1, 1}, {2, 7, 64, 8, 3, 2, 1}, {2, 4, 40, 6, 1, 2, 0}, {2, 3, 32, 7, 3, 1, 0},
+	} {
+		g, err := newConvGeom([]int{tc.n, tc.c, tc.hw, tc.hw}, []int{tc.o, tc.c, tc.k, tc.k}, tc.s, tc.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x64 := make([]float64, g.n*g.c*g.plen)
+		gy64 := make([]float64, g.n*g.o*g.pix)
+		rng := rand.New(rand.NewPCG(7, uint64(tc.o)))
+		for i := range x64 {
+			x64[i] = rng.NormFloat64()
+		}
+		for i := range gy64 {
+			gy64[i] = rng.NormFloat64()
+		}
+		want := make([]float64, g.o*g.ckk)
+		for n := 0; n < g.n; n++ {
+			for o := 0; o < g.o; o++ {
+				for c := 0; c < g.c; c++ {
+					for p := 0; p < g.k; p++ {
+						for q := 0; q < g.k; q++ {
+							var s float64
+							for i := 0; i < g.oh; i++ {
+								for j := 0; j < g.ow; j++ {
+									h, w := i*g.s+p-g.p, j*g.s+q-g.p
+									if h < 0 || h >= g.h || w < 0 || w >= g.w {
+										continue
+									}
+									s += gy64[((n*g.o+o)*g.oh+i)*g.ow+j] * x64[((n*g.c+c)*g.h+h)*g.w+w]
+								}
+							}
+							want[((o*g.c+c)*g.k+p)*g.k+q] += s
+						}
+					}
+				}
+			}
+		}
+		x32, gy32 := make([]float32, len(x64)), make([]float32, len(gy64))
+		for i, v := range x64 {
+			x32[i] = float32(v)
+		}
+		for i, v := range gy64 {
+			gy32[i] = float32(v)
+		}
+		for _, trans := range []bool{false, true} {
+			var s64, s32 any
+			d64, d32 := make([]float64, len(want)), make([]float32, len(want))
+			convBwdWPath(&g, &s64, &colShare{}, x64, gy64, d64, trans)
+			convBwdWPath(&g, &s32, &colShare{}, x32, gy32, d32, trans)
+			got32 := make([]float64, len(d32))
+			for i, v := range d32 {
+				got32[i] = float64(v)
+			}
+			if e := relErr(d64, want); e > 1e-13 {
+				t.Errorf("%+v trans=%v float64: relative error %g", tc, trans, e)
+			}
+			if e := relErr(got32, want); e > 1e-6 {
+				t.Errorf("%+v trans=%v float32: relative error %g", tc, trans, e)
+			}
+		}
+	}
+}

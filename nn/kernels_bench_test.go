@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -58,5 +59,29 @@ func BenchmarkPoolScatter(b *testing.B) {
 	b.SetBytes(int64(4 * len(x)))
 	for i := 0; i < b.N; i++ {
 		poolScatter(st, y, dx)
+	}
+}
+
+// BenchmarkConvBwdW times the weight gradient of ResNet-20's 3×3 convs at
+// batch 128 (one per stage), as gy·colsᵀ (packing the columns) and as
+// cols·gyᵀ (transposing gy).
+func BenchmarkConvBwdW(b *testing.B) {
+	for _, st := range []struct{ c, hw int }{{16, 32}, {32, 16}, {64, 8}} {
+		g, err := newConvGeom([]int{128, st.c, st.hw, st.hw}, []int{st.c, st.c, 3, 3}, 1, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := randKernelData(g.n * g.c * g.plen)
+		gy := randKernelData(g.n * g.o * g.pix)
+		dw := make([]float32, g.o*g.ckk)
+		for _, trans := range []bool{false, true} {
+			b.Run(fmt.Sprintf("c=%d/trans=%v", st.c, trans), func(b *testing.B) {
+				var s any
+				share := &colShare{}
+				for i := 0; i < b.N; i++ {
+					convBwdWPath(&g, &s, share, x, gy, dw, trans)
+				}
+			})
+		}
 	}
 }
