@@ -155,14 +155,16 @@ func TestCol2imSameMatchesGeneral(t *testing.T) {
 	}
 }
 
-// TestConvBwdWBothForms checks the weight gradient in both forms (gy·colsᵀ
-// and cols·gyᵀ) against its definition dW[o,c,p,q] = Σ gy[n,o,i,j]·
+// TestConvBwdWBothForms checks the weight gradient in each form (gy·colsᵀ,
+// cols·gyᵀ, and float32 dot products where canDot allows) against its definition dW[o,c,p,q] = Σ gy[n,o,i,j]·
 // xpad[n,c,i·S+p,j·S+q] in float64, for output channel counts that do and
 // do not fill the micro-kernel's panels (16, 32, 64, 40), in both element
 // types.
 func TestConvBwdWBothForms(t *testing.T) {
+	var ran [3]bool
 	for _, tc := range []struct{ n, c, o, hw, k, s, p int }{
-		{3, 5, 16, 9, 3, 1, 1}, {3, 5, 32, 9, 3, 1, 1}, {2, 7, 64, 8, 3, 2, 1}, {2, 4, 40, 6, 1, 2, 0}, {2, 3, 32, 7, 3, 1, 0},
+		{3, 5, 16, 9, 3, 1, 1}, {3, 5, 32, 9, 3, 1, 1}, {3, 4, 16, 8, 3, 1, 1}, {2, 8, 32, 8, 1, 2, 0},
+		{2, 4, 8, 32, 3, 1, 1}, {1, 4, 4, 24, 3, 1, 1}, // k = OH·OW ≥ dotMinK: the dot form {2, 7, 64, 8, 3, 2, 1}, {2, 4, 40, 6, 1, 2, 0}, {2, 3, 32, 7, 3, 1, 0},
 	} {
 		g, err := newConvGeom([]int{tc.n, tc.c, tc.hw, tc.hw}, []int{tc.o, tc.c, tc.k, tc.k}, tc.s, tc.p)
 		if err != nil {
@@ -206,21 +208,32 @@ func TestConvBwdWBothForms(t *testing.T) {
 		for i, v := range gy64 {
 			gy32[i] = float32(v)
 		}
-		for _, trans := range []bool{false, true} {
+		for trans := range 3 {
 			var s64, s32 any
 			d64, d32 := make([]float64, len(want)), make([]float32, len(want))
-			convBwdWPath(&g, &s64, &colShare{}, x64, gy64, d64, trans)
+			if trans != bwdWDot {
+				convBwdWPath(&g, &s64, &colShare{}, x64, gy64, d64, trans)
+			} else {
+				copy(d64, want)
+				if !canDot(g.o, g.ckk, g.pix) {
+					continue
+				}
+			}
 			convBwdWPath(&g, &s32, &colShare{}, x32, gy32, d32, trans)
+			ran[trans] = true
 			got32 := make([]float64, len(d32))
 			for i, v := range d32 {
 				got32[i] = float64(v)
 			}
 			if e := relErr(d64, want); e > 1e-13 {
-				t.Errorf("%+v trans=%v float64: relative error %g", tc, trans, e)
+				t.Errorf("%+v form %d float64: relative error %g", tc, trans, e)
 			}
 			if e := relErr(got32, want); e > 1e-6 {
-				t.Errorf("%+v trans=%v float32: relative error %g", tc, trans, e)
+				t.Errorf("%+v form %d float32: relative error %g", tc, trans, e)
 			}
 		}
+	}
+	if haveAVX512 && !ran[bwdWDot] {
+		t.Error("no case took the dot form")
 	}
 }

@@ -74,12 +74,15 @@ func BenchmarkConvBwdW(b *testing.B) {
 		x := randKernelData(g.n * g.c * g.plen)
 		gy := randKernelData(g.n * g.o * g.pix)
 		dw := make([]float32, g.o*g.ckk)
-		for _, trans := range []bool{false, true} {
-			b.Run(fmt.Sprintf("c=%d/trans=%v", st.c, trans), func(b *testing.B) {
+		for form, name := range []string{"plain", "trans", "dot"} {
+			if form == bwdWDot && !canDot(g.o, g.ckk, g.pix) {
+				continue
+			}
+			b.Run(fmt.Sprintf("c=%d/form=%s", st.c, name), func(b *testing.B) {
 				var s any
 				share := &colShare{}
 				for i := 0; i < b.N; i++ {
-					convBwdWPath(&g, &s, share, x, gy, dw, trans)
+					convBwdWPath(&g, &s, share, x, gy, dw, form)
 				}
 			})
 		}

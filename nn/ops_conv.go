@@ -208,10 +208,11 @@ func columns[T Float](s *colShare, g *convGeom, x []T) []T {
 // convScratch holds per-worker buffers of one conv op, allocated on first use
 // and reused by every later run.
 type convScratch[T Float] struct {
-	col [][]T       // per worker, C·K·K × OH·OW (backward-input columns)
-	acc [][]T       // per worker, O × C·K·K (weight gradient)
-	gyT [][]T       // per worker, OH·OW × O (pure-Go weight gradient)
-	gb  []sgemmBufs // per worker, GEMM packing buffers
+	col [][]T         // per worker, C·K·K × OH·OW (backward-input columns)
+	acc [][]T         // per worker, O × C·K·K (weight gradient)
+	gyT [][]T         // per worker, OH·OW × O (pure-Go weight gradient)
+	gb  []sgemmBufs   // per worker, GEMM packing buffers
+	dot [][16]float32 // per worker, gemmABtDot's sums
 }
 
 func getScratch[T Float](s *any) *convScratch[T] {
@@ -219,7 +220,7 @@ func getScratch[T Float](s *any) *convScratch[T] {
 		return sc
 	}
 	w := numWorkers()
-	sc := &convScratch[T]{col: make([][]T, w), acc: make([][]T, w), gyT: make([][]T, w), gb: make([]sgemmBufs, w)}
+	sc := &convScratch[T]{col: make([][]T, w), acc: make([][]T, w), gyT: make([][]T, w), gb: make([]sgemmBufs, w), dot: make([][16]float32, w)}
 	*s = sc
 	return sc
 }
@@ -294,14 +295,32 @@ func convBwdX[T Float](g *convGeom, s *any, gy, wt, dx []T) {
 // 128 (AVX-512, NR = 32): O = 32 ~35 ms against ~43, O = 64 ~10 against
 // ~34; at O = 16 the panel would be half padding and the plain form is
 // kept (~60 against ~78).
+//
+// Fastest, for float32 on CPUs with AVX-512 where the sizes allow
+// (canDot), gy[n]·colsᵀ is taken as dot products along OH·OW with both
+// operands read in place (gemmABtDot): nothing is packed or transposed.
 func convBwdW[T Float](g *convGeom, s *any, share *colShare, x, gy, dw []T) {
-	trans := !transposeCheap[T]() || (haveSgemmKernel && g.o%nrOf[T]() == 0)
-	convBwdWPath(g, s, share, x, gy, dw, trans)
+	var z T
+	form := bwdWPlain
+	switch {
+	case unsafe.Sizeof(z) == 4 && canDot(g.o, g.ckk, g.pix):
+		form = bwdWDot
+	case !transposeCheap[T]() || (haveSgemmKernel && g.o%nrOf[T]() == 0):
+		form = bwdWTrans
+	}
+	convBwdWPath(g, s, share, x, gy, dw, form)
 }
 
-// convBwdWPath is convBwdW computing dW as gy[n]·colsᵀ (trans false) or dWᵀ
-// as cols·gy[n]ᵀ (trans true).
-func convBwdWPath[T Float](g *convGeom, s *any, share *colShare, x, gy, dw []T, trans bool) {
+// The forms of the conv weight gradient.
+const (
+	bwdWPlain = iota // gy[n]·colsᵀ through gemm
+	bwdWTrans        // dWᵀ = cols·gy[n]ᵀ through gemm, gy[n] transposed first
+	bwdWDot          // gy[n]·colsᵀ through gemmABtDot (float32, canDot only)
+)
+
+// convBwdWPath is convBwdW in the given form.
+func convBwdWPath[T Float](g *convGeom, s *any, share *colShare, x, gy, dw []T, form int) {
+	trans := form == bwdWTrans
 	sc := getScratch[T](s)
 	cols := columns(share, g, x)
 	yl, cl := g.o*g.pix, g.ckk*g.pix
@@ -316,6 +335,11 @@ func convBwdWPath[T Float](g *convGeom, s *any, share *colShare, x, gy, dw []T, 
 				beta = 1
 			}
 			col, gyn := cols[n*cl:(n+1)*cl], gy[n*yl:(n+1)*yl]
+			if form == bwdWDot {
+				a32, b32, c32 := any(gyn).([]float32), any(col).([]float32), any(acc).([]float32)
+				gemmABtDot(g.o, g.ckk, g.pix, a32, g.pix, b32, g.pix, c32, g.ckk, n > lo, &sc.dot[w])
+				continue
+			}
 			if !trans {
 				gemmBuf(&sc.gb[w], false, true, g.o, g.ckk, g.pix, 1, gyn, g.pix, col, g.pix, beta, acc, g.ckk)
 				continue

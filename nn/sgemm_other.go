@@ -29,3 +29,7 @@ func dgemmKernel4x8(k int, a, b *float64, ldb int, c *float64) { panic("nn: no d
 func dgemmKernel4x8C(k int, a, b *float64, ldb int, c *float64, ldc int, acc bool) {
 	panic("nn: no dgemm kernel")
 }
+
+func sdotKernel4x4(k int, a *float32, lda int, b *float32, ldb int, out *float32) {
+	panic("nn: no sdot kernel")
+}
