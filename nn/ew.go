@@ -67,3 +67,43 @@ func vecMul[T Float](a, b, o []T) {
 		o[i] = a[i] * b[i]
 	}
 }
+
+// sumF64 returns Σ x[i] accumulated in float64 (the AVX-512 kernel for
+// float32 where it exists: eight-lane partial sums, so the order of the
+// additions, and the last bits of the sum, differ from a sequential loop).
+func sumF64[T Float](x []T) float64 {
+	var s0, s1 float64
+	i := 0
+	if xs, ok := any(x).([]float32); ok && haveAVX512 && len(xs) >= 16 {
+		i = len(xs) &^ 15
+		s0 = sumF32F64(&xs[0], i)
+	}
+	for ; i+2 <= len(x); i += 2 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+	}
+	if i < len(x) {
+		s0 += float64(x[i])
+	}
+	return s0 + s1
+}
+
+// dotF64 returns Σ a[i]·b[i] accumulated in float64 (equal lengths), with
+// the AVX-512 kernel for float32 as sumF64.
+func dotF64[T Float](a, b []T) float64 {
+	b = b[:len(a)]
+	var s0, s1 float64
+	i := 0
+	if as, ok := any(a).([]float32); ok && haveAVX512 && len(as) >= 16 {
+		i = len(as) &^ 15
+		s0 = dotF32F64(&as[0], &any(b).([]float32)[0], i)
+	}
+	for ; i+2 <= len(a); i += 2 {
+		s0 += float64(a[i]) * float64(b[i])
+		s1 += float64(a[i+1]) * float64(b[i+1])
+	}
+	if i < len(a) {
+		s0 += float64(a[i]) * float64(b[i])
+	}
+	return s0 + s1
+}

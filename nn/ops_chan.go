@@ -104,17 +104,7 @@ func chanDot[T Float](a, b, d []T, outer, c, inner int, acc [][]float64) {
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
 				off := (o*c + ch) * inner
-				as, bs := a[off:off+inner], b[off:off+inner]
-				var s0, s1 float64
-				i := 0
-				for ; i+2 <= len(as); i += 2 {
-					s0 += float64(as[i]) * float64(bs[i])
-					s1 += float64(as[i+1]) * float64(bs[i+1])
-				}
-				for ; i < len(as); i++ {
-					s0 += float64(as[i]) * float64(bs[i])
-				}
-				s[ch] += s0 + s1
+				s[ch] += dotF64(a[off:off+inner], b[off:off+inner])
 			}
 		}
 	})

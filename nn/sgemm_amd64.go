@@ -38,3 +38,9 @@ var haveAVX512 = haveSgemmKernel && cpu.X86.HasAVX512F
 
 //go:noescape
 func sdotKernel4x4(k int, a *float32, lda int, b *float32, ldb int, out *float32)
+
+//go:noescape
+func sumF32F64(x *float32, n int) float64
+
+//go:noescape
+func dotF32F64(a, b *float32, n int) float64
