@@ -2,7 +2,11 @@ package nn
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 )
 
 // ulpDiff32 is the distance in float32 ulps between a and b (0 for equal
@@ -93,5 +97,67 @@ func BenchmarkGELUTanhFloat32(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnaryMulMatchesMul checks the fused G⊙f⁽ʲ⁾(x) op against f⁽ʲ⁾(x)
+// rounded to the element type and then multiplied by G (what the separate
+// Mul computed), bitwise, for every family and order, in both element types
+// and across the fast kernels' block boundaries.
+func TestUnaryMulMatchesMul(t *testing.T) {
+	const n = 3*unaryMulBlock + 37
+	rng := rand.New(rand.NewPCG(10, 11))
+	for _, dt := range []tensor.Dtype{tensor.Float32, tensor.Float64} {
+		for _, fam := range unaryFamilies {
+			for j := range fam.deriv {
+				g := gorgonia.NewGraph()
+				xn := gorgonia.NewTensor(g, dt, 1, gorgonia.WithShape(n), gorgonia.WithName("x"))
+				gn := gorgonia.NewTensor(g, dt, 1, gorgonia.WithShape(n), gorgonia.WithName("g"))
+				y, err := applyUnaryMul(fam, j, xn, gn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				xs, gs := make([]float64, n), make([]float64, n)
+				for i := range xs {
+					xs[i], gs[i] = 4*rng.NormFloat64(), rng.NormFloat64()
+					if fam == logFamily {
+						xs[i] = math.Abs(xs[i]) + 0.1
+					}
+				}
+				xs[5], xs[6] = 30, -30 // outside the fast range
+				xt, gt := tensor.New(tensor.Of(dt), tensor.WithShape(n)), tensor.New(tensor.Of(dt), tensor.WithShape(n))
+				for i := range xs {
+					if dt == tensor.Float32 {
+						xt.Float32s()[i], gt.Float32s()[i] = float32(xs[i]), float32(gs[i])
+					} else {
+						xt.Float64s()[i], gt.Float64s()[i] = xs[i], gs[i]
+					}
+				}
+				out, err := y.Op().Do(xt, gt)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f := fam.deriv[j]
+				for i := range xs {
+					if dt == tensor.Float32 {
+						d := float32(f(float64(xt.Float32s()[i])))
+						if j < len(fam.f32) && fam.f32[j] != nil {
+							var one [1]float32
+							fam.f32[j](xt.Float32s()[i:i+1], one[:])
+							d = one[0]
+						}
+						want, got := gt.Float32s()[i]*d, out.(tensor.Tensor).Data().([]float32)[i]
+						if math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+							t.Fatalf("%s⁽%d⁾ float32 at %v: %v, want %v", fam.name, j, xt.Float32s()[i], got, want)
+						}
+						continue
+					}
+					want, got := gs[i]*f(xs[i]), out.(tensor.Tensor).Data().([]float64)[i]
+					if math.Float64bits(got) != math.Float64bits(want) && !(got != got && want != want) {
+						t.Fatalf("%s⁽%d⁾ float64 at %v: %v, want %v", fam.name, j, xs[i], got, want)
+					}
+				}
+			}
+		}
 	}
 }
