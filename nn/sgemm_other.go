@@ -37,3 +37,5 @@ func sdotKernel4x4(k int, a *float32, lda int, b *float32, ldb int, out *float32
 func sumF32F64(x *float32, n int) float64 { panic("nn: no reduction kernel") }
 
 func dotF32F64(a, b *float32, n int) float64 { panic("nn: no reduction kernel") }
+
+func geluTanhAVX512(x, y *float32, n, j int) { panic("nn: no GELU kernel") }
