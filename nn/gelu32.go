@@ -76,10 +76,12 @@ func geluTanhF32(j int, x, y []float32) {
 		shift = 0x1.8p52
 	)
 	y = y[:len(x)]
-	i0 := 0
+	i0, fix := 0, 0 // the vector kernel's part, and where redoing starts
 	if haveAVX512 && len(x) >= 8 {
 		i0 = len(x) &^ 7
-		geluTanhAVX512(&x[0], &y[0], i0, j)
+		if geluTanhAVX512(&x[0], &y[0], i0, j) == 0 {
+			fix = i0 // it saw no input outside the range
+		}
 	}
 	for i := i0; i < len(x); i++ {
 		v := x[i]
@@ -119,8 +121,8 @@ func geluTanhF32(j int, x, y []float32) {
 	}
 	// Apart from the loop: a call in it slows the loop several times.
 	slow := [...]func(float64) float64{geluTanh0, geluTanh1, geluTanh2}[j]
-	for i, v := range x {
-		if xv := float64(v); !(xv >= -geluFastLim && xv <= geluFastLim) {
+	for i := fix; i < len(x); i++ {
+		if xv := float64(x[i]); !(xv >= -geluFastLim && xv <= geluFastLim) {
 			y[i] = float32(slow(xv))
 		}
 	}

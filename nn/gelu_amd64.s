@@ -2,14 +2,15 @@
 
 #include "textflag.h"
 
-// func geluTanhAVX512(x, y *float32, n, j int)
+// func geluTanhAVX512(x, y *float32, n, j int) (outside int)
 // y = f⁽ʲ⁾(x) of GELU-tanh (j = 0, 1, 2) for n elements (a positive
 // multiple of 8), eight float64 lanes at a time: the formulas of
 // geluTanhF32 (gelu32.go) with x clamped to [−20, 20] (the caller redoes
 // the elements outside, and NaNs), e^(2u) as 2^k·e^r (k = round(2u·log₂e),
 // r = 2u − k·ln 2 in two parts, e^r by its degree-11 Taylor polynomial,
-// 2^k by VSCALEFPD), fused multiply-adds throughout.
-TEXT ·geluTanhAVX512(SB), NOSPLIT, $0-32
+// 2^k by VSCALEFPD), fused multiply-adds throughout. outside is non-zero
+// when some x was clamped (outside [−20, 20], or NaN).
+TEXT ·geluTanhAVX512(SB), NOSPLIT, $0-40
 	MOVQ x+0(FP), SI
 	MOVQ y+8(FP), DI
 	MOVQ n+16(FP), CX
@@ -59,10 +60,13 @@ TEXT ·geluTanhAVX512(SB), NOSPLIT, $0-32
 	MOVQ $0x3fe0000000000000, AX // 1/2!
 	VPBROADCASTQ AX, Z17
 
+	KXORW K2, K2, K2
 gloop:
-	VCVTPS2PD (SI), Z0
-	VMAXPD Z24, Z0, Z0
+	VCVTPS2PD (SI), Z19
+	VMAXPD Z24, Z19, Z0
 	VMINPD Z23, Z0, Z0
+	VCMPPD $4, Z0, Z19, K1    // x ≠ clamped x (or NaN)
+	KORW K1, K2, K2
 	VMULPD Z0, Z0, Z1         // x²
 	VMULPD Z25, Z1, Z2        // a·x²
 	VFMADD213PD Z0, Z0, Z2    // x + a·x³
@@ -125,5 +129,7 @@ gstore:
 	ADDQ $32, DI
 	SUBQ $8, CX
 	JNZ  gloop
+	KMOVW K2, AX
+	MOVQ AX, outside+32(FP)
 	VZEROUPPER
 	RET

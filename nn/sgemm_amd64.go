@@ -46,4 +46,4 @@ func sumF32F64(x *float32, n int) float64
 func dotF32F64(a, b *float32, n int) float64
 
 //go:noescape
-func geluTanhAVX512(x, y *float32, n, j int)
+func geluTanhAVX512(x, y *float32, n, j int) (outside int)
