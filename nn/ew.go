@@ -107,3 +107,16 @@ func dotF64[T Float](a, b []T) float64 {
 	}
 	return s0 + s1
 }
+
+// vecScaleAdd sets y = x·s + b with the product rounded first (as a scale
+// followed by an add; no fused multiply-add).
+func vecScaleAdd[T Float](x, y []T, s, b T) {
+	y = y[:len(x)]
+	i, xs := ewSplit(x)
+	if i > 0 {
+		ewScaleAdd32(&xs[0], &any(y).([]float32)[0], i, float32(s), float32(b))
+	}
+	for ; i < len(x); i++ {
+		y[i] = T(x[i]*s) + b
+	}
+}

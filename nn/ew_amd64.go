@@ -22,3 +22,6 @@ func ewMul32(a, b, o *float32, n int)
 
 //go:noescape
 func ewMaskMul32(x, gv, o *float32, n int)
+
+//go:noescape
+func ewScaleAdd32(x, y *float32, n int, s, b float32)

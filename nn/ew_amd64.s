@@ -214,3 +214,45 @@ mask8:
 maskdone:
 	VZEROUPPER
 	RET
+
+// func ewScaleAdd32(x, y *float32, n int, s, b float32)
+// y = x·s + b, the product rounded before the sum (no fused multiply-add).
+TEXT ·ewScaleAdd32(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y15
+	VBROADCASTSS b+28(FP), Y14
+	CMPQ CX, $32
+	JLT  sa8
+sa32:
+	VMULPS (SI), Y15, Y0
+	VMULPS 32(SI), Y15, Y1
+	VMULPS 64(SI), Y15, Y2
+	VMULPS 96(SI), Y15, Y3
+	VADDPS Y14, Y0, Y0
+	VADDPS Y14, Y1, Y1
+	VADDPS Y14, Y2, Y2
+	VADDPS Y14, Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE  sa32
+sa8:
+	CMPQ CX, $8
+	JLT  sadone
+	VMULPS (SI), Y15, Y0
+	VADDPS Y14, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  sa8
+sadone:
+	VZEROUPPER
+	RET

@@ -11,3 +11,5 @@ func ewAddScalar32(x, y *float32, n int, s float32) { panic("nn: no elementwise 
 func ewAdd32(a, b, o *float32, n int)               { panic("nn: no elementwise kernel") }
 func ewMul32(a, b, o *float32, n int)               { panic("nn: no elementwise kernel") }
 func ewMaskMul32(x, gv, o *float32, n int)          { panic("nn: no elementwise kernel") }
+
+func ewScaleAdd32(x, y *float32, n int, s, b float32) { panic("nn: no elementwise kernel") }

@@ -130,3 +130,20 @@ func TestSumDotF64(t *testing.T) {
 		}
 	}
 }
+
+// TestVecScaleAdd checks vecScaleAdd (the vector kernel where there is one)
+// against a scale then an add, bitwise (NaN results only as NaN), for every
+// length up to 100.
+func TestVecScaleAdd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 13))
+	for n := 0; n <= 100; n++ {
+		a := ewInputs(rng, n+1)[1:]
+		sb := ewInputs(rng, 2)
+		got, want := make([]float32, n), make([]float32, n)
+		vecScaleAdd(a, got, sb[0], sb[1])
+		for i := range a {
+			want[i] = float32(a[i]*sb[0]) + sb[1] // rounded product: no FMA
+		}
+		sameBits32(t, "vecScaleAdd", n, got, want, true)
+	}
+}
