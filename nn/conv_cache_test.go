@@ -139,7 +139,7 @@ func TestIm2colSameMatchesGeneral(t *testing.T) {
 // TestCol2imSameMatchesGeneral compares the "same"-padding adjoint fast path
 // with the general col2im (bitwise: same additions in the same order per cell).
 func TestCol2imSameMatchesGeneral(t *testing.T) {
-	for _, tc := range []struct{ c, h, w, k int }{{3, 7, 7, 3}, {2, 5, 9, 3}, {2, 6, 4, 5}, {1, 1, 1, 1}, {2, 3, 3, 1}, {1, 2, 2, 3}, {4, 16, 16, 3}} {
+	for _, tc := range []struct{ c, h, w, k int }{{3, 7, 7, 3}, {2, 5, 9, 3}, {2, 6, 4, 5}, {1, 1, 1, 1}, {2, 3, 3, 1}, {1, 2, 2, 3}, {4, 16, 16, 3}, {2, 32, 32, 3}, {2, 8, 8, 5}} {
 		g, err := newConvGeom(tensor.Shape{1, tc.c, tc.h, tc.w}, tensor.Shape{2, tc.c, tc.k, tc.k}, 1, (tc.k-1)/2)
 		require.NoError(t, err)
 		rng := rand.New(rand.NewPCG(1, uint64(tc.k)))
@@ -152,6 +152,15 @@ func TestCol2imSameMatchesGeneral(t *testing.T) {
 		col2imGeneral(&g, col, want)
 		col2imSame(&g, col, got)
 		require.Equal(t, want, got, "%+v", tc)
+		// float32 (the vector adds), from a fresh copy of the columns.
+		col32 := make([]float32, len(col))
+		for i := range col32 {
+			col32[i] = float32(rng.NormFloat64())
+		}
+		want32, got32 := make([]float32, len(want)), make([]float32, len(want))
+		col2imGeneral(&g, col32, want32)
+		col2imSame(&g, col32, got32)
+		require.Equal(t, want32, got32, "%+v float32", tc)
 	}
 }
 

@@ -102,3 +102,16 @@ func BenchmarkIm2colSame(b *testing.B) {
 		im2colSame(&g, x, col)
 	}
 }
+
+// BenchmarkCol2imSame times the adjoint of BenchmarkIm2colSame.
+func BenchmarkCol2imSame(b *testing.B) {
+	g, err := newConvGeom([]int{1, 16, 32, 32}, []int{16, 16, 3, 3}, 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	col := randKernelData(g.ckk * g.pix)
+	x := make([]float32, g.c*g.plen)
+	for i := 0; i < b.N; i++ {
+		col2imSame(&g, col, x)
+	}
+}

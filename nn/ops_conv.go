@@ -609,9 +609,10 @@ func im2colSame[T Float](g *convGeom, x, col []T) {
 	}
 }
 
-// col2imSame is col2im for stride 1 with "same" padding: patch rows with no
-// column shift add as one contiguous run, the others row by row without the
-// cells that fall outside the plane.
+// col2imSame is col2im for stride 1 with "same" padding: each patch row
+// adds as one contiguous run, the plane shifted by (dp, dq), after the
+// |dq| cells per row that would wrap around a row edge are zeroed in col
+// (so col2imSame overwrites those cells of col, which col2im ignores).
 func col2imSame[T Float](g *convGeom, col, x []T) {
 	w, h, plen := g.w, g.h, g.plen
 	for c := 0; c < g.c; c++ {
@@ -629,12 +630,28 @@ func col2imSame[T Float](g *convGeom, col, x []T) {
 					addTo(xc[(i0+dp)*w:(i1+dp)*w], row[i0*w:i1*w])
 					continue
 				}
-				// Output columns j with 0 ≤ j+dq < W.
-				jlo, jhi := max(0, -dq), min(w, w-dq)
-				for i := i0; i < i1; i++ {
-					o := (i+dp)*w + jlo + dq
-					addTo(xc[o:o+jhi-jlo], row[i*w+jlo:i*w+jhi])
+				// Cells j with j+dq outside [0, W) add nothing: zeroed, they
+				// let the rows run together as one add (x + 0 = x).
+				if dq > 0 {
+					for i := i0; i < i1; i++ {
+						for j := i*w + w - dq; j < i*w+w; j++ {
+							row[j] = 0
+						}
+					}
+				} else {
+					for i := i0; i < i1; i++ {
+						for j := i * w; j < i*w-dq; j++ {
+							row[j] = 0
+						}
+					}
 				}
+				// row[f] adds to xc[f + dp·W + dq] for f in [i0·W, i1·W),
+				// trimmed to the plane (only zeroed cells fall outside).
+				f0, f1 := i0*w, i1*w
+				sh := dp*w + dq
+				f0 = max(f0, -sh)
+				f1 = min(f1, plen-sh)
+				addTo(xc[f0+sh:f1+sh], row[f0:f1])
 			}
 		}
 	}
