@@ -147,3 +147,49 @@ func TestVecScaleAdd(t *testing.T) {
 		sameBits32(t, "vecScaleAdd", n, got, want, true)
 	}
 }
+
+// TestAddNBiasAndChanMulRows checks addNBias (biases in every position,
+// two to four inputs) and chanMul against scalar loops, bitwise, on
+// [outer, C] rows (inner 1, the row path) and on [outer, C, inner] blocks.
+func TestAddNBiasAndChanMulRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(14, 15))
+	for _, inner := range []int{1, 3, 20} {
+		const outer, c = 5, 37
+		n := outer * c * inner
+		full := func() []float32 { return ewInputs(rng, n) }
+		vec := func() []float32 { return ewInputs(rng, c) }
+		for _, bias := range [][]bool{{false, true}, {true, false}, {true, true, false}, {false, false, true, true}, {false, true, false}} {
+			in := make([][]float32, len(bias))
+			for k, b := range bias {
+				in[k] = full()
+				if b {
+					in[k] = vec()
+				}
+			}
+			got, want := make([]float32, n), make([]float32, n)
+			addNBias(in, bias, got, outer, c, inner)
+			for i := range want {
+				ch := (i / inner) % c
+				at := func(k int) float32 {
+					if bias[k] {
+						return in[k][ch]
+					}
+					return in[k][i]
+				}
+				v := at(0) + at(1)
+				for k := 2; k < len(in); k++ {
+					v += at(k)
+				}
+				want[i] = v
+			}
+			sameBits32(t, "addNBias", inner, got, want, true)
+		}
+		x, s := full(), vec()
+		got, want := make([]float32, n), make([]float32, n)
+		chanMul(x, s, got, outer, c, inner)
+		for i := range want {
+			want[i] = x[i] * s[(i/inner)%c]
+		}
+		sameBits32(t, "chanMul", inner, got, want, true)
+	}
+}

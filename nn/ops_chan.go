@@ -39,6 +39,14 @@ func (op *chanMulOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 }
 
 func chanMul[T Float](x, s, y []T, outer, c, inner int) {
+	if inner == 1 { // [outer, C] rows: one vector product per row
+		parallelFor(outer, numWorkers(), max(1, minParallel/max(1, c)), func(_, lo, hi int) {
+			for o := lo; o < hi; o++ {
+				vecMul(x[o*c:(o+1)*c], s[:c], y[o*c:(o+1)*c])
+			}
+		})
+		return
+	}
 	parallelFor(outer, numWorkers(), max(1, minParallel/max(1, c*inner)), func(_, lo, hi int) {
 		for o := lo; o < hi; o++ {
 			for ch, sv := range s[:c] {

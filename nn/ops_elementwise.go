@@ -111,6 +111,20 @@ func addN[T Float](in [][]T, out []T) {
 // [C, inner] block at a time (in cache), the first two in one pass.
 func addNBias[T Float](in [][]T, bias []bool, out []T, outer, c, inner int) {
 	blk := c * inner
+	if inner == 1 {
+		// [outer, C] rows: a bias is a row of its own, so each row is one
+		// vector add per input (the same additions in the same order).
+		parallelFor(outer, numWorkers(), max(1, minParallel/blk), func(_, lo, hi int) {
+			for o := lo; o < hi; o++ {
+				d := out[o*c : (o+1)*c]
+				vecAdd(biasRow(in[0], bias[0], o, c), biasRow(in[1], bias[1], o, c), d)
+				for k := 2; k < len(in); k++ {
+					vecAdd(d, biasRow(in[k], bias[k], o, c), d)
+				}
+			}
+		})
+		return
+	}
 	parallelFor(outer, numWorkers(), max(1, minParallel/blk), func(_, lo, hi int) {
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
@@ -142,6 +156,14 @@ func addNBias[T Float](in [][]T, bias []bool, out []T, outer, c, inner int) {
 			}
 		}
 	})
+}
+
+// biasRow is row o of x [outer, C], or x itself for a bias [C].
+func biasRow[T Float](x []T, bias bool, o, c int) []T {
+	if bias {
+		return x[:c]
+	}
+	return x[o*c : (o+1)*c]
 }
 
 func (op *addNOp) DiffWRT(n int) []bool {
