@@ -218,11 +218,8 @@ func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, 
 	if err != nil {
 		return nil, bnStat{}, err
 	}
-	y, err := ChanMul(xc, sc)
+	y, err := ChanAffine(xc, sc, beta) // ChanMul then BiasAdd, in one pass
 	if err != nil {
-		return nil, bnStat{}, err
-	}
-	if y, err = BiasAdd(y, beta); err != nil {
 		return nil, bnStat{}, err
 	}
 	return y, bnStat{run: run, mean: mean, vari: vari, count: count}, nil

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -58,5 +59,59 @@ func BenchmarkPoolScatter(b *testing.B) {
 	b.SetBytes(int64(4 * len(x)))
 	for i := 0; i < b.N; i++ {
 		poolScatter(st, y, dx)
+	}
+}
+
+// BenchmarkConvBwdW times the weight gradient of ResNet-20's 3×3 convs at
+// batch 128 (one per stage), as gy·colsᵀ (packing the columns) and as
+// cols·gyᵀ (transposing gy).
+func BenchmarkConvBwdW(b *testing.B) {
+	for _, st := range []struct{ c, hw int }{{16, 32}, {32, 16}, {64, 8}} {
+		g, err := newConvGeom([]int{128, st.c, st.hw, st.hw}, []int{st.c, st.c, 3, 3}, 1, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := randKernelData(g.n * g.c * g.plen)
+		gy := randKernelData(g.n * g.o * g.pix)
+		dw := make([]float32, g.o*g.ckk)
+		for form, name := range []string{"plain", "trans", "dot"} {
+			if form == bwdWDot && !canDot(g.o, g.ckk, g.pix) {
+				continue
+			}
+			b.Run(fmt.Sprintf("c=%d/form=%s", st.c, name), func(b *testing.B) {
+				var s any
+				share := &colShare{}
+				for i := 0; i < b.N; i++ {
+					convBwdWPath(&g, &s, share, x, gy, dw, form)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkIm2colSame times the columns of one ResNet-20 first-stage
+// sample (16×32×32, 3×3, padding 1).
+func BenchmarkIm2colSame(b *testing.B) {
+	g, err := newConvGeom([]int{1, 16, 32, 32}, []int{16, 16, 3, 3}, 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := randKernelData(g.c * g.plen)
+	col := make([]float32, g.ckk*g.pix)
+	for i := 0; i < b.N; i++ {
+		im2colSame(&g, x, col)
+	}
+}
+
+// BenchmarkCol2imSame times the adjoint of BenchmarkIm2colSame.
+func BenchmarkCol2imSame(b *testing.B) {
+	g, err := newConvGeom([]int{1, 16, 32, 32}, []int{16, 16, 3, 3}, 1, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	col := randKernelData(g.ckk * g.pix)
+	x := make([]float32, g.c*g.plen)
+	for i := 0; i < b.N; i++ {
+		col2imSame(&g, col, x)
 	}
 }

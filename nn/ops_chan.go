@@ -39,14 +39,19 @@ func (op *chanMulOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 }
 
 func chanMul[T Float](x, s, y []T, outer, c, inner int) {
+	if inner == 1 { // [outer, C] rows: one vector product per row
+		parallelFor(outer, numWorkers(), max(1, minParallel/max(1, c)), func(_, lo, hi int) {
+			for o := lo; o < hi; o++ {
+				vecMul(x[o*c:(o+1)*c], s[:c], y[o*c:(o+1)*c])
+			}
+		})
+		return
+	}
 	parallelFor(outer, numWorkers(), max(1, minParallel/max(1, c*inner)), func(_, lo, hi int) {
 		for o := lo; o < hi; o++ {
 			for ch, sv := range s[:c] {
 				off := (o*c + ch) * inner
-				xs, ys := x[off:off+inner], y[off:off+inner]
-				for i, v := range xs {
-					ys[i] = v * sv
-				}
+				vecScale(x[off:off+inner], y[off:off+inner], sv)
 			}
 		}
 	})
@@ -107,17 +112,7 @@ func chanDot[T Float](a, b, d []T, outer, c, inner int, acc [][]float64) {
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
 				off := (o*c + ch) * inner
-				as, bs := a[off:off+inner], b[off:off+inner]
-				var s0, s1 float64
-				i := 0
-				for ; i+2 <= len(as); i += 2 {
-					s0 += float64(as[i]) * float64(bs[i])
-					s1 += float64(as[i+1]) * float64(bs[i+1])
-				}
-				for ; i < len(as); i++ {
-					s0 += float64(as[i]) * float64(bs[i])
-				}
-				s[ch] += s0 + s1
+				s[ch] += dotF64(a[off:off+inner], b[off:off+inner])
 			}
 		}
 	})
@@ -135,4 +130,67 @@ func (op *chanDotOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.N
 		return nil, err
 	}
 	return gorgonia.Nodes{da, db}, nil
+}
+
+// chanAffineOp is y = x ⊙ s + b with s, b [C] broadcast along axis 1 of x
+// [outer, C, inner]: ChanMul and BiasAdd in one pass, each element's product
+// rounded before the sum as the two ops did. Its derivatives are theirs:
+// ChanMul(G, s) for x, ChanDot(G, x) for s, ChanSum(G) for b.
+type chanAffineOp struct {
+	base
+	outer, c, inner int
+}
+
+// ChanAffine returns x scaled per channel (axis 1) by s [C] plus b [C]:
+// BiasAdd(ChanMul(x, s), b) as one op.
+func ChanAffine(x, s, b *gorgonia.Node) (*gorgonia.Node, error) {
+	sx := shapeOf(x)
+	outer, c, inner, err := channelLayout(sx)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range []*gorgonia.Node{s, b} {
+		if sv := shapeOf(v); sv.Dims() != 1 || sv[0] != c || dtypeOf(v) != dtypeOf(x) {
+			return nil, fmt.Errorf("nn: ChanAffine: %v %v does not match axis 1 of %v %v", dtypeOf(v), sv, dtypeOf(x), sx)
+		}
+	}
+	op := &chanAffineOp{base: newBase("ChanAffine", dtypeOf(x), sx, sx, shapeOf(s), shapeOf(b)), outer: outer, c: c, inner: inner}
+	return apply(op, x, s, b)
+}
+
+func (op *chanAffineOp) twiceDifferentiable() {}
+
+func (op *chanAffineOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { chanAffine(in[0], in[1], in[2], out, op.outer, op.c, op.inner) },
+		func(in [][]float32, out []float32) { chanAffine(in[0], in[1], in[2], out, op.outer, op.c, op.inner) })
+}
+
+func chanAffine[T Float](x, s, b, y []T, outer, c, inner int) {
+	parallelFor(outer, numWorkers(), max(1, minParallel/max(1, c*inner)), func(_, lo, hi int) {
+		for o := lo; o < hi; o++ {
+			for ch := 0; ch < c; ch++ {
+				off := (o*c + ch) * inner
+				vecScaleAdd(x[off:off+inner], y[off:off+inner], s[ch], b[ch])
+			}
+		}
+	})
+}
+
+func (op *chanAffineOp) DiffWRT(int) []bool { return []bool{true, true, true} }
+
+func (op *chanAffineOp) SymDiff(in gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	dx, err := ChanMul(g, in[1])
+	if err != nil {
+		return nil, err
+	}
+	ds, err := ChanDot(g, in[0])
+	if err != nil {
+		return nil, err
+	}
+	db, err := ChanSum(g)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dx, ds, db}, nil
 }

@@ -99,46 +99,71 @@ func (op *addNOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 func addN[T Float](in [][]T, out []T) {
 	forEach(len(out), func(lo, hi int) {
 		o := out[lo:hi]
-		copy(o, in[0][lo:hi])
-		for _, x := range in[1:] {
-			for i, v := range x[lo:hi] {
-				o[i] += v
-			}
+		vecAdd(in[0][lo:hi], in[1][lo:hi], o)
+		for _, x := range in[2:] {
+			vecAdd(o, x[lo:hi], o)
 		}
 	})
 }
 
 // addNBias is addN where the inputs with bias[i] are [C] vectors broadcast
 // along axis 1 of [outer, C, inner]; inputs are added in order, one
-// [C, inner] block at a time (in cache).
+// [C, inner] block at a time (in cache), the first two in one pass.
 func addNBias[T Float](in [][]T, bias []bool, out []T, outer, c, inner int) {
 	blk := c * inner
+	if inner == 1 {
+		// [outer, C] rows: a bias is a row of its own, so each row is one
+		// vector add per input (the same additions in the same order).
+		parallelFor(outer, numWorkers(), max(1, minParallel/blk), func(_, lo, hi int) {
+			for o := lo; o < hi; o++ {
+				d := out[o*c : (o+1)*c]
+				vecAdd(biasRow(in[0], bias[0], o, c), biasRow(in[1], bias[1], o, c), d)
+				for k := 2; k < len(in); k++ {
+					vecAdd(d, biasRow(in[k], bias[k], o, c), d)
+				}
+			}
+		})
+		return
+	}
 	parallelFor(outer, numWorkers(), max(1, minParallel/blk), func(_, lo, hi int) {
 		for o := lo; o < hi; o++ {
-			ob := out[o*blk : (o+1)*blk]
-			for k, x := range in {
-				for ch := 0; ch < c; ch++ {
-					d := ob[ch*inner : (ch+1)*inner]
-					switch {
-					case bias[k] && k == 0:
-						v := x[ch]
-						for i := range d {
-							d[i] = v
-						}
-					case bias[k]:
-						v := x[ch]
-						for i := range d {
-							d[i] += v
-						}
-					case k == 0:
-						copy(d, x[o*blk+ch*inner:o*blk+(ch+1)*inner])
-					default:
-						addTo(d, x[o*blk+ch*inner:o*blk+(ch+1)*inner])
+			for ch := 0; ch < c; ch++ {
+				off := o*blk + ch*inner
+				d := out[off : off+inner]
+				// The first two inputs (AddN has at least two); a + b = b + a
+				// exactly, so a bias first or second is the same sum.
+				x0, x1 := in[0], in[1]
+				switch {
+				case bias[0] && bias[1]:
+					v := x0[ch] + x1[ch]
+					for i := range d {
+						d[i] = v
 					}
+				case bias[0]:
+					vecAddScalar(x1[off:off+inner], d, x0[ch])
+				case bias[1]:
+					vecAddScalar(x0[off:off+inner], d, x1[ch])
+				default:
+					vecAdd(x0[off:off+inner], x1[off:off+inner], d)
+				}
+				for k := 2; k < len(in); k++ {
+					if bias[k] {
+						vecAddScalar(d, d, in[k][ch])
+						continue
+					}
+					vecAdd(d, in[k][off:off+inner], d)
 				}
 			}
 		}
 	})
+}
+
+// biasRow is row o of x [outer, C], or x itself for a bias [C].
+func biasRow[T Float](x []T, bias bool, o, c int) []T {
+	if bias {
+		return x[:c]
+	}
+	return x[o*c : (o+1)*c]
 }
 
 func (op *addNOp) DiffWRT(n int) []bool {
@@ -186,11 +211,7 @@ func (op *scaleOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 func scale[T Float](x, y []T, c float64) {
 	cc := T(c)
-	forEach(len(y), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			y[i] = cc * x[i]
-		}
-	})
+	forEach(len(y), func(lo, hi int) { vecScale(x[lo:hi], y[lo:hi], cc) })
 }
 
 func (op *scaleOp) DiffWRT(int) []bool { return []bool{true} }
@@ -233,11 +254,7 @@ func (op *mulOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 
 func mul[T Float](in [][]T, out []T) {
 	a, b := in[0], in[1]
-	forEach(len(out), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out[i] = a[i] * b[i]
-		}
-	})
+	forEach(len(out), func(lo, hi int) { vecMul(a[lo:hi], b[lo:hi], out[lo:hi]) })
 }
 
 func (op *mulOp) DiffWRT(int) []bool { return []bool{true, true} }
@@ -295,6 +312,11 @@ func maskMul[T Float](in [][]T, out []T) {
 // set exactly when b > 0 as a signed integer, i.e. x > +0.
 func maskMul32(x, g, o []float32) {
 	g, o = g[:len(x)], o[:len(x)]
+	if haveEW && len(x) >= 8 {
+		n := len(x) &^ 7
+		ewMaskMul32(&x[0], &g[0], &o[0], n)
+		x, g, o = x[n:], g[n:], o[n:]
+	}
 	for i, v := range x {
 		b := int32(math.Float32bits(v))
 		m := uint32((-b & ^b) >> 31)

@@ -191,11 +191,7 @@ func biasAdd[T Float](x, b, y []T, outer, c, inner int) {
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
 				off := (o*c + ch) * inner
-				bv := b[ch]
-				xs, ys := x[off:off+inner], y[off:off+inner]
-				for i := range xs {
-					ys[i] = xs[i] + bv
-				}
+				vecAddScalar(x[off:off+inner], y[off:off+inner], b[ch])
 			}
 		}
 	})
@@ -248,25 +244,18 @@ func chanSum[T Float](x, s []T, outer, c, inner int) {
 	}
 	parallelFor(c, work, 2, func(_, lo, hi int) {
 		for ch := lo; ch < hi; ch++ {
-			// Four float64 partial sums break the dependency chain of the
-			// additions.
-			var a0, a1, a2, a3 float64
+			// One float64 sum per [inner] run (vectorised for float32),
+			// alternating between two accumulators.
+			var a0, a1 float64
 			for o := 0; o < outer; o++ {
 				off := (o*c + ch) * inner
-				xs := x[off : off+inner]
-				i := 0
-				for ; i+4 <= len(xs); i += 4 {
-					q := xs[i : i+4 : i+4]
-					a0 += float64(q[0])
-					a1 += float64(q[1])
-					a2 += float64(q[2])
-					a3 += float64(q[3])
-				}
-				for ; i < len(xs); i++ {
-					a0 += float64(xs[i])
+				if o%2 == 0 {
+					a0 += sumF64(x[off : off+inner])
+				} else {
+					a1 += sumF64(x[off : off+inner])
 				}
 			}
-			s[ch] = T((a0 + a1) + (a2 + a3))
+			s[ch] = T(a0 + a1)
 		}
 	})
 }

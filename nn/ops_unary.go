@@ -9,13 +9,16 @@ import (
 
 // unaryFamily is an elementwise function f given with its first derivatives
 // f⁽⁰⁾ … f⁽ᵏ⁾. The op computing f⁽ʲ⁾(x) differentiates to G⊙f⁽ʲ⁺¹⁾(x)
-// (a Mul with the next member of the family), so every derivative graph is
-// again made of the family and Mul: with f, f′ and f″ given, gradients and
+// (unaryMulOp: the next member of the family times G in one op), so every
+// derivative graph is again made of the family and Mul: with f, f′ and f″ given, gradients and
 // Hessian-vector products are exact; one more derivative allows a third
 // differentiation.
 type unaryFamily struct {
 	name  string
 	deriv []func(float64) float64
+	// f32[j], where present and non-nil, computes f⁽ʲ⁾ over a float32 slice
+	// (a faster kernel that agrees with deriv[j] to float32 rounding).
+	f32 []func(x, y []float32)
 }
 
 // unaryOp computes f⁽ʲ⁾(x) elementwise for one member j of a family.
@@ -44,9 +47,20 @@ func (op *unaryOp) twiceDifferentiable() {}
 
 func (op *unaryOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	f := op.fam.deriv[op.j]
+	var k32 func(x, y []float32)
+	if op.j < len(op.fam.f32) {
+		k32 = op.fam.f32[op.j]
+	}
 	return run(&op.base, vs,
 		func(in [][]float64, out []float64) { unaryK(f, in[0], out) },
-		func(in [][]float32, out []float32) { unaryK(f, in[0], out) })
+		func(in [][]float32, out []float32) {
+			if k32 == nil {
+				unaryK(f, in[0], out)
+				return
+			}
+			x := in[0]
+			forEach(len(out), func(lo, hi int) { k32(x[lo:hi], out[lo:hi]) })
+		})
 }
 
 func unaryK[T Float](f func(float64) float64, x, y []T) {
@@ -60,15 +74,95 @@ func unaryK[T Float](f func(float64) float64, x, y []T) {
 func (op *unaryOp) DiffWRT(int) []bool { return []bool{true} }
 
 func (op *unaryOp) SymDiff(in gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
-	d, err := applyUnary(op.fam, op.j+1, in[0])
-	if err != nil {
-		return nil, err
-	}
-	gd, err := Mul(g, d)
+	gd, err := applyUnaryMul(op.fam, op.j+1, in[0], g)
 	if err != nil {
 		return nil, err
 	}
 	return gorgonia.Nodes{gd}, nil
+}
+
+// unaryMulOp computes G⊙f⁽ʲ⁾(x) for one member j of a family: the
+// derivative of f⁽ʲ⁻¹⁾ with the upstream gradient G folded in (one pass and
+// one tensor where f⁽ʲ⁾(x) and a Mul took two). Each element is
+// G·f⁽ʲ⁾(x) with f⁽ʲ⁾(x) rounded to the element type first, as the Mul
+// computed it. Its derivatives are G⊙U⊙f⁽ʲ⁺¹⁾(x) for x (unaryMulOp(j+1)
+// of Mul(U, G)) and U⊙f⁽ʲ⁾(x) for G (unaryMulOp(j) of U), so the family
+// stays closed under differentiation.
+type unaryMulOp struct {
+	base
+	fam *unaryFamily
+	j   int
+}
+
+func applyUnaryMul(fam *unaryFamily, j int, x, g *gorgonia.Node) (*gorgonia.Node, error) {
+	if err := checkFloat(dtypeOf(x)); err != nil {
+		return nil, err
+	}
+	if j >= len(fam.deriv) {
+		return nil, fmt.Errorf("nn: %s: derivative of order %d is not available", fam.name, j)
+	}
+	if err := sameShapes(fam.name+" derivative", x, g); err != nil {
+		return nil, err
+	}
+	op := &unaryMulOp{base: newBase(fmt.Sprintf("G⊙%s⁽%d⁾", fam.name, j), dtypeOf(x), shapeOf(x), shapeOf(x), shapeOf(x)), fam: fam, j: j}
+	return apply(op, x, g)
+}
+
+func (op *unaryMulOp) twiceDifferentiable() {}
+
+// unaryMulBlock is how many elements a fast float32 kernel writes before
+// they are scaled by G (while still in cache).
+const unaryMulBlock = 2048
+
+func (op *unaryMulOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	f := op.fam.deriv[op.j]
+	var k32 func(x, y []float32)
+	if op.j < len(op.fam.f32) {
+		k32 = op.fam.f32[op.j]
+	}
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { unaryMulK(f, in[0], in[1], out) },
+		func(in [][]float32, out []float32) {
+			if k32 == nil {
+				unaryMulK(f, in[0], in[1], out)
+				return
+			}
+			x, g := in[0], in[1]
+			forEach(len(out), func(lo, hi int) {
+				for b := lo; b < hi; b += unaryMulBlock {
+					e := min(b+unaryMulBlock, hi)
+					k32(x[b:e], out[b:e])
+					vecMul(g[b:e], out[b:e], out[b:e])
+				}
+			})
+		})
+}
+
+func unaryMulK[T Float](f func(float64) float64, x, g, y []T) {
+	forEach(len(y), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			y[i] = g[i] * T(f(float64(x[i])))
+		}
+	})
+}
+
+func (op *unaryMulOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *unaryMulOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Nodes, error) {
+	x, g := in[0], in[1]
+	dg, err := applyUnaryMul(op.fam, op.j, x, u)
+	if err != nil {
+		return nil, err
+	}
+	ug, err := Mul(u, g)
+	if err != nil {
+		return nil, err
+	}
+	dx, err := applyUnaryMul(op.fam, op.j+1, x, ug)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dx, dg}, nil
 }
 
 func sigmoid(x float64) float64 {
@@ -102,7 +196,8 @@ var (
 		func(x float64) float64 { return normPDF(x) * (2 - x*x) },
 		func(x float64) float64 { return normPDF(x) * (x*x*x - 4*x) },
 	}}
-	geluTanhFamily = &unaryFamily{name: "GELUTanh", deriv: []func(float64) float64{geluTanh0, geluTanh1, geluTanh2, geluTanh3}}
+	geluTanhFamily = &unaryFamily{name: "GELUTanh", deriv: []func(float64) float64{geluTanh0, geluTanh1, geluTanh2, geluTanh3},
+		f32: []func(x, y []float32){geluTanh0F32, geluTanh1F32, geluTanh2F32}}
 )
 
 func normPDF(x float64) float64 { return math.Exp(-x*x/2) / math.Sqrt(2*math.Pi) }

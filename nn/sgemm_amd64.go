@@ -35,3 +35,15 @@ var haveSgemmKernel = cpu.X86.HasAVX && cpu.X86.HasFMA
 // OS saving the opmask and ZMM state besides XMM and YMM (all part of
 // cpu.X86.HasAVX512F). The 4×32 kernel then replaces the AVX2 4×16 one.
 var haveAVX512 = haveSgemmKernel && cpu.X86.HasAVX512F
+
+//go:noescape
+func sdotKernel4x4(k int, a *float32, lda int, b *float32, ldb int, out *float32)
+
+//go:noescape
+func sumF32F64(x *float32, n int) float64
+
+//go:noescape
+func dotF32F64(a, b *float32, n int) float64
+
+//go:noescape
+func geluTanhAVX512(x, y *float32, n, j int) (outside int)

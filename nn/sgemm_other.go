@@ -29,3 +29,15 @@ func dgemmKernel4x8(k int, a, b *float64, ldb int, c *float64) { panic("nn: no d
 func dgemmKernel4x8C(k int, a, b *float64, ldb int, c *float64, ldc int, acc bool) {
 	panic("nn: no dgemm kernel")
 }
+
+func sdotKernel4x4(k int, a *float32, lda int, b *float32, ldb int, out *float32) {
+	panic("nn: no sdot kernel")
+}
+
+func sumF32F64(x *float32, n int) float64 { panic("nn: no reduction kernel") }
+
+func dotF32F64(a, b *float32, n int) float64 { panic("nn: no reduction kernel") }
+
+func geluTanhAVX512(x, y *float32, n, j int) (outside int) {
+	panic("nn: no GELU kernel")
+}

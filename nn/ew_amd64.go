@@ -1,0 +1,27 @@
+//go:build !purego
+
+package nn
+
+import "golang.org/x/sys/cpu"
+
+// haveEW reports whether the AVX2 elementwise kernels of ew_amd64.s can run
+// here (cpu.X86.HasAVX2 includes the OS saving the YMM registers).
+var haveEW = cpu.X86.HasAVX2
+
+//go:noescape
+func ewScale32(x, y *float32, n int, s float32)
+
+//go:noescape
+func ewAddScalar32(x, y *float32, n int, s float32)
+
+//go:noescape
+func ewAdd32(a, b, o *float32, n int)
+
+//go:noescape
+func ewMul32(a, b, o *float32, n int)
+
+//go:noescape
+func ewMaskMul32(x, gv, o *float32, n int)
+
+//go:noescape
+func ewScaleAdd32(x, y *float32, n int, s, b float32)

@@ -1,0 +1,258 @@
+//go:build !purego
+
+#include "textflag.h"
+
+// AVX2 elementwise float32 kernels (see ew_amd64.go). n is a positive
+// multiple of 8; 32 elements a step, then 8. Each lane does the one IEEE
+// operation the scalar loops do, so results are bitwise equal to them (a NaN
+// result may carry the other input NaN's payload).
+
+// func ewScale32(x, y *float32, n int, s float32)
+// y = x·s
+TEXT ·ewScale32(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y15
+	CMPQ CX, $32
+	JLT  scale8
+scale32:
+	VMULPS (SI), Y15, Y0
+	VMULPS 32(SI), Y15, Y1
+	VMULPS 64(SI), Y15, Y2
+	VMULPS 96(SI), Y15, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE  scale32
+scale8:
+	CMPQ CX, $8
+	JLT  scaledone
+	VMULPS (SI), Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  scale8
+scaledone:
+	VZEROUPPER
+	RET
+
+// func ewAddScalar32(x, y *float32, n int, s float32)
+// y = x + s
+TEXT ·ewAddScalar32(SB), NOSPLIT, $0-28
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y15
+	CMPQ CX, $32
+	JLT  adds8
+adds32:
+	VADDPS (SI), Y15, Y0
+	VADDPS 32(SI), Y15, Y1
+	VADDPS 64(SI), Y15, Y2
+	VADDPS 96(SI), Y15, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE  adds32
+adds8:
+	CMPQ CX, $8
+	JLT  addsdone
+	VADDPS (SI), Y15, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  adds8
+addsdone:
+	VZEROUPPER
+	RET
+
+// func ewAdd32(a, b, o *float32, n int)
+// o = a + b
+TEXT ·ewAdd32(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DX
+	MOVQ o+16(FP), DI
+	MOVQ n+24(FP), CX
+	CMPQ CX, $32
+	JLT  add8
+add32:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+	VADDPS 64(DX), Y2, Y2
+	VADDPS 96(DX), Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE  add32
+add8:
+	CMPQ CX, $8
+	JLT  adddone
+	VMOVUPS (SI), Y0
+	VADDPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  add8
+adddone:
+	VZEROUPPER
+	RET
+
+// func ewMul32(a, b, o *float32, n int)
+// o = a·b
+TEXT ·ewMul32(SB), NOSPLIT, $0-32
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DX
+	MOVQ o+16(FP), DI
+	MOVQ n+24(FP), CX
+	CMPQ CX, $32
+	JLT  mul8
+mul32:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMULPS (DX), Y0, Y0
+	VMULPS 32(DX), Y1, Y1
+	VMULPS 64(DX), Y2, Y2
+	VMULPS 96(DX), Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE  mul32
+mul8:
+	CMPQ CX, $8
+	JLT  muldone
+	VMOVUPS (SI), Y0
+	VMULPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  mul8
+muldone:
+	VZEROUPPER
+	RET
+
+// func ewMaskMul32(x, gv, o *float32, n int)
+// o = gv where int32(bits(x)) > 0 (x > +0 or a positive NaN), else +0: the
+// sign-bit mask of maskMul32 as one signed compare.
+TEXT ·ewMaskMul32(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ gv+8(FP), DX
+	MOVQ o+16(FP), DI
+	MOVQ n+24(FP), CX
+	VPXOR Y15, Y15, Y15
+	CMPQ CX, $32
+	JLT  mask8
+mask32:
+	VMOVDQU (SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	VPCMPGTD Y15, Y0, Y0
+	VPCMPGTD Y15, Y1, Y1
+	VPCMPGTD Y15, Y2, Y2
+	VPCMPGTD Y15, Y3, Y3
+	VPAND (DX), Y0, Y0
+	VPAND 32(DX), Y1, Y1
+	VPAND 64(DX), Y2, Y2
+	VPAND 96(DX), Y3, Y3
+	VMOVDQU Y0, (DI)
+	VMOVDQU Y1, 32(DI)
+	VMOVDQU Y2, 64(DI)
+	VMOVDQU Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DX
+	ADDQ $128, DI
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE  mask32
+mask8:
+	CMPQ CX, $8
+	JLT  maskdone
+	VMOVDQU (SI), Y0
+	VPCMPGTD Y15, Y0, Y0
+	VPAND (DX), Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  mask8
+maskdone:
+	VZEROUPPER
+	RET
+
+// func ewScaleAdd32(x, y *float32, n int, s, b float32)
+// y = x·s + b, the product rounded before the sum (no fused multiply-add).
+TEXT ·ewScaleAdd32(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y15
+	VBROADCASTSS b+28(FP), Y14
+	CMPQ CX, $32
+	JLT  sa8
+sa32:
+	VMULPS (SI), Y15, Y0
+	VMULPS 32(SI), Y15, Y1
+	VMULPS 64(SI), Y15, Y2
+	VMULPS 96(SI), Y15, Y3
+	VADDPS Y14, Y0, Y0
+	VADDPS Y14, Y1, Y1
+	VADDPS Y14, Y2, Y2
+	VADDPS Y14, Y3, Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ $128, SI
+	ADDQ $128, DI
+	SUBQ $32, CX
+	CMPQ CX, $32
+	JGE  sa32
+sa8:
+	CMPQ CX, $8
+	JLT  sadone
+	VMULPS (SI), Y15, Y0
+	VADDPS Y14, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  sa8
+sadone:
+	VZEROUPPER
+	RET

@@ -1,0 +1,15 @@
+//go:build !amd64 || purego
+
+package nn
+
+// haveEW is false where the elementwise kernels of ew_amd64.s do not exist;
+// the Go loops of ew.go run instead.
+const haveEW = false
+
+func ewScale32(x, y *float32, n int, s float32)     { panic("nn: no elementwise kernel") }
+func ewAddScalar32(x, y *float32, n int, s float32) { panic("nn: no elementwise kernel") }
+func ewAdd32(a, b, o *float32, n int)               { panic("nn: no elementwise kernel") }
+func ewMul32(a, b, o *float32, n int)               { panic("nn: no elementwise kernel") }
+func ewMaskMul32(x, gv, o *float32, n int)          { panic("nn: no elementwise kernel") }
+
+func ewScaleAdd32(x, y *float32, n int, s, b float32) { panic("nn: no elementwise kernel") }
