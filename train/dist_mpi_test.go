@@ -30,12 +30,13 @@ var world *mpi.World
 
 var mpiDir = flag.String("mpi.dir", "", "a directory shared by the ranks (default: a temporary directory, which works only for ranks on one machine)")
 
-func TestMain(m *testing.M) {
+// runTests runs the tests as one rank of the MPI job (TestMain calls it).
+func runTests(m *testing.M) int {
 	flag.Parse()
 	w, err := mpi.Init()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	}
 	world = w
 	code := m.Run()
@@ -44,9 +45,9 @@ func TestMain(m *testing.M) {
 	}
 	if err := w.Finalize(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return 2
 	}
-	os.Exit(code)
+	return code
 }
 
 // sharedDir returns a directory of the same path on every rank, made anew

@@ -22,9 +22,11 @@ import (
 // run, is measured without it (benchmarks/torch/rss.sh).
 const testMemoryLimit = 1 << 30
 
+// TestMain sets the memory limit, then runs the tests through runTests: m.Run
+// itself, or under the mpi build tag inside an MPI job (dist_mpi_test.go).
 func TestMain(m *testing.M) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(testMemoryLimit)
 	}
-	os.Exit(m.Run())
+	os.Exit(runTests(m))
 }
