@@ -39,6 +39,7 @@ import (
 type config struct {
 	optimizer string
 	lr        float64 // 0: the optimizer's default
+	ngrads    int     // M-FAC's window rows (0: its default, 1024)
 	steps     int
 	batch     int
 	eval      int // test images evaluated at the end (0: none)
@@ -61,6 +62,7 @@ func main() {
 	var dt string
 	flag.StringVar(&c.optimizer, "optimizer", "adahessian", "rmsprop (Gorgonia's) or a curvopt optimizer: "+fmt.Sprint(train.Optimizers()))
 	flag.Float64Var(&c.lr, "lr", 0, "learning rate (0: the optimizer's default; AdaHessian's, 0.15, diverges here: use 0.01)")
+	flag.IntVar(&c.ngrads, "ngrads", 0, "M-FAC's window rows (0: its default, 1024; the window holds rows × the convnet's 0.83M parameters, 6.8 GB in float64 at 1024)")
 	flag.IntVar(&c.steps, "steps", 300, "training steps")
 	flag.IntVar(&c.batch, "batchsize", 32, "batch size")
 	flag.IntVar(&c.eval, "eval", 2000, "test images to evaluate at the end")
@@ -234,6 +236,9 @@ func newSolver(c config, g *G.ExprGraph, x, y, cost *G.Node, learnables G.Nodes)
 	h := train.Hyper{}
 	if c.lr > 0 {
 		h["lr"] = c.lr
+	}
+	if c.ngrads > 0 && c.optimizer == "mfac" {
+		h["ngrads"] = c.ngrads
 	}
 	opt, err := train.NewOptimizer(c.optimizer, h, c.batch, c.seed)
 	if err != nil {

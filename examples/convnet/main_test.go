@@ -25,8 +25,11 @@ func needFashionMNIST(t *testing.T) {
 	}
 }
 
+// small is a short run at batch 8. M-FAC gets an 8-row window: its
+// default 1024 rows of the convnet's 0.83M float64 parameters would be
+// 6.8 GB, and a few steps write a few rows.
 func small(name string, steps int) config {
-	return config{optimizer: name, steps: steps, batch: 8, seed: 3, dtype: tensor.Float64, data: "fashion-mnist", loss: "nll"}
+	return config{optimizer: name, steps: steps, batch: 8, seed: 3, dtype: tensor.Float64, data: "fashion-mnist", loss: "nll", ngrads: 8}
 }
 
 // TestEveryOptimizer: the stock convnet takes a few steps with Gorgonia's
