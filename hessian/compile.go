@@ -15,15 +15,15 @@ import (
 
 // trainProg is one compiled training-mode graph and its machines.
 type trainProg struct {
-	n      int
-	g      *gorgonia.ExprGraph
-	arena  *vm.Arena // the buffers its machines share
+	n     int
+	g     *gorgonia.ExprGraph
+	arena *vm.Arena // the buffers its machines share
 	// xN and yN are the input and target nodes bound to x and y. A
 	// NewGraph engine shares them with the user's own machine, whose
 	// gorgonia.Let may rebind them between the engine's runs: every run
 	// binds x and y again and gives the user's bindings back afterwards.
 	xN, yN *gorgonia.Node
-	net    *nn.Net   // New engines only (running statistics)
+	net    *nn.Net // New engines only (running statistics)
 	logitN *gorgonia.Node
 	x, y   *tensor.Dense
 	loss   *gorgonia.Node
