@@ -74,7 +74,11 @@ func TestDataParallelSyncBN(t *testing.T) {
 			}
 			cfg.SyncBN = false
 			got := runDist(t, cfg, 3)
-			dl, dp := got.diff(t, want)
+			dl := 0.0
+			for i, rec := range got.steps {
+				dl = math.Max(dl, math.Abs(rec.Loss-want.steps[i].Loss)/math.Abs(want.steps[i].Loss))
+			}
+			dp := maxParamDiff(t, got.ck, want.ck)
 			t.Logf("resnet8, per-rank statistics, %s, 3 ranks: loss %.2g, parameters %.2g", opt, dl, dp)
 			require.Greater(t, dl, 1e-6, "per-rank statistics: the losses should differ from one process's")
 		})
