@@ -27,7 +27,8 @@ type Net struct {
 type bnStat struct {
 	run        *bnRunning
 	mean, vari *gorgonia.Node
-	count      int
+	count      int          // values per channel on this process
+	sync       BatchReducer // non-nil: mean and vari are the global batch's
 }
 
 // Build adds the model's forward computation for a batch of size batch to
@@ -162,7 +163,9 @@ func (d DAG) fusedReLUPools() []bool {
 // batchNorm builds y = (x − μ)·γ/√(σ² + eps) + β per channel. In training
 // mode μ and the biased σ² are the batch statistics over (N, H, W), built
 // from twice-differentiable ops so the statistics are differentiated
-// through; otherwise they are the running statistics.
+// through (over the global batch of a data-parallel run with a
+// BatchReducer: see SetBatchReducer); otherwise they are the running
+// statistics.
 func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, run *bnRunning, eps float64, train bool) (*gorgonia.Node, bnStat, error) {
 	xs := shapeOf(x)
 	count := xs[0] * xs[2] * xs[3]
@@ -179,6 +182,9 @@ func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, 
 			return nil, bnStat{}, err
 		}
 		if mean, err = Scale(s, 1/float64(count)); err != nil {
+			return nil, bnStat{}, err
+		}
+		if mean, err = m.batchMean(mean); err != nil { // the global batch's (SetBatchReducer)
 			return nil, bnStat{}, err
 		}
 		// −μ from μ, so the mean node is computed (UpdateRunningStats reads it).
@@ -209,6 +215,9 @@ func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, 
 		if vari, err = Scale(sq, 1/float64(count)); err != nil {
 			return nil, bnStat{}, err
 		}
+		if vari, err = m.batchMean(vari); err != nil {
+			return nil, bnStat{}, err
+		}
 	}
 	r, err := Rsqrt(vari, eps)
 	if err != nil {
@@ -222,7 +231,11 @@ func (m *Model) batchNorm(g *gorgonia.ExprGraph, x, gamma, beta *gorgonia.Node, 
 	if err != nil {
 		return nil, bnStat{}, err
 	}
-	return y, bnStat{run: run, mean: mean, vari: vari, count: count}, nil
+	st := bnStat{run: run, mean: mean, vari: vari, count: count}
+	if train {
+		st.sync = m.sync
+	}
+	return y, st, nil
 }
 
 // posEmbedding adds row t mod T of the position table p [T, D] to row t of

@@ -30,6 +30,8 @@
 //	BatchMatMul, Transpose         bilinear / linear (SplitHeads, MergeHeads)
 //	CausalMask, AvgPool2d,         linear (GlobalAvgPool composed)
 //	Dropout                        linear, mask fixed per DropoutState step
+//	CrossMean                      linear: weighted all-reduce over processes
+//	                               (synchronised batch norm), its own derivative
 //	Reciprocal, Sqrt, Softplus,    f⁽ʲ⁾ families, as Exp (for nn/stock's
 //	Log1p, Expm1, Sin, Cos         rewrites of stock Gorgonia graphs)
 //	LogSoftmax                     x − log Σ eˣ; derivative from Softmax

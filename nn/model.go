@@ -33,6 +33,7 @@ type Model struct {
 	params []Param
 	bn     []*bnRunning
 	drop   *DropoutState // nil without dropout nodes
+	sync   BatchReducer  // synchronised batch norm (nil: per-process statistics)
 }
 
 // New builds a model from the DAG d with parameters of dtype dt
@@ -183,8 +184,8 @@ func (m *Model) UpdateRunningStats(net *Net) error {
 			return fmt.Errorf("nn: batch-norm layer %q: batch statistics not computed yet", st.run.name)
 		}
 		unb := 1.0
-		if st.count > 1 {
-			unb = float64(st.count) / float64(st.count-1)
+		if c := st.globalCount(); c > 1 {
+			unb = float64(c) / float64(c-1)
 		}
 		mom := st.run.momentum
 		switch rm := st.run.mean.Data().(type) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/curvopt/curvopt/internal/num"
+	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
 )
@@ -71,9 +72,13 @@ func Share(rows, size, rank int) (off, n int) {
 // global batch, one uniform per row (rowSampler), and uses the uniforms of
 // its own rows, so the union of the ranks' labels is the single process's
 // draw and the generator's state (in the checkpoint) does not depend on the
-// number of ranks.
+// number of ranks. Dropout masks are drawn the same way: each rank's
+// dropout ops step their generator over the rows of the global batch before
+// its own (nn.DropoutState.SetRows), so every row gets the single process's
+// mask.
 type dist struct {
 	eng     Oracle
+	drop    *nn.DropoutState // the model's dropout masks (nil: none)
 	comm    Comm
 	sampler *rowSampler
 	params  []optim.Param
@@ -92,6 +97,7 @@ type dist struct {
 	commT             time.Duration   // time in all-reduces since the step began
 	commB             int64           // bytes all-reduced since the step began
 	correct           int             // the global batch's correct predictions
+	syncedBN          bool            // Config.SyncBN: the running statistics agree already
 	// the local batch of the last slice call, reused while the global
 	// batch's backing and the share are the same
 	lx      *tensor.Dense
@@ -117,6 +123,11 @@ func (d *dist) slice(x *tensor.Dense, labels []int) (*tensor.Dense, []int, error
 	}
 	per := len(labels) / rows
 	d.rows, d.off, d.n, d.w, d.per = rows, off, n, float64(n)/float64(rows), per
+	if d.drop != nil { // the global batch's masks, this rank's rows of them
+		if err := d.drop.SetRows(off, off+n); err != nil {
+			return nil, nil, fmt.Errorf("dropout: %w", err)
+		}
+	}
 	if d.sampler != nil {
 		d.sampler.before, d.sampler.after = off*per, (rows-off-n)*per
 		if d.gnbRows > 0 { // only the first gnbRows rows are drawn
@@ -233,8 +244,12 @@ func (d *dist) grads(extra []*tensor.Dense) []*tensor.Dense {
 // variances, which leaves out the spread of the ranks' means: with
 // per-rank batch statistics (the default, as torch DDP's) a run with batch
 // norm is not the single-process run, but its ranks stay identical.
+//
+// With synchronised batch norm (Config.SyncBN) every rank updated its
+// running statistics from the global batch's, the single process's update,
+// so they are left as they are.
 func (d *dist) syncStats(stats []*tensor.Dense) error {
-	if len(stats) == 0 {
+	if len(stats) == 0 || d.syncedBN {
 		return nil
 	}
 	if err := d.reduce(stats); err != nil {
@@ -362,4 +377,43 @@ func (s *rowSampler) Sample(probs []float64, classes int, labels []int) error {
 		s.r.Float64()
 	}
 	return nil
+}
+
+// bnReducer is the nn.BatchReducer of synchronised batch norm
+// (Config.SyncBN): the step's share of the global batch (dist.slice sets
+// it before the engine runs), and all-reduces counted in the step's
+// communication.
+type bnReducer struct{ d *dist }
+
+// Share returns this rank's rows and the global batch's (0, 0 before the
+// first batch).
+func (b *bnReducer) Share() (n, total int) {
+	if b.d == nil {
+		return 0, 0
+	}
+	return b.d.n, b.d.rows
+}
+
+// AllreduceFloat32 sums buf over the ranks.
+func (b *bnReducer) AllreduceFloat32(buf []float32) error {
+	if b.d == nil {
+		return errors.New("data parallel: batch-norm statistics before the first batch")
+	}
+	t0 := time.Now()
+	err := b.d.comm.AllreduceFloat32(buf)
+	b.d.commT += time.Since(t0)
+	b.d.commB += 4 * int64(len(buf))
+	return err
+}
+
+// AllreduceFloat64 sums buf over the ranks.
+func (b *bnReducer) AllreduceFloat64(buf []float64) error {
+	if b.d == nil {
+		return errors.New("data parallel: batch-norm statistics before the first batch")
+	}
+	t0 := time.Now()
+	err := b.d.comm.AllreduceFloat64(buf)
+	b.d.commT += time.Since(t0)
+	b.d.commB += 8 * int64(len(buf))
+	return err
 }

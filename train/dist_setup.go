@@ -87,6 +87,8 @@ func checkDistributed(cfg Config) error {
 	switch {
 	case cfg.BatchSize < size:
 		return &SettingError{"batch_size", cfg.BatchSize, fmt.Sprintf("must be at least the number of ranks, %d, in a data-parallel run (every rank needs a row)", size)}
+	case cfg.SyncBN && cfg.GNBBatch > 0:
+		return &SettingError{"gnb_batch", cfg.GNBBatch, "must be 0 with synchronised batch norm (sync_bn): the ranks without GNB rows would not join the statistics' all-reduces"}
 	}
 	return nil
 }

@@ -100,6 +100,13 @@ type Config struct {
 	// the flattened parameters; see shard.go for which optimizers). The
 	// checkpoint is the same with or without it.
 	Shard bool `json:"-"`
+	// SyncBN, in a data-parallel run, synchronises batch norm: the batch
+	// mean and variance are the global batch's, all-reduced inside the
+	// forward pass (and, through their derivatives, in the gradient and
+	// the H·v), so the run equals one process at the global batch. Without
+	// it (the default, as torch DDP's) each rank normalises with its own
+	// rows' statistics. Not with GNBBatch. Alone: no effect.
+	SyncBN bool `json:"-"`
 
 	// OutDir, when set, receives steps.{jsonl,csv}, epochs.{jsonl,csv},
 	// config.json and checkpoint.gob.
@@ -415,12 +422,14 @@ func setup(cfg Config, logs bool) (*run, error) {
 		needs.HVP = true // sharpness tracking and analysis use H·v
 	}
 	var sampler *rowSampler
+	var bnRed *bnReducer
 	if distributed(cfg) {
 		if err := checkDistributed(cfg); err != nil {
 			return nil, err
 		}
-		if model.DropoutState() != nil {
-			return nil, errors.New("train: dropout in a data-parallel run: not supported (every rank would draw the same masks from the one seed, unlike the single process's per-row masks): set the model's dropout to 0")
+		if cfg.SyncBN {
+			bnRed = &bnReducer{}
+			model.SetBatchReducer(bnRed) // before the engine builds a graph
 		}
 		sampler = &rowSampler{r: rand.New(r.samplerPCG)}
 		engOpts = append(engOpts, hessian.WithSampler(sampler))
@@ -432,8 +441,12 @@ func setup(cfg Config, logs bool) (*run, error) {
 	}
 	if distributed(cfg) {
 		r.dist = newDist(r.eng, cfg.Comm, sampler)
+		r.dist.drop = model.DropoutState()
 		r.dist.gnbRows, r.dist.gnbLocal = cfg.GNBBatch, localGNB(cfg)
 		r.bnStats = runningStats(model)
+		if bnRed != nil { // the running statistics are the global batch's on every rank
+			bnRed.d, r.dist.syncedBN = r.dist, true
+		}
 		if cfg.Shard {
 			if err := r.shard(predictions); err != nil {
 				r.close()

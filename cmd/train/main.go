@@ -163,6 +163,7 @@ type options struct {
 	analysis analyzeOptions
 	comm     world // the data-parallel run's ranks (nil: one process)
 	shard    bool
+	syncBN   bool
 	// set holds the names of the flags given on the command line.
 	set map[string]bool
 }
@@ -230,6 +231,7 @@ func runComm(sig *sigctx.Listener, comm world, args []string, stdout, stderr io.
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
 	fs.BoolVar(&o.shard, "shard", false, "under mpirun (a build with -tags mpi): split the optimizer's state over the ranks (ZeRO-1;\nnot mfac, nor adahessian on convolutions); the checkpoint is the same without it. Alone: no effect")
+	fs.BoolVar(&o.syncBN, "sync-bn", false, "under mpirun: synchronised batch norm, the batch statistics of the global batch (all-reduced in the forward\npass, the gradient and the H·v: the run equals one process); default: each rank's own rows' statistics. Alone: no effect")
 	fs.Func("memory-limit", "memory the model's parameters and graphs may take, e.g. 2GB, 512MB, 1.5GiB; a run that would need more is refused before training (default: the memory available, MemAvailable)", func(s string) (err error) {
 		o.cfg.MemoryLimit, err = meminfo.ParseBytes(s)
 		return err
@@ -308,7 +310,7 @@ func runComm(sig *sigctx.Listener, comm world, args []string, stdout, stderr io.
 		return sigctx.ExitStatus(s)
 	}
 	ctx := sig.Context()
-	o.cfg.Comm, o.cfg.Shard = o.comm, o.shard
+	o.cfg.Comm, o.cfg.Shard, o.cfg.SyncBN = o.comm, o.shard, o.syncBN
 	res, err := train.Run(ctx, o.cfg)
 	if s := sig.Received(); s != nil && err != nil && ctx.Err() != nil {
 		return interrupted(s, o.cfg.OutDir, stderr)
