@@ -46,8 +46,15 @@ func shardCNN(t *testing.T) nn.DAG {
 // relative. F⁻¹·g = (g − Gᵀ·M⁻¹·c)/λ cancels about log₁₀(‖g‖²/(m·λ))
 // digits (about 4 here: m = 4, λ = 1e-5), and ten steps feed each step's
 // parameters into the next gradients, so the parameters (of size ~0.05)
-// may differ by ~1e-12; measured below 1e-13 (see the test's log).
+// may differ by ~1e-12; measured 2.5e-13 (see the test's log).
 const mfacShardTol = 1e-10
+
+// mfacShardStateTol bounds the state's difference (relative where a value
+// exceeds 1): the Gram matrix's off-diagonal entries are sums of d products
+// that cancel (an entry of 1.03 from gradients of norm² 13), so the
+// gradients' 1e-13 differences (through the parameters) reach them at
+// ~1e-11; measured 6e-11.
+const mfacShardStateTol = 1e-9
 
 // TestShardConvAndMFAC: AdaHessian on convolutions and M-FAC, sharded over
 // 2 and 3 ranks, equal the unsharded data-parallel run: AdaHessian bit for
@@ -104,12 +111,15 @@ func TestShardConvAndMFAC(t *testing.T) {
 					dp, ds := maxParamDiff(t, a, b), maxStateDiff(t, a, b)
 					t.Logf("%s, %d ranks: sharded against unsharded: parameters %.2g, state %.2g", c.name, n, dp, ds)
 					require.Less(t, dp, c.tol, "%d ranks: parameters", n)
-					require.Less(t, ds, c.tol, "%d ranks: state", n)
+					require.Less(t, ds, max(c.tol, mfacShardStateTol), "%d ranks: state", n)
 					for i := range want[0].StepLog {
 						require.InDelta(t, want[0].StepLog[i].Loss, got[0].StepLog[i].Loss, c.tol, "%d ranks, step %d", n, i+1)
 					}
 				}
-				tol := max(c.tol, dist64Tol)
+				tol, stol := max(c.tol, dist64Tol), dist64Tol
+				if c.tol > 0 {
+					stol = mfacShardStateTol
+				}
 
 				// Sharded to step 5 on n ranks, unsharded on 5-n to 10.
 				d := base
@@ -120,7 +130,7 @@ func TestShardConvAndMFAC(t *testing.T) {
 				e, err := LoadCheckpoint(filepath.Join(d.OutDir, checkpointFile))
 				require.NoError(t, err)
 				require.Less(t, maxParamDiff(t, a, e), tol, "sharded on %d ranks, resumed unsharded on %d", n, 5-n)
-				require.Less(t, maxStateDiff(t, a, e), tol, "sharded on %d ranks, resumed unsharded on %d", n, 5-n)
+				require.Less(t, maxStateDiff(t, a, e), stol, "sharded on %d ranks, resumed unsharded on %d", n, 5-n)
 				// Unsharded to 5, sharded on 5-n to 10 (a rank count whose
 				// cuts differ from n's).
 				d = base
@@ -135,15 +145,16 @@ func TestShardConvAndMFAC(t *testing.T) {
 				f, err := LoadCheckpoint(filepath.Join(d.OutDir, checkpointFile))
 				require.NoError(t, err)
 				require.Less(t, maxParamDiff(t, a, f), tol, "unsharded on %d ranks, resumed sharded", n)
-				require.Less(t, maxStateDiff(t, a, f), tol, "unsharded on %d ranks, resumed sharded", n)
+				require.Less(t, maxStateDiff(t, a, f), stol, "unsharded on %d ranks, resumed sharded", n)
 			}
 		})
 	}
 }
 
 // maxStateDiff is the largest difference between two checkpoints'
-// optimizer state values, which must hold the same tensors of the same
-// shapes (the format does not change with -shard).
+// optimizer state values, relative to the value where it exceeds 1 (M-FAC's
+// Gram matrix holds ‖g‖² of order 1e3); the checkpoints must hold the same
+// tensors of the same shapes (the format does not change with -shard).
 func maxStateDiff(t *testing.T, a, b *Checkpoint) float64 {
 	t.Helper()
 	require.Equal(t, a.Opt.Step, b.Opt.Step)
@@ -162,7 +173,7 @@ func maxStateDiff(t *testing.T, a, b *Checkpoint) float64 {
 		x, y := stateValues(w), stateValues(st)
 		require.Equal(t, len(x), len(y), "%s of %s", st.Slot, st.Param)
 		for i := range x {
-			worst = max(worst, math.Abs(x[i]-y[i]))
+			worst = max(worst, math.Abs(x[i]-y[i])/max(1, math.Abs(x[i])))
 		}
 	}
 	return worst

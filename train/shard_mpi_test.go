@@ -68,7 +68,7 @@ func TestMPIShardConvAndMFAC(t *testing.T) {
 					}
 					require.Less(t, dp, tol, "%v: parameters", dt)
 					if dt == tensor.Float64 {
-						require.Less(t, ds, tol, "%v: state", dt)
+						require.Less(t, ds, mfacShardStateTol, "%v: state", dt)
 					}
 				}
 				require.NoError(t, world.Barrier())

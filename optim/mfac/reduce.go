@@ -19,7 +19,10 @@ import (
 // same order with the same length. A Window makes exactly one call per
 // Update, UpdateIHVP or IHVP (of its filled rows' m or fewer values), on
 // every process, also when the values are not finite, so that no process
-// waits on one that left early.
+// waits on one that left early. An error found after the sum (a non-finite
+// entry of F⁻¹·x, or of the update, in one process's slice) is that
+// process's alone, which undoes its update: the caller must make the
+// processes agree on it (train's -shard ends the run on every rank).
 type Reducer interface {
 	AllReduceSum(buf []float64) error
 }
