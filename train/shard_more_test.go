@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
@@ -219,4 +220,27 @@ func TestShardCutsKeepKernelWindows(t *testing.T) {
 		Grad: tensor.New(tensor.Of(tensor.Float64), tensor.WithShape(1, 1, 3, 3))}}
 	_, err := newShardLayout(one, fakeComm{newHub(2), 0})
 	require.ErrorContains(t, err, "would hold no parameter values")
+}
+
+// TestShardMFACMemoryCheck: with -shard, the check of M-FAC's memory before
+// a run counts a rank's columns of the window (d/N, and at most a kernel
+// window more), and on rank 0 also the whole window it gathers for a
+// checkpoint: a window of 688 MB that does not fit in 500 MB passes on rank
+// 1 of 2 and is refused on rank 0.
+func TestShardMFACMemoryCheck(t *testing.T) {
+	cfg := tinyConfig(t, "mfac", Hyper{"ngrads": 2000})
+	cfg.Memory = func() (int64, error) { return 500e6, nil }
+	cfg.Shard = true
+	model, err := nn.New(cfg.Model, tensor.Float64, rand.New(rand.NewPCG(1, 2)), 1)
+	require.NoError(t, err)
+	check := func(rank int) error {
+		c := cfg
+		c.Comm = fakeComm{newHub(2), rank}
+		return checkInputs(c, model, false, optim.Needs{}, cfg.Train, cfg.Test)
+	}
+	// d = 37006: rank 1 holds 18503 + 1 columns, 2000·18504·8 + 3·2000²·8.
+	require.NoError(t, check(1))
+	require.ErrorContains(t, check(0), "this rank's slice of M-FAC's window (-shard: m = 2000 gradients of 18504 of the d = 37006 parameters; float64: 392.1 MB, and 752.1 MB more for a checkpoint)")
+	cfg.Shard = false
+	require.ErrorContains(t, check(1), "M-FAC's window of m = 2000 gradients of d = 37006 parameters")
 }
