@@ -8,6 +8,7 @@ import (
 	"github.com/curvopt/curvopt/internal/meminfo"
 	"github.com/curvopt/curvopt/nn"
 	"github.com/curvopt/curvopt/optim"
+	"github.com/curvopt/curvopt/optim/adahessian"
 	"github.com/curvopt/curvopt/optim/mfac"
 	"gorgonia.org/tensor"
 )
@@ -51,6 +52,18 @@ func checkInputs(cfg Config, model *nn.Model, text bool, needs optim.Needs, trai
 		live, export := mfacBytes(m, d, cfg.Dtype)
 		what := fmt.Sprintf("M-FAC's window of m = %d gradients of d = %d parameters (%v: %s, and %s more for a checkpoint)",
 			m, d, cfg.Dtype, meminfo.Bytes(live), meminfo.Bytes(export))
+		if n := commSize(cfg); cfg.Shard && n > 1 {
+			// This rank's columns: d/n, and at most half a kernel window
+			// more where a cut moved (shardCuts).
+			dr := (d+n-1)/n + maxBlock(model)
+			live, export = mfacBytes(m, dr, cfg.Dtype)
+			if cfg.Comm.Rank() == 0 { // gathers the whole window to write a checkpoint
+				full, _ := mfacBytes(m, d, cfg.Dtype)
+				export = meminfo.Add(export, full)
+			}
+			what = fmt.Sprintf("this rank's slice of M-FAC's window (-shard: m = %d gradients of %d of the d = %d parameters; %v: %s, and %s more for a checkpoint)",
+				m, dr, d, cfg.Dtype, meminfo.Bytes(live), meminfo.Bytes(export))
+		}
 		src, budget := cfg.budget()
 		if err := src.CheckAgainst(budget, what, meminfo.Add(live, export), "lower the window size (-ngrads)"); err != nil {
 			return fmt.Errorf("train: %w", err)
@@ -149,4 +162,22 @@ func countParams(info []nn.ParamInfo) int64 {
 		d = meminfo.Add(d, n)
 	}
 	return d
+}
+
+// commSize is the number of ranks of cfg's run (1 without a Comm).
+func commSize(cfg Config) int {
+	if cfg.Comm == nil {
+		return 1
+	}
+	return cfg.Comm.Size()
+}
+
+// maxBlock is the largest kernel window (adahessian.BlockSize) of the
+// model's parameters: how far shardCuts may move a cut.
+func maxBlock(model *nn.Model) int {
+	b := 1
+	for _, p := range model.ParamInfo() {
+		b = max(b, adahessian.BlockSize(p.Shape))
+	}
+	return b
 }

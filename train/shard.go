@@ -1,39 +1,46 @@
 package train
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/curvopt/curvopt/internal/num"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/optim/adahessian"
+	"github.com/curvopt/curvopt/optim/mfac"
 	"github.com/curvopt/curvopt/optim/sophia"
 	"gorgonia.org/tensor"
 )
 
 // Sharded optimizer state (ZeRO stage 1, Config.Shard): the parameters,
 // flattened in order into one vector of D values, are split into
-// contiguous slices, rank r owning Share(D, ranks, r). Each rank's
-// optimizer sees only its slice (1-D views of the parameters and their
-// gradients, one per parameter the slice overlaps, under the parameter's
-// name), so it holds the state of D/ranks values; after its update the
-// ranks all-gather the slices into the full parameters.
+// contiguous slices, rank r owning values [cuts[r], cuts[r+1]) (shardCuts:
+// Share(D, ranks, r), each cut moved to the nearest boundary of a
+// convolution kernel's window where it falls inside a weight of 3 or more
+// dimensions). Each rank's optimizer sees only its slice (views of the
+// parameters and their gradients, one per parameter the slice overlaps,
+// under the parameter's name: 1-D, or [windows, 1, kernel dims...] for a
+// convolution weight), so it holds the state of about D/ranks values;
+// after its update the ranks all-gather the slices into the full
+// parameters.
 //
 // This is exact for the optimizers whose update is elementwise given the
-// gradient and the curvature estimate: SGD, Adam, AdamW, SophiaG, SophiaH,
-// and AdaHessian on parameters of at most 2 dimensions. Curvature queries
-// are answered for the whole vector and sliced (shardOracle); Hutchinson
-// probes are drawn for the whole vector by every rank, from the generator
-// the unsharded optimizer would use, and sliced (shardProbes), so the probes,
-// and the probe generator's saved state, are the unsharded run's.
-//
-// Refused: M-FAC (its update u = F⁻¹g needs the dot products of the whole
-// gradient with every gradient of the window: a window split by
-// coordinates keeps the inverse-Hessian-vector product exact only if
-// those dot products and the Gram matrix are all-reduced inside M-FAC's
-// Woodbury recursion, which its package does not offer), and AdaHessian on
-// a parameter of 3 or more dimensions (its averaging over a convolution
-// kernel's window needs the whole kernel).
+// gradient and the curvature estimate: SGD, Adam, AdamW, SophiaG, SophiaH;
+// for AdaHessian, whose curvature is averaged over each convolution
+// kernel's kh·kw window, because no slice splits a window and its piece's
+// shape keeps the window (adahessian.BlockSize of the piece is the
+// weight's); and for M-FAC, whose window is split by coordinates (every
+// rank holds its columns of every row): the inner products of the window
+// with the gradient, m values per step, are summed over the ranks inside
+// M-FAC's update (mfac.Reducer, an all-reduce), the m×m Gram matrix and
+// its factor are the same on every rank, and the rest of F⁻¹·g is
+// per coordinate. M-FAC's sums are added in another order than one
+// process adds them, so its sharded run equals the unsharded one within
+// float64 round-off (amplified by F⁻¹'s cancellation), not bit for bit.
+// Curvature queries are answered for the whole vector and sliced
+// (shardOracle); Hutchinson probes are drawn for the whole vector by every
+// rank, from the generator the unsharded optimizer would use, and sliced
+// (shardProbes), so the probes, and the probe generator's saved state,
+// are the unsharded run's.
 
 // piece is one parameter's part of a rank's slice: values [a, b) of
 // parameter i.
@@ -46,12 +53,14 @@ type shardLayout struct {
 	shard   []optim.Param // views of the pieces
 	parts   [][]int       // parts[i][r]: values of parameter i on rank r
 	pieceOf []int         // the piece of parameter i on this rank (-1: none)
+	cuts    []int         // rank r holds values [cuts[r], cuts[r+1]) of the vector
 	size    int           // D
 	dtype   tensor.Dtype
+	comm    Comm
 }
 
 func newShardLayout(params []optim.Param, comm Comm) (*shardLayout, error) {
-	l := &shardLayout{full: params}
+	l := &shardLayout{full: params, comm: comm}
 	for _, p := range params {
 		l.size += p.Value.Shape().TotalSize()
 		if l.dtype == (tensor.Dtype{}) {
@@ -63,19 +72,21 @@ func newShardLayout(params []optim.Param, comm Comm) (*shardLayout, error) {
 	if l.size < comm.Size() {
 		return nil, fmt.Errorf("shard: %d parameter values for %d ranks", l.size, comm.Size())
 	}
+	var err error
+	if l.cuts, err = shardCuts(params, l.size, comm.Size()); err != nil {
+		return nil, err
+	}
 	off := 0
 	for _, p := range params {
 		m := p.Value.Shape().TotalSize()
 		part := make([]int, comm.Size())
 		for r := range part {
-			lo, n := Share(l.size, comm.Size(), r)
-			part[r] = max(0, min(lo+n, off+m)-max(lo, off))
+			part[r] = max(0, min(l.cuts[r+1], off+m)-max(l.cuts[r], off))
 		}
 		l.parts = append(l.parts, part)
 		off += m
 	}
-	lo, n := Share(l.size, comm.Size(), comm.Rank())
-	hi := lo + n
+	lo, hi := l.cuts[comm.Rank()], l.cuts[comm.Rank()+1]
 	off = 0
 	for i, p := range params {
 		m := p.Value.Shape().TotalSize()
@@ -86,11 +97,12 @@ func newShardLayout(params []optim.Param, comm Comm) (*shardLayout, error) {
 			continue
 		}
 		l.pieceOf[i] = len(l.pieces)
-		v, err := viewRange(p.Value, a, b)
+		shape := pieceShape(p.Value.Shape(), a, b)
+		v, err := viewShaped(p.Value, a, b, shape)
 		if err != nil {
 			return nil, fmt.Errorf("shard: %s: %w", p.Name, err)
 		}
-		g, err := viewRange(p.Grad, a, b)
+		g, err := viewShaped(p.Grad, a, b, shape)
 		if err != nil {
 			return nil, fmt.Errorf("shard: %s's gradient: %w", p.Name, err)
 		}
@@ -98,6 +110,60 @@ func newShardLayout(params []optim.Param, comm Comm) (*shardLayout, error) {
 		l.shard = append(l.shard, optim.Param{Name: p.Name, Value: v, Grad: g})
 	}
 	return l, nil
+}
+
+// shardCuts returns the ranks' boundaries in the parameter vector of size
+// values: Share's, each moved to the nearest multiple of the kernel window
+// (adahessian.BlockSize) of the parameter it falls inside, so that no
+// slice splits a convolution kernel's window. A rank left without values
+// (a vector of few, large windows) is an error.
+func shardCuts(params []optim.Param, size, ranks int) ([]int, error) {
+	cuts := make([]int, ranks+1)
+	cuts[ranks] = size
+	for r := 1; r < ranks; r++ {
+		c, _ := Share(size, ranks, r)
+		off := 0
+		for _, p := range params {
+			m := p.Value.Shape().TotalSize()
+			if c > off && c < off+m {
+				if blk := adahessian.BlockSize(p.Value.Shape()); blk > 1 && m%blk == 0 {
+					c = off + (c-off+blk/2)/blk*blk
+				}
+				break
+			}
+			off += m
+		}
+		cuts[r] = max(c, cuts[r-1])
+	}
+	for r := range ranks {
+		if cuts[r+1] <= cuts[r] {
+			return nil, fmt.Errorf("shard: rank %d of %d would hold no parameter values once the cuts keep every convolution kernel window whole (%d values): run with fewer ranks or without -shard", r, ranks, size)
+		}
+	}
+	return cuts, nil
+}
+
+// pieceShape is the shape of values [a, b) of a parameter of shape s: for
+// a weight of 3 or more dimensions whose piece holds whole kernel windows,
+// [windows, 1, s[2:]...], whose adahessian.BlockSize is s's; otherwise 1-D.
+func pieceShape(s tensor.Shape, a, b int) []int {
+	blk := adahessian.BlockSize(s)
+	if len(s) < 3 || blk <= 1 || a%blk != 0 || b%blk != 0 {
+		return []int{b - a}
+	}
+	return append([]int{(b - a) / blk, 1}, s[2:]...)
+}
+
+// viewShaped returns values [a, b) of t's backing as a tensor of the given
+// shape sharing its memory.
+func viewShaped(t *tensor.Dense, a, b int, shape []int) (*tensor.Dense, error) {
+	switch t.Dtype() {
+	case tensor.Float32:
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(num.Slice[float32](t)[a:b])), nil
+	case tensor.Float64:
+		return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(num.Slice[float64](t)[a:b])), nil
+	}
+	return nil, fmt.Errorf("dtype %v: want float32 or float64", t.Dtype())
 }
 
 // viewRange returns values [a, b) of t's backing as a 1-D tensor sharing
@@ -228,8 +294,8 @@ func (s *shardProbes) UnmarshalBinary(b []byte) error { return s.src.UnmarshalBi
 
 // newShardInner builds the named optimizer for the shard, its Hutchinson
 // probes drawn by a shardProbes over the source the unsharded optimizer
-// would make; M-FAC, and AdaHessian on a parameter of 3 or more
-// dimensions, are refused (see the comment at the top of this file).
+// would make, and M-FAC's inner products summed over the ranks (see the
+// comment at the top of this file).
 func newShardInner(name string, h Hyper, predictions int, seed uint64, lay *shardLayout) (optim.Optimizer, error) {
 	e, cfg, err := resolve(name, h, predictions, seed)
 	if err != nil {
@@ -241,21 +307,25 @@ func newShardInner(name string, h Hyper, predictions int, seed uint64, lay *shar
 			c.Probes = &shardProbes{src: optim.NewRandomProbes(c.Probe, c.Seed), lay: lay}
 		}
 	case *adahessian.Config:
-		for _, p := range lay.full {
-			if p.Value.Dims() >= 3 {
-				return nil, fmt.Errorf("shard: adahessian averages its curvature over %s's kernel window (%d dimensions), which a slice does not hold: run it without -shard", p.Name, p.Value.Dims())
-			}
-		}
 		if !c.GNB && c.Probes == nil {
 			c.Probes = &shardProbes{src: optim.NewRandomProbes(c.Probe, c.Seed), lay: lay}
-		}
-	default:
-		if name == "mfac" {
-			return nil, errors.New("shard: mfac's update needs the dot products of whole gradients with its window, which a window split by coordinates does not hold (its package would have to all-reduce them): run it without -shard")
 		}
 	}
 	if err := e.validate(cfg); err != nil {
 		return nil, err
 	}
-	return e.build(cfg)
+	o, err := e.build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := o.(*mfac.MFAC); ok {
+		m.SetReducer(commReducer{lay.comm})
+	}
+	return o, nil
 }
+
+// commReducer sums M-FAC's inner products over the ranks.
+type commReducer struct{ c Comm }
+
+// AllReduceSum implements mfac.Reducer.
+func (r commReducer) AllReduceSum(buf []float64) error { return r.c.AllreduceFloat64(buf) }

@@ -1,10 +1,7 @@
 package train
 
 import (
-	"context"
-	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/curvopt/curvopt/data"
@@ -101,40 +98,5 @@ func requireSameStateTol(t *testing.T, a, b *Checkpoint) {
 	for _, st := range b.Opt.Tensors {
 		w := want[[2]string{st.Param, st.Slot}]
 		require.InDeltaSlice(t, w, stateValues(st), dist64Tol, "%s of %s", st.Slot, st.Param)
-	}
-}
-
-// TestShardRefused: M-FAC, and AdaHessian on a convolution, are refused
-// with -shard, naming why, on every rank.
-func TestShardRefused(t *testing.T) {
-	tr, te, err := data.Synthetic(data.SyntheticConfig{Train: 64, Test: 16, Seed: 5})
-	require.NoError(t, err)
-	for _, c := range []struct {
-		opt   string
-		model nn.DAG
-		want  string
-	}{
-		{"mfac", nn.MLP(3*32*32, []int{16}, 10), "mfac's update needs the dot products"},
-		{"adahessian", nn.CNN(3, 32, 10), "kernel window"},
-	} {
-		h := newHub(2)
-		errs := make([]error, 2)
-		var wg sync.WaitGroup
-		for r := range 2 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				cfg := Config{Model: c.model, Train: tr, Test: te, Optimizer: c.opt, Steps: 1, BatchSize: 8, Shard: true, Comm: fakeComm{h, r}}
-				_, errs[r] = Run(context.Background(), cfg)
-				if errs[r] != nil {
-					h.leave(r, errs[r])
-				}
-			}()
-		}
-		wg.Wait()
-		for r := range errs {
-			require.Error(t, errs[r], "%s: rank %d", c.opt, r)
-			require.ErrorContains(t, errors.Unwrap(errs[r]), c.want)
-		}
 	}
 }

@@ -6,8 +6,11 @@
 # Adam on an MLP 3072-2048-2048-10 (10.5 M parameters: Adam's state is
 # 2 x 42 MB in float32), 3 steps; without an output directory (no
 # checkpoint), then with the end-of-run checkpoint (rank 0 then holds the
-# gathered state while it writes it).
+# gathered state while it writes it). OPT, HIDDEN and EXTRA pick another
+# optimizer, MLP and flags, e.g. M-FAC's window split by coordinates:
+#   OPT=mfac HIDDEN=512 EXTRA="-ngrads 64" benchmarks/mpi/rss.sh /tmp/train-mpi
 set -eu
+opt=${OPT:-adam} hidden=${HIDDEN:-2048,2048} extra=${EXTRA:-}
 bin=${1:?usage: rss.sh TRAIN-BINARY-BUILT-WITH-TAGS-MPI}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -23,7 +26,7 @@ for out in "" "$dir/out"; do
     np=$1 shard=${2:-}
     export TAG="np$np$shard${out:+-checkpoint}"
     rm -rf "$dir/out"
-    args="-model mlp -hidden 2048,2048 -optimizer adam -steps 3 -batch 48 -synthetic-train 480 -synthetic-test 48 -quiet -checkpoint-every -1 $shard"
+    args="-model mlp -hidden $hidden -optimizer $opt $extra -steps 3 -batch 48 -synthetic-train 480 -synthetic-test 48 -quiet -checkpoint-every -1 $shard"
     if [ "$np" = 1 ]; then
       "$dir/wrap.sh" "$bin" $args -out "$out"
     else

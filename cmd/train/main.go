@@ -230,7 +230,7 @@ func runComm(sig *sigctx.Listener, comm world, args []string, stdout, stderr io.
 	fs.BoolVar(&o.cfg.HessianQuick, "hessian-quick", false, "with -hessian-every: the top eigenvalue only, to about 1e-3 relative (at most 30 Hessian-vector products), no trace")
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
-	fs.BoolVar(&o.shard, "shard", false, "under mpirun (a build with -tags mpi): split the optimizer's state over the ranks (ZeRO-1;\nnot mfac, nor adahessian on convolutions); the checkpoint is the same without it. Alone: no effect")
+	fs.BoolVar(&o.shard, "shard", false, "under mpirun (a build with -tags mpi): split the optimizer's state over the ranks (ZeRO-1;\nevery optimizer; mfac's window by coordinates); the checkpoint is the same without it. Alone: no effect")
 	fs.BoolVar(&o.syncBN, "sync-bn", false, "under mpirun: synchronised batch norm, the batch statistics of the global batch (all-reduced in the forward\npass, the gradient and the H·v: the run equals one process); default: each rank's own rows' statistics. Alone: no effect")
 	fs.Func("memory-limit", "memory the model's parameters and graphs may take, e.g. 2GB, 512MB, 1.5GiB; a run that would need more is refused before training (default: the memory available, MemAvailable)", func(s string) (err error) {
 		o.cfg.MemoryLimit, err = meminfo.ParseBytes(s)

@@ -80,6 +80,23 @@
 // only the k rows it reads), so that saving and resuming never hold a
 // second window, nor touch its unwritten rows.
 //
+// # Split by coordinates (Reducer)
+//
+// A window too large for one process can be split by coordinates over
+// several (train's -shard): each holds the same contiguous slice of every
+// row, its own slice of g, u and v, and the whole m×m Gram matrix and
+// factor. Of the steps above only c = G·x needs the other slices: each
+// process forms its partial c over its columns and a Reducer
+// (SetReducer) sums the m values; M, y and the factor updates then run
+// alike on every process from the same c, and (x − Gᵀ·y)/λ is local per
+// coordinate. The result is the unsplit window's up to the order in which
+// the inner products' terms are added (float64 round-off, amplified like
+// any rounding of c by the cancellation described above); the processes
+// agree bit for bit when the Reducer's sums do. One Reducer call per
+// update, made by every process even for a non-finite gradient, keeps
+// them in step. Without a Reducer nothing changes: the same arithmetic,
+// and no allocation.
+//
 // Errors: Step makes the checks of optim.Hyper.BeginStep first. A gradient
 // whose inner products with the window overflow float64 is refused before
 // the window changes; every value the step would write (u, v, θ) is

@@ -50,7 +50,8 @@ type MFAC struct {
 	// SetGroups), the step counter, the parameter list and the state.
 	optim.Base
 	cfg Config
-	eng engine // allocated at the first Step, when d is known
+	eng engine  // allocated at the first Step, when d is known
+	red Reducer // nil: the whole window is here (see SetReducer)
 }
 
 // engine is the dtype-specific part.
@@ -60,6 +61,7 @@ type engine interface {
 	export(st *optim.State, view bool)
 	lastIHVP(dst []float64) []float64
 	slot() int
+	setReducer(r Reducer)
 	close()
 }
 
@@ -155,6 +157,7 @@ func (o *MFAC) Step(params []optim.Param, or optim.Oracle) error {
 		if err != nil {
 			return err
 		}
+		eng.setReducer(o.red)
 		o.eng = eng
 	}
 	if err := o.eng.step(o.cfg, &o.Hyper, params, o.Steps()+1); err != nil {
@@ -217,6 +220,9 @@ func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param, t int64) e
 	if n := numEl(params); n != len(e.g) {
 		return fmt.Errorf("mfac: %d parameter entries, but the window has d = %d", n, len(e.g))
 	}
+	// bad is a non-finite g: alone, refused at once; with a Reducer, after
+	// the update's collective call (see nonFiniteGrad).
+	var bad error
 	off := 0
 	for i, p := range params {
 		th, gr := backing[T](p.Value), backing[T](p.Grad)
@@ -226,8 +232,11 @@ func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param, t int64) e
 			for j := range g {
 				g[j] = gr[j] + wd*th[j]
 			}
-			if j := num.NonFinite(g); j >= 0 {
-				return fmt.Errorf("mfac: param %q: gradient + weight_decay·θ entry %d is %v: %w", p.Name, j, g[j], optim.ErrNonFinite)
+			if j := num.NonFinite(g); j >= 0 && bad == nil {
+				bad = fmt.Errorf("mfac: param %q: gradient + weight_decay·θ entry %d is %v: %w", p.Name, j, g[j], optim.ErrNonFinite)
+				if e.w.red == nil {
+					return bad
+				}
 			}
 		} else {
 			copy(g, gr)
@@ -236,7 +245,14 @@ func (e *eng[T]) step(c Config, h *optim.Hyper, params []optim.Param, t int64) e
 	}
 	slot := e.w.Slot()
 	if err := e.w.updateIHVP(e.g, e.u); err != nil {
+		if bad != nil {
+			return bad
+		}
 		return fmt.Errorf("mfac: step %d: %w", t, err)
+	}
+	if bad != nil { // not reached: updateIHVP refuses a non-finite g
+		e.w.undo()
+		return bad
 	}
 	if err := e.check(c, h, params, t); err != nil {
 		e.w.undo()

@@ -182,6 +182,7 @@ func (w windowState) PrepareLoad(params []optim.Param, st *optim.State, take boo
 	} else if ne, err = newEngine(dt, o.cfg, d); err != nil {
 		return nil, fmt.Errorf("load state: %w", err)
 	}
+	ne.setReducer(o.red)
 	return func() {
 		switch e := ne.(type) {
 		case *eng[float32]:

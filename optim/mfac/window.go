@@ -51,6 +51,7 @@ type core[T optim.Float] struct {
 	filled int       // rows 0..filled-1 have been written
 	count  int64     // number of gradients added
 	broken error     // set when a failed update left the factor unusable
+	red    Reducer   // sums the inner products over the processes (nil: one)
 
 	// scratch, allocated once
 	x, a, c, y, z []float64 // m each
@@ -183,10 +184,21 @@ func (w *Window[T]) Update(g []T) error {
 	if err := w.check("update", g, "gradient"); err != nil {
 		return err
 	}
-	if i := num.NonFinite(g); i >= 0 {
-		return fmt.Errorf("mfac: update: gradient entry %d is %v: %w", i, g[i], optim.ErrNonFinite)
+	bad := nonFiniteGrad(g)
+	if bad != nil && w.red == nil {
+		return bad
 	}
-	return w.update(g)
+	if err := w.update(g); err != nil {
+		if bad != nil {
+			return bad
+		}
+		return err
+	}
+	if bad != nil { // not reached: the non-finite row makes its own inner product non-finite
+		w.undo()
+		return bad
+	}
+	return nil
 }
 
 func (w *Window[T]) update(g []T) error {
@@ -199,8 +211,15 @@ func (w *Window[T]) update(g []T) error {
 		c[i] = w.part[0][i] + w.part[1][i]
 	}
 	clear(c[rows:])
+	if err := w.reduce(c[:rows]); err != nil {
+		copy(w.g[s*w.d:(s+1)*w.d], w.old)
+		return fmt.Errorf("mfac: update: %w", err)
+	}
 	if i := num.NonFinite(c[:rows]); i >= 0 {
 		copy(w.g[s*w.d:(s+1)*w.d], w.old)
+		if w.red != nil {
+			return fmt.Errorf("mfac: update: the gradient's inner product with window row %d, summed over the processes, is %v (a gradient entry is not finite, or the gradient is too large for float64; window unchanged): %w", i, c[i], optim.ErrNonFinite)
+		}
 		return fmt.Errorf("mfac: update: the gradient's inner product with window row %d is %v (the gradient is too large for float64; window unchanged): %w", i, c[i], optim.ErrNonFinite)
 	}
 	w.undoable = false
@@ -279,6 +298,9 @@ func (w *Window[T]) IHVP(x, out []T) error {
 		w.c[i] = w.part[0][i] + w.part[1][i]
 	}
 	clear(w.c[rows:])
+	if err := w.reduce(w.c[:rows]); err != nil {
+		return fmt.Errorf("mfac: ihvp: %w", err)
+	}
 	w.finish(x, out)
 	return nil
 }
@@ -309,11 +331,19 @@ func (w *Window[T]) updateIHVP(g, out []T) error {
 	if err := w.check("update", out, "out"); err != nil {
 		return err
 	}
-	if i := num.NonFinite(g); i >= 0 {
-		return fmt.Errorf("mfac: update: gradient entry %d is %v: %w", i, g[i], optim.ErrNonFinite)
+	bad := nonFiniteGrad(g)
+	if bad != nil && w.red == nil {
+		return bad
 	}
 	if err := w.update(g); err != nil {
+		if bad != nil {
+			return bad
+		}
 		return err
+	}
+	if bad != nil { // not reached: the non-finite row makes its own inner product non-finite
+		w.undo()
+		return bad
 	}
 	w.finish(g, out)
 	return nil
