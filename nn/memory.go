@@ -92,7 +92,9 @@ func (m MemoryEstimate) String() string {
 //     inside the layer).
 //   - Convolution im2col column caches are shared by the ops of one family
 //     (the forward op and its weight gradient); the second differentiation
-//     adds one more family per convolution (hence 2), and per-worker
+//     adds one more family per convolution (hence 2); an evaluation graph's
+//     convolution is a family of one and keeps no cache (0: its columns
+//     are built per sample in the worker's scratch), and per-worker
 //     scratch (backward-input columns, weight-gradient accumulators, GEMM
 //     packing) belongs to each conv op: 1 in evaluation, 3 with the
 //     gradient, 9 with H·v (nodes of the graph).
@@ -116,7 +118,7 @@ type memFactors struct {
 func factorsOf(g GraphKind) (memFactors, error) {
 	switch g {
 	case EvalGraph:
-		return memFactors{fwd4: 4, cols: 1, convOps: 1, paramNodes: 1}, nil
+		return memFactors{fwd4: 4, cols: 0, convOps: 1, paramNodes: 1}, nil
 	case GradGraph:
 		return memFactors{fwd4: 7, cols: 1, convOps: 3, paramNodes: 3, train: true}, nil
 	case HVPGraph:
@@ -144,12 +146,17 @@ type layerCost struct {
 	// plain: per-example buffers that the derivative passes do not
 	// multiply (the input batch).
 	plain int64
+	// out: the layer's output per example; last: the index (in the plan)
+	// of the last layer that reads it (evaluation's liveness bound).
+	out  int64
+	last int
 }
 
 // memoryPlan is what Memory needs from Spec or DAG: the per-layer costs
 // and the model's size.
 type memoryPlan struct {
 	layers  []layerCost
+	live    bool  // layers carry out and last: evaluation takes the liveness bound
 	params  int64 // parameter count
 	rows    int64 // logit rows per example
 	classes int64
@@ -184,6 +191,15 @@ func (p memoryPlan) estimate(batch int, dt tensor.Dtype, g GraphKind) (MemoryEst
 			est.Largest, est.LargestBytes = l.name, b
 		}
 	}
+	if g == EvalGraph && p.live {
+		// Forward only, the machine frees each output after its last
+		// reader and reuses its buffer for a later output of the same
+		// size: what it holds is, per size, the most bytes of that size
+		// alive at once. Count that instead of every layer's buffers.
+		sum, peak := p.evalLive()
+		est.Activations -= meminfo.Mul(meminfo.Mul(n, meminfo.Mul(sum, f.fwd4)/4), size)
+		est.Activations = meminfo.Add(est.Activations, meminfo.Mul(meminfo.Mul(n, peak), size))
+	}
 	ps := meminfo.Mul(p.params, size)
 	est.Activations = meminfo.Add(est.Activations, meminfo.Mul(ps, f.paramNodes))
 	copies := int64(2) // values and gradient
@@ -193,6 +209,37 @@ func (p memoryPlan) estimate(batch int, dt tensor.Dtype, g GraphKind) (MemoryEst
 	est.Params = meminfo.Mul(ps, copies)
 	est.Total = meminfo.Add(est.Params, est.Activations)
 	return est, nil
+}
+
+// evalLive returns, per example, the sum of the layers' forward buffers
+// and the bound on what a forward-only run holds at once: for each output
+// size, the largest total of buffers of that size alive at one step (a
+// layer's output lives from its layer to its last reader; its other
+// buffers, side outputs and temporaries, only during its own layer,
+// counted in the class of its output's size), summed over sizes.
+func (p memoryPlan) evalLive() (sum, peak int64) {
+	best := map[int64]int64{}
+	for t := range p.layers {
+		cur := map[int64]int64{}
+		for i, l := range p.layers[:t+1] {
+			switch {
+			case i == t:
+				cur[l.out] = meminfo.Add(cur[l.out], l.fwd)
+			case l.last >= t:
+				cur[l.out] = meminfo.Add(cur[l.out], min(l.out, l.fwd))
+			}
+		}
+		for k, v := range cur {
+			best[k] = max(best[k], v)
+		}
+	}
+	for _, l := range p.layers {
+		sum = meminfo.Add(sum, l.fwd)
+	}
+	for _, v := range best {
+		peak = meminfo.Add(peak, v)
+	}
+	return sum, peak
 }
 
 // Memory estimates, from shapes alone, the bytes the engine's graph of
@@ -215,13 +262,18 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 		p.params = meminfo.Add(p.params, count(pi.Shape))
 	}
 	p.layers = append(p.layers, layerCost{name: "input", plain: meminfo.Mul(2, count(d.InputShape))})
+	p.live = true
+	at := map[string]int{} // node name → its index in p.layers
+	for i, n := range d.Nodes {
+		at[n.Name] = i + 1
+	}
 	size := int64(dt.Size())
 	fused := d.fusedReLUPools()
 	for i, n := range d.Nodes {
 		xs := info.shapes[n.Inputs[0]]
 		os := info.shapes[n.Name]
 		out := count(os)
-		c := layerCost{name: fmt.Sprintf("node %d (%s %q)", i, n.Op, n.Name)}
+		c := layerCost{name: fmt.Sprintf("node %d (%s %q)", i, n.Op, n.Name), out: out, last: len(d.Nodes) + 1}
 		switch n.Op {
 		case OpConv2d: // Conv2d or Conv2dBias
 			c.fwd = out
@@ -276,6 +328,21 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 			c.fwd = meminfo.Add(count(xs), meminfo.Mul(2, out))
 		}
 		p.layers = append(p.layers, c)
+	}
+	// Each layer's last reader; a layer nobody reads (the logits) lives
+	// to the end.
+	readers := make([]int, len(p.layers))
+	for i, n := range d.Nodes {
+		for _, in := range n.Inputs {
+			if j, ok := at[in]; ok {
+				readers[j] = max(readers[j], i+1)
+			}
+		}
+	}
+	for j := 1; j < len(p.layers); j++ {
+		if readers[j] > 0 {
+			p.layers[j].last = readers[j]
+		}
 	}
 	return p.estimate(batch, dt, g)
 }

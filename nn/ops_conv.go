@@ -160,8 +160,24 @@ type colCache[T Float] struct {
 	ok  bool
 }
 
-// colShare is the type-erased handle the ops of one family share.
-type colShare struct{ c any }
+// colShare is the type-erased handle the ops of one family share, and
+// the number of ops that joined it. A family of one op (a forward-only
+// convolution, as in an evaluation graph) keeps no cache: its columns are
+// built per sample into a per-worker buffer and dropped.
+type colShare struct {
+	c       any
+	members int
+}
+
+// joinShare returns s, or a new share where s is nil, with one more
+// member.
+func joinShare(s *colShare) *colShare {
+	if s == nil {
+		s = &colShare{}
+	}
+	s.members++
+	return s
+}
 
 func cacheOf[T Float](s *colShare, g *convGeom) *colCache[T] {
 	if c, ok := s.c.(*colCache[T]); ok {
@@ -238,13 +254,25 @@ func grow[T Float](b *[]T, n int) []T {
 // producer, Conv2d's own forward op, always rebuilds them).
 func convFwd[T Float](g *convGeom, s *any, share *colShare, producer bool, x, wt, bias, y []T) {
 	sc := getScratch[T](s)
-	c := cacheOf[T](share, g)
 	xl, yl, cl := g.c*g.plen, g.o*g.pix, g.ckk*g.pix
-	fresh := !producer && c.ok && equalBits(c.x, x)
-	c.ok = false
+	// A family of one op keeps no columns for later: each sample's go
+	// into the worker's own buffer (N times less memory).
+	alone := share.members <= 1
+	var c *colCache[T]
+	fresh := false
+	if !alone {
+		c = cacheOf[T](share, g)
+		fresh = !producer && c.ok && equalBits(c.x, x)
+		c.ok = false
+	}
 	parallelFor(g.n, len(sc.gb), 2, func(w, lo, hi int) {
 		for n := lo; n < hi; n++ {
-			col := c.col[n*cl : (n+1)*cl]
+			var col []T
+			if alone {
+				col = grow(&sc.col[w], cl)
+			} else {
+				col = c.col[n*cl : (n+1)*cl]
+			}
 			if !fresh {
 				im2col(g, x[n*xl:(n+1)*xl], col)
 			}
@@ -259,11 +287,13 @@ func convFwd[T Float](g *convGeom, s *any, share *colShare, producer bool, x, wt
 				}
 			}
 		}
-		if !fresh {
+		if !fresh && !alone {
 			copy(c.x[lo*xl:hi*xl], x[lo*xl:hi*xl])
 		}
 	})
-	c.ok = true
+	if !alone {
+		c.ok = true
+	}
 }
 
 // convBwdX: dx[n] = col2im(Wᵀ · gy[n]).
@@ -434,8 +464,8 @@ func newConv(kind convKind, g convGeom, dt tensor.Dtype, share *colShare, a, b *
 	if !shapeOf(a).Eq(sa) || !shapeOf(b).Eq(sb) {
 		return nil, fmt.Errorf("nn: %s: input shapes %v, %v, want %v, %v", name, shapeOf(a), shapeOf(b), sa, sb)
 	}
-	if share == nil && kind != convKindBwdX {
-		share = &colShare{}
+	if kind != convKindBwdX {
+		share = joinShare(share)
 	}
 	op := &convOp{base: newBase(fmt.Sprintf("%s(%v)", name, g), dt, out, sa, sb), kind: kind, g: g, share: share}
 	return apply(op, a, b)
@@ -481,7 +511,7 @@ func conv2d(x, w, b *gorgonia.Node, stride, pad int) (*gorgonia.Node, error) {
 		return nil, fmt.Errorf("nn: Conv2dBias: bias shape %v, want [%d]", sb, g.o)
 	}
 	op := &convOp{base: newBase(fmt.Sprintf("Conv2dBias(%v)", g), dtypeOf(x), g.yShape(), g.xShape(), g.wShape(), tensor.Shape{g.o}),
-		kind: convKindFwd, g: g, share: &colShare{}, producer: true, bias: true}
+		kind: convKindFwd, g: g, share: joinShare(nil), producer: true, bias: true}
 	return apply(op, x, w, b)
 }
 
