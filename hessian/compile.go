@@ -71,33 +71,14 @@ type parts struct {
 // the derivative graphs that what asks for and compiles their machines.
 // The nodes get back the values a user bound to them before (each run
 // binds the engine's tensors again: trainProg.run).
-func (e *Engine) compile(in graphIn, what parts) (*trainProg, error) {
-	p, err := e.compileBound(in, what)
-	if err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-func (e *Engine) compileBound(in graphIn, what parts) (p *trainProg, err error) {
-	var before [2]gorgonia.Value
+func (e *Engine) compile(in graphIn, what parts) (p *trainProg, err error) {
+	var saved bindings
 	if in.net == nil { // a user's graph: its nodes may carry the user's batch
-		before[0] = in.x.Value()
-		if in.targets != nil {
-			before[1] = in.targets.Value()
-		}
+		saved.save(in.x)
+		saved.save(in.targets)
 		defer func() {
-			for i, v := range before {
-				nd := in.x
-				if i == 1 {
-					nd = in.targets
-				}
-				if v == nil || err != nil {
-					continue
-				}
-				if lerr := gorgonia.Let(nd, v); lerr != nil {
-					err = fmt.Errorf("hessian: giving %q its value back: %w", nd.Name(), lerr)
-				}
+			if err == nil {
+				err = saved.restore()
 			}
 		}()
 	}
@@ -327,54 +308,52 @@ func (e *Engine) machine(a *vm.Arena, roots []*gorgonia.Node) (m gorgonia.VM, er
 // binds its own batch with gorgonia.Let: the engine must neither read that
 // batch nor leave the user's nodes bound to its tensors).
 func (p *trainProg) run(vm gorgonia.VM) (err error) {
-	restore, err := p.bind()
-	if err != nil {
-		return err
-	}
+	var saved bindings
 	defer func() {
-		if rerr := restore(); rerr != nil && err == nil {
+		if rerr := saved.restore(); rerr != nil && err == nil {
 			err = rerr
 		}
 	}()
-	return runVM(vm)
-}
-
-// bind binds p.x and p.y to their nodes and returns the function that
-// rebinds the values the nodes had before.
-func (p *trainProg) bind() (func() error, error) {
-	type saved struct {
-		n *gorgonia.Node
-		v gorgonia.Value
-	}
-	var prev [2]saved
-	k := 0
 	for _, b := range [2]struct {
 		n *gorgonia.Node
 		t *tensor.Dense
 	}{{p.xN, p.x}, {p.yN, p.y}} {
-		if b.n == nil || b.t == nil {
+		if b.n == nil || b.t == nil || b.n.Value() == gorgonia.Value(b.t) {
 			continue
 		}
-		old := b.n.Value()
-		if old == gorgonia.Value(b.t) {
-			continue
-		}
+		saved.save(b.n)
 		if err := gorgonia.Let(b.n, b.t); err != nil {
-			return nil, fmt.Errorf("hessian: binding %q: %w", b.n.Name(), err)
-		}
-		if old != nil {
-			prev[k] = saved{b.n, old}
-			k++
+			return fmt.Errorf("hessian: binding %q: %w", b.n.Name(), err)
 		}
 	}
-	return func() error {
-		for _, s := range prev[:k] {
-			if err := gorgonia.Let(s.n, s.v); err != nil {
-				return fmt.Errorf("hessian: giving %q its value back: %w", s.n.Name(), err)
-			}
+	return runVM(vm)
+}
+
+// bindings records the values bound to up to two nodes (input and
+// targets) so that they can be given back.
+type bindings struct {
+	n [2]*gorgonia.Node
+	v [2]gorgonia.Value
+	k int
+}
+
+// save records n's value; a nil node or a node with no value is skipped.
+func (b *bindings) save(n *gorgonia.Node) {
+	if n == nil || n.Value() == nil {
+		return
+	}
+	b.n[b.k], b.v[b.k] = n, n.Value()
+	b.k++
+}
+
+// restore binds the recorded values again.
+func (b *bindings) restore() error {
+	for i := range b.k {
+		if err := gorgonia.Let(b.n[i], b.v[i]); err != nil {
+			return fmt.Errorf("hessian: giving %q its value back: %w", b.n[i].Name(), err)
 		}
-		return nil
-	}, nil
+	}
+	return nil
 }
 
 func runVM(vm gorgonia.VM) (err error) {
