@@ -14,17 +14,53 @@ import (
 func GlobalNorm(params []Param) float64 {
 	s := 0.0
 	for _, p := range params {
-		if p.Grad == nil {
-			continue
-		}
-		switch p.Grad.Dtype() {
-		case tensor.Float64:
-			s += sumSq(p.Grad.Float64s())
-		case tensor.Float32:
-			s += sumSq(p.Grad.Float32s())
-		}
+		s += sumSqOf(p.Grad)
 	}
 	return math.Sqrt(s)
+}
+
+// Norm returns ‖t‖₂ over all the tensors, accumulated in float64 (nil
+// entries contribute nothing): GlobalNorm of tensors that are not
+// parameters' gradients, such as a curvature query's answer.
+func Norm(ts []*tensor.Dense) float64 {
+	s := 0.0
+	for _, t := range ts {
+		s += sumSqOf(t)
+	}
+	return math.Sqrt(s)
+}
+
+// Scale multiplies every element of the tensors by c (nil entries are
+// skipped), as ClipGlobalNorm does to the gradients.
+func Scale(ts []*tensor.Dense, c float64) {
+	for _, t := range ts {
+		scaleOf(t, c)
+	}
+}
+
+func sumSqOf(t *tensor.Dense) float64 {
+	if t == nil {
+		return 0
+	}
+	switch t.Dtype() {
+	case tensor.Float64:
+		return sumSq(t.Float64s())
+	case tensor.Float32:
+		return sumSq(t.Float32s())
+	}
+	return 0
+}
+
+func scaleOf(t *tensor.Dense, c float64) {
+	if t == nil {
+		return
+	}
+	switch t.Dtype() {
+	case tensor.Float64:
+		scale(t.Float64s(), c)
+	case tensor.Float32:
+		scale(t.Float32s(), c)
+	}
 }
 
 func sumSq[T Float](x []T) float64 {
@@ -45,15 +81,7 @@ func ClipGlobalNorm(params []Param, maxNorm float64) float64 {
 	}
 	c := maxNorm / (n + 1e-6)
 	for _, p := range params {
-		if p.Grad == nil {
-			continue
-		}
-		switch p.Grad.Dtype() {
-		case tensor.Float64:
-			scale(p.Grad.Float64s(), c)
-		case tensor.Float32:
-			scale(p.Grad.Float32s(), c)
-		}
+		scaleOf(p.Grad, c)
 	}
 	return n
 }

@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/curvopt/curvopt/optim"
 	"gorgonia.org/tensor"
@@ -42,45 +41,13 @@ func (c *clipSampled) SampledGrad(out []*tensor.Dense) error {
 	if err := c.Oracle.SampledGrad(out); err != nil {
 		return err
 	}
-	s := 0.0
-	for _, t := range out {
-		switch t.Dtype() {
-		case tensor.Float64:
-			s += sumSquares(t.Float64s())
-		case tensor.Float32:
-			s += sumSquares(t.Float32s())
-		}
-	}
-	n := math.Sqrt(s)
+	n := optim.Norm(out)
 	switch {
 	case !finite(n):
 		return fmt.Errorf("train: the sampled-label gradient's norm is %v: %w", n, optim.ErrNonFinite)
 	case n <= c.norm:
 		return nil
 	}
-	k := c.norm / (n + 1e-6)
-	for _, t := range out {
-		switch t.Dtype() {
-		case tensor.Float64:
-			scaleBy(t.Float64s(), k)
-		case tensor.Float32:
-			scaleBy(t.Float32s(), k)
-		}
-	}
+	optim.Scale(out, c.norm/(n+1e-6))
 	return nil
-}
-
-func sumSquares[T float32 | float64](x []T) float64 {
-	s := 0.0
-	for _, v := range x {
-		s += float64(v) * float64(v)
-	}
-	return s
-}
-
-func scaleBy[T float32 | float64](x []T, k float64) {
-	kk := T(k)
-	for i := range x {
-		x[i] *= kk
-	}
 }
