@@ -507,21 +507,29 @@ func TestTrainRunnerEvalEvery(t *testing.T) {
 		Base:  train.Config{Model: nn.MLP(tr.ImageSize(), []int{8}, 10), Steps: 7, BatchSize: 32, EvalBatch: 50, Normalize: true, CheckpointEvery: -1},
 		Train: tr, Test: te, SweepTrain: sub, Val: val, EvalEvery: 3,
 	}
-	work := t.TempDir()
-	res, err := runner.Run(context.Background(), RunSpec{Phase: PhaseSweep, Optimizer: "adam", LR: 1e-3, Seed: 1}, work)
+	evalSteps := func(r *RunResult) []int {
+		var at []int
+		for _, e := range r.Evals {
+			at = append(at, e.Step)
+		}
+		return at
+	}
+	res, err := runner.Run(context.Background(), RunSpec{Phase: PhaseFinal, Optimizer: "adam", LR: 1e-3, Seed: 1}, t.TempDir())
 	require.NoError(t, err)
 	assert.Equal(t, 7, res.Steps)
 	assert.Len(t, res.StepLog, 7)
-	var at []int
-	for _, e := range res.Evals {
-		at = append(at, e.Step)
-	}
-	// 160 training images / 32 = 5 steps an epoch: evaluations every 3
-	// steps, at the epoch's end (5) and at the end of the run (7).
-	assert.Equal(t, []int{3, 5, 6, 7}, at)
+	// 200 training images / 32 = 6 full steps an epoch: evaluations every 3
+	// steps, at the epoch's end (6) and at the end of the run (7).
+	assert.Equal(t, []int{3, 6, 7}, evalSteps(res))
 	assert.Greater(t, res.StateBytes, int64(0))
 	assert.Greater(t, res.MeanStepMS, 0.0)
 	assert.False(t, res.Diverged)
+
+	// A sweep run reads only its final validation result: it evaluates at
+	// the ends of epochs (160 images: 5 steps) and of the run only.
+	res, err = runner.Run(context.Background(), RunSpec{Phase: PhaseSweep, Optimizer: "adam", LR: 1e-3, Seed: 1}, t.TempDir())
+	require.NoError(t, err)
+	assert.Equal(t, []int{5, 7}, evalSteps(res))
 
 	// A diverging rate is a result, not an error.
 	res, err = runner.Run(context.Background(), RunSpec{Phase: PhaseFinal, Optimizer: "sgd", LR: 1e9, Seed: 1}, t.TempDir())

@@ -29,8 +29,11 @@ type TrainRunner struct {
 	Hyper map[string]train.Hyper
 	// The data sets; SweepTrain and Val are needed only for sweep runs.
 	Train, Test, SweepTrain, Val *data.Dataset
-	// EvalEvery > 0 evaluates every so many steps in addition to the ends
-	// of epochs (train.Config.EvalEvery).
+	// EvalEvery > 0 evaluates a comparison run every so many steps in
+	// addition to the ends of epochs (train.Config.EvalEvery). Sweep runs
+	// evaluate only at the ends of epochs and of the run: the sweep reads
+	// only the final validation result, and on a short budget the extra
+	// evaluations of dozens of sweep runs cost as much as several runs.
 	EvalEvery int
 	// Log receives train.Run's own progress lines (nil: none).
 	Log io.Writer
@@ -76,6 +79,9 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 		cfg.Schedule.Total = total // decay over the run's budget
 	}
 	cfg.EvalEvery = t.EvalEvery
+	if spec.Phase == PhaseSweep {
+		cfg.EvalEvery = 0 // the sweep reads the final validation result only
+	}
 	cfg.HessianEvery, cfg.HessianQuick = spec.SharpnessEvery, spec.SharpnessEvery > 0
 	_, statErr := os.Stat(filepath.Join(workDir, "checkpoint.gob"))
 	cfg.Resume = statErr == nil // an interrupted attempt left a checkpoint
