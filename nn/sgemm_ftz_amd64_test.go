@@ -1,0 +1,68 @@
+//go:build !openblas && !purego
+
+package nn
+
+import (
+	"math"
+	"runtime"
+	"testing"
+)
+
+// TestSgemmKernelsFlushSubnormals checks that every float32 GEMM kernel
+// treats a subnormal input as zero (MXCSR's DAZ, set for the kernel's
+// duration: subnormals enter FMAs through slow microcode assists) and
+// gives the caller's MXCSR back: a subnormal product in Go code after the
+// call is still subnormal, not flushed.
+func TestSgemmKernelsFlushSubnormals(t *testing.T) {
+	if !haveSgemmKernel {
+		t.Skip("no AVX/FMA kernels on this CPU")
+	}
+	runtime.LockOSThread() // the MXCSR checked afterwards is this thread's
+	defer runtime.UnlockOSThread()
+	sub := math.Float32frombits(0x0000_8000) // 2^-133·… a subnormal float32
+	const big = float32(1e10)
+	kernels := map[string]func(a, b, c []float32, nr int){
+		"4x16": func(a, b, c []float32, nr int) { sgemmKernel4x16(1, &a[0], &b[0], nr, &c[0]) },
+		"4x16C": func(a, b, c []float32, nr int) {
+			sgemmKernel4x16C(1, &a[0], &b[0], nr, &c[0], nr, false)
+		},
+	}
+	if haveAVX512 {
+		kernels["4x32"] = func(a, b, c []float32, nr int) { sgemmKernel4x32(1, &a[0], &b[0], nr, &c[0]) }
+		kernels["4x32C"] = func(a, b, c []float32, nr int) {
+			sgemmKernel4x32C(1, &a[0], &b[0], nr, &c[0], nr, false)
+		}
+		kernels["4x32S"] = func(a, b, c []float32, nr int) {
+			sgemmKernel4x32S(1, &a[0], 1, 1, &b[0], nr, &c[0], nr, false)
+		}
+	}
+	for name, run := range kernels {
+		nr := 16
+		if name[2] == '3' {
+			nr = 32
+		}
+		a := []float32{sub, 1, 2, 3}
+		b := make([]float32, nr)
+		for j := range b {
+			b[j] = big
+		}
+		c := make([]float32, 4*nr)
+		run(a, b, c, nr)
+		for j := 0; j < nr; j++ {
+			if c[j] != 0 {
+				t.Fatalf("kernel %s: subnormal·%g = %g, want 0 (DAZ)", name, big, c[j])
+			}
+			for r := 1; r < 4; r++ {
+				if want := float32(r) * big; c[r*nr+j] != want {
+					t.Fatalf("kernel %s: c[%d,%d] = %g, want %g", name, r, j, c[r*nr+j], want)
+				}
+			}
+		}
+		// A product the compiler cannot fold: 1e-20·len(name)/len(name)
+		// squared, about 1e-40, is subnormal unless FTZ is still on.
+		x := float32(len(name)) * 1e-20 / float32(len(name))
+		if y := x * x; math.Float32bits(y) == 0 {
+			t.Fatalf("kernel %s left FTZ on: (1e-20)² = 0 after the call, want a subnormal", name)
+		}
+	}
+}
