@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/curvopt/curvopt/hessian/spectrum"
 	"github.com/curvopt/curvopt/optim"
 	"github.com/curvopt/curvopt/optim/adahessian"
 	"github.com/curvopt/curvopt/optim/adam"
@@ -55,18 +56,23 @@ type precondState struct {
 // state, and neither the parameters nor the optimizer change: the
 // trajectory is the same with and without it.
 func (r *run) precondTop(pc preconditioned) (top float64, converged bool, err error) {
-	params := r.eng.Params()
-	d := r.eng.Dim()
-	s := &r.prec
-	if s.x == nil {
-		s.v, s.out = optim.Like(params), optim.Like(params)
-		s.x, s.y, s.z = make([]float64, d), make([]float64, d), make([]float64, d)
-	}
 	maxIter, tol := 100, 1e-6
 	if r.cfg.HessianQuick {
 		maxIter, tol = 20, 1e-3
 	}
 	rng := rand.New(rand.NewPCG(r.cfg.Seed^0x9ec0, uint64(r.step)))
+	return r.prec.power(r.eng, r.eng.Params(), pc, maxIter, tol, rng)
+}
+
+// power is precondTop's power iteration on the operator H (op) and the
+// preconditioner of pc for params, at most maxIter products, stopping at a
+// relative change of tol.
+func (s *precondState) power(op spectrum.Operator, params []optim.Param, pc preconditioned, maxIter int, tol float64, rng *rand.Rand) (top float64, converged bool, err error) {
+	d := op.Dim()
+	if s.x == nil {
+		s.v, s.out = optim.Like(params), optim.Like(params)
+		s.x, s.y, s.z = make([]float64, d), make([]float64, d), make([]float64, d)
+	}
 	for i := range s.x {
 		s.x[i] = rng.NormFloat64()
 	}
@@ -76,7 +82,7 @@ func (r *run) precondTop(pc preconditioned) (top float64, converged bool, err er
 	prev := math.NaN()
 	var xPx float64 = 1
 	for it := 0; it < maxIter; it++ {
-		if err := r.eng.HVPFlat(s.x, s.y); err != nil {
+		if err := op.HVPFlat(s.x, s.y); err != nil {
 			return 0, false, fmt.Errorf("H·v: %w", err)
 		}
 		top = dot(s.x, s.y) / xPx
