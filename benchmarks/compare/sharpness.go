@@ -37,6 +37,9 @@ type SharpPoint struct {
 // preconditioned curvature predicts: NaN where not measured, +Inf for
 // Precond ≤ 0.
 func (p SharpPoint) Bound() float64 {
+	if math.IsNaN(p.Precond) || math.IsNaN(p.Limit) {
+		return math.NaN()
+	}
 	return CurvPoint{Top: p.Precond, Lim: p.Limit}.Bound()
 }
 
