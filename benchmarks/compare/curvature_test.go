@@ -36,8 +36,8 @@ func TestCurvature(t *testing.T) {
 	rs := []*RunResult{
 		// adam, c = 38: bounds 38/380 = 0.1, 38/190 = 0.2, 38/76 = 0.5
 		mk("adam", 0.01, 1, [4]float64{1, 0.01, 380, 38}, [4]float64{3, 0.01, 190, 38}, [4]float64{6, 0.002, 76, 38}),
-		// seed 2: bounds 38/190 = 0.2, +Inf (λ < 0)
-		mk("adam", 0.01, 2, [4]float64{1, 0.01, 190, 38}, [4]float64{3, 0.01, -5, 38}),
+		// seed 2: bounds 38/152 = 0.25, +Inf (λ < 0)
+		mk("adam", 0.01, 2, [4]float64{1, 0.01, 152, 38}, [4]float64{3, 0.01, -5, 38}),
 		mk("sgd", 0.1, 1), // nothing measured: left out
 		nil,
 	}
@@ -49,10 +49,10 @@ func TestCurvature(t *testing.T) {
 	assert.Equal(t, 5, s.Points)
 	assert.Equal(t, 0.01, s.Chosen)
 	assert.Equal(t, 38.0, s.Limit)
-	assert.InDelta(t, 285, s.StartTop, 1e-12)    // (380 + 190)/2
-	assert.InDelta(t, 0.15, s.StartBound, 1e-12) // (0.1 + 0.2)/2
+	assert.InDelta(t, 266, s.StartTop, 1e-12)     // (380 + 152)/2
+	assert.InDelta(t, 0.175, s.StartBound, 1e-12) // (0.1 + 0.25)/2
 	assert.InDelta(t, 0.1, s.MinBound, 1e-12)
-	assert.InDelta(t, 0.2, s.MedianBound, 1e-12) // of 0.1, 0.2, 0.2, 0.5, +Inf
+	assert.InDelta(t, 0.25, s.MedianBound, 1e-12) // of 0.1, 0.2, 0.25, 0.5, +Inf
 	assert.InDelta(t, 0.1, s.MaxEdge, 1e-12)     // 0.01·380/38
 	assert.Equal(t, 1, s.NonPositive)
 
@@ -60,7 +60,7 @@ func TestCurvature(t *testing.T) {
 	require.NoError(t, RenderCurvature(&b, sums))
 	md := b.String()
 	assert.Contains(t, md, "## Curvature and the chosen rate")
-	assert.Contains(t, md, "| adam | 0.01 | 38 | 285 | 0.15 | 0.1 | 0.2 | 0.0667 | 0.05 | 0.1 | 5 (1 with λ ≤ 0) |")
+	assert.Contains(t, md, "| adam | 0.01 | 38 | 266 | 0.175 | 0.1 | 0.25 | 0.0571 | 0.04 | 0.1 | 5 (1 with λ ≤ 0) |")
 	header := 0
 	for _, line := range strings.Split(md, "\n") {
 		if strings.HasPrefix(line, "| optimizer") {
