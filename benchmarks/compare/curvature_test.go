@@ -53,7 +53,7 @@ func TestCurvature(t *testing.T) {
 	assert.InDelta(t, 0.175, s.StartBound, 1e-12) // (0.1 + 0.25)/2
 	assert.InDelta(t, 0.1, s.MinBound, 1e-12)
 	assert.InDelta(t, 0.25, s.MedianBound, 1e-12) // of 0.1, 0.2, 0.25, 0.5, +Inf
-	assert.InDelta(t, 0.1, s.MaxEdge, 1e-12)     // 0.01·380/38
+	assert.InDelta(t, 0.1, s.MaxEdge, 1e-12)      // 0.01·380/38
 	assert.Equal(t, 1, s.NonPositive)
 
 	var b bytes.Buffer
