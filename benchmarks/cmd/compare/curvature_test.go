@@ -47,3 +47,15 @@ func TestRunCurvatureSmoke(t *testing.T) {
 	}
 	assert.Equal(t, [][]string{{"optimizer", "lr", "knobs", "hyper"}, {"sgd", "0.05", "", ""}, {"adam", "0.002", "", ""}}, read("chosen.csv"))
 }
+
+// TestParseHyperLaterWins: results/study-horizons/run.sh's curvature part
+// appends each optimizer's chosen knobs (chosen.csv) after the study's own
+// -hyper, and relies on the later value winning.
+func TestParseHyperLaterWins(t *testing.T) {
+	h, err := parseHyper("sgd:momentum=0.9;mfac:momentum=0.9,weight_decay=0.0005;sgd:nesterov=true,momentum=0.5;mfac:damp=0.001")
+	require.NoError(t, err)
+	assert.Equal(t, 0.5, h["sgd"]["momentum"])
+	assert.Equal(t, true, h["sgd"]["nesterov"])
+	assert.Equal(t, 0.9, h["mfac"]["momentum"])
+	assert.Equal(t, 0.001, h["mfac"]["damp"])
+}
