@@ -21,6 +21,8 @@ import (
 type CurvPoint struct {
 	Step         int
 	LR, Top, Lim float64
+	// Unconverged is set where the power iteration stopped at its budget.
+	Unconverged bool
 }
 
 // Bound returns lr* = c/λ, or +Inf for λ ≤ 0 (no bound from a dominant
@@ -38,7 +40,8 @@ func Curvature(r *RunResult) []CurvPoint {
 	var out []CurvPoint
 	for _, s := range r.StepLog {
 		if s.PrecondTop != nil && s.StabilityLimit != nil {
-			out = append(out, CurvPoint{Step: s.Step, LR: s.LR, Top: *s.PrecondTop, Lim: *s.StabilityLimit})
+			out = append(out, CurvPoint{Step: s.Step, LR: s.LR, Top: *s.PrecondTop, Lim: *s.StabilityLimit,
+				Unconverged: s.PrecondConverged != nil && !*s.PrecondConverged})
 		}
 	}
 	return out
@@ -62,6 +65,9 @@ type CurvSummary struct {
 	// measurements with λ ≤ 0 (no bound).
 	MaxEdge     float64
 	NonPositive int
+	// Unconverged counts the measurements whose power iteration stopped
+	// at its budget.
+	Unconverged int
 }
 
 // SummarizeCurvature aggregates the runs that measured the preconditioned
@@ -93,6 +99,9 @@ func SummarizeCurvature(results []*RunResult) []CurvSummary {
 			b := p.Bound()
 			if math.IsInf(b, 1) {
 				s.NonPositive++
+			}
+			if p.Unconverged {
+				s.Unconverged++
 			}
 			bounds[l] = append(bounds[l], b)
 			s.MinBound = math.Min(s.MinBound, b)
@@ -128,8 +137,15 @@ func RenderCurvature(w io.Writer, sums []CurvSummary) error {
 	b.WriteString("| optimizer | chosen lr | limit c | λ(P⁻¹H) at step 1 | lr* at step 1 | lr* min | lr* median | chosen / lr* at step 1 | chosen / median lr* | max lr·λ/c along the run | measurements |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range sums {
 		n := strconv.Itoa(s.Points)
+		var notes []string
 		if s.NonPositive > 0 {
-			n += fmt.Sprintf(" (%d with λ ≤ 0)", s.NonPositive)
+			notes = append(notes, fmt.Sprintf("%d with λ ≤ 0", s.NonPositive))
+		}
+		if s.Unconverged > 0 {
+			notes = append(notes, fmt.Sprintf("%d not converged", s.Unconverged))
+		}
+		if len(notes) > 0 {
+			n += " (" + strings.Join(notes, ", ") + ")"
 		}
 		fmt.Fprintf(&b, "| %s | %.4g | %.4g | %.4g | %.4g | %.4g | %.4g | %.3g | %.3g | %.3g | %s |\n",
 			s.Label, s.Chosen, s.Limit, s.StartTop, s.StartBound, s.MinBound, s.MedianBound,
@@ -139,7 +155,8 @@ func RenderCurvature(w io.Writer, sums []CurvSummary) error {
 		"own P (its next step's denominator: I for SGD, √v̂+ε for Adam, (√v̂)ᵏ+ε for AdaHessian, ρ·bs·h+ε for Sophia, " +
 		"the window's (λI + GᵀG/m) for M-FAC), by power iteration; c is the stability limit of the optimizer's momentum on a " +
 		"quadratic with P frozen (2(1+μ)/(1−τ) for heavy ball, 2(1+β1)/(1−β1) for an EMA: 38 at β1 = 0.9); lr* = c/λ is the " +
-		"largest stable rate the curvature alone predicts. A ratio chosen/lr* near 1 says the swept rate sits at the edge of " +
+		"largest stable rate the curvature alone predicts (at most 20 power iterations, stopping at a relative change of 1e-3: " +
+		"\"not converged\" counts the measurements that used them all, whose λ is then the last estimate, a lower bound for a positive dominant λ). A ratio chosen/lr* near 1 says the swept rate sits at the edge of " +
 		"stability; far below 1, something other than stability set it. Sophia's clipped coordinates move by at most lr whatever " +
 		"their curvature (where h ≤ 0, P = ε), so its bound speaks only of the unclipped ones; M-FAC's P is λ·I off the window's " +
 		"span, so its λ(P⁻¹H) can be as large as λmax(H)/damp.\n")

@@ -29,7 +29,8 @@ func TestCurvature(t *testing.T) {
 		}
 		for _, p := range pts {
 			s := &r.StepLog[int(p[0])-1]
-			s.LR, s.HessTop, s.PrecondTop, s.StabilityLimit = p[1], f(2*p[2]), f(p[2]), f(p[3])
+			conv := p[0] != 6 // the last measurement of seed 1 stopped at its budget
+			s.LR, s.HessTop, s.PrecondTop, s.StabilityLimit, s.PrecondConverged = p[1], f(2*p[2]), f(p[2]), f(p[3]), &conv
 		}
 		return r
 	}
@@ -55,12 +56,13 @@ func TestCurvature(t *testing.T) {
 	assert.InDelta(t, 0.25, s.MedianBound, 1e-12) // of 0.1, 0.2, 0.25, 0.5, +Inf
 	assert.InDelta(t, 0.1, s.MaxEdge, 1e-12)      // 0.01·380/38
 	assert.Equal(t, 1, s.NonPositive)
+	assert.Equal(t, 1, s.Unconverged)
 
 	var b bytes.Buffer
 	require.NoError(t, RenderCurvature(&b, sums))
 	md := b.String()
 	assert.Contains(t, md, "## Curvature and the chosen rate")
-	assert.Contains(t, md, "| adam | 0.01 | 38 | 266 | 0.175 | 0.1 | 0.25 | 0.0571 | 0.04 | 0.1 | 5 (1 with λ ≤ 0) |")
+	assert.Contains(t, md, "| adam | 0.01 | 38 | 266 | 0.175 | 0.1 | 0.25 | 0.0571 | 0.04 | 0.1 | 5 (1 with λ ≤ 0, 1 not converged) |")
 	header := 0
 	for _, line := range strings.Split(md, "\n") {
 		if strings.HasPrefix(line, "| optimizer") {
@@ -94,7 +96,7 @@ func TestCurvature(t *testing.T) {
 // stability_limit.
 func TestReadLogsPrecond(t *testing.T) {
 	dir := t.TempDir()
-	steps := `{"step":1,"epoch":1,"loss":2.5,"step_ms":10,"hessian_top":40,"precond_top":120,"stability_limit":38,"precond_converged":true}
+	steps := `{"step":1,"epoch":1,"loss":2.5,"step_ms":10,"hessian_top":40,"precond_top":120,"stability_limit":38,"precond_converged":false}
 {"step":2,"epoch":1,"loss":2.0,"step_ms":30}
 `
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "steps.jsonl"), []byte(steps), 0o644))
@@ -108,6 +110,7 @@ func TestReadLogsPrecond(t *testing.T) {
 	pts := Curvature(r)
 	require.Len(t, pts, 1)
 	assert.InDelta(t, 38.0/120, pts[0].Bound(), 1e-15)
+	assert.True(t, pts[0].Unconverged)
 }
 
 // TestWriteChosenCSV: one row per optimizer in order, the knobs as swept

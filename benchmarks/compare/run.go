@@ -107,6 +107,9 @@ type StepPoint struct {
 	// the optimizer's limit c, where measured (RunSpec.SharpnessPrecond).
 	PrecondTop     *float64 `json:"precond_top,omitempty"`
 	StabilityLimit *float64 `json:"stability_limit,omitempty"`
+	// PrecondConverged is false where the power iteration stopped at its
+	// budget (PrecondTop is then its last estimate).
+	PrecondConverged *bool `json:"precond_converged,omitempty"`
 	// Diag holds the optimizer's per-step diagnostics (train.StepRecord's
 	// Diag: SophiaG's and SophiaH's "win_rate", the share of coordinates
 	// not clipped) and, for M-FAC, "window_fill", the share of its m

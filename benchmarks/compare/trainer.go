@@ -178,7 +178,7 @@ func readLogs(dir string) (*RunResult, error) {
 		wall += s.StepMS / 1e3
 		sumMS += s.StepMS
 		res.StepLog = append(res.StepLog, StepPoint{Step: s.Step, WallS: wall, Loss: s.Loss, StepMS: s.StepMS, LR: s.LR, HessTop: s.HessTop,
-			PrecondTop: s.PrecondTop, StabilityLimit: s.StabilityLimit, Diag: s.Diag})
+			PrecondTop: s.PrecondTop, StabilityLimit: s.StabilityLimit, PrecondConverged: s.PrecondConverged, Diag: s.Diag})
 	}
 	if n := len(steps); n > 0 {
 		res.Steps = steps[n-1].Step
