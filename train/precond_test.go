@@ -163,3 +163,13 @@ func TestHessianPrecondRefused(t *testing.T) {
 	_, err = Run(context.Background(), cfg)
 	require.ErrorContains(t, err, "hessian-precond")
 }
+
+// TestHessianPrecondDataParallel: refused in a data-parallel run, before
+// anything is built.
+func TestHessianPrecondDataParallel(t *testing.T) {
+	cfg := tinyConfig(t, "adam", nil)
+	cfg.Steps, cfg.HessianEvery, cfg.HessianPrecond = 2, 1, true
+	cfg.Comm = fakeComm{h: newHub(2), rank: 0}
+	_, err := Run(context.Background(), cfg)
+	require.ErrorContains(t, err, "hessian_precond: not supported in a data-parallel run")
+}
