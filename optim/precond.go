@@ -98,10 +98,10 @@ func CheckSolve(prefix string, params []Param, v, out []*tensor.Dense) error {
 	return nil
 }
 
-// Diagonal sets out = s·v/den entrywise for every parameter i, with
-// s = LRScale(i) and den = denom(i, j) the preconditioner's diagonal entry
-// j of parameter i: the PrecondSolve of a diagonal preconditioner.
-func (h *Hyper) Diagonal(params []Param, v, out []*tensor.Dense, denom func(i, j int) float64) {
+// DiagonalSolve sets out = s·v/den entrywise for every parameter i, with
+// s = h.LRScale(i) and den = denom(i, j) the preconditioner's diagonal
+// entry j of parameter i: the PrecondSolve of a diagonal preconditioner.
+func DiagonalSolve(h *Hyper, params []Param, v, out []*tensor.Dense, denom func(i, j int) float64) {
 	for i := range params {
 		s := h.LRScale(i)
 		switch v[i].Dtype() {

@@ -430,7 +430,7 @@ func (a *AdaHessian) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) 
 	c := a.cfg
 	sbc2k := math.Pow(math.Sqrt(1-math.Pow(c.Beta2, float64(t))), c.HessianPower)
 	sq := a.Slot(1)
-	a.Diagonal(params, v, out, func(i, j int) float64 {
+	optim.DiagonalSolve(&a.Hyper, params, v, out, func(i, j int) float64 {
 		var x float64
 		if sq[i].Dtype() == tensor.Float32 {
 			x = float64(sq[i].Float32s()[j])

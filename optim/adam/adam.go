@@ -296,7 +296,7 @@ func (a *Adam) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error 
 	bc2 := math.Sqrt(1 - math.Pow(a.cfg.Beta2, float64(t)))
 	eps := a.cfg.Eps
 	sq := a.Slot(1)
-	a.Diagonal(params, v, out, func(i, j int) float64 {
+	optim.DiagonalSolve(&a.Hyper, params, v, out, func(i, j int) float64 {
 		var x float64
 		if sq[i].Dtype() == tensor.Float32 {
 			x = float64(sq[i].Float32s()[j])

@@ -531,7 +531,7 @@ func (s *Sophia) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) erro
 	}
 	rb, eps := s.cfg.Rho*float64(s.cfg.BatchSize), s.cfg.Eps
 	h := s.Slot(1)
-	s.Diagonal(params, v, out, func(i, j int) float64 {
+	optim.DiagonalSolve(&s.Hyper, params, v, out, func(i, j int) float64 {
 		var x float64
 		if h[i].Dtype() == tensor.Float32 {
 			x = float64(h[i].Float32s()[j])
