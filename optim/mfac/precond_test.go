@@ -29,7 +29,8 @@ func TestStabilityLimit(t *testing.T) {
 }
 
 // TestPrecondSolve: after one step the window holds g, so
-// F⁻¹·v = (v − g·(gᵀv)/(m·λ + ‖g‖²))/λ; the solve changes no state.
+// F⁻¹·v = (v − g·(gᵀv)/(m·λ + ‖g‖²))/λ, param b's block halved by its
+// group's LRScale; the solve changes no state.
 func TestPrecondSolve(t *testing.T) {
 	const m, damp = 4, 0.5
 	o, err := mfac.New(mfac.Config{LR: 0.1, NGrads: m, Damp: damp})
@@ -46,6 +47,9 @@ func TestPrecondSolve(t *testing.T) {
 	out := optim.Like(ps)
 	if err := o.PrecondSolve(ps, v, out); !errors.Is(err, optim.ErrNoPreconditioner) {
 		t.Fatalf("before a step: err %v, want ErrNoPreconditioner", err)
+	}
+	if err := o.SetGroups([]optim.Group{{Name: "x", Params: []string{"a"}, LRScale: 1}, {Name: "y", Params: []string{"b"}, LRScale: 0.5}}); err != nil {
+		t.Fatal(err)
 	}
 	if err := o.Step(ps, nil); err != nil {
 		t.Fatal(err)
@@ -66,6 +70,9 @@ func TestPrecondSolve(t *testing.T) {
 	got := append(append([]float64(nil), out[0].Float64s()...), out[1].Float64s()...)
 	for j := range g {
 		want := (vs[j] - g[j]*gv/(m*damp+gg)) / damp
+		if j == 2 {
+			want *= 0.5 // param b, LRScale 0.5
+		}
 		if math.Abs(got[j]-want) > 1e-12*math.Max(1, math.Abs(want)) {
 			t.Errorf("out[%d] = %v, want %v", j, got[j], want)
 		}
