@@ -154,7 +154,7 @@ func RenderCurvature(w io.Writer, sums []CurvSummary) error {
 	b.WriteString("\nλ(P⁻¹H) is the dominant eigenvalue of the Hessian on the training batch preconditioned by the optimizer's " +
 		"own P (its next step's denominator: I for SGD, √v̂+ε for Adam, (√v̂)ᵏ+ε for AdaHessian, ρ·bs·h+ε for Sophia, " +
 		"the window's (λI + GᵀG/m) for M-FAC), by power iteration; c is the stability limit of the optimizer's momentum on a " +
-		"quadratic with P frozen (2(1+μ)/(1−τ) for heavy ball, 2(1+β1)/(1−β1) for an EMA: 38 at β1 = 0.9); lr* = c/λ is the " +
+		"quadratic with P frozen (2(1+μ)/(1−τ) for heavy ball, 2(1+μ)/(1+2μ) for Nesterov's, 2(1+β1)/(1−β1) for an EMA: 38 at β1 = 0.9); lr* = c/λ is the " +
 		"largest stable rate the curvature alone predicts (at most 20 power iterations, stopping at a relative change of 1e-3: " +
 		"\"not converged\" counts the measurements that used them all, whose λ is then the last estimate, a lower bound for a positive dominant λ). A ratio chosen/lr* near 1 says the swept rate sits at the edge of " +
 		"stability; far below 1, something other than stability set it. Sophia's clipped coordinates move by at most lr whatever " +
