@@ -35,6 +35,14 @@ type StepRecord struct {
 	// HessConverged is false when Lanczos stopped at its iteration budget:
 	// HessTop is then its last estimate.
 	HessConverged *bool `json:"hessian_converged,omitempty"`
+	// PrecondTop is the dominant eigenvalue of the preconditioned Hessian
+	// P⁻¹H and StabilityLimit the optimizer's c (Config.HessianPrecond):
+	// the iteration with P frozen is stable iff lr·PrecondTop < c.
+	// PrecondConverged is false when the power iteration stopped at its
+	// budget. Recorded in steps.jsonl only (steps.csv keeps its columns).
+	PrecondTop       *float64 `json:"precond_top,omitempty"`
+	StabilityLimit   *float64 `json:"stability_limit,omitempty"`
+	PrecondConverged *bool    `json:"precond_converged,omitempty"`
 }
 
 // EpochRecord is the metrics of one epoch, with the test evaluation.

@@ -48,6 +48,7 @@ type RunConfig struct {
 	EvalEvery       int          `json:"eval_every"`
 	HessianEvery    int          `json:"hessian_every"`
 	HessianQuick    bool         `json:"hessian_quick,omitempty"`
+	HessianPrecond  bool         `json:"hessian_precond,omitempty"`
 	DecayAll        bool         `json:"decay_all"`
 }
 
@@ -58,7 +59,7 @@ func (c Config) record() RunConfig {
 		Steps: c.Steps, Epochs: c.Epochs, BatchSize: c.BatchSize, DropLast: c.DropLast,
 		GNBBatch: c.GNBBatch, EvalBatch: c.EvalBatch, Seed: c.Seed, Dtype: c.Dtype.String(),
 		Schedule: c.Schedule, ClipNorm: c.ClipNorm, Normalize: c.Normalize, Augment: c.Augment,
-		CheckpointEvery: c.CheckpointEvery, EvalEvery: c.EvalEvery, HessianEvery: c.HessianEvery, HessianQuick: c.HessianQuick,
+		CheckpointEvery: c.CheckpointEvery, EvalEvery: c.EvalEvery, HessianEvery: c.HessianEvery, HessianQuick: c.HessianQuick, HessianPrecond: c.HessianPrecond,
 		DecayAll: c.DecayAll,
 	}
 }
@@ -71,7 +72,7 @@ func (rc RunConfig) Config() (Config, error) {
 		Steps: rc.Steps, Epochs: rc.Epochs, BatchSize: rc.BatchSize, DropLast: rc.DropLast,
 		GNBBatch: rc.GNBBatch, EvalBatch: rc.EvalBatch, Seed: rc.Seed,
 		Schedule: rc.Schedule, ClipNorm: rc.ClipNorm, Normalize: rc.Normalize, Augment: rc.Augment,
-		CheckpointEvery: rc.CheckpointEvery, EvalEvery: rc.EvalEvery, HessianEvery: rc.HessianEvery, HessianQuick: rc.HessianQuick,
+		CheckpointEvery: rc.CheckpointEvery, EvalEvery: rc.EvalEvery, HessianEvery: rc.HessianEvery, HessianQuick: rc.HessianQuick, HessianPrecond: rc.HessianPrecond,
 		DecayAll: rc.DecayAll, Resume: true,
 	}
 	for k, v := range rc.Hyper {
@@ -139,7 +140,7 @@ func (r *run) checkResumable(path string, rc RunConfig) error {
 		{"hyperparameters", here.Hyper, rc.Hyper}, // after the batch sizes, which SophiaG's bs follows
 		{"seed", here.Seed, rc.Seed}, {"dtype", here.Dtype, rc.Dtype}, {"clip norm", here.ClipNorm, rc.ClipNorm},
 		{"normalize", here.Normalize, rc.Normalize}, {"augment", here.Augment, rc.Augment},
-		{"hessian-every", here.HessianEvery, rc.HessianEvery}, {"hessian-quick", here.HessianQuick, rc.HessianQuick}, {"decay-all", here.DecayAll, rc.DecayAll},
+		{"hessian-every", here.HessianEvery, rc.HessianEvery}, {"hessian-quick", here.HessianQuick, rc.HessianQuick}, {"hessian-precond", here.HessianPrecond, rc.HessianPrecond}, {"decay-all", here.DecayAll, rc.DecayAll},
 	}
 	for _, f := range fields {
 		a, err1 := json.Marshal(f.now)

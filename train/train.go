@@ -132,6 +132,18 @@ type Config struct {
 	// along a comparison run: the top eigenvalue only, to about 1e-3
 	// relative (Lanczos, at most 30 products), and no trace.
 	HessianQuick bool
+	// HessianPrecond, with HessianEvery, also measures the dominant
+	// eigenvalue of the preconditioned Hessian P⁻¹H (P the preconditioner
+	// of the optimizer's next step, from its state: the optimizer's
+	// PrecondSolve) by power iteration, and records it with the
+	// optimizer's StabilityLimit c (StepRecord.PrecondTop,
+	// StabilityLimit): with P frozen, the iteration on a quadratic is
+	// stable iff lr·λ < c, so c/λ is the largest stable rate that the
+	// curvature alone predicts. The first measurement is taken at step 1
+	// (after the first update, when P exists), then every HessianEvery
+	// steps. It changes neither the parameters nor the optimizer's state.
+	// Not in a data-parallel run.
+	HessianPrecond bool
 
 	// Progress receives progress output (nil: none). Terminal selects an
 	// in-place progress bar instead of plain lines; LogEvery is the number
@@ -231,6 +243,7 @@ type run struct {
 	stop        [1]float64      // the ranks' agreement to stop
 	samplerPCG  *rand.PCG
 	hessPCG     *rand.PCG
+	prec        precondState // Config.HessianPrecond's scratch
 	modelKey    string
 	total       int
 	baseLR      float64
@@ -336,6 +349,8 @@ func (c Config) ValidateSettings() error {
 		return &SettingError{"gnb_batch", c.GNBBatch, fmt.Sprintf("must be in [0, the batch size %d]", c.BatchSize)}
 	case c.HessianEvery < 0:
 		return &SettingError{"hessian_every", c.HessianEvery, "must be >= 0"}
+	case c.HessianPrecond && c.HessianEvery == 0:
+		return &SettingError{"hessian_precond", c.HessianPrecond, "needs hessian_every > 0 (it measures alongside the sharpness)"}
 	case c.Dtype != tensor.Float32 && c.Dtype != tensor.Float64:
 		return &SettingError{"dtype", c.Dtype, "want float32 or float64"}
 	case c.MemoryLimit < 0:
@@ -412,6 +427,9 @@ func setup(cfg Config, logs bool) (*run, error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	if err := checkInputs(cfg, model, text, opt.Needs(), trainDS, testDS); err != nil {
+		return nil, err
+	}
+	if err := checkPrecond(cfg, opt); err != nil {
 		return nil, err
 	}
 	r := &run{cfg: cfg, model: model, text: text, opt: opt, test: testDS, res: &Result{Optimizer: cfg.Optimizer}, evalStep: -1, training: logs, predictions: predictions}
@@ -646,12 +664,20 @@ func (r *run) loop(ctx context.Context) (*Result, error) {
 		if d, ok := r.opt.(optim.Diagnostics); ok {
 			rec.Diag = d.Diagnostics() // a fresh map each call
 		}
-		if r.cfg.HessianEvery > 0 && r.step%r.cfg.HessianEvery == 0 {
+		if r.cfg.HessianEvery > 0 && (r.step%r.cfg.HessianEvery == 0 || r.cfg.HessianPrecond && r.step == 1) {
 			top, tr, se, conv, err := r.sharpness()
 			if err != nil {
 				return r.res, fmt.Errorf("train: step %d: sharpness: %w", r.step, err)
 			}
 			rec.HessTop, rec.HessTrace, rec.HessTraceSE, rec.HessConverged = &top, tr, se, &conv
+			if pc, ok := r.opt.(preconditioned); ok && r.cfg.HessianPrecond {
+				ptop, pconv, err := r.precondTop(pc)
+				if err != nil {
+					return r.res, fmt.Errorf("train: step %d: preconditioned sharpness: %w", r.step, err)
+				}
+				limit := pc.StabilityLimit()
+				rec.PrecondTop, rec.PrecondConverged, rec.StabilityLimit = &ptop, &pconv, &limit
+			}
 		}
 		r.epLoss += loss
 		r.epAcc += acc

@@ -22,6 +22,9 @@ type Report struct {
 	Notes []string
 	// Sharpness, when set, adds the sharpness section (SummarizeSharpness).
 	Sharpness []SharpSummary
+	// Curvature, when set, adds the section "Curvature and the chosen
+	// rate" (SummarizeCurvature).
+	Curvature []CurvSummary
 	// Reference, when set, names the optimizer every other one is compared
 	// with: the difference of mean final test accuracy (or loss, ByLoss)
 	// with Welch's p-value, and the speed-up in steps to the target,
@@ -130,6 +133,9 @@ func RenderMarkdown(w io.Writer, rep Report, sums []Summary, sweep []SweepEntry,
 		}
 	}
 	if err := RenderSharpness(&b, rep.Sharpness); err != nil {
+		return err
+	}
+	if err := RenderCurvature(&b, rep.Curvature); err != nil {
 		return err
 	}
 	if len(rep.Notes) > 0 {

@@ -56,6 +56,10 @@ type RunSpec struct {
 	// SharpnessEvery > 0 tracks the Hessian's top eigenvalue every so many
 	// steps (train.Config.HessianEvery in its quick mode).
 	SharpnessEvery int `json:"sharpness_every,omitempty"`
+	// SharpnessPrecond, with SharpnessEvery, also measures the top
+	// eigenvalue of the optimizer's preconditioned Hessian and its
+	// stability limit, from step 1 on (train.Config.HessianPrecond).
+	SharpnessPrecond bool `json:"sharpness_precond,omitempty"`
 }
 
 // Key is the run's file-name stem, e.g. "adam-lr0.001-seed1", or with
@@ -99,6 +103,13 @@ type StepPoint struct {
 	StepMS  float64  `json:"step_ms"`
 	LR      float64  `json:"lr,omitempty"`
 	HessTop *float64 `json:"hessian_top,omitempty"`
+	// PrecondTop and StabilityLimit are train.StepRecord's: λ(P⁻¹H) and
+	// the optimizer's limit c, where measured (RunSpec.SharpnessPrecond).
+	PrecondTop     *float64 `json:"precond_top,omitempty"`
+	StabilityLimit *float64 `json:"stability_limit,omitempty"`
+	// PrecondConverged is false where the power iteration stopped at its
+	// budget (PrecondTop is then its last estimate).
+	PrecondConverged *bool `json:"precond_converged,omitempty"`
 	// Diag holds the optimizer's per-step diagnostics (train.StepRecord's
 	// Diag: SophiaG's and SophiaH's "win_rate", the share of coordinates
 	// not clipped) and, for M-FAC, "window_fill", the share of its m

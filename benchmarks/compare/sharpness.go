@@ -28,6 +28,19 @@ type SharpPoint struct {
 	LR, Top float64
 	// Edge is the stability threshold at LR (Momentum.Threshold).
 	Edge float64
+	// Precond is λ(P⁻¹H) and Limit the optimizer's stability limit c,
+	// measured at the same step (RunSpec.SharpnessPrecond); NaN where not.
+	Precond, Limit float64
+}
+
+// Bound returns lr* = Limit/Precond, the largest stable rate the
+// preconditioned curvature predicts: NaN where not measured, +Inf for
+// Precond ≤ 0.
+func (p SharpPoint) Bound() float64 {
+	if math.IsNaN(p.Precond) || math.IsNaN(p.Limit) {
+		return math.NaN()
+	}
+	return CurvPoint{Top: p.Precond, Lim: p.Limit}.Bound()
 }
 
 // TwoOverLR is the threshold of plain gradient descent, 2/lr (+Inf at
@@ -62,7 +75,11 @@ func Sharpness(r *RunResult, m Momentum) []SharpPoint {
 	var out []SharpPoint
 	for _, s := range r.StepLog {
 		if s.HessTop != nil {
-			out = append(out, SharpPoint{Step: s.Step, LR: s.LR, Top: *s.HessTop, Edge: m.Threshold(s.LR)})
+			pt := SharpPoint{Step: s.Step, LR: s.LR, Top: *s.HessTop, Edge: m.Threshold(s.LR), Precond: math.NaN(), Limit: math.NaN()}
+			if s.PrecondTop != nil && s.StabilityLimit != nil {
+				pt.Precond, pt.Limit = *s.PrecondTop, *s.StabilityLimit
+			}
+			out = append(out, pt)
 		}
 	}
 	return out
@@ -144,11 +161,21 @@ func RenderSharpness(w io.Writer, sums []SharpSummary) error {
 }
 
 // SharpnessColumns are the columns of sharpness.csv.
-var SharpnessColumns = []string{"phase", "optimizer", "lr", "seed", "step", "step_lr", "hessian_top", "two_over_lr", "threshold"}
+// precond_top, stability_limit and lr_bound (= stability_limit /
+// precond_top) are empty where the preconditioned curvature was not
+// measured (RunSpec.SharpnessPrecond).
+var SharpnessColumns = []string{"phase", "optimizer", "lr", "seed", "step", "step_lr", "hessian_top", "two_over_lr", "threshold", "precond_top", "stability_limit", "lr_bound"}
 
 // WriteSharpnessCSV writes every sharpness measurement, one row each, with
-// 2/lr and the threshold under the optimizer's momentum (edges).
+// 2/lr and the threshold under the optimizer's momentum (edges) and, where
+// measured, the preconditioned curvature and its bound.
 func WriteSharpnessCSV(w io.Writer, results []*RunResult, edges Edges) error {
+	opt := func(x float64) string {
+		if math.IsNaN(x) {
+			return ""
+		}
+		return ff(x)
+	}
 	cw := csv.NewWriter(w)
 	if err := cw.Write(SharpnessColumns); err != nil {
 		return err
@@ -160,7 +187,7 @@ func WriteSharpnessCSV(w io.Writer, results []*RunResult, edges Edges) error {
 		s := r.Spec
 		for _, p := range Sharpness(r, edges[s.Optimizer]) {
 			if err := cw.Write([]string{s.Phase, s.Optimizer, ff(s.LR), strconv.FormatUint(s.Seed, 10),
-				strconv.Itoa(p.Step), ff(p.LR), ff(p.Top), ff(p.TwoOverLR()), ff(p.Edge)}); err != nil {
+				strconv.Itoa(p.Step), ff(p.LR), ff(p.Top), ff(p.TwoOverLR()), ff(p.Edge), opt(p.Precond), opt(p.Limit), opt(p.Bound())}); err != nil {
 				return err
 			}
 		}

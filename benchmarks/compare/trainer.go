@@ -83,6 +83,7 @@ func (t *TrainRunner) Run(ctx context.Context, spec RunSpec, workDir string) (*R
 		cfg.EvalEvery = 0 // the sweep reads the final validation result only
 	}
 	cfg.HessianEvery, cfg.HessianQuick = spec.SharpnessEvery, spec.SharpnessEvery > 0
+	cfg.HessianPrecond = spec.SharpnessPrecond && spec.SharpnessEvery > 0
 	_, statErr := os.Stat(filepath.Join(workDir, "checkpoint.gob"))
 	cfg.Resume = statErr == nil // an interrupted attempt left a checkpoint
 	last, runErr := train.Run(ctx, cfg)
@@ -176,7 +177,8 @@ func readLogs(dir string) (*RunResult, error) {
 	for _, s := range steps {
 		wall += s.StepMS / 1e3
 		sumMS += s.StepMS
-		res.StepLog = append(res.StepLog, StepPoint{Step: s.Step, WallS: wall, Loss: s.Loss, StepMS: s.StepMS, LR: s.LR, HessTop: s.HessTop, Diag: s.Diag})
+		res.StepLog = append(res.StepLog, StepPoint{Step: s.Step, WallS: wall, Loss: s.Loss, StepMS: s.StepMS, LR: s.LR, HessTop: s.HessTop,
+			PrecondTop: s.PrecondTop, StabilityLimit: s.StabilityLimit, PrecondConverged: s.PrecondConverged, Diag: s.Diag})
 	}
 	if n := len(steps); n > 0 {
 		res.Steps = steps[n-1].Step

@@ -98,7 +98,7 @@ func (f hyperFlag) Set(s string) error {
 var settingFlags = map[string]string{
 	"batch_size": "batch", "eval_batch": "eval-batch", "eval_every": "eval-every", "steps": "steps",
 	"epochs": "epochs", "clip_norm": "clip", "gnb_batch": "gnb-batch", "hessian_every": "hessian-every",
-	"dtype": "dtype", "memory_limit": "memory-limit",
+	"dtype": "dtype", "memory_limit": "memory-limit", "hessian_precond": "hessian-precond",
 }
 
 // settingFlagError names the flag of an invalid setting as the user typed
@@ -228,6 +228,7 @@ func runComm(sig *sigctx.Listener, comm world, args []string, stdout, stderr io.
 	fs.IntVar(&o.cfg.EvalEvery, "eval-every", 0, "also evaluate on the test split every N steps (0: at the end of each epoch only)")
 	fs.IntVar(&o.cfg.HessianEvery, "hessian-every", 0, "every N steps, measure the Hessian's top eigenvalue and trace on the batch")
 	fs.BoolVar(&o.cfg.HessianQuick, "hessian-quick", false, "with -hessian-every: the top eigenvalue only, to about 1e-3 relative (at most 30 Hessian-vector products), no trace")
+	fs.BoolVar(&o.cfg.HessianPrecond, "hessian-precond", false, "with -hessian-every: also the top eigenvalue of the optimizer's preconditioned Hessian P⁻¹H and its stability limit (from step 1 on; steps.jsonl's precond_top, stability_limit)")
 	fs.IntVar(&o.cfg.LogEvery, "log-every", 0, "steps between progress lines when not on a terminal (0: ten per epoch)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
 	fs.BoolVar(&o.shard, "shard", false, "under mpirun (a build with -tags mpi): split the optimizer's state over the ranks (ZeRO-1;\nevery optimizer; mfac's window by coordinates); the checkpoint is the same without it. Alone: no effect")

@@ -48,6 +48,7 @@ func resumed(o *options, set map[string]bool) (train.Config, error) {
 		"eval-every":       func() { rec.EvalEvery = src.EvalEvery },
 		"hessian-every":    func() { rec.HessianEvery = src.HessianEvery },
 		"hessian-quick":    func() { rec.HessianQuick = src.HessianQuick },
+		"hessian-precond":  func() { rec.HessianPrecond = src.HessianPrecond },
 	}
 	for name, f := range copyIf {
 		if set[name] {

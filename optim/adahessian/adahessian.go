@@ -408,3 +408,42 @@ func kernel[T optim.Float](k coeffs, check bool, theta, g, m, v, d []T) (int, st
 	}
 	return -1, "", 0
 }
+
+// PrecondSolve sets out = P⁻¹·v with AdaHessian's denominator from the
+// current state, P = (√v_t)ᵏ/(√(1−β2ᵗ))ᵏ + ε at t = Steps() (k the Hessian
+// power): the one the last step divided by (the next step's differs by the
+// (1−β2) share of its new D⊙D). With parameter groups, block i is scaled by
+// its LRScale. Before the first step it returns an error wrapping
+// optim.ErrNoPreconditioner.
+func (a *AdaHessian) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
+	if err := optim.CheckSolve("adahessian", params, v, out); err != nil {
+		return err
+	}
+	if err := a.Begin("PrecondSolve"); err != nil {
+		return err
+	}
+	defer a.End()
+	t := a.Steps()
+	if t == 0 {
+		return fmt.Errorf("adahessian: PrecondSolve: %w", optim.ErrNoPreconditioner)
+	}
+	c := a.cfg
+	sbc2k := math.Pow(math.Sqrt(1-math.Pow(c.Beta2, float64(t))), c.HessianPower)
+	sq := a.Slot(1)
+	optim.DiagonalSolve(&a.Hyper, params, v, out, func(i, j int) float64 {
+		var x float64
+		if sq[i].Dtype() == tensor.Float32 {
+			x = float64(sq[i].Float32s()[j])
+		} else {
+			x = sq[i].Float64s()[j]
+		}
+		if c.HessianPower == 1 {
+			return math.Sqrt(x)/sbc2k + c.Eps
+		}
+		return math.Pow(math.Sqrt(x), c.HessianPower)/sbc2k + c.Eps
+	})
+	return nil
+}
+
+// StabilityLimit returns optim.EMALimit(β1): 2(1+β1)/(1−β1).
+func (a *AdaHessian) StabilityLimit() float64 { return optim.EMALimit(a.cfg.Beta1) }

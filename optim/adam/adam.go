@@ -14,6 +14,7 @@
 package adam
 
 import (
+	"fmt"
 	"math"
 	"unsafe"
 
@@ -273,3 +274,39 @@ func maxFinite[T optim.Float]() float64 {
 }
 
 func sqrt[T optim.Float](x T) T { return T(math.Sqrt(float64(x))) }
+
+// PrecondSolve sets out = P⁻¹·v with Adam's denominator from the current
+// state, P = √v_t/√(1−β2ᵗ) + ε at t = Steps(): the one the last step
+// divided by (the next step's differs by the (1−β2) share of its new
+// gradient). With parameter groups, block i is scaled by its LRScale.
+// Before the first step it returns an error wrapping
+// optim.ErrNoPreconditioner.
+func (a *Adam) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
+	if err := optim.CheckSolve(a.Name(), params, v, out); err != nil {
+		return err
+	}
+	if err := a.Begin("PrecondSolve"); err != nil {
+		return err
+	}
+	defer a.End()
+	t := a.Steps()
+	if t == 0 {
+		return fmt.Errorf("%s: PrecondSolve: %w", a.Name(), optim.ErrNoPreconditioner)
+	}
+	bc2 := math.Sqrt(1 - math.Pow(a.cfg.Beta2, float64(t)))
+	eps := a.cfg.Eps
+	sq := a.Slot(1)
+	optim.DiagonalSolve(&a.Hyper, params, v, out, func(i, j int) float64 {
+		var x float64
+		if sq[i].Dtype() == tensor.Float32 {
+			x = float64(sq[i].Float32s()[j])
+		} else {
+			x = sq[i].Float64s()[j]
+		}
+		return math.Sqrt(x)/bc2 + eps
+	})
+	return nil
+}
+
+// StabilityLimit returns optim.EMALimit(β1): 2(1+β1)/(1−β1).
+func (a *Adam) StabilityLimit() float64 { return optim.EMALimit(a.cfg.Beta1) }

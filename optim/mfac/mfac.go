@@ -60,6 +60,7 @@ type engine interface {
 	step(c Config, h *optim.Hyper, params []optim.Param, t int64) error
 	export(st *optim.State, view bool)
 	lastIHVP(dst []float64) []float64
+	solve(h *optim.Hyper, params []optim.Param, v, out []*tensor.Dense) error
 	slot() int
 	setReducer(r Reducer)
 	close()
@@ -181,6 +182,7 @@ type eng[T optim.Float] struct {
 	w       *Window[T]
 	g, u, v []T
 	last    int
+	px, py  []T // PrecondSolve's scratch (precond.go), allocated at its first call
 }
 
 func newEng[T optim.Float](c Config, d int) (*eng[T], error) {

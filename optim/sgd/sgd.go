@@ -325,3 +325,24 @@ func fast[T optim.Float](k coeffs[T], check bool, theta, g, buf []T) bool {
 	}
 	return bad == 0
 }
+
+// PrecondSolve sets out = v (P = I; with parameter groups, block i scaled
+// by its group's LRScale): see optim.HeavyBallLimit. It works before the
+// first step too.
+func (s *SGD) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
+	if err := optim.CheckSolve("sgd", params, v, out); err != nil {
+		return err
+	}
+	optim.DiagonalSolve(&s.Hyper, params, v, out, func(int, int) float64 { return 1 })
+	return nil
+}
+
+// StabilityLimit returns the limit on lr·λmax(H) of the configured
+// momentum: optim.HeavyBallLimit(μ, τ), or optim.NesterovLimit(μ) with
+// Nesterov momentum.
+func (s *SGD) StabilityLimit() float64 {
+	if s.cfg.Nesterov {
+		return optim.NesterovLimit(s.cfg.Momentum)
+	}
+	return optim.HeavyBallLimit(s.cfg.Momentum, s.cfg.Dampening)
+}

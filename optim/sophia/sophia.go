@@ -508,3 +508,41 @@ func kernel[T optim.Float](k coeffs, theta, g, m, h []T) int {
 	}
 	return wins
 }
+
+// PrecondSolve sets out = P⁻¹·v with Sophia's denominator from the current
+// state, P = ρ·bs·max(h, 0) + ε (h the Hessian EMA the next update divides
+// by, before any refresh that update makes): the preconditioner of the
+// unclipped coordinates. A clipped coordinate (|m| ≥ ρ·bs·h) moves by
+// exactly η whatever its curvature, so the stability bound speaks only of
+// the unclipped ones (WinRate says how many); before the first Hessian
+// estimate (SophiaG's steps 1..k−1) h is 0 and P = ε everywhere. With
+// parameter groups, block i is scaled by its LRScale. Before the first
+// step it returns an error wrapping optim.ErrNoPreconditioner.
+func (s *Sophia) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
+	if err := optim.CheckSolve(s.Name(), params, v, out); err != nil {
+		return err
+	}
+	if err := s.Begin("PrecondSolve"); err != nil {
+		return err
+	}
+	defer s.End()
+	if s.Steps() == 0 {
+		return fmt.Errorf("%s: PrecondSolve: %w", s.Name(), optim.ErrNoPreconditioner)
+	}
+	rb, eps := s.cfg.Rho*float64(s.cfg.BatchSize), s.cfg.Eps
+	h := s.Slot(1)
+	optim.DiagonalSolve(&s.Hyper, params, v, out, func(i, j int) float64 {
+		var x float64
+		if h[i].Dtype() == tensor.Float32 {
+			x = float64(h[i].Float32s()[j])
+		} else {
+			x = h[i].Float64s()[j]
+		}
+		return rb*max(x, 0) + eps
+	})
+	return nil
+}
+
+// StabilityLimit returns optim.EMALimit(β1), 2(1+β1)/(1−β1), the limit of
+// the unclipped coordinates (m has no bias correction).
+func (s *Sophia) StabilityLimit() float64 { return optim.EMALimit(s.cfg.Beta1) }

@@ -48,9 +48,12 @@
 # results/tmp/work), and a run stored by other training code (the code
 # version in the fingerprint) is retrained.
 #
-# Usage: bash results/study-horizons/run.sh [all|lm|image|estimate]
+# Usage: bash results/study-horizons/run.sh [all|lm|image|curvature|estimate]
 #   estimate: train every optimizer of both plans 5 steps (ESTIMATE_STEPS)
 #   and print each plan's runs and estimated training time; stores nothing.
+#   curvature: after lm and image, rerun each study's chosen configurations
+#   (its chosen.csv) with one seed and the preconditioned curvature
+#   measured (results/study-{lm2,fmnist}-curvature).
 #   LM_STEPS, IMG_STEPS, IMG_BATCH and SEEDS size the plans (size them so
 #   that each study fits its 2 hours: see estimate).
 set -euo pipefail
@@ -64,32 +67,101 @@ IMG_STEPS=${IMG_STEPS:-800}
 IMG_BATCH=${IMG_BATCH:-32}
 SEEDS=${SEEDS:-5}
 
+# The flags a study's runs share, written once: model and data, the
+# optimizers, and the budget, evaluation and schedule. lm and image add
+# their sweeps and statistics; curvature reruns the chosen configurations
+# with the same flags. The argument lists of lm and image are as before.
+LM_HYPER='adamw:weight_decay=0.1;sophiag:weight_decay=0.2;sophiah:weight_decay=0.2;adahessian:weight_decay=0.1'
+lm_model=(-model gpt-tiny -data "text context=$LM_CONTEXT")
+lm_opts=(-optimizers adamw,sophiag,sophiah,adahessian)
+lm_budget=(-steps "$LM_STEPS" -batch "$LM_BATCH" -eval-every $((LM_STEPS / 50)) -eval-max 128 -eval-batch 128
+  -schedule cosine -warmup $((LM_STEPS / 50)) -cosine-min 0.1 -clip 1)
+lm_stats=(-reference sophiag -target-loss-of sophiag)
+IMG_HYPER='sgd:momentum=0.9;mfac:momentum=0.9,weight_decay=0.0005'
+img_model=(-model resnet8 -data fashion-mnist)
+img_opts=(-optimizers sgd,adam,adamw,adahessian,mfac,sophiah)
+img_budget=(-steps "$IMG_STEPS" -batch "$IMG_BATCH" -eval-every $((IMG_STEPS / 50)) -eval-max 1000 -eval-batch 500
+  -schedule cosine -warmup $((IMG_STEPS / 50)))
+img_stats=(-reference sgd -target 0.85)
+# CODE_VERSION, when set, is passed as -code-version: rewriting a finished
+# study's tables (and its chosen.csv) from its stored runs with a newer
+# binary, under the code version those runs were trained with (results.md's
+# "code version" line).
+code_version=(${CODE_VERSION:+-code-version "$CODE_VERSION"})
+
 lm() { # extra flags (-estimate N)
-  local T=$LM_STEPS
-  GOMAXPROCS=1 results/tmp/compare -model gpt-tiny -data "text context=$LM_CONTEXT" \
-    -optimizers adamw,sophiag,sophiah,adahessian -extra-budgets 'adamw=1.5|2' \
-    -steps "$T" -batch "$LM_BATCH" -eval-every $((T / 50)) -eval-max 128 -eval-batch 128 \
-    -schedule cosine -warmup $((T / 50)) -cosine-min 0.1 -clip 1 \
+  GOMAXPROCS=1 results/tmp/compare "${lm_model[@]}" "${lm_opts[@]}" -extra-budgets 'adamw=1.5|2' "${lm_budget[@]}" \
     -sweep -sweep-factors 0.5,1,2 -sweep-widen 1 -select loss \
     -sweep-base adamw=0.002,sophiag=0.001,sophiah=0.001,adahessian=0.01 \
-    -hyper 'adamw:weight_decay=0.1;sophiag:weight_decay=0.2;sophiah:weight_decay=0.2;adahessian:weight_decay=0.1' \
+    -hyper "$LM_HYPER" \
     -sweep-knobs 'adamw:beta2=0.95|0.99;sophiag:rho=0.03|0.1;sophiah:rho=3|10;adahessian:hessian_interval=1|10' \
-    -seeds "$SEEDS" -sharpness-every $((T / 10)) -reference sophiag -target-loss-of sophiag \
-    -out results/study-lm2 "$@"
+    -seeds "$SEEDS" -sharpness-every $((LM_STEPS / 10)) "${lm_stats[@]}" \
+    -out results/study-lm2 ${code_version[@]+"${code_version[@]}"} "$@"
 }
 
 image() { # extra flags (-estimate N)
-  local S=$IMG_STEPS
-  GOMAXPROCS=1 results/tmp/compare -model resnet8 -data fashion-mnist \
-    -optimizers sgd,adam,adamw,adahessian,mfac,sophiah \
-    -steps "$S" -batch "$IMG_BATCH" -eval-every $((S / 50)) -eval-max 1000 -eval-batch 500 \
-    -schedule cosine -warmup $((S / 50)) \
+  GOMAXPROCS=1 results/tmp/compare "${img_model[@]}" "${img_opts[@]}" "${img_budget[@]}" \
     -sweep -sweep-factors 0.5,1,2 -sweep-widen 1 -select loss \
     -sweep-base sgd=0.05,adam=0.001,adamw=0.001,adahessian=0.15,mfac=0.001,sophiah=0.001 \
-    -hyper 'sgd:momentum=0.9;mfac:momentum=0.9,weight_decay=0.0005' \
+    -hyper "$IMG_HYPER" \
     -sweep-knobs 'sgd:weight_decay=0.0001|0.0005,nesterov=false|true;adam:beta2=0.99|0.999,weight_decay=0|0.0005;adamw:beta2=0.99|0.999,weight_decay=0.01|0.05;adahessian:hessian_power=0.5|1,hessian_interval=1|10,weight_decay=0.0005/lr;mfac:ngrads=32|128,damp=0.00001|0.001;sophiah:rho=1|3|10|30' \
-    -seeds "$SEEDS" -sharpness-every $((S / 10)) -reference sgd -target 0.85 \
-    -out results/study-fmnist "$@"
+    -seeds "$SEEDS" -sharpness-every $((IMG_STEPS / 10)) "${img_stats[@]}" \
+    -out results/study-fmnist ${code_version[@]+"${code_version[@]}"} "$@"
+}
+
+# chosen DIR HYPER prints, from DIR/chosen.csv (compare writes it: optimizer,
+# lr, knobs, hyper), the -lrs value on one line and on the next the -hyper
+# value: HYPER (the study's own) followed by each optimizer's chosen knobs,
+# which override it (compare's -hyper lets a later group's value win).
+chosen() {
+  local file=$1/chosen.csv hyper=$2 lrs='' line name rest h
+  if [ ! -f "$file" ]; then
+    echo "$file is missing: finish that study first (a study run by a binary older than chosen.csv rewrites its tables, chosen.csv included, with CODE_VERSION=<its results.md code version> bash $0 lm|image)" >&2
+    return 1
+  fi
+  {
+    read -r line # the header
+    while IFS= read -r line; do
+      line=${line%$'\r'}
+      [ -n "$line" ] || continue
+      name=${line%%,*}
+      rest=${line#*,}
+      if [[ $line == *\" ]]; then # a quoted last field: "k=v,k=v"
+        h=${line%\"}
+        h=${h##*,\"}
+      else
+        h=${line##*,}
+      fi
+      lrs+="${lrs:+,}$name=${rest%%,*}"
+      if [ -n "$h" ]; then hyper+="${hyper:+;}$name:$h"; fi
+    done
+  } < "$file"
+  printf '%s\n%s\n' "$lrs" "$hyper"
+}
+
+# curvature reruns each study's chosen configurations (rate and knobs from
+# its chosen.csv), one seed, no sweep, with the preconditioned curvature
+# measured at 10 points and at step 1 (-sharpness-precond): results.md's
+# "Curvature and the chosen rate" sets each swept rate beside the bound
+# c/λ(P⁻¹H) the curvature alone predicts.
+curvature_lm() {
+  local sel hyp=''
+  sel=$(chosen results/study-lm2 "$LM_HYPER") || return 1
+  if [[ $sel == *$'\n'* ]]; then hyp=${sel#*$'\n'}; fi # no second line: no -hyper at all
+  GOMAXPROCS=1 results/tmp/compare "${lm_model[@]}" "${lm_opts[@]}" "${lm_budget[@]}" \
+    -lrs "${sel%%$'\n'*}" -hyper "$hyp" -seeds 1 \
+    -sharpness-every $((LM_STEPS / 10)) -sharpness-precond "${lm_stats[@]}" \
+    -out results/study-lm2-curvature "$@"
+}
+
+curvature_image() {
+  local sel hyp=''
+  sel=$(chosen results/study-fmnist "$IMG_HYPER") || return 1
+  if [[ $sel == *$'\n'* ]]; then hyp=${sel#*$'\n'}; fi # no second line: no -hyper at all
+  GOMAXPROCS=1 results/tmp/compare "${img_model[@]}" "${img_opts[@]}" "${img_budget[@]}" \
+    -lrs "${sel%%$'\n'*}" -hyper "$hyp" -seeds 1 \
+    -sharpness-every $((IMG_STEPS / 10)) -sharpness-precond "${img_stats[@]}" \
+    -out results/study-fmnist-curvature "$@"
 }
 
 mkdir -p results/tmp
@@ -100,8 +172,21 @@ case $part in
     lm -estimate "$n"
     image -estimate "$n"
     exit 0 ;;
+  curvature)
+    # After lm and image: both chosen.csv files must be there.
+    chosen results/study-lm2 "$LM_HYPER" > /dev/null
+    chosen results/study-fmnist "$IMG_HYPER" > /dev/null
+    status=0
+    curvature_image > results/tmp/study-fmnist-curvature.log 2>&1 &
+    pi=$!
+    curvature_lm > results/tmp/study-lm2-curvature.log 2>&1 &
+    pl=$!
+    wait "$pi" || { echo "the image curvature runs failed: see results/tmp/study-fmnist-curvature.log" >&2; status=1; }
+    wait "$pl" || { echo "the language-model curvature runs failed: see results/tmp/study-lm2-curvature.log" >&2; status=1; }
+    tail -n 3 results/tmp/study-lm2-curvature.log results/tmp/study-fmnist-curvature.log 2>/dev/null || true
+    exit $status ;;
   all|image|lm) ;;
-  *) echo "usage: $0 [all|lm|image|estimate]" >&2; exit 2 ;;
+  *) echo "usage: $0 [all|lm|image|curvature|estimate]" >&2; exit 2 ;;
 esac
 status=0
 pids=()

@@ -49,6 +49,7 @@ type options struct {
 	sweepWiden      int
 	sharpEvery      int
 	sharpSeeds      int
+	sharpPrecond    bool
 	targetLossOf    string
 	sweepBase       string
 	reference       string
@@ -97,6 +98,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.sweepWiden, "sweep-widen", 2, "sweep: rounds of widening the grid past an end where the chosen rate lies")
 	fs.IntVar(&o.sharpEvery, "sharpness-every", 0, "track the Hessian's top eigenvalue every N steps in the comparison runs of the first -sharpness-seeds seeds (0: off)")
 	fs.IntVar(&o.sharpSeeds, "sharpness-seeds", 1, "seeds whose comparison runs track sharpness")
+	fs.BoolVar(&o.sharpPrecond, "sharpness-precond", false, `with -sharpness-every: also measure the top eigenvalue of each optimizer's preconditioned Hessian and its stability limit, from step 1 on (results.md's "Curvature and the chosen rate", sharpness.csv's precond_top, stability_limit, lr_bound)`)
 	fs.StringVar(&o.reference, "reference", "", "compare every optimizer with this one: mean per-seed difference of final test accuracy (of loss with -target-loss-of) with a paired t test (Holm-adjusted over the comparisons) and a Wilcoxon signed-rank test, speed-up in steps to the target (default: -target-loss-of, else the first optimizer)")
 	fs.StringVar(&o.sweepBase, "sweep-base", "", `sweep: the rate the factors multiply, per optimizer, e.g. "sophiah=0.01" (default: the documented default)`)
 	fs.IntVar(&o.checkpointEvery, "checkpoint-every", 100, "checkpoint each run every N steps, so an interrupted comparison resumes mid-run (-1: only at the end)")

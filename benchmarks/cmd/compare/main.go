@@ -6,10 +6,15 @@
 //	               loss (mean ± std), steps and training time to -target
 //	               (or to -target-loss-of's final loss), ms/step, state
 //	               bytes, the sweep table with the chosen learning rates,
-//	               and the sharpness table when it was tracked
+//	               the sharpness table when it was tracked, and with
+//	               -sharpness-precond the section "Curvature and the
+//	               chosen rate" (the swept rate against the bound c/λ(P⁻¹H))
 //	summary.csv    the table as CSV
+//	chosen.csv     per optimizer the rate and knobs used (-lrs and -hyper
+//	               syntax), for a later run to reuse
 //	curves.csv     every curve point (long format)
-//	sharpness.csv  every sharpness measurement (-sharpness-every)
+//	sharpness.csv  every sharpness measurement (-sharpness-every), with
+//	               precond_top, stability_limit and lr_bound
 //	{loss,acc,val_loss}_vs_{steps,wall}.{png,svg}
 //	sharpness_vs_{steps,2lr}.{png,svg}   (-sharpness-every)
 //	runs/          one JSON per finished run, reused by a rerun
@@ -350,6 +355,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			sp := compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, Knobs: chosenKnobs[name], LR: chosen[name], Seed: uint64(s)}
 			if s <= o.sharpSeeds {
 				sp.SharpnessEvery = o.sharpEvery
+				sp.SharpnessPrecond = o.sharpPrecond && o.sharpEvery > 0
 			}
 			specs = append(specs, sp)
 		}
@@ -460,6 +466,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Target:    target,
 		Notes:     notes,
 		Sharpness: compare.SummarizeSharpness(results, edges),
+		Curvature: compare.SummarizeCurvature(results),
 		Reference: ref,
 		ByLoss:    o.targetLossOf != "",
 		Paired:    compare.ComparePaired(results, ref, o.targetLossOf != ""),
@@ -476,6 +483,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if err := writeOutputs(o.out, rep, sums, sweepEntries, chosen, results, edges); err != nil {
+		return err
+	}
+	if err := compare.WriteFile(filepath.Join(o.out, "chosen.csv"), func(w io.Writer) error {
+		return compare.WriteChosenCSV(w, opts, chosen, chosenKnobs)
+	}); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (this invocation: %s)\n", filepath.Join(o.out, "results.md"), time.Since(start).Round(time.Second))
