@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -261,4 +262,50 @@ func TestConvImplicitAllocatesNothing(t *testing.T) {
 	t.Logf("allocations per run: implicit %v, im2col %v", imp, old)
 	require.LessOrEqual(t, imp, old)
 	require.LessOrEqual(t, imp, float64(6), "two per kernel call at most, whatever the sizes")
+}
+
+// TestPadPlanesWritesEveryElement: padPlanes and widenRows overwrite a
+// buffer full of NaNs completely (border, slack and extra columns zero),
+// so a worker's buffer never needs clearing, whatever it held before.
+func TestPadPlanesWritesEveryElement(t *testing.T) {
+	for _, sz := range [][3]int{{1, 1, 1}, {2, 3, 4}, {3, 5, 2}} {
+		ch, h, w := sz[0], sz[1], sz[2]
+		x := make([]float64, ch*h*w)
+		for i := range x {
+			x[i] = float64(i + 1)
+		}
+		wp, pl := w+2, (h+2)*(w+2)
+		xp := make([]float64, ch*pl+padSlack)
+		for i := range xp {
+			xp[i] = math.NaN()
+		}
+		padPlanes(x, xp, ch, h, w)
+		for i, v := range xp {
+			c, r, col := i/pl, (i%pl)/wp, i%wp
+			want := 0.0
+			if c < ch && r >= 1 && r <= h && col >= 1 && col <= w {
+				want = x[(c*h+r-1)*w+col-1]
+			}
+			require.Equal(t, want, v, "%v: element %d", sz, i)
+		}
+		gw := make([]float64, ch*h*wp)
+		gt := make([]float64, ch*h*wp)
+		for i := range gw {
+			gw[i], gt[i] = math.NaN(), math.NaN()
+		}
+		widenRows(x, gw, ch*h, w)
+		widenRowsT(x, gt, ch, h, w)
+		for c := 0; c < ch; c++ {
+			for i := 0; i < h; i++ {
+				for j := 0; j < wp; j++ {
+					want := 0.0
+					if j < w {
+						want = x[(c*h+i)*w+j]
+					}
+					require.Equal(t, want, gw[(c*h+i)*wp+j], "%v widen", sz)
+					require.Equal(t, want, gt[(i*wp+j)*ch+c], "%v widenT", sz)
+				}
+			}
+		}
+	}
 }
