@@ -24,7 +24,8 @@ import (
 // element read is xpad[c, i+kh, j+kw] and Y'[o, i·Wp+j] = y[o, i, j]; the
 // two extra columns j = W, W+1 read across a row edge and are dropped when
 // Y' is compacted to [O, H, W]. The last element any view reads is
-// (C−1)·Pl + off_8 + H·Wp − 1 = C·Pl + 1, hence padSlack = 2.
+// (C−1)·Pl + off_8 + H·Wp − 1 = C·Pl + 1, so the buffer holds at least
+// two slack elements (padSlack).
 //
 // The input gradient dx = ∂⟨G, conv(x, W)⟩/∂x is the same convolution of
 // G [O, H, W] with the flipped, transposed kernel W'[c, o, kh, kw] =
@@ -42,8 +43,10 @@ import (
 // Arithmetic: (W+2)/W times im2col's GEMM work (1.06× at W = 32, 1.25×
 // at W = 8), without writing and reading a column matrix 9× the input.
 
-// padSlack is the number of zeros after the last padded plane (see above).
-const padSlack = 2
+// padSlack is the number of zeros after the last padded plane: 2 (see
+// above), plus 32 (the widest micro-kernel panel) for implicitGemm's
+// ragged panels, which read past the views' last column.
+const padSlack = 2 + 32
 
 // implicit reports whether a convolution of geometry g takes the
 // implicit-GEMM path (kernel 3, stride 1, padding 1); every other geometry
@@ -118,15 +121,8 @@ func widenRowsT[T Float](src, dst []T, o, h, w int) {
 // taps holds the nine [co, ci] tap matrices, tap k at k·co·ci.
 func implicitSample[T Float](gb *sgemmBufs, ci, co, h, w int, taps, xp, yp, out, bias []T) {
 	wp := w + 2
-	pl, l := (h+2)*wp, h*wp
-	for k := 0; k < 9; k++ {
-		off := (k/3)*wp + k%3
-		var beta T
-		if k > 0 {
-			beta = 1
-		}
-		gemmBuf(gb, false, false, co, l, ci, 1, taps[k*co*ci:(k+1)*co*ci], ci, xp[off:], pl, beta, yp, l)
-	}
+	implicitGemm(gb, ci, co, h*wp, (h+2)*wp, wp, taps, xp, yp)
+	l := h * wp
 	for o := 0; o < co; o++ {
 		var bv T
 		if bias != nil {
@@ -141,6 +137,66 @@ func implicitSample[T Float](gb *sgemmBufs, ci, co, h, w int, taps, xp, yp, out,
 			}
 			for j, v := range s {
 				d[j] = v + bv
+			}
+		}
+	}
+}
+
+// implicitGemm computes yp [co, l] = Σ_k taps_k · xp[:, off_k : off_k+l]
+// (rows pl apart). With the native kernels, each 4×NR tile of yp takes
+// its nine taps in turn, the micro-kernel accumulating into the tile
+// while it is in L1 (instead of nine sweeps over yp): B is read in place,
+// A in place with the float32 AVX-512 kernel or else the row block's nine
+// taps packed once. The ragged right panel and bottom row block go
+// through a tile buffer: their panel reads run up to NR−1 elements past
+// column l of the last channel, which padSlack covers, and those columns
+// are dropped. Builds without the native kernels take nine gemm calls.
+func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []T) {
+	if !haveSgemmKernel {
+		for k := 0; k < 9; k++ {
+			off := (k/3)*wp + k%3
+			var beta T
+			if k > 0 {
+				beta = 1
+			}
+			gemmBuf(gb, false, false, co, l, ci, 1, taps[k*co*ci:(k+1)*co*ci], ci, xp[off:], pl, beta, yp, l)
+		}
+		return
+	}
+	nr0 := nrOf[T]()
+	inPlace := nr0 == 32 // the float32 AVX-512 kernel reads A in place
+	var offs [9]int
+	for k := range offs {
+		offs[k] = (k/3)*wp + k%3
+	}
+	abuf, _, tile := bufsFor[T](gb)
+	ap := growT(abuf, 9*ci*sgemmMR)
+	for i0 := 0; i0 < co; i0 += sgemmMR {
+		mr := min(sgemmMR, co-i0)
+		packed := !inPlace || mr < sgemmMR
+		if packed {
+			for k := 0; k < 9; k++ {
+				packA(false, taps[k*co*ci:(k+1)*co*ci], ci, i0, mr, 0, ci, ap[k*ci*sgemmMR:(k+1)*ci*sgemmMR])
+			}
+		}
+		for j0 := 0; j0 < l; j0 += nr0 {
+			nr := min(nr0, l-j0)
+			direct := mr == sgemmMR && nr == nr0
+			c, ldc := &tile[0], nr0
+			if direct {
+				c, ldc = &yp[i0*l+j0], l
+			}
+			for k, off := range offs {
+				if packed {
+					kernel(ci, ap[k*ci*sgemmMR:], &xp[off+j0], pl, c, ldc, k > 0, nil)
+				} else {
+					kernelS(ci, &taps[k*co*ci+i0*ci], 1, ci, &xp[off+j0], pl, c, ldc, k > 0)
+				}
+			}
+			if !direct {
+				for r := 0; r < mr; r++ {
+					copy(yp[(i0+r)*l+j0:(i0+r)*l+j0+nr], tile[r*nr0:r*nr0+nr])
+				}
 			}
 		}
 	}

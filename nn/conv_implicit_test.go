@@ -131,8 +131,23 @@ func checkClose(t *testing.T, got, want []float64, f32 bool, what string) {
 // TestConvImplicitMatchesReferences checks the three implicit kernels
 // (forward with and without bias, input gradient, each form of the
 // weight gradient) against the naive float64 loops and against the
-// im2col path, in float64 and float32, on random and edge shapes.
+// im2col path, in float64 and float32, on random and edge shapes; on
+// CPUs with AVX-512, also with the AVX2 kernels (float32 A packed).
 func TestConvImplicitMatchesReferences(t *testing.T) {
+	kernels := []bool{haveAVX512}
+	if haveAVX512 {
+		kernels = append(kernels, false)
+	}
+	for _, avx := range kernels {
+		t.Run(fmt.Sprintf("avx512=%v", avx), func(t *testing.T) {
+			haveAVX512 = avx
+			defer func() { haveAVX512 = kernels[0] }()
+			testConvImplicitMatchesReferences(t)
+		})
+	}
+}
+
+func testConvImplicitMatchesReferences(t *testing.T) {
 	var ranForm [3]bool
 	for _, tc := range implicitCases() {
 		g, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, 3, 3}, 1, 1)
