@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -322,5 +323,44 @@ func TestPadPlanesWritesEveryElement(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConvCostOfImplicitConvs: the memory estimate counts no column cache
+// for the convolutions of the implicit path (kernel 3, stride 1, padding
+// 1) and still counts one for the others; and implicitScratch bounds
+// what the implicit kernels really hold per worker (every kind and
+// weight-gradient form run on one scratch, so each op's own is smaller).
+func TestConvCostOfImplicitConvs(t *testing.T) {
+	cols, scratch := convCost([]int{2, 6, 6}, []int{3, 6, 6}, 3, 1, 1)
+	assert.Zero(t, cols)
+	assert.Equal(t, implicitScratch([]int{2, 6, 6}, []int{3, 6, 6}), scratch)
+	cols, _ = convCost([]int{2, 6, 6}, []int{3, 3, 3}, 3, 2, 1)
+	assert.Equal(t, int64(72+18*9), cols, "stride 2: input copy and columns")
+	cols, _ = convCost([]int{2, 6, 6}, []int{3, 4, 4}, 3, 1, 0)
+	assert.Equal(t, int64(72+18*16), cols, "padding 0: input copy and columns")
+
+	for _, tc := range []implicitCase{{3, 16, 16, 32, 32}, {2, 64, 64, 8, 8}, {2, 3, 17, 9, 5}, {2, 40, 8, 7, 7}} {
+		g, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, 3, 3}, 1, 1)
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(8, 9))
+		x, w, gy := to32(randSlice(rng, tc.n*tc.c*tc.h*tc.w)), to32(randSlice(rng, tc.o*tc.c*9)), to32(randSlice(rng, tc.n*tc.o*tc.h*tc.w))
+		y, dx, dw := make([]float32, len(gy)), make([]float32, len(x)), make([]float32, len(w))
+		var s any
+		convFwdImplicit(&g, &s, x, w, nil, y)
+		convBwdXImplicit(&g, &s, gy, w, dx)
+		for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
+			if form != bwdWDot || canDot(g.o, g.c, g.h*(g.w+2)) {
+				convBwdWImplicit(&g, &s, x, gy, dw, form)
+			}
+		}
+		sc := s.(*convScratch[float32])
+		held := cap(sc.taps)
+		for i := range sc.xp {
+			held += cap(sc.xp[i]) + cap(sc.yp[i]) + cap(sc.acc[i]) + cap(sc.gb[i].a32) + cap(sc.gb[i].b32)
+		}
+		workers := min(numWorkers(), tc.n)
+		bound := implicitScratch([]int{tc.c, tc.h, tc.w}, []int{tc.o, tc.h, tc.w})
+		assert.LessOrEqual(t, int64(held), int64(workers)*bound, "%+v", tc)
 	}
 }

@@ -94,7 +94,9 @@ func (m MemoryEstimate) String() string {
 //     (the forward op and its weight gradient); the second differentiation
 //     adds one more family per convolution (hence 2); an evaluation graph's
 //     convolution is a family of one and keeps no cache (0: its columns
-//     are built per sample in the worker's scratch), and per-worker
+//     are built per sample in the worker's scratch). 3×3 convolutions with
+//     stride 1 and padding 1 (the implicit-GEMM path) keep none in any
+//     graph (their weight gradient reads the input), and per-worker
 //     scratch (backward-input columns, weight-gradient accumulators, GEMM
 //     packing) belongs to each conv op: 1 in evaluation, 3 with the
 //     gradient, 9 with H·v (nodes of the graph).
@@ -277,7 +279,7 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 		switch n.Op {
 		case OpConv2d: // Conv2d or Conv2dBias
 			c.fwd = out
-			c.cols, c.scratch = convCost(xs, os, n.Kernel)
+			c.cols, c.scratch = convCost(xs, os, n.Kernel, n.stride(), n.Pad)
 		case OpBatchNorm2d:
 			c.fwd = meminfo.Add(meminfo.Mul(4, out), meminfo.Mul(16, int64(os[0])))
 		case OpLinear: // MatMul, BiasAdd
@@ -352,7 +354,14 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 // scratch: backward-input columns, the weight-gradient accumulator [O,
 // C·K·K], a transposed output gradient [OH·OW, O] and GEMM packing of at
 // most one more columns-sized and output-sized buffer.
-func convCost(in, out []int, k int) (cols, scratch int64) {
+//
+// A convolution the implicit-GEMM path computes (kernel 3, stride 1,
+// padding 1; convGeom.implicit) keeps no column cache: its scratch is
+// implicitScratch.
+func convCost(in, out []int, k, stride, pad int) (cols, scratch int64) {
+	if (convGeom{k: k, s: stride, p: pad}).implicit() {
+		return 0, implicitScratch(in, out)
+	}
 	ckk := meminfo.Mul(int64(in[0]), meminfo.Mul(int64(k), int64(k)))
 	pix := meminfo.Mul(int64(out[1]), int64(out[2]))
 	o := int64(out[0])
@@ -360,6 +369,22 @@ func convCost(in, out []int, k int) (cols, scratch int64) {
 	cols = meminfo.Add(count(in), colN)
 	scratch = meminfo.Add(meminfo.Mul(2, colN), meminfo.Add(meminfo.Mul(o, ckk), meminfo.Mul(2, meminfo.Mul(pix, o))))
 	return cols, scratch
+}
+
+// implicitScratch bounds one implicit-GEMM convolution op's per-worker
+// buffers (conv_implicit.go), in elements, with M = max(C, O): the padded
+// input planes M·(H+2)(W+2) + padSlack, the widened output or output
+// gradient M·H·(W+2), the weight-gradient accumulator and the repacked
+// taps 9·O·C each, and GEMM packing: the nine taps' row blocks 36·M and
+// at most one transposed panel strip 256·(M + 32).
+func implicitScratch(in, out []int) int64 {
+	m := int64(max(in[0], out[0]))
+	h, w := int64(in[1]), int64(in[2])
+	planes := meminfo.Add(meminfo.Mul(m, meminfo.Mul(h+2, w+2)), padSlack)
+	wide := meminfo.Mul(m, meminfo.Mul(h, w+2))
+	taps := meminfo.Mul(18, meminfo.Mul(int64(in[0]), int64(out[0])))
+	pack := meminfo.Add(meminfo.Mul(36, m), meminfo.Mul(256, m+32))
+	return meminfo.Add(meminfo.Add(planes, wide), meminfo.Add(taps, pack))
 }
 
 // count is the number of elements of shape (checked by Check to be at most
