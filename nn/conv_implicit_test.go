@@ -361,6 +361,7 @@ func TestConvCostOfImplicitConvs(t *testing.T) {
 		}
 		workers := min(numWorkers(), tc.n)
 		bound := implicitScratch([]int{tc.c, tc.h, tc.w}, []int{tc.o, tc.h, tc.w})
+		t.Logf("%+v: held %d, bound %d × %d workers", tc, held, bound, workers)
 		assert.LessOrEqual(t, int64(held), int64(workers)*bound, "%+v", tc)
 	}
 }
