@@ -349,6 +349,8 @@ func TestConvCostOfImplicitConvs(t *testing.T) {
 		var s any
 		convFwdImplicit(&g, &s, x, w, nil, y)
 		convBwdXImplicit(&g, &s, gy, w, dx)
+		implicitFwdOrCols(&g, &s, x, w, nil, y)
+		implicitBwdXOrCols(&g, &s, gy, w, dx)
 		for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
 			if form != bwdWDot || canDot(g.o, g.c, g.h*(g.w+2)) {
 				convBwdWImplicit(&g, &s, x, gy, dw, form)
@@ -357,11 +359,54 @@ func TestConvCostOfImplicitConvs(t *testing.T) {
 		sc := s.(*convScratch[float32])
 		held := cap(sc.taps)
 		for i := range sc.xp {
-			held += cap(sc.xp[i]) + cap(sc.yp[i]) + cap(sc.acc[i]) + cap(sc.gb[i].a32) + cap(sc.gb[i].b32)
+			held += cap(sc.col[i]) + cap(sc.xp[i]) + cap(sc.yp[i]) + cap(sc.acc[i]) + cap(sc.gb[i].a32) + cap(sc.gb[i].b32)
 		}
 		workers := min(numWorkers(), tc.n)
 		bound := implicitScratch([]int{tc.c, tc.h, tc.w}, []int{tc.o, tc.h, tc.w})
 		t.Logf("%+v: held %d, bound %d × %d workers", tc, held, bound, workers)
 		assert.LessOrEqual(t, int64(held), int64(workers)*bound, "%+v", tc)
+	}
+}
+
+// TestConvImplicitOpsMatchDefinition runs Conv2dBias and its gradients
+// through a graph for 3×3/1/1 geometries on both sides of implicitMinW
+// (forward and input gradient by per-worker im2col below it, implicit
+// GEMM above; the weight gradient implicit on both) and compares them
+// with the defining loops, in both dtypes.
+func TestConvImplicitOpsMatchDefinition(t *testing.T) {
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		for _, tc := range []implicitCase{{2, 3, 5, 4, implicitMinW - 1}, {2, 5, 3, 5, implicitMinW}, {3, 4, 6, 7, 16}} {
+			gm, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, 3, 3}, 1, 1)
+			require.NoError(t, err)
+			require.Equal(t, tc.w >= implicitMinW, gm.implicitFwd())
+			rng := rand.New(rand.NewPCG(uint64(tc.w), 11))
+			g := gorgonia.NewGraph()
+			mk := func(name string, shape ...int) (*gorgonia.Node, []float64) {
+				v := randSlice(rng, tensor.Shape(shape).TotalSize())
+				tt := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+				setData(tt, v)
+				return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(name), gorgonia.WithValue(tt)), v
+			}
+			xn, xv := mk("x", tc.n, tc.c, tc.h, tc.w)
+			wn, wv := mk("w", tc.o, tc.c, 3, 3)
+			bn, bv := mk("b", tc.o)
+			gn, gv := mk("g", tc.n, tc.o, tc.h, tc.w)
+			y, err := Conv2dBias(xn, wn, bn, 1, 1)
+			require.NoError(t, err)
+			gs, err := Backprop([]*gorgonia.Node{y}, []*gorgonia.Node{gn}, []*gorgonia.Node{xn, wn})
+			require.NoError(t, err)
+			m := gorgonia.NewTapeMachine(g)
+			require.NoError(t, m.RunAll())
+			m.Close()
+			want := convFwdRef(xv, wv, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1)
+			for i := range want {
+				want[i] += bv[(i/(tc.h*tc.w))%tc.o]
+			}
+			f32 := dt == tensor.Float32
+			name := fmt.Sprintf("%v %+v", dt, tc)
+			checkClose(t, getData(y.Value().(*tensor.Dense)), want, f32, name+" y")
+			checkClose(t, getData(gs[0].Value().(*tensor.Dense)), convBwdXRef(gv, wv, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1), f32, name+" dx")
+			checkClose(t, getData(gs[1].Value().(*tensor.Dense)), convWeightGradRef(xv, gv, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1), f32, name+" dw")
+		}
 	}
 }

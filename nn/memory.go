@@ -376,7 +376,9 @@ func convCost(in, out []int, k, stride, pad int) (cols, scratch int64) {
 // input planes M·(H+2)(W+2) + padSlack, the widened output or output
 // gradient M·H·(W+2), the weight-gradient accumulator and the repacked
 // taps 9·O·C each, and GEMM packing: the nine taps' row blocks 36·M and
-// at most one transposed panel strip 256·(M + 32).
+// at most one transposed panel strip 256·(M + 32); and where the forward
+// and input gradient take per-worker im2col columns (planes narrower than
+// implicitMinW), those columns, 9·C·H·W.
 func implicitScratch(in, out []int) int64 {
 	m := int64(max(in[0], out[0]))
 	h, w := int64(in[1]), int64(in[2])
@@ -384,7 +386,11 @@ func implicitScratch(in, out []int) int64 {
 	wide := meminfo.Mul(m, meminfo.Mul(h, w+2))
 	taps := meminfo.Mul(18, meminfo.Mul(int64(in[0]), int64(out[0])))
 	pack := meminfo.Add(meminfo.Mul(36, m), meminfo.Mul(256, m+32))
-	return meminfo.Add(meminfo.Add(planes, wide), meminfo.Add(taps, pack))
+	total := meminfo.Add(meminfo.Add(planes, wide), meminfo.Add(taps, pack))
+	if !(convGeom{k: 3, s: 1, p: 1, w: in[2]}).implicitFwd() {
+		total = meminfo.Add(total, meminfo.Mul(9, count(in)))
+	}
+	return total
 }
 
 // count is the number of elements of shape (checked by Check to be at most

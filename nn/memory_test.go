@@ -254,11 +254,11 @@ func TestMemoryEstimateOfEachLayerByHand(t *testing.T) {
 	const params = 2*3*9 + 3 + 3 + 3 + 27*4 + 4
 	parts := []byHand{
 		{plain: 2 * 72}, // input: the engine's tensor and the caller's batch
-		// conv output; no columns (3×3, stride 1, padding 1: implicit
-		// GEMM); scratch with M = 3: padded planes 3·8·8 + padSlack,
-		// widened output 3·6·8, accumulator and taps 18·2·3, packing
-		// 36·3 + 256·(3+32)
-		{fwd: 108, scratch: 3*8*8 + padSlack + 3*6*8 + 18*2*3 + 36*3 + 256*35},
+		// conv output; no column cache (3×3, stride 1, padding 1);
+		// scratch with M = 3: padded planes 3·8·8 + padSlack, widened
+		// output 3·6·8, accumulator and taps 18·2·3, packing 36·3 +
+		// 256·(3+32), and (6 < implicitMinW) per-worker columns 9·2·6·6
+		{fwd: 108, scratch: 3*8*8 + padSlack + 3*6*8 + 18*2*3 + 36*3 + 256*35 + 9*72},
 		{fwd: 4*108 + 16*3},  // batch norm: four full-size ops, per-channel statistics
 		{},                   // ReLU, fused into the pool
 		{fwd: 2 * 27},        // pool output and arg-max indices

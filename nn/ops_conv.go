@@ -260,9 +260,10 @@ func grow[T Float](b *[]T, n int) []T {
 func convFwd[T Float](g *convGeom, s *any, share *colShare, producer bool, x, wt, bias, y []T) {
 	sc := getScratch[T](s)
 	xl, yl, cl := g.c*g.plen, g.o*g.pix, g.ckk*g.pix
-	// A family of one op keeps no columns for later: each sample's go
+	// A family of one op (or none: share nil, an implicit geometry whose
+	// forward takes im2col) keeps no columns for later: each sample's go
 	// into the worker's own buffer (N times less memory).
-	alone := share.members <= 1
+	alone := share == nil || share.members <= 1
 	var c *colCache[T]
 	fresh := false
 	if !alone {
