@@ -121,8 +121,12 @@ func BenchmarkCol2imSame(b *testing.B) {
 // float32, on both paths as a training graph runs them: path=im2col (the
 // forward writing every sample's columns into the family's cache, the
 // weight gradient reading them from it) and path=implicit
-// (conv_implicit.go), plus fwd/path=im2col-eval, the forward of an
-// evaluation graph (a family of one: columns in a per-worker buffer). Compare with
+// (conv_implicit.go's kernels, whatever implicitMinW says), plus
+// fwd/path=im2col-eval, the forward of an evaluation graph (a family of
+// one: columns in a per-worker buffer), which is also what a training
+// graph's forward takes below implicitMinW. implicit against im2col-eval
+// (forward) and im2col (input gradient) is the comparison that sets
+// implicitMinW. Compare with
 // `go test ./nn -run '^$' -bench Conv3x3 -count 5 | benchstat`.
 func BenchmarkConv3x3(b *testing.B) {
 	for _, st := range []struct{ c, hw int }{{16, 32}, {32, 16}, {64, 8}} {
