@@ -7,7 +7,11 @@ import (
 )
 
 // Implicit-GEMM 3×3 convolution (kernel 3, stride 1, padding 1: ResNet's
-// 3×3 convs), with no im2col column matrix.
+// 3×3 convs), with no im2col column matrix. convGeom.implicit selects
+// these geometries: they keep no column cache and their weight gradient
+// is always implicit; convGeom.implicitFwd decides, by plane width,
+// whether the forward and input gradient are implicit too or take im2col
+// with per-worker columns.
 //
 // Let one sample's input x [C, H, W] be copied into a zero-padded plane
 // buffer Xp [C, (H+2)(W+2)] (row stride Wp = W+2, plane stride
