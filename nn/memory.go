@@ -371,26 +371,44 @@ func convCost(in, out []int, k, stride, pad int) (cols, scratch int64) {
 	return cols, scratch
 }
 
-// implicitScratch bounds one implicit-GEMM convolution op's per-worker
-// buffers (conv_implicit.go), in elements, with M = max(C, O): the padded
-// input planes M·(H+2)(W+2) + padSlack, the widened output or output
-// gradient M·H·(W+2), the weight-gradient accumulator and the repacked
-// taps 9·O·C each, and GEMM packing: the nine taps' row blocks 36·M and
-// at most one transposed panel strip 256·(M + 32); and where the forward
-// and input gradient take per-worker im2col columns (planes narrower than
-// implicitMinW), those columns, 9·C·H·W.
+// implicitScratch bounds the per-worker buffers of any one op of an
+// implicit-GEMM convolution (conv_implicit.go; an op computes one of the
+// three kinds), in elements: the most of the three, with L = H·(W+2) and
+// Pl(ch) = ch·(H+2)(W+2) + padSlack,
+//
+//	forward:        Pl(C) + O·L + 9·O·C (taps) + 36·C (packed taps)
+//	input gradient: Pl(O) + C·L + 9·O·C + 36·O
+//	weight grad.:   Pl(C) + O·L + 9·O·C (accumulator) + 4·256 (A blocks)
+//	                + ⌈M/32⌉·32·min(256, L), M = max(C, O) (B panels: the
+//	                transposed shifted views, or the widened gradient's)
+//
+// and, on planes narrower than implicitMinW, where the forward and input
+// gradient take im2col with per-worker columns instead: 9·C·H·W columns +
+// 4·256 + ⌈H·W/32⌉·32·min(256, K), K = 9·C (forward) or O (input
+// gradient), the GEMM's packing of its ragged last panel.
 func implicitScratch(in, out []int) int64 {
-	m := int64(max(in[0], out[0]))
+	c, o := int64(in[0]), int64(out[0])
 	h, w := int64(in[1]), int64(in[2])
-	planes := meminfo.Add(meminfo.Mul(m, meminfo.Mul(h+2, w+2)), padSlack)
-	wide := meminfo.Mul(m, meminfo.Mul(h, w+2))
-	taps := meminfo.Mul(18, meminfo.Mul(int64(in[0]), int64(out[0])))
-	pack := meminfo.Add(meminfo.Mul(36, m), meminfo.Mul(256, m+32))
-	total := meminfo.Add(meminfo.Add(planes, wide), meminfo.Add(taps, pack))
-	if !(convGeom{k: 3, s: 1, p: 1, w: in[2]}).implicitFwd() {
-		total = meminfo.Add(total, meminfo.Mul(9, count(in)))
+	l := meminfo.Mul(h, w+2)
+	up32 := func(n int64) int64 { return meminfo.Mul((n+31)/32, 32) }
+	pl := func(ch int64) int64 { return meminfo.Add(meminfo.Mul(ch, meminfo.Mul(h+2, w+2)), padSlack) }
+	sum := func(v ...int64) int64 {
+		var t int64
+		for _, x := range v {
+			t = meminfo.Add(t, x)
+		}
+		return t
 	}
-	return total
+	oc9 := meminfo.Mul(9, meminfo.Mul(o, c))
+	fwd := sum(pl(c), meminfo.Mul(o, l), oc9, meminfo.Mul(36, c))
+	bwdX := sum(pl(o), meminfo.Mul(c, l), oc9, meminfo.Mul(36, o))
+	bwdW := sum(pl(c), meminfo.Mul(o, l), oc9, 4*256, meminfo.Mul(up32(max(c, o)), min(256, l)))
+	if !(convGeom{k: 3, s: 1, p: 1, w: in[2]}).implicitFwd() {
+		cols, panels := meminfo.Mul(9, count(in)), up32(meminfo.Mul(h, w))
+		fwd = sum(cols, 4*256, meminfo.Mul(panels, min(256, meminfo.Mul(9, c))))
+		bwdX = sum(cols, 4*256, meminfo.Mul(panels, min(256, o)))
+	}
+	return max(fwd, bwdX, bwdW)
 }
 
 // count is the number of elements of shape (checked by Check to be at most
