@@ -115,3 +115,72 @@ func BenchmarkCol2imSame(b *testing.B) {
 		col2imSame(&g, col, x)
 	}
 }
+
+// BenchmarkConv3x3 times the forward, input-gradient and weight-gradient
+// kernels of ResNet-20's 3×3 convs (one per stage, O = C) at batch 128,
+// float32, on both paths as a training graph runs them: path=im2col (the
+// forward writing every sample's columns into the family's cache, the
+// weight gradient reading them from it) and path=implicit
+// (conv_implicit.go's kernels, whatever implicitMinW says), plus
+// fwd/path=im2col-eval, the forward of an evaluation graph (a family of
+// one: columns in a per-worker buffer), which is also what a training
+// graph's forward takes below implicitMinW. implicit against im2col-eval
+// (forward) and im2col (input gradient) is the comparison that sets
+// implicitMinW. Compare with
+// `go test ./nn -run '^$' -bench Conv3x3 -count 5 | benchstat`.
+func BenchmarkConv3x3(b *testing.B) {
+	for _, st := range []struct{ c, hw int }{{16, 32}, {32, 16}, {64, 8}} {
+		g, err := newConvGeom([]int{128, st.c, st.hw, st.hw}, []int{st.c, st.c, 3, 3}, 1, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := randKernelData(g.n * g.c * g.plen)
+		w := randKernelData(g.o * g.ckk)
+		gy := randKernelData(g.n * g.o * g.pix)
+		y, dx, dw := make([]float32, len(gy)), make([]float32, len(x)), make([]float32, len(w))
+		b.Run(fmt.Sprintf("c=%d/fwd/path=im2col-eval", st.c), func(b *testing.B) {
+			var s any
+			for i := 0; i < b.N; i++ {
+				convFwd(&g, &s, joinShare(nil), true, x, w, nil, y)
+			}
+		})
+		for _, path := range []string{"im2col", "implicit"} {
+			imp := path == "implicit"
+			b.Run(fmt.Sprintf("c=%d/fwd/path=%s", st.c, path), func(b *testing.B) {
+				var s any
+				family := joinShare(joinShare(nil))
+				for i := 0; i < b.N; i++ {
+					if imp {
+						convFwdImplicit(&g, &s, x, w, nil, y)
+					} else {
+						convFwd(&g, &s, family, true, x, w, nil, y)
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("c=%d/bwdX/path=%s", st.c, path), func(b *testing.B) {
+				var s any
+				for i := 0; i < b.N; i++ {
+					if imp {
+						convBwdXImplicit(&g, &s, gy, w, dx)
+					} else {
+						convBwdX(&g, &s, gy, w, dx)
+					}
+				}
+			})
+			b.Run(fmt.Sprintf("c=%d/bwdW/path=%s", st.c, path), func(b *testing.B) {
+				var s any
+				share := &colShare{}
+				if !imp { // the columns a training forward pass caches
+					columns[float32](share, &g, x)
+				}
+				for i := 0; i < b.N; i++ {
+					if imp {
+						convBwdWImplicit(&g, &s, x, gy, dw, implicitBwdWForm[float32](&g))
+					} else {
+						convBwdW(&g, &s, share, x, gy, dw)
+					}
+				}
+			})
+		}
+	}
+}

@@ -94,7 +94,9 @@ func (m MemoryEstimate) String() string {
 //     (the forward op and its weight gradient); the second differentiation
 //     adds one more family per convolution (hence 2); an evaluation graph's
 //     convolution is a family of one and keeps no cache (0: its columns
-//     are built per sample in the worker's scratch), and per-worker
+//     are built per sample in the worker's scratch). 3×3 convolutions with
+//     stride 1 and padding 1 (the implicit-GEMM path) keep none in any
+//     graph (their weight gradient reads the input), and per-worker
 //     scratch (backward-input columns, weight-gradient accumulators, GEMM
 //     packing) belongs to each conv op: 1 in evaluation, 3 with the
 //     gradient, 9 with H·v (nodes of the graph).
@@ -277,7 +279,7 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 		switch n.Op {
 		case OpConv2d: // Conv2d or Conv2dBias
 			c.fwd = out
-			c.cols, c.scratch = convCost(xs, os, n.Kernel)
+			c.cols, c.scratch = convCost(xs, os, n.Kernel, n.stride(), n.Pad)
 		case OpBatchNorm2d:
 			c.fwd = meminfo.Add(meminfo.Mul(4, out), meminfo.Mul(16, int64(os[0])))
 		case OpLinear: // MatMul, BiasAdd
@@ -352,7 +354,14 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 // scratch: backward-input columns, the weight-gradient accumulator [O,
 // C·K·K], a transposed output gradient [OH·OW, O] and GEMM packing of at
 // most one more columns-sized and output-sized buffer.
-func convCost(in, out []int, k int) (cols, scratch int64) {
+//
+// A convolution the implicit-GEMM path computes (kernel 3, stride 1,
+// padding 1; convGeom.implicit) keeps no column cache: its scratch is
+// implicitScratch.
+func convCost(in, out []int, k, stride, pad int) (cols, scratch int64) {
+	if (convGeom{k: k, s: stride, p: pad}).implicit() {
+		return 0, implicitScratch(in, out)
+	}
 	ckk := meminfo.Mul(int64(in[0]), meminfo.Mul(int64(k), int64(k)))
 	pix := meminfo.Mul(int64(out[1]), int64(out[2]))
 	o := int64(out[0])
@@ -360,6 +369,46 @@ func convCost(in, out []int, k int) (cols, scratch int64) {
 	cols = meminfo.Add(count(in), colN)
 	scratch = meminfo.Add(meminfo.Mul(2, colN), meminfo.Add(meminfo.Mul(o, ckk), meminfo.Mul(2, meminfo.Mul(pix, o))))
 	return cols, scratch
+}
+
+// implicitScratch bounds the per-worker buffers of any one op of an
+// implicit-GEMM convolution (conv_implicit.go; an op computes one of the
+// three kinds), in elements: the most of the three, with L = H·(W+2) and
+// Pl(ch) = ch·(H+2)(W+2) + padSlack,
+//
+//	forward:        Pl(C) + O·L + 9·O·C (taps) + 36·C (packed taps)
+//	input gradient: Pl(O) + C·L + 9·O·C + 36·O
+//	weight grad.:   Pl(C) + O·L + 9·O·C (accumulator) + 4·256 (A blocks)
+//	                + ⌈M/32⌉·32·min(256, L), M = max(C, O) (B panels: the
+//	                transposed shifted views, or the widened gradient's)
+//
+// and, on planes narrower than implicitMinW, where the forward and input
+// gradient take im2col with per-worker columns instead: 9·C·H·W columns +
+// 4·256 + ⌈H·W/32⌉·32·min(256, K), K = 9·C (forward) or O (input
+// gradient), the GEMM's packing of its ragged last panel.
+func implicitScratch(in, out []int) int64 {
+	c, o := int64(in[0]), int64(out[0])
+	h, w := int64(in[1]), int64(in[2])
+	l := meminfo.Mul(h, w+2)
+	up32 := func(n int64) int64 { return meminfo.Mul((n+31)/32, 32) }
+	pl := func(ch int64) int64 { return meminfo.Add(meminfo.Mul(ch, meminfo.Mul(h+2, w+2)), padSlack) }
+	sum := func(v ...int64) int64 {
+		var t int64
+		for _, x := range v {
+			t = meminfo.Add(t, x)
+		}
+		return t
+	}
+	oc9 := meminfo.Mul(9, meminfo.Mul(o, c))
+	fwd := sum(pl(c), meminfo.Mul(o, l), oc9, meminfo.Mul(36, c))
+	bwdX := sum(pl(o), meminfo.Mul(c, l), oc9, meminfo.Mul(36, o))
+	bwdW := sum(pl(c), meminfo.Mul(o, l), oc9, 4*256, meminfo.Mul(up32(max(c, o)), min(256, l)))
+	if !(convGeom{k: 3, s: 1, p: 1, w: in[2]}).implicitFwd() {
+		cols, panels := meminfo.Mul(9, count(in)), up32(meminfo.Mul(h, w))
+		fwd = sum(cols, 4*256, meminfo.Mul(panels, min(256, meminfo.Mul(9, c))))
+		bwdX = sum(cols, 4*256, meminfo.Mul(panels, min(256, o)))
+	}
+	return max(fwd, bwdX, bwdW)
 }
 
 // count is the number of elements of shape (checked by Check to be at most

@@ -229,6 +229,10 @@ type convScratch[T Float] struct {
 	gyT [][]T         // per worker, OH·OW × O (pure-Go weight gradient)
 	gb  []sgemmBufs   // per worker, GEMM packing buffers
 	dot [][16]float32 // per worker, gemmABtDot's sums
+	// Implicit-GEMM path (conv_implicit.go).
+	xp   [][]T // per worker, padded input planes
+	yp   [][]T // per worker, widened output or output gradient
+	taps []T   // the nine repacked weight taps (one per call)
 }
 
 func getScratch[T Float](s *any) *convScratch[T] {
@@ -236,7 +240,8 @@ func getScratch[T Float](s *any) *convScratch[T] {
 		return sc
 	}
 	w := numWorkers()
-	sc := &convScratch[T]{col: make([][]T, w), acc: make([][]T, w), gyT: make([][]T, w), gb: make([]sgemmBufs, w), dot: make([][16]float32, w)}
+	sc := &convScratch[T]{col: make([][]T, w), acc: make([][]T, w), gyT: make([][]T, w), gb: make([]sgemmBufs, w), dot: make([][16]float32, w),
+		xp: make([][]T, w), yp: make([][]T, w)}
 	*s = sc
 	return sc
 }
@@ -255,9 +260,10 @@ func grow[T Float](b *[]T, n int) []T {
 func convFwd[T Float](g *convGeom, s *any, share *colShare, producer bool, x, wt, bias, y []T) {
 	sc := getScratch[T](s)
 	xl, yl, cl := g.c*g.plen, g.o*g.pix, g.ckk*g.pix
-	// A family of one op keeps no columns for later: each sample's go
+	// A family of one op (or none: share nil, an implicit geometry whose
+	// forward takes im2col) keeps no columns for later: each sample's go
 	// into the worker's own buffer (N times less memory).
-	alone := share.members <= 1
+	alone := share == nil || share.members <= 1
 	var c *colCache[T]
 	fresh := false
 	if !alone {
@@ -441,7 +447,8 @@ type convOp struct {
 	g       convGeom
 	scratch any
 	// share is the column cache of the first operand (fwd, bwdW), shared
-	// with the other ops of the family built on the same node.
+	// with the other ops of the family built on the same node; nil for
+	// implicit geometries (g.implicit()), which build no columns.
 	share *colShare
 	// bias: a forward op with a third input b [O] added per output channel.
 	bias bool
@@ -464,7 +471,7 @@ func newConv(kind convKind, g convGeom, dt tensor.Dtype, share *colShare, a, b *
 	if !shapeOf(a).Eq(sa) || !shapeOf(b).Eq(sb) {
 		return nil, fmt.Errorf("nn: %s: input shapes %v, %v, want %v, %v", name, shapeOf(a), shapeOf(b), sa, sb)
 	}
-	if kind != convKindBwdX {
+	if kind != convKindBwdX && !g.implicit() {
 		share = joinShare(share)
 	}
 	op := &convOp{base: newBase(fmt.Sprintf("%s(%v)", name, g), dt, out, sa, sb), kind: kind, g: g, share: share}
@@ -511,7 +518,10 @@ func conv2d(x, w, b *gorgonia.Node, stride, pad int) (*gorgonia.Node, error) {
 		return nil, fmt.Errorf("nn: Conv2dBias: bias shape %v, want [%d]", sb, g.o)
 	}
 	op := &convOp{base: newBase(fmt.Sprintf("Conv2dBias(%v)", g), dtypeOf(x), g.yShape(), g.xShape(), g.wShape(), tensor.Shape{g.o}),
-		kind: convKindFwd, g: g, share: joinShare(nil), producer: true, bias: true}
+		kind: convKindFwd, g: g, producer: true, bias: true}
+	if !g.implicit() {
+		op.share = joinShare(nil)
+	}
 	return apply(op, x, w, b)
 }
 
@@ -519,6 +529,9 @@ func (op *convOp) twiceDifferentiable() {}
 
 func (op *convOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	g := &op.g
+	if g.implicit() {
+		return op.doImplicit(vs)
+	}
 	switch op.kind {
 	case convKindFwd:
 		return run(&op.base, vs,
@@ -564,7 +577,10 @@ func (op *convOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Node
 			db, err = newConv(convKindBwdW, op.g, dt, op.share, a, u)
 		}
 	case convKindBwdX: // a = G, b = W, u ~ x: both derivatives take columns of u
-		sh := &colShare{}
+		var sh *colShare // implicit geometries keep no columns
+		if !op.g.implicit() {
+			sh = &colShare{}
+		}
 		if da, err = newConv(convKindFwd, op.g, dt, sh, u, b); err == nil {
 			db, err = newConv(convKindBwdW, op.g, dt, sh, u, a)
 		}

@@ -1,0 +1,418 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// convFwdRef is y[n,o,i,j] = Σ_{c,p,q} w[o,c,p,q]·xpad[n,c,i·S+p,j·S+q] in
+// float64.
+func convFwdRef(x, w []float64, n, c, h, wd, o, k, s, pad int) []float64 {
+	oh, ow := (h+2*pad-k)/s+1, (wd+2*pad-k)/s+1
+	y := make([]float64, n*o*oh*ow)
+	for b := 0; b < n; b++ {
+		for oo := 0; oo < o; oo++ {
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					var sum float64
+					for cc := 0; cc < c; cc++ {
+						for p := 0; p < k; p++ {
+							for q := 0; q < k; q++ {
+								hh, ww := i*s+p-pad, j*s+q-pad
+								if hh < 0 || hh >= h || ww < 0 || ww >= wd {
+									continue
+								}
+								sum += w[((oo*c+cc)*k+p)*k+q] * x[((b*c+cc)*h+hh)*wd+ww]
+							}
+						}
+					}
+					y[((b*o+oo)*oh+i)*ow+j] = sum
+				}
+			}
+		}
+	}
+	return y
+}
+
+// convBwdXRef is dx[n,c,h,w] = Σ_{o,i,j,p,q: i·S+p−P = h, j·S+q−P = w}
+// g[n,o,i,j]·w[o,c,p,q] in float64 (the adjoint of convFwdRef in x).
+func convBwdXRef(g, w []float64, n, c, h, wd, o, k, s, pad int) []float64 {
+	oh, ow := (h+2*pad-k)/s+1, (wd+2*pad-k)/s+1
+	dx := make([]float64, n*c*h*wd)
+	for b := 0; b < n; b++ {
+		for oo := 0; oo < o; oo++ {
+			for i := 0; i < oh; i++ {
+				for j := 0; j < ow; j++ {
+					gv := g[((b*o+oo)*oh+i)*ow+j]
+					for cc := 0; cc < c; cc++ {
+						for p := 0; p < k; p++ {
+							for q := 0; q < k; q++ {
+								hh, ww := i*s+p-pad, j*s+q-pad
+								if hh < 0 || hh >= h || ww < 0 || ww >= wd {
+									continue
+								}
+								dx[((b*c+cc)*h+hh)*wd+ww] += gv * w[((oo*c+cc)*k+p)*k+q]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	return dx
+}
+
+type implicitCase struct{ n, c, o, h, w int }
+
+// implicitCases are random shapes (C, O in 1..17, H, W in 1..9, batch
+// 1..3) plus fixed ones: 1×1 planes, odd sizes, and shapes where the
+// weight gradient's dot form (L = H·(W+2) ≥ 512) and whole micro-kernel
+// panels (O = 32) apply.
+func implicitCases() []implicitCase {
+	rng := rand.New(rand.NewPCG(21, 3))
+	cs := []implicitCase{{1, 1, 1, 1, 1}, {2, 3, 2, 1, 1}, {1, 1, 1, 1, 7}, {3, 5, 7, 9, 1}, {2, 17, 17, 9, 9},
+		{2, 4, 4, 16, 30}, {1, 8, 32, 5, 7}, {2, 16, 16, 8, 8}}
+	for range 40 {
+		cs = append(cs, implicitCase{1 + rng.IntN(3), 1 + rng.IntN(17), 1 + rng.IntN(17), 1 + rng.IntN(9), 1 + rng.IntN(9)})
+	}
+	return cs
+}
+
+func randSlice(rng *rand.Rand, n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = rng.NormFloat64()
+	}
+	return v
+}
+
+func to32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+func from32(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}
+
+// checkClose fails t unless got is within the dtype's tolerance of want
+// (norm-wise relative error, and elementwise against the largest |want|).
+func checkClose(t *testing.T, got, want []float64, f32 bool, what string) {
+	t.Helper()
+	rel, abs := 1e-13, 1e-12
+	if f32 {
+		rel, abs = 2e-6, 2e-5
+	}
+	var scale float64 = 1
+	for _, v := range want {
+		scale = max(scale, v, -v)
+	}
+	if e := relErr(got, want); e > rel {
+		t.Errorf("%s: relative error %g > %g", what, e, rel)
+	}
+	if d := maxAbsDiff(got, want); d > abs*scale {
+		t.Errorf("%s: max abs difference %g > %g", what, d, abs*scale)
+	}
+}
+
+// TestConvImplicitMatchesReferences checks the three implicit kernels
+// (forward with and without bias, input gradient, each form of the
+// weight gradient) against the naive float64 loops and against the
+// im2col path, in float64 and float32, on random and edge shapes; on
+// CPUs with AVX-512, also with the AVX2 kernels (float32 A packed).
+func TestConvImplicitMatchesReferences(t *testing.T) {
+	kernels := []bool{haveAVX512}
+	if haveAVX512 {
+		kernels = append(kernels, false)
+	}
+	for _, avx := range kernels {
+		t.Run(fmt.Sprintf("avx512=%v", avx), func(t *testing.T) {
+			haveAVX512 = avx
+			defer func() { haveAVX512 = kernels[0] }()
+			testConvImplicitMatchesReferences(t)
+		})
+	}
+}
+
+func testConvImplicitMatchesReferences(t *testing.T) {
+	var ranForm [3]bool
+	for _, tc := range implicitCases() {
+		g, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, 3, 3}, 1, 1)
+		require.NoError(t, err)
+		require.True(t, g.implicit())
+		rng := rand.New(rand.NewPCG(uint64(tc.c), uint64(tc.o*100+tc.h*10+tc.w)))
+		x, w := randSlice(rng, tc.n*tc.c*tc.h*tc.w), randSlice(rng, tc.o*tc.c*9)
+		gy, bias := randSlice(rng, tc.n*tc.o*tc.h*tc.w), randSlice(rng, tc.o)
+		yRef := convFwdRef(x, w, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1)
+		yBias := append([]float64{}, yRef...)
+		for i := range yBias {
+			yBias[i] += bias[(i/(tc.h*tc.w))%tc.o]
+		}
+		dxRef := convBwdXRef(gy, w, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1)
+		dwRef := convWeightGradRef(x, gy, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1)
+		name := fmt.Sprintf("%+v", tc)
+
+		// float64: against the loops and the im2col path.
+		var s, si any
+		y, yi := make([]float64, len(yRef)), make([]float64, len(yRef))
+		convFwdImplicit(&g, &s, x, w, nil, y)
+		convFwd(&g, &si, joinShare(nil), true, x, w, nil, yi)
+		checkClose(t, y, yRef, false, name+" fwd")
+		checkClose(t, y, yi, false, name+" fwd vs im2col")
+		convFwdImplicit(&g, &s, x, w, bias, y)
+		checkClose(t, y, yBias, false, name+" fwd+bias")
+		dx, dxi := make([]float64, len(dxRef)), make([]float64, len(dxRef))
+		convBwdXImplicit(&g, &s, gy, w, dx)
+		convBwdX(&g, &si, gy, w, dxi)
+		checkClose(t, dx, dxRef, false, name+" bwdX")
+		checkClose(t, dx, dxi, false, name+" bwdX vs im2col")
+		dwi := make([]float64, len(dwRef))
+		convBwdWPath(&g, &si, &colShare{}, x, gy, dwi, bwdWPlain)
+		for _, form := range []int{bwdWPlain, bwdWTrans} {
+			dw := make([]float64, len(dwRef))
+			convBwdWImplicit(&g, &s, x, gy, dw, form)
+			checkClose(t, dw, dwRef, false, fmt.Sprintf("%s bwdW form %d", name, form))
+			checkClose(t, dw, dwi, false, fmt.Sprintf("%s bwdW form %d vs im2col", name, form))
+		}
+
+		// float32.
+		x32, w32, gy32, b32 := to32(x), to32(w), to32(gy), to32(bias)
+		var s32 any
+		y32 := make([]float32, len(yRef))
+		convFwdImplicit(&g, &s32, x32, w32, nil, y32)
+		checkClose(t, from32(y32), yRef, true, name+" fwd float32")
+		convFwdImplicit(&g, &s32, x32, w32, b32, y32)
+		checkClose(t, from32(y32), yBias, true, name+" fwd+bias float32")
+		dx32 := make([]float32, len(dxRef))
+		convBwdXImplicit(&g, &s32, gy32, w32, dx32)
+		checkClose(t, from32(dx32), dxRef, true, name+" bwdX float32")
+		_, _, l := g.padDims()
+		for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
+			if form == bwdWDot && !canDot(g.o, g.c, l) {
+				continue
+			}
+			ranForm[form] = true
+			dw32 := make([]float32, len(dwRef))
+			convBwdWImplicit(&g, &s32, x32, gy32, dw32, form)
+			checkClose(t, from32(dw32), dwRef, true, fmt.Sprintf("%s bwdW form %d float32", name, form))
+		}
+	}
+	if haveAVX512 && !ranForm[bwdWDot] {
+		t.Error("no case took the dot form")
+	}
+}
+
+// TestConvImplicitKeepsNoColumns builds a 3×3/1/1 convolution's gradient
+// and H·v graph: no op of it may hold a column share (the implicit path
+// reads x itself), while a stride-2 convolution's family still shares one.
+func TestConvImplicitKeepsNoColumns(t *testing.T) {
+	for _, tc := range []struct {
+		s, p    int
+		implies bool
+	}{{1, 1, true}, {2, 1, false}} {
+		g := gorgonia.NewGraph()
+		x := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(2, 3, 6, 6), gorgonia.WithName("x"), gorgonia.WithInit(gorgonia.GlorotN(1)))
+		w := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(4, 3, 3, 3), gorgonia.WithName("w"), gorgonia.WithInit(gorgonia.GlorotN(1)))
+		y, err := Conv2d(x, w, tc.s, tc.p)
+		require.NoError(t, err)
+		seed := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(y.Shape()...), gorgonia.WithName("g"), gorgonia.WithInit(gorgonia.GlorotN(1)))
+		grads, err := Backprop([]*gorgonia.Node{y}, []*gorgonia.Node{seed}, []*gorgonia.Node{w, x})
+		require.NoError(t, err)
+		v := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(4, 3, 3, 3), gorgonia.WithName("v"), gorgonia.WithInit(gorgonia.GlorotN(1)))
+		u := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(2, 3, 6, 6), gorgonia.WithName("u"), gorgonia.WithInit(gorgonia.GlorotN(1)))
+		_, err = Backprop(grads, []*gorgonia.Node{v, u}, []*gorgonia.Node{x, w, seed})
+		require.NoError(t, err)
+		convs, shared := 0, 0
+		for _, n := range g.AllNodes() {
+			if op, ok := n.Op().(*convOp); ok {
+				convs++
+				if op.share != nil {
+					shared++
+				}
+			}
+		}
+		require.Greater(t, convs, 2, "stride %d", tc.s)
+		if tc.implies {
+			require.Zero(t, shared, "implicit convs share no columns")
+		} else {
+			require.NotZero(t, shared, "im2col convs share their columns")
+		}
+	}
+}
+
+// TestConvImplicitAllocatesNothing: after a first run, the implicit
+// kernels allocate no buffers (at most what parallelFor's goroutines
+// cost, the same as the im2col path's).
+func TestConvImplicitAllocatesNothing(t *testing.T) {
+	g, err := newConvGeom(tensor.Shape{4, 8, 9, 7}, tensor.Shape{8, 8, 3, 3}, 1, 1)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(5, 6))
+	x, w, gy := to32(randSlice(rng, 4*8*9*7)), to32(randSlice(rng, 8*8*9)), to32(randSlice(rng, 4*8*9*7))
+	y, dx, dw := make([]float32, len(gy)), make([]float32, len(x)), make([]float32, len(w))
+	var s, si any
+	share := joinShare(joinShare(nil))
+	imp := testing.AllocsPerRun(5, func() {
+		convFwdImplicit(&g, &s, x, w, nil, y)
+		convBwdXImplicit(&g, &s, gy, w, dx)
+		convBwdWImplicit(&g, &s, x, gy, dw, implicitBwdWForm[float32](&g))
+	})
+	old := testing.AllocsPerRun(5, func() {
+		convFwd(&g, &si, share, true, x, w, nil, y)
+		convBwdX(&g, &si, gy, w, dx)
+		convBwdW(&g, &si, share, x, gy, dw)
+	})
+	t.Logf("allocations per run: implicit %v, im2col %v", imp, old)
+	require.LessOrEqual(t, imp, old)
+	require.LessOrEqual(t, imp, float64(6), "two per kernel call at most, whatever the sizes")
+}
+
+// TestPadPlanesWritesEveryElement: padPlanes and widenRows overwrite a
+// buffer full of NaNs completely (border, slack and extra columns zero),
+// so a worker's buffer never needs clearing, whatever it held before.
+func TestPadPlanesWritesEveryElement(t *testing.T) {
+	for _, sz := range [][3]int{{1, 1, 1}, {2, 3, 4}, {3, 5, 2}} {
+		ch, h, w := sz[0], sz[1], sz[2]
+		x := make([]float64, ch*h*w)
+		for i := range x {
+			x[i] = float64(i + 1)
+		}
+		wp, pl := w+2, (h+2)*(w+2)
+		xp := make([]float64, ch*pl+padSlack)
+		for i := range xp {
+			xp[i] = math.NaN()
+		}
+		padPlanes(x, xp, ch, h, w)
+		for i, v := range xp {
+			c, r, col := i/pl, (i%pl)/wp, i%wp
+			want := 0.0
+			if c < ch && r >= 1 && r <= h && col >= 1 && col <= w {
+				want = x[(c*h+r-1)*w+col-1]
+			}
+			require.Equal(t, want, v, "%v: element %d", sz, i)
+		}
+		gw := make([]float64, ch*h*wp)
+		gt := make([]float64, ch*h*wp)
+		for i := range gw {
+			gw[i], gt[i] = math.NaN(), math.NaN()
+		}
+		widenRows(x, gw, ch*h, w)
+		widenRowsT(x, gt, ch, h, w)
+		for c := 0; c < ch; c++ {
+			for i := 0; i < h; i++ {
+				for j := 0; j < wp; j++ {
+					want := 0.0
+					if j < w {
+						want = x[(c*h+i)*w+j]
+					}
+					require.Equal(t, want, gw[(c*h+i)*wp+j], "%v widen", sz)
+					require.Equal(t, want, gt[(i*wp+j)*ch+c], "%v widenT", sz)
+				}
+			}
+		}
+	}
+}
+
+// TestConvCostOfImplicitConvs: the memory estimate counts no column cache
+// for the convolutions of the implicit path (kernel 3, stride 1, padding
+// 1) and still counts one for the others; and implicitScratch bounds
+// what the implicit kernels really hold per worker (every kind and
+// weight-gradient form run on one scratch, so each op's own is smaller).
+func TestConvCostOfImplicitConvs(t *testing.T) {
+	cols, scratch := convCost([]int{2, 6, 6}, []int{3, 6, 6}, 3, 1, 1)
+	assert.Zero(t, cols)
+	assert.Equal(t, implicitScratch([]int{2, 6, 6}, []int{3, 6, 6}), scratch)
+	cols, _ = convCost([]int{2, 6, 6}, []int{3, 3, 3}, 3, 2, 1)
+	assert.Equal(t, int64(72+18*9), cols, "stride 2: input copy and columns")
+	cols, _ = convCost([]int{2, 6, 6}, []int{3, 4, 4}, 3, 1, 0)
+	assert.Equal(t, int64(72+18*16), cols, "padding 0: input copy and columns")
+
+	for _, tc := range []implicitCase{{3, 16, 16, 32, 32}, {2, 64, 64, 8, 8}, {2, 3, 17, 9, 5}, {2, 40, 8, 7, 7}, {2, 8, 40, 12, 12}} {
+		g, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, 3, 3}, 1, 1)
+		require.NoError(t, err)
+		rng := rand.New(rand.NewPCG(8, 9))
+		x, w, gy := to32(randSlice(rng, tc.n*tc.c*tc.h*tc.w)), to32(randSlice(rng, tc.o*tc.c*9)), to32(randSlice(rng, tc.n*tc.o*tc.h*tc.w))
+		y, dx, dw := make([]float32, len(gy)), make([]float32, len(x)), make([]float32, len(w))
+		bound := implicitScratch([]int{tc.c, tc.h, tc.w}, []int{tc.o, tc.h, tc.w})
+		// Each op computes one kind, on its own scratch; the weight
+		// gradient in any of its forms.
+		kinds := []func(s *any){
+			func(s *any) { implicitFwdOrCols(&g, s, x, w, nil, y) },
+			func(s *any) { implicitBwdXOrCols(&g, s, gy, w, dx) },
+		}
+		for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
+			if form != bwdWDot || canDot(g.o, g.c, g.h*(g.w+2)) {
+				kinds = append(kinds, func(s *any) { convBwdWImplicit(&g, s, x, gy, dw, form) })
+			}
+		}
+		most := 0
+		for k, run := range kinds {
+			var s any
+			run(&s)
+			// Per worker (the taps, one per op, counted with each).
+			sc := s.(*convScratch[float32])
+			for i := range sc.xp {
+				held := cap(sc.taps) + cap(sc.col[i]) + cap(sc.xp[i]) + cap(sc.yp[i]) + cap(sc.acc[i]) + cap(sc.gb[i].a32) + cap(sc.gb[i].b32)
+				most = max(most, held)
+				assert.LessOrEqual(t, int64(held), bound, "%+v kind %d worker %d", tc, k, i)
+			}
+		}
+		t.Logf("%+v: most held by one op's worker %d, bound %d", tc, most, bound)
+	}
+}
+
+// TestConvImplicitOpsMatchDefinition runs Conv2dBias and its gradients
+// through a graph for 3×3/1/1 geometries on both sides of implicitMinW
+// (forward and input gradient by per-worker im2col below it, implicit
+// GEMM above; the weight gradient implicit on both) and compares them
+// with the defining loops, in both dtypes.
+func TestConvImplicitOpsMatchDefinition(t *testing.T) {
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		for _, tc := range []implicitCase{{2, 3, 5, 4, implicitMinW - 1}, {2, 5, 3, 5, implicitMinW}, {3, 4, 6, 7, 16}} {
+			gm, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, 3, 3}, 1, 1)
+			require.NoError(t, err)
+			require.Equal(t, tc.w >= implicitMinW, gm.implicitFwd())
+			rng := rand.New(rand.NewPCG(uint64(tc.w), 11))
+			g := gorgonia.NewGraph()
+			mk := func(name string, shape ...int) (*gorgonia.Node, []float64) {
+				v := randSlice(rng, tensor.Shape(shape).TotalSize())
+				tt := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
+				setData(tt, v)
+				return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(name), gorgonia.WithValue(tt)), v
+			}
+			xn, xv := mk("x", tc.n, tc.c, tc.h, tc.w)
+			wn, wv := mk("w", tc.o, tc.c, 3, 3)
+			bn, bv := mk("b", tc.o)
+			gn, gv := mk("g", tc.n, tc.o, tc.h, tc.w)
+			y, err := Conv2dBias(xn, wn, bn, 1, 1)
+			require.NoError(t, err)
+			gs, err := Backprop([]*gorgonia.Node{y}, []*gorgonia.Node{gn}, []*gorgonia.Node{xn, wn})
+			require.NoError(t, err)
+			m := gorgonia.NewTapeMachine(g)
+			require.NoError(t, m.RunAll())
+			m.Close()
+			want := convFwdRef(xv, wv, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1)
+			for i := range want {
+				want[i] += bv[(i/(tc.h*tc.w))%tc.o]
+			}
+			f32 := dt == tensor.Float32
+			name := fmt.Sprintf("%v %+v", dt, tc)
+			checkClose(t, getData(y.Value().(*tensor.Dense)), want, f32, name+" y")
+			checkClose(t, getData(gs[0].Value().(*tensor.Dense)), convBwdXRef(gv, wv, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1), f32, name+" dx")
+			checkClose(t, getData(gs[1].Value().(*tensor.Dense)), convWeightGradRef(xv, gv, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1), f32, name+" dw")
+		}
+	}
+}
