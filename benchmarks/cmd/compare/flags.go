@@ -59,6 +59,7 @@ type options struct {
 	extraBudgets    string
 	estimateSteps   int
 	removeOrphans   bool
+	only            string
 }
 
 func parse(args []string, stderr io.Writer) (*options, error) {
@@ -107,6 +108,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.sweepKnobs, "sweep-knobs", "", `sweep: knobs swept with the rate, per optimizer, e.g. "sophiag:rho=0.01|0.05|0.2;adamw:beta2=0.95|0.99,weight_decay=0.1|0.2" (every combination × every rate; the chosen combination is used in the comparison)`)
 	fs.StringVar(&o.extraBudgets, "extra-budgets", "", `also train an optimizer's chosen configuration at these multiples of -steps, each with its own schedule, e.g. "adamw=1.5|2" (the Sophia paper's AdamW at 1.5 and 2 times the budget)`)
 	fs.IntVar(&o.estimateSteps, "estimate", 0, "train each optimizer N steps, print the plan (runs per optimizer) with its estimated training time, and stop (0: run the comparison)")
+	fs.StringVar(&o.only, "only", "", "train only these optimizers' runs of the plan (comma-separated, each among -optimizers) and stop without writing tables: several processes with the same flags and disjoint -only lists share a study's runs between cores; a run without -only then writes the tables from the stored runs")
 	fs.BoolVar(&o.removeOrphans, "remove-orphans", false, "remove stored runs under -out/runs that belong to no run of this plan (without it they are listed and left)")
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {

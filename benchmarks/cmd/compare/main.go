@@ -161,6 +161,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return badUsage(fmt.Errorf("-lrs names %q, which is not among the optimizers compared", k))
 		}
 	}
+	only := map[string]bool{}
+	for _, name := range strings.Split(o.only, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if !contains(opts, name) {
+			return badUsage(fmt.Errorf("-only names %q, which is not among the optimizers compared", name))
+		}
+		only[name] = true
+	}
+	if len(only) > 0 && o.removeOrphans {
+		return badUsage(errors.New("-only trains part of the plan: -remove-orphans needs the whole plan (run it without -only)"))
+	}
+	trains := func(name string) bool { return len(only) == 0 || only[name] }
 	if len(opts) == 0 {
 		return badUsage(errors.New("no optimizer to compare"))
 	}
@@ -302,7 +316,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 
 		for _, name := range opts {
-			if source[name] != "default" {
+			if source[name] != "default" || !trains(name) {
 				continue
 			}
 			center := train.BaseLR(name, nil)
@@ -351,6 +365,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var specs []compare.RunSpec
 	for _, name := range opts {
+		if !trains(name) {
+			continue
+		}
 		for s := 1; s <= o.seeds; s++ {
 			sp := compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, Knobs: chosenKnobs[name], LR: chosen[name], Seed: uint64(s)}
 			if s <= o.sharpSeeds {
@@ -361,6 +378,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	for _, name := range opts { // extra budgets after the comparison's own, so each optimizer's first group is at -steps
+		if !trains(name) {
+			continue
+		}
 		for _, n := range extra[name] {
 			for s := 1; s <= o.seeds; s++ {
 				specs = append(specs, compare.RunSpec{Phase: compare.PhaseFinal, Optimizer: name, Knobs: chosenKnobs[name], LR: chosen[name], Seed: uint64(s), Steps: n})
@@ -371,6 +391,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	results, err := runner.RunAll(ctx, specs)
 	if err != nil {
 		return err
+	}
+	if len(only) > 0 {
+		fmt.Fprintf(stdout, "-only %s: their runs are stored; run without -only to write the tables\n", o.only)
+		return nil
 	}
 	if notes, err = orphanNotes(runner, append(used, specs...), o.removeOrphans, stdout, notes); err != nil {
 		return err

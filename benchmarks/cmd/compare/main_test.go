@@ -262,3 +262,46 @@ func TestRunTextSmoke(t *testing.T) {
 	}
 	assert.Equal(t, 2*4, winRates, "a win rate at every step of both seeds")
 }
+
+// TestRunOnly splits a study's runs by optimizer (-only), as separate
+// processes do: each trains only its optimizers' sweep and comparison runs
+// and writes no tables; a run without -only then trains nothing and writes
+// them. -only refuses a name outside -optimizers and -remove-orphans.
+func TestRunOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains models")
+	}
+	dir := t.TempDir()
+	args := []string{"-optimizers", "sgd,adam", "-data", "synthetic train=120 test=40", "-hidden", "4", "-steps", "4",
+		"-batch", "20", "-seeds", "2", "-sweep", "-sweep-factors", "0.1,1", "-sweep-widen", "0", "-eval-every", "2",
+		"-out", filepath.Join(dir, "out"), "-work", filepath.Join(dir, "work")}
+	var out, errw bytes.Buffer
+	require.NoError(t, run(context.Background(), append(args, "-only", "adam"), &out, &errw), errw.String())
+	assert.Contains(t, out.String(), "2 runs: 0 stored, 2 to train") // adam's sweep, then its 2 seeds
+	assert.NotContains(t, out.String(), "4 runs")
+	assert.Contains(t, out.String(), "-only adam: their runs are stored")
+	assert.NoFileExists(t, filepath.Join(dir, "out", "results.md"))
+	stored := func(pattern string) int {
+		m, err := filepath.Glob(filepath.Join(dir, "out", "runs", "final", pattern))
+		require.NoError(t, err)
+		return len(m)
+	}
+	assert.Equal(t, 2, stored("adam-*"))
+	assert.Equal(t, 0, stored("sgd-*"))
+	out.Reset()
+	require.NoError(t, run(context.Background(), append(args, "-only", "sgd"), &out, &errw), errw.String())
+	assert.Contains(t, out.String(), "2 runs: 0 stored, 2 to train")
+	out.Reset()
+	require.NoError(t, run(context.Background(), args, &out, &errw), errw.String())
+	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train") // the sweep
+	assert.Contains(t, out.String(), "4 runs: 4 stored, 0 to train\n")
+	assert.NotContains(t, out.String(), "belong to no run")
+	assert.FileExists(t, filepath.Join(dir, "out", "results.md"))
+
+	for _, bad := range [][]string{{"-only", "sophiag"}, {"-only", "adam", "-remove-orphans"}} {
+		errw.Reset()
+		err := run(context.Background(), append(append([]string{}, args...), bad...), &out, &errw)
+		require.Error(t, err, "%v", bad)
+		assert.Contains(t, err.Error(), "-only")
+	}
+}
