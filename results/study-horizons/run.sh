@@ -27,8 +27,7 @@
 # the images (M-FAC's m × damping grid is 2 × 2), all on the validation split
 # (the tail 20% of the training set, disjoint from the test set). A chosen
 # rate at an end of its grid is widened past that end (-sweep-widen: up to 4
-# rounds on the language model, where AdaHessian's centre of 0.01 proved
-# far below its best rate; 1 on the images, whose time allowed no more),
+# rounds on the language model, 1 on the images, whose time allowed no more),
 # which adds runs to that optimizer only. AdaHessian's decoupled decay on
 # the language model is 2e-4 per step (weight_decay=0.0002/lr, a knob
 # overriding -hyper's 0.1): AdamW's lr·wd at its centre rate; 0.1 itself
