@@ -274,4 +274,3 @@ func upgradeShapes(st *optim.State) (*optim.State, error) {
 	up.Params, up.Tensors = list, rest
 	return &up, nil
 }
-
