@@ -27,8 +27,9 @@ type Net struct {
 type bnStat struct {
 	run        *bnRunning
 	mean, vari *gorgonia.Node
-	count      int          // values per channel on this process
-	sync       BatchReducer // non-nil: mean and vari are the global batch's
+	moments    *gorgonia.Node // fused batch norm: BNMoments, (μ, σ²) [2, C]; mean and vari are nil
+	count      int            // values per channel on this process
+	sync       BatchReducer   // non-nil: mean and vari are the global batch's
 }
 
 // Build adds the model's forward computation for a batch of size batch to
@@ -55,6 +56,7 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 	}
 	d, info := m.d, m.info
 	fused := d.fusedReLUPools()
+	fusedBN := d.fusedBNReLUs()
 	nodes := map[string]*gorgonia.Node{DAGInput: net.X}
 	bi := 0
 	for i := 0; i < len(d.Nodes); i++ {
@@ -76,7 +78,16 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 			}
 		case OpBatchNorm2d:
 			var st bnStat
-			h, st, err = m.batchNorm(g, x, ps[0], ps[1], m.bn[bi], n.eps(), train)
+			if train && m.sync == nil {
+				relu := fusedBN[i]
+				h, st, err = m.fusedBatchNorm(x, ps[0], ps[1], m.bn[bi], n.eps(), relu)
+				if relu {
+					i++
+					n = d.Nodes[i]
+				}
+			} else {
+				h, st, err = m.batchNorm(g, x, ps[0], ps[1], m.bn[bi], n.eps(), train)
+			}
 			bi++
 			if train && err == nil {
 				net.bnStats = append(net.bnStats, st)
@@ -158,6 +169,45 @@ func (d DAG) fusedReLUPools() []bool {
 		fused[i] = p.Op == OpMaxPool2d && len(p.Inputs) == 1 && p.Inputs[0] == n.Name
 	}
 	return fused
+}
+
+// fusedBNReLUs reports, per node, whether it is a batch norm that Build
+// fuses with the ReLU that follows it in training mode: the next node is a
+// ReLU of this batch norm, and nothing else (no other node, not the output)
+// reads it.
+func (d DAG) fusedBNReLUs() []bool {
+	uses := map[string]int{d.Output: 1}
+	for _, n := range d.Nodes {
+		for _, in := range n.Inputs {
+			uses[in]++
+		}
+	}
+	fused := make([]bool, len(d.Nodes))
+	for i, n := range d.Nodes {
+		if n.Op != OpBatchNorm2d || i+1 == len(d.Nodes) || uses[n.Name] != 1 {
+			continue
+		}
+		p := d.Nodes[i+1]
+		fused[i] = p.Op == OpReLU && len(p.Inputs) == 1 && p.Inputs[0] == n.Name
+	}
+	return fused
+}
+
+// fusedBatchNorm builds training-mode batch norm with per-process batch
+// statistics as the fused ops S = BNMoments(x), BNApply(x, S, γ, β) (with
+// the following ReLU when relu is set): the same values and derivatives of
+// both orders as batchNorm's composed ops, in a few passes over memory.
+func (m *Model) fusedBatchNorm(x, gamma, beta *gorgonia.Node, run *bnRunning, eps float64, relu bool) (*gorgonia.Node, bnStat, error) {
+	xs := shapeOf(x)
+	s, err := BNMoments(x)
+	if err != nil {
+		return nil, bnStat{}, err
+	}
+	y, err := BNApply(x, s, gamma, beta, eps, relu)
+	if err != nil {
+		return nil, bnStat{}, err
+	}
+	return y, bnStat{run: run, moments: s, count: xs[0] * xs[2] * xs[3]}, nil
 }
 
 // batchNorm builds y = (x − μ)·γ/√(σ² + eps) + β per channel. In training

@@ -171,6 +171,30 @@ func (m *Model) BatchNormNames() []string {
 // calls Next at every SetBatch.
 func (m *Model) DropoutState() *DropoutState { return m.drop }
 
+// values returns the batch mean and variance of the last run ([]float64 or
+// []float32, the model's dtype).
+func (st bnStat) values() (mean, vari any, err error) {
+	if st.moments != nil {
+		v, ok := st.moments.Value().(*tensor.Dense)
+		if !ok {
+			return nil, nil, fmt.Errorf("nn: batch-norm layer %q: batch statistics not computed yet", st.run.name)
+		}
+		switch d := v.Data().(type) {
+		case []float64:
+			return d[:len(d)/2], d[len(d)/2:], nil
+		case []float32:
+			return d[:len(d)/2], d[len(d)/2:], nil
+		}
+		return nil, nil, fmt.Errorf("nn: batch-norm layer %q: statistics of dtype %v", st.run.name, v.Dtype())
+	}
+	mv, ok1 := st.mean.Value().(*tensor.Dense)
+	vv, ok2 := st.vari.Value().(*tensor.Dense)
+	if !ok1 || !ok2 {
+		return nil, nil, fmt.Errorf("nn: batch-norm layer %q: batch statistics not computed yet", st.run.name)
+	}
+	return mv.Data(), vv.Data(), nil
+}
+
 // UpdateRunningStats folds the batch statistics of the last run of a
 // training-mode net into the model's running statistics, as torch does:
 // running ← (1 − momentum)·running + momentum·batch, with the batch variance
@@ -178,10 +202,9 @@ func (m *Model) DropoutState() *DropoutState { return m.drop }
 // initial values in the same way (torch semantics, starting from 0 and 1).
 func (m *Model) UpdateRunningStats(net *Net) error {
 	for _, st := range net.bnStats {
-		mv, ok1 := st.mean.Value().(*tensor.Dense)
-		vv, ok2 := st.vari.Value().(*tensor.Dense)
-		if !ok1 || !ok2 {
-			return fmt.Errorf("nn: batch-norm layer %q: batch statistics not computed yet", st.run.name)
+		mv, vv, err := st.values()
+		if err != nil {
+			return err
 		}
 		unb := 1.0
 		if c := st.globalCount(); c > 1 {
@@ -190,9 +213,9 @@ func (m *Model) UpdateRunningStats(net *Net) error {
 		mom := st.run.momentum
 		switch rm := st.run.mean.Data().(type) {
 		case []float64:
-			updRunning(rm, st.run.vari.Data().([]float64), mv.Data().([]float64), vv.Data().([]float64), mom, unb)
+			updRunning(rm, st.run.vari.Data().([]float64), mv.([]float64), vv.([]float64), mom, unb)
 		case []float32:
-			updRunning(rm, st.run.vari.Data().([]float32), mv.Data().([]float32), vv.Data().([]float32), mom, unb)
+			updRunning(rm, st.run.vari.Data().([]float32), mv.([]float32), vv.([]float32), mom, unb)
 		}
 	}
 	return nil

@@ -115,6 +115,12 @@ func newOpProbe(t *testing.T, tc torchOpCase, dt tensor.Dtype) *opProbe {
 	t.Helper()
 	build, ok := opBuilders[tc.Name]
 	require.True(t, ok, "no builder for case %q", tc.Name)
+	return newOpProbeWith(t, tc, dt, build)
+}
+
+// newOpProbeWith is newOpProbe with the op built by build.
+func newOpProbeWith(t *testing.T, tc torchOpCase, dt tensor.Dtype, build func(ns []*gorgonia.Node) (*gorgonia.Node, error)) *opProbe {
+	t.Helper()
 	p := &opProbe{g: gorgonia.NewGraph()}
 	mk := func(name string, shape []int, data []float64) (*gorgonia.Node, *tensor.Dense) {
 		v := tensor.New(tensor.Of(dt), tensor.WithShape(shape...))
@@ -234,7 +240,11 @@ func TestOpsFiniteDifferences(t *testing.T) {
 // differences of the loss and H·v against central differences of the
 // gradient, in float64, to 1e-7 relative.
 func checkFiniteDifferences(t *testing.T, tc torchOpCase) {
-	p := newOpProbe(t, tc, tensor.Float64)
+	checkFiniteDifferencesOf(t, tc, newOpProbe(t, tc, tensor.Float64))
+}
+
+// checkFiniteDifferencesOf is checkFiniteDifferences on the probe p of tc.
+func checkFiniteDifferencesOf(t *testing.T, tc torchOpCase, p *opProbe) {
 	p.run(t)
 	for k, i := range p.diff {
 		x := p.vals[i].Data().([]float64)

@@ -66,6 +66,10 @@ func SetOutput(op gorgonia.Op, t *tensor.Dense) error {
 func (n *Net) StatNodes() []*gorgonia.Node {
 	var out []*gorgonia.Node
 	for _, st := range n.bnStats {
+		if st.moments != nil {
+			out = append(out, st.moments)
+			continue
+		}
 		out = append(out, st.mean, st.vari)
 	}
 	return out

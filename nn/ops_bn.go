@@ -1,0 +1,784 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// Fused training-mode batch norm, optionally followed by ReLU.
+//
+// For x [N, C, …] (M = N·H·W values per channel) the forward pass is two
+// ops, S = BNMoments(x) and a = BNApply(x, S, γ, β):
+//
+//	S = (μ, σ²) per channel (biased variance), r = 1/√(σ² + eps),
+//	x̂ = (x − μ)·r,  y = γ·x̂ + β,  a = y (or ReLU(y), mask m = [a > 0]).
+//
+// S is a stop-gradient node: every op that reads S takes x too and its
+// SymDiff returns the total derivative with respect to x, through μ and r
+// as well, so no derivative flows into S. With h = m⊙g the first
+// derivatives are
+//
+//	dβ = Σh,  dγ = Σ h·x̂,  dx = γ·r·(h − Σh/M − x̂·Σ h x̂/M)
+//
+// built as R = BNGradStats(x, S, a, g) = (Σh, Σh·x̂) [2, C], dβ and dγ its
+// rows, and dx = BNGradX(x, S, γ, a, g, R): one reduction pass and one
+// element-wise pass, where the composed ops of Model.batchNorm take some
+// sixteen. BNGradStats and BNGradX are differentiated again in closed form
+// (see their SymDiff), with the ops below that only appear in
+// second-derivative graphs (bnLinOp, bnReduceOp, bnCoefOp).
+//
+// The ReLU's mask is piecewise constant: its derivative is zero wherever it
+// exists, as for ReLU itself.
+
+// bnGeom is the layout of a batch-norm input and its epsilon.
+type bnGeom struct {
+	outer, c, inner int
+	eps             float64
+	relu            bool
+}
+
+// m returns M, the values per channel.
+func (g bnGeom) m() float64 { return float64(g.outer * g.inner) }
+
+// stat returns μ and r = 1/√(σ²+eps) of channel ch from S = (μ, σ²).
+func bnStatOf[T Float](s []T, c, ch int, eps float64) (mu, r float64) {
+	return float64(s[ch]), 1 / math.Sqrt(float64(s[c+ch])+eps)
+}
+
+func newBNGeom(x *gorgonia.Node, eps float64, relu bool) (bnGeom, error) {
+	outer, c, inner, err := channelLayout(shapeOf(x))
+	if err != nil {
+		return bnGeom{}, err
+	}
+	if err := checkFloat(dtypeOf(x)); err != nil {
+		return bnGeom{}, err
+	}
+	if !(eps >= 0) || math.IsInf(eps, 0) {
+		return bnGeom{}, fmt.Errorf("nn: batch norm: eps %v must be finite and >= 0", eps)
+	}
+	return bnGeom{outer: outer, c: c, inner: inner, eps: eps, relu: relu}, nil
+}
+
+// checkBNInput checks that n is [rows, C] (rows > 0) or [C] (rows 0) of x's dtype.
+func checkBNInput(what string, n *gorgonia.Node, g bnGeom, dt tensor.Dtype, rows int) error {
+	want := tensor.Shape{g.c}
+	if rows > 0 {
+		want = tensor.Shape{rows, g.c}
+	}
+	if !shapeOf(n).Eq(want) || dtypeOf(n) != dt {
+		return fmt.Errorf("nn: batch norm: %s is %v %v, want %v %v", what, dtypeOf(n), shapeOf(n), dt, want)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- moments
+
+// bnMomentsOp computes S = (μ, σ²) [2, C] of x over all axes but 1, in one
+// pass with float64 sums shifted by each channel's first value (so that a
+// large common offset does not cancel). It is not differentiable: its
+// readers account for it (see the file comment).
+type bnMomentsOp struct {
+	base
+	bnGeom
+	acc   [][]float64
+	shift []float64
+}
+
+// BNMoments returns the per-channel batch mean and biased variance of x
+// [N, C, …] as one [2, C] node (row 0 the means, row 1 the variances).
+func BNMoments(x *gorgonia.Node) (*gorgonia.Node, error) {
+	g, err := newBNGeom(x, 0, false)
+	if err != nil {
+		return nil, err
+	}
+	op := &bnMomentsOp{base: newBase("BNMoments", dtypeOf(x), tensor.Shape{2, g.c}, shapeOf(x)), bnGeom: g}
+	return apply(op, x)
+}
+
+func (op *bnMomentsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	if op.acc == nil {
+		op.acc = make([][]float64, numWorkers())
+	}
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) {
+			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c))
+		},
+		func(in [][]float32, out []float32) {
+			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c))
+		})
+}
+
+// DiffWRT is false: S is a stop-gradient node.
+func (op *bnMomentsOp) DiffWRT(int) []bool { return []bool{false} }
+
+// SymDiff is never called (DiffWRT is false).
+func (op *bnMomentsOp) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (gorgonia.Nodes, error) {
+	return nil, fmt.Errorf("nn: BNMoments is not differentiable")
+}
+
+// bnMoments sets s = (μ, σ²); shift [C] is scratch.
+func bnMoments[T Float](x, s []T, g bnGeom, acc [][]float64, shift []float64) {
+	c, inner := g.c, g.inner
+	for ch := range shift {
+		shift[ch] = float64(x[ch*inner]) // the channel's first value
+	}
+	// acc[w] holds Σ(x−K) in [0, c) and Σ(x−K)² in [c, 2c).
+	workers := min(len(acc), 64)
+	if g.outer*c*inner < minParallel {
+		workers = 1
+	}
+	var used [64]bool
+	parallelFor(g.outer, workers, 1, func(w, lo, hi int) {
+		used[w] = true
+		a := growF64(&acc[w], 2*c)
+		clear(a)
+		for o := lo; o < hi; o++ {
+			for ch := 0; ch < c; ch++ {
+				k := shift[ch]
+				row := x[(o*c+ch)*inner : (o*c+ch+1)*inner]
+				var s0, s1, q0, q1 float64
+				i := 0
+				for ; i+2 <= len(row); i += 2 {
+					d0, d1 := float64(row[i])-k, float64(row[i+1])-k
+					s0 += d0
+					s1 += d1
+					q0 += d0 * d0
+					q1 += d1 * d1
+				}
+				if i < len(row) {
+					d := float64(row[i]) - k
+					s0 += d
+					q0 += d * d
+				}
+				a[ch] += s0 + s1
+				a[c+ch] += q0 + q1
+			}
+		}
+	})
+	n := g.m()
+	for ch := 0; ch < c; ch++ {
+		var sd, sq float64
+		for w := 0; w < workers; w++ {
+			if used[w] {
+				sd += acc[w][ch]
+				sq += acc[w][c+ch]
+			}
+		}
+		d := sd / n
+		s[ch] = T(shift[ch] + d)
+		s[c+ch] = T(max(0, sq/n-d*d))
+	}
+}
+
+// ---------------------------------------------------------------- apply
+
+// bnApplyOp is a = γ·(x − μ)·r + β, or its ReLU, with S = (μ, σ²) from
+// BNMoments(x).
+type bnApplyOp struct {
+	base
+	bnGeom
+}
+
+// BNApply returns γ·(x − μ)/√(σ² + eps) + β per channel (ReLU of it if relu
+// is set), for S = BNMoments(x): training-mode batch norm whose derivatives
+// of both orders go through the batch statistics.
+func BNApply(x, s, gamma, beta *gorgonia.Node, eps float64, relu bool) (*gorgonia.Node, error) {
+	g, err := newBNGeom(x, eps, relu)
+	if err != nil {
+		return nil, err
+	}
+	dt := dtypeOf(x)
+	if err := checkBNMoments(x, s); err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		what string
+		n    *gorgonia.Node
+	}{{"γ", gamma}, {"β", beta}} {
+		if err := checkBNInput(p.what, p.n, g, dt, 0); err != nil {
+			return nil, err
+		}
+	}
+	name := "BNApply"
+	if relu {
+		name = "BNApplyReLU"
+	}
+	op := &bnApplyOp{base: newBase(name, dt, shapeOf(x), shapeOf(x), shapeOf(s), shapeOf(gamma), shapeOf(beta)), bnGeom: g}
+	return apply(op, x, s, gamma, beta)
+}
+
+// checkBNMoments checks that s is BNMoments(x): the stop-gradient contract
+// of the fused ops holds only for that node.
+func checkBNMoments(x, s *gorgonia.Node) error {
+	if _, ok := s.Op().(*bnMomentsOp); !ok {
+		return fmt.Errorf("nn: batch norm: statistics node %q is not BNMoments of its input", s.Name())
+	}
+	if ch := children(s); len(ch) != 1 || ch[0] != x {
+		return fmt.Errorf("nn: batch norm: statistics node %q is not BNMoments of %q", s.Name(), x.Name())
+	}
+	return nil
+}
+
+func (op *bnApplyOp) twiceDifferentiable() {}
+
+func (op *bnApplyOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { bnApply(in[0], in[1], in[2], in[3], out, op.bnGeom) },
+		func(in [][]float32, out []float32) { bnApply(in[0], in[1], in[2], in[3], out, op.bnGeom) })
+}
+
+func bnApply[T Float](x, s, gamma, beta, y []T, g bnGeom) {
+	c, inner := g.c, g.inner
+	parallelFor(g.outer, numWorkers(), max(1, minParallel/max(1, c*inner)), func(_, lo, hi int) {
+		for o := lo; o < hi; o++ {
+			for ch := 0; ch < c; ch++ {
+				mu, r := bnStatOf(s, c, ch, g.eps)
+				sc := float64(gamma[ch]) * r
+				off := (o*c + ch) * inner
+				yr := y[off : off+inner]
+				vecScaleAdd(x[off:off+inner], yr, T(sc), T(float64(beta[ch])-mu*sc))
+				if g.relu {
+					reluInPlace(yr)
+				}
+			}
+		}
+	})
+}
+
+// reluInPlace sets y = max(y, 0) (MaskMul's convention: positive NaNs pass).
+func reluInPlace[T Float](y []T) {
+	switch ys := any(y).(type) {
+	case []float32:
+		maskMul32(ys, ys, ys)
+	case []float64:
+		maskMul64(ys, ys, ys)
+	}
+}
+
+// DiffWRT: x, γ and β (not S, see the file comment).
+func (op *bnApplyOp) DiffWRT(int) []bool { return []bool{true, false, true, true} }
+
+func (op *bnApplyOp) SymDiff(in gorgonia.Nodes, out, grad *gorgonia.Node) (gorgonia.Nodes, error) {
+	x, s, gamma := in[0], in[1], in[2]
+	a := x // the mask's source; without ReLU there is none and x is a placeholder
+	if op.relu {
+		a = out
+	}
+	r, err := bnGradStats(x, s, a, grad, op.bnGeom)
+	if err != nil {
+		return nil, err
+	}
+	db, err := bnPick(r, 0)
+	if err != nil {
+		return nil, err
+	}
+	dg, err := bnPick(r, 1)
+	if err != nil {
+		return nil, err
+	}
+	dx, err := bnGradX(x, s, gamma, a, grad, r, op.bnGeom)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dx, nil, dg, db}, nil
+}
+
+// ---------------------------------------------------------------- reductions
+
+// bnReduceOp computes per channel, with w' = m⊙w where maskW (m = [a > 0]
+// under ReLU, else 1):
+//
+//	rows 2: (Σw', r·Σ w'·(x − μ))            BNGradStats (w = g: (Σh, Σh·x̂))
+//	rows 3: (Σw', Σ w'·(x − μ), Σ w'·m⊙t)   BNGradX's second derivative
+//
+// one pass over x, a, w (and t), sums in float64.
+type bnReduceOp struct {
+	base
+	bnGeom
+	rows  int
+	maskW bool
+	acc   [][]float64
+	buf   [][]float64 // per worker: one row of m⊙w or m⊙t (float64)
+	buf32 [][]float32
+}
+
+// newBNReduce builds the reduction over (x, S, a, w), and t with 3 rows.
+func newBNReduce(name string, x, s, a, w, t *gorgonia.Node, g bnGeom, rows int, maskW bool) (*gorgonia.Node, error) {
+	ins := gorgonia.Nodes{x, s, a, w}
+	shapes := []tensor.Shape{shapeOf(x), shapeOf(s), shapeOf(x), shapeOf(x)}
+	if rows == 3 {
+		ins = append(ins, t)
+		shapes = append(shapes, shapeOf(x))
+	}
+	if err := sameShapes(name, append(gorgonia.Nodes{x, a, w}, ins[4:]...)...); err != nil {
+		return nil, err
+	}
+	op := &bnReduceOp{base: newBase(name, dtypeOf(x), tensor.Shape{rows, g.c}, shapes...), bnGeom: g, rows: rows, maskW: maskW}
+	return apply(op, ins...)
+}
+
+// bnGradStats returns (Σh, Σh·x̂) [2, C], h = m⊙g.
+func bnGradStats(x, s, a, g *gorgonia.Node, geom bnGeom) (*gorgonia.Node, error) {
+	return newBNReduce("BNGradStats", x, s, a, g, nil, geom, 2, true)
+}
+
+func (op *bnReduceOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	if op.acc == nil {
+		op.acc = make([][]float64, numWorkers())
+		op.buf = make([][]float64, numWorkers())
+		op.buf32 = make([][]float32, numWorkers())
+	}
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { bnReduce(in, out, op, op.buf) },
+		func(in [][]float32, out []float32) { bnReduce(in, out, op, op.buf32) })
+}
+
+func bnReduce[T Float](in [][]T, out []T, op *bnReduceOp, bufs [][]T) {
+	x, s, a, w := in[0], in[1], in[2], in[3]
+	var t []T
+	if op.rows == 3 {
+		t = in[4]
+	}
+	g := op.bnGeom
+	c, inner, rows := g.c, g.inner, op.rows
+	mask := g.relu
+	workers := min(len(op.acc), 64)
+	if g.outer*c*inner < minParallel {
+		workers = 1
+	}
+	var used [64]bool
+	parallelFor(g.outer, workers, 1, func(wk, lo, hi int) {
+		used[wk] = true
+		acc := growF64(&op.acc[wk], rows*c)
+		clear(acc)
+		if len(bufs[wk]) < inner {
+			bufs[wk] = make([]T, inner)
+		}
+		buf := bufs[wk][:inner]
+		for o := lo; o < hi; o++ {
+			for ch := 0; ch < c; ch++ {
+				off := (o*c + ch) * inner
+				xr, wr := x[off:off+inner], w[off:off+inner]
+				if mask && op.maskW {
+					maskRow(a[off:off+inner], wr, buf)
+					wr = buf
+				}
+				mu := float64(s[ch])
+				sw := sumF64(wr)
+				acc[ch] += sw
+				acc[c+ch] += dotF64(wr, xr) - mu*sw
+				if rows == 3 {
+					tr := t[off : off+inner]
+					if mask {
+						maskRow(a[off:off+inner], tr, buf)
+						tr = buf
+					}
+					acc[2*c+ch] += dotF64(w[off:off+inner], tr)
+				}
+			}
+		}
+	})
+	for i := 0; i < rows*c; i++ {
+		var v float64
+		for wk := 0; wk < workers; wk++ {
+			if used[wk] {
+				v += op.acc[wk][i]
+			}
+		}
+		if rows == 2 && i >= c {
+			_, r := bnStatOf(s, c, i-c, g.eps)
+			v *= r
+		}
+		out[i] = T(v)
+	}
+}
+
+// maskRow sets o = v where a > 0 and 0 elsewhere.
+func maskRow[T Float](a, v, o []T) {
+	switch as := any(a).(type) {
+	case []float32:
+		maskMul32(as, any(v).([]float32), any(o).([]float32))
+	case []float64:
+		maskMul64(as, any(v).([]float64), any(o).([]float64))
+	}
+}
+
+func (op *bnReduceOp) twiceDifferentiable() {}
+
+// DiffWRT: BNGradStats is differentiable in x and g; the 3-row reduction
+// only appears in second-derivative graphs.
+func (op *bnReduceOp) DiffWRT(n int) []bool {
+	d := make([]bool, n)
+	if op.rows == 2 && n == 4 {
+		d[0], d[3] = true, true
+	}
+	return d
+}
+
+// SymDiff of R = (Σh, Σh·x̂) with upstream P = (p0, p1):
+//
+//	∂g = m⊙(p0 + p1·x̂)
+//	∂x = r·p1·(h − R0/M − x̂·R1/M)        (through x̂, μ and r)
+func (op *bnReduceOp) SymDiff(in gorgonia.Nodes, out, p *gorgonia.Node) (gorgonia.Nodes, error) {
+	if op.rows != 2 {
+		return nil, fmt.Errorf("nn: %s is not differentiable", op.name)
+	}
+	x, s, a, g := in[0], in[1], in[2], in[3]
+	geom := op.bnGeom
+	n := geom.m()
+	kg, err := bnCoef("BNGradStatsCoefG", geom, 3, func(c int, in [][]float64, k []float64) {
+		sv, pv := in[0], in[1]
+		for ch := 0; ch < c; ch++ {
+			_, r := bnStatOf(sv, c, ch, geom.eps)
+			k[ch], k[c+ch], k[2*c+ch] = pv[ch], pv[c+ch]*r, 0
+		}
+	}, s, p)
+	if err != nil {
+		return nil, err
+	}
+	dg, err := bnLin(x, s, a, g, kg, geom, bnMaskAll, false)
+	if err != nil {
+		return nil, err
+	}
+	kx, err := bnCoef("BNGradStatsCoefX", geom, 3, func(c int, in [][]float64, k []float64) {
+		sv, pv, rv := in[0], in[1], in[2]
+		for ch := 0; ch < c; ch++ {
+			_, r := bnStatOf(sv, c, ch, geom.eps)
+			p1 := pv[c+ch]
+			k[ch], k[c+ch], k[2*c+ch] = -r*p1*rv[ch]/n, -r*r*p1*rv[c+ch]/n, r*p1
+		}
+	}, s, p, out)
+	if err != nil {
+		return nil, err
+	}
+	dx, err := bnLin(x, s, a, g, kx, geom, bnMaskT, true)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dx, nil, nil, dg}, nil
+}
+
+// ---------------------------------------------------------------- dx
+
+// bnGradXOp is dx = γ·r·(h − R0/M − x̂·R1/M), h = m⊙g, R = BNGradStats.
+type bnGradXOp struct {
+	base
+	bnGeom
+}
+
+func bnGradX(x, s, gamma, a, g, r *gorgonia.Node, geom bnGeom) (*gorgonia.Node, error) {
+	op := &bnGradXOp{base: newBase("BNGradX", dtypeOf(x), shapeOf(x), shapeOf(x), shapeOf(s), shapeOf(gamma), shapeOf(x), shapeOf(x), shapeOf(r)), bnGeom: geom}
+	return apply(op, x, s, gamma, a, g, r)
+}
+
+func (op *bnGradXOp) twiceDifferentiable() {}
+
+func (op *bnGradXOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { bnGradXKernel(in, out, op.bnGeom) },
+		func(in [][]float32, out []float32) { bnGradXKernel(in, out, op.bnGeom) })
+}
+
+func bnGradXKernel[T Float](in [][]T, out []T, g bnGeom) {
+	x, s, gamma, a, gv, r := in[0], in[1], in[2], in[3], in[4], in[5]
+	c, n := g.c, g.m()
+	bnLinRows(x, s, a, gv, out, g, bnMaskT, true, func(ch int) (k0, k1, k2 float64) {
+		_, rs := bnStatOf(s, c, ch, g.eps)
+		gr := float64(gamma[ch]) * rs
+		return -gr * float64(r[ch]) / n, -gr * rs * float64(r[c+ch]) / n, gr
+	})
+}
+
+// DiffWRT: x, γ, g and R.
+func (op *bnGradXOp) DiffWRT(int) []bool { return []bool{true, false, true, false, true, true} }
+
+// SymDiff of dx = γ·r·(h − R0/M − x̂·R1/M) with upstream u, where
+// Q = (Σu, Σu·(x−μ), Σ u·h) and ∂γ = r·(Q2 − R0·Q0/M − r·R1·Q1/M):
+//
+//	∂g = γ·r·m⊙u
+//	∂γ as above
+//	∂R = (−γ·r·Q0/M, −γ·r²·Q1/M)
+//	∂x = −(γ·r²·R1/M)·(u − Q0/M − x̂·r·Q1/M) − γ·∂γ·r·x̂/M
+//
+// (the last through x̂ with μ and r, and through the leading r, whose
+// derivative is −r²·x̂/M).
+func (op *bnGradXOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Nodes, error) {
+	x, s, gamma, a, g, r := in[0], in[1], in[2], in[3], in[4], in[5]
+	geom := op.bnGeom
+	n := geom.m()
+	q, err := newBNReduce("BNGradXReduce", x, s, a, u, g, geom, 3, false)
+	if err != nil {
+		return nil, err
+	}
+	// dgam computes ∂γ of channel ch from S, R, Q.
+	dgam := func(c, ch int, sv, rv, qv []float64) float64 {
+		_, rs := bnStatOf(sv, c, ch, geom.eps)
+		return rs * (qv[2*c+ch] - rv[ch]*qv[ch]/n - rs*rv[c+ch]*qv[c+ch]/n)
+	}
+	dGamma, err := bnCoef("BNGradXDGamma", geom, 0, func(c int, in [][]float64, k []float64) {
+		for ch := 0; ch < c; ch++ {
+			k[ch] = dgam(c, ch, in[0], in[1], in[2])
+		}
+	}, s, r, q)
+	if err != nil {
+		return nil, err
+	}
+	dR, err := bnCoef("BNGradXDR", geom, 2, func(c int, in [][]float64, k []float64) {
+		sv, gv, qv := in[0], in[1], in[2]
+		for ch := 0; ch < c; ch++ {
+			_, rs := bnStatOf(sv, c, ch, geom.eps)
+			gr := gv[ch] * rs
+			k[ch], k[c+ch] = -gr*qv[ch]/n, -gr*rs*qv[c+ch]/n
+		}
+	}, s, gamma, q)
+	if err != nil {
+		return nil, err
+	}
+	kg, err := bnCoef("BNGradXCoefG", geom, 3, func(c int, in [][]float64, k []float64) {
+		sv, gv := in[0], in[1]
+		for ch := 0; ch < c; ch++ {
+			_, rs := bnStatOf(sv, c, ch, geom.eps)
+			k[ch], k[c+ch], k[2*c+ch] = 0, 0, gv[ch]*rs
+		}
+	}, s, gamma)
+	if err != nil {
+		return nil, err
+	}
+	dg, err := bnLin(x, s, a, u, kg, geom, bnMaskAll, true)
+	if err != nil {
+		return nil, err
+	}
+	kx, err := bnCoef("BNGradXCoefX", geom, 3, func(c int, in [][]float64, k []float64) {
+		sv, gv, rv, qv := in[0], in[1], in[2], in[3]
+		for ch := 0; ch < c; ch++ {
+			_, rs := bnStatOf(sv, c, ch, geom.eps)
+			gm, r2 := gv[ch], rs*rs
+			b := gm * r2 * rv[c+ch] / n // γ·r²·R1/M
+			k[ch] = b * qv[ch] / n
+			k[c+ch] = b*r2*qv[c+ch]/n - gm*dgam(c, ch, sv, rv, qv)*r2/n
+			k[2*c+ch] = -b
+		}
+	}, s, gamma, r, q)
+	if err != nil {
+		return nil, err
+	}
+	dx, err := bnLin(x, s, a, u, kx, geom, bnMaskNone, true)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{dx, nil, dGamma, nil, dg, dR}, nil
+}
+
+// ---------------------------------------------------------------- rows
+
+// bnPickOp is row i of a [k, C] node; bnPutOp the [k, C] node that is zero
+// but for row i. Each is the other's derivative.
+type bnPickOp struct {
+	base
+	i, k, c int
+	put     bool
+}
+
+func bnPick(r *gorgonia.Node, i int) (*gorgonia.Node, error) {
+	s := shapeOf(r)
+	if s.Dims() != 2 || i < 0 || i >= s[0] {
+		return nil, fmt.Errorf("nn: BNPick: row %d of %v", i, s)
+	}
+	op := &bnPickOp{base: newBase("BNPick", dtypeOf(r), tensor.Shape{s[1]}, s), i: i, k: s[0], c: s[1]}
+	return apply(op, r)
+}
+
+func bnPut(u *gorgonia.Node, i, k int) (*gorgonia.Node, error) {
+	s := shapeOf(u)
+	if s.Dims() != 1 || i < 0 || i >= k {
+		return nil, fmt.Errorf("nn: BNPut: row %d of %d from %v", i, k, s)
+	}
+	op := &bnPickOp{base: newBase("BNPut", dtypeOf(u), tensor.Shape{k, s[0]}, s), i: i, k: k, c: s[0], put: true}
+	return apply(op, u)
+}
+
+func (op *bnPickOp) twiceDifferentiable() {}
+
+func (op *bnPickOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { pickRow(in[0], out, op) },
+		func(in [][]float32, out []float32) { pickRow(in[0], out, op) })
+}
+
+func pickRow[T Float](in, out []T, op *bnPickOp) {
+	if op.put {
+		clear(out)
+		copy(out[op.i*op.c:(op.i+1)*op.c], in)
+		return
+	}
+	copy(out, in[op.i*op.c:(op.i+1)*op.c])
+}
+
+func (op *bnPickOp) DiffWRT(int) []bool { return []bool{true} }
+
+func (op *bnPickOp) SymDiff(_ gorgonia.Nodes, _, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	var d *gorgonia.Node
+	var err error
+	if op.put {
+		d, err = bnPick(g, op.i)
+	} else {
+		d, err = bnPut(g, op.i, op.k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{d}, nil
+}
+
+// ---------------------------------------------------------------- second-derivative ops
+
+// Mask modes of bnLin.
+const (
+	bnMaskNone = iota // K0 + K1·(x−μ) + K2·t
+	bnMaskT           // K0 + K1·(x−μ) + K2·m⊙t
+	bnMaskAll         // m⊙(K0 + K1·(x−μ) + K2·t)
+)
+
+// bnLinOp is out = K0 + K1·(x − μ) + K2·t per channel with K = [3, C]
+// coefficients, masked as its mode says (m = [a > 0] under ReLU, else 1);
+// without useT the t term is left out. It only appears in
+// second-derivative graphs.
+type bnLinOp struct {
+	base
+	bnGeom
+	mode int
+	useT bool
+}
+
+func bnLin(x, s, a, t, k *gorgonia.Node, g bnGeom, mode int, useT bool) (*gorgonia.Node, error) {
+	if err := sameShapes("BNLin", x, a, t); err != nil {
+		return nil, err
+	}
+	op := &bnLinOp{base: newBase("BNLin", dtypeOf(x), shapeOf(x), shapeOf(x), shapeOf(s), shapeOf(x), shapeOf(x), shapeOf(k)), bnGeom: g, mode: mode, useT: useT}
+	return apply(op, x, s, a, t, k)
+}
+
+func (op *bnLinOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { bnLinKernel(in, out, op) },
+		func(in [][]float32, out []float32) { bnLinKernel(in, out, op) })
+}
+
+func bnLinKernel[T Float](in [][]T, out []T, op *bnLinOp) {
+	x, s, a, t, k := in[0], in[1], in[2], in[3], in[4]
+	c := op.c
+	bnLinRows(x, s, a, t, out, op.bnGeom, op.mode, op.useT, func(ch int) (k0, k1, k2 float64) {
+		return float64(k[ch]), float64(k[c+ch]), float64(k[2*c+ch])
+	})
+}
+
+// bnLinRows sets out = K0 + K1·(x − μ) + K2·t row by row (masked by mode),
+// with channel ch's coefficients from coef.
+func bnLinRows[T Float](x, s, a, t, out []T, g bnGeom, mode int, useT bool, coef func(ch int) (k0, k1, k2 float64)) {
+	c, inner := g.c, g.inner
+	mask := g.relu && mode != bnMaskNone
+	parallelFor(g.outer, numWorkers(), max(1, minParallel/max(1, c*inner)), func(_, lo, hi int) {
+		for o := lo; o < hi; o++ {
+			for ch := 0; ch < c; ch++ {
+				k0, k1, k2 := coef(ch)
+				mu := float64(s[ch])
+				b, k1t, k2t := T(k0-k1*mu), T(k1), T(k2)
+				off := (o*c + ch) * inner
+				xr, or := x[off:off+inner], out[off:off+inner]
+				switch {
+				case !useT:
+					vecScaleAdd(xr, or, k1t, b)
+				default:
+					var ar []T
+					if mask && mode == bnMaskT {
+						ar = a[off : off+inner]
+					}
+					linRow(xr, t[off:off+inner], ar, or, k1t, k2t, b)
+				}
+				if mask && mode == bnMaskAll {
+					maskRow(a[off:off+inner], or, or)
+				}
+			}
+		}
+	})
+}
+
+// linRow sets o = (b + k1·x) + k2·t', t' = t where a > 0 and 0 elsewhere
+// when a is not nil, else t (the AVX2 kernels for float32).
+func linRow[T Float](x, t, a, o []T, k1, k2, b T) {
+	o, t = o[:len(x)], t[:len(x)]
+	i := 0
+	if xs, ok := any(x).([]float32); ok && haveEW && len(xs) >= 8 {
+		i = len(xs) &^ 7
+		ts, os := any(t).([]float32), any(o).([]float32)
+		if a != nil {
+			ewLinMask32(&xs[0], &ts[0], &any(a).([]float32)[0], &os[0], i, float32(k1), float32(k2), float32(b))
+		} else {
+			ewLin32(&xs[0], &ts[0], &xs[0], &os[0], i, float32(k1), float32(k2), float32(b))
+		}
+	}
+	for ; i < len(x); i++ {
+		tv := t[i]
+		if a != nil && !positive(a[i]) {
+			tv = 0
+		}
+		o[i] = (b + k1*x[i]) + k2*tv
+	}
+}
+
+// positive reports whether v > +0 by its bits, as maskMul32 does: positive
+// numbers and NaNs with the sign bit clear.
+func positive[T Float](v T) bool {
+	f := float64(v)
+	return f > 0 || (f != f && !math.Signbit(f))
+}
+
+// bnCoefOp computes per-channel coefficients ([rows, C], or [C] when rows
+// is 0) from small inputs with f, in float64. It only appears in
+// second-derivative graphs.
+type bnCoefOp struct {
+	base
+	c   int
+	f   func(c int, in [][]float64, out []float64)
+	in  [][]float64
+	out []float64
+}
+
+func bnCoef(name string, g bnGeom, rows int, f func(c int, in [][]float64, out []float64), ins ...*gorgonia.Node) (*gorgonia.Node, error) {
+	shape := tensor.Shape{g.c}
+	if rows > 0 {
+		shape = tensor.Shape{rows, g.c}
+	}
+	shapes := make([]tensor.Shape, len(ins))
+	for i, n := range ins {
+		shapes[i] = shapeOf(n)
+	}
+	op := &bnCoefOp{base: newBase(name, dtypeOf(ins[0]), shape, shapes...), c: g.c, f: f}
+	return apply(op, ins...)
+}
+
+func (op *bnCoefOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs,
+		func(in [][]float64, out []float64) { op.f(op.c, in, out) },
+		func(in [][]float32, out []float32) { coefF32(op, in, out) })
+}
+
+func coefF32(op *bnCoefOp, in [][]float32, out []float32) {
+	if len(op.in) != len(in) {
+		op.in = make([][]float64, len(in))
+	}
+	for i, v := range in {
+		op.in[i] = growF64(&op.in[i], len(v))
+		for j, e := range v {
+			op.in[i][j] = float64(e)
+		}
+	}
+	o := growF64(&op.out, len(out))
+	op.f(op.c, op.in, o)
+	for j, e := range o {
+		out[j] = float32(e)
+	}
+}
