@@ -206,11 +206,15 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 			if direct {
 				c, ldc = &yp[i0*l+j0], l
 			}
-			for k, off := range offs {
-				if packed {
+			if !packed {
+				// the nine taps accumulated in registers, one store;
+				// reads stay within xp as the per-tap calls' did (the
+				// farthest at offs[8] + j0 + (ci−1)·pl + 31)
+				_ = xp[offs[8]+j0+(ci-1)*pl+nr0-1]
+				kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, &offs, c, ldc)
+			} else {
+				for k, off := range offs {
 					kernel(ci, ap[k*ci*sgemmMR:], &xp[off+j0], pl, c, ldc, k > 0, nil)
-				} else {
-					kernelS(ci, &taps[k*co*ci+i0*ci], 1, ci, &xp[off+j0], pl, c, ldc, k > 0)
 				}
 			}
 			if !direct {

@@ -120,6 +120,13 @@ func kernelS[T Float](k int, a *T, sa, sr int, b *T, ldb int, c *T, ldc int, acc
 	sgemmKernel4x32S(k, (*float32)(unsafe.Pointer(a)), sa, sr, (*float32)(unsafe.Pointer(b)), ldb, (*float32)(unsafe.Pointer(c)), ldc, acc)
 }
 
+// kernelT9 runs the float32 AVX-512 nine-tap kernel (sgemmKernel4x32T9):
+// C = Σ over the taps t of A_t·B_t, A_t's row r, step l at a + t·ta + r·sr
+// + l, B_t's step l at b + offs[t] + l·ldb. Only called when nrOf[T]() == 32.
+func kernelT9[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, c *T, ldc int) {
+	sgemmKernel4x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, (*float32)(unsafe.Pointer(c)), ldc)
+}
+
 // gemmNative computes C = alpha·op(A)·op(B) + beta·C (row-major, op(A)
 // m×k, op(B) k×n). With beta = 0, C is not read.
 func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {

@@ -477,3 +477,83 @@ sput:
 	VZEROUPPER
 	FTZ_LEAVE
 	RET
+
+// func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, c *float32, ldc int)
+// The nine taps of a 3×3 convolution in one call (implicitGemm): c[r][j] =
+// Σ_t Σ_l a[t·ta + r·sr + l]·b[offs[t] + l·ldb + j] for r < 4, j < 32,
+// accumulated in registers over the taps and stored once (sgemmKernel4x32S
+// nine times would load and store the tile nine times).
+TEXT ·sgemmKernel4x32T9(SB), NOSPLIT, $8-72
+	FTZ_ENTER
+	MOVQ a+8(FP), R9
+	MOVQ sr+16(FP), R14
+	SHLQ $2, R14
+	LEAQ (R14)(R14*2), BX
+	MOVQ ta+24(FP), R13
+	SHLQ $2, R13
+	MOVQ b+32(FP), R10
+	MOVQ ldb+40(FP), R12
+	SHLQ $2, R12
+	MOVQ offs+48(FP), R11
+	MOVQ $9, AX
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+t9tap:
+	MOVQ (R11), DI
+	SHLQ $2, DI
+	ADDQ R10, DI
+	MOVQ R9, SI
+	MOVQ k+0(FP), CX
+	TESTQ CX, CX
+	JEQ t9next
+
+t9loop:
+	VMOVUPS (DI), Z8
+	VMOVUPS 64(DI), Z9
+	VBROADCASTSS (SI), Z10
+	VBROADCASTSS (SI)(R14*1), Z11
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z1
+	VFMADD231PS Z8, Z11, Z2
+	VFMADD231PS Z9, Z11, Z3
+	VBROADCASTSS (SI)(R14*2), Z12
+	VBROADCASTSS (SI)(BX*1), Z13
+	VFMADD231PS Z8, Z12, Z4
+	VFMADD231PS Z9, Z12, Z5
+	VFMADD231PS Z8, Z13, Z6
+	VFMADD231PS Z9, Z13, Z7
+	ADDQ R12, DI
+	ADDQ $4, SI
+	DECQ CX
+	JNZ t9loop
+
+t9next:
+	ADDQ R13, R9
+	ADDQ $8, R11
+	DECQ AX
+	JNZ t9tap
+
+	MOVQ c+56(FP), R8
+	MOVQ ldc+64(FP), DX
+	SHLQ $2, DX
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	VMOVUPS Z0, (R8)
+	VMOVUPS Z1, 64(R8)
+	VMOVUPS Z2, (R9)
+	VMOVUPS Z3, 64(R9)
+	VMOVUPS Z4, (R10)
+	VMOVUPS Z5, 64(R10)
+	VMOVUPS Z6, (R11)
+	VMOVUPS Z7, 64(R11)
+	VZEROUPPER
+	FTZ_LEAVE
+	RET

@@ -41,3 +41,7 @@ func dotF32F64(a, b *float32, n int) float64 { panic("nn: no reduction kernel") 
 func geluTanhAVX512(x, y *float32, n, j int) (outside int) {
 	panic("nn: no GELU kernel")
 }
+
+func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, c *float32, ldc int) {
+	panic("nn: no sgemm kernel")
+}
