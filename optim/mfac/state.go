@@ -274,3 +274,4 @@ func upgradeShapes(st *optim.State) (*optim.State, error) {
 	up.Params, up.Tensors = list, rest
 	return &up, nil
 }
+
