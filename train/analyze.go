@@ -138,7 +138,7 @@ func analyze(ctx context.Context, cfg Config, ac AnalyzeConfig, w io.Writer) (*A
 		return nil, errors.New("train: analyze: no output directory holding a checkpoint")
 	}
 	path := filepath.Join(cfg.OutDir, checkpointFile)
-	ck, err := readCheckpoint(path, true, meminfo.Source(cfg.Memory))
+	ck, err := readCheckpoint(path, true, meminfo.Source(cfg.Memory), nil)
 	if err != nil {
 		return nil, fmt.Errorf("train: analyze: %w", err)
 	}

@@ -131,7 +131,7 @@ func TestCheckpointSparseValuesBoundedMemory(t *testing.T) {
 	assert.Contains(t, err.Error(), path+`: checksum mismatch in state "value" of param "huge" (bytes `)
 	assert.Less(t, n, uint64(2<<20), "bytes allocated to refuse it")
 
-	_, err = readCheckpoint(path, true, func() (int64, error) { return 100 << 20, nil })
+	_, err = readCheckpoint(path, true, func() (int64, error) { return 100 << 20, nil }, nil)
 	require.Error(t, err)
 	for _, w := range []string{"the values of the", "tensors in checkpoint " + path, "needs 269.3 MB but 104.9 MB is available"} {
 		assert.Contains(t, err.Error(), w)
@@ -185,7 +185,7 @@ func TestCheckpointSparseMetaDecodingBounded(t *testing.T) {
 	c = &Checkpoint{EvalStep: -1, Opt: &optim.State{Groups: []optim.Group{{Name: "g", Params: make([]string, 1<<20)}}}}
 	path = filepath.Join(t.TempDir(), checkpointFile)
 	require.NoError(t, SaveCheckpoint(path, c))
-	n = allocated(func() { _, err = readCheckpoint(path, false, func() (int64, error) { return 10 << 20, nil }) })
+	n = allocated(func() { _, err = readCheckpoint(path, false, func() (int64, error) { return 10 << 20, nil }, nil) })
 	require.Error(t, err)
 	for _, w := range []string{"decoding the metadata of checkpoint " + path, "0 tensors) needs 42.", "but 10.5 MB is available"} {
 		assert.Contains(t, err.Error(), w)

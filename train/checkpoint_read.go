@@ -38,7 +38,7 @@ const sumChunk = 256 << 10
 // the memory), and the values' total is checked against the memory
 // available (MemAvailable) first.
 func LoadCheckpoint(path string) (*Checkpoint, error) {
-	return readCheckpoint(path, true, nil)
+	return readCheckpoint(path, true, nil, nil)
 }
 
 // ReadCheckpointInfo reads a checkpoint's header and metadata (step, epoch,
@@ -46,14 +46,16 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 // checking the header's and metadata's checksums, the file's size and the
 // metadata's meaning, in memory bounded by the metadata's size.
 func ReadCheckpointInfo(path string) (*Checkpoint, error) {
-	return readCheckpoint(path, false, nil)
+	return readCheckpoint(path, false, nil, nil)
 }
 
 // readCheckpoint reads path's header and metadata, and with values the
 // tensor values too, after checking their total against mem. The total is
-// what the file holds (M-FAC's window: the rows written), and each tensor
-// is allocated at exactly its size.
-func readCheckpoint(path string, values bool, mem meminfo.Source) (*Checkpoint, error) {
+// what the file holds (M-FAC's window: the rows written). reserve, if not
+// nil, says how many values to make room for in each tensor of the
+// optimizer's state (a larger capacity than it holds: M-FAC's whole window,
+// whose pages past the values read are not touched; see mfac.MFAC.Reserve).
+func readCheckpoint(path string, values bool, mem meminfo.Source, reserve func(*optim.StateTensor) int) (*Checkpoint, error) {
 	f, size, err := fileio.Open(path, math.MaxInt64)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint: %w", err)
@@ -137,7 +139,11 @@ func readCheckpoint(path string, values bool, mem meminfo.Source) (*Checkpoint, 
 	}
 	off = start
 	for i, t := range ts {
-		if err := readTensor(f, off, spans[i], buf, t); err != nil {
+		room := 0
+		if reserve != nil && i >= len(c.Params) {
+			room = reserve(t)
+		}
+		if err := readTensor(f, off, spans[i], buf, t, room); err != nil {
 			if errors.Is(err, errCorrupt) {
 				return nil, bad("checksum mismatch in state %q of param %q (bytes %d-%d): the file is corrupt", t.Slot, t.Param, off, off+spans[i]-1)
 			}
@@ -266,12 +272,12 @@ func readSummed(r io.ReaderAt, off, n int64, buf []byte) ([]byte, error) {
 // checksum is verified, and refuses a non-finite value (wrapping
 // optim.ErrNonFinite). The values get room for room of them when that is
 // more than they are.
-func readTensor(r io.ReaderAt, off, span int64, buf []byte, t *optim.StateTensor) error {
+func readTensor(r io.ReaderAt, off, span int64, buf []byte, t *optim.StateTensor, room int) error {
 	if err := verifySum(r, off, span, buf); err != nil {
 		return err
 	}
 	h := crc32.New(castagnoli)
-	if err := readValues(io.TeeReader(io.NewSectionReader(r, off, span), h), buf, t); err != nil {
+	if err := readValues(io.TeeReader(io.NewSectionReader(r, off, span), h), buf, t, room); err != nil {
 		return err
 	}
 	if want, err := storedSum(r, off+span); err != nil || h.Sum32() != want {
@@ -281,14 +287,16 @@ func readTensor(r io.ReaderAt, off, span int64, buf []byte, t *optim.StateTensor
 }
 
 // readValues allocates t's values (their size and checksum already checked
-// against the file) and fills them from r.
-func readValues(r io.Reader, buf []byte, t *optim.StateTensor) error {
+// against the file), with room for room values if that is more, and fills
+// them from r. The room past them is not touched.
+func readValues(r io.Reader, buf []byte, t *optim.StateTensor, room int) error {
 	n := prod(t.Shape)
+	room = max(room, n)
 	if t.Dtype == "float32" {
-		t.F32 = make([]float32, n)
+		t.F32 = make([]float32, n, room)
 		return fillValues(r, buf, t.F32, 4, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
 	}
-	t.F64 = make([]float64, n)
+	t.F64 = make([]float64, n, room)
 	return fillValues(r, buf, t.F64, 8, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) })
 }
 

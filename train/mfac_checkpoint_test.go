@@ -8,13 +8,14 @@ import (
 	"testing"
 
 	"github.com/curvopt/curvopt/internal/meminfo"
+	"github.com/curvopt/curvopt/optim/mfac"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // Issue 21: the checkpoint of an M-FAC run that wrote k < m window rows
 // holds k·d window values (its state and its file size say so), the
-// reader allocates those rows only, and a run
+// reader makes room for the whole window without reading more, and a run
 // resumed from it, or from the same checkpoint holding all m rows as
 // written before, equals an uninterrupted one bit for bit.
 func TestMFACCheckpointHoldsRowsWritten(t *testing.T) {
@@ -51,13 +52,14 @@ func TestMFACCheckpointHoldsRowsWritten(t *testing.T) {
 	meta := fi.Size() - int64(k*d)*8 - 4 - other
 	assert.True(t, meta > 0 && meta < 64<<10, "file of %d bytes: %d·%d float64 window values, %d bytes of other tensors, leaving %d bytes of metadata", fi.Size(), k, d, other, meta)
 
-	// The reader allocates the k rows it reads, and its memory check counts
-	// them, not m.
-	c2, err := readCheckpoint(path, true, meminfo.Source(func() (int64, error) { return int64(k*d)*8 + other + 1<<20, nil }))
-	require.NoError(t, err, "the memory check counts the k rows read, not m")
+	// The reader makes room for m rows for TakeState, reading k.
+	o, err := mfac.New(mfac.Config{LR: 0.03, NGrads: m, Damp: 1e-5})
+	require.NoError(t, err)
+	c2, err := readCheckpoint(path, true, meminfo.Source(func() (int64, error) { return int64(k*d)*8 + other + 1<<20, nil }), o.Reserve)
+	require.NoError(t, err, "the memory check counts the k rows read, not the m reserved")
 	w2 := c2.Opt.Find("", "window")
 	assert.Equal(t, k*d, len(w2.F64))
-	assert.Equal(t, k*d, cap(w2.F64))
+	assert.Equal(t, m*d, cap(w2.F64))
 
 	// The same checkpoint as written before issue 21: all m rows, the
 	// unwritten ones zero.

@@ -114,9 +114,8 @@ func windowSize(h Hyper) int {
 // the Gram matrix and factor that the reader holds while a run resumes.
 // Neither direction copies the window: saving streams the rows written
 // (k ≤ m: k·d values on disk) from the live buffer, and resuming reads them
-// into the buffer the run keeps, which grows as later steps write rows
-// (at most growRows × the rows written, at most m); saving streams the
-// matrices too.
+// into the buffer the run keeps (mfac.MFAC.Reserve), whose unwritten rows
+// are not touched; saving streams the matrices too.
 // Both saturate at math.MaxInt64.
 func mfacBytes(m, d int, dt tensor.Dtype) (live, export int64) {
 	size := int64(4)

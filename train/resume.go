@@ -248,6 +248,14 @@ type stateTaker interface {
 	TakeState(params []optim.Param, s *optim.State) error
 }
 
+// stateReserver is implemented by optimizers whose state a checkpoint
+// holds in part (M-FAC's window: the rows written): Reserve says how many
+// values to make room for in a tensor, so that TakeState keeps the buffer
+// read.
+type stateReserver interface {
+	Reserve(t *optim.StateTensor) int
+}
+
 // refuseOverwrite returns an error when a fresh run would replace the run
 // (its checkpoint) in dir, unless the configuration allows it.
 func refuseOverwrite(cfg Config) error {
@@ -269,7 +277,11 @@ func refuseOverwrite(cfg Config) error {
 // another model, optimizer, dtype or configuration.
 func (r *run) restore() error {
 	path := filepath.Join(r.cfg.OutDir, checkpointFile)
-	c, err := readCheckpoint(path, true, meminfo.Source(r.cfg.Memory))
+	var reserve func(*optim.StateTensor) int
+	if rs, ok := r.opt.(stateReserver); ok {
+		reserve = rs.Reserve
+	}
+	c, err := readCheckpoint(path, true, meminfo.Source(r.cfg.Memory), reserve)
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)
 	}

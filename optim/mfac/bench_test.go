@@ -98,7 +98,6 @@ func benchFill(w *Window[float32], gs [][]float32) error {
 	d, m := w.d, w.m
 	nb := len(gs)
 	pos := func(i int) int { return (i * 7919) % d } // distinct for i < m when d ≥ m, d not a multiple of 7919
-	w.grow(m)
 	for i := 0; i < m; i++ {
 		row := w.g[i*d : (i+1)*d]
 		copy(row, gs[i%nb])
@@ -159,7 +158,6 @@ func BenchmarkFloor(b *testing.B) {
 				if w, err = NewWindow[float32](s.d, s.m, 1e-5); err != nil {
 					b.Fatal(err)
 				}
-				w.grow(s.m)
 				for i := range w.g {
 					w.g[i] = 1e-3
 				}

@@ -47,9 +47,8 @@
 // that from eating into float32's seven digits. The m×m side is always
 // float64. Steady state allocates nothing.
 //
-// Memory: up to m·d elements of the window's type once m rows are written
-// (float32: 4·m·d bytes, 1.1 GB at m = 1024, d = 270,000; a window that
-// has k rows written holds at most 1.5·k·d) plus three m×m float64 matrices (K, L, and a work
+// Memory: m·d elements of the window's type (float32: 4·m·d bytes, 1.1 GB at
+// m = 1024, d = 270,000) plus three m×m float64 matrices (K, L, and a work
 // matrix allocated only if the O(m²) update ever has to fall back to a full
 // factorisation) and O(d + m) scratch. There is no upper limit on m.
 //
@@ -76,11 +75,10 @@
 // 0, 1, … in order, and a row past them is written before it is read);
 // states of older versions holding all m rows still load. The window stays
 // in its dtype; StateView exports it without a copy (for streaming to a
-// checkpoint) and TakeState imports it without one (the buffer a checkpoint
-// reader filled with the k rows becomes the live window), so that saving and
-// resuming never hold a second window. The window itself is allocated as
-// rows are written, growing to at most 1.5 times the rows written (m at
-// most), so a run that wrote k rows holds about k·d values, not m·d.
+// checkpoint) and TakeState imports it without one when its buffer has room
+// for m rows (a checkpoint reader makes that room with Reserve, touching
+// only the k rows it reads), so that saving and resuming never hold a
+// second window, nor touch its unwritten rows.
 //
 // # Split by coordinates (Reducer)
 //

@@ -22,8 +22,8 @@ type Config struct {
 
 // Default returns the reference's defaults: lr 1e-3, momentum 0, weight
 // decay 0, m = 1024 gradients, damp 1e-5. The window costs m·d elements
-// once full (4 KiB per float32 parameter at m = 1024: 1.1 GB for ResNet20's
-// 0.27M parameters; it grows as rows are written); pick a smaller NGrads for large models.
+// (4 KiB per float32 parameter at m = 1024: 1.1 GB for ResNet20's 0.27M
+// parameters); pick a smaller NGrads for large models.
 func Default() Config {
 	return Config{LR: 1e-3, NGrads: 1024, Damp: 1e-5}
 }

@@ -100,31 +100,29 @@ func testPartialWindow[T optim.Float](t *testing.T) {
 	fresh := func() *optim.State { return cloneState(st) } // TakeState keeps its buffers
 	resume("LoadState", func(o *MFAC, ps []optim.Param) error { return o.LoadState(ps, fresh()) }, nil)
 	resume("TakeState", func(o *MFAC, ps []optim.Param) error { return o.TakeState(ps, fresh()) }, nil)
-	// The checkpoint reader's buffer, exactly the k rows read, is kept as
-	// the live window (no second copy) and grows as the steps write rows.
+	// The checkpoint reader's buffer: the k rows, room for m, and the room
+	// never read before a step writes it (junk there changes nothing).
 	var kept unsafe.Pointer
-	resume("TakeState keeps the reader's buffer", func(o *MFAC, ps []optim.Param) error {
-		s := fresh()
-		kept = unsafe.Pointer(&values[T](s.Find("", slotWindow))[0])
-		return o.TakeState(ps, s)
-	}, func(o *MFAC) {
-		if g := o.eng.(*eng[T]).w.g; unsafe.Pointer(&g[0]) != kept || len(g) != k*d {
-			t.Fatal("TakeState copied the window it was given")
-		}
-	})
-	// A reader's buffer with room past the k rows (junk there changes
-	// nothing: a row is written before it is read).
 	resume("TakeState with room", func(o *MFAC, ps []optim.Param) error {
 		s := fresh()
 		w := s.Find("", slotWindow)
-		buf := make([]T, m*d)
+		room := o.Reserve(w)
+		if room != m*d {
+			t.Fatalf("Reserve(window [%d %d]) = %d, want m·d = %d", k, d, room, m*d)
+		}
+		buf := make([]T, room)
 		for i := range buf {
 			buf[i] = T(math.NaN())
 		}
 		copy(buf, values[T](w))
 		setValues(w, buf[:k*d])
+		kept = unsafe.Pointer(&buf[0])
 		return o.TakeState(ps, s)
-	}, nil)
+	}, func(o *MFAC) {
+		if g := o.eng.(*eng[T]).w.g; unsafe.Pointer(&g[0]) != kept || len(g) != m*d {
+			t.Fatal("TakeState copied a window that had room for m rows")
+		}
+	})
 	// An old state: all m rows, the unwritten ones zero.
 	old := func() *optim.State {
 		s := fresh()
@@ -147,8 +145,10 @@ func testPartialWindow[T optim.Float](t *testing.T) {
 		if err := o2.LoadState(ps, s); err != nil {
 			t.Fatal(err)
 		}
-		if g := o2.eng.(*eng[T]).w.g; len(g) != k*d || cap(g) != k*d {
-			t.Fatalf("LoadState holds %d window values (capacity %d), want the %d rows written: %d", len(g), cap(g), k, k*d)
+		for i, v := range o2.eng.(*eng[T]).w.g[k*d:] {
+			if v != 0 {
+				t.Fatalf("window entry %d (row %d, unwritten) is %v: LoadState touched a row past the %d written", k*d+i, k+i/d, v, k)
+			}
 		}
 	})
 	t.Run("old full window exports k rows", func(t *testing.T) {

@@ -209,14 +209,21 @@ func (o *MFAC) engDim() int {
 
 func (e *eng[T]) load(win []T, gram, fac []float64, sc [len(scalarNames)]int, vs []*tensor.Dense, take bool) {
 	w := e.w
-	if take {
-		// win holds exactly the rows written; the window grows past them
-		// as later steps write rows (grow).
-		w.setWindow(win)
+	if n := w.m * w.d; take && cap(win) >= n {
+		// win holds the rows written and has room for the rest (a reader
+		// that reserved it: Reserve, or a state holding all m rows).
+		// The freshly allocated window was never written, so dropping it
+		// costs no resident memory; neither does the room past win, whose
+		// pages nobody has touched.
+		w.g = win[:n]
+		if w.g32 != nil {
+			w.g32 = any(w.g).([]float32)
+		}
 	} else {
-		g := make([]T, len(win))
-		copy(g, win)
-		w.setWindow(g)
+		// Only the rows written are copied: the rest of the window is never
+		// read before it is written (PrepareLoad), and pages of a fresh
+		// window that are not touched cost no resident memory.
+		copy(w.g, win)
 	}
 	copy(w.k, gram)
 	copy(w.l, fac)
@@ -275,3 +282,19 @@ func upgradeShapes(st *optim.State) (*optim.State, error) {
 	return &up, nil
 }
 
+// Reserve returns how many values a checkpoint reader should make room for
+// when it allocates the values of t, a tensor of a state this optimizer
+// exported: for the window, which holds the k rows written so far, the
+// whole window's m·d, so that TakeState keeps the reader's buffer as the
+// live window (no second copy; the room past the k rows is never touched
+// before a step writes it, and untouched pages of a fresh allocation cost
+// no resident memory). For any other tensor, and a window that does not
+// fit, it returns 0: t's shape's size.
+func (o *MFAC) Reserve(t *optim.StateTensor) int {
+	m := o.cfg.NGrads
+	if t.Param != "" || t.Slot != slotWindow || len(t.Shape) != 2 || t.Shape[0] < 0 || t.Shape[0] > m || t.Shape[1] < 1 ||
+		uint64(t.Shape[1])*uint64(m) > math.MaxInt/8 {
+		return 0
+	}
+	return m * t.Shape[1]
+}

@@ -43,7 +43,7 @@ type core[T optim.Float] struct {
 	d, m   int
 	damp   float64
 	mdamp  float64
-	g      []T       // the window's rows allocated so far (see grow), row-major; row i is slot i
+	g      []T       // m×d window, row-major; row i is slot i
 	g32    []float32 // g, when T is float32 and the AVX2 kernels run
 	k      []float64 // m×m Gram matrix G·Gᵀ (row-major, symmetric)
 	l      []float64 // m×m Cholesky factor, by slot (see chol.go)
@@ -85,12 +85,10 @@ const (
 )
 
 // NewWindow returns an empty window (all rows zero) for gradients of
-// dimension d, with capacity m and damping damp. It allocates three m×m
-// float64 matrices (the Gram matrix, its factor, and a copy of the factor
-// that lets a refused step be undone exactly); the m·d elements of T of the
-// window itself are allocated as rows are written (see grow), so a run that
-// writes k rows holds about k·d of them, never more than m·d. There is no
-// upper limit on m.
+// dimension d, with capacity m and damping damp. It allocates m·d elements
+// of T plus three m×m float64 matrices (the Gram matrix, its factor, and a
+// copy of the factor that lets a refused step be undone exactly). There is
+// no upper limit on m.
 func NewWindow[T optim.Float](d, m int, damp float64) (*Window[T], error) {
 	switch {
 	case d < 1:
@@ -104,6 +102,10 @@ func NewWindow[T optim.Float](d, m int, damp float64) (*Window[T], error) {
 		return nil, fmt.Errorf("mfac: window %d×%d is too large", m, d)
 	}
 	c := &core[T]{d: d, m: m, damp: damp, mdamp: float64(m) * damp}
+	c.g = make([]T, m*d)
+	if g32, ok := any(c.g).([]float32); ok && useAsm {
+		c.g32 = g32
+	}
 	c.k = make([]float64, m*m)
 	c.l = make([]float64, m*m)
 	for _, p := range []*[]float64{&c.x, &c.a, &c.c, &c.y, &c.z, &c.part[0], &c.part[1]} {
@@ -141,52 +143,15 @@ func (w *Window[T]) Cap() int { return w.m }
 // Damp returns the damping.
 func (w *Window[T]) Damp() float64 { return w.damp }
 
-// growRows is the factor by which grow enlarges the window's allocation:
-// at most that many times the rows written are allocated, and the copies
-// cost O(d) per row written, amortised (a pass over the window costs
-// O(rows·d) per step anyway).
-const growRows = 1.5
-
-// grow makes rows 0…rows−1 of the window addressable. The ring fills rows
-// 0, 1, … in order, so the allocation only has to reach the rows written so
-// far plus the one being written: it grows to max(rows, growRows × the rows
-// held), at most m, and the rows held are copied over. Allocating the whole
-// m×d window up front would make it resident whenever the Go heap hands a
-// large allocation recycled pages (it then clears all of them): 1.6 GB for a
-// run that wrote three rows.
-func (c *core[T]) grow(rows int) {
-	n := rows * c.d
-	if len(c.g) >= n {
-		return
-	}
-	if cap(c.g) >= n { // room left by TakeState's buffer: never read before written
-		c.setWindow(c.g[:n])
-		return
-	}
-	have := len(c.g) / c.d
-	want := min(c.m, max(rows, int(float64(have)*growRows)))
-	g := make([]T, want*c.d)
-	copy(g, c.g)
-	c.setWindow(g)
-}
-
-// setWindow makes g the window's rows.
-func (c *core[T]) setWindow(g []T) {
-	c.g = g
-	if g32, ok := any(g).([]float32); ok && useAsm {
-		c.g32 = g32
-	}
-}
-
 // Slot returns the row the next Update overwrites (0, 1, …, m−1, 0, …).
 func (w *Window[T]) Slot() int { return w.s }
 
 // Count returns the number of gradients added since creation or Reset.
 func (w *Window[T]) Count() int64 { return w.count }
 
-// Reset empties the window (all rows zero, slot 0) and releases its rows.
+// Reset empties the window (all rows zero, slot 0).
 func (w *Window[T]) Reset() {
-	w.setWindow(nil)
+	clear(w.g)
 	clear(w.k)
 	w.initFactor()
 	w.s, w.filled, w.count, w.broken, w.undoable = 0, 0, 0, nil, false
@@ -238,9 +203,8 @@ func (w *Window[T]) Update(g []T) error {
 
 func (w *Window[T]) update(g []T) error {
 	s, m := w.s, w.m
-	rows := max(w.filled, s+1)
-	w.grow(rows)
 	copy(w.old, w.g[s*w.d:(s+1)*w.d])
+	rows := max(w.filled, s+1)
 	w.pass(opCopyDot, g, nil, rows, s)
 	c := w.c
 	for i := 0; i < rows; i++ {
