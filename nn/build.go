@@ -57,6 +57,7 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 	d, info := m.d, m.info
 	fused := d.fusedReLUPools()
 	fusedBN := d.fusedBNReLUs()
+	fusedAdd := d.fusedAddReLUs()
 	nodes := map[string]*gorgonia.Node{DAGInput: net.X}
 	bi := 0
 	for i := 0; i < len(d.Nodes); i++ {
@@ -105,6 +106,13 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 		case OpAttention:
 			h, err = MultiHeadAttention(ins[0], ins[1], ins[2], batch, info.shapes[n.Inputs[0]][0], n.Heads, !n.NoCausal)
 		case OpAdd:
+			if fusedAdd[i] {
+				if h, err = AddReLU(ins[0], ins[1]); err == nil {
+					i++
+					n = d.Nodes[i]
+				}
+				break
+			}
 			h, err = AddN(ins...)
 		case OpReLU:
 			if fused[i] {
@@ -154,6 +162,13 @@ func (m *Model) Build(g *gorgonia.ExprGraph, batch int, train bool) (*Net, error
 // with the max pooling that follows it: the next node is a max pooling of
 // this ReLU, and nothing else (no other node, not the output) reads it.
 func (d DAG) fusedReLUPools() []bool {
+	return d.fusedNext(OpReLU, OpMaxPool2d, func(DAGNode) bool { return true })
+}
+
+// fusedNext reports, per node, whether it has op first and is followed by a
+// node of op next whose only input it is, with nothing else (no other node,
+// not the output) reading it: the pairs Build fuses into one op.
+func (d DAG) fusedNext(first, next string, ok func(n DAGNode) bool) []bool {
 	uses := map[string]int{d.Output: 1}
 	for _, n := range d.Nodes {
 		for _, in := range n.Inputs {
@@ -162,13 +177,20 @@ func (d DAG) fusedReLUPools() []bool {
 	}
 	fused := make([]bool, len(d.Nodes))
 	for i, n := range d.Nodes {
-		if n.Op != OpReLU || i+1 == len(d.Nodes) || uses[n.Name] != 1 {
+		if n.Op != first || i+1 == len(d.Nodes) || uses[n.Name] != 1 || !ok(n) {
 			continue
 		}
 		p := d.Nodes[i+1]
-		fused[i] = p.Op == OpMaxPool2d && len(p.Inputs) == 1 && p.Inputs[0] == n.Name
+		fused[i] = p.Op == next && len(p.Inputs) == 1 && p.Inputs[0] == n.Name
 	}
 	return fused
+}
+
+// fusedAddReLUs reports, per node, whether it is a sum of two inputs that
+// Build fuses with the ReLU that follows it (AddReLU: a residual block's
+// sum and activation).
+func (d DAG) fusedAddReLUs() []bool {
+	return d.fusedNext(OpAdd, OpReLU, func(n DAGNode) bool { return len(n.Inputs) == 2 })
 }
 
 // fusedBNReLUs reports, per node, whether it is a batch norm that Build
@@ -176,21 +198,7 @@ func (d DAG) fusedReLUPools() []bool {
 // ReLU of this batch norm, and nothing else (no other node, not the output)
 // reads it.
 func (d DAG) fusedBNReLUs() []bool {
-	uses := map[string]int{d.Output: 1}
-	for _, n := range d.Nodes {
-		for _, in := range n.Inputs {
-			uses[in]++
-		}
-	}
-	fused := make([]bool, len(d.Nodes))
-	for i, n := range d.Nodes {
-		if n.Op != OpBatchNorm2d || i+1 == len(d.Nodes) || uses[n.Name] != 1 {
-			continue
-		}
-		p := d.Nodes[i+1]
-		fused[i] = p.Op == OpReLU && len(p.Inputs) == 1 && p.Inputs[0] == n.Name
-	}
-	return fused
+	return d.fusedNext(OpBatchNorm2d, OpReLU, func(DAGNode) bool { return true })
 }
 
 // fusedBatchNorm builds training-mode batch norm with per-process batch

@@ -85,6 +85,8 @@ type bnMomentsOp struct {
 	bnGeom
 	acc   [][]float64
 	shift []float64
+	buf   [][]float64 // per worker: one row of x − K
+	buf32 [][]float32
 }
 
 // BNMoments returns the per-channel batch mean and biased variance of x
@@ -101,13 +103,15 @@ func BNMoments(x *gorgonia.Node) (*gorgonia.Node, error) {
 func (op *bnMomentsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if op.acc == nil {
 		op.acc = make([][]float64, numWorkers())
+		op.buf = make([][]float64, numWorkers())
+		op.buf32 = make([][]float32, numWorkers())
 	}
 	return run(&op.base, vs,
 		func(in [][]float64, out []float64) {
-			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c))
+			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c), op.buf)
 		},
 		func(in [][]float32, out []float32) {
-			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c))
+			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c), op.buf32)
 		})
 }
 
@@ -119,13 +123,15 @@ func (op *bnMomentsOp) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (
 	return nil, fmt.Errorf("nn: BNMoments is not differentiable")
 }
 
-// bnMoments sets s = (μ, σ²); shift [C] is scratch.
-func bnMoments[T Float](x, s []T, g bnGeom, acc [][]float64, shift []float64) {
+// bnMoments sets s = (μ, σ²) from the sums of d = x − K and of d², K the
+// channel's first value, in float64 (the shift keeps a large common offset
+// from cancelling); shift [C] and bufs (a row per worker) are scratch.
+func bnMoments[T Float](x, s []T, g bnGeom, acc [][]float64, shift []float64, bufs [][]T) {
 	c, inner := g.c, g.inner
 	for ch := range shift {
 		shift[ch] = float64(x[ch*inner]) // the channel's first value
 	}
-	// acc[w] holds Σ(x−K) in [0, c) and Σ(x−K)² in [c, 2c).
+	// acc[w] holds Σd in [0, c) and Σd² in [c, 2c).
 	workers := min(len(acc), 64)
 	if g.outer*c*inner < minParallel {
 		workers = 1
@@ -135,26 +141,15 @@ func bnMoments[T Float](x, s []T, g bnGeom, acc [][]float64, shift []float64) {
 		used[w] = true
 		a := growF64(&acc[w], 2*c)
 		clear(a)
+		if len(bufs[w]) < inner {
+			bufs[w] = make([]T, inner)
+		}
+		d := bufs[w][:inner]
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
-				k := shift[ch]
-				row := x[(o*c+ch)*inner : (o*c+ch+1)*inner]
-				var s0, s1, q0, q1 float64
-				i := 0
-				for ; i+2 <= len(row); i += 2 {
-					d0, d1 := float64(row[i])-k, float64(row[i+1])-k
-					s0 += d0
-					s1 += d1
-					q0 += d0 * d0
-					q1 += d1 * d1
-				}
-				if i < len(row) {
-					d := float64(row[i]) - k
-					s0 += d
-					q0 += d * d
-				}
-				a[ch] += s0 + s1
-				a[c+ch] += q0 + q1
+				vecAddScalar(x[(o*c+ch)*inner:(o*c+ch+1)*inner], d, T(-shift[ch]))
+				a[ch] += sumF64(d)
+				a[c+ch] += dotF64(d, d)
 			}
 		}
 	})
@@ -781,4 +776,51 @@ func coefF32(op *bnCoefOp, in [][]float32, out []float32) {
 	for j, e := range o {
 		out[j] = float32(e)
 	}
+}
+
+// ---------------------------------------------------------------- residual
+
+// addReLUOp is y = ReLU(a + b) in one pass (a residual block's sum and
+// activation). Its derivative for both inputs is MaskMul(y, G): y > 0
+// exactly where a + b > 0, and the ReLU's mask has no curvature.
+type addReLUOp struct{ base }
+
+// AddReLU returns max(a + b, 0) (MaskMul's convention: a positive NaN
+// passes).
+func AddReLU(a, b *gorgonia.Node) (*gorgonia.Node, error) {
+	if err := sameShapes("AddReLU", a, b); err != nil {
+		return nil, err
+	}
+	if err := checkFloat(dtypeOf(a)); err != nil {
+		return nil, err
+	}
+	op := &addReLUOp{base: newBase("AddReLU", dtypeOf(a), shapeOf(a), shapeOf(a), shapeOf(a))}
+	return apply(op, a, b)
+}
+
+func (op *addReLUOp) twiceDifferentiable() {}
+
+func (op *addReLUOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
+	return run(&op.base, vs, addReLU[float64], addReLU[float32])
+}
+
+func addReLU[T Float](in [][]T, out []T) {
+	a, b := in[0], in[1]
+	forEach(len(out), func(lo, hi int) {
+		for c0 := lo; c0 < hi; c0 += 4096 { // a chunk stays in L1 between the two kernels
+			c1 := min(c0+4096, hi)
+			vecAdd(a[c0:c1], b[c0:c1], out[c0:c1])
+			reluInPlace(out[c0:c1])
+		}
+	})
+}
+
+func (op *addReLUOp) DiffWRT(int) []bool { return []bool{true, true} }
+
+func (op *addReLUOp) SymDiff(_ gorgonia.Nodes, out, g *gorgonia.Node) (gorgonia.Nodes, error) {
+	d, err := MaskMul(out, g)
+	if err != nil {
+		return nil, err
+	}
+	return gorgonia.Nodes{d, d}, nil
 }

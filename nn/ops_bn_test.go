@@ -108,6 +108,17 @@ func residual(f func(ns []*gorgonia.Node) (*gorgonia.Node, error)) func(ns []*go
 	}
 }
 
+// addReLUOf returns add(f(x, …), x), the residual sum and its ReLU.
+func addReLUOf(f func(ns []*gorgonia.Node) (*gorgonia.Node, error), add func(a, b *gorgonia.Node) (*gorgonia.Node, error)) func(ns []*gorgonia.Node) (*gorgonia.Node, error) {
+	return func(ns []*gorgonia.Node) (*gorgonia.Node, error) {
+		y, err := f(ns)
+		if err != nil {
+			return nil, err
+		}
+		return add(y, ns[0])
+	}
+}
+
 // TestFusedBatchNormMatchesComposed checks the fused batch norm, alone,
 // with its ReLU, and with its ReLU inside a residual, against the composed
 // ops it replaces (value, gradient and H·v with respect to x, γ and β,
@@ -124,6 +135,13 @@ func TestFusedBatchNormMatchesComposed(t *testing.T) {
 		{"bn", fusedBNForTest(false), composedBNForTest(false)},
 		{"bn+relu", fusedBNForTest(true), composedBNForTest(true)},
 		{"x+relu(bn)", residual(fusedBNForTest(true)), residual(composedBNForTest(true))},
+		{"relu(bn+x): AddReLU", addReLUOf(fusedBNForTest(false), AddReLU), addReLUOf(composedBNForTest(false), func(a, b *gorgonia.Node) (*gorgonia.Node, error) {
+			s, err := AddN(a, b)
+			if err != nil {
+				return nil, err
+			}
+			return ReLU(s)
+		})},
 	}
 	for _, sz := range [][4]int{{3, 2, 3, 2}, {4, 8, 32, 33}} {
 		tc := randomBNCase(rng, sz[0], sz[1], sz[2], sz[3])
@@ -195,6 +213,53 @@ func TestLinRow(t *testing.T) {
 				want[i] = float32(k[2]+float32(k[0]*x[i])) + float32(k[1]*ti)
 			}
 			sameBits32(t, "linRow", n, got, want, true)
+		}
+	}
+}
+
+// TestBNMomentsLargeOffset checks the batch variance of data with a large
+// common offset (10⁴ ± 10⁻²·N(0, 1) per channel) against a two-pass float64
+// reference, in float64 and float32: the sums are shifted by each channel's
+// first value, so the offset does not cancel their digits away.
+func TestBNMomentsLargeOffset(t *testing.T) {
+	const n, c, hw = 4, 3, 50
+	rng := rand.New(rand.NewPCG(16, 17))
+	x := make([]float64, n*c*hw)
+	for i := range x {
+		x[i] = 1e4 + 1e-2*rng.NormFloat64()
+	}
+	for _, dt := range []tensor.Dtype{tensor.Float64, tensor.Float32} {
+		g := gorgonia.NewGraph()
+		v := tensor.New(tensor.Of(dt), tensor.WithShape(n, c, hw))
+		setFloats(v, x)
+		xn := gorgonia.NewTensor(g, dt, 3, gorgonia.WithShape(n, c, hw), gorgonia.WithName("x"), gorgonia.WithValue(v))
+		s, err := BNMoments(xn)
+		require.NoError(t, err)
+		vm := gorgonia.NewTapeMachine(g)
+		require.NoError(t, vm.RunAll())
+		vm.Close()
+		got := floats(s)
+		xs := floats(xn) // the values as the dtype holds them
+		for ch := 0; ch < c; ch++ {
+			var mu, q float64
+			for o := 0; o < n; o++ {
+				for _, e := range xs[(o*c+ch)*hw : (o*c+ch+1)*hw] {
+					mu += e
+				}
+			}
+			mu /= n * hw
+			for o := 0; o < n; o++ {
+				for _, e := range xs[(o*c+ch)*hw : (o*c+ch+1)*hw] {
+					q += (e - mu) * (e - mu)
+				}
+			}
+			q /= n * hw
+			tol, mtol := 1e-9, 1e-9*1e4
+			if dt == tensor.Float32 {
+				tol, mtol = 1e-3, 1e-3 // float32 rounds x − K, and the mean (ulp 1e-3 at 10⁴)
+			}
+			assert.InDelta(t, mu, got[ch], mtol, "%v channel %d mean", dt, ch)
+			assert.InDelta(t, q, got[c+ch], tol*q, "%v channel %d variance", dt, ch)
 		}
 	}
 }
