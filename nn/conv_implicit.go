@@ -66,25 +66,16 @@ func (g convGeom) implicit() bool { return g.k == 3 && g.s == 1 && g.p == 1 }
 // ragged last micro-kernel panel cost more than the columns.
 func (g convGeom) implicitFwd() bool { return g.implicit() && g.w >= implicitMinW }
 
-// implicitMinW is implicitFwd's threshold. CPU time of interleaved calls,
-// float32, batch 128, O = C, GOMAXPROCS=1 on a loaded 2-core AVX-512
-// machine, implicit / per-worker im2col: forward 0.83 at 16×32×32, 1.01 at
-// 32×16×16, 0.95 at 32×12×12, 1.25 at 64×8×8; input gradient 0.79, 0.98,
-// 0.91, 1.18.
-const implicitMinW = 12
-
-// implicitBwdX reports whether an implicit geometry's input gradient takes
-// the implicit-GEMM path: for planes at least implicitMinWBwdX wide.
-func (g convGeom) implicitBwdX() bool { return g.implicit() && g.w >= implicitMinWBwdX }
-
-// implicitMinWBwdX is implicitBwdX's threshold, lower than the forward's
-// since the nine-tap kernel (sgemmKernel4x32T9): BenchmarkConv3x3 on a
-// quiet 2-core AVX-512 machine, float32, batch 128, O = C, medians of 3
-// runs of 20 calls: input gradient implicit 3.79 ms against im2col 4.08 ms
-// at 64×8×8, 3.57 against 4.39 at 32×16×16 (forward at 64×8×8: 3.79
-// against per-worker im2col's 3.52, so the forward keeps implicitMinW).
-// Narrower planes were not measured.
-const implicitMinWBwdX = 8
+// implicitMinW is implicitFwd's threshold. With the eight-row nine-tap
+// kernel (sgemmKernel8x32T9), BenchmarkConv3x3 on a quiet 2-core AVX-512
+// machine, float32, batch 128, O = C, three runs of 20 calls at 64×8×8:
+// forward implicit 3.3–3.8 ms against per-worker im2col's 4.3–4.7 ms, input
+// gradient 3.8–4.0 against 4.6. (Before that kernel, with nine 4×32 calls a
+// tile, CPU time under load, implicit / im2col: forward 0.83 at 16×32×32,
+// 1.01 at 32×16×16, 0.95 at 32×12×12, 1.25 at 64×8×8; input gradient 0.79,
+// 0.98, 0.91, 1.18, and the threshold was 12.) Narrower planes were not
+// measured.
+const implicitMinW = 8
 
 // padDims returns the padded row stride Wp = W+2, plane stride
 // Pl = (H+2)·Wp, and widened output length L = H·Wp.
@@ -204,7 +195,28 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 	}
 	abuf, _, tile := bufsFor[T](gb)
 	ap := growT(abuf, 9*ci*sgemmMR)
-	for i0 := 0; i0 < co; i0 += sgemmMR {
+	i0 := 0
+	if inPlace {
+		// eight rows at a time with the eight-row kernel (half the B
+		// traffic per product); the rest below by four
+		for ; i0+2*sgemmMR <= co; i0 += 2 * sgemmMR {
+			for j0 := 0; j0 < l; j0 += nr0 {
+				nr := min(nr0, l-j0)
+				c, ldc := &tile[0], nr0
+				if nr == nr0 {
+					c, ldc = &yp[i0*l+j0], l
+				}
+				_ = xp[offs[8]+j0+(ci-1)*pl+nr0-1] // the farthest read (see below)
+				kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, &offs, c, ldc)
+				if nr < nr0 {
+					for r := 0; r < 2*sgemmMR; r++ {
+						copy(yp[(i0+r)*l+j0:(i0+r)*l+j0+nr], tile[r*nr0:r*nr0+nr])
+					}
+				}
+			}
+		}
+	}
+	for ; i0 < co; i0 += sgemmMR {
 		mr := min(sgemmMR, co-i0)
 		packed := !inPlace || mr < sgemmMR
 		if packed {
@@ -403,9 +415,9 @@ func implicitFwdOrCols[T Float](g *convGeom, s *any, x, wt, bias, y []T) {
 }
 
 // implicitBwdXOrCols is the input gradient of an implicit geometry:
-// implicit GEMM where implicitBwdX, else im2col's (which keeps no cache).
+// implicit GEMM where implicitFwd, else im2col's (which keeps no cache).
 func implicitBwdXOrCols[T Float](g *convGeom, s *any, gy, wt, dx []T) {
-	if g.implicitBwdX() {
+	if g.implicitFwd() {
 		convBwdXImplicit(g, s, gy, wt, dx)
 		return
 	}

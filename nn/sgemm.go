@@ -36,7 +36,7 @@ func nrOf[T Float]() int {
 type sgemmBufs struct {
 	a32, b32 []float32
 	a64, b64 []float64
-	tile     [sgemmMR * 128]byte // one 4×NR tile
+	tile     [2 * sgemmMR * 128]byte // one 8×NR tile (implicitGemm's eight-row kernel), or 4×NR
 }
 
 func bufsFor[T Float](bf *sgemmBufs) (a, b *[]T, tile []T) {
@@ -125,6 +125,11 @@ func kernelS[T Float](k int, a *T, sa, sr int, b *T, ldb int, c *T, ldc int, acc
 // + l, B_t's step l at b + offs[t] + l·ldb. Only called when nrOf[T]() == 32.
 func kernelT9[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, c *T, ldc int) {
 	sgemmKernel4x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, (*float32)(unsafe.Pointer(c)), ldc)
+}
+
+// kernelT9x8 is kernelT9 for eight rows of A (sgemmKernel8x32T9).
+func kernelT9x8[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, c *T, ldc int) {
+	sgemmKernel8x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, (*float32)(unsafe.Pointer(c)), ldc)
 }
 
 // gemmNative computes C = alpha·op(A)·op(B) + beta·C (row-major, op(A)

@@ -45,3 +45,7 @@ func geluTanhAVX512(x, y *float32, n, j int) (outside int) {
 func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, c *float32, ldc int) {
 	panic("nn: no sgemm kernel")
 }
+
+func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, c *float32, ldc int) {
+	panic("nn: no sgemm kernel")
+}
