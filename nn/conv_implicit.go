@@ -145,6 +145,16 @@ func widenRowsT[T Float](src, dst []T, o, h, w int) {
 // taps holds the nine [co, ci] tap matrices, tap k at k·co·ci.
 func implicitSample[T Float](gb *sgemmBufs, ci, co, h, w int, taps, xp, yp, out, bias []T) {
 	wp := w + 2
+	if compactOK[T](co, h, w) {
+		implicitGemmCompact(ci, co, h, w, taps, xp, out)
+		if bias != nil {
+			for o := 0; o < co; o++ {
+				d := out[o*h*w : (o+1)*h*w]
+				vecAddScalar(d, d, bias[o])
+			}
+		}
+		return
+	}
 	implicitGemm(gb, ci, co, h*wp, (h+2)*wp, wp, taps, xp, yp)
 	l := h * wp
 	for o := 0; o < co; o++ {
@@ -207,7 +217,7 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 					c, ldc = &yp[i0*l+j0], l
 				}
 				_ = xp[offs[8]+j0+(ci-1)*pl+nr0-1] // the farthest read (see below)
-				kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, &offs, c, ldc)
+				kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, &offs, 16, c, ldc)
 				if nr < nr0 {
 					for r := 0; r < 2*sgemmMR; r++ {
 						copy(yp[(i0+r)*l+j0:(i0+r)*l+j0+nr], tile[r*nr0:r*nr0+nr])
@@ -236,7 +246,7 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 				// reads stay within xp as the per-tap calls' did (the
 				// farthest at offs[8] + j0 + (ci−1)·pl + 31)
 				_ = xp[offs[8]+j0+(ci-1)*pl+nr0-1]
-				kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, &offs, c, ldc)
+				kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, &offs, 16, c, ldc)
 			} else {
 				for k, off := range offs {
 					kernel(ci, ap[k*ci*sgemmMR:], &xp[off+j0], pl, c, ldc, k > 0, nil)
@@ -247,6 +257,44 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 					copy(yp[(i0+r)*l+j0:(i0+r)*l+j0+nr], tile[r*nr0:r*nr0+nr])
 				}
 			}
+		}
+	}
+}
+
+// compactOK reports whether implicitGemmCompact can write a sample's
+// output directly: the float32 AVX-512 kernels, output channels in blocks
+// of four, rows a multiple of 16 wide (each 16-column half of a 32-column
+// tile then lies within one row) and a whole number of tiles.
+func compactOK[T Float](co, h, w int) bool {
+	return nrOf[T]() == 32 && co%sgemmMR == 0 && w%16 == 0 && (h*w)%32 == 0
+}
+
+// implicitGemmCompact is implicitGemm writing out [co, h·w] directly, with
+// no widened grid: the 32 outputs p … p+31 of a tile are two runs of 16
+// within rows, read from the padded planes at their widened positions
+// (i·Wp + j for output p = i·w + j; the second run seg = 16, or 18 where it
+// starts the next row, after the first).
+func implicitGemmCompact[T Float](ci, co, h, w int, taps, xp, out []T) {
+	wp := w + 2
+	pl := (h + 2) * wp
+	lc := h * w
+	var offs [9]int
+	for k := range offs {
+		offs[k] = (k/3)*wp + k%3
+	}
+	for p := 0; p < lc; p += 32 {
+		i, j := p/w, p%w
+		bw, seg := i*wp+j, 16
+		if j+16 == w {
+			seg = 18
+		}
+		_ = xp[offs[8]+bw+seg+15+(ci-1)*pl] // the farthest read
+		i0 := 0
+		for ; i0+2*sgemmMR <= co; i0 += 2 * sgemmMR {
+			kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, &offs, seg, &out[i0*lc+p], lc)
+		}
+		for ; i0 < co; i0 += sgemmMR {
+			kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, &offs, seg, &out[i0*lc+p], lc)
 		}
 	}
 }

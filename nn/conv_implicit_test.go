@@ -72,13 +72,18 @@ func convBwdXRef(g, w []float64, n, c, h, wd, o, k, s, pad int) []float64 {
 type implicitCase struct{ n, c, o, h, w int }
 
 // implicitCases are random shapes (C, O in 1..17, H, W in 1..9, batch
-// 1..3) plus fixed ones: 1×1 planes, odd sizes, and shapes where the
+// 1..3) plus fixed ones: 1×1 planes, odd sizes, the direct compact
+// output's widths, and shapes where the
 // weight gradient's dot form (L = H·(W+2) ≥ 512) and whole micro-kernel
 // panels (O = 32) apply.
 func implicitCases() []implicitCase {
 	rng := rand.New(rand.NewPCG(21, 3))
 	cs := []implicitCase{{1, 1, 1, 1, 1}, {2, 3, 2, 1, 1}, {1, 1, 1, 1, 7}, {3, 5, 7, 9, 1}, {2, 17, 17, 9, 9},
-		{2, 4, 4, 16, 30}, {1, 8, 32, 5, 7}, {2, 16, 16, 8, 8}}
+		{2, 4, 4, 16, 30}, {1, 8, 32, 5, 7}, {2, 16, 16, 8, 8},
+		// implicitGemmCompact (float32 AVX-512): rows of 16 (each tile
+		// spans two rows), 32 and 48 (a tile's halves in one row or
+		// across two), eight- and four-row channel blocks
+		{2, 5, 12, 6, 16}, {1, 3, 8, 2, 32}, {2, 4, 4, 4, 48}}
 	for range 40 {
 		cs = append(cs, implicitCase{1 + rng.IntN(3), 1 + rng.IntN(17), 1 + rng.IntN(17), 1 + rng.IntN(9), 1 + rng.IntN(9)})
 	}

@@ -49,7 +49,7 @@ func dotF32F64(a, b *float32, n int) float64
 func geluTanhAVX512(x, y *float32, n, j int) (outside int)
 
 //go:noescape
-func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, c *float32, ldc int)
+func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int)
 
 //go:noescape
-func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, c *float32, ldc int)
+func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int)

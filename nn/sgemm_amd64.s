@@ -481,12 +481,13 @@ sput:
 	FTZ_LEAVE
 	RET
 
-// func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, c *float32, ldc int)
+// func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int)
 // The nine taps of a 3×3 convolution in one call (implicitGemm): c[r][j] =
-// Σ_t Σ_l a[t·ta + r·sr + l]·b[offs[t] + l·ldb + j] for r < 4, j < 32,
+// Σ_t Σ_l a[t·ta + r·sr + l]·b[offs[t] + l·ldb + j′] for r < 4, j < 32,
+// j′ = j for j < 16 and seg + j − 16 after (seg = 16: 32 contiguous columns),
 // accumulated in registers over the taps and stored once (sgemmKernel4x32S
 // nine times would load and store the tile nine times).
-TEXT ·sgemmKernel4x32T9(SB), NOSPLIT, $8-72
+TEXT ·sgemmKernel4x32T9(SB), NOSPLIT, $8-80
 	FTZ_ENTER
 	MOVQ a+8(FP), R9
 	MOVQ sr+16(FP), R14
@@ -498,6 +499,8 @@ TEXT ·sgemmKernel4x32T9(SB), NOSPLIT, $8-72
 	MOVQ ldb+40(FP), R12
 	SHLQ $2, R12
 	MOVQ offs+48(FP), R11
+	MOVQ seg+56(FP), DX
+	SHLQ $2, DX
 	MOVQ $9, AX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -518,7 +521,20 @@ t9tap:
 	JEQ t9next
 
 t9loop:
-	STEP4x32S
+	VMOVUPS (DI), Z8
+	VMOVUPS (DI)(DX*1), Z9
+	VBROADCASTSS (SI), Z10
+	VBROADCASTSS (SI)(R14*1), Z11
+	VFMADD231PS Z8, Z10, Z0
+	VFMADD231PS Z9, Z10, Z1
+	VFMADD231PS Z8, Z11, Z2
+	VFMADD231PS Z9, Z11, Z3
+	VBROADCASTSS (SI)(R14*2), Z12
+	VBROADCASTSS (SI)(BX*1), Z13
+	VFMADD231PS Z8, Z12, Z4
+	VFMADD231PS Z9, Z12, Z5
+	VFMADD231PS Z8, Z13, Z6
+	VFMADD231PS Z9, Z13, Z7
 	ADDQ R12, DI
 	ADDQ $4, SI
 	DECQ CX
@@ -530,8 +546,8 @@ t9next:
 	DECQ AX
 	JNZ t9tap
 
-	MOVQ c+56(FP), R8
-	MOVQ ldc+64(FP), DX
+	MOVQ c+64(FP), R8
+	MOVQ ldc+72(FP), DX
 	SHLQ $2, DX
 	LEAQ (R8)(DX*1), R9
 	LEAQ (R9)(DX*1), R10
@@ -541,11 +557,11 @@ t9next:
 	FTZ_LEAVE
 	RET
 
-// func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, c *float32, ldc int)
+// func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int)
 // sgemmKernel4x32T9 for eight rows of A (r < 8): sixteen accumulators, so
 // each B step's two registers feed sixteen FMAs instead of eight (half the
 // B traffic per product).
-TEXT ·sgemmKernel8x32T9(SB), NOSPLIT, $8-72
+TEXT ·sgemmKernel8x32T9(SB), NOSPLIT, $8-80
 	FTZ_ENTER
 	MOVQ a+8(FP), R9
 	MOVQ sr+16(FP), R14
@@ -557,6 +573,8 @@ TEXT ·sgemmKernel8x32T9(SB), NOSPLIT, $8-72
 	MOVQ ldb+40(FP), R12
 	SHLQ $2, R12
 	MOVQ offs+48(FP), R11
+	MOVQ seg+56(FP), DX
+	SHLQ $2, DX
 	MOVQ $9, AX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -587,7 +605,7 @@ e9tap:
 
 e9loop:
 	VMOVUPS (DI), Z16
-	VMOVUPS 64(DI), Z17
+	VMOVUPS (DI)(DX*1), Z17
 	VBROADCASTSS (SI), Z18
 	VBROADCASTSS (SI)(R14*1), Z19
 	VFMADD231PS Z16, Z18, Z0
@@ -624,8 +642,8 @@ e9next:
 	DECQ AX
 	JNZ e9tap
 
-	MOVQ c+56(FP), R8
-	MOVQ ldc+64(FP), DX
+	MOVQ c+64(FP), R8
+	MOVQ ldc+72(FP), DX
 	SHLQ $2, DX
 	LEAQ (R8)(DX*1), R9
 	LEAQ (R9)(DX*1), R10
