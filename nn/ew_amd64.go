@@ -27,7 +27,7 @@ func ewMaskMul32(x, gv, o *float32, n int)
 func ewScaleAdd32(x, y *float32, n int, s, b float32)
 
 //go:noescape
-func ewLin32(x, t, a, o *float32, n int, k1, k2, b float32)
+func ewLin32(x, t, a, o *float32, n int, mu, k1, k2, b float32)
 
 //go:noescape
-func ewLinMask32(x, t, a, o *float32, n int, k1, k2, b float32)
+func ewLinMask32(x, t, a, o *float32, n int, mu, k1, k2, b float32)

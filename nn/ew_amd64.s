@@ -257,20 +257,23 @@ sadone:
 	VZEROUPPER
 	RET
 
-// func ewLin32(x, t, a, o *float32, n int, k1, k2, b float32)
-// o = (b + k1·x) + k2·t
-TEXT ·ewLin32(SB), NOSPLIT, $0-52
+// func ewLin32(x, t, a, o *float32, n int, mu, k1, k2, b float32)
+// o = (b + k1·(x − mu)) + k2·t
+TEXT ·ewLin32(SB), NOSPLIT, $0-56
 	MOVQ x+0(FP), SI
 	MOVQ t+8(FP), DX
 	MOVQ o+24(FP), DI
 	MOVQ n+32(FP), CX
-	VBROADCASTSS k1+40(FP), Y15
-	VBROADCASTSS k2+44(FP), Y14
-	VBROADCASTSS b+48(FP), Y13
+	VBROADCASTSS mu+40(FP), Y11
+	VBROADCASTSS k1+44(FP), Y15
+	VBROADCASTSS k2+48(FP), Y14
+	VBROADCASTSS b+52(FP), Y13
 lin8:
 	CMPQ CX, $8
 	JLT  lindone
-	VMULPS (SI), Y15, Y0
+	VMOVUPS (SI), Y0
+	VSUBPS Y11, Y0, Y0
+	VMULPS Y0, Y15, Y0
 	VADDPS Y0, Y13, Y0
 	VMULPS (DX), Y14, Y1
 	VADDPS Y1, Y0, Y0
@@ -284,17 +287,18 @@ lindone:
 	VZEROUPPER
 	RET
 
-// func ewLinMask32(x, t, a, o *float32, n int, k1, k2, b float32)
+// func ewLinMask32(x, t, a, o *float32, n int, mu, k1, k2, b float32)
 // o = (b + k1·x) + k2·(t where a > 0, else 0)  (a > +0 by its bits, as ewMaskMul32)
-TEXT ·ewLinMask32(SB), NOSPLIT, $0-52
+TEXT ·ewLinMask32(SB), NOSPLIT, $0-56
 	MOVQ x+0(FP), SI
 	MOVQ t+8(FP), DX
 	MOVQ a+16(FP), R8
 	MOVQ o+24(FP), DI
 	MOVQ n+32(FP), CX
-	VBROADCASTSS k1+40(FP), Y15
-	VBROADCASTSS k2+44(FP), Y14
-	VBROADCASTSS b+48(FP), Y13
+	VBROADCASTSS mu+40(FP), Y11
+	VBROADCASTSS k1+44(FP), Y15
+	VBROADCASTSS k2+48(FP), Y14
+	VBROADCASTSS b+52(FP), Y13
 	VPXOR Y12, Y12, Y12
 lm8:
 	CMPQ CX, $8
@@ -302,7 +306,9 @@ lm8:
 	VMOVDQU (R8), Y2
 	VPCMPGTD Y12, Y2, Y2
 	VPAND (DX), Y2, Y2
-	VMULPS (SI), Y15, Y0
+	VMOVUPS (SI), Y0
+	VSUBPS Y11, Y0, Y0
+	VMULPS Y0, Y15, Y0
 	VADDPS Y0, Y13, Y0
 	VMULPS Y2, Y14, Y1
 	VADDPS Y1, Y0, Y0

@@ -14,5 +14,7 @@ func ewMaskMul32(x, gv, o *float32, n int)          { panic("nn: no elementwise 
 
 func ewScaleAdd32(x, y *float32, n int, s, b float32) { panic("nn: no elementwise kernel") }
 
-func ewLin32(x, t, a, o *float32, n int, k1, k2, b float32)     { panic("nn: no elementwise kernel") }
-func ewLinMask32(x, t, a, o *float32, n int, k1, k2, b float32) { panic("nn: no elementwise kernel") }
+func ewLin32(x, t, a, o *float32, n int, mu, k1, k2, b float32) { panic("nn: no elementwise kernel") }
+func ewLinMask32(x, t, a, o *float32, n int, mu, k1, k2, b float32) {
+	panic("nn: no elementwise kernel")
+}

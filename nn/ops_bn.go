@@ -231,10 +231,12 @@ func bnApply[T Float](x, s, gamma, beta, y []T, g bnGeom) {
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
 				mu, r := bnStatOf(s, c, ch, g.eps)
-				sc := float64(gamma[ch]) * r
 				off := (o*c + ch) * inner
 				yr := y[off : off+inner]
-				vecScaleAdd(x[off:off+inner], yr, T(sc), T(float64(beta[ch])-mu*sc))
+				// (x − μ)·(γ·r) + β, centred first as the composed ops
+				// (and torch) do, so a large mean does not cancel digits
+				vecAddScalar(x[off:off+inner], yr, T(-mu))
+				vecScaleAdd(yr, yr, T(float64(gamma[ch])*r), beta[ch])
 				if g.relu {
 					reluInPlace(yr)
 				}
@@ -680,18 +682,18 @@ func bnLinRows[T Float](x, s, a, t, out []T, g bnGeom, mode int, useT bool, coef
 			for ch := 0; ch < c; ch++ {
 				k0, k1, k2 := coef(ch)
 				mu := float64(s[ch])
-				b, k1t, k2t := T(k0-k1*mu), T(k1), T(k2)
 				off := (o*c + ch) * inner
 				xr, or := x[off:off+inner], out[off:off+inner]
 				switch {
 				case !useT:
-					vecScaleAdd(xr, or, k1t, b)
+					vecAddScalar(xr, or, T(-mu)) // centred first, as the composed ops (and torch) do
+					vecScaleAdd(or, or, T(k1), T(k0))
 				default:
 					var ar []T
 					if mask && mode == bnMaskT {
 						ar = a[off : off+inner]
 					}
-					linRow(xr, t[off:off+inner], ar, or, k1t, k2t, b)
+					linRow(xr, t[off:off+inner], ar, or, T(mu), T(k1), T(k2), T(k0))
 				}
 				if mask && mode == bnMaskAll {
 					maskRow(a[off:off+inner], or, or)
@@ -701,18 +703,19 @@ func bnLinRows[T Float](x, s, a, t, out []T, g bnGeom, mode int, useT bool, coef
 	})
 }
 
-// linRow sets o = (b + k1·x) + k2·t', t' = t where a > 0 and 0 elsewhere
-// when a is not nil, else t (the AVX2 kernels for float32).
-func linRow[T Float](x, t, a, o []T, k1, k2, b T) {
+// linRow sets o = (b + k1·(x − mu)) + k2·t', t' = t where a > 0 and 0
+// elsewhere when a is not nil, else t (the AVX2 kernels for float32). x is
+// centred before it is scaled, so a large mean does not cancel digits.
+func linRow[T Float](x, t, a, o []T, mu, k1, k2, b T) {
 	o, t = o[:len(x)], t[:len(x)]
 	i := 0
 	if xs, ok := any(x).([]float32); ok && haveEW && len(xs) >= 8 {
 		i = len(xs) &^ 7
 		ts, os := any(t).([]float32), any(o).([]float32)
 		if a != nil {
-			ewLinMask32(&xs[0], &ts[0], &any(a).([]float32)[0], &os[0], i, float32(k1), float32(k2), float32(b))
+			ewLinMask32(&xs[0], &ts[0], &any(a).([]float32)[0], &os[0], i, float32(mu), float32(k1), float32(k2), float32(b))
 		} else {
-			ewLin32(&xs[0], &ts[0], &xs[0], &os[0], i, float32(k1), float32(k2), float32(b))
+			ewLin32(&xs[0], &ts[0], &xs[0], &os[0], i, float32(mu), float32(k1), float32(k2), float32(b))
 		}
 	}
 	for ; i < len(x); i++ {
@@ -720,7 +723,7 @@ func linRow[T Float](x, t, a, o []T, k1, k2, b T) {
 		if a != nil && !positive(a[i]) {
 			tv = 0
 		}
-		o[i] = (b + k1*x[i]) + k2*tv
+		o[i] = (b + k1*(x[i]-mu)) + k2*tv
 	}
 }
 

@@ -191,26 +191,26 @@ func TestFusedBatchNormRefusesOtherStatistics(t *testing.T) {
 }
 
 // TestLinRow checks linRow's vector kernels (masked and not) bitwise
-// against scalar loops ((b + k1·x) + k2·t, each product rounded), NaN
+// against scalar loops ((b + k1·(x − mu)) + k2·t, each operation rounded), NaN
 // results only as NaN, for every length up to 100 at an odd offset.
 func TestLinRow(t *testing.T) {
 	rng := rand.New(rand.NewPCG(14, 15))
 	for n := 0; n <= 100; n++ {
 		x, tv, a := ewInputs(rng, n+1)[1:], ewInputs(rng, n+1)[1:], ewInputs(rng, n+1)[1:]
-		k := ewInputs(rng, 3)
+		k := ewInputs(rng, 4)
 		for _, masked := range []bool{false, true} {
 			got, want := make([]float32, n), make([]float32, n)
 			var am []float32
 			if masked {
 				am = a
 			}
-			linRow(x, tv, am, got, k[0], k[1], k[2])
+			linRow(x, tv, am, got, k[3], k[0], k[1], k[2])
 			for i := range x {
 				ti := tv[i]
 				if masked && !(int32(math.Float32bits(a[i])) > 0) { // a > +0 by its bits
 					ti = 0
 				}
-				want[i] = float32(k[2]+float32(k[0]*x[i])) + float32(k[1]*ti)
+				want[i] = float32(k[2]+float32(k[0]*float32(x[i]-k[3]))) + float32(k[1]*ti)
 			}
 			sameBits32(t, "linRow", n, got, want, true)
 		}
