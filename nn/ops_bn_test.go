@@ -263,3 +263,45 @@ func TestBNMomentsLargeOffset(t *testing.T) {
 		}
 	}
 }
+
+// TestFusedBatchNormFloat32Centred checks the float32 fused batch norm on
+// inputs whose channel means are 400 standard deviations from zero against
+// float64: the values are 200 ± multiples of 2⁻⁸ in pairs, so they and
+// their mean are exact in float32, and the ops centre x before scaling (as
+// torch does), so the mean cancels no digits; scaling first would lose
+// about ε·|μ|/σ ≈ 1e-5.
+func TestFusedBatchNormFloat32Centred(t *testing.T) {
+	const n, c, hw = 4, 3, 64
+	tc := randomBNCase(rand.New(rand.NewPCG(18, 19)), n, c, 8, 8)
+	rng := rand.New(rand.NewPCG(20, 21))
+	x := tc.Inputs[0].Data
+	for o := 0; o < n/2; o++ {
+		for i := 0; i < c*hw; i++ {
+			d := float64(rng.IntN(257)-128) / 256
+			x[o*c*hw+i], x[(o+n/2)*c*hw+i] = 200+d, 200-d
+		}
+	}
+	for _, relu := range []bool{false, true} {
+		p64 := newOpProbeWith(t, tc, tensor.Float64, fusedBNForTest(relu))
+		p32 := newOpProbeWith(t, tc, tensor.Float32, fusedBNForTest(relu))
+		// every other input is compared on the values float32 holds
+		for i, v := range p32.vals {
+			setFloats(p64.vals[i], floats32(v))
+		}
+		p64.run(t)
+		p32.run(t)
+		assert.Less(t, relErr(floats(p32.y), floats(p64.y)), 1e-6, "relu %v: value", relu)
+		for k := range p64.diff {
+			assert.Less(t, relErr(floats(p32.grads[k]), floats(p64.grads[k])), 1e-6, "relu %v: gradient %d", relu, k)
+		}
+	}
+}
+
+func floats32(v *tensor.Dense) []float64 {
+	d := v.Data().([]float32)
+	out := make([]float64, len(d))
+	for i, e := range d {
+		out[i] = float64(e)
+	}
+	return out
+}
