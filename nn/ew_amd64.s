@@ -7,6 +7,29 @@
 // operation the scalar loops do, so results are bitwise equal to them (a NaN
 // result may carry the other input NaN's payload).
 
+// LINARGS loads ewLin32's and ewLinMask32's arguments: x in SI, t in DX,
+// o in DI, n in CX, and mu, k1, k2, b broadcast into Y11, Y15, Y14, Y13.
+#define LINARGS \
+	MOVQ x+0(FP), SI; \
+	MOVQ t+8(FP), DX; \
+	MOVQ o+24(FP), DI; \
+	MOVQ n+32(FP), CX; \
+	VBROADCASTSS mu+40(FP), Y11; \
+	VBROADCASTSS k1+44(FP), Y15; \
+	VBROADCASTSS k2+48(FP), Y14; \
+	VBROADCASTSS b+52(FP), Y13
+
+// LIN8 stores (b + k1·(x − mu)) + k2·T for the eight x at SI into DI, each
+// operation rounded as the scalar loop does.
+#define LIN8(T) \
+	VMOVUPS (SI), Y0; \
+	VSUBPS Y11, Y0, Y0; \
+	VMULPS Y0, Y15, Y0; \
+	VADDPS Y0, Y13, Y0; \
+	VMULPS T, Y14, Y1; \
+	VADDPS Y1, Y0, Y0; \
+	VMOVUPS Y0, (DI)
+
 // func ewScale32(x, y *float32, n int, s float32)
 // y = x·s
 TEXT ·ewScale32(SB), NOSPLIT, $0-28
@@ -260,24 +283,11 @@ sadone:
 // func ewLin32(x, t, a, o *float32, n int, mu, k1, k2, b float32)
 // o = (b + k1·(x − mu)) + k2·t
 TEXT ·ewLin32(SB), NOSPLIT, $0-56
-	MOVQ x+0(FP), SI
-	MOVQ t+8(FP), DX
-	MOVQ o+24(FP), DI
-	MOVQ n+32(FP), CX
-	VBROADCASTSS mu+40(FP), Y11
-	VBROADCASTSS k1+44(FP), Y15
-	VBROADCASTSS k2+48(FP), Y14
-	VBROADCASTSS b+52(FP), Y13
+	LINARGS
 lin8:
 	CMPQ CX, $8
 	JLT  lindone
-	VMOVUPS (SI), Y0
-	VSUBPS Y11, Y0, Y0
-	VMULPS Y0, Y15, Y0
-	VADDPS Y0, Y13, Y0
-	VMULPS (DX), Y14, Y1
-	VADDPS Y1, Y0, Y0
-	VMOVUPS Y0, (DI)
+	LIN8((DX))
 	ADDQ $32, SI
 	ADDQ $32, DX
 	ADDQ $32, DI
@@ -288,17 +298,11 @@ lindone:
 	RET
 
 // func ewLinMask32(x, t, a, o *float32, n int, mu, k1, k2, b float32)
-// o = (b + k1·x) + k2·(t where a > 0, else 0)  (a > +0 by its bits, as ewMaskMul32)
+// o = (b + k1·(x − mu)) + k2·(t where a > 0, else 0)  (a > +0 by its bits,
+// as ewMaskMul32)
 TEXT ·ewLinMask32(SB), NOSPLIT, $0-56
-	MOVQ x+0(FP), SI
-	MOVQ t+8(FP), DX
+	LINARGS
 	MOVQ a+16(FP), R8
-	MOVQ o+24(FP), DI
-	MOVQ n+32(FP), CX
-	VBROADCASTSS mu+40(FP), Y11
-	VBROADCASTSS k1+44(FP), Y15
-	VBROADCASTSS k2+48(FP), Y14
-	VBROADCASTSS b+52(FP), Y13
 	VPXOR Y12, Y12, Y12
 lm8:
 	CMPQ CX, $8
@@ -306,13 +310,7 @@ lm8:
 	VMOVDQU (R8), Y2
 	VPCMPGTD Y12, Y2, Y2
 	VPAND (DX), Y2, Y2
-	VMOVUPS (SI), Y0
-	VSUBPS Y11, Y0, Y0
-	VMULPS Y0, Y15, Y0
-	VADDPS Y0, Y13, Y0
-	VMULPS Y2, Y14, Y1
-	VADDPS Y1, Y0, Y0
-	VMOVUPS Y0, (DI)
+	LIN8(Y2)
 	ADDQ $32, SI
 	ADDQ $32, DX
 	ADDQ $32, R8

@@ -79,15 +79,7 @@ func randomBNCase(rng *rand.Rand, n, c, h, w int) torchOpCase {
 	}
 	tc := torchOpCase{Name: "bn", C: r(size, 1, 0), YShape: []int{n, c, h, w}}
 	add := func(name string, shape []int, data []float64) {
-		tc.Inputs = append(tc.Inputs, struct {
-			Name  string    `json:"name"`
-			Shape []int     `json:"shape"`
-			Data  []float64 `json:"data"`
-			Diff  bool      `json:"diff"`
-			V     []float64 `json:"v"`
-			Grad  []float64 `json:"grad"`
-			HV    []float64 `json:"hv"`
-		}{Name: name, Shape: shape, Data: data, Diff: true, V: r(len(data), 1, 0)})
+		tc.Inputs = append(tc.Inputs, torchOpInput{Name: name, Shape: shape, Data: data, Diff: true, V: r(len(data), 1, 0)})
 	}
 	add("x", []int{n, c, h, w}, x)
 	add("gamma", []int{c}, r(c, 0.5, 1))

@@ -15,20 +15,25 @@ import (
 
 // torchOpCase is one case of testdata/torch_ops.json (gen_torch_ops.py).
 type torchOpCase struct {
-	Name      string    `json:"name"`
-	C         []float64 `json:"c"`
-	YShape    []int     `json:"y_shape"`
-	Y         []float64 `json:"y"`
-	LossValue float64   `json:"loss_value"`
-	Inputs    []struct {
-		Name  string    `json:"name"`
-		Shape []int     `json:"shape"`
-		Data  []float64 `json:"data"`
-		Diff  bool      `json:"diff"`
-		V     []float64 `json:"v"`
-		Grad  []float64 `json:"grad"`
-		HV    []float64 `json:"hv"`
-	} `json:"inputs"`
+	Name      string         `json:"name"`
+	C         []float64      `json:"c"`
+	YShape    []int          `json:"y_shape"`
+	Y         []float64      `json:"y"`
+	LossValue float64        `json:"loss_value"`
+	Inputs    []torchOpInput `json:"inputs"`
+}
+
+// torchOpInput is one input of a case: its values, whether the loss is
+// differentiated with respect to it, the direction v, and PyTorch's
+// gradient and H·v.
+type torchOpInput struct {
+	Name  string    `json:"name"`
+	Shape []int     `json:"shape"`
+	Data  []float64 `json:"data"`
+	Diff  bool      `json:"diff"`
+	V     []float64 `json:"v"`
+	Grad  []float64 `json:"grad"`
+	HV    []float64 `json:"hv"`
 }
 
 // opBuilders builds each case's op from its input nodes (in the JSON order).
