@@ -98,22 +98,51 @@ func CheckSolve(prefix string, params []Param, v, out []*tensor.Dense) error {
 	return nil
 }
 
+// BeginSolve opens a PrecondSolve of an optimizer whose preconditioner is
+// built from its state: it checks the arguments (CheckSolve), claims the
+// optimizer (Begin: call End when the solve returns) and refuses before the
+// first step with an error wrapping ErrNoPreconditioner (the optimizer
+// released). prefix names the optimizer in the errors.
+func (b *Base) BeginSolve(prefix string, params []Param, v, out []*tensor.Dense) error {
+	if err := CheckSolve(prefix, params, v, out); err != nil {
+		return err
+	}
+	if err := b.Begin("PrecondSolve"); err != nil {
+		return err
+	}
+	if b.Steps() == 0 {
+		b.End()
+		return fmt.Errorf("%s: PrecondSolve: %w", prefix, ErrNoPreconditioner)
+	}
+	return nil
+}
+
 // DiagonalSolve sets out = s·v/den entrywise for every parameter i, with
-// s = h.LRScale(i) and den = denom(i, j) the preconditioner's diagonal
-// entry j of parameter i: the PrecondSolve of a diagonal preconditioner.
-func DiagonalSolve(h *Hyper, params []Param, v, out []*tensor.Dense, denom func(i, j int) float64) {
+// s = h.LRScale(i) and den = denom(x) the preconditioner's diagonal entry j
+// of parameter i, x being entry j of state[i] as a float64 (0 when state is
+// nil): the PrecondSolve of a diagonal preconditioner built from one slot.
+func DiagonalSolve(h *Hyper, params []Param, v, out, state []*tensor.Dense, denom func(x float64) float64) {
+	at := func(i, j int) float64 {
+		switch {
+		case state == nil:
+			return 0
+		case state[i].Dtype() == tensor.Float32:
+			return float64(state[i].Float32s()[j])
+		}
+		return state[i].Float64s()[j]
+	}
 	for i := range params {
 		s := h.LRScale(i)
 		switch v[i].Dtype() {
 		case tensor.Float64:
 			vi, oi := v[i].Float64s(), out[i].Float64s()
 			for j, x := range vi {
-				oi[j] = s * x / denom(i, j)
+				oi[j] = s * x / denom(at(i, j))
 			}
 		case tensor.Float32:
 			vi, oi := v[i].Float32s(), out[i].Float32s()
 			for j, x := range vi {
-				oi[j] = float32(s * float64(x) / denom(i, j))
+				oi[j] = float32(s * float64(x) / denom(at(i, j)))
 			}
 		}
 	}

@@ -416,27 +416,13 @@ func kernel[T optim.Float](k coeffs, check bool, theta, g, m, v, d []T) (int, st
 // its LRScale. Before the first step it returns an error wrapping
 // optim.ErrNoPreconditioner.
 func (a *AdaHessian) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
-	if err := optim.CheckSolve("adahessian", params, v, out); err != nil {
-		return err
-	}
-	if err := a.Begin("PrecondSolve"); err != nil {
+	if err := a.BeginSolve("adahessian", params, v, out); err != nil {
 		return err
 	}
 	defer a.End()
-	t := a.Steps()
-	if t == 0 {
-		return fmt.Errorf("adahessian: PrecondSolve: %w", optim.ErrNoPreconditioner)
-	}
 	c := a.cfg
-	sbc2k := math.Pow(math.Sqrt(1-math.Pow(c.Beta2, float64(t))), c.HessianPower)
-	sq := a.Slot(1)
-	optim.DiagonalSolve(&a.Hyper, params, v, out, func(i, j int) float64 {
-		var x float64
-		if sq[i].Dtype() == tensor.Float32 {
-			x = float64(sq[i].Float32s()[j])
-		} else {
-			x = sq[i].Float64s()[j]
-		}
+	sbc2k := math.Pow(math.Sqrt(1-math.Pow(c.Beta2, float64(a.Steps()))), c.HessianPower)
+	optim.DiagonalSolve(&a.Hyper, params, v, out, a.Slot(1), func(x float64) float64 {
 		if c.HessianPower == 1 {
 			return math.Sqrt(x)/sbc2k + c.Eps
 		}

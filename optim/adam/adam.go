@@ -14,7 +14,6 @@
 package adam
 
 import (
-	"fmt"
 	"math"
 	"unsafe"
 
@@ -282,29 +281,13 @@ func sqrt[T optim.Float](x T) T { return T(math.Sqrt(float64(x))) }
 // Before the first step it returns an error wrapping
 // optim.ErrNoPreconditioner.
 func (a *Adam) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
-	if err := optim.CheckSolve(a.Name(), params, v, out); err != nil {
-		return err
-	}
-	if err := a.Begin("PrecondSolve"); err != nil {
+	if err := a.BeginSolve(a.Name(), params, v, out); err != nil {
 		return err
 	}
 	defer a.End()
-	t := a.Steps()
-	if t == 0 {
-		return fmt.Errorf("%s: PrecondSolve: %w", a.Name(), optim.ErrNoPreconditioner)
-	}
-	bc2 := math.Sqrt(1 - math.Pow(a.cfg.Beta2, float64(t)))
+	bc2 := math.Sqrt(1 - math.Pow(a.cfg.Beta2, float64(a.Steps())))
 	eps := a.cfg.Eps
-	sq := a.Slot(1)
-	optim.DiagonalSolve(&a.Hyper, params, v, out, func(i, j int) float64 {
-		var x float64
-		if sq[i].Dtype() == tensor.Float32 {
-			x = float64(sq[i].Float32s()[j])
-		} else {
-			x = sq[i].Float64s()[j]
-		}
-		return math.Sqrt(x)/bc2 + eps
-	})
+	optim.DiagonalSolve(&a.Hyper, params, v, out, a.Slot(1), func(x float64) float64 { return math.Sqrt(x)/bc2 + eps })
 	return nil
 }
 

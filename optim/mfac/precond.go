@@ -17,14 +17,11 @@ import (
 // split over processes) it refuses, since the solve would need a
 // collective call on every process.
 func (o *MFAC) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
-	if err := optim.CheckSolve("mfac", params, v, out); err != nil {
-		return err
-	}
-	if err := o.Begin("PrecondSolve"); err != nil {
+	if err := o.BeginSolve("mfac", params, v, out); err != nil {
 		return err
 	}
 	defer o.End()
-	if o.eng == nil || o.Steps() == 0 {
+	if o.eng == nil {
 		return fmt.Errorf("mfac: PrecondSolve: %w", optim.ErrNoPreconditioner)
 	}
 	if o.red != nil {

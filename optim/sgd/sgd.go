@@ -333,7 +333,7 @@ func (s *SGD) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
 	if err := optim.CheckSolve("sgd", params, v, out); err != nil {
 		return err
 	}
-	optim.DiagonalSolve(&s.Hyper, params, v, out, func(int, int) float64 { return 1 })
+	optim.DiagonalSolve(&s.Hyper, params, v, out, nil, func(float64) float64 { return 1 })
 	return nil
 }
 

@@ -519,27 +519,12 @@ func kernel[T optim.Float](k coeffs, theta, g, m, h []T) int {
 // parameter groups, block i is scaled by its LRScale. Before the first
 // step it returns an error wrapping optim.ErrNoPreconditioner.
 func (s *Sophia) PrecondSolve(params []optim.Param, v, out []*tensor.Dense) error {
-	if err := optim.CheckSolve(s.Name(), params, v, out); err != nil {
-		return err
-	}
-	if err := s.Begin("PrecondSolve"); err != nil {
+	if err := s.BeginSolve(s.Name(), params, v, out); err != nil {
 		return err
 	}
 	defer s.End()
-	if s.Steps() == 0 {
-		return fmt.Errorf("%s: PrecondSolve: %w", s.Name(), optim.ErrNoPreconditioner)
-	}
 	rb, eps := s.cfg.Rho*float64(s.cfg.BatchSize), s.cfg.Eps
-	h := s.Slot(1)
-	optim.DiagonalSolve(&s.Hyper, params, v, out, func(i, j int) float64 {
-		var x float64
-		if h[i].Dtype() == tensor.Float32 {
-			x = float64(h[i].Float32s()[j])
-		} else {
-			x = h[i].Float64s()[j]
-		}
-		return rb*max(x, 0) + eps
-	})
+	optim.DiagonalSolve(&s.Hyper, params, v, out, s.Slot(1), func(x float64) float64 { return rb*max(x, 0) + eps })
 	return nil
 }
 
