@@ -43,7 +43,7 @@ type bnGeom struct {
 // m returns M, the values per channel.
 func (g bnGeom) m() float64 { return float64(g.outer * g.inner) }
 
-// stat returns μ and r = 1/√(σ²+eps) of channel ch from S = (μ, σ²).
+// bnStatOf returns μ and r = 1/√(σ²+eps) of channel ch from S = (μ, σ²).
 func bnStatOf[T Float](s []T, c, ch int, eps float64) (mu, r float64) {
 	return float64(s[ch]), 1 / math.Sqrt(float64(s[c+ch])+eps)
 }
@@ -62,12 +62,9 @@ func newBNGeom(x *gorgonia.Node, eps float64, relu bool) (bnGeom, error) {
 	return bnGeom{outer: outer, c: c, inner: inner, eps: eps, relu: relu}, nil
 }
 
-// checkBNInput checks that n is [rows, C] (rows > 0) or [C] (rows 0) of x's dtype.
-func checkBNInput(what string, n *gorgonia.Node, g bnGeom, dt tensor.Dtype, rows int) error {
+// checkBNInput checks that n, a per-channel parameter, is [C] of dtype dt.
+func checkBNInput(what string, n *gorgonia.Node, g bnGeom, dt tensor.Dtype) error {
 	want := tensor.Shape{g.c}
-	if rows > 0 {
-		want = tensor.Shape{rows, g.c}
-	}
 	if !shapeOf(n).Eq(want) || dtypeOf(n) != dt {
 		return fmt.Errorf("nn: batch norm: %s is %v %v, want %v %v", what, dtypeOf(n), shapeOf(n), dt, want)
 	}
@@ -193,7 +190,7 @@ func BNApply(x, s, gamma, beta *gorgonia.Node, eps float64, relu bool) (*gorgoni
 		what string
 		n    *gorgonia.Node
 	}{{"γ", gamma}, {"β", beta}} {
-		if err := checkBNInput(p.what, p.n, g, dt, 0); err != nil {
+		if err := checkBNInput(p.what, p.n, g, dt); err != nil {
 			return nil, err
 		}
 	}
