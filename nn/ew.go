@@ -108,6 +108,73 @@ func dotF64[T Float](a, b []T) float64 {
 	return s0 + s1
 }
 
+// shiftedMoments returns Σd and Σd² accumulated in float64 for d = x + s
+// rounded to T: bitwise sumF64(d) and dotF64(d, d) of the stored d (the
+// AVX-512 kernel for float32 keeps their lanes and final order), in one
+// pass and without storing d. Batch norm's shifted moments.
+func shiftedMoments[T Float](x []T, s T) (sum, sq float64) {
+	var s0, s1, q0, q1 float64
+	i := 0
+	if xs, ok := any(x).([]float32); ok && haveAVX512 && len(xs) >= 16 {
+		i = len(xs) &^ 15
+		s0, q0 = shiftedMomentsF32F64(&xs[0], i, float32(s))
+	}
+	for ; i+2 <= len(x); i += 2 {
+		d0, d1 := float64(x[i]+s), float64(x[i+1]+s)
+		s0 += d0
+		s1 += d1
+		q0 += d0 * d0
+		q1 += d1 * d1
+	}
+	if i < len(x) {
+		d := float64(x[i] + s)
+		s0 += d
+		q0 += d * d
+	}
+	return s0 + s1, q0 + q1
+}
+
+// sumDotF64 returns Σw' and Σw'·x accumulated in float64 (equal lengths),
+// w' = w where a > +0 by its bits (maskRow's test) and 0 elsewhere, or w'
+// = w when a is nil: bitwise sumF64(w') and dotF64(w', x) of the stored w'
+// (the AVX-512 kernel for float32 keeps their lanes and final order), in
+// one pass and without storing w'. Batch norm's backward reduction.
+func sumDotF64[T Float](w, x, a []T) (sw, swx float64) {
+	x = x[:len(w)]
+	if a != nil {
+		a = a[:len(w)]
+	}
+	var s0, s1, d0, d1 float64
+	i := 0
+	if ws, ok := any(w).([]float32); ok && haveAVX512 && len(ws) >= 16 {
+		i = len(ws) &^ 15
+		var ap *float32
+		if a != nil {
+			ap = &any(a).([]float32)[0]
+		}
+		s0, d0 = sumDotF32F64(&ws[0], &any(x).([]float32)[0], ap, i)
+	}
+	at := func(j int) float64 {
+		if a != nil && !positive(a[j]) {
+			return 0
+		}
+		return float64(w[j])
+	}
+	for ; i+2 <= len(w); i += 2 {
+		w0, w1 := at(i), at(i+1)
+		s0 += w0
+		s1 += w1
+		d0 += w0 * float64(x[i])
+		d1 += w1 * float64(x[i+1])
+	}
+	if i < len(w) {
+		w0 := at(i)
+		s0 += w0
+		d0 += w0 * float64(x[i])
+	}
+	return s0 + s1, d0 + d1
+}
+
 // vecScaleAdd sets y = x·s + b with the product rounded first (as a scale
 // followed by an add; no fused multiply-add).
 func vecScaleAdd[T Float](x, y []T, s, b T) {

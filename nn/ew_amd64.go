@@ -31,3 +31,6 @@ func ewLin32(x, t, a, o *float32, n int, mu, k1, k2, b float32)
 
 //go:noescape
 func ewLinMask32(x, t, a, o *float32, n int, mu, k1, k2, b float32)
+
+//go:noescape
+func ewAffine32(x, o *float32, n int, mu, k, b float32, relu bool)

@@ -19,13 +19,18 @@
 	VBROADCASTSS k2+48(FP), Y14; \
 	VBROADCASTSS b+52(FP), Y13
 
-// LIN8 stores (b + k1·(x − mu)) + k2·T for the eight x at SI into DI, each
-// operation rounded as the scalar loop does.
-#define LIN8(T) \
+// AFF8 sets Y0 = b + k1·(x − mu) for the eight x at SI (mu, k1, b in Y11,
+// Y15, Y13), each operation rounded as the scalar loop does.
+#define AFF8 \
 	VMOVUPS (SI), Y0; \
 	VSUBPS Y11, Y0, Y0; \
 	VMULPS Y0, Y15, Y0; \
-	VADDPS Y0, Y13, Y0; \
+	VADDPS Y0, Y13, Y0
+
+// LIN8 stores (b + k1·(x − mu)) + k2·T for the eight x at SI into DI, each
+// operation rounded as the scalar loop does.
+#define LIN8(T) \
+	AFF8; \
 	VMULPS T, Y14, Y1; \
 	VADDPS Y1, Y0, Y0; \
 	VMOVUPS Y0, (DI)
@@ -318,5 +323,43 @@ lm8:
 	SUBQ $8, CX
 	JMP  lm8
 lmdone:
+	VZEROUPPER
+	RET
+
+// func ewAffine32(x, o *float32, n int, mu, k, b float32, relu bool)
+// o = b + k·(x − mu) (AFF8), then with relu o = o where o > +0 by its bits
+// and 0 elsewhere (ewMaskMul32's test): batch norm's apply and its ReLU in
+// one pass.
+TEXT ·ewAffine32(SB), NOSPLIT, $0-37
+	MOVQ x+0(FP), SI
+	MOVQ o+8(FP), DI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS mu+24(FP), Y11
+	VBROADCASTSS k+28(FP), Y15
+	VBROADCASTSS b+32(FP), Y13
+	VPXOR Y12, Y12, Y12
+	CMPB relu+36(FP), $0
+	JNE  affr8
+aff8:
+	CMPQ CX, $8
+	JLT  affdone
+	AFF8
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  aff8
+affr8:
+	CMPQ CX, $8
+	JLT  affdone
+	AFF8
+	VPCMPGTD Y12, Y0, Y2
+	VPAND Y0, Y2, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  affr8
+affdone:
 	VZEROUPPER
 	RET

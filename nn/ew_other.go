@@ -18,3 +18,7 @@ func ewLin32(x, t, a, o *float32, n int, mu, k1, k2, b float32) { panic("nn: no 
 func ewLinMask32(x, t, a, o *float32, n int, mu, k1, k2, b float32) {
 	panic("nn: no elementwise kernel")
 }
+
+func ewAffine32(x, o *float32, n int, mu, k, b float32, relu bool) {
+	panic("nn: no elementwise kernel")
+}

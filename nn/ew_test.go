@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -191,5 +192,83 @@ func TestAddNBiasAndChanMulRows(t *testing.T) {
 			want[i] = x[i] * s[(i/inner)%c]
 		}
 		sameBits32(t, "chanMul", inner, got, want, true)
+	}
+}
+
+// TestFusedRowKernels checks the one-pass batch-norm row kernels bitwise
+// against the passes they replace, for every length up to 100 (all vector
+// step and tail splits) at an odd offset, float32 (the vector kernels where
+// they exist) and float64 (the Go loops): affineRow against x − mu, a
+// scale, an add and (with relu) maskRow; shiftedMoments against
+// vecAddScalar then sumF64 and dotF64 of the stored row; sumDotF64 against
+// maskRow (when masked) then sumF64 and dotF64. Special values (±0, ±Inf,
+// NaNs of both signs) are among the inputs, so the masks' sign and NaN
+// conventions are checked too; NaN results count only as NaN.
+func TestFusedRowKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for n := 0; n <= 100; n++ {
+		x, w, a := ewInputs(rng, n+1)[1:], ewInputs(rng, n+1)[1:], ewInputs(rng, n+1)[1:]
+		k := ewInputs(rng, 3)
+		checkFusedRows(t, n, x, w, a, k)
+		checkFusedRows(t, n, widen(x), widen(w), widen(a), widen(k))
+	}
+}
+
+func widen(x []float32) []float64 {
+	y := make([]float64, len(x))
+	for i, v := range x {
+		y[i] = float64(v)
+	}
+	return y
+}
+
+func sameBits64(t *testing.T, what string, n int, got, want float64) {
+	t.Helper()
+	if got != got && want != want {
+		return
+	}
+	if math.Float64bits(got) != math.Float64bits(want) {
+		t.Fatalf("%s, n = %d: %v (%#x), the separate passes %v (%#x)", what, n, got, math.Float64bits(got), want, math.Float64bits(want))
+	}
+}
+
+func checkFusedRows[T Float](t *testing.T, n int, x, w, a, k []T) {
+	t.Helper()
+	mu, s, b := k[0], k[1], k[2]
+	got, want := make([]T, n), make([]T, n)
+	for _, relu := range []bool{false, true} {
+		affineRow(x, got, mu, s, b, relu)
+		for i := range x {
+			want[i] = T((x[i]-mu)*s) + b
+		}
+		for i := range got {
+			// Which operand's NaN (and so which sign) an operation returns
+			// is the hardware's choice, and the ReLU's sign test then keeps
+			// a NaN or zeroes it: either is right for a NaN before the mask.
+			if relu && want[i] != want[i] && (got[i] != got[i] || got[i] == 0) {
+				continue
+			}
+			if relu {
+				maskRow(want[i:i+1], want[i:i+1], want[i:i+1])
+			}
+			sameBits64(t, fmt.Sprintf("affineRow (relu %v) element %d", relu, i), n, float64(got[i]), float64(want[i]))
+		}
+	}
+
+	vecAddScalar(x, want, -mu)
+	sum, sq := shiftedMoments(x, -mu)
+	sameBits64(t, "shiftedMoments Σd", n, sum, sumF64(want))
+	sameBits64(t, "shiftedMoments Σd²", n, sq, dotF64(want, want))
+
+	for _, masked := range []bool{false, true} {
+		var am []T
+		copy(want, w)
+		if masked {
+			am = a
+			maskRow(a, w, want)
+		}
+		sw, swx := sumDotF64(w, x, am)
+		sameBits64(t, fmt.Sprintf("sumDotF64 Σw' (masked %v)", masked), n, sw, sumF64(want))
+		sameBits64(t, fmt.Sprintf("sumDotF64 Σw'·x (masked %v)", masked), n, swx, dotF64(want, x))
 	}
 }

@@ -82,8 +82,6 @@ type bnMomentsOp struct {
 	bnGeom
 	acc   [][]float64
 	shift []float64
-	buf   [][]float64 // per worker: one row of x − K
-	buf32 [][]float32
 }
 
 // BNMoments returns the per-channel batch mean and biased variance of x
@@ -100,16 +98,10 @@ func BNMoments(x *gorgonia.Node) (*gorgonia.Node, error) {
 func (op *bnMomentsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 	if op.acc == nil {
 		op.acc = make([][]float64, numWorkers())
-		op.buf = make([][]float64, numWorkers())
-		op.buf32 = make([][]float32, numWorkers())
 	}
 	return run(&op.base, vs,
-		func(in [][]float64, out []float64) {
-			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c), op.buf)
-		},
-		func(in [][]float32, out []float32) {
-			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c), op.buf32)
-		})
+		func(in [][]float64, out []float64) { bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c)) },
+		func(in [][]float32, out []float32) { bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c)) })
 }
 
 // DiffWRT is false: S is a stop-gradient node.
@@ -122,8 +114,8 @@ func (op *bnMomentsOp) SymDiff(gorgonia.Nodes, *gorgonia.Node, *gorgonia.Node) (
 
 // bnMoments sets s = (μ, σ²) from the sums of d = x − K and of d², K the
 // channel's first value, in float64 (the shift keeps a large common offset
-// from cancelling); shift [C] and bufs (a row per worker) are scratch.
-func bnMoments[T Float](x, s []T, g bnGeom, acc [][]float64, shift []float64, bufs [][]T) {
+// from cancelling); shift [C] is scratch.
+func bnMoments[T Float](x, s []T, g bnGeom, acc [][]float64, shift []float64) {
 	c, inner := g.c, g.inner
 	for ch := range shift {
 		shift[ch] = float64(x[ch*inner]) // the channel's first value
@@ -138,15 +130,11 @@ func bnMoments[T Float](x, s []T, g bnGeom, acc [][]float64, shift []float64, bu
 		used[w] = true
 		a := growF64(&acc[w], 2*c)
 		clear(a)
-		if len(bufs[w]) < inner {
-			bufs[w] = make([]T, inner)
-		}
-		d := bufs[w][:inner]
 		for o := lo; o < hi; o++ {
 			for ch := 0; ch < c; ch++ {
-				vecAddScalar(x[(o*c+ch)*inner:(o*c+ch+1)*inner], d, T(-shift[ch]))
-				a[ch] += sumF64(d)
-				a[c+ch] += dotF64(d, d)
+				sd, sq := shiftedMoments(x[(o*c+ch)*inner:(o*c+ch+1)*inner], T(-shift[ch]))
+				a[ch] += sd
+				a[c+ch] += sq
 			}
 		}
 	})
@@ -232,14 +220,29 @@ func bnApply[T Float](x, s, gamma, beta, y []T, g bnGeom) {
 				yr := y[off : off+inner]
 				// (x − μ)·(γ·r) + β, centred first as the composed ops
 				// (and torch) do, so a large mean does not cancel digits
-				vecAddScalar(x[off:off+inner], yr, T(-mu))
-				vecScaleAdd(yr, yr, T(float64(gamma[ch])*r), beta[ch])
-				if g.relu {
-					reluInPlace(yr)
-				}
+				affineRow(x[off:off+inner], yr, T(mu), T(float64(gamma[ch])*r), beta[ch], g.relu)
 			}
 		}
 	})
+}
+
+// affineRow sets y = (x − mu)·k + b, each operation rounded as written
+// (x − mu, then the product, then the sum), and with relu then y = y where
+// y > +0 by its bits and 0 elsewhere (MaskMul's convention: positive NaNs
+// pass): one pass with the AVX2 kernel for float32.
+func affineRow[T Float](x, y []T, mu, k, b T, relu bool) {
+	y = y[:len(x)]
+	i, xs := ewSplit(x)
+	if i > 0 {
+		ewAffine32(&xs[0], &any(y).([]float32)[0], i, float32(mu), float32(k), float32(b), relu)
+	}
+	for ; i < len(x); i++ {
+		v := T((x[i]-mu)*k) + b
+		if relu && !positive(v) {
+			v = 0
+		}
+		y[i] = v
+	}
 }
 
 // reluInPlace sets y = max(y, 0) (MaskMul's convention: positive NaNs pass).
@@ -356,14 +359,14 @@ func bnReduce[T Float](in [][]T, out []T, op *bnReduceOp, bufs [][]T) {
 			for ch := 0; ch < c; ch++ {
 				off := (o*c + ch) * inner
 				xr, wr := x[off:off+inner], w[off:off+inner]
+				var ar []T // w' = w masked by a > 0, or w
 				if mask && op.maskW {
-					maskRow(a[off:off+inner], wr, buf)
-					wr = buf
+					ar = a[off : off+inner]
 				}
 				mu := float64(s[ch])
-				sw := sumF64(wr)
+				sw, swx := sumDotF64(wr, xr, ar)
 				acc[ch] += sw
-				acc[c+ch] += dotF64(wr, xr) - mu*sw
+				acc[c+ch] += swx - mu*sw
 				if rows == 3 {
 					tr := t[off : off+inner]
 					if mask {

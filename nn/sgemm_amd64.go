@@ -46,6 +46,12 @@ func sumF32F64(x *float32, n int) float64
 func dotF32F64(a, b *float32, n int) float64
 
 //go:noescape
+func shiftedMomentsF32F64(x *float32, n int, s float32) (sum, sq float64)
+
+//go:noescape
+func sumDotF32F64(w, x, a *float32, n int) (sw, swx float64)
+
+//go:noescape
 func geluTanhAVX512(x, y *float32, n, j int) (outside int)
 
 //go:noescape

@@ -38,6 +38,12 @@ func sumF32F64(x *float32, n int) float64 { panic("nn: no reduction kernel") }
 
 func dotF32F64(a, b *float32, n int) float64 { panic("nn: no reduction kernel") }
 
+func shiftedMomentsF32F64(x *float32, n int, s float32) (sum, sq float64) {
+	panic("nn: no reduction kernel")
+}
+
+func sumDotF32F64(w, x, a *float32, n int) (sw, swx float64) { panic("nn: no reduction kernel") }
+
 func geluTanhAVX512(x, y *float32, n, j int) (outside int) {
 	panic("nn: no GELU kernel")
 }
