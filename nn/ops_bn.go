@@ -100,8 +100,12 @@ func (op *bnMomentsOp) Do(vs ...gorgonia.Value) (gorgonia.Value, error) {
 		op.acc = make([][]float64, numWorkers())
 	}
 	return run(&op.base, vs,
-		func(in [][]float64, out []float64) { bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c)) },
-		func(in [][]float32, out []float32) { bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c)) })
+		func(in [][]float64, out []float64) {
+			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c))
+		},
+		func(in [][]float32, out []float32) {
+			bnMoments(in[0], out, op.bnGeom, op.acc, growF64(&op.shift, op.c))
+		})
 }
 
 // DiffWRT is false: S is a stop-gradient node.
