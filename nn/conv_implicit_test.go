@@ -74,12 +74,15 @@ type implicitCase struct{ n, c, o, h, w int }
 // implicitCases are random shapes (C, O in 1..17, H, W in 1..9, batch
 // 1..3) plus fixed ones: 1×1 planes, odd sizes, the direct compact
 // output's widths, and shapes where the
-// weight gradient's dot form (L = H·(W+2) ≥ 512) and whole micro-kernel
-// panels (O = 32) apply.
+// weight gradient's dot form (L = H·(W+2) ≥ 512, also with C not a
+// multiple of four) and whole micro-kernel panels (O = 32) apply.
 func implicitCases() []implicitCase {
 	rng := rand.New(rand.NewPCG(21, 3))
 	cs := []implicitCase{{1, 1, 1, 1, 1}, {2, 3, 2, 1, 1}, {1, 1, 1, 1, 7}, {3, 5, 7, 9, 1}, {2, 17, 17, 9, 9},
 		{2, 4, 4, 16, 30}, {1, 8, 32, 5, 7}, {2, 16, 16, 8, 8},
+		// the dot form with C widened to a multiple of
+		// four: a first convolution's three channels, and five
+		{2, 3, 16, 16, 30}, {1, 5, 4, 16, 30},
 		// implicitGemmCompact (float32 AVX-512): rows of 16 (each tile
 		// spans two rows), 32 and 48 (a tile's halves in one row or
 		// across two), eight- and four-row channel blocks
@@ -207,7 +210,7 @@ func testConvImplicitMatchesReferences(t *testing.T) {
 		checkClose(t, from32(dx32), dxRef, true, name+" bwdX float32")
 		_, _, l := g.padDims()
 		for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
-			if form == bwdWDot && !canDot(g.o, g.c, l) {
+			if form == bwdWDot && !canDot(g.o, dotChannels(g.c), l) {
 				continue
 			}
 			ranForm[form] = true
@@ -359,7 +362,7 @@ func TestConvCostOfImplicitConvs(t *testing.T) {
 			func(s *any) { implicitBwdXOrCols(&g, s, gy, w, dx) },
 		}
 		for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
-			if form != bwdWDot || canDot(g.o, g.c, g.h*(g.w+2)) {
+			if form != bwdWDot || canDot(g.o, dotChannels(g.c), g.h*(g.w+2)) {
 				kinds = append(kinds, func(s *any) { convBwdWImplicit(&g, s, x, gy, dw, form) })
 			}
 		}

@@ -402,7 +402,8 @@ func implicitScratch(in, out []int) int64 {
 	oc9 := meminfo.Mul(9, meminfo.Mul(o, c))
 	fwd := sum(pl(c), meminfo.Mul(o, l), oc9, meminfo.Mul(36, c))
 	bwdX := sum(pl(o), meminfo.Mul(c, l), oc9, meminfo.Mul(36, o))
-	bwdW := sum(pl(c), meminfo.Mul(o, l), oc9, 4*256, meminfo.Mul(up32(max(c, o)), min(256, l)))
+	c4 := int64(dotChannels(int(c))) // the dot form's planes
+	bwdW := sum(pl(c4), meminfo.Mul(o, l), meminfo.Mul(9, meminfo.Mul(o, c4)), 4*256, meminfo.Mul(up32(max(c, o)), min(256, l)))
 	if !(convGeom{k: 3, s: 1, p: 1, w: in[2]}).implicitFwd() {
 		cols, panels := meminfo.Mul(9, count(in)), up32(meminfo.Mul(h, w))
 		fwd = sum(cols, 4*256, meminfo.Mul(panels, min(256, meminfo.Mul(9, c))))

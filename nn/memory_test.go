@@ -258,9 +258,10 @@ func TestMemoryEstimateOfEachLayerByHand(t *testing.T) {
 		// scratch, the most of one op's (6 < implicitMinW: forward and
 		// input gradient by im2col), L = 6·8: forward 9·2·6·6 columns +
 		// 4·256 + 64·min(256, 18); input gradient the same with 64·3;
-		// weight gradient 2·8·8 + padSlack + 3·L + 9·3·2 + 4·256 + 32·L
-		// (B panels of max(C, O) = 3 ≤ 32 columns)
-		{fwd: 108, scratch: max(9*72+4*256+64*18, 2*64+padSlack+3*48+54+4*256+32*48)},
+		// weight gradient 4·8·8 + padSlack + 3·L + 9·3·4 + 4·256 + 32·L
+		// (C = 2 planes widened to the dot form's 4; B panels of max(C, O)
+		// = 3 ≤ 32 columns)
+		{fwd: 108, scratch: max(9*72+4*256+64*18, 4*64+padSlack+3*48+9*3*4+4*256+32*48)},
 		{fwd: 4*108 + 16*3},  // batch norm: four full-size ops, per-channel statistics
 		{},                   // ReLU, fused into the pool
 		{fwd: 2 * 27},        // pool output and arg-max indices
