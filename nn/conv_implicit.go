@@ -6,12 +6,12 @@ import (
 	"gorgonia.org/gorgonia"
 )
 
-// Implicit-GEMM 3×3 convolution (kernel 3, stride 1, padding 1: ResNet's
-// 3×3 convs), with no im2col column matrix. convGeom.implicit selects
-// these geometries: they keep no column cache and their weight gradient
-// is always implicit; convGeom.implicitFwd decides, by plane width,
-// whether the forward and input gradient are implicit too or take im2col
-// with per-worker columns.
+// Implicit-GEMM convolution (kernel 3, stride 1, padding 1: ResNet's 3×3
+// convs; and stride 2, below), with no im2col column matrix.
+// convGeom.implicit selects these geometries: they keep no column cache
+// and their weight gradient is always implicit; convGeom.implicitFwd
+// decides, by plane width, whether the forward (and at stride 1 the input
+// gradient) is implicit too or takes im2col with per-worker columns.
 //
 // Let one sample's input x [C, H, W] be copied into a zero-padded plane
 // buffer Xp [C, (H+2)(W+2)] (row stride Wp = W+2, plane stride
@@ -46,6 +46,19 @@ import (
 //
 // Arithmetic: (W+2)/W times im2col's GEMM work (1.06× at W = 32, 1.25×
 // at W = 8), without writing and reading a column matrix 9× the input.
+//
+// Stride 2 (kernel 3 with padding 1, kernel 1 with padding 0) goes through
+// the same kernels by splitting the padded input into phase planes: Xq_ab
+// [u, v] = xpad[2u + a, 2v + b] for a, b < min(2, K), each Hq × Wq with
+// Hq = OH + (K−1)/2, Wq = OW + (K−1)/2 (phasePlanes). Output (i, j)'s tap
+// (kh, kw) reads xpad[2i + kh, 2j + kw] = Xq_{kh mod 2, kw mod 2}[i + kh/2,
+// j + kw/2]: a view of one phase plane shifted by (kh/2)·Wq + kw/2, so with
+// off_k that phase plane's start plus this shift the sums above hold with Wq
+// for Wp (convGeom.padDims, tapOffsets). The forward and the weight
+// gradient of a ResNet stage's first conv and of its projection shortcut
+// thus keep no column cache (extra work (OW+1)/OW for kernel 3, none for
+// kernel 1); their input gradient, a transposed strided convolution,
+// takes im2col's per-worker columns.
 
 // padSlack is the number of zeros after the last padded plane: 2 (see
 // above), plus 32 (the widest micro-kernel panel) for implicitGemm's
@@ -56,7 +69,22 @@ const padSlack = 2 + 32
 // cache and takes the implicit-GEMM weight gradient (kernel 3, stride 1,
 // padding 1); every other geometry goes through im2col with a column
 // cache shared by its family.
-func (g convGeom) implicit() bool { return g.k == 3 && g.s == 1 && g.p == 1 }
+//
+// Stride 2 with kernel 3 and padding 1 (a ResNet stage's first conv) or
+// kernel 1 and padding 0 (its projection shortcut) is implicit too: x is
+// split into phase planes (phasePlanes), in which every tap reads a
+// contiguous shifted view as at stride 1, so the forward and the weight
+// gradient take the same kernels and keep no columns; their input
+// gradient takes im2col's per-worker columns (no cache either).
+func (g convGeom) implicit() bool {
+	switch {
+	case g.k == 3 && g.s == 1 && g.p == 1:
+		return true
+	case g.s == 2 && (g.k == 3 && g.p == 1 || g.k == 1 && g.p == 0):
+		return true
+	}
+	return false
+}
 
 // implicitFwd reports whether an implicit geometry's forward and input
 // gradient take the implicit-GEMM path too: for planes at least
@@ -64,7 +92,11 @@ func (g convGeom) implicit() bool { return g.k == 3 && g.s == 1 && g.p == 1 }
 // columns in a per-worker buffer (no cache, as an evaluation graph's
 // forward does), where the widened grid's (W+2)/W extra work and the
 // ragged last micro-kernel panel cost more than the columns.
-func (g convGeom) implicitFwd() bool { return g.implicit() && g.w >= implicitMinW }
+func (g convGeom) implicitFwd() bool { return g.implicit() && g.ow >= implicitMinW }
+
+// implicitBwdX reports whether the input gradient is implicit too: at
+// stride 1 it is the convolution of G with the flipped kernel.
+func (g convGeom) implicitBwdX() bool { return g.implicitFwd() && g.s == 1 }
 
 // implicitMinW is implicitFwd's threshold. With the eight-row nine-tap
 // kernel (sgemmKernel8x32T9), BenchmarkConv3x3 on a quiet 2-core AVX-512
@@ -77,11 +109,82 @@ func (g convGeom) implicitFwd() bool { return g.implicit() && g.w >= implicitMin
 // measured.
 const implicitMinW = 8
 
-// padDims returns the padded row stride Wp = W+2, plane stride
-// Pl = (H+2)·Wp, and widened output length L = H·Wp.
-func (g *convGeom) padDims() (wp, pl, l int) {
-	wp = g.w + 2
-	return wp, (g.h + 2) * wp, g.h * wp
+// padDims returns the row stride Wq = OW + E of the phase planes
+// (phasePlanes; E = (K−1)/S, the farthest a tap reaches past an output's
+// own position), the stride Pl of one channel's planes (F² phases of Hq·Wq,
+// F = min(S, K), Hq = OH + E), and the widened output length L = OH·Wq.
+// For kernel 3, stride 1, padding 1 these are the zero-padded plane's W+2,
+// (H+2)(W+2) and H·(W+2).
+func (g *convGeom) padDims() (wq, pl, l int) {
+	e := (g.k - 1) / g.s
+	wq, hq, f := g.ow+e, g.oh+e, min(g.s, g.k)
+	return wq, f * f * hq * wq, g.oh * wq
+}
+
+// tapOffsets returns each tap's offset into a channel's phase planes, tap
+// t = kh·K + kw reading phase (kh mod S, kw mod S) from row kh/S, column
+// kw/S (off_t = kh·Wp + kw at stride 1), the number of taps K², and the
+// largest offset:
+//
+//	Y'[o, i·Wq + j] = Σ_t Σ_c W[o, c, t] · Xq[c, off_t + i·Wq + j]
+//
+// which is y[o, i, j] for j < OW. Reads stay within a channel's planes but
+// for the last one's junk columns (1 past it at stride 2, 2 at stride 1;
+// padSlack covers them).
+func (g *convGeom) tapOffsets() (offs [9]int, nt, far int) {
+	wq, pl, _ := g.padDims()
+	f := min(g.s, g.k)
+	plane := pl / (f * f)
+	for kh := 0; kh < g.k; kh++ {
+		for kw := 0; kw < g.k; kw++ {
+			off := ((kh%g.s)*f+kw%g.s)*plane + (kh/g.s)*wq + kw/g.s
+			offs[kh*g.k+kw] = off
+			far = max(far, off)
+		}
+	}
+	return offs, g.k * g.k, far
+}
+
+// phasePlanes writes x [C, H, W] as g's phase planes into xp [C·Pl] +
+// padSlack: for a, b < F, plane (a, b) of a channel holds Xq_ab[u, v] =
+// xpad[S·u + a, S·v + b] (u < Hq, v < Wq, xpad x with a zero border of P),
+// so that tap (kh, kw) finds output (i, j)'s input at [i + kh/S, j + kw/S]
+// of phase (kh mod S, kw mod S). For kernel 3, stride 1, padding 1 it is
+// padPlanes. It writes every element of xp, so the buffer needs no
+// clearing.
+func phasePlanes[T Float](g *convGeom, x, xp []T) {
+	if g.s == 1 && g.k == 3 && g.p == 1 {
+		padPlanes(x, xp, g.c, g.h, g.w)
+		return
+	}
+	wq, pl, _ := g.padDims()
+	f := min(g.s, g.k)
+	hq := pl / (f * f * wq)
+	for c := 0; c < g.c; c++ {
+		xs := x[c*g.plen : (c+1)*g.plen]
+		for a := 0; a < f; a++ {
+			for b := 0; b < f; b++ {
+				d := xp[c*pl+(a*f+b)*hq*wq:][:hq*wq]
+				for u := 0; u < hq; u++ {
+					row := d[u*wq : (u+1)*wq]
+					iy := g.s*u + a - g.p
+					if iy < 0 || iy >= g.h {
+						clear(row)
+						continue
+					}
+					src := xs[iy*g.w : (iy+1)*g.w]
+					for v := range row {
+						var val T
+						if ix := g.s*v + b - g.p; ix >= 0 && ix < g.w {
+							val = src[ix]
+						}
+						row[v] = val
+					}
+				}
+			}
+		}
+	}
+	clear(xp[g.c*pl : g.c*pl+padSlack])
 }
 
 // padPlanes writes x [ch, h, w] into xp [ch, (h+2)(w+2)] + padSlack with a
@@ -104,21 +207,19 @@ func padPlanes[T Float](x, xp []T, ch, h, w int) {
 	clear(xp[ch*pl : ch*pl+padSlack])
 }
 
-// widenRows writes src [rows, w] into dst [rows, w+2] with zeros in the two
-// extra columns of each row.
-func widenRows[T Float](src, dst []T, rows, w int) {
-	wp := w + 2
+// widenRows writes src [rows, w] into dst [rows, wq] with zeros in the
+// wq − w extra columns of each row.
+func widenRows[T Float](src, dst []T, rows, w, wq int) {
 	for r := 0; r < rows; r++ {
-		d := dst[r*wp : (r+1)*wp]
+		d := dst[r*wq : (r+1)*wq]
 		copy(d[:w], src[r*w:(r+1)*w])
-		d[w], d[w+1] = 0, 0
+		clear(d[w:])
 	}
 }
 
-// widenRowsT writes the transpose of src [o, h·w] widened, dst [h·(w+2), o]:
-// dst[(i·(w+2)+j)·o + c] = src[c, i, j] for j < w and 0 for j = w, w+1.
-func widenRowsT[T Float](src, dst []T, o, h, w int) {
-	wp := w + 2
+// widenRowsT writes the transpose of src [o, h·w] widened, dst [h·wp, o]:
+// dst[(i·wp+j)·o + c] = src[c, i, j] for j < w and 0 for w ≤ j < wp.
+func widenRowsT[T Float](src, dst []T, o, h, w, wp int) {
 	for i := 0; i < h; i++ {
 		for j := w; j < wp; j++ {
 			clear(dst[(i*wp+j)*o : (i*wp+j+1)*o])
@@ -139,14 +240,17 @@ func widenRowsT[T Float](src, dst []T, o, h, w int) {
 	}
 }
 
-// implicitSample computes out [co, h, w] = Σ_k taps_k · Xp shifted by off_k
-// (+ bias[o] per output channel when bias is non-nil) from the padded
-// input xp [ci, (h+2)(w+2)] + padSlack, through yp [co, h·(w+2)].
-// taps holds the nine [co, ci] tap matrices, tap k at k·co·ci.
-func implicitSample[T Float](gb *sgemmBufs, ci, co, h, w int, taps, xp, yp, out, bias []T) {
-	wp := w + 2
+// implicitSample computes out [co, OH, OW] = Σ_k taps_k · Xq shifted by
+// off_k (+ bias[o] per output channel when bias is non-nil) from the phase
+// planes xp [ci·Pl] + padSlack of g (ci planes: g's input, or at stride 1
+// the output gradient's), through yp [co, L]. taps holds the K² [co, ci]
+// tap matrices, tap k at k·co·ci.
+func implicitSample[T Float](gb *sgemmBufs, g *convGeom, ci, co int, taps, xp, yp, out, bias []T) {
+	wp, pl, l := g.padDims()
+	offs, nt, far := g.tapOffsets()
+	h, w := g.oh, g.ow
 	if compactOK[T](co, h, w) {
-		implicitGemmCompact(ci, co, h, w, taps, xp, out)
+		implicitGemmCompact(ci, co, h, w, wp, pl, &offs, nt, far, taps, xp, out)
 		if bias != nil {
 			for o := 0; o < co; o++ {
 				d := out[o*h*w : (o+1)*h*w]
@@ -155,8 +259,7 @@ func implicitSample[T Float](gb *sgemmBufs, ci, co, h, w int, taps, xp, yp, out,
 		}
 		return
 	}
-	implicitGemm(gb, ci, co, h*wp, (h+2)*wp, wp, taps, xp, yp)
-	l := h * wp
+	implicitGemm(gb, ci, co, l, pl, &offs, nt, far, taps, xp, yp)
 	for o := 0; o < co; o++ {
 		var bv T
 		if bias != nil {
@@ -176,19 +279,18 @@ func implicitSample[T Float](gb *sgemmBufs, ci, co, h, w int, taps, xp, yp, out,
 	}
 }
 
-// implicitGemm computes yp [co, l] = Σ_k taps_k · xp[:, off_k : off_k+l]
-// (rows pl apart). With the native kernels, each 4×NR tile of yp takes
-// its nine taps in turn, the micro-kernel accumulating into the tile
+// implicitGemm computes yp [co, l] = Σ_{k<nt} taps_k · xp[:, off_k :
+// off_k+l] (rows pl apart; far the largest offset). With the native
+// kernels, each 4×NR tile of yp takes its taps in turn, the micro-kernel accumulating into the tile
 // while it is in L1 (instead of nine sweeps over yp): B is read in place,
-// A in place with the float32 AVX-512 kernel or else the row block's nine
+// A in place with the float32 AVX-512 kernel or else the row block's
 // taps packed once. The ragged right panel and bottom row block go
 // through a tile buffer: their panel reads run up to NR−1 elements past
 // column l of the last channel, which padSlack covers, and those columns
-// are dropped. Builds without the native kernels take nine gemm calls.
-func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []T) {
+// are dropped. Builds without the native kernels take a gemm call per tap.
+func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl int, offs *[9]int, nt, far int, taps, xp, yp []T) {
 	if !haveSgemmKernel {
-		for k := 0; k < 9; k++ {
-			off := (k/3)*wp + k%3
+		for k, off := range offs[:nt] {
 			var beta T
 			if k > 0 {
 				beta = 1
@@ -199,12 +301,8 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 	}
 	nr0 := nrOf[T]()
 	inPlace := nr0 == 32 // the float32 AVX-512 kernel reads A in place
-	var offs [9]int
-	for k := range offs {
-		offs[k] = (k/3)*wp + k%3
-	}
 	abuf, _, tile := bufsFor[T](gb)
-	ap := growT(abuf, 9*ci*sgemmMR)
+	ap := growT(abuf, nt*ci*sgemmMR)
 	i0 := 0
 	if inPlace {
 		// eight rows at a time with the eight-row kernel (half the B
@@ -216,8 +314,8 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 				if nr == nr0 {
 					c, ldc = &yp[i0*l+j0], l
 				}
-				_ = xp[offs[8]+j0+(ci-1)*pl+nr0-1] // the farthest read (see below)
-				kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, &offs, 16, c, ldc)
+				_ = xp[far+j0+(ci-1)*pl+nr0-1] // the farthest read (see below)
+				kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, offs, 16, c, ldc, nt)
 				if nr < nr0 {
 					for r := 0; r < 2*sgemmMR; r++ {
 						copy(yp[(i0+r)*l+j0:(i0+r)*l+j0+nr], tile[r*nr0:r*nr0+nr])
@@ -230,7 +328,7 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 		mr := min(sgemmMR, co-i0)
 		packed := !inPlace || mr < sgemmMR
 		if packed {
-			for k := 0; k < 9; k++ {
+			for k := 0; k < nt; k++ {
 				packA(false, taps[k*co*ci:(k+1)*co*ci], ci, i0, mr, 0, ci, ap[k*ci*sgemmMR:(k+1)*ci*sgemmMR])
 			}
 		}
@@ -242,13 +340,13 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl, wp int, taps, xp, yp []
 				c, ldc = &yp[i0*l+j0], l
 			}
 			if !packed {
-				// the nine taps accumulated in registers, one store;
-				// reads stay within xp as the per-tap calls' did (the
-				// farthest at offs[8] + j0 + (ci−1)·pl + 31)
-				_ = xp[offs[8]+j0+(ci-1)*pl+nr0-1]
-				kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, &offs, 16, c, ldc)
+				// the taps accumulated in registers, one store; reads
+				// stay within xp as the per-tap calls' did (the farthest
+				// at far + j0 + (ci−1)·pl + 31)
+				_ = xp[far+j0+(ci-1)*pl+nr0-1]
+				kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[j0], pl, offs, 16, c, ldc, nt)
 			} else {
-				for k, off := range offs {
+				for k, off := range offs[:nt] {
 					kernel(ci, ap[k*ci*sgemmMR:], &xp[off+j0], pl, c, ldc, k > 0, nil)
 				}
 			}
@@ -271,69 +369,73 @@ func compactOK[T Float](co, h, w int) bool {
 
 // implicitGemmCompact is implicitGemm writing out [co, h·w] directly, with
 // no widened grid: the 32 outputs p … p+31 of a tile are two runs of 16
-// within rows, read from the padded planes at their widened positions
-// (i·Wp + j for output p = i·w + j; the second run seg = 16, or 18 where it
-// starts the next row, after the first).
-func implicitGemmCompact[T Float](ci, co, h, w int, taps, xp, out []T) {
-	wp := w + 2
-	pl := (h + 2) * wp
+// within rows, read from the phase planes at their widened positions
+// (i·Wq + j for output p = i·w + j; the second run seg = 16, or 16 + Wq − w
+// where it starts the next row, after the first).
+func implicitGemmCompact[T Float](ci, co, h, w, wq, pl int, offs *[9]int, nt, far int, taps, xp, out []T) {
 	lc := h * w
-	var offs [9]int
-	for k := range offs {
-		offs[k] = (k/3)*wp + k%3
-	}
 	for p := 0; p < lc; p += 32 {
 		i, j := p/w, p%w
-		bw, seg := i*wp+j, 16
+		bw, seg := i*wq+j, 16
 		if j+16 == w {
-			seg = 18
+			seg = 16 + wq - w
 		}
-		_ = xp[offs[8]+bw+seg+15+(ci-1)*pl] // the farthest read
+		_ = xp[far+bw+seg+15+(ci-1)*pl] // the farthest read
 		i0 := 0
 		for ; i0+2*sgemmMR <= co; i0 += 2 * sgemmMR {
-			kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, &offs, seg, &out[i0*lc+p], lc)
+			kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, offs, seg, &out[i0*lc+p], lc, nt)
 		}
 		for ; i0 < co; i0 += sgemmMR {
-			kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, &offs, seg, &out[i0*lc+p], lc)
+			kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, offs, seg, &out[i0*lc+p], lc, nt)
 		}
 	}
 }
 
-// implicitConv runs implicitSample over the batch in parallel: in [N, ci,
-// H, W] → out [N, co, H, W], with the taps already repacked in sc.taps.
-func implicitConv[T Float](g *convGeom, sc *convScratch[T], ci, co int, in, bias, out []T) {
+// implicitConv runs implicitSample over the batch in parallel, with the
+// taps already repacked in sc.taps: the forward (fwd: in = x [N, C, H, W]
+// through its phase planes → out [N, O, OH, OW]) or, at stride 1, the
+// input gradient (in = G [N, O, H, W] zero-padded → out [N, C, H, W]).
+func implicitConv[T Float](g *convGeom, sc *convScratch[T], fwd bool, in, bias, out []T) {
 	_, pl, l := g.padDims()
-	il, ol := ci*g.plen, co*g.plen
-	taps := sc.taps[:9*co*ci]
+	ci, co, il, ol := g.c, g.o, g.c*g.plen, g.o*g.pix
+	if !fwd {
+		ci, co, il, ol = g.o, g.c, g.o*g.pix, g.c*g.plen
+	}
+	taps := sc.taps[:g.k*g.k*co*ci]
 	parallelFor(g.n, len(sc.gb), 2, func(w, lo, hi int) {
 		xp := grow(&sc.xp[w], ci*pl+padSlack)
 		yp := grow(&sc.yp[w], co*l)
 		for n := lo; n < hi; n++ {
-			padPlanes(in[n*il:(n+1)*il], xp, ci, g.h, g.w)
-			implicitSample(&sc.gb[w], ci, co, g.h, g.w, taps, xp, yp, out[n*ol:(n+1)*ol], bias)
+			if fwd {
+				phasePlanes(g, in[n*il:(n+1)*il], xp)
+			} else {
+				padPlanes(in[n*il:(n+1)*il], xp, ci, g.h, g.w)
+			}
+			implicitSample(&sc.gb[w], g, ci, co, taps, xp, yp, out[n*ol:(n+1)*ol], bias)
 		}
 	})
 }
 
 // convFwdImplicit is convFwd for implicit geometries: y = conv(x, W) + bias
-// with taps_k[o, c] = W[o, c, k].
+// with taps_k[o, c] = W[o, c, k], k < K².
 func convFwdImplicit[T Float](g *convGeom, s *any, x, wt, bias, y []T) {
 	sc := getScratch[T](s)
-	taps := grow(&sc.taps, 9*g.o*g.c)
+	kk := g.k * g.k
+	taps := grow(&sc.taps, kk*g.o*g.c)
 	for o := 0; o < g.o; o++ {
 		for c := 0; c < g.c; c++ {
-			wr := wt[(o*g.c+c)*9 : (o*g.c+c+1)*9]
+			wr := wt[(o*g.c+c)*kk : (o*g.c+c+1)*kk]
 			for k, v := range wr {
 				taps[(k*g.o+o)*g.c+c] = v
 			}
 		}
 	}
-	implicitConv(g, sc, g.c, g.o, x, bias, y)
+	implicitConv(g, sc, true, x, bias, y)
 }
 
-// convBwdXImplicit is convBwdX for implicit geometries: dx = conv(gy, W')
-// with W'[c, o, kh, kw] = W[o, c, 2−kh, 2−kw], i.e. taps_k[c, o] =
-// W[o, c, 8−k].
+// convBwdXImplicit is convBwdX for implicit stride-1 geometries
+// (implicitBwdX): dx = conv(gy, W') with W'[c, o, kh, kw] = W[o, c, 2−kh,
+// 2−kw], i.e. taps_k[c, o] = W[o, c, 8−k].
 func convBwdXImplicit[T Float](g *convGeom, s *any, gy, wt, dx []T) {
 	sc := getScratch[T](s)
 	taps := grow(&sc.taps, 9*g.o*g.c)
@@ -345,7 +447,7 @@ func convBwdXImplicit[T Float](g *convGeom, s *any, gy, wt, dx []T) {
 			}
 		}
 	}
-	implicitConv(g, sc, g.o, g.c, gy, nil, dx)
+	implicitConv(g, sc, false, gy, nil, dx)
 }
 
 // implicitBwdWForm picks the form of the implicit weight gradient by the
@@ -382,37 +484,38 @@ func dotChannels(c int) int { return (c + 3) &^ 3 }
 // both operands in place.
 func convBwdWImplicit[T Float](g *convGeom, s *any, x, gy, dw []T, form int) {
 	sc := getScratch[T](s)
-	wp, pl, l := g.padDims()
+	wq, pl, l := g.padDims()
+	_, nt, _ := g.tapOffsets()
 	// cs planes of x (in the dot form c and whatever the buffer holds after them)
 	cs := g.c
 	if form == bwdWDot {
 		cs = dotChannels(g.c)
 	}
-	xl, yl, oc := g.c*g.plen, g.o*g.plen, g.o*cs
+	xl, yl, oc := g.c*g.plen, g.o*g.pix, g.o*cs
 	trans := form == bwdWTrans
 	var used [64]bool
 	workers := min(len(sc.acc), len(used))
 	parallelFor(g.n, workers, 2, func(w, lo, hi int) {
 		used[w] = true
-		acc := grow(&sc.acc[w], 9*oc)
+		offs, _, _ := g.tapOffsets() // per worker: a shared array would live on the heap
+		acc := grow(&sc.acc[w], nt*oc)
 		// planes c … cs−1 are read as they are: only the dropped rows
 		// c ≥ C of the dot products see them
 		xp := grow(&sc.xp[w], cs*pl+padSlack)
 		gp := grow(&sc.yp[w], g.o*l)
 		for n := lo; n < hi; n++ {
-			padPlanes(x[n*xl:(n+1)*xl], xp, g.c, g.h, g.w)
+			phasePlanes(g, x[n*xl:(n+1)*xl], xp)
 			gyn := gy[n*yl : (n+1)*yl]
 			if trans {
-				widenRowsT(gyn, gp, g.o, g.h, g.w)
+				widenRowsT(gyn, gp, g.o, g.oh, g.ow, wq)
 			} else {
-				widenRows(gyn, gp, g.o*g.h, g.w)
+				widenRows(gyn, gp, g.o*g.oh, g.ow, wq)
 			}
 			var beta T
 			if n > lo {
 				beta = 1
 			}
-			for k := 0; k < 9; k++ {
-				off := (k/3)*wp + k%3
+			for k, off := range offs[:nt] {
 				ak := acc[k*oc : (k+1)*oc]
 				switch form {
 				case bwdWDot:
@@ -431,8 +534,8 @@ func convBwdWImplicit[T Float](g *convGeom, s *any, x, gy, dw []T, form int) {
 		if !used[w] {
 			continue
 		}
-		a := sc.acc[w][:9*oc]
-		for k := 0; k < 9; k++ {
+		a := sc.acc[w][:nt*oc]
+		for k := 0; k < nt; k++ {
 			ak := a[k*oc : (k+1)*oc]
 			for o := 0; o < g.o; o++ {
 				for c := 0; c < g.c; c++ {
@@ -440,7 +543,7 @@ func convBwdWImplicit[T Float](g *convGeom, s *any, x, gy, dw []T, form int) {
 					if trans {
 						v = ak[c*g.o+o]
 					}
-					dw[(o*g.c+c)*9+k] += v
+					dw[(o*g.c+c)*nt+k] += v
 				}
 			}
 		}
@@ -481,9 +584,9 @@ func implicitFwdOrCols[T Float](g *convGeom, s *any, x, wt, bias, y []T) {
 }
 
 // implicitBwdXOrCols is the input gradient of an implicit geometry:
-// implicit GEMM where implicitFwd, else im2col's (which keeps no cache).
+// implicit GEMM where implicitBwdX, else im2col's (which keeps no cache).
 func implicitBwdXOrCols[T Float](g *convGeom, s *any, gy, wt, dx []T) {
-	if g.implicitFwd() {
+	if g.implicitBwdX() {
 		convBwdXImplicit(g, s, gy, wt, dx)
 		return
 	}

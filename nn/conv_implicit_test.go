@@ -226,12 +226,12 @@ func testConvImplicitMatchesReferences(t *testing.T) {
 
 // TestConvImplicitKeepsNoColumns builds a 3×3/1/1 convolution's gradient
 // and H·v graph: no op of it may hold a column share (the implicit path
-// reads x itself), while a stride-2 convolution's family still shares one.
+// reads x itself), while an unpadded convolution's family still shares one.
 func TestConvImplicitKeepsNoColumns(t *testing.T) {
 	for _, tc := range []struct {
 		s, p    int
 		implies bool
-	}{{1, 1, true}, {2, 1, false}} {
+	}{{1, 1, true}, {1, 0, false}} {
 		g := gorgonia.NewGraph()
 		x := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(2, 3, 6, 6), gorgonia.WithName("x"), gorgonia.WithInit(gorgonia.GlorotN(1)))
 		w := gorgonia.NewTensor(g, tensor.Float32, 4, gorgonia.WithShape(4, 3, 3, 3), gorgonia.WithName("w"), gorgonia.WithInit(gorgonia.GlorotN(1)))
@@ -317,8 +317,8 @@ func TestPadPlanesWritesEveryElement(t *testing.T) {
 		for i := range gw {
 			gw[i], gt[i] = math.NaN(), math.NaN()
 		}
-		widenRows(x, gw, ch*h, w)
-		widenRowsT(x, gt, ch, h, w)
+		widenRows(x, gw, ch*h, w, wp)
+		widenRowsT(x, gt, ch, h, w, wp)
 		for c := 0; c < ch; c++ {
 			for i := 0; i < h; i++ {
 				for j := 0; j < wp; j++ {
@@ -336,33 +336,50 @@ func TestPadPlanesWritesEveryElement(t *testing.T) {
 
 // TestConvCostOfImplicitConvs: the memory estimate counts no column cache
 // for the convolutions of the implicit path (kernel 3, stride 1, padding
-// 1) and still counts one for the others; and implicitScratch bounds
+// 1, and the stride-2 phase-plane geometries) and still counts one for the
+// others; and implicitScratch bounds
 // what the implicit kernels really hold per worker (every kind and
 // weight-gradient form run on one scratch, so each op's own is smaller).
 func TestConvCostOfImplicitConvs(t *testing.T) {
 	cols, scratch := convCost([]int{2, 6, 6}, []int{3, 6, 6}, 3, 1, 1)
 	assert.Zero(t, cols)
-	assert.Equal(t, implicitScratch([]int{2, 6, 6}, []int{3, 6, 6}), scratch)
-	cols, _ = convCost([]int{2, 6, 6}, []int{3, 3, 3}, 3, 2, 1)
-	assert.Equal(t, int64(72+18*9), cols, "stride 2: input copy and columns")
+	assert.Equal(t, implicitScratch([]int{2, 6, 6}, []int{3, 6, 6}, 3, 1, 1), scratch)
+	cols, scratch = convCost([]int{2, 6, 6}, []int{3, 3, 3}, 3, 2, 1)
+	assert.Zero(t, cols, "stride 2, padding 1: phase planes")
+	assert.Equal(t, implicitScratch([]int{2, 6, 6}, []int{3, 3, 3}, 3, 2, 1), scratch)
+	cols, _ = convCost([]int{2, 6, 6}, []int{3, 3, 3}, 3, 3, 1)
+	assert.Equal(t, int64(72+18*9), cols, "stride 3: input copy and columns")
 	cols, _ = convCost([]int{2, 6, 6}, []int{3, 4, 4}, 3, 1, 0)
 	assert.Equal(t, int64(72+18*16), cols, "padding 0: input copy and columns")
 
+	type geomCase struct {
+		implicitCase
+		k, s, p int
+	}
+	var cases []geomCase
 	for _, tc := range []implicitCase{{3, 16, 16, 32, 32}, {2, 64, 64, 8, 8}, {2, 3, 17, 9, 5}, {2, 40, 8, 7, 7}, {2, 8, 40, 12, 12}} {
-		g, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, 3, 3}, 1, 1)
+		cases = append(cases, geomCase{tc, 3, 1, 1})
+	}
+	for _, tc := range []implicitCase{{2, 16, 32, 32, 32}, {2, 32, 64, 16, 16}, {2, 3, 17, 9, 5}, {2, 40, 8, 7, 7}} {
+		cases = append(cases, geomCase{tc, 3, 2, 1}, geomCase{tc, 1, 2, 0})
+	}
+	for _, gc := range cases {
+		tc := gc.implicitCase
+		g, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, gc.k, gc.k}, gc.s, gc.p)
 		require.NoError(t, err)
 		rng := rand.New(rand.NewPCG(8, 9))
-		x, w, gy := to32(randSlice(rng, tc.n*tc.c*tc.h*tc.w)), to32(randSlice(rng, tc.o*tc.c*9)), to32(randSlice(rng, tc.n*tc.o*tc.h*tc.w))
+		x, w, gy := to32(randSlice(rng, tc.n*tc.c*tc.h*tc.w)), to32(randSlice(rng, tc.o*tc.c*gc.k*gc.k)), to32(randSlice(rng, tc.n*tc.o*g.pix))
 		y, dx, dw := make([]float32, len(gy)), make([]float32, len(x)), make([]float32, len(w))
-		bound := implicitScratch([]int{tc.c, tc.h, tc.w}, []int{tc.o, tc.h, tc.w})
+		bound := implicitScratch([]int{tc.c, tc.h, tc.w}, []int{tc.o, g.oh, g.ow}, gc.k, gc.s, gc.p)
 		// Each op computes one kind, on its own scratch; the weight
 		// gradient in any of its forms.
 		kinds := []func(s *any){
 			func(s *any) { implicitFwdOrCols(&g, s, x, w, nil, y) },
 			func(s *any) { implicitBwdXOrCols(&g, s, gy, w, dx) },
 		}
+		_, _, l := g.padDims()
 		for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
-			if form != bwdWDot || canDot(g.o, dotChannels(g.c), g.h*(g.w+2)) {
+			if form != bwdWDot || canDot(g.o, dotChannels(g.c), l) {
 				kinds = append(kinds, func(s *any) { convBwdWImplicit(&g, s, x, gy, dw, form) })
 			}
 		}
@@ -375,10 +392,10 @@ func TestConvCostOfImplicitConvs(t *testing.T) {
 			for i := range sc.xp {
 				held := cap(sc.taps) + cap(sc.col[i]) + cap(sc.xp[i]) + cap(sc.yp[i]) + cap(sc.acc[i]) + cap(sc.gb[i].a32) + cap(sc.gb[i].b32)
 				most = max(most, held)
-				assert.LessOrEqual(t, int64(held), bound, "%+v kind %d worker %d", tc, k, i)
+				assert.LessOrEqual(t, int64(held), bound, "%+v kind %d worker %d", gc, k, i)
 			}
 		}
-		t.Logf("%+v: most held by one op's worker %d, bound %d", tc, most, bound)
+		t.Logf("%+v: most held by one op's worker %d, bound %d", gc, most, bound)
 	}
 }
 
@@ -421,6 +438,119 @@ func TestConvImplicitOpsMatchDefinition(t *testing.T) {
 			checkClose(t, getData(y.Value().(*tensor.Dense)), want, f32, name+" y")
 			checkClose(t, getData(gs[0].Value().(*tensor.Dense)), convBwdXRef(gv, wv, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1), f32, name+" dx")
 			checkClose(t, getData(gs[1].Value().(*tensor.Dense)), convWeightGradRef(xv, gv, tc.n, tc.c, tc.h, tc.w, tc.o, 3, 1, 1), f32, name+" dw")
+		}
+	}
+}
+
+// TestConvStridedImplicitMatchesReferences checks the stride-2 implicit
+// geometries (kernel 3 padding 1, kernel 1 padding 0: the forward and
+// weight gradient through phase planes, the input gradient by im2col)
+// against the naive float64 loops, in float64 and float32, with the
+// AVX-512 kernels and the AVX2 ones: even and odd planes (odd ones leave
+// a phase a row or column short), the compact output width (OW = 16) and
+// random sizes; the weight gradient in every form its sizes allow.
+func TestConvStridedImplicitMatchesReferences(t *testing.T) {
+	kernels := []bool{haveAVX512}
+	if haveAVX512 {
+		kernels = append(kernels, false)
+	}
+	type geom struct{ k, p int }
+	rng := rand.New(rand.NewPCG(31, 4))
+	cases := []implicitCase{{1, 1, 1, 1, 1}, {2, 3, 5, 7, 9}, {2, 16, 32, 32, 32}, {1, 4, 8, 31, 33}, {2, 8, 16, 16, 16}}
+	for range 12 {
+		cases = append(cases, implicitCase{1 + rng.IntN(3), 1 + rng.IntN(17), 1 + rng.IntN(17), 1 + rng.IntN(19), 1 + rng.IntN(19)})
+	}
+	var ranForm [3]bool
+	for _, avx := range kernels {
+		haveAVX512 = avx
+		for _, gm := range []geom{{3, 1}, {1, 0}} {
+			for _, tc := range cases {
+				g, err := newConvGeom(tensor.Shape{tc.n, tc.c, tc.h, tc.w}, tensor.Shape{tc.o, tc.c, gm.k, gm.k}, 2, gm.p)
+				require.NoError(t, err)
+				require.True(t, g.implicit())
+				name := fmt.Sprintf("avx512=%v k%d p%d %+v", avx, gm.k, gm.p, tc)
+				rr := rand.New(rand.NewPCG(uint64(tc.c), uint64(tc.o*100+tc.h*10+tc.w)))
+				x, w := randSlice(rr, tc.n*tc.c*tc.h*tc.w), randSlice(rr, tc.o*tc.c*gm.k*gm.k)
+				gy, bias := randSlice(rr, tc.n*tc.o*g.pix), randSlice(rr, tc.o)
+				yRef := convFwdRef(x, w, tc.n, tc.c, tc.h, tc.w, tc.o, gm.k, 2, gm.p)
+				yBias := append([]float64{}, yRef...)
+				for i := range yBias {
+					yBias[i] += bias[(i/g.pix)%tc.o]
+				}
+				dxRef := convBwdXRef(gy, w, tc.n, tc.c, tc.h, tc.w, tc.o, gm.k, 2, gm.p)
+				dwRef := convWeightGradRef(x, gy, tc.n, tc.c, tc.h, tc.w, tc.o, gm.k, 2, gm.p)
+
+				var s any
+				y, dx := make([]float64, len(yRef)), make([]float64, len(dxRef))
+				convFwdImplicit(&g, &s, x, w, nil, y)
+				checkClose(t, y, yRef, false, name+" fwd")
+				convFwdImplicit(&g, &s, x, w, bias, y)
+				checkClose(t, y, yBias, false, name+" fwd+bias")
+				implicitBwdXOrCols(&g, &s, gy, w, dx)
+				checkClose(t, dx, dxRef, false, name+" bwdX")
+				for _, form := range []int{bwdWPlain, bwdWTrans} {
+					dw := make([]float64, len(dwRef))
+					convBwdWImplicit(&g, &s, x, gy, dw, form)
+					checkClose(t, dw, dwRef, false, fmt.Sprintf("%s bwdW form %d", name, form))
+				}
+
+				x32, w32, gy32, b32 := to32(x), to32(w), to32(gy), to32(bias)
+				var s32 any
+				y32 := make([]float32, len(yRef))
+				convFwdImplicit(&g, &s32, x32, w32, nil, y32)
+				checkClose(t, from32(y32), yRef, true, name+" fwd float32")
+				convFwdImplicit(&g, &s32, x32, w32, b32, y32)
+				checkClose(t, from32(y32), yBias, true, name+" fwd+bias float32")
+				_, _, l := g.padDims()
+				for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
+					if form == bwdWDot && !canDot(g.o, dotChannels(g.c), l) {
+						continue
+					}
+					ranForm[form] = true
+					dw32 := make([]float32, len(dwRef))
+					convBwdWImplicit(&g, &s32, x32, gy32, dw32, form)
+					checkClose(t, from32(dw32), dwRef, true, fmt.Sprintf("%s bwdW form %d float32", name, form))
+				}
+			}
+		}
+	}
+	haveAVX512 = kernels[0]
+	require.True(t, ranForm[bwdWPlain] && ranForm[bwdWTrans])
+}
+
+// TestPhasePlanesWritesEveryElement: phasePlanes overwrites a buffer full
+// of NaNs completely, each phase plane holding xpad[S·u + a, S·v + b] (0
+// outside x) and the slack zero, at stride 2 for kernels 3 (padding 1)
+// and 1 (padding 0), on even and odd planes.
+func TestPhasePlanesWritesEveryElement(t *testing.T) {
+	for _, sz := range [][3]int{{1, 1, 1}, {2, 4, 6}, {3, 5, 7}} {
+		for _, kp := range [][2]int{{3, 1}, {1, 0}} {
+			ch, h, w := sz[0], sz[1], sz[2]
+			g, err := newConvGeom(tensor.Shape{1, ch, h, w}, tensor.Shape{1, ch, kp[0], kp[0]}, 2, kp[1])
+			require.NoError(t, err)
+			x := make([]float64, ch*h*w)
+			for i := range x {
+				x[i] = float64(i + 1)
+			}
+			wq, pl, _ := g.padDims()
+			f := min(g.s, g.k)
+			hq := pl / (f * f * wq)
+			xp := make([]float64, ch*pl+padSlack)
+			for i := range xp {
+				xp[i] = math.NaN()
+			}
+			phasePlanes(&g, x, xp)
+			for i, v := range xp {
+				want := 0.0
+				if c := i / pl; c < ch {
+					ph, r := (i%pl)/(hq*wq), i%(hq*wq)
+					iy, ix := 2*(r/wq)+ph/f-g.p, 2*(r%wq)+ph%f-g.p
+					if iy >= 0 && iy < h && ix >= 0 && ix < w {
+						want = x[(c*h+iy)*w+ix]
+					}
+				}
+				require.Equal(t, want, v, "%v k%d: element %d", sz, kp[0], i)
+			}
 		}
 	}
 }

@@ -95,8 +95,9 @@ func (m MemoryEstimate) String() string {
 //     adds one more family per convolution (hence 2); an evaluation graph's
 //     convolution is a family of one and keeps no cache (0: its columns
 //     are built per sample in the worker's scratch). 3×3 convolutions with
-//     stride 1 and padding 1 (the implicit-GEMM path) keep none in any
-//     graph (their weight gradient reads the input), and per-worker
+//     stride 1 and padding 1 and the stride-2 geometries of
+//     convGeom.implicit (the implicit-GEMM path) keep none in any graph
+//     (their weight gradient reads the input), and per-worker
 //     scratch (backward-input columns, weight-gradient accumulators, GEMM
 //     packing) belongs to each conv op: 1 in evaluation, 3 with the
 //     gradient, 9 with H·v (nodes of the graph).
@@ -108,9 +109,12 @@ func (m MemoryEstimate) String() string {
 //
 // Measured on the CNN, ResNet-8 and a one-block GPT at batch sizes 16 and
 // 48 (live heap after one run), the estimate is above reality by
-// 1.1–2.6×, never below (TestMemoryEstimateBoundsReality in package train
+// 1.1–3.3×, never below (TestMemoryEstimateBoundsReality in package train
 // checks this); with the tape machine, which kept every output, the
-// factors were 1.25F, 3F and 9F.
+// factors were 1.25F, 3F and 9F. Batch norm counts its composed ops (four
+// full-size buffers), which data-parallel training graphs hold; a
+// single-process training graph's fused batch norm holds one, which is
+// most of the ResNet's margin.
 type memFactors struct {
 	fwd4                      int64 // factor of F, in quarters
 	cols, convOps, paramNodes int64
@@ -356,11 +360,11 @@ func (d DAG) Memory(batch int, dt tensor.Dtype, g GraphKind) (MemoryEstimate, er
 // most one more columns-sized and output-sized buffer.
 //
 // A convolution the implicit-GEMM path computes (kernel 3, stride 1,
-// padding 1; convGeom.implicit) keeps no column cache: its scratch is
-// implicitScratch.
+// padding 1, and the stride-2 geometries of convGeom.implicit) keeps no
+// column cache: its scratch is implicitScratch.
 func convCost(in, out []int, k, stride, pad int) (cols, scratch int64) {
 	if (convGeom{k: k, s: stride, p: pad}).implicit() {
-		return 0, implicitScratch(in, out)
+		return 0, implicitScratch(in, out, k, stride, pad)
 	}
 	ckk := meminfo.Mul(int64(in[0]), meminfo.Mul(int64(k), int64(k)))
 	pix := meminfo.Mul(int64(out[1]), int64(out[2]))
@@ -373,40 +377,51 @@ func convCost(in, out []int, k, stride, pad int) (cols, scratch int64) {
 
 // implicitScratch bounds the per-worker buffers of any one op of an
 // implicit-GEMM convolution (conv_implicit.go; an op computes one of the
-// three kinds), in elements: the most of the three, with L = H·(W+2) and
-// Pl(ch) = ch·(H+2)(W+2) + padSlack,
+// three kinds) of kernel k at the given stride and padding, in elements:
+// the most of the three, with the phase planes' L = OH·Wq and Pl(ch) =
+// ch·F²·Hq·Wq + padSlack (convGeom.padDims; at stride 1 L = H·(W+2) and
+// Pl(ch) = ch·(H+2)(W+2) + padSlack), T = K² taps,
 //
-//	forward:        Pl(C) + O·L + 9·O·C (taps) + 36·C (packed taps)
-//	input gradient: Pl(O) + C·L + 9·O·C + 36·O
-//	weight grad.:   Pl(C) + O·L + 9·O·C (accumulator) + 4·256 (A blocks)
+//	forward:        Pl(C) + O·L + T·O·C (taps) + 4·T·C (packed taps)
+//	input gradient: Pl(O) + C·L + T·O·C + 4·T·O
+//	weight grad.:   Pl(C₄) + O·L + T·O·C₄ (accumulator) + 4·256 (A blocks)
 //	                + ⌈M/32⌉·32·min(256, L), M = max(C, O) (B panels: the
-//	                transposed shifted views, or the widened gradient's)
+//	                transposed shifted views, or the widened gradient's;
+//	                C₄ = C rounded up to 4, the dot form's planes)
 //
-// and, on planes narrower than implicitMinW, where the forward and input
-// gradient take im2col with per-worker columns instead: 9·C·H·W columns +
-// 4·256 + ⌈H·W/32⌉·32·min(256, K), K = 9·C (forward) or O (input
-// gradient), the GEMM's packing of its ragged last panel.
-func implicitScratch(in, out []int) int64 {
-	c, o := int64(in[0]), int64(out[0])
-	h, w := int64(in[1]), int64(in[2])
-	l := meminfo.Mul(h, w+2)
+// and where the forward or input gradient take im2col with per-worker
+// columns instead (output planes narrower than implicitMinW; the input
+// gradient at stride 2): T·C·OH·OW columns + 4·256 + ⌈OH·OW/32⌉·32·min(256,
+// K), K = T·C (forward) or O (input gradient), the GEMM's packing of its
+// ragged last panel.
+func implicitScratch(in, out []int, k, stride, pad int) int64 {
+	g := convGeom{c: in[0], h: in[1], w: in[2], o: out[0], oh: out[1], ow: out[2], k: k, s: stride, p: pad}
+	c, o := int64(g.c), int64(g.o)
+	wq, hq, f := int64(g.ow+(k-1)/stride), int64(g.oh+(k-1)/stride), int64(min(stride, k))
+	l := meminfo.Mul(int64(g.oh), wq)
+	t := int64(k * k)
 	up32 := func(n int64) int64 { return meminfo.Mul((n+31)/32, 32) }
-	pl := func(ch int64) int64 { return meminfo.Add(meminfo.Mul(ch, meminfo.Mul(h+2, w+2)), padSlack) }
-	sum := func(v ...int64) int64 {
-		var t int64
-		for _, x := range v {
-			t = meminfo.Add(t, x)
-		}
-		return t
+	pl := func(ch int64) int64 {
+		return meminfo.Add(meminfo.Mul(ch, meminfo.Mul(f*f, meminfo.Mul(hq, wq))), padSlack)
 	}
-	oc9 := meminfo.Mul(9, meminfo.Mul(o, c))
-	fwd := sum(pl(c), meminfo.Mul(o, l), oc9, meminfo.Mul(36, c))
-	bwdX := sum(pl(o), meminfo.Mul(c, l), oc9, meminfo.Mul(36, o))
-	c4 := int64(dotChannels(int(c))) // the dot form's planes
-	bwdW := sum(pl(c4), meminfo.Mul(o, l), meminfo.Mul(9, meminfo.Mul(o, c4)), 4*256, meminfo.Mul(up32(max(c, o)), min(256, l)))
-	if !(convGeom{k: 3, s: 1, p: 1, w: in[2]}).implicitFwd() {
-		cols, panels := meminfo.Mul(9, count(in)), up32(meminfo.Mul(h, w))
-		fwd = sum(cols, 4*256, meminfo.Mul(panels, min(256, meminfo.Mul(9, c))))
+	sum := func(v ...int64) int64 {
+		var s int64
+		for _, x := range v {
+			s = meminfo.Add(s, x)
+		}
+		return s
+	}
+	toc := meminfo.Mul(t, meminfo.Mul(o, c))
+	fwd := sum(pl(c), meminfo.Mul(o, l), toc, meminfo.Mul(4*t, c))
+	bwdX := sum(pl(o), meminfo.Mul(c, l), toc, meminfo.Mul(4*t, o))
+	c4 := int64(dotChannels(g.c))
+	bwdW := sum(pl(c4), meminfo.Mul(o, l), meminfo.Mul(t, meminfo.Mul(o, c4)), 4*256, meminfo.Mul(up32(max(c, o)), min(256, l)))
+	pix := meminfo.Mul(int64(g.oh), int64(g.ow))
+	cols, panels := meminfo.Mul(meminfo.Mul(t, c), pix), up32(pix)
+	if !g.implicitFwd() {
+		fwd = sum(cols, 4*256, meminfo.Mul(panels, min(256, meminfo.Mul(t, c))))
+	}
+	if !g.implicitBwdX() {
 		bwdX = sum(cols, 4*256, meminfo.Mul(panels, min(256, o)))
 	}
 	return max(fwd, bwdX, bwdW)

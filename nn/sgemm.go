@@ -125,13 +125,13 @@ func kernelS[T Float](k int, a *T, sa, sr int, b *T, ldb int, c *T, ldc int, acc
 // + l, B_t's step l at b + offs[t] + l·ldb, its columns 16…31 seg
 // elements after its columns 0…15 (16: contiguous). Only called when
 // nrOf[T]() == 32.
-func kernelT9[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, seg int, c *T, ldc int) {
-	sgemmKernel4x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, seg, (*float32)(unsafe.Pointer(c)), ldc)
+func kernelT9[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, seg int, c *T, ldc int, nt int) {
+	sgemmKernel4x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, seg, (*float32)(unsafe.Pointer(c)), ldc, nt)
 }
 
 // kernelT9x8 is kernelT9 for eight rows of A (sgemmKernel8x32T9).
-func kernelT9x8[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, seg int, c *T, ldc int) {
-	sgemmKernel8x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, seg, (*float32)(unsafe.Pointer(c)), ldc)
+func kernelT9x8[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, seg int, c *T, ldc int, nt int) {
+	sgemmKernel8x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, seg, (*float32)(unsafe.Pointer(c)), ldc, nt)
 }
 
 // gemmNative computes C = alpha·op(A)·op(B) + beta·C (row-major, op(A)

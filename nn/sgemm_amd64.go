@@ -55,7 +55,7 @@ func sumDotF32F64(w, x, a *float32, n int) (sw, swx float64)
 func geluTanhAVX512(x, y *float32, n, j int) (outside int)
 
 //go:noescape
-func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int)
+func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int)
 
 //go:noescape
-func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int)
+func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int)

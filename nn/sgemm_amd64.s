@@ -477,13 +477,14 @@ sput:
 	FTZ_LEAVE
 	RET
 
-// func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int)
-// The nine taps of a 3×3 convolution in one call (implicitGemm): c[r][j] =
-// Σ_t Σ_l a[t·ta + r·sr + l]·b[offs[t] + l·ldb + j′] for r < 4, j < 32,
+// func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int)
+// The taps of a convolution (up to nine: a 3×3 kernel's) in one call
+// (implicitGemm): c[r][j] =
+// Σ_{t<nt} Σ_l a[t·ta + r·sr + l]·b[offs[t] + l·ldb + j′] for r < 4, j < 32,
 // j′ = j for j < 16 and seg + j − 16 after (seg = 16: 32 contiguous columns),
 // accumulated in registers over the taps and stored once (sgemmKernel4x32S
 // nine times would load and store the tile nine times).
-TEXT ·sgemmKernel4x32T9(SB), NOSPLIT, $8-80
+TEXT ·sgemmKernel4x32T9(SB), NOSPLIT, $8-88
 	FTZ_ENTER
 	MOVQ a+8(FP), R9
 	MOVQ sr+16(FP), R14
@@ -497,7 +498,7 @@ TEXT ·sgemmKernel4x32T9(SB), NOSPLIT, $8-80
 	MOVQ offs+48(FP), R11
 	MOVQ seg+56(FP), DX
 	SHLQ $2, DX
-	MOVQ $9, AX
+	MOVQ nt+80(FP), AX
 	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
 
 t9tap:
@@ -533,11 +534,11 @@ t9next:
 	FTZ_LEAVE
 	RET
 
-// func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int)
+// func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int)
 // sgemmKernel4x32T9 for eight rows of A (r < 8): sixteen accumulators, so
 // each B step's two registers feed sixteen FMAs instead of eight (half the
 // B traffic per product).
-TEXT ·sgemmKernel8x32T9(SB), NOSPLIT, $8-80
+TEXT ·sgemmKernel8x32T9(SB), NOSPLIT, $8-88
 	FTZ_ENTER
 	MOVQ a+8(FP), R9
 	MOVQ sr+16(FP), R14
@@ -551,7 +552,7 @@ TEXT ·sgemmKernel8x32T9(SB), NOSPLIT, $8-80
 	MOVQ offs+48(FP), R11
 	MOVQ seg+56(FP), DX
 	SHLQ $2, DX
-	MOVQ $9, AX
+	MOVQ nt+80(FP), AX
 	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
 	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 

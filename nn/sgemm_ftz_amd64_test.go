@@ -89,9 +89,9 @@ func TestNineTapKernelsFlushSubnormals(t *testing.T) {
 			offs := [9]int{0, 48, 48, 48, 48, 48, 48, 48, 48}
 			c := make([]float32, rows*32)
 			if rows == 4 {
-				sgemmKernel4x32T9(1, &a[0], 1, 0, &b[0], 0, &offs, seg, &c[0], 32)
+				sgemmKernel4x32T9(1, &a[0], 1, 0, &b[0], 0, &offs, seg, &c[0], 32, 9)
 			} else {
-				sgemmKernel8x32T9(1, &a[0], 1, 0, &b[0], 0, &offs, seg, &c[0], 32)
+				sgemmKernel8x32T9(1, &a[0], 1, 0, &b[0], 0, &offs, seg, &c[0], 32, 9)
 			}
 			for r := 0; r < rows; r++ {
 				for j := 0; j < 32; j++ {

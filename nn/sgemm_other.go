@@ -48,10 +48,10 @@ func geluTanhAVX512(x, y *float32, n, j int) (outside int) {
 	panic("nn: no GELU kernel")
 }
 
-func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int) {
+func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int) {
 	panic("nn: no sgemm kernel")
 }
 
-func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int) {
+func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int) {
 	panic("nn: no sgemm kernel")
 }
