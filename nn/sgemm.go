@@ -120,8 +120,8 @@ func kernelS[T Float](k int, a *T, sa, sr int, b *T, ldb int, c *T, ldc int, acc
 	sgemmKernel4x32S(k, (*float32)(unsafe.Pointer(a)), sa, sr, (*float32)(unsafe.Pointer(b)), ldb, (*float32)(unsafe.Pointer(c)), ldc, acc)
 }
 
-// kernelT9 runs the float32 AVX-512 nine-tap kernel (sgemmKernel4x32T9):
-// C = Σ over the taps t of A_t·B_t, A_t's row r, step l at a + t·ta + r·sr
+// kernelT9 runs the float32 AVX-512 tap kernel (sgemmKernel4x32T9): C =
+// Σ over the taps t < nt (at most nine) of A_t·B_t, A_t's row r, step l at a + t·ta + r·sr
 // + l, B_t's step l at b + offs[t] + l·ldb, its columns 16…31 seg
 // elements after its columns 0…15 (16: contiguous). Only called when
 // nrOf[T]() == 32.
