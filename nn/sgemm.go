@@ -121,10 +121,10 @@ func kernelS[T Float](k int, a *T, sa, sr int, b *T, ldb int, c *T, ldc int, acc
 }
 
 // kernelT9 runs the float32 AVX-512 tap kernel (sgemmKernel4x32T9): C =
-// Σ over the taps t < nt (at most nine) of A_t·B_t, A_t's row r, step l at a + t·ta + r·sr
-// + l, B_t's step l at b + offs[t] + l·ldb, its columns 16…31 seg
-// elements after its columns 0…15 (16: contiguous). Only called when
-// nrOf[T]() == 32.
+// Σ over the taps t < nt (at most nine) of A_t·B_t, A_t's row r, step l at
+// a + t·ta + r·sr + l, B_t's step l at b + offs[t] + l·ldb, its columns
+// 16…31 seg elements after its columns 0…15 (16: contiguous). Only called
+// when nrOf[T]() == 32.
 func kernelT9[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, seg int, c *T, ldc int, nt int) {
 	sgemmKernel4x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, seg, (*float32)(unsafe.Pointer(c)), ldc, nt)
 }
