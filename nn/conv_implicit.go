@@ -361,31 +361,53 @@ func implicitGemm[T Float](gb *sgemmBufs, ci, co, l, pl int, offs *[9]int, nt, f
 
 // compactOK reports whether implicitGemmCompact can write a sample's
 // output directly: the float32 AVX-512 kernels, output channels in blocks
-// of four, rows a multiple of 16 wide (each 16-column half of a 32-column
-// tile then lies within one row) and a whole number of tiles.
+// of four, and either rows a multiple of 16 wide (each 16-column half of a
+// 32-column tile then lies within one row) and a whole number of tiles, or
+// rows 8 wide in blocks of four (a tile four rows: the quarter-row
+// kernels, the eight-row one with AVX-512VL).
 func compactOK[T Float](co, h, w int) bool {
-	return nrOf[T]() == 32 && co%sgemmMR == 0 && w%16 == 0 && (h*w)%32 == 0
+	if nrOf[T]() != 32 || co%sgemmMR != 0 {
+		return false
+	}
+	return w%16 == 0 && (h*w)%32 == 0 || w == 8 && h%4 == 0 && haveAVX512VL
 }
 
 // implicitGemmCompact is implicitGemm writing out [co, h·w] directly, with
 // no widened grid: the 32 outputs p … p+31 of a tile are two runs of 16
 // within rows, read from the phase planes at their widened positions
 // (i·Wq + j for output p = i·w + j; the second run seg = 16, or 16 + Wq − w
-// where it starts the next row, after the first).
+// where it starts the next row, after the first), or for w = 8 four rows
+// of eight, Wq apart (the quarter-row kernels). At w = 8 this does 64
+// outputs' work for 64 (the widened grid's tiles: 96 for 64, 1.5×).
 func implicitGemmCompact[T Float](ci, co, h, w, wq, pl int, offs *[9]int, nt, far int, taps, xp, out []T) {
 	lc := h * w
+	quarter := w == 8
 	for p := 0; p < lc; p += 32 {
 		i, j := p/w, p%w
 		bw, seg := i*wq+j, 16
-		if j+16 == w {
+		switch {
+		case quarter:
+			seg = wq
+			_ = xp[far+bw+3*wq+7+(ci-1)*pl] // the farthest read
+		case j+16 == w:
 			seg = 16 + wq - w
+			fallthrough
+		default:
+			_ = xp[far+bw+seg+15+(ci-1)*pl] // the farthest read
 		}
-		_ = xp[far+bw+seg+15+(ci-1)*pl] // the farthest read
 		i0 := 0
 		for ; i0+2*sgemmMR <= co; i0 += 2 * sgemmMR {
+			if quarter {
+				kernelT9Qx8(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, offs, seg, &out[i0*lc+p], lc, nt)
+				continue
+			}
 			kernelT9x8(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, offs, seg, &out[i0*lc+p], lc, nt)
 		}
 		for ; i0 < co; i0 += sgemmMR {
+			if quarter {
+				kernelT9Q(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, offs, seg, &out[i0*lc+p], lc, nt)
+				continue
+			}
 			kernelT9(ci, &taps[i0*ci], ci, co*ci, &xp[bw], pl, offs, seg, &out[i0*lc+p], lc, nt)
 		}
 	}

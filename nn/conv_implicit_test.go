@@ -86,7 +86,10 @@ func implicitCases() []implicitCase {
 		// implicitGemmCompact (float32 AVX-512): rows of 16 (each tile
 		// spans two rows), 32 and 48 (a tile's halves in one row or
 		// across two), eight- and four-row channel blocks
-		{2, 5, 12, 6, 16}, {1, 3, 8, 2, 32}, {2, 4, 4, 4, 48}}
+		{2, 5, 12, 6, 16}, {1, 3, 8, 2, 32}, {2, 4, 4, 4, 48},
+		// and 8 wide (four rows a tile, the quarter-row kernels), with
+		// eight- and four-row channel blocks
+		{1, 5, 12, 8, 8}, {2, 3, 4, 4, 8}}
 	for range 40 {
 		cs = append(cs, implicitCase{1 + rng.IntN(3), 1 + rng.IntN(17), 1 + rng.IntN(17), 1 + rng.IntN(9), 1 + rng.IntN(9)})
 	}
@@ -456,7 +459,7 @@ func TestConvStridedImplicitMatchesReferences(t *testing.T) {
 	}
 	type geom struct{ k, p int }
 	rng := rand.New(rand.NewPCG(31, 4))
-	cases := []implicitCase{{1, 1, 1, 1, 1}, {2, 3, 5, 7, 9}, {2, 16, 32, 32, 32}, {1, 4, 8, 31, 33}, {2, 8, 16, 16, 16}}
+	cases := []implicitCase{{1, 1, 1, 1, 1}, {2, 3, 5, 7, 9}, {2, 16, 32, 32, 32}, {1, 4, 8, 31, 33}, {2, 8, 16, 16, 16}, {1, 6, 12, 15, 16}}
 	for range 12 {
 		cases = append(cases, implicitCase{1 + rng.IntN(3), 1 + rng.IntN(17), 1 + rng.IntN(17), 1 + rng.IntN(19), 1 + rng.IntN(19)})
 	}

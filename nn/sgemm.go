@@ -134,6 +134,18 @@ func kernelT9x8[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, s
 	sgemmKernel8x32T9(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, seg, (*float32)(unsafe.Pointer(c)), ldc, nt)
 }
 
+// kernelT9Q is kernelT9 for 8-wide planes (sgemmKernel4x32T9Q): the tile's
+// 32 columns are four rows of eight, B's at offsets 0, q, 2q and 3q.
+func kernelT9Q[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, q int, c *T, ldc int, nt int) {
+	sgemmKernel4x32T9Q(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, q, (*float32)(unsafe.Pointer(c)), ldc, nt)
+}
+
+// kernelT9Qx8 is kernelT9Q for eight rows of A (sgemmKernel8x32T9Q; needs
+// haveAVX512VL).
+func kernelT9Qx8[T Float](k int, a *T, sr, ta int, b *T, ldb int, offs *[9]int, q int, c *T, ldc int, nt int) {
+	sgemmKernel8x32T9Q(k, (*float32)(unsafe.Pointer(a)), sr, ta, (*float32)(unsafe.Pointer(b)), ldb, offs, q, (*float32)(unsafe.Pointer(c)), ldc, nt)
+}
+
 // gemmNative computes C = alpha·op(A)·op(B) + beta·C (row-major, op(A)
 // m×k, op(B) k×n). With beta = 0, C is not read.
 func gemmNative[T Float](bufs *sgemmBufs, tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {

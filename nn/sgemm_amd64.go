@@ -36,6 +36,10 @@ var haveSgemmKernel = cpu.X86.HasAVX && cpu.X86.HasFMA
 // cpu.X86.HasAVX512F). The 4×32 kernel then replaces the AVX2 4×16 one.
 var haveAVX512 = haveSgemmKernel && cpu.X86.HasAVX512F
 
+// haveAVX512VL reports whether the AVX-512 kernels may also use the upper
+// sixteen registers' 256-bit halves (the eight-row quarter-row kernel).
+var haveAVX512VL = haveAVX512 && cpu.X86.HasAVX512VL
+
 //go:noescape
 func sdotKernel4x4(k int, a *float32, lda int, b *float32, ldb int, out *float32)
 
@@ -56,6 +60,12 @@ func geluTanhAVX512(x, y *float32, n, j int) (outside int)
 
 //go:noescape
 func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int)
+
+//go:noescape
+func sgemmKernel4x32T9Q(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, q int, c *float32, ldc int, nt int)
+
+//go:noescape
+func sgemmKernel8x32T9Q(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, q int, c *float32, ldc int, nt int)
 
 //go:noescape
 func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int)

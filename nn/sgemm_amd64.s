@@ -605,3 +605,143 @@ e9next:
 	VZEROUPPER
 	FTZ_LEAVE
 	RET
+
+// QLOAD loads the 32 B values of a block of four 8-wide output rows, rows
+// at DI, DI+DX, R15 and R15+DX (R15 = DI + 2·DX), into B0 (rows 0 and 1)
+// and B1 (rows 2 and 3) through their lower halves L0, L1: eight values
+// each, the second row of a pair inserted into the upper half.
+#define QLOAD(L0, B0, L1, B1) \
+	VMOVUPS (DI), L0; \
+	VINSERTF64X4 $1, (DI)(DX*1), B0, B0; \
+	VMOVUPS (R15), L1; \
+	VINSERTF64X4 $1, (R15)(DX*1), B1, B1
+
+// func sgemmKernel4x32T9Q(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, q int, c *float32, ldc int, nt int)
+// sgemmKernel4x32T9 for planes eight wide: the 32 columns of the tile are
+// four rows of eight, B's at b + offs[t] + l·ldb + {0, q, 2q, 3q} (q the
+// phase planes' row stride), so that an 8-wide output is computed without
+// the widened grid's junk columns and ragged panels (implicitGemmCompact).
+TEXT ·sgemmKernel4x32T9Q(SB), NOSPLIT, $8-88
+	FTZ_ENTER
+	MOVQ a+8(FP), R9
+	MOVQ sr+16(FP), R14
+	SHLQ $2, R14
+	LEAQ (R14)(R14*2), BX
+	MOVQ ta+24(FP), R13
+	SHLQ $2, R13
+	MOVQ b+32(FP), R10
+	MOVQ ldb+40(FP), R12
+	SHLQ $2, R12
+	MOVQ offs+48(FP), R11
+	MOVQ q+56(FP), DX
+	SHLQ $2, DX
+	MOVQ nt+80(FP), AX
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+
+q4tap:
+	MOVQ (R11), DI
+	SHLQ $2, DI
+	ADDQ R10, DI
+	LEAQ (DI)(DX*2), R15
+	MOVQ R9, SI
+	MOVQ k+0(FP), CX
+	TESTQ CX, CX
+	JEQ q4next
+
+q4loop:
+	QLOAD(Y8, Z8, Y9, Z9)
+	FMA4ROWS(SI, Z8, Z9, Z10, Z11, Z12, Z13, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	ADDQ R12, DI
+	ADDQ R12, R15
+	ADDQ $4, SI
+	DECQ CX
+	JNZ q4loop
+
+q4next:
+	ADDQ R13, R9
+	ADDQ $8, R11
+	DECQ AX
+	JNZ q4tap
+
+	MOVQ c+64(FP), R8
+	MOVQ ldc+72(FP), DX
+	SHLQ $2, DX
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	STORE4x32
+	VZEROUPPER
+	FTZ_LEAVE
+	RET
+
+// func sgemmKernel8x32T9Q(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, q int, c *float32, ldc int, nt int)
+// sgemmKernel4x32T9Q for eight rows of A, as sgemmKernel8x32T9 (its B
+// registers' lower halves Y16, Y17 need AVX-512VL).
+TEXT ·sgemmKernel8x32T9Q(SB), NOSPLIT, $8-88
+	FTZ_ENTER
+	MOVQ a+8(FP), R9
+	MOVQ sr+16(FP), R14
+	SHLQ $2, R14
+	LEAQ (R14)(R14*2), BX
+	MOVQ ta+24(FP), R13
+	SHLQ $2, R13
+	MOVQ b+32(FP), R10
+	MOVQ ldb+40(FP), R12
+	SHLQ $2, R12
+	MOVQ offs+48(FP), R11
+	MOVQ q+56(FP), DX
+	SHLQ $2, DX
+	MOVQ nt+80(FP), AX
+	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+
+q8tap:
+	MOVQ (R11), DI
+	SHLQ $2, DI
+	ADDQ R10, DI
+	LEAQ (DI)(DX*2), R15
+	MOVQ R9, SI
+	LEAQ (R9)(R14*4), R8
+	MOVQ k+0(FP), CX
+	TESTQ CX, CX
+	JEQ q8next
+
+q8loop:
+	QLOAD(Y16, Z16, Y17, Z17)
+	FMA4ROWS(SI, Z16, Z17, Z18, Z19, Z20, Z21, Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
+	FMA4ROWS(R8, Z16, Z17, Z22, Z23, Z24, Z25, Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
+	ADDQ R12, DI
+	ADDQ R12, R15
+	ADDQ $4, SI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ q8loop
+
+q8next:
+	ADDQ R13, R9
+	ADDQ $8, R11
+	DECQ AX
+	JNZ q8tap
+
+	MOVQ c+64(FP), R8
+	MOVQ ldc+72(FP), DX
+	SHLQ $2, DX
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	STORE4x32
+	LEAQ (R11)(DX*1), R8
+	LEAQ (R8)(DX*1), R9
+	LEAQ (R9)(DX*1), R10
+	LEAQ (R10)(DX*1), R11
+	VMOVUPS Z8, (R8)
+	VMOVUPS Z9, 64(R8)
+	VMOVUPS Z10, (R9)
+	VMOVUPS Z11, 64(R9)
+	VMOVUPS Z12, (R10)
+	VMOVUPS Z13, 64(R10)
+	VMOVUPS Z14, (R11)
+	VMOVUPS Z15, 64(R11)
+	VZEROUPPER
+	FTZ_LEAVE
+	RET

@@ -68,9 +68,10 @@ func TestSgemmKernelsFlushSubnormals(t *testing.T) {
 }
 
 // TestNineTapKernelsFlushSubnormals is TestSgemmKernelsFlushSubnormals for
-// the implicit convolution's nine-tap kernels (4 and 8 rows, both column
-// layouts): tap 0 multiplies row r's a = r (row 0 subnormal) by B = 10¹⁰,
-// the other taps read zeros, and MXCSR is restored afterwards.
+// the implicit convolution's tap kernels (4 and 8 rows, both column layouts
+// of the 16-wide kernels and the quarter-row kernels' rows of eight): tap
+// 0 multiplies row r's a = r (row 0 subnormal) by B = 10¹⁰, the other taps
+// read zeros, and MXCSR is restored afterwards.
 func TestNineTapKernelsFlushSubnormals(t *testing.T) {
 	if !haveAVX512 {
 		t.Skip("no AVX-512 kernels on this CPU")
@@ -80,29 +81,42 @@ func TestNineTapKernelsFlushSubnormals(t *testing.T) {
 	sub := math.Float32frombits(0x0000_8000)
 	const big = float32(1e10)
 	for _, rows := range []int{4, 8} {
-		for _, seg := range []int{16, 18} {
+		// seg: the 16-wide kernels' second half; q: the quarter rows' stride
+		for _, lay := range []struct{ seg, q int }{{16, 0}, {18, 0}, {0, 10}} {
+			if lay.q > 0 && rows == 8 && !haveAVX512VL {
+				continue
+			}
 			a := []float32{sub, 1, 2, 3, 4, 5, 6, 7}
-			b := make([]float32, 96) // columns 0–15 at 0, 16–31 at seg; zeros from 48
+			b := make([]float32, 96) // the tile's 32 columns; zeros from 48
 			for j := 0; j < 16; j++ {
-				b[j], b[seg+j] = big, big
+				if lay.q > 0 {
+					b[(j/8)*lay.q+j%8], b[(2+j/8)*lay.q+j%8] = big, big
+					continue
+				}
+				b[j], b[lay.seg+j] = big, big
 			}
 			offs := [9]int{0, 48, 48, 48, 48, 48, 48, 48, 48}
 			c := make([]float32, rows*32)
-			if rows == 4 {
-				sgemmKernel4x32T9(1, &a[0], 1, 0, &b[0], 0, &offs, seg, &c[0], 32, 9)
-			} else {
-				sgemmKernel8x32T9(1, &a[0], 1, 0, &b[0], 0, &offs, seg, &c[0], 32, 9)
+			switch {
+			case lay.q > 0 && rows == 4:
+				sgemmKernel4x32T9Q(1, &a[0], 1, 0, &b[0], 0, &offs, lay.q, &c[0], 32, 9)
+			case lay.q > 0:
+				sgemmKernel8x32T9Q(1, &a[0], 1, 0, &b[0], 0, &offs, lay.q, &c[0], 32, 9)
+			case rows == 4:
+				sgemmKernel4x32T9(1, &a[0], 1, 0, &b[0], 0, &offs, lay.seg, &c[0], 32, 9)
+			default:
+				sgemmKernel8x32T9(1, &a[0], 1, 0, &b[0], 0, &offs, lay.seg, &c[0], 32, 9)
 			}
 			for r := 0; r < rows; r++ {
 				for j := 0; j < 32; j++ {
 					if want := float32(r) * big; c[r*32+j] != want {
-						t.Fatalf("%d-row kernel, seg %d: c[%d,%d] = %g, want %g (row 0: subnormal·%g flushed)", rows, seg, r, j, c[r*32+j], want, big)
+						t.Fatalf("%d-row kernel, layout %+v: c[%d,%d] = %g, want %g (row 0: subnormal·%g flushed)", rows, lay, r, j, c[r*32+j], want, big)
 					}
 				}
 			}
-			x := float32(rows+seg) * 1e-20 / float32(rows+seg)
+			x := float32(rows+lay.seg+lay.q) * 1e-20 / float32(rows+lay.seg+lay.q)
 			if y := x * x; math.Float32bits(y) == 0 {
-				t.Fatalf("%d-row kernel left FTZ on", rows)
+				t.Fatalf("%d-row kernel, layout %+v, left FTZ on", rows, lay)
 			}
 		}
 	}

@@ -8,6 +8,9 @@ const haveSgemmKernel = false
 // kernels exist; here it stays false.
 var haveAVX512 = false
 
+// haveAVX512VL is false without the native kernels.
+var haveAVX512VL = false
+
 func sgemmKernel4x32(k int, a, b *float32, ldb int, c *float32) { panic("nn: no sgemm kernel") }
 
 func sgemmKernel4x32S(k int, a *float32, sa, sr int, b *float32, ldb int, c *float32, ldc int, acc bool) {
@@ -53,5 +56,13 @@ func sgemmKernel4x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs 
 }
 
 func sgemmKernel8x32T9(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, seg int, c *float32, ldc int, nt int) {
+	panic("nn: no sgemm kernel")
+}
+
+func sgemmKernel4x32T9Q(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, q int, c *float32, ldc int, nt int) {
+	panic("nn: no sgemm kernel")
+}
+
+func sgemmKernel8x32T9Q(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, q int, c *float32, ldc int, nt int) {
 	panic("nn: no sgemm kernel")
 }
