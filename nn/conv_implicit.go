@@ -225,6 +225,20 @@ func widenRowsT[T Float](src, dst []T, o, h, w, wp int) {
 			clear(dst[(i*wp+j)*o : (i*wp+j+1)*o])
 		}
 	}
+	if s32, ok := any(src).([]float32); ok && haveEW && o%8 == 0 && w%8 == 0 && h > 0 && w > 0 {
+		// 8×8 blocks through the AVX2 transpose: each block reads eight
+		// channels' rows and writes eight positions' channel runs (one
+		// ResNet-20 sample of 32×16×16 or 64×8×8 in cache, one core:
+		// 0.89 and 0.52 µs against the scalar loop's 8.1 and 4.5)
+		d32 := any(dst).([]float32)
+		_, _ = s32[o*h*w-1], d32[(h-1)*wp*o+w*o-1] // the farthest read and write
+		for i := 0; i < h; i++ {
+			for c0 := 0; c0 < o; c0 += 8 {
+				transpose8Strip(&s32[(c0*h+i)*w], h*w, &d32[i*wp*o+c0], o, w/8)
+			}
+		}
+		return
+	}
 	const b = 16
 	for c0 := 0; c0 < o; c0 += b {
 		c1 := min(c0+b, o)

@@ -34,3 +34,6 @@ func ewLinMask32(x, t, a, o *float32, n int, mu, k1, k2, b float32)
 
 //go:noescape
 func ewAffine32(x, o *float32, n int, mu, k, b float32, relu bool)
+
+//go:noescape
+func transpose8Strip(src *float32, ss int, dst *float32, ds int, nb int)

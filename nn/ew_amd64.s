@@ -363,3 +363,74 @@ affr8:
 affdone:
 	VZEROUPPER
 	RET
+
+// func transpose8Strip(src *float32, ss int, dst *float32, ds int, nb int)
+// Transposes nb 8×8 blocks of float32 side by side: source rows r < 8 at
+// src + r·ss, block b's columns 8b…8b+7; destination row 8b + j at dst +
+// (8b + j)·ds holds column 8b + j of the eight source rows (ss, ds in
+// elements). Unpack, shuffle and 128-bit permute, as for any 8×8 AVX
+// transpose.
+TEXT ·transpose8Strip(SB), NOSPLIT, $0-40
+	MOVQ src+0(FP), SI
+	MOVQ ss+8(FP), AX
+	SHLQ $2, AX
+	MOVQ dst+16(FP), DI
+	MOVQ ds+24(FP), DX
+	SHLQ $2, DX
+	MOVQ nb+32(FP), CX
+	LEAQ (AX)(AX*2), R8 // 3·ss
+	LEAQ (DX)(DX*2), R9 // 3·ds
+	TESTQ CX, CX
+	JEQ  trdone
+trblock:
+	MOVQ SI, R10
+	VMOVUPS (R10), Y0
+	VMOVUPS (R10)(AX*1), Y1
+	VMOVUPS (R10)(AX*2), Y2
+	VMOVUPS (R10)(R8*1), Y3
+	LEAQ (R10)(AX*4), R10
+	VMOVUPS (R10), Y4
+	VMOVUPS (R10)(AX*1), Y5
+	VMOVUPS (R10)(AX*2), Y6
+	VMOVUPS (R10)(R8*1), Y7
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	MOVQ DI, R11
+	VMOVUPS Y8, (R11)
+	VMOVUPS Y9, (R11)(DX*1)
+	VMOVUPS Y10, (R11)(DX*2)
+	VMOVUPS Y11, (R11)(R9*1)
+	LEAQ (R11)(DX*4), R11
+	VMOVUPS Y12, (R11)
+	VMOVUPS Y13, (R11)(DX*1)
+	VMOVUPS Y14, (R11)(DX*2)
+	VMOVUPS Y15, (R11)(R9*1)
+	ADDQ $32, SI
+	LEAQ (R11)(DX*4), DI
+	DECQ CX
+	JNZ  trblock
+trdone:
+	VZEROUPPER
+	RET

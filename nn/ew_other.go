@@ -22,3 +22,7 @@ func ewLinMask32(x, t, a, o *float32, n int, mu, k1, k2, b float32) {
 func ewAffine32(x, o *float32, n int, mu, k, b float32, relu bool) {
 	panic("nn: no elementwise kernel")
 }
+
+func transpose8Strip(src *float32, ss int, dst *float32, ds int, nb int) {
+	panic("nn: no elementwise kernel")
+}
