@@ -589,3 +589,32 @@ func TestWidenRowsTBlocks(t *testing.T) {
 		}
 	}
 }
+
+// TestPadPlanesFloat32Rows checks padPlanes' float32 row path (widths a
+// multiple of 8: the AVX2 row copy) into buffers full of NaNs, element by
+// element: interior from x, border and slack zero.
+func TestPadPlanesFloat32Rows(t *testing.T) {
+	for _, sz := range [][3]int{{1, 1, 8}, {2, 3, 16}, {3, 5, 8}, {2, 2, 32}} {
+		ch, h, w := sz[0], sz[1], sz[2]
+		x := make([]float32, ch*h*w)
+		for i := range x {
+			x[i] = float32(i + 1)
+		}
+		wp, pl := w+2, (h+2)*(w+2)
+		xp := make([]float32, ch*pl+padSlack)
+		for i := range xp {
+			xp[i] = float32(math.NaN())
+		}
+		padPlanes(x, xp, ch, h, w)
+		for i, v := range xp {
+			c, r, col := i/pl, (i%pl)/wp, i%wp
+			var want float32
+			if c < ch && r >= 1 && r <= h && col >= 1 && col <= w {
+				want = x[(c*h+r-1)*w+col-1]
+			}
+			if v != want {
+				t.Fatalf("%v: element %d (channel %d, row %d, column %d) = %v, want %v", sz, i, c, r, col, v, want)
+			}
+		}
+	}
+}

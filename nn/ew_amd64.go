@@ -37,3 +37,6 @@ func ewAffine32(x, o *float32, n int, mu, k, b float32, relu bool)
 
 //go:noescape
 func transpose8Strip(src *float32, ss int, dst *float32, ds int, nb int)
+
+//go:noescape
+func padRows32(src, dst *float32, h, w, wp int)

@@ -434,3 +434,36 @@ trblock:
 trdone:
 	VZEROUPPER
 	RET
+
+// func padRows32(src, dst *float32, h, w, wp int)
+// Copies the h rows of w float32s at src (w a positive multiple of 8) to
+// dst + 1 + i·wp and zeroes the two elements after each copied row: the
+// interior rows of padPlanes' zero-bordered plane (dst at its row 1, wp ≥
+// w + 2).
+TEXT ·padRows32(SB), NOSPLIT, $0-40
+	MOVQ src+0(FP), SI
+	MOVQ dst+8(FP), DI
+	MOVQ h+16(FP), R8
+	MOVQ w+24(FP), R9
+	MOVQ wp+32(FP), R10
+	SHLQ $2, R10
+	ADDQ $4, DI
+prow:
+	TESTQ R8, R8
+	JEQ  pdone
+	MOVQ R9, CX
+	MOVQ DI, R11
+pcol:
+	VMOVUPS (SI), Y0
+	VMOVUPS Y0, (R11)
+	ADDQ $32, SI
+	ADDQ $32, R11
+	SUBQ $8, CX
+	JNZ  pcol
+	MOVQ $0, (R11)
+	ADDQ R10, DI
+	DECQ R8
+	JMP  prow
+pdone:
+	VZEROUPPER
+	RET

@@ -26,3 +26,5 @@ func ewAffine32(x, o *float32, n int, mu, k, b float32, relu bool) {
 func transpose8Strip(src *float32, ss int, dst *float32, ds int, nb int) {
 	panic("nn: no elementwise kernel")
 }
+
+func padRows32(src, dst *float32, h, w, wp int) { panic("nn: no elementwise kernel") }
