@@ -10,8 +10,8 @@ import (
 // convs; and stride 2, below), with no im2col column matrix.
 // convGeom.implicit selects these geometries: they keep no column cache
 // and their weight gradient is always implicit; convGeom.implicitFwd
-// decides, by plane width, whether the forward (and at stride 1 the input
-// gradient) is implicit too or takes im2col with per-worker columns.
+// decides, by plane width, whether the forward and input gradient are
+// implicit too or take im2col with per-worker columns.
 //
 // Let one sample's input x [C, H, W] be copied into a zero-padded plane
 // buffer Xp [C, (H+2)(W+2)] (row stride Wp = W+2, plane stride
@@ -57,8 +57,8 @@ import (
 // for Wp (convGeom.padDims, tapOffsets). The forward and the weight
 // gradient of a ResNet stage's first conv and of its projection shortcut
 // thus keep no column cache (extra work (OW+1)/OW for kernel 3, none for
-// kernel 1); their input gradient, a transposed strided convolution,
-// takes im2col's per-worker columns.
+// kernel 1); their input gradient, a transposed strided convolution, is
+// one implicit product per phase of dx (convBwdXStrided, conv_strided.go).
 
 // padSlack is the number of zeros after the last padded plane: 2 (see
 // above), plus 32 (the widest micro-kernel panel) for implicitGemm's
@@ -74,8 +74,8 @@ const padSlack = 2 + 32
 // kernel 1 and padding 0 (its projection shortcut) is implicit too: x is
 // split into phase planes (phasePlanes), in which every tap reads a
 // contiguous shifted view as at stride 1, so the forward and the weight
-// gradient take the same kernels and keep no columns; their input
-// gradient takes im2col's per-worker columns (no cache either).
+// gradient take the same kernels and keep no columns, and the input
+// gradient goes phase by phase (convBwdXStrided).
 func (g convGeom) implicit() bool {
 	switch {
 	case g.k == 3 && g.s == 1 && g.p == 1:
@@ -95,8 +95,9 @@ func (g convGeom) implicit() bool {
 func (g convGeom) implicitFwd() bool { return g.implicit() && g.ow >= implicitMinW }
 
 // implicitBwdX reports whether the input gradient is implicit too: at
-// stride 1 it is the convolution of G with the flipped kernel.
-func (g convGeom) implicitBwdX() bool { return g.implicitFwd() && g.s == 1 }
+// stride 1 the convolution of G with the flipped kernel, at stride 2 one
+// such convolution per phase of the input (convBwdXStrided).
+func (g convGeom) implicitBwdX() bool { return g.implicitFwd() }
 
 // implicitMinW is implicitFwd's threshold. With the eight-row nine-tap
 // kernel (sgemmKernel8x32T9), BenchmarkConv3x3 on a quiet 2-core AVX-512
@@ -143,48 +144,6 @@ func (g *convGeom) tapOffsets() (offs [9]int, nt, far int) {
 		}
 	}
 	return offs, g.k * g.k, far
-}
-
-// phasePlanes writes x [C, H, W] as g's phase planes into xp [C·Pl] +
-// padSlack: for a, b < F, plane (a, b) of a channel holds Xq_ab[u, v] =
-// xpad[S·u + a, S·v + b] (u < Hq, v < Wq, xpad x with a zero border of P),
-// so that tap (kh, kw) finds output (i, j)'s input at [i + kh/S, j + kw/S]
-// of phase (kh mod S, kw mod S). For kernel 3, stride 1, padding 1 it is
-// padPlanes. It writes every element of xp, so the buffer needs no
-// clearing.
-func phasePlanes[T Float](g *convGeom, x, xp []T) {
-	if g.s == 1 && g.k == 3 && g.p == 1 {
-		padPlanes(x, xp, g.c, g.h, g.w)
-		return
-	}
-	wq, pl, _ := g.padDims()
-	f := min(g.s, g.k)
-	hq := pl / (f * f * wq)
-	for c := 0; c < g.c; c++ {
-		xs := x[c*g.plen : (c+1)*g.plen]
-		for a := 0; a < f; a++ {
-			for b := 0; b < f; b++ {
-				d := xp[c*pl+(a*f+b)*hq*wq:][:hq*wq]
-				for u := 0; u < hq; u++ {
-					row := d[u*wq : (u+1)*wq]
-					iy := g.s*u + a - g.p
-					if iy < 0 || iy >= g.h {
-						clear(row)
-						continue
-					}
-					src := xs[iy*g.w : (iy+1)*g.w]
-					for v := range row {
-						var val T
-						if ix := g.s*v + b - g.p; ix >= 0 && ix < g.w {
-							val = src[ix]
-						}
-						row[v] = val
-					}
-				}
-			}
-		}
-	}
-	clear(xp[g.c*pl : g.c*pl+padSlack])
 }
 
 // padPlanes writes x [ch, h, w] into xp [ch, (h+2)(w+2)] + padSlack with a
@@ -636,8 +595,12 @@ func implicitFwdOrCols[T Float](g *convGeom, s *any, x, wt, bias, y []T) {
 // implicitBwdXOrCols is the input gradient of an implicit geometry:
 // implicit GEMM where implicitBwdX, else im2col's (which keeps no cache).
 func implicitBwdXOrCols[T Float](g *convGeom, s *any, gy, wt, dx []T) {
-	if g.implicitBwdX() {
+	switch {
+	case g.implicitBwdX() && g.s == 1:
 		convBwdXImplicit(g, s, gy, wt, dx)
+		return
+	case g.implicitBwdX():
+		convBwdXStrided(g, s, gy, wt, dx)
 		return
 	}
 	convBwdX(g, s, gy, wt, dx)

@@ -121,7 +121,8 @@ func from32(v []float32) []float64 {
 }
 
 // checkClose fails t unless got is within the dtype's tolerance of want
-// (norm-wise relative error, and elementwise against the largest |want|).
+// (norm-wise relative error, and elementwise against the largest |want|);
+// a NaN in got fails it.
 func checkClose(t *testing.T, got, want []float64, f32 bool, what string) {
 	t.Helper()
 	rel, abs := 1e-13, 1e-12
@@ -132,10 +133,11 @@ func checkClose(t *testing.T, got, want []float64, f32 bool, what string) {
 	for _, v := range want {
 		scale = max(scale, v, -v)
 	}
-	if e := relErr(got, want); e > rel {
+	// negated comparisons, so that a NaN anywhere fails too
+	if e := relErr(got, want); !(e <= rel) {
 		t.Errorf("%s: relative error %g > %g", what, e, rel)
 	}
-	if d := maxAbsDiff(got, want); d > abs*scale {
+	if d := maxAbsDiff(got, want); !(d <= abs*scale) {
 		t.Errorf("%s: max abs difference %g > %g", what, d, abs*scale)
 	}
 }
@@ -489,6 +491,9 @@ func TestConvStridedImplicitMatchesReferences(t *testing.T) {
 				checkClose(t, y, yRef, false, name+" fwd")
 				convFwdImplicit(&g, &s, x, w, bias, y)
 				checkClose(t, y, yBias, false, name+" fwd+bias")
+				for i := range dx { // the input gradient writes every element
+					dx[i] = math.NaN()
+				}
 				implicitBwdXOrCols(&g, &s, gy, w, dx)
 				checkClose(t, dx, dxRef, false, name+" bwdX")
 				for _, form := range []int{bwdWPlain, bwdWTrans} {

@@ -383,17 +383,18 @@ func convCost(in, out []int, k, stride, pad int) (cols, scratch int64) {
 // Pl(ch) = ch·(H+2)(W+2) + padSlack), T = K² taps,
 //
 //	forward:        Pl(C) + O·L + T·O·C (taps) + 4·T·C (packed taps)
-//	input gradient: Pl(O) + C·L + T·O·C + 4·T·O
+//	input gradient: Pl(O) + C·L + T·O·C + 4·T·O (at stride 2, by phases:
+//	                O·(OH+2E)(OW+2E) + padSlack + C·(OH+E)(OW+2E) + T·O·C
+//	                + 4·T·O, E = (K−1)/2)
 //	weight grad.:   Pl(C₄) + O·L + T·O·C₄ (accumulator) + 4·256 (A blocks)
 //	                + ⌈M/32⌉·32·min(256, L), M = max(C, O) (B panels: the
 //	                transposed shifted views, or the widened gradient's;
 //	                C₄ = C rounded up to 4, the dot form's planes)
 //
-// and where the forward or input gradient take im2col with per-worker
-// columns instead (output planes narrower than implicitMinW; the input
-// gradient at stride 2): T·C·OH·OW columns + 4·256 + ⌈OH·OW/32⌉·32·min(256,
-// K), K = T·C (forward) or O (input gradient), the GEMM's packing of its
-// ragged last panel.
+// and where the forward and input gradient take im2col with per-worker
+// columns instead (output planes narrower than implicitMinW): T·C·OH·OW
+// columns + 4·256 + ⌈OH·OW/32⌉·32·min(256, K), K = T·C (forward) or O
+// (input gradient), the GEMM's packing of its ragged last panel.
 func implicitScratch(in, out []int, k, stride, pad int) int64 {
 	g := convGeom{c: in[0], h: in[1], w: in[2], o: out[0], oh: out[1], ow: out[2], k: k, s: stride, p: pad}
 	c, o := int64(g.c), int64(g.o)
@@ -414,6 +415,12 @@ func implicitScratch(in, out []int, k, stride, pad int) int64 {
 	toc := meminfo.Mul(t, meminfo.Mul(o, c))
 	fwd := sum(pl(c), meminfo.Mul(o, l), toc, meminfo.Mul(4*t, c))
 	bwdX := sum(pl(o), meminfo.Mul(c, l), toc, meminfo.Mul(4*t, o))
+	if e := int64((k - 1) / stride); stride > 1 {
+		// by phases (convBwdXStrided): G padded by E, grids (OH+E)·(OW+2E)
+		wg := int64(g.ow) + 2*e
+		bwdX = sum(meminfo.Add(meminfo.Mul(o, meminfo.Mul(int64(g.oh)+2*e, wg)), padSlack),
+			meminfo.Mul(c, meminfo.Mul(int64(g.oh)+e, wg)), toc, meminfo.Mul(4*t, o))
+	}
 	c4 := int64(dotChannels(g.c))
 	bwdW := sum(pl(c4), meminfo.Mul(o, l), meminfo.Mul(t, meminfo.Mul(o, c4)), 4*256, meminfo.Mul(up32(max(c, o)), min(256, l)))
 	pix := meminfo.Mul(int64(g.oh), int64(g.ow))
