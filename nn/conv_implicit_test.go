@@ -623,3 +623,38 @@ func TestPadPlanesFloat32Rows(t *testing.T) {
 		}
 	}
 }
+
+// TestPhasePlanesFloat32Rows checks phasePlanes' float32 path for kernel
+// 3, stride 2, padding 1 on rows a multiple of 16 wide (deinterleave32),
+// even and odd heights, into NaN-filled buffers, against the definition.
+func TestPhasePlanesFloat32Rows(t *testing.T) {
+	for _, sz := range [][3]int{{1, 1, 16}, {2, 4, 16}, {1, 5, 32}, {3, 6, 48}} {
+		ch, h, w := sz[0], sz[1], sz[2]
+		g, err := newConvGeom(tensor.Shape{1, ch, h, w}, tensor.Shape{1, ch, 3, 3}, 2, 1)
+		require.NoError(t, err)
+		x := make([]float32, ch*h*w)
+		for i := range x {
+			x[i] = float32(i + 1)
+		}
+		wq, pl, _ := g.padDims()
+		hq := pl / (4 * wq)
+		xp := make([]float32, ch*pl+padSlack)
+		for i := range xp {
+			xp[i] = float32(math.NaN())
+		}
+		phasePlanes(&g, x, xp)
+		for i, v := range xp {
+			var want float32
+			if c := i / pl; c < ch {
+				ph, r := (i%pl)/(hq*wq), i%(hq*wq)
+				iy, ix := 2*(r/wq)+ph/2-1, 2*(r%wq)+ph%2-1
+				if iy >= 0 && iy < h && ix >= 0 && ix < w {
+					want = x[(c*h+iy)*w+ix]
+				}
+			}
+			if v != want {
+				t.Fatalf("%v: element %d = %v, want %v", sz, i, v, want)
+			}
+		}
+	}
+}

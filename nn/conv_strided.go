@@ -16,6 +16,10 @@ func phasePlanes[T Float](g *convGeom, x, xp []T) {
 		padPlanes(x, xp, g.c, g.h, g.w)
 		return
 	}
+	if x32, ok := any(x).([]float32); ok && haveEW && g.s == 2 && g.k == 3 && g.p == 1 && g.w%16 == 0 {
+		phasePlanes2(g, x32, any(xp).([]float32))
+		return
+	}
 	wq, pl, _ := g.padDims()
 	f := min(g.s, g.k)
 	hq := pl / (f * f * wq)
@@ -40,6 +44,39 @@ func phasePlanes[T Float](g *convGeom, x, xp []T) {
 						row[v] = val
 					}
 				}
+			}
+		}
+	}
+	clear(xp[g.c*pl : g.c*pl+padSlack])
+}
+
+// phasePlanes2 is phasePlanes for kernel 3, stride 2, padding 1 on float32
+// rows a multiple of 16 wide: each input row iy, split by deinterleave32
+// into its even columns (phase b = 1, from v = 0) and odd ones (phase b =
+// 0, from v = 1), is row (iy + 1)/2 of the row phase a = (iy + 1) mod 2;
+// the column each phase row has past them, and phase a's rows that no
+// input row reaches (u = 0 of a = 0, the last of a = 1 for even H), are
+// zero.
+func phasePlanes2(g *convGeom, x, xp []float32) {
+	wq, pl, _ := g.padDims()
+	plane := pl / 4
+	hq := plane / wq
+	for c := 0; c < g.c; c++ {
+		xs := x[c*g.plen : (c+1)*g.plen]
+		for a := 0; a < 2; a++ {
+			r0 := xp[c*pl+(2*a)*plane:][:plane]   // phase (a, 0)
+			r1 := xp[c*pl+(2*a+1)*plane:][:plane] // phase (a, 1)
+			for u := 0; u < hq; u++ {
+				b0, b1 := r0[u*wq:(u+1)*wq], r1[u*wq:(u+1)*wq]
+				iy := 2*u + a - 1
+				if iy < 0 || iy >= g.h {
+					clear(b0)
+					clear(b1)
+					continue
+				}
+				_, _ = b0[g.w/2], b1[g.w/2-1] // the kernel's last writes (wq = W/2 + 1)
+				deinterleave32(&xs[iy*g.w], &b1[0], &b0[1], g.w)
+				b0[0], b1[wq-1] = 0, 0
 			}
 		}
 	}

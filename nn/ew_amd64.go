@@ -40,3 +40,6 @@ func transpose8Strip(src *float32, ss int, dst *float32, ds int, nb int)
 
 //go:noescape
 func padRows32(src, dst *float32, h, w, wp int)
+
+//go:noescape
+func deinterleave32(src, even, odd *float32, n int)

@@ -467,3 +467,29 @@ pcol:
 pdone:
 	VZEROUPPER
 	RET
+
+// func deinterleave32(src, even, odd *float32, n int)
+// even[i] = src[2i], odd[i] = src[2i+1] for i < n/2 (n a positive multiple
+// of 16): a stride-2 convolution's phase planes, one source row into its
+// two column phases.
+TEXT ·deinterleave32(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ even+8(FP), DI
+	MOVQ odd+16(FP), DX
+	MOVQ n+24(FP), CX
+dil:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y2
+	VSHUFPS $0xDD, Y1, Y0, Y3
+	VPERMPD $0xD8, Y2, Y2
+	VPERMPD $0xD8, Y3, Y3
+	VMOVUPS Y2, (DI)
+	VMOVUPS Y3, (DX)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	SUBQ $16, CX
+	JNZ  dil
+	VZEROUPPER
+	RET

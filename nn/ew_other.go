@@ -28,3 +28,5 @@ func transpose8Strip(src *float32, ss int, dst *float32, ds int, nb int) {
 }
 
 func padRows32(src, dst *float32, h, w, wp int) { panic("nn: no elementwise kernel") }
+
+func deinterleave32(src, even, odd *float32, n int) { panic("nn: no elementwise kernel") }
