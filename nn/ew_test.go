@@ -272,3 +272,28 @@ func checkFusedRows[T Float](t *testing.T, n int, x, w, a, k []T) {
 		sameBits64(t, fmt.Sprintf("sumDotF64 Σw'·x (masked %v)", masked), n, swx, dotF64(want, x))
 	}
 }
+
+// TestAddNTiles checks addN bitwise against the sum in input order, with
+// two to five inputs, at lengths around and across its tile and the
+// parallel split (so tiles end at a worker's range and mid-slice).
+func TestAddNTiles(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	for _, n := range []int{1, addNTile - 1, addNTile, addNTile + 7, 3*addNTile + 5, minParallel + 3*addNTile + 1} {
+		for k := 2; k <= 5; k++ {
+			in := make([][]float32, k)
+			for i := range in {
+				in[i] = ewInputs(rng, n)
+			}
+			got, want := make([]float32, n), make([]float32, n)
+			addN(in, got)
+			for i := range want {
+				v := in[0][i] + in[1][i]
+				for _, x := range in[2:] {
+					v += x[i]
+				}
+				want[i] = v
+			}
+			sameBits32(t, fmt.Sprintf("addN of %d", k), n, got, want, true)
+		}
+	}
+}
