@@ -166,7 +166,7 @@ func padPlanes[T Float](x, xp []T, ch, h, w int) {
 			// 0.43)
 			d32 := any(d).([]float32)
 			_ = d32[h*wp+wp] // the last pad written: row h's right one, row h+1's left
-			padRows32(&x32[c*h*w], &d32[wp], h, w, wp)
+			padRows32(&x32[c*h*w], &d32[wp+1], h, w, wp)
 			clear(d[(h+1)*wp:]) // bottom row
 			continue
 		}
@@ -183,6 +183,14 @@ func padPlanes[T Float](x, xp []T, ch, h, w int) {
 // widenRows writes src [rows, w] into dst [rows, wq] with zeros in the
 // wq − w extra columns of each row.
 func widenRows[T Float](src, dst []T, rows, w, wq int) {
+	if s32, ok := any(src).([]float32); ok && haveEW && w%8 == 0 && wq == w+2 && rows > 0 && w > 0 {
+		// the rows and their two zeros through padRows32 (a memmove call
+		// per row otherwise)
+		d32 := any(dst).([]float32)
+		_, _ = s32[rows*w-1], d32[rows*wq-1]
+		padRows32(&s32[0], &d32[0], rows, w, wq)
+		return
+	}
 	for r := 0; r < rows; r++ {
 		d := dst[r*wq : (r+1)*wq]
 		copy(d[:w], src[r*w:(r+1)*w])

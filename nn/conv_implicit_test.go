@@ -564,9 +564,9 @@ func TestPhasePlanesWritesEveryElement(t *testing.T) {
 }
 
 // TestWidenRowsTBlocks checks widenRowsT's float32 8×8-block path (channels
-// and widths multiples of 8) element by element against the definition,
-// into buffers full of NaNs, with one and several blocks each way and one
-// or two extra columns.
+// and widths multiples of 8) and widenRows' row copy (padRows32, two extra
+// columns) element by element against the definition, into buffers full of
+// NaNs, with one and several blocks each way and one or two extra columns.
 func TestWidenRowsTBlocks(t *testing.T) {
 	for _, sz := range [][4]int{{8, 1, 8, 9}, {16, 3, 16, 18}, {24, 2, 24, 26}, {8, 4, 32, 34}} {
 		o, h, w, wp := sz[0], sz[1], sz[2], sz[3]
@@ -579,6 +579,11 @@ func TestWidenRowsTBlocks(t *testing.T) {
 			dst[i] = float32(math.NaN())
 		}
 		widenRowsT(src, dst, o, h, w, wp)
+		wide := make([]float32, o*h*wp)
+		for i := range wide {
+			wide[i] = float32(math.NaN())
+		}
+		widenRows(src, wide, o*h, w, wp)
 		for c := 0; c < o; c++ {
 			for i := 0; i < h; i++ {
 				for j := 0; j < wp; j++ {
@@ -588,6 +593,9 @@ func TestWidenRowsTBlocks(t *testing.T) {
 					}
 					if got := dst[(i*wp+j)*o+c]; got != want {
 						t.Fatalf("%v: dst for c %d, i %d, j %d = %v, want %v", sz, c, i, j, got, want)
+					}
+					if got := wide[(c*h+i)*wp+j]; got != want {
+						t.Fatalf("%v: widenRows for c %d, i %d, j %d = %v, want %v", sz, c, i, j, got, want)
 					}
 				}
 			}

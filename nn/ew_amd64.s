@@ -437,9 +437,9 @@ trdone:
 
 // func padRows32(src, dst *float32, h, w, wp int)
 // Copies the h rows of w float32s at src (w a positive multiple of 8) to
-// dst + 1 + i·wp and zeroes the two elements after each copied row: the
-// interior rows of padPlanes' zero-bordered plane (dst at its row 1, wp ≥
-// w + 2).
+// dst + i·wp and zeroes the two elements after each copied row: the
+// interior rows of padPlanes' zero-bordered plane (dst its row 1, column
+// 1), or widenRows' rows (wp = w + 2).
 TEXT ·padRows32(SB), NOSPLIT, $0-40
 	MOVQ src+0(FP), SI
 	MOVQ dst+8(FP), DI
@@ -447,7 +447,6 @@ TEXT ·padRows32(SB), NOSPLIT, $0-40
 	MOVQ w+24(FP), R9
 	MOVQ wp+32(FP), R10
 	SHLQ $2, R10
-	ADDQ $4, DI
 prow:
 	TESTQ R8, R8
 	JEQ  pdone
