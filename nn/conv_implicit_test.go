@@ -202,30 +202,46 @@ func testConvImplicitMatchesReferences(t *testing.T) {
 			checkClose(t, dw, dwi, false, fmt.Sprintf("%s bwdW form %d vs im2col", name, form))
 		}
 
-		// float32.
-		x32, w32, gy32, b32 := to32(x), to32(w), to32(gy), to32(bias)
-		var s32 any
-		y32 := make([]float32, len(yRef))
-		convFwdImplicit(&g, &s32, x32, w32, nil, y32)
-		checkClose(t, from32(y32), yRef, true, name+" fwd float32")
-		convFwdImplicit(&g, &s32, x32, w32, b32, y32)
-		checkClose(t, from32(y32), yBias, true, name+" fwd+bias float32")
-		dx32 := make([]float32, len(dxRef))
-		convBwdXImplicit(&g, &s32, gy32, w32, dx32)
-		checkClose(t, from32(dx32), dxRef, true, name+" bwdX float32")
-		_, _, l := g.padDims()
-		for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
-			if form == bwdWDot && !canDot(g.o, dotChannels(g.c), l) {
-				continue
-			}
-			ranForm[form] = true
-			dw32 := make([]float32, len(dwRef))
-			convBwdWImplicit(&g, &s32, x32, gy32, dw32, form)
-			checkClose(t, from32(dw32), dwRef, true, fmt.Sprintf("%s bwdW form %d float32", name, form))
-		}
+		checkImplicitFloat32(t, &g, x, w, gy, bias, implicitRefs{yRef, yBias, dxRef, dwRef}, name, &ranForm)
 	}
 	if haveAVX512 && !ranForm[bwdWDot] {
 		t.Error("no case took the dot form")
+	}
+}
+
+// implicitRefs are a convolution's float64 reference results: the
+// output without and with bias, the input and the weight gradient.
+type implicitRefs struct{ y, yBias, dx, dw []float64 }
+
+// checkImplicitFloat32 runs g's implicit kernels in float32 against ref:
+// the forward without and with bias, the input gradient (at stride 1 the
+// implicit kernel whatever the width, else implicitBwdXOrCols) and every
+// weight-gradient form the sizes allow, marking in ranForm the forms run.
+func checkImplicitFloat32(t *testing.T, g *convGeom, x, w, gy, bias []float64, ref implicitRefs, name string, ranForm *[3]bool) {
+	t.Helper()
+	x32, w32, gy32, b32 := to32(x), to32(w), to32(gy), to32(bias)
+	var s32 any
+	y32 := make([]float32, len(ref.y))
+	convFwdImplicit(g, &s32, x32, w32, nil, y32)
+	checkClose(t, from32(y32), ref.y, true, name+" fwd float32")
+	convFwdImplicit(g, &s32, x32, w32, b32, y32)
+	checkClose(t, from32(y32), ref.yBias, true, name+" fwd+bias float32")
+	dx32 := make([]float32, len(ref.dx))
+	if g.s == 1 {
+		convBwdXImplicit(g, &s32, gy32, w32, dx32)
+	} else {
+		implicitBwdXOrCols(g, &s32, gy32, w32, dx32)
+	}
+	checkClose(t, from32(dx32), ref.dx, true, name+" bwdX float32")
+	_, _, l := g.padDims()
+	for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
+		if form == bwdWDot && !canDot(g.o, dotChannels(g.c), l) {
+			continue
+		}
+		ranForm[form] = true
+		dw32 := make([]float32, len(ref.dw))
+		convBwdWImplicit(g, &s32, x32, gy32, dw32, form)
+		checkClose(t, from32(dw32), ref.dw, true, fmt.Sprintf("%s bwdW form %d float32", name, form))
 	}
 }
 
@@ -502,23 +518,7 @@ func TestConvStridedImplicitMatchesReferences(t *testing.T) {
 					checkClose(t, dw, dwRef, false, fmt.Sprintf("%s bwdW form %d", name, form))
 				}
 
-				x32, w32, gy32, b32 := to32(x), to32(w), to32(gy), to32(bias)
-				var s32 any
-				y32 := make([]float32, len(yRef))
-				convFwdImplicit(&g, &s32, x32, w32, nil, y32)
-				checkClose(t, from32(y32), yRef, true, name+" fwd float32")
-				convFwdImplicit(&g, &s32, x32, w32, b32, y32)
-				checkClose(t, from32(y32), yBias, true, name+" fwd+bias float32")
-				_, _, l := g.padDims()
-				for _, form := range []int{bwdWPlain, bwdWTrans, bwdWDot} {
-					if form == bwdWDot && !canDot(g.o, dotChannels(g.c), l) {
-						continue
-					}
-					ranForm[form] = true
-					dw32 := make([]float32, len(dwRef))
-					convBwdWImplicit(&g, &s32, x32, gy32, dw32, form)
-					checkClose(t, from32(dw32), dwRef, true, fmt.Sprintf("%s bwdW form %d float32", name, form))
-				}
+				checkImplicitFloat32(t, &g, x, w, gy, bias, implicitRefs{yRef, yBias, dxRef, dwRef}, name, &ranForm)
 			}
 		}
 	}

@@ -67,6 +67,63 @@
 	VMOVUPS Z6, (R11); \
 	VMOVUPS Z7, 64(R11)
 
+// TAPARGS loads the arguments of the tap kernels (sgemmKernel4x32T9 and
+// the others of its signature): A in R9 (rows sr·4 bytes apart in R14,
+// 3·sr in BX, taps ta·4 apart in R13), B in R10 (steps ldb·4 apart in R12),
+// the offsets in R11, the column layout (seg, or q for the quarter-row
+// kernels, ·4) in DX and the number of taps in AX.
+#define TAPARGS \
+	MOVQ a+8(FP), R9; \
+	MOVQ sr+16(FP), R14; \
+	SHLQ $2, R14; \
+	LEAQ (R14)(R14*2), BX; \
+	MOVQ ta+24(FP), R13; \
+	SHLQ $2, R13; \
+	MOVQ b+32(FP), R10; \
+	MOVQ ldb+40(FP), R12; \
+	SHLQ $2, R12; \
+	MOVQ offs+48(FP), R11; \
+	MOVQ seg+56(FP), DX; \
+	SHLQ $2, DX; \
+	MOVQ nt+80(FP), AX
+
+// TAPSTORE4 stores Z0…Z7 into rows 0–3 of the tap kernels' C (c, ldc),
+// leaving row 3's address in R11 and ldc·4 in DX.
+#define TAPSTORE4 \
+	MOVQ c+64(FP), R8; \
+	MOVQ ldc+72(FP), DX; \
+	SHLQ $2, DX; \
+	LEAQ (R8)(DX*1), R9; \
+	LEAQ (R9)(DX*1), R10; \
+	LEAQ (R10)(DX*1), R11; \
+	STORE4x32
+
+// TAPSTORE8 is TAPSTORE4, then Z8…Z15 into rows 4–7.
+#define TAPSTORE8 \
+	TAPSTORE4; \
+	LEAQ (R11)(DX*1), R8; \
+	LEAQ (R8)(DX*1), R9; \
+	LEAQ (R9)(DX*1), R10; \
+	LEAQ (R10)(DX*1), R11; \
+	VMOVUPS Z8, (R8); \
+	VMOVUPS Z9, 64(R8); \
+	VMOVUPS Z10, (R9); \
+	VMOVUPS Z11, 64(R9); \
+	VMOVUPS Z12, (R10); \
+	VMOVUPS Z13, 64(R10); \
+	VMOVUPS Z14, (R11); \
+	VMOVUPS Z15, 64(R11)
+
+// QLOAD loads the 32 B values of a block of four 8-wide output rows, rows
+// at DI, DI+DX, R15 and R15+DX (R15 = DI + 2·DX), into B0 (rows 0 and 1)
+// and B1 (rows 2 and 3) through their lower halves L0, L1: eight values
+// each, the second row of a pair inserted into the upper half.
+#define QLOAD(L0, B0, L1, B1) \
+	VMOVUPS (DI), L0; \
+	VINSERTF64X4 $1, (DI)(DX*1), B0, B0; \
+	VMOVUPS (R15), L1; \
+	VINSERTF64X4 $1, (R15)(DX*1), B1, B1
+
 // func sgemmKernel4x16(k int, a *float32, b *float32, ldb int, c *float32)
 // c[r*16+j] = Σ_l a[l*4+r]·b[l*16+j] for r < 4, j < 16, with a the packed
 // [k][4] row block and b the packed [k][16] column panel.
@@ -486,19 +543,7 @@ sput:
 // nine times would load and store the tile nine times).
 TEXT ·sgemmKernel4x32T9(SB), NOSPLIT, $8-88
 	FTZ_ENTER
-	MOVQ a+8(FP), R9
-	MOVQ sr+16(FP), R14
-	SHLQ $2, R14
-	LEAQ (R14)(R14*2), BX
-	MOVQ ta+24(FP), R13
-	SHLQ $2, R13
-	MOVQ b+32(FP), R10
-	MOVQ ldb+40(FP), R12
-	SHLQ $2, R12
-	MOVQ offs+48(FP), R11
-	MOVQ seg+56(FP), DX
-	SHLQ $2, DX
-	MOVQ nt+80(FP), AX
+	TAPARGS
 	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
 
 t9tap:
@@ -523,13 +568,7 @@ t9next:
 	DECQ AX
 	JNZ t9tap
 
-	MOVQ c+64(FP), R8
-	MOVQ ldc+72(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	STORE4x32
+	TAPSTORE4
 	VZEROUPPER
 	FTZ_LEAVE
 	RET
@@ -540,19 +579,7 @@ t9next:
 // B traffic per product).
 TEXT ·sgemmKernel8x32T9(SB), NOSPLIT, $8-88
 	FTZ_ENTER
-	MOVQ a+8(FP), R9
-	MOVQ sr+16(FP), R14
-	SHLQ $2, R14
-	LEAQ (R14)(R14*2), BX
-	MOVQ ta+24(FP), R13
-	SHLQ $2, R13
-	MOVQ b+32(FP), R10
-	MOVQ ldb+40(FP), R12
-	SHLQ $2, R12
-	MOVQ offs+48(FP), R11
-	MOVQ seg+56(FP), DX
-	SHLQ $2, DX
-	MOVQ nt+80(FP), AX
+	TAPARGS
 	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
 	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 
@@ -583,38 +610,10 @@ e9next:
 	DECQ AX
 	JNZ e9tap
 
-	MOVQ c+64(FP), R8
-	MOVQ ldc+72(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	STORE4x32
-	LEAQ (R11)(DX*1), R8
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	VMOVUPS Z8, (R8)
-	VMOVUPS Z9, 64(R8)
-	VMOVUPS Z10, (R9)
-	VMOVUPS Z11, 64(R9)
-	VMOVUPS Z12, (R10)
-	VMOVUPS Z13, 64(R10)
-	VMOVUPS Z14, (R11)
-	VMOVUPS Z15, 64(R11)
+	TAPSTORE8
 	VZEROUPPER
 	FTZ_LEAVE
 	RET
-
-// QLOAD loads the 32 B values of a block of four 8-wide output rows, rows
-// at DI, DI+DX, R15 and R15+DX (R15 = DI + 2·DX), into B0 (rows 0 and 1)
-// and B1 (rows 2 and 3) through their lower halves L0, L1: eight values
-// each, the second row of a pair inserted into the upper half.
-#define QLOAD(L0, B0, L1, B1) \
-	VMOVUPS (DI), L0; \
-	VINSERTF64X4 $1, (DI)(DX*1), B0, B0; \
-	VMOVUPS (R15), L1; \
-	VINSERTF64X4 $1, (R15)(DX*1), B1, B1
 
 // func sgemmKernel4x32T9Q(k int, a *float32, sr, ta int, b *float32, ldb int, offs *[9]int, q int, c *float32, ldc int, nt int)
 // sgemmKernel4x32T9 for planes eight wide: the 32 columns of the tile are
@@ -623,19 +622,7 @@ e9next:
 // the widened grid's junk columns and ragged panels (implicitGemmCompact).
 TEXT ·sgemmKernel4x32T9Q(SB), NOSPLIT, $8-88
 	FTZ_ENTER
-	MOVQ a+8(FP), R9
-	MOVQ sr+16(FP), R14
-	SHLQ $2, R14
-	LEAQ (R14)(R14*2), BX
-	MOVQ ta+24(FP), R13
-	SHLQ $2, R13
-	MOVQ b+32(FP), R10
-	MOVQ ldb+40(FP), R12
-	SHLQ $2, R12
-	MOVQ offs+48(FP), R11
-	MOVQ q+56(FP), DX
-	SHLQ $2, DX
-	MOVQ nt+80(FP), AX
+	TAPARGS
 	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
 
 q4tap:
@@ -663,13 +650,7 @@ q4next:
 	DECQ AX
 	JNZ q4tap
 
-	MOVQ c+64(FP), R8
-	MOVQ ldc+72(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	STORE4x32
+	TAPSTORE4
 	VZEROUPPER
 	FTZ_LEAVE
 	RET
@@ -679,19 +660,7 @@ q4next:
 // registers' lower halves Y16, Y17 need AVX-512VL).
 TEXT ·sgemmKernel8x32T9Q(SB), NOSPLIT, $8-88
 	FTZ_ENTER
-	MOVQ a+8(FP), R9
-	MOVQ sr+16(FP), R14
-	SHLQ $2, R14
-	LEAQ (R14)(R14*2), BX
-	MOVQ ta+24(FP), R13
-	SHLQ $2, R13
-	MOVQ b+32(FP), R10
-	MOVQ ldb+40(FP), R12
-	SHLQ $2, R12
-	MOVQ offs+48(FP), R11
-	MOVQ q+56(FP), DX
-	SHLQ $2, DX
-	MOVQ nt+80(FP), AX
+	TAPARGS
 	ZERO8(Z0, Z1, Z2, Z3, Z4, Z5, Z6, Z7)
 	ZERO8(Z8, Z9, Z10, Z11, Z12, Z13, Z14, Z15)
 
@@ -723,25 +692,7 @@ q8next:
 	DECQ AX
 	JNZ q8tap
 
-	MOVQ c+64(FP), R8
-	MOVQ ldc+72(FP), DX
-	SHLQ $2, DX
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	STORE4x32
-	LEAQ (R11)(DX*1), R8
-	LEAQ (R8)(DX*1), R9
-	LEAQ (R9)(DX*1), R10
-	LEAQ (R10)(DX*1), R11
-	VMOVUPS Z8, (R8)
-	VMOVUPS Z9, 64(R8)
-	VMOVUPS Z10, (R9)
-	VMOVUPS Z11, 64(R9)
-	VMOVUPS Z12, (R10)
-	VMOVUPS Z13, 64(R10)
-	VMOVUPS Z14, (R11)
-	VMOVUPS Z15, 64(R11)
+	TAPSTORE8
 	VZEROUPPER
 	FTZ_LEAVE
 	RET

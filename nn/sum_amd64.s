@@ -6,6 +6,18 @@
 // 16): each float32 widened exactly, two accumulators of eight float64
 // lanes, added up at the end in a fixed order.
 
+// HSUM2PD adds the float64 accumulators ZA and ZB lane by lane, then the
+// eight lanes in a fixed order (halves, quarters, the last pair), leaving
+// the sum in the low lane of XA (YA, YB, XB: the same registers' lower
+// parts, clobbered).
+#define HSUM2PD(ZA, ZB, YA, YB, XA, XB) \
+	VADDPD ZB, ZA, ZA; \
+	VEXTRACTF64X4 $1, ZA, YB; \
+	VADDPD YB, YA, YA; \
+	VEXTRACTF128 $1, YA, XB; \
+	VADDPD XB, XA, XA; \
+	VHADDPD XA, XA, XA
+
 // func sumF32F64(x *float32, n int) float64
 TEXT ·sumF32F64(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), SI
@@ -20,12 +32,7 @@ sloop:
 	ADDQ $64, SI
 	SUBQ $16, CX
 	JNZ  sloop
-	VADDPD Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPD Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD X1, X0, X0
-	VHADDPD X0, X0, X0
+	HSUM2PD(Z0, Z1, Y0, Y1, X0, X1)
 	VMOVSD X0, ret+16(FP)
 	VZEROUPPER
 	RET
@@ -50,12 +57,7 @@ dloop:
 	ADDQ $64, DI
 	SUBQ $16, CX
 	JNZ  dloop
-	VADDPD Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPD Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD X1, X0, X0
-	VHADDPD X0, X0, X0
+	HSUM2PD(Z0, Z1, Y0, Y1, X0, X1)
 	VMOVSD X0, ret+24(FP)
 	VZEROUPPER
 	RET
@@ -85,19 +87,9 @@ mloop:
 	ADDQ $64, SI
 	SUBQ $16, CX
 	JNZ  mloop
-	VADDPD Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPD Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD X1, X0, X0
-	VHADDPD X0, X0, X0
+	HSUM2PD(Z0, Z1, Y0, Y1, X0, X1)
 	VMOVSD X0, sum+24(FP)
-	VADDPD Z9, Z8, Z8
-	VEXTRACTF64X4 $1, Z8, Y9
-	VADDPD Y9, Y8, Y8
-	VEXTRACTF128 $1, Y8, X9
-	VADDPD X9, X8, X8
-	VHADDPD X8, X8, X8
+	HSUM2PD(Z8, Z9, Y8, Y9, X8, X9)
 	VMOVSD X8, sq+32(FP)
 	VZEROUPPER
 	RET
@@ -151,19 +143,9 @@ sdplain:
 	SUBQ $16, CX
 	JNZ  sdplain
 sddone:
-	VADDPD Z1, Z0, Z0
-	VEXTRACTF64X4 $1, Z0, Y1
-	VADDPD Y1, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPD X1, X0, X0
-	VHADDPD X0, X0, X0
+	HSUM2PD(Z0, Z1, Y0, Y1, X0, X1)
 	VMOVSD X0, sw+32(FP)
-	VADDPD Z11, Z10, Z10
-	VEXTRACTF64X4 $1, Z10, Y11
-	VADDPD Y11, Y10, Y10
-	VEXTRACTF128 $1, Y10, X11
-	VADDPD X11, X10, X10
-	VHADDPD X10, X10, X10
+	HSUM2PD(Z10, Z11, Y10, Y11, X10, X11)
 	VMOVSD X10, swx+40(FP)
 	VZEROUPPER
 	RET
