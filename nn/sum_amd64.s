@@ -18,6 +18,19 @@
 	VADDPD XB, XA, XA; \
 	VHADDPD XA, XA, XA
 
+// SUMDOT16 is one step of sumDotF32F64: the sixteen w' widened in Z2, Z3
+// added into Z0, Z1 and, times the sixteen x at DI widened, into Z10, Z11;
+// SI and DI advance.
+#define SUMDOT16 \
+	VADDPD Z2, Z0, Z0; \
+	VADDPD Z3, Z1, Z1; \
+	VCVTPS2PD (DI), Z4; \
+	VCVTPS2PD 32(DI), Z5; \
+	VFMADD231PD Z4, Z2, Z10; \
+	VFMADD231PD Z5, Z3, Z11; \
+	ADDQ $64, SI; \
+	ADDQ $64, DI
+
 // func sumF32F64(x *float32, n int) float64
 TEXT ·sumF32F64(SB), NOSPLIT, $0-24
 	MOVQ x+0(FP), SI
@@ -117,14 +130,7 @@ sdmask:
 	KSHIFTRW $8, K1, K2
 	VCVTPS2PD.Z (SI), K1, Z2
 	VCVTPS2PD.Z 32(SI), K2, Z3
-	VADDPD Z2, Z0, Z0
-	VADDPD Z3, Z1, Z1
-	VCVTPS2PD (DI), Z4
-	VCVTPS2PD 32(DI), Z5
-	VFMADD231PD Z4, Z2, Z10
-	VFMADD231PD Z5, Z3, Z11
-	ADDQ $64, SI
-	ADDQ $64, DI
+	SUMDOT16
 	ADDQ $64, R8
 	SUBQ $16, CX
 	JNZ  sdmask
@@ -132,14 +138,7 @@ sdmask:
 sdplain:
 	VCVTPS2PD (SI), Z2
 	VCVTPS2PD 32(SI), Z3
-	VADDPD Z2, Z0, Z0
-	VADDPD Z3, Z1, Z1
-	VCVTPS2PD (DI), Z4
-	VCVTPS2PD 32(DI), Z5
-	VFMADD231PD Z4, Z2, Z10
-	VFMADD231PD Z5, Z3, Z11
-	ADDQ $64, SI
-	ADDQ $64, DI
+	SUMDOT16
 	SUBQ $16, CX
 	JNZ  sdplain
 sddone:
