@@ -190,5 +190,3 @@ func col2imSame[T Float](g *convGeom, col, x []T) {
 		}
 	}
 }
-
-// addTo sets dst[i] += src[i] (equal lengths).

@@ -516,4 +516,5 @@ func (op *convOp) SymDiff(in gorgonia.Nodes, _, u *gorgonia.Node) (gorgonia.Node
 	return gorgonia.Nodes{da, db}, nil
 }
 
+// addTo sets dst[i] += src[i] (equal lengths).
 func addTo[T Float](dst, src []T) { vecAdd(dst[:len(src)], src, dst) }
