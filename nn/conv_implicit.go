@@ -146,6 +146,21 @@ func (g *convGeom) tapOffsets() (offs [9]int, nt, far int) {
 	return offs, g.k * g.k, far
 }
 
+// tapPlan is what the tap kernels need of a geometry (padDims and
+// tapOffsets), derived once per call rather than per sample.
+type tapPlan struct {
+	wq, pl, l int
+	offs      [9]int
+	nt, far   int
+}
+
+func (g *convGeom) tapPlan() tapPlan {
+	p := tapPlan{}
+	p.wq, p.pl, p.l = g.padDims()
+	p.offs, p.nt, p.far = g.tapOffsets()
+	return p
+}
+
 // padPlanes writes x [ch, h, w] into xp [ch, (h+2)(w+2)] + padSlack with a
 // zero border of one and zero slack. It writes every element of xp, so the
 // buffer needs no clearing.
@@ -240,12 +255,11 @@ func widenRowsT[T Float](src, dst []T, o, h, w, wp int) {
 // planes xp [ci·Pl] + padSlack of g (ci planes: g's input, or at stride 1
 // the output gradient's), through yp [co, L]. taps holds the K² [co, ci]
 // tap matrices, tap k at k·co·ci.
-func implicitSample[T Float](gb *sgemmBufs, g *convGeom, ci, co int, taps, xp, yp, out, bias []T) {
-	wp, pl, l := g.padDims()
-	offs, nt, far := g.tapOffsets()
+func implicitSample[T Float](gb *sgemmBufs, g *convGeom, p *tapPlan, ci, co int, taps, xp, yp, out, bias []T) {
+	wp, l := p.wq, p.l
 	h, w := g.oh, g.ow
 	if compactOK[T](co, h, w) {
-		implicitGemmCompact(ci, co, h, w, wp, pl, &offs, nt, far, taps, xp, out)
+		implicitGemmCompact(ci, co, h, w, wp, p.pl, &p.offs, p.nt, p.far, taps, xp, out)
 		if bias != nil {
 			for o := 0; o < co; o++ {
 				d := out[o*h*w : (o+1)*h*w]
@@ -254,7 +268,7 @@ func implicitSample[T Float](gb *sgemmBufs, g *convGeom, ci, co int, taps, xp, y
 		}
 		return
 	}
-	implicitGemm(gb, ci, co, l, pl, &offs, nt, far, taps, xp, yp)
+	implicitGemm(gb, ci, co, l, p.pl, &p.offs, p.nt, p.far, taps, xp, yp)
 	for o := 0; o < co; o++ {
 		var bv T
 		if bias != nil {
@@ -420,6 +434,7 @@ func implicitConv[T Float](g *convGeom, sc *convScratch[T], fwd bool, in, bias, 
 	}
 	taps := sc.taps[:g.k*g.k*co*ci]
 	parallelFor(g.n, len(sc.gb), 2, func(w, lo, hi int) {
+		p := g.tapPlan()
 		xp := grow(&sc.xp[w], ci*pl+padSlack)
 		yp := grow(&sc.yp[w], co*l)
 		for n := lo; n < hi; n++ {
@@ -428,7 +443,7 @@ func implicitConv[T Float](g *convGeom, sc *convScratch[T], fwd bool, in, bias, 
 			} else {
 				padPlanes(in[n*il:(n+1)*il], xp, ci, g.h, g.w)
 			}
-			implicitSample(&sc.gb[w], g, ci, co, taps, xp, yp, out[n*ol:(n+1)*ol], bias)
+			implicitSample(&sc.gb[w], g, &p, ci, co, taps, xp, yp, out[n*ol:(n+1)*ol], bias)
 		}
 	})
 }
@@ -501,8 +516,8 @@ func dotChannels(c int) int { return (c + 3) &^ 3 }
 // both operands in place.
 func convBwdWImplicit[T Float](g *convGeom, s *any, x, gy, dw []T, form int) {
 	sc := getScratch[T](s)
-	wq, pl, l := g.padDims()
-	_, nt, _ := g.tapOffsets()
+	plan := g.tapPlan()
+	wq, pl, l, nt := plan.wq, plan.pl, plan.l, plan.nt
 	// cs planes of x (in the dot form c and whatever the buffer holds after them)
 	cs := g.c
 	if form == bwdWDot {
@@ -514,7 +529,7 @@ func convBwdWImplicit[T Float](g *convGeom, s *any, x, gy, dw []T, form int) {
 	workers := min(len(sc.acc), len(used))
 	parallelFor(g.n, workers, 2, func(w, lo, hi int) {
 		used[w] = true
-		offs, _, _ := g.tapOffsets() // per worker: a shared array would live on the heap
+		offs := plan.offs // a copy to slice: the captured plan stays off the heap
 		acc := grow(&sc.acc[w], nt*oc)
 		// planes c … cs−1 are read as they are: only the dropped rows
 		// c ≥ C of the dot products see them
