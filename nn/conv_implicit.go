@@ -176,9 +176,7 @@ func padPlanes[T Float](x, xp []T, ch, h, w int) {
 		if fast {
 			// the rows and their right pads (with the next row's
 			// left) through the AVX2 copy: a memmove call per row
-			// otherwise (batch 128 of ResNet-20's 16×32×32, 32×16×16,
-			// 64×8×8, one core: 0.46, 0.20, 0.14 ms against 0.67, 0.41,
-			// 0.43)
+			// otherwise (BenchmarkOperandCopies/padPlanes)
 			d32 := any(d).([]float32)
 			_ = d32[h*wp+wp] // the last pad written: row h's right one, row h+1's left
 			padRows32(&x32[c*h*w], &d32[wp+1], h, w, wp)
@@ -223,9 +221,8 @@ func widenRowsT[T Float](src, dst []T, o, h, w, wp int) {
 	}
 	if s32, ok := any(src).([]float32); ok && haveEW && o%8 == 0 && w%8 == 0 && h > 0 && w > 0 {
 		// 8×8 blocks through the AVX2 transpose: each block reads eight
-		// channels' rows and writes eight positions' channel runs (one
-		// ResNet-20 sample of 32×16×16 or 64×8×8 in cache, one core:
-		// 0.89 and 0.52 µs against the scalar loop's 8.1 and 4.5)
+		// channels' rows and writes eight positions' channel runs
+		// (BenchmarkOperandCopies/widenRowsT)
 		d32 := any(dst).([]float32)
 		_, _ = s32[o*h*w-1], d32[(h-1)*wp*o+w*o-1] // the farthest read and write
 		for i := 0; i < h; i++ {

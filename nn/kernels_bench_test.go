@@ -184,3 +184,71 @@ func BenchmarkConv3x3(b *testing.B) {
 		}
 	}
 }
+
+// withEW runs f with the AVX2 elementwise kernels on (asm) or off (the Go
+// loops), as a sub-benchmark of each name, and restores haveEW.
+func withEW(b *testing.B, f func(b *testing.B)) {
+	for _, asm := range []bool{true, false} {
+		if asm && !haveEW {
+			continue
+		}
+		b.Run(map[bool]string{true: "asm", false: "go"}[asm], func(b *testing.B) {
+			old := haveEW
+			haveEW = asm
+			defer func() { haveEW = old }()
+			f(b)
+		})
+	}
+}
+
+// BenchmarkOperandCopies times the implicit convolutions' operand copies on
+// ResNet-20's planes, with the AVX2 kernels and with the Go loops (run it
+// with -cpu 1): padPlanes of a batch of 128 samples per stage,
+// widenRowsT and widenRows of one sample, and phasePlanes of one
+// 16×32×32 sample for the stride-2 3×3 convolution.
+func BenchmarkOperandCopies(b *testing.B) {
+	for _, st := range []struct{ c, hw int }{{16, 32}, {32, 16}, {64, 8}} {
+		const n = 128
+		pl := st.c * st.hw * st.hw
+		x := randKernelData(n * pl)
+		xp := make([]float32, st.c*(st.hw+2)*(st.hw+2)+padSlack)
+		b.Run(fmt.Sprintf("padPlanes/c=%d", st.c), func(b *testing.B) {
+			withEW(b, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					for s := 0; s < n; s++ {
+						padPlanes(x[s*pl:(s+1)*pl], xp, st.c, st.hw, st.hw)
+					}
+				}
+			})
+		})
+		wide := make([]float32, st.c*st.hw*(st.hw+2))
+		b.Run(fmt.Sprintf("widenRowsT/c=%d", st.c), func(b *testing.B) {
+			withEW(b, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					widenRowsT(x[:pl], wide, st.c, st.hw, st.hw, st.hw+2)
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("widenRows/c=%d", st.c), func(b *testing.B) {
+			withEW(b, func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					widenRows(x[:pl], wide, st.c*st.hw, st.hw, st.hw+2)
+				}
+			})
+		})
+	}
+	g, err := newConvGeom([]int{1, 16, 32, 32}, []int{32, 16, 3, 3}, 2, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := randKernelData(g.c * g.plen)
+	_, pl, _ := g.padDims()
+	xp := make([]float32, g.c*pl+padSlack)
+	b.Run("phasePlanes/c=16", func(b *testing.B) {
+		withEW(b, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				phasePlanes(&g, x, xp)
+			}
+		})
+	})
+}
